@@ -1,0 +1,73 @@
+/* ct_mqtt: the MQTT session every cellthread service uses (Paho C asynchronous client).
+ *
+ * - QoS 1 with a persistent session (clean session off, client ID "<service>-<instance>"), so
+ *   a restarted service receives what was published while it was down.
+ * - Every received message is appended to the service's ct_spool from Paho's thread and
+ *   nothing else happens there; the service reads the spool from its own loop
+ *   (ct_mqtt_spool()).
+ * - Automatic reconnect with exponential backoff (1 s to 30 s); subscriptions are renewed
+ *   on every connect.
+ * - Last will: ServiceStatus OFFLINE, retained, on ct/v1/sys/status/<service>/<instance>;
+ *   ONLINE is published retained on every connect and OFFLINE on a clean shutdown.
+ * - TCP_NODELAY on the client socket (Paho does not set it; without it every QoS 1 round trip
+ *   waits for Nagle and delayed ACK, about 35 ms instead of 0.3 ms).
+ * - Publishing is flow-controlled: at most max_inflight unacknowledged QoS 1 publishes; a
+ *   publish beyond that waits. ct_mqtt_flush waits until all are acknowledged, which is
+ *   the point where a service may commit its spool position.
+ * - Optional shared subscription group: filters become $share/<group>/<filter> so several
+ *   instances of a service split the stream. */
+#ifndef CT_MQTT_H
+#define CT_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ct_mqtt;
+struct ct_spool;
+
+struct ct_mqtt_options {
+	const char *url;      /* tcp://127.0.0.1:1883 or ssl://host:8883 */
+	const char *service;  /* "traveler" */
+	const char *instance; /* "1" */
+	const char *username; /* NULL: anonymous (the broker will refuse) */
+	const char *password;
+	const char *ca_file;   /* TLS: CA to verify the broker, NULL for system store */
+	const char *cert_file; /* TLS client certificate, optional */
+	const char *key_file;
+	bool tls_verify;         /* verify the broker's certificate and host name */
+	const char *share_group; /* NULL or "": plain subscriptions */
+	int keepalive_s;
+	int max_inflight;       /* unacknowledged QoS 1 publishes at most */
+	bool clean_session;     /* true only for throwaway clients (CLI, tests) */
+	struct ct_spool *spool; /* where received messages go; required to subscribe */
+};
+
+/* Creates the client (not yet connected). Returns NULL with a reason in err. */
+struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, size_t err_len);
+/* Adds a subscription made on every connect. Call before ct_mqtt_connect. */
+int ct_mqtt_add_subscription(struct ct_mqtt *mqtt, const char *filter, int qos);
+/* Connects and waits up to timeout_ms for the first connection and its subscriptions. After
+ * that, reconnects happen in the background. Returns CT_OK, CT_ERR_TIMEOUT or CT_ERR_MQTT
+ * (with the broker's reason in err, e.g. "not authorised"). */
+int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_len);
+bool ct_mqtt_is_connected(struct ct_mqtt *mqtt);
+/* Publishes a copy of payload. QoS 1 publishes count as in flight until the broker's PUBACK;
+ * beyond max_inflight this waits (up to timeout_ms). Returns CT_OK, CT_ERR_TIMEOUT,
+ * CT_ERR_MQTT. */
+int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload, size_t len,
+                    int qos, bool retain, int timeout_ms);
+/* Waits until every publish so far is acknowledged. Returns CT_OK, CT_ERR_TIMEOUT, or
+ * CT_ERR_MQTT when any publish since the last flush failed (the caller retries them). */
+int ct_mqtt_flush(struct ct_mqtt *mqtt, int timeout_ms);
+/* Publishes the retained status (ONLINE/DRAINING/OFFLINE) of this service instance. */
+int ct_mqtt_publish_status(struct ct_mqtt *mqtt, int state);
+/* The client ID, "<service>-<instance>". */
+const char *ct_mqtt_client_id(const struct ct_mqtt *mqtt);
+/* Publishes OFFLINE, disconnects and frees; NULL is a no-op. */
+void ct_mqtt_free(struct ct_mqtt *mqtt);
+
+/* Sets TCP_NODELAY on every TCP socket of this process connected to port `peer_port`.
+ * Exposed for tests and for other clients of the broker. Returns how many were set. */
+int ct_tcp_nodelay_for_peer_port(int peer_port);
+
+#endif
