@@ -6,8 +6,9 @@
  *   file:  `--config PATH` (or env CT_CONFIG), lines `key = value`, '#' comments;
  *   env:   CT_<KEY> with dots and dashes as underscores, upper case (mqtt.url -> CT_MQTT_URL);
  *   argv:  `--key=value` or `--key value`.
- * An unknown key in the file or on the command line stops start-up naming the key; so does
- * an environment variable CT_* that names no key (CT_CONFIG excepted). Numbers are parsed
+ * An unknown key in the file or on the command line stops start-up naming the key. The
+ * environment is only consulted for known keys: a plant's environment (docker-compose env
+ * files) carries other services' CT_* variables too. Numbers are parsed
  * with full checks and bounds. Strings are heap copies owned by the config; free them with
  * ct_config_cleanup(). */
 #ifndef CT_CONFIG_H

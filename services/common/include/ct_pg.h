@@ -13,8 +13,10 @@
 
 struct ct_pg;
 
-/* conninfo as libpq takes it ("host=127.0.0.1 port=5432 dbname=cellthread user=..."). */
-struct ct_pg *ct_pg_new(const char *conninfo);
+/* conninfo as libpq takes it ("host=127.0.0.1 port=5432 dbname=cellthread user=...");
+ * password NULL or "" to let libpq find it (PGPASSWORD, PGPASSFILE). Both are copied.
+ * Returns NULL when out of memory. */
+struct ct_pg *ct_pg_new(const char *conninfo, const char *password);
 /* Connects if not connected (or the connection went bad), retrying with backoff from
  * 100 ms to 5 s until timeout_ms passes (-1: until stop_flag becomes nonzero).
  * Returns CT_OK, CT_ERR_TIMEOUT or CT_ERR_STOPPED; the last libpq error goes to err. */

@@ -1,0 +1,606 @@
+/* ct_mqtt: the MQTT session on Paho's asynchronous client (contract in ct_mqtt.h).
+ *
+ * Threads: Paho runs callbacks on its own threads. The callbacks here only append to the
+ * spool, or update counters under `lock` and signal `cond`; everything else happens on the
+ * service's thread. Paho sends the PUBACK for an incoming QoS 1 message before the
+ * callback runs, which is why the callback's spool append is the durability point. */
+#include "ct_mqtt.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <MQTTAsync.h>
+
+#include "ct_config.h"
+#include "ct_error.h"
+#include "ct_log.h"
+#include "ct_pb.h"
+#include "ct_spool.h"
+#include "ct_time.h"
+#include "ct_topic.h"
+
+#define VERSION_TEXT "0.1.0"
+
+struct subscription {
+	char *filter; /* with the $share prefix when a group is set */
+	int qos;
+};
+
+struct ct_mqtt {
+	MQTTAsync client;
+	char *client_id;
+	char *status_topic;
+	char *service;
+	char *instance;
+	char *share_group;
+	char *username;
+	char *password;
+	char *ca_file;
+	char *cert_file;
+	char *key_file;
+	bool tls;
+	bool tls_verify;
+	bool clean_session;
+	int keepalive_s;
+	int broker_port;
+	int64_t started_at_us;
+	struct ct_spool *spool;
+	struct subscription *subs;
+	size_t n_subs;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int max_inflight;
+	int inflight;
+	int failed_publishes;
+	bool connected;
+	bool subscribed;
+	bool connect_done;
+	char connect_error[256];
+	bool spool_error_logged;
+
+	uint8_t *offline_status;
+	size_t offline_status_len;
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+/* Port of tcp://host:port or ssl://host:port; 1883/8883 when absent. */
+static int url_port(const char *url, bool *ret_tls)
+{
+	const char *colon = strrchr(url, ':');
+	long port;
+	bool tls = strncmp(url, "ssl://", 6) == 0 || strncmp(url, "mqtts://", 8) == 0;
+
+	*ret_tls = tls;
+	if (colon != NULL && colon > strstr(url, "://") + 2 &&
+	    ct_parse_long(colon + 1, 1, 65535, &port) == CT_OK)
+		return (int)port;
+	return tls ? 8883 : 1883;
+}
+
+int ct_tcp_nodelay_for_peer_port(int peer_port)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int set = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
+		int type = 0, one = 1, port;
+		socklen_t type_len = sizeof(type);
+		char *end = NULL;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (end == e->d_name || *end != '\0')
+			continue;
+		if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0 ||
+		    type != SOCK_STREAM)
+			continue;
+		if (getpeername((int)fd, (struct sockaddr *)&peer, &peer_len) != 0)
+			continue;
+		if (peer.ss_family == AF_INET)
+			port = ntohs(((struct sockaddr_in *)&peer)->sin_port);
+		else if (peer.ss_family == AF_INET6)
+			port = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+		else
+			continue;
+		if (port == peer_port &&
+		    setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+			set++;
+	}
+	closedir(d);
+	return set;
+}
+
+static int encode_status(const struct ct_mqtt *mqtt, int state, uint8_t **ret, size_t *ret_len)
+{
+	Cellthread__V1__ServiceStatus status = CELLTHREAD__V1__SERVICE_STATUS__INIT;
+	status.service = mqtt->service;
+	status.instance = mqtt->instance;
+	status.state = (Cellthread__V1__ServiceState)state;
+	status.version = (char *)VERSION_TEXT;
+	status.started_at_us = mqtt->started_at_us;
+	status.at_us = ct_now_us();
+	return ct_pb_pack(&status.base, ret, ret_len);
+}
+
+static void on_subscribed(void *context, MQTTAsync_successData *response)
+{
+	struct ct_mqtt *mqtt = context;
+	bool refused = false;
+
+	/* MQTT 3.1.1 reports a refused filter as granted QoS 0x80, not as a failure. */
+	if (mqtt->n_subs == 1)
+		refused = response->alt.qos == 0x80;
+	else if (response->alt.qosList != NULL)
+		for (size_t i = 0; i < mqtt->n_subs; i++)
+			refused |= response->alt.qosList[i] == 0x80;
+	pthread_mutex_lock(&mqtt->lock);
+	if (refused)
+		snprintf(mqtt->connect_error, sizeof(mqtt->connect_error),
+		         "broker refused a subscription (ACL?)");
+	mqtt->subscribed = !refused;
+	mqtt->connect_done = true;
+	pthread_cond_broadcast(&mqtt->cond);
+	pthread_mutex_unlock(&mqtt->lock);
+}
+
+static void on_subscribe_failed(void *context, MQTTAsync_failureData *response)
+{
+	struct ct_mqtt *mqtt = context;
+	pthread_mutex_lock(&mqtt->lock);
+	snprintf(mqtt->connect_error, sizeof(mqtt->connect_error), "subscribe failed: %s",
+	         response && response->message ? response->message : "refused");
+	mqtt->connect_done = true;
+	pthread_cond_broadcast(&mqtt->cond);
+	pthread_mutex_unlock(&mqtt->lock);
+}
+
+/* Runs on Paho's thread after every successful connect: Nagle off, status, subscriptions. */
+static void on_up(struct ct_mqtt *mqtt)
+{
+	uint8_t *status = NULL;
+	size_t status_len = 0;
+
+	ct_tcp_nodelay_for_peer_port(mqtt->broker_port);
+	pthread_mutex_lock(&mqtt->lock);
+	mqtt->connected = true;
+	pthread_mutex_unlock(&mqtt->lock);
+	if (encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_ONLINE, &status,
+	                  &status_len) == CT_OK) {
+		MQTTAsync_message msg = MQTTAsync_message_initializer;
+		msg.payload = status;
+		msg.payloadlen = (int)status_len;
+		msg.qos = 1;
+		msg.retained = 1;
+		if (MQTTAsync_sendMessage(mqtt->client, mqtt->status_topic, &msg, NULL) !=
+		    MQTTASYNC_SUCCESS)
+			ct_warn("mqtt: cannot publish ONLINE status");
+		free(status);
+	}
+	if (mqtt->n_subs > 0) {
+		MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+		char *filters[64];
+		int qos[64];
+		size_t n = mqtt->n_subs;
+		for (size_t i = 0; i < n; i++) {
+			filters[i] = mqtt->subs[i].filter;
+			qos[i] = mqtt->subs[i].qos;
+		}
+		opts.onSuccess = on_subscribed;
+		opts.onFailure = on_subscribe_failed;
+		opts.context = mqtt;
+		if (MQTTAsync_subscribeMany(mqtt->client, (int)n, filters, qos, &opts) !=
+		    MQTTASYNC_SUCCESS)
+			on_subscribe_failed(mqtt, NULL);
+	} else {
+		pthread_mutex_lock(&mqtt->lock);
+		mqtt->subscribed = true;
+		mqtt->connect_done = true;
+		pthread_cond_broadcast(&mqtt->cond);
+		pthread_mutex_unlock(&mqtt->lock);
+	}
+}
+
+static void on_connect_ok(void *context, MQTTAsync_successData *response)
+{
+	(void)response;
+	on_up(context);
+}
+
+static void on_reconnected(void *context, char *cause)
+{
+	struct ct_mqtt *mqtt = context;
+	(void)cause;
+	ct_info("mqtt: reconnected to the broker as %s", mqtt->client_id);
+	on_up(mqtt);
+}
+
+static void on_connect_failed(void *context, MQTTAsync_failureData *response)
+{
+	struct ct_mqtt *mqtt = context;
+	pthread_mutex_lock(&mqtt->lock);
+	snprintf(mqtt->connect_error, sizeof(mqtt->connect_error), "connect failed: %s (code %d)",
+	         response && response->message ? response->message
+	                                       : MQTTAsync_strerror(response ? response->code : -1),
+	         response ? response->code : -1);
+	mqtt->connect_done = true;
+	pthread_cond_broadcast(&mqtt->cond);
+	pthread_mutex_unlock(&mqtt->lock);
+}
+
+static void on_connection_lost(void *context, char *cause)
+{
+	struct ct_mqtt *mqtt = context;
+	pthread_mutex_lock(&mqtt->lock);
+	mqtt->connected = false;
+	pthread_mutex_unlock(&mqtt->lock);
+	ct_warn("mqtt: connection lost (%s); reconnecting", cause ? cause : "no reason given");
+}
+
+static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *message)
+{
+	struct ct_mqtt *mqtt = context;
+	char topic_buf[CT_TOPIC_MAX * 4];
+	int rc;
+
+	if (topic_len > 0) {
+		/* Paho passes a length when the topic may contain NULs; we never accept those. */
+		size_t n = (size_t)topic_len < sizeof(topic_buf) - 1 ? (size_t)topic_len
+		                                                     : sizeof(topic_buf) - 1;
+		memcpy(topic_buf, topic, n);
+		topic_buf[n] = '\0';
+	} else {
+		snprintf(topic_buf, sizeof(topic_buf), "%s", topic);
+	}
+	if (mqtt->spool == NULL) {
+		rc = CT_OK; /* a publish-only client has no inbox; it subscribed to nothing */
+	} else {
+		rc = ct_spool_append(mqtt->spool, topic_buf, message->payload,
+		                     (size_t)(message->payloadlen > 0 ? message->payloadlen : 0));
+	}
+	if (rc != CT_OK) {
+		if (!mqtt->spool_error_logged)
+			ct_error("mqtt: cannot spool a message on %s: %s; Paho will retry",
+			         topic_buf, ct_strerror(rc));
+		mqtt->spool_error_logged = true;
+		return 0; /* not consumed: Paho keeps it and calls again */
+	}
+	mqtt->spool_error_logged = false;
+	MQTTAsync_freeMessage(&message);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void on_published(void *context, MQTTAsync_successData *response)
+{
+	struct ct_mqtt *mqtt = context;
+	(void)response;
+	pthread_mutex_lock(&mqtt->lock);
+	mqtt->inflight--;
+	pthread_cond_broadcast(&mqtt->cond);
+	pthread_mutex_unlock(&mqtt->lock);
+}
+
+static void on_publish_failed(void *context, MQTTAsync_failureData *response)
+{
+	struct ct_mqtt *mqtt = context;
+	pthread_mutex_lock(&mqtt->lock);
+	mqtt->inflight--;
+	mqtt->failed_publishes++;
+	pthread_cond_broadcast(&mqtt->cond);
+	pthread_mutex_unlock(&mqtt->lock);
+	ct_warn("mqtt: publish failed: %s",
+	        response && response->message ? response->message
+	                                      : MQTTAsync_strerror(response ? response->code : -1));
+}
+
+struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, size_t err_len)
+{
+	MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
+	struct ct_mqtt *mqtt = calloc(1, sizeof(*mqtt));
+	char buf[CT_TOPIC_MAX];
+	int rc;
+
+	if (mqtt == NULL)
+		goto nomem;
+	pthread_mutex_init(&mqtt->lock, NULL);
+	pthread_cond_init(&mqtt->cond, NULL);
+	mqtt->started_at_us = ct_now_us();
+	mqtt->service = strdup(options->service);
+	mqtt->instance = strdup(options->instance && *options->instance ? options->instance : "1");
+	mqtt->share_group = dup_or_null(options->share_group);
+	mqtt->username = dup_or_null(options->username);
+	mqtt->password = dup_or_null(options->password);
+	mqtt->ca_file = dup_or_null(options->ca_file);
+	mqtt->cert_file = dup_or_null(options->cert_file);
+	mqtt->key_file = dup_or_null(options->key_file);
+	if (mqtt->service == NULL || mqtt->instance == NULL)
+		goto nomem;
+	mqtt->tls_verify = options->tls_verify;
+	mqtt->clean_session = options->clean_session;
+	mqtt->keepalive_s = options->keepalive_s > 0 ? options->keepalive_s : 30;
+	mqtt->max_inflight = options->max_inflight > 0 ? options->max_inflight : 256;
+	mqtt->spool = options->spool;
+	mqtt->broker_port = url_port(options->url, &mqtt->tls);
+	snprintf(buf, sizeof(buf), "%s-%s", mqtt->service, mqtt->instance);
+	mqtt->client_id = strdup(buf);
+	snprintf(buf, sizeof(buf), CT_TOPIC_ROOT "/sys/status/%s/%s", mqtt->service,
+	         mqtt->instance);
+	mqtt->status_topic = strdup(buf);
+	if (mqtt->client_id == NULL || mqtt->status_topic == NULL)
+		goto nomem;
+	if (encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE,
+	                  &mqtt->offline_status, &mqtt->offline_status_len) != CT_OK)
+		goto nomem;
+
+	/* Publishes made while reconnecting wait in Paho's buffer; flow control keeps that
+	 * buffer below max_inflight. */
+	create.sendWhileDisconnected = 1;
+	create.maxBufferedMessages = mqtt->max_inflight + 64;
+	rc = MQTTAsync_createWithOptions(&mqtt->client, options->url, mqtt->client_id,
+	                                 MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
+	if (rc != MQTTASYNC_SUCCESS) {
+		ct_set_error(err, err_len, CT_ERR_MQTT, "mqtt: cannot create client for %s: %s",
+		             options->url, MQTTAsync_strerror(rc));
+		ct_mqtt_free(mqtt);
+		return NULL;
+	}
+	MQTTAsync_setCallbacks(mqtt->client, mqtt, on_connection_lost, on_message, NULL);
+	MQTTAsync_setConnected(mqtt->client, mqtt, on_reconnected);
+	return mqtt;
+nomem:
+	ct_set_error(err, err_len, CT_ERR_NOMEM, "mqtt: out of memory");
+	ct_mqtt_free(mqtt);
+	return NULL;
+}
+
+int ct_mqtt_add_subscription(struct ct_mqtt *mqtt, const char *filter, int qos)
+{
+	char buf[CT_TOPIC_MAX + 64];
+	struct subscription *subs;
+
+	if (mqtt->n_subs >= 64)
+		return CT_ERR_TOO_BIG;
+	if (mqtt->share_group != NULL)
+		snprintf(buf, sizeof(buf), "$share/%s/%s", mqtt->share_group, filter);
+	else
+		snprintf(buf, sizeof(buf), "%s", filter);
+	subs = realloc(mqtt->subs, (mqtt->n_subs + 1) * sizeof(*subs));
+	if (subs == NULL)
+		return CT_ERR_NOMEM;
+	mqtt->subs = subs;
+	subs[mqtt->n_subs].filter = strdup(buf);
+	if (subs[mqtt->n_subs].filter == NULL)
+		return CT_ERR_NOMEM;
+	subs[mqtt->n_subs].qos = qos;
+	mqtt->n_subs++;
+	return CT_OK;
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_len)
+{
+	MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	int64_t deadline = ct_mono_ms() + timeout_ms;
+	int backoff_ms = 200;
+
+	opts.keepAliveInterval = mqtt->keepalive_s;
+	opts.cleansession = mqtt->clean_session;
+	opts.username = mqtt->username;
+	opts.password = mqtt->password;
+	opts.automaticReconnect = 1;
+	opts.minRetryInterval = 1;
+	opts.maxRetryInterval = 30;
+	opts.maxInflight = mqtt->max_inflight;
+	opts.onSuccess = on_connect_ok;
+	opts.onFailure = on_connect_failed;
+	opts.context = mqtt;
+	will.topicName = mqtt->status_topic;
+	will.payload.data = mqtt->offline_status;
+	will.payload.len = (int)mqtt->offline_status_len;
+	will.qos = 1;
+	will.retained = 1;
+	opts.will = &will;
+	if (mqtt->tls) {
+		ssl.trustStore = mqtt->ca_file;
+		ssl.keyStore = mqtt->cert_file;
+		ssl.privateKey = mqtt->key_file;
+		ssl.enableServerCertAuth = mqtt->tls_verify;
+		ssl.verify = mqtt->tls_verify;
+		ssl.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
+		opts.ssl = &ssl;
+	}
+	for (;;) {
+		struct timespec ts;
+		int rc;
+
+		pthread_mutex_lock(&mqtt->lock);
+		mqtt->connect_done = false;
+		mqtt->connect_error[0] = '\0';
+		pthread_mutex_unlock(&mqtt->lock);
+		rc = MQTTAsync_connect(mqtt->client, &opts);
+		if (rc != MQTTASYNC_SUCCESS)
+			return ct_set_error(err, err_len, CT_ERR_MQTT, "mqtt: connect: %s",
+			                    MQTTAsync_strerror(rc));
+		pthread_mutex_lock(&mqtt->lock);
+		while (!mqtt->connect_done) {
+			int64_t left = deadline - ct_mono_ms();
+			if (left <= 0)
+				break;
+			deadline_in(&ts, (int)left);
+			pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts);
+		}
+		if (mqtt->connect_done && mqtt->connected && mqtt->subscribed) {
+			pthread_mutex_unlock(&mqtt->lock);
+			ct_info("mqtt: connected as %s (%zu subscriptions)", mqtt->client_id,
+			        mqtt->n_subs);
+			return CT_OK;
+		}
+		rc = mqtt->connect_done ? CT_ERR_MQTT : CT_ERR_TIMEOUT;
+		ct_set_error(err, err_len, rc, "mqtt: %s",
+		             mqtt->connect_error[0] ? mqtt->connect_error
+		                                    : "no answer from broker");
+		pthread_mutex_unlock(&mqtt->lock);
+		/* A refused login or subscription will not fix itself: report it now. */
+		if (mqtt->connected || strstr(mqtt->connect_error, "authori") != NULL ||
+		    strstr(mqtt->connect_error, "password") != NULL)
+			return rc;
+		if (ct_mono_ms() + backoff_ms >= deadline)
+			return rc;
+		struct timespec pause = {backoff_ms / 1000, (long)(backoff_ms % 1000) * 1000000L};
+		nanosleep(&pause, NULL);
+		backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2;
+	}
+}
+
+bool ct_mqtt_is_connected(struct ct_mqtt *mqtt)
+{
+	bool connected;
+	pthread_mutex_lock(&mqtt->lock);
+	connected = mqtt->connected;
+	pthread_mutex_unlock(&mqtt->lock);
+	return connected;
+}
+
+int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload, size_t len,
+                    int qos, bool retain, int timeout_ms)
+{
+	MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	struct timespec ts;
+	int rc;
+
+	deadline_in(&ts, timeout_ms);
+	pthread_mutex_lock(&mqtt->lock);
+	while (mqtt->inflight >= mqtt->max_inflight) {
+		if (pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts) == ETIMEDOUT) {
+			pthread_mutex_unlock(&mqtt->lock);
+			return CT_ERR_TIMEOUT;
+		}
+	}
+	mqtt->inflight++;
+	pthread_mutex_unlock(&mqtt->lock);
+
+	opts.onSuccess = on_published;
+	opts.onFailure = on_publish_failed;
+	opts.context = mqtt;
+	msg.payload = (void *)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = qos;
+	msg.retained = retain;
+	rc = MQTTAsync_sendMessage(mqtt->client, topic, &msg, &opts);
+	if (rc != MQTTASYNC_SUCCESS) {
+		pthread_mutex_lock(&mqtt->lock);
+		mqtt->inflight--;
+		pthread_mutex_unlock(&mqtt->lock);
+		ct_warn("mqtt: cannot publish to %s: %s", topic, MQTTAsync_strerror(rc));
+		return CT_ERR_MQTT;
+	}
+	return CT_OK;
+}
+
+int ct_mqtt_flush(struct ct_mqtt *mqtt, int timeout_ms)
+{
+	struct timespec ts;
+	int rc = CT_OK;
+
+	deadline_in(&ts, timeout_ms);
+	pthread_mutex_lock(&mqtt->lock);
+	while (mqtt->inflight > 0) {
+		if (pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts) == ETIMEDOUT) {
+			rc = CT_ERR_TIMEOUT;
+			break;
+		}
+	}
+	if (rc == CT_OK && mqtt->failed_publishes > 0)
+		rc = CT_ERR_MQTT;
+	mqtt->failed_publishes = 0;
+	pthread_mutex_unlock(&mqtt->lock);
+	return rc;
+}
+
+int ct_mqtt_publish_status(struct ct_mqtt *mqtt, int state)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = encode_status(mqtt, state, &buf, &len);
+	if (rc != CT_OK)
+		return rc;
+	rc = ct_mqtt_publish(mqtt, mqtt->status_topic, buf, len, 1, true, 5000);
+	free(buf);
+	return rc;
+}
+
+const char *ct_mqtt_client_id(const struct ct_mqtt *mqtt)
+{
+	return mqtt->client_id;
+}
+
+void ct_mqtt_free(struct ct_mqtt *mqtt)
+{
+	if (mqtt == NULL)
+		return;
+	if (mqtt->client != NULL) {
+		if (ct_mqtt_is_connected(mqtt)) {
+			MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
+			if (ct_mqtt_publish_status(
+			            mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE) ==
+			    CT_OK)
+				ct_mqtt_flush(mqtt, 2000);
+			opts.timeout = 2000;
+			MQTTAsync_disconnect(mqtt->client, &opts);
+			/* Paho finishes the disconnect on its thread; wait for it, bounded. */
+			for (int i = 0; i < 200 && MQTTAsync_isConnected(mqtt->client); i++) {
+				struct timespec pause = {0, 10 * 1000000L};
+				nanosleep(&pause, NULL);
+			}
+		}
+		MQTTAsync_destroy(&mqtt->client);
+	}
+	for (size_t i = 0; i < mqtt->n_subs; i++)
+		free(mqtt->subs[i].filter);
+	free(mqtt->subs);
+	free(mqtt->client_id);
+	free(mqtt->status_topic);
+	free(mqtt->service);
+	free(mqtt->instance);
+	free(mqtt->share_group);
+	free(mqtt->username);
+	free(mqtt->password);
+	free(mqtt->ca_file);
+	free(mqtt->cert_file);
+	free(mqtt->key_file);
+	free(mqtt->offline_status);
+	pthread_mutex_destroy(&mqtt->lock);
+	pthread_cond_destroy(&mqtt->cond);
+	free(mqtt);
+}
