@@ -1,0 +1,638 @@
+/* traveler_trace: genealogy walks with recursive CTEs, and the traced units' station
+ * history (contract in traveler_trace.h).
+ *
+ * Both walks carry the path in the recursion and refuse to revisit a node, so a genealogy
+ * loop entered by mistake (a rework swapping a cell back) cannot recurse forever; depth and
+ * node limits bound the answer's size. */
+#include "traveler_trace.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_error.h"
+#include "ct_ids.h"
+#include "ct_time.h"
+#include "ingest_json.h"
+
+static const char back_sql[] =
+	"WITH RECURSIVE tree AS ("
+	" SELECT g.child_id AS node, g.child_kind AS kind, g.parent_id AS via, 1 AS depth,"
+	"  g.quantity, g.uom, g.position, ARRAY[g.parent_id, g.child_id] AS path"
+	" FROM genealogy g WHERE g.parent_id = $1"
+	" UNION ALL"
+	" SELECT g.child_id, g.child_kind, g.parent_id, t.depth + 1, g.quantity, g.uom,"
+	"  g.position, t.path || g.child_id"
+	" FROM genealogy g JOIN tree t ON g.parent_id = t.node"
+	" WHERE t.depth < $2::int AND g.child_id <> ALL (t.path))"
+	" SELECT node, kind, via, depth, quantity, uom, position FROM ("
+	"  SELECT DISTINCT ON (node, via) * FROM tree ORDER BY node, via, depth) d"
+	" ORDER BY depth, via, node LIMIT $3::int";
+
+static const char forward_sql[] =
+	"WITH RECURSIVE tree AS ("
+	" SELECT g.parent_id AS node, g.child_id AS via, 1 AS depth, g.quantity, g.uom,"
+	"  g.position, ARRAY[g.child_id, g.parent_id] AS path"
+	" FROM genealogy g WHERE g.child_id = $1"
+	" UNION ALL"
+	" SELECT g.parent_id, g.child_id, t.depth + 1, g.quantity, g.uom, g.position,"
+	"  t.path || g.parent_id"
+	" FROM genealogy g JOIN tree t ON g.child_id = t.node"
+	" WHERE t.depth < $2::int AND g.parent_id <> ALL (t.path))"
+	" SELECT d.node, coalesce(u.kind, 0), d.via, d.depth, d.quantity, d.uom, d.position FROM ("
+	"  SELECT DISTINCT ON (node, via) * FROM tree ORDER BY node, via, depth) d"
+	" LEFT JOIN unit u ON u.unit_id = d.node"
+	" ORDER BY d.depth, d.via, d.node LIMIT $3::int";
+
+#define US(col) "(extract(epoch from " col ") * 1000000)::int8"
+
+static const char visits_sql[] =
+	"SELECT event_id, unit_id, unit_kind, site, line, station, station_type, recipe,"
+	" recipe_version, operator_id, " US("started_at") ", " US("ended_at") ", result"
+	" FROM station_visit WHERE unit_id = ANY ($1::text[])"
+	" ORDER BY started_at, event_id LIMIT $2::int";
+static const char measurements_sql[] =
+	"SELECT event_id, characteristic, value, uom, " US("measured_at") " FROM measurement"
+	" WHERE unit_id = ANY ($1::text[]) AND event_id = ANY ($2::text[]) ORDER BY event_id, seq";
+static const char parameters_sql[] =
+	"SELECT event_id, name, actual, setpoint, uom FROM process_parameter"
+	" WHERE event_id = ANY ($1::text[]) ORDER BY event_id, seq";
+static const char materials_sql[] =
+	"SELECT event_id, child_id, child_kind, material, quantity, uom, position, source"
+	" FROM genealogy WHERE event_id = ANY ($1::text[]) AND source <> 'genealogy'"
+	" ORDER BY event_id, seq";
+static const char environment_sql[] =
+	"SELECT event_id, quantity, value, uom, sensor, " US("measured_at") " FROM"
+	" environment_reading WHERE event_id = ANY ($1::text[]) ORDER BY event_id, seq";
+static const char notes_sql[] =
+	"SELECT event_id, kind, code, severity, author, body, " US("at") " FROM visit_note"
+	" WHERE event_id = ANY ($1::text[]) ORDER BY event_id, kind, seq";
+static const char curves_sql[] =
+	"SELECT event_id, name, x_unit, y_unit, array_to_string(x, ','),"
+	" array_to_string(y, ',') FROM visit_curve WHERE event_id = ANY ($1::text[])"
+	" ORDER BY event_id, seq";
+
+void traveler_trace_limits_init(struct traveler_trace_limits *limits)
+{
+	limits->max_depth = 32;
+	limits->max_nodes = 100000;
+	limits->max_visits = 5000;
+}
+
+void traveler_trace_response_free(Cellthread__V1__TraceResponse *response)
+{
+	if (response != NULL)
+		protobuf_c_message_free_unpacked(&response->base, NULL);
+}
+
+static char *dup_text(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return (char *)protobuf_c_empty_string;
+	return strdup(s);
+}
+
+/* Appends a pointer to a heap array of pointers, growing it by doubling. */
+static int push(void ***array, size_t *n, void *item)
+{
+	if ((*n & (*n - 1)) == 0) { /* n is 0 or a power of two: grow */
+		size_t cap = *n ? *n * 2 : 8;
+		void **p = realloc(*array, cap * sizeof(*p));
+		if (p == NULL)
+			return CT_ERR_NOMEM;
+		*array = p;
+	}
+	(*array)[(*n)++] = item;
+	return CT_OK;
+}
+
+static int64_t to_i64(const char *s)
+{
+	return strtoll(s, NULL, 10);
+}
+
+/* A text[] literal of quoted IDs (IDs are [A-Za-z0-9._:-], quoting is belt and braces). */
+static char *id_array(char **ids, size_t n)
+{
+	size_t len = 3;
+	char *text, *p;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(ids[i]) * 2 + 3;
+	text = malloc(len);
+	if (text == NULL)
+		return NULL;
+	p = text;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *s = ids[i]; *s; s++) {
+			if (*s == '"' || *s == '\\')
+				*p++ = '\\';
+			*p++ = *s;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return text;
+}
+
+static int walk(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
+		const struct traveler_trace_limits *limits, char *err, size_t err_len)
+{
+	char depth[16], limit[16];
+	const char *params[3] = {resp->id, depth, limit};
+	PGresult *res = NULL;
+	int rc;
+
+	snprintf(depth, sizeof(depth), "%u", limits->max_depth);
+	snprintf(limit, sizeof(limit), "%u", limits->max_nodes + 1);
+	rc = ct_pg_query(pg,
+			 resp->direction == CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK
+				 ? back_sql
+				 : forward_sql,
+			 3, params, &res, err, err_len);
+	if (rc != CT_OK)
+		return rc;
+	for (int r = 0; r < PQntuples(res) && rc == CT_OK; r++) {
+		Cellthread__V1__TraceNode *node;
+		if ((unsigned)r >= limits->max_nodes) {
+			resp->truncated = true;
+			break;
+		}
+		node = malloc(sizeof(*node));
+		if (node == NULL) {
+			rc = CT_ERR_NOMEM;
+			break;
+		}
+		cellthread__v1__trace_node__init(node);
+		node->unit_id = dup_text(PQgetvalue(res, r, 0));
+		node->kind = (Cellthread__V1__UnitKind)atoi(PQgetvalue(res, r, 1));
+		node->via_unit_id = dup_text(PQgetvalue(res, r, 2));
+		node->depth = (uint32_t)atoi(PQgetvalue(res, r, 3));
+		node->quantity = strtod(PQgetvalue(res, r, 4), NULL);
+		node->unit = dup_text(PQgetvalue(res, r, 5));
+		node->position = dup_text(PQgetvalue(res, r, 6));
+		rc = push((void ***)&resp->nodes, &resp->n_nodes, node);
+		if (rc != CT_OK)
+			protobuf_c_message_free_unpacked(&node->base, NULL);
+		else if (node->depth >= limits->max_depth)
+			resp->truncated = true;
+	}
+	PQclear(res);
+	return rc == CT_ERR_NOMEM ? ct_set_error(err, err_len, rc, "out of memory") : rc;
+}
+
+/* Finds the visit with event_id in visits sorted as loaded (by time): a linear scan per
+ * row would be quadratic, so rows come ordered by event_id and we keep an index sorted by
+ * event_id. */
+struct visit_index {
+	const char *event_id;
+	Cellthread__V1__StationResult *visit;
+};
+
+static int compare_index(const void *a, const void *b)
+{
+	return strcmp(((const struct visit_index *)a)->event_id,
+		      ((const struct visit_index *)b)->event_id);
+}
+
+static Cellthread__V1__StationResult *find_visit(const struct visit_index *index, size_t n,
+						 const char *event_id)
+{
+	struct visit_index key = {event_id, NULL};
+	const struct visit_index *hit = bsearch(&key, index, n, sizeof(*index), compare_index);
+	return hit ? hit->visit : NULL;
+}
+
+static int parse_doubles(const char *text, double **ret, size_t *ret_n)
+{
+	size_t n = *text ? 1 : 0;
+	double *values;
+	for (const char *p = text; *p; p++)
+		n += *p == ',';
+	values = malloc((n ? n : 1) * sizeof(*values));
+	if (values == NULL)
+		return CT_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		char *end = NULL;
+		values[i] = strtod(text, &end);
+		text = *end == ',' ? end + 1 : end;
+	}
+	*ret = values;
+	*ret_n = n;
+	return CT_OK;
+}
+
+/* Runs one detail query and hands each row to `add`. */
+static int load_details(struct ct_pg *pg, const char *sql, const char *units, const char *events,
+			const struct visit_index *index, size_t n_index,
+			int (*add)(Cellthread__V1__StationResult *, PGresult *, int), char *err,
+			size_t err_len)
+{
+	const char *params[2];
+	int n_params = 0;
+	PGresult *res = NULL;
+	int rc;
+
+	if (units != NULL)
+		params[n_params++] = units;
+	params[n_params++] = events;
+	rc = ct_pg_query(pg, sql, n_params, params, &res, err, err_len);
+	if (rc != CT_OK)
+		return rc;
+	for (int r = 0; r < PQntuples(res) && rc == CT_OK; r++) {
+		Cellthread__V1__StationResult *visit =
+			find_visit(index, n_index, PQgetvalue(res, r, 0));
+		if (visit != NULL)
+			rc = add(visit, res, r);
+	}
+	PQclear(res);
+	return rc == CT_ERR_NOMEM ? ct_set_error(err, err_len, rc, "out of memory") : rc;
+}
+
+static int add_measurement(Cellthread__V1__StationResult *v, PGresult *res, int r)
+{
+	Cellthread__V1__Measurement *m = malloc(sizeof(*m));
+	if (m == NULL)
+		return CT_ERR_NOMEM;
+	cellthread__v1__measurement__init(m);
+	m->characteristic = dup_text(PQgetvalue(res, r, 1));
+	m->value = strtod(PQgetvalue(res, r, 2), NULL);
+	m->unit = dup_text(PQgetvalue(res, r, 3));
+	m->measured_at_us = to_i64(PQgetvalue(res, r, 4));
+	return push((void ***)&v->measurements, &v->n_measurements, m);
+}
+
+static int add_parameter(Cellthread__V1__StationResult *v, PGresult *res, int r)
+{
+	Cellthread__V1__Parameter *p = malloc(sizeof(*p));
+	if (p == NULL)
+		return CT_ERR_NOMEM;
+	cellthread__v1__parameter__init(p);
+	p->name = dup_text(PQgetvalue(res, r, 1));
+	p->actual = strtod(PQgetvalue(res, r, 2), NULL);
+	p->has_setpoint = !PQgetisnull(res, r, 3);
+	p->setpoint = p->has_setpoint ? strtod(PQgetvalue(res, r, 3), NULL) : 0;
+	p->unit = dup_text(PQgetvalue(res, r, 4));
+	return push((void ***)&v->parameters, &v->n_parameters, p);
+}
+
+static int add_material_or_child(Cellthread__V1__StationResult *v, PGresult *res, int r)
+{
+	if (strcmp(PQgetvalue(res, r, 7), "material") == 0) {
+		Cellthread__V1__MaterialUse *m = malloc(sizeof(*m));
+		if (m == NULL)
+			return CT_ERR_NOMEM;
+		cellthread__v1__material_use__init(m);
+		m->lot_id = dup_text(PQgetvalue(res, r, 1));
+		m->material = dup_text(PQgetvalue(res, r, 3));
+		m->quantity = strtod(PQgetvalue(res, r, 4), NULL);
+		m->unit = dup_text(PQgetvalue(res, r, 5));
+		return push((void ***)&v->materials, &v->n_materials, m);
+	} else {
+		Cellthread__V1__ChildUnit *c = malloc(sizeof(*c));
+		if (c == NULL)
+			return CT_ERR_NOMEM;
+		cellthread__v1__child_unit__init(c);
+		c->unit_id = dup_text(PQgetvalue(res, r, 1));
+		c->kind = (Cellthread__V1__UnitKind)atoi(PQgetvalue(res, r, 2));
+		c->quantity = strtod(PQgetvalue(res, r, 4), NULL);
+		c->unit = dup_text(PQgetvalue(res, r, 5));
+		c->position = dup_text(PQgetvalue(res, r, 6));
+		return push((void ***)&v->children, &v->n_children, c);
+	}
+}
+
+static int add_environment(Cellthread__V1__StationResult *v, PGresult *res, int r)
+{
+	Cellthread__V1__EnvironmentReading *e = malloc(sizeof(*e));
+	if (e == NULL)
+		return CT_ERR_NOMEM;
+	cellthread__v1__environment_reading__init(e);
+	e->quantity = dup_text(PQgetvalue(res, r, 1));
+	e->value = strtod(PQgetvalue(res, r, 2), NULL);
+	e->unit = dup_text(PQgetvalue(res, r, 3));
+	e->sensor = dup_text(PQgetvalue(res, r, 4));
+	e->measured_at_us = to_i64(PQgetvalue(res, r, 5));
+	return push((void ***)&v->environment, &v->n_environment, e);
+}
+
+static int add_note(Cellthread__V1__StationResult *v, PGresult *res, int r)
+{
+	if (strcmp(PQgetvalue(res, r, 1), "note") == 0) {
+		Cellthread__V1__OperatorNote *n = malloc(sizeof(*n));
+		if (n == NULL)
+			return CT_ERR_NOMEM;
+		cellthread__v1__operator_note__init(n);
+		n->author = dup_text(PQgetvalue(res, r, 4));
+		n->text = dup_text(PQgetvalue(res, r, 5));
+		n->at_us = to_i64(PQgetvalue(res, r, 6));
+		return push((void ***)&v->notes, &v->n_notes, n);
+	} else {
+		Cellthread__V1__ProcessException *x = malloc(sizeof(*x));
+		if (x == NULL)
+			return CT_ERR_NOMEM;
+		cellthread__v1__process_exception__init(x);
+		x->code = dup_text(PQgetvalue(res, r, 2));
+		x->severity = (Cellthread__V1__Severity)atoi(PQgetvalue(res, r, 3));
+		x->text = dup_text(PQgetvalue(res, r, 5));
+		x->at_us = to_i64(PQgetvalue(res, r, 6));
+		return push((void ***)&v->exceptions, &v->n_exceptions, x);
+	}
+}
+
+static int add_curve(Cellthread__V1__StationResult *v, PGresult *res, int r)
+{
+	Cellthread__V1__Curve *c = malloc(sizeof(*c));
+	int rc;
+	if (c == NULL)
+		return CT_ERR_NOMEM;
+	cellthread__v1__curve__init(c);
+	c->name = dup_text(PQgetvalue(res, r, 1));
+	c->x_unit = dup_text(PQgetvalue(res, r, 2));
+	c->y_unit = dup_text(PQgetvalue(res, r, 3));
+	rc = parse_doubles(PQgetvalue(res, r, 4), &c->x, &c->n_x);
+	if (rc == CT_OK)
+		rc = parse_doubles(PQgetvalue(res, r, 5), &c->y, &c->n_y);
+	if (rc == CT_OK)
+		rc = push((void ***)&v->curves, &v->n_curves, c);
+	if (rc != CT_OK)
+		protobuf_c_message_free_unpacked(&c->base, NULL);
+	return rc;
+}
+
+/* Loads the station visits of the traced unit and of every non-lot node. */
+static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
+		       const struct traveler_trace_limits *limits, char *err, size_t err_len)
+{
+	char **unit_ids = NULL, **event_ids = NULL;
+	char *units = NULL, *events = NULL;
+	struct visit_index *index = NULL;
+	size_t n_units = 0;
+	char limit[16];
+	const char *params[2];
+	PGresult *res = NULL;
+	int rc = CT_ERR_NOMEM;
+
+	unit_ids = malloc((resp->n_nodes + 1) * sizeof(*unit_ids));
+	if (unit_ids == NULL)
+		goto out;
+	unit_ids[n_units++] = resp->id;
+	for (size_t i = 0; i < resp->n_nodes; i++)
+		if (resp->nodes[i]->kind != CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_MATERIAL_LOT)
+			unit_ids[n_units++] = resp->nodes[i]->unit_id;
+	units = id_array(unit_ids, n_units);
+	if (units == NULL)
+		goto out;
+	snprintf(limit, sizeof(limit), "%u", limits->max_visits + 1);
+	params[0] = units;
+	params[1] = limit;
+	rc = ct_pg_query(pg, visits_sql, 2, params, &res, err, err_len);
+	if (rc != CT_OK)
+		goto out;
+	for (int r = 0; r < PQntuples(res); r++) {
+		Cellthread__V1__StationResult *v;
+		Cellthread__V1__Header *h;
+		if ((unsigned)r >= limits->max_visits) {
+			resp->truncated = true;
+			break;
+		}
+		v = malloc(sizeof(*v));
+		h = malloc(sizeof(*h));
+		if (v == NULL || h == NULL) {
+			free(v);
+			free(h);
+			rc = CT_ERR_NOMEM;
+			goto out;
+		}
+		cellthread__v1__station_result__init(v);
+		cellthread__v1__header__init(h);
+		v->header = h;
+		h->event_id = dup_text(PQgetvalue(res, r, 0));
+		h->schema_version = 1;
+		v->unit_id = dup_text(PQgetvalue(res, r, 1));
+		v->unit_kind = (Cellthread__V1__UnitKind)atoi(PQgetvalue(res, r, 2));
+		v->site = dup_text(PQgetvalue(res, r, 3));
+		v->line = dup_text(PQgetvalue(res, r, 4));
+		v->station = dup_text(PQgetvalue(res, r, 5));
+		v->station_type = (Cellthread__V1__StationType)atoi(PQgetvalue(res, r, 6));
+		v->recipe = dup_text(PQgetvalue(res, r, 7));
+		v->recipe_version = (uint32_t)strtoul(PQgetvalue(res, r, 8), NULL, 10);
+		v->operator_id = dup_text(PQgetvalue(res, r, 9));
+		v->started_at_us = to_i64(PQgetvalue(res, r, 10));
+		v->ended_at_us = to_i64(PQgetvalue(res, r, 11));
+		v->result = (Cellthread__V1__ResultCode)atoi(PQgetvalue(res, r, 12));
+		rc = push((void ***)&resp->visits, &resp->n_visits, v);
+		if (rc != CT_OK) {
+			protobuf_c_message_free_unpacked(&v->base, NULL);
+			goto out;
+		}
+	}
+	PQclear(res);
+	res = NULL;
+	rc = CT_OK;
+	if (resp->n_visits == 0)
+		goto out;
+	rc = CT_ERR_NOMEM;
+	index = malloc(resp->n_visits * sizeof(*index));
+	event_ids = malloc(resp->n_visits * sizeof(*event_ids));
+	if (index == NULL || event_ids == NULL)
+		goto out;
+	for (size_t i = 0; i < resp->n_visits; i++) {
+		index[i].event_id = resp->visits[i]->header->event_id;
+		index[i].visit = resp->visits[i];
+		event_ids[i] = resp->visits[i]->header->event_id;
+	}
+	qsort(index, resp->n_visits, sizeof(*index), compare_index);
+	events = id_array(event_ids, resp->n_visits);
+	if (events == NULL)
+		goto out;
+	rc = load_details(pg, measurements_sql, units, events, index, resp->n_visits,
+			  add_measurement, err, err_len);
+	if (rc == CT_OK)
+		rc = load_details(pg, parameters_sql, NULL, events, index, resp->n_visits,
+				  add_parameter, err, err_len);
+	if (rc == CT_OK)
+		rc = load_details(pg, materials_sql, NULL, events, index, resp->n_visits,
+				  add_material_or_child, err, err_len);
+	if (rc == CT_OK)
+		rc = load_details(pg, environment_sql, NULL, events, index, resp->n_visits,
+				  add_environment, err, err_len);
+	if (rc == CT_OK)
+		rc = load_details(pg, notes_sql, NULL, events, index, resp->n_visits, add_note,
+				  err, err_len);
+	if (rc == CT_OK)
+		rc = load_details(pg, curves_sql, NULL, events, index, resp->n_visits, add_curve,
+				  err, err_len);
+out:
+	if (rc == CT_ERR_NOMEM)
+		ct_set_error(err, err_len, rc, "out of memory");
+	PQclear(res);
+	free(unit_ids);
+	free(event_ids);
+	free(units);
+	free(events);
+	free(index);
+	return rc;
+}
+
+int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction,
+		       const char *id, const struct traveler_trace_limits *limits,
+		       Cellthread__V1__TraceResponse **ret, char *err, size_t err_len)
+{
+	Cellthread__V1__TraceResponse *resp = malloc(sizeof(*resp));
+	const char *params[1] = {id};
+	PGresult *res = NULL;
+	int rc;
+
+	if (resp == NULL)
+		return ct_set_error(err, err_len, CT_ERR_NOMEM, "out of memory");
+	cellthread__v1__trace_response__init(resp);
+	resp->direction = direction;
+	resp->id = dup_text(id);
+	if (resp->id == NULL) {
+		rc = ct_set_error(err, err_len, CT_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (direction != CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK &&
+	    direction != CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_FORWARD) {
+		resp->error = dup_text("direction must be back or forward");
+		goto answered;
+	}
+	if (!ct_id_is_valid(id)) {
+		resp->error = dup_text("not a valid unit or lot ID");
+		goto answered;
+	}
+	rc = ct_pg_query(pg, "SELECT kind FROM unit WHERE unit_id = $1", 1, params, &res, err,
+			 err_len);
+	if (rc != CT_OK)
+		goto fail;
+	if (PQntuples(res) == 0) {
+		char text[160];
+		snprintf(text, sizeof(text), "unknown unit or lot '%s'", id);
+		resp->error = dup_text(text);
+		PQclear(res);
+		goto answered;
+	}
+	PQclear(res);
+	rc = walk(pg, resp, limits, err, err_len);
+	if (rc == CT_OK && direction == CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK)
+		rc = load_visits(pg, resp, limits, err, err_len);
+	if (rc != CT_OK)
+		goto fail;
+	resp->ok = true;
+answered:
+	*ret = resp;
+	return CT_OK;
+fail:
+	traveler_trace_response_free(resp);
+	return rc;
+}
+
+char *traveler_trace_to_json(const Cellthread__V1__TraceResponse *response)
+{
+	Cellthread__V1__StationResultBatch visits = CELLTHREAD__V1__STATION_RESULT_BATCH__INIT;
+	json_t *root = json_object(), *nodes = json_array(), *visits_json = NULL;
+	char *visits_text = NULL, *text = NULL;
+
+	if (root == NULL || nodes == NULL)
+		goto out;
+	json_object_set_new(root, "ok", json_boolean(response->ok));
+	if (!response->ok)
+		json_object_set_new(root, "error", json_string(response->error));
+	json_object_set_new(root, "direction",
+			    json_string(response->direction ==
+						CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK
+					? "back"
+					: "forward"));
+	json_object_set_new(root, "id", json_string(response->id));
+	json_object_set_new(root, "truncated", json_boolean(response->truncated));
+	for (size_t i = 0; i < response->n_nodes; i++) {
+		const Cellthread__V1__TraceNode *n = response->nodes[i];
+		const char *kind = ingest_unit_kind_name(n->kind);
+		json_array_append_new(
+			nodes, json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "unit_id",
+					 n->unit_id, "kind", kind ? kind : "unspecified", "via",
+					 n->via_unit_id, "depth", (json_int_t)n->depth, "quantity",
+					 n->quantity, "unit", n->unit, "position", n->position));
+	}
+	json_object_set(root, "nodes", nodes);
+	/* Visits use the same JSON form as ingest accepts, so an export can be replayed. */
+	visits.n_results = response->n_visits;
+	visits.results = response->visits;
+	visits_text = ingest_json_encode_result_batch(&visits);
+	if (visits_text == NULL)
+		goto out;
+	visits_json = json_loads(visits_text, 0, NULL);
+	if (visits_json == NULL)
+		goto out;
+	json_object_set(root, "visits", json_object_get(visits_json, "results"));
+	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+out:
+	free(visits_text);
+	json_decref(visits_json);
+	json_decref(nodes);
+	json_decref(root);
+	return text;
+}
+
+void traveler_trace_print(const Cellthread__V1__TraceResponse *response, FILE *out)
+{
+	char when[40];
+	bool back = response->direction == CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK;
+
+	if (!response->ok) {
+		fprintf(out, "trace %s %s: %s\n", back ? "back" : "forward", response->id,
+			response->error);
+		return;
+	}
+	fprintf(out, "Trace %s from %s: %zu %s%s\n", back ? "back" : "forward", response->id,
+		response->n_nodes, back ? "ancestors (units and lots)" : "descendants",
+		response->truncated ? " (truncated)" : "");
+	for (size_t i = 0; i < response->n_nodes; i++) {
+		const Cellthread__V1__TraceNode *n = response->nodes[i];
+		const char *kind = ingest_unit_kind_name(n->kind);
+		fprintf(out, "  %*s%-24s %-12s %s %s %g %s%s%s\n", (int)(2 * (n->depth - 1)), "",
+			n->unit_id, kind ? kind : "?", back ? "in" : "contains", n->via_unit_id,
+			n->quantity, n->unit, *n->position ? " @" : "", n->position);
+	}
+	if (!back)
+		return;
+	fprintf(out, "Station history (%zu visits):\n", response->n_visits);
+	for (size_t i = 0; i < response->n_visits; i++) {
+		const Cellthread__V1__StationResult *v = response->visits[i];
+		const char *result = ingest_result_code_name(v->result);
+		fprintf(out, "  %s %-10s %-16s %s v%u result=%s operator=%s\n",
+			ct_time_format_us(v->started_at_us, when, sizeof(when)), v->unit_id,
+			v->station, v->recipe, v->recipe_version, result ? result : "?",
+			*v->operator_id ? v->operator_id : "-");
+		for (size_t k = 0; k < v->n_parameters; k++) {
+			const Cellthread__V1__Parameter *p = v->parameters[k];
+			if (p->has_setpoint)
+				fprintf(out, "      param %-24s %g %s (setpoint %g)\n", p->name,
+					p->actual, p->unit, p->setpoint);
+			else
+				fprintf(out, "      param %-24s %g %s\n", p->name, p->actual,
+					p->unit);
+		}
+		for (size_t k = 0; k < v->n_measurements; k++)
+			fprintf(out, "      meas  %-24s %g %s\n", v->measurements[k]->characteristic,
+				v->measurements[k]->value, v->measurements[k]->unit);
+		for (size_t k = 0; k < v->n_materials; k++)
+			fprintf(out, "      lot   %-24s %s %g %s\n", v->materials[k]->lot_id,
+				v->materials[k]->material, v->materials[k]->quantity,
+				v->materials[k]->unit);
+		for (size_t k = 0; k < v->n_environment; k++)
+			fprintf(out, "      env   %-24s %g %s (%s)\n", v->environment[k]->quantity,
+				v->environment[k]->value, v->environment[k]->unit,
+				v->environment[k]->sensor);
+		for (size_t k = 0; k < v->n_exceptions; k++)
+			fprintf(out, "      EXCEPTION %s: %s\n", v->exceptions[k]->code,
+				v->exceptions[k]->text);
+		for (size_t k = 0; k < v->n_notes; k++)
+			fprintf(out, "      note  %s: %s\n", v->notes[k]->author, v->notes[k]->text);
+	}
+}

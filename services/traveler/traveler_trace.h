@@ -1,0 +1,36 @@
+/* traveler_trace: trace-back and trace-forward queries over the digital thread, shared by
+ * ct-traveler (MQTT request/response) and the `cellthread` command-line tool.
+ *
+ * Responses are heap TraceResponse messages built so that protobuf_c_message_free_unpacked
+ * frees them (every string and array individually allocated): a response built here and one
+ * unpacked from MQTT are freed the same way, with traveler_trace_response_free. */
+#ifndef TRAVELER_TRACE_H
+#define TRAVELER_TRACE_H
+
+#include <stdio.h>
+
+#include "ct_pb.h"
+#include "ct_pg.h"
+
+struct traveler_trace_limits {
+	unsigned max_depth;  /* genealogy levels walked, e.g. 32 */
+	unsigned max_nodes;  /* nodes returned before `truncated`, e.g. 100000 */
+	unsigned max_visits; /* station visits returned (back), e.g. 5000 */
+};
+
+void traveler_trace_limits_init(struct traveler_trace_limits *limits);
+
+/* Runs a trace of `id` (a unit or a lot). A database failure returns CT_ERR_PG with the
+ * reason in err; an unknown ID is not a failure: *ret has ok=false and an error text.
+ * *ret is set only on CT_OK. */
+int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction,
+		       const char *id, const struct traveler_trace_limits *limits,
+		       Cellthread__V1__TraceResponse **ret, char *err, size_t err_len);
+void traveler_trace_response_free(Cellthread__V1__TraceResponse *response);
+
+/* JSON text of a response (malloc'ed, NUL-terminated), or NULL when out of memory. */
+char *traveler_trace_to_json(const Cellthread__V1__TraceResponse *response);
+/* Human-readable report of a response. */
+void traveler_trace_print(const Cellthread__V1__TraceResponse *response, FILE *out);
+
+#endif
