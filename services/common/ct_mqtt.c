@@ -228,7 +228,7 @@ static void on_reconnected(void *context, char *cause)
 {
 	struct ct_mqtt *mqtt = context;
 	(void)cause;
-	ct_info("mqtt: reconnected to the broker as %s", mqtt->client_id);
+	ct_debug("mqtt: connected to the broker as %s", mqtt->client_id);
 	on_up(mqtt);
 }
 
