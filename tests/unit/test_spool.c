@@ -1,0 +1,205 @@
+/* Unit tests of ct_spool: order, commit and resume, rotation, torn tails, rewind. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ct_error.h"
+#include "ct_spool.h"
+
+struct fixture {
+	char dir[64];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ct-spool-test-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	DIR *d = opendir(f->dir);
+	struct dirent *e;
+	char path[512];
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void append_n(struct ct_spool *spool, int from, int to)
+{
+	for (int i = from; i < to; i++) {
+		char payload[64];
+		int n = snprintf(payload, sizeof(payload), "payload-%d", i);
+		assert_int_equal(ct_spool_append(spool, "ct/v1/test", payload, (size_t)n), CT_OK);
+	}
+}
+
+/* Reads everything available and checks it is from..to-1 in order. */
+static void expect_n(struct ct_spool *spool, struct ct_spool_batch *batch, int from, int to)
+{
+	int next = from;
+	while (next < to) {
+		assert_int_equal(ct_spool_read(spool, 7, 1 << 20, 0, batch), CT_OK);
+		assert_true(batch->count > 0);
+		for (size_t i = 0; i < batch->count; i++, next++) {
+			char want[64];
+			int n = snprintf(want, sizeof(want), "payload-%d", next);
+			assert_string_equal(batch->records[i].topic, "ct/v1/test");
+			assert_int_equal(batch->records[i].payload_len, n);
+			assert_memory_equal(batch->records[i].payload, want, (size_t)n);
+		}
+	}
+	assert_int_equal(next, to);
+	assert_int_equal(ct_spool_read(spool, 7, 1 << 20, 0, batch), CT_OK);
+	assert_int_equal(batch->count, 0);
+}
+
+static void test_order_commit_resume(void **state)
+{
+	struct fixture *f = *state;
+	struct ct_spool_batch batch;
+	char err[256];
+	struct ct_spool *spool = ct_spool_open(f->dir, 4096, false, err, sizeof(err));
+
+	memset(&batch, 0, sizeof(batch));
+	assert_non_null(spool);
+	append_n(spool, 0, 20);
+	assert_int_equal(ct_spool_read(spool, 5, 1 << 20, 0, &batch), CT_OK);
+	assert_int_equal(batch.count, 5);
+	assert_int_equal(ct_spool_commit(spool, &batch), CT_OK);
+	/* Read more but do not commit: a restart must hand these out again. */
+	assert_int_equal(ct_spool_read(spool, 5, 1 << 20, 0, &batch), CT_OK);
+	assert_int_equal(batch.count, 5);
+	ct_spool_free(spool);
+
+	spool = ct_spool_open(f->dir, 4096, false, err, sizeof(err));
+	assert_non_null(spool);
+	append_n(spool, 20, 30);
+	expect_n(spool, &batch, 5, 30);
+	ct_spool_batch_cleanup(&batch);
+	ct_spool_free(spool);
+}
+
+static void test_rotation_deletes_committed_segments(void **state)
+{
+	struct fixture *f = *state;
+	struct ct_spool_batch batch;
+	char err[256];
+	struct ct_spool *spool = ct_spool_open(f->dir, 4096, true, err, sizeof(err));
+	int segments = 0;
+	DIR *d;
+	struct dirent *e;
+
+	memset(&batch, 0, sizeof(batch));
+	assert_non_null(spool);
+	append_n(spool, 0, 2000); /* ~ 40 bytes each: many 4 KiB segments */
+	expect_n(spool, &batch, 0, 2000);
+	assert_int_equal(ct_spool_commit(spool, &batch), CT_OK);
+	assert_int_equal(ct_spool_backlog_bytes(spool), 0);
+	d = opendir(f->dir);
+	while ((e = readdir(d)) != NULL)
+		segments += strstr(e->d_name, ".seg") != NULL;
+	closedir(d);
+	assert_int_equal(segments, 1); /* only the one being written */
+	ct_spool_batch_cleanup(&batch);
+	ct_spool_free(spool);
+}
+
+static void test_torn_tail_is_cut(void **state)
+{
+	struct fixture *f = *state;
+	struct ct_spool_batch batch;
+	char err[256], path[512];
+	struct ct_spool *spool = ct_spool_open(f->dir, 1 << 20, false, err, sizeof(err));
+	DIR *d;
+	struct dirent *e;
+	int fd;
+
+	memset(&batch, 0, sizeof(batch));
+	assert_non_null(spool);
+	append_n(spool, 0, 3);
+	ct_spool_free(spool);
+	/* Simulate death in the middle of an append: half a record at the end. */
+	d = opendir(f->dir);
+	while ((e = readdir(d)) != NULL)
+		if (strstr(e->d_name, ".seg") != NULL)
+			snprintf(path, sizeof(path), "%s/%s", f->dir, e->d_name);
+	closedir(d);
+	fd = open(path, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "CTSP\0\0\0\x0a\0\0", 10), 10);
+	close(fd);
+
+	spool = ct_spool_open(f->dir, 1 << 20, false, err, sizeof(err));
+	assert_non_null(spool);
+	append_n(spool, 3, 5);
+	expect_n(spool, &batch, 0, 5);
+	ct_spool_batch_cleanup(&batch);
+	ct_spool_free(spool);
+}
+
+static void test_rewind_replays_uncommitted(void **state)
+{
+	struct fixture *f = *state;
+	struct ct_spool_batch batch;
+	char err[256];
+	struct ct_spool *spool = ct_spool_open(f->dir, 4096, false, err, sizeof(err));
+
+	memset(&batch, 0, sizeof(batch));
+	append_n(spool, 0, 10);
+	assert_int_equal(ct_spool_read(spool, 4, 1 << 20, 0, &batch), CT_OK);
+	assert_int_equal(ct_spool_commit(spool, &batch), CT_OK);
+	assert_int_equal(ct_spool_read(spool, 4, 1 << 20, 0, &batch), CT_OK);
+	ct_spool_rewind(spool);
+	expect_n(spool, &batch, 4, 10);
+	ct_spool_batch_cleanup(&batch);
+	ct_spool_free(spool);
+}
+
+static void test_oversize_refused(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], topic[2048];
+	struct ct_spool *spool = ct_spool_open(f->dir, 4096, false, err, sizeof(err));
+	memset(topic, 't', sizeof(topic) - 1);
+	topic[sizeof(topic) - 1] = '\0';
+	assert_int_equal(ct_spool_append(spool, topic, "x", 1), CT_ERR_TOO_BIG);
+	ct_spool_free(spool);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_order_commit_resume, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_rotation_deletes_committed_segments, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_rewind_replays_uncommitted, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_oversize_refused, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
