@@ -28,17 +28,17 @@
 #include "ct_topic.h"
 #include "traveler_trace.h"
 
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_UNKNOWN 3
+#define EXIT_FAILED     1
+#define EXIT_USAGE      2
+#define EXIT_UNKNOWN    3
 #define MQTT_TIMEOUT_MS 30000
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: cellthread trace back|forward ID [--json] [--mqtt]\n"
-		     "       cellthread deadletters [--limit N] [--json]\n"
-		     "env: CT_PG_CONNINFO, CT_PG_PASSWORD (or PGPASSFILE); with --mqtt: "
-		     "CT_MQTT_URL, CT_MQTT_USERNAME, CT_MQTT_PASSWORD\n");
+	             "       cellthread deadletters [--limit N] [--json]\n"
+	             "env: CT_PG_CONNINFO, CT_PG_PASSWORD (or PGPASSFILE); with --mqtt: "
+	             "CT_MQTT_URL, CT_MQTT_USERNAME, CT_MQTT_PASSWORD\n");
 }
 
 static const char *env_or(const char *name, const char *fallback)
@@ -50,8 +50,8 @@ static const char *env_or(const char *name, const char *fallback)
 static int connect_pg(struct ct_pg **ret)
 {
 	char err[512];
-	struct ct_pg *pg = ct_pg_new(env_or("CT_PG_CONNINFO", "dbname=cellthread"),
-				     getenv("CT_PG_PASSWORD"));
+	struct ct_pg *pg =
+	        ct_pg_new(env_or("CT_PG_CONNINFO", "dbname=cellthread"), getenv("CT_PG_PASSWORD"));
 	if (pg == NULL)
 		return CT_ERR_NOMEM;
 	if (ct_pg_ensure(pg, 5000, NULL, err, sizeof(err)) != CT_OK) {
@@ -84,7 +84,7 @@ static void remove_dir(const char *path)
 
 /* Sends a TraceRequest to traveler and waits for its response. */
 static int trace_over_mqtt(Cellthread__V1__TraceDirection direction, const char *id,
-			   Cellthread__V1__TraceResponse **ret)
+                           Cellthread__V1__TraceResponse **ret)
 {
 	Cellthread__V1__TraceRequest req = CELLTHREAD__V1__TRACE_REQUEST__INIT;
 	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
@@ -123,7 +123,7 @@ static int trace_over_mqtt(Cellthread__V1__TraceDirection direction, const char 
 	if (mqtt == NULL)
 		goto fail;
 	snprintf(reply_topic, sizeof(reply_topic), CT_TOPIC_ROOT "/sys/reply/%s/trace",
-		 ct_mqtt_client_id(mqtt));
+	         ct_mqtt_client_id(mqtt));
 	if (ct_mqtt_add_subscription(mqtt, reply_topic, 1) != CT_OK ||
 	    ct_mqtt_connect(mqtt, 10000, err, sizeof(err)) != CT_OK)
 		goto fail;
@@ -135,7 +135,7 @@ static int trace_over_mqtt(Cellthread__V1__TraceDirection direction, const char 
 	req.reply_topic = reply_topic;
 	if (ct_pb_pack(&req.base, &buf, &len) != CT_OK ||
 	    ct_mqtt_publish(mqtt, CT_TOPIC_ROOT "/sys/rpc/traveler/trace", buf, len, 1, false,
-			    10000) != CT_OK) {
+	                    10000) != CT_OK) {
 		snprintf(err, sizeof(err), "cannot send the request");
 		goto fail;
 	}
@@ -146,8 +146,8 @@ static int trace_over_mqtt(Cellthread__V1__TraceDirection direction, const char 
 			ProtobufCMessage *msg = NULL;
 			Cellthread__V1__TraceResponse *resp;
 			if (ct_pb_unpack(&cellthread__v1__trace_response__descriptor,
-					 batch.records[i].payload, batch.records[i].payload_len,
-					 64u << 20, &msg) != CT_OK)
+			                 batch.records[i].payload, batch.records[i].payload_len,
+			                 64u << 20, &msg) != CT_OK)
 				continue;
 			resp = (Cellthread__V1__TraceResponse *)msg;
 			if (strcmp(resp->request_id, event_id) == 0) {
@@ -245,8 +245,8 @@ static int cmd_trace(int argc, char **argv)
 static int cmd_deadletters(int argc, char **argv)
 {
 	static const char sql[] =
-		"SELECT id, received_at, service, source_topic, reason_code, reason, payload_size"
-		" FROM dead_letter ORDER BY id DESC LIMIT $1::int";
+	        "SELECT id, received_at, service, source_topic, reason_code, reason, payload_size"
+	        " FROM dead_letter ORDER BY id DESC LIMIT $1::int";
 	struct ct_pg *pg = NULL;
 	PGresult *res = NULL;
 	const char *limit = "20";
@@ -258,7 +258,7 @@ static int cmd_deadletters(int argc, char **argv)
 		if (strcmp(argv[i], "--json") == 0)
 			json = true;
 		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc &&
-			 ct_parse_long(argv[i + 1], 1, 1000000, &parsed) == CT_OK)
+		         ct_parse_long(argv[i + 1], 1, 1000000, &parsed) == CT_OK)
 			limit = argv[++i];
 		else {
 			usage(stderr);
@@ -276,14 +276,15 @@ static int cmd_deadletters(int argc, char **argv)
 		json_t *rows = json_array();
 		char *text;
 		for (int r = 0; r < PQntuples(res); r++)
-			json_array_append_new(
-				rows, json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i}", "id",
-						PQgetvalue(res, r, 0), "received_at",
-						PQgetvalue(res, r, 1), "service", PQgetvalue(res, r, 2),
-						"source_topic", PQgetvalue(res, r, 3), "reason_code",
-						atoi(PQgetvalue(res, r, 4)), "reason",
-						PQgetvalue(res, r, 5), "payload_size",
-						atoi(PQgetvalue(res, r, 6))));
+			json_array_append_new(rows,
+			                      json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:i}", "id",
+			                                PQgetvalue(res, r, 0), "received_at",
+			                                PQgetvalue(res, r, 1), "service",
+			                                PQgetvalue(res, r, 2), "source_topic",
+			                                PQgetvalue(res, r, 3), "reason_code",
+			                                atoi(PQgetvalue(res, r, 4)), "reason",
+			                                PQgetvalue(res, r, 5), "payload_size",
+			                                atoi(PQgetvalue(res, r, 6))));
 		text = json_dumps(rows, JSON_INDENT(2));
 		printf("%s\n", text ? text : "[]");
 		free(text);

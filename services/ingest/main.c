@@ -22,7 +22,7 @@
 #include "ingest_json.h"
 #include "ingest_validate.h"
 
-#define SERVICE_NAME "ingest"
+#define SERVICE_NAME       "ingest"
 #define PUBLISH_TIMEOUT_MS 60000
 
 struct ingest_config {
@@ -34,22 +34,24 @@ struct ingest_config {
 	long batch_records;
 };
 
-#define KEY(name, type, field, def, lo, hi, help)                                                 \
-	{name, type, offsetof(struct ingest_config, field), def, lo, hi, help}
+#define KEY(name, type, field, def, lo, hi, help)                                                  \
+	{                                                                                          \
+		name, type, offsetof(struct ingest_config, field), def, lo, hi, help               \
+	}
 
 static const struct ct_config_key ingest_keys[] = {
-	KEY("ingest.max_payload_kib", CT_CONF_INT, max_payload_kib, "1024", 1, 65536,
-	    "largest accepted payload; larger ones are dead-lettered"),
-	KEY("ingest.deadletter_payload_kib", CT_CONF_INT, deadletter_payload_kib, "64", 0, 65536,
-	    "how much of a refused payload the dead letter keeps"),
-	KEY("ingest.dedup_capacity", CT_CONF_INT, dedup_capacity, "65536", 1024, 67108864,
-	    "event IDs remembered to drop duplicates"),
-	KEY("ingest.max_future_s", CT_CONF_INT, max_future_s, "300", 0, 86400,
-	    "timestamps later than now + this are refused (clock skew)"),
-	KEY("ingest.max_past_s", CT_CONF_INT, max_past_s, "2592000", 60, 315360000,
-	    "timestamps earlier than now - this are refused"),
-	KEY("ingest.batch_records", CT_CONF_INT, batch_records, "512", 1, 100000,
-	    "messages handled per spool batch"),
+        KEY("ingest.max_payload_kib", CT_CONF_INT, max_payload_kib, "1024", 1, 65536,
+            "largest accepted payload; larger ones are dead-lettered"),
+        KEY("ingest.deadletter_payload_kib", CT_CONF_INT, deadletter_payload_kib, "64", 0, 65536,
+            "how much of a refused payload the dead letter keeps"),
+        KEY("ingest.dedup_capacity", CT_CONF_INT, dedup_capacity, "65536", 1024, 67108864,
+            "event IDs remembered to drop duplicates"),
+        KEY("ingest.max_future_s", CT_CONF_INT, max_future_s, "300", 0, 86400,
+            "timestamps later than now + this are refused (clock skew)"),
+        KEY("ingest.max_past_s", CT_CONF_INT, max_past_s, "2592000", 60, 315360000,
+            "timestamps earlier than now - this are refused"),
+        KEY("ingest.batch_records", CT_CONF_INT, batch_records, "512", 1, 100000,
+            "messages handled per spool batch"),
 };
 
 /* Per-process state of the loop. */
@@ -91,7 +93,7 @@ static int publish_message(struct ingest *in, const char *topic, const ProtobufC
 }
 
 static int dead_letter(struct ingest *in, const char *source_topic, int reason_code,
-		       const char *reason, const void *payload, size_t payload_len)
+                       const char *reason, const void *payload, size_t payload_len)
 {
 	Cellthread__V1__DeadLetter dl = CELLTHREAD__V1__DEAD_LETTER__INIT;
 	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
@@ -117,7 +119,8 @@ static int dead_letter(struct ingest *in, const char *source_topic, int reason_c
  * good ones: bad results are dead-lettered one by one (packed alone, so they can be
  * replayed), duplicates dropped, the rest published as one canonical batch. */
 static int handle_results(struct ingest *in, const char *topic, const struct ct_topic *where,
-			  Cellthread__V1__StationResultBatch *batch)
+                          Cellthread__V1__StationResultBatch *batch, const uint8_t *payload,
+                          size_t len)
 {
 	Cellthread__V1__StationResultBatch out = CELLTHREAD__V1__STATION_RESULT_BATCH__INIT;
 	Cellthread__V1__StationResult **keep = NULL;
@@ -128,9 +131,10 @@ static int handle_results(struct ingest *in, const char *topic, const struct ct_
 	if (batch->n_results == 0 || batch->n_results > in->limits.max_results) {
 		char reason[128];
 		snprintf(reason, sizeof(reason), "results: %zu results, expected 1 to %zu",
-			 batch->n_results, in->limits.max_results);
-		return dead_letter(in, topic, CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID,
-				   reason, NULL, 0);
+		         batch->n_results, in->limits.max_results);
+		return dead_letter(in, topic,
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID,
+		                   reason, payload, len);
 	}
 	keep = calloc(batch->n_results, sizeof(*keep));
 	if (keep == NULL)
@@ -144,7 +148,7 @@ static int handle_results(struct ingest *in, const char *topic, const struct ct_
 		one.n_results = 1;
 		one.results = &result;
 		if (ingest_check_result_batch(&one, where, now, &in->limits, &why, err,
-					      sizeof(err)) != CT_OK) {
+		                              sizeof(err)) != CT_OK) {
 			uint8_t *raw = NULL;
 			size_t raw_len = 0;
 			snprintf(reason, sizeof(reason), "results[%zu]: %s", i, err);
@@ -167,7 +171,7 @@ static int handle_results(struct ingest *in, const char *topic, const struct ct_
 		goto out;
 	out.results = keep;
 	rc = ct_topic_plant(plant_topic, sizeof(plant_topic), where->site, where->line,
-			    where->station, CT_KIND_RESULT);
+	                    where->station, CT_KIND_RESULT);
 	if (rc == CT_OK)
 		rc = publish_message(in, plant_topic, &out.base);
 	if (rc == CT_OK)
@@ -179,8 +183,8 @@ out:
 
 /* Decodes a payload by the topic's encoding into a message of the topic's kind. Returns
  * CT_OK or CT_ERR_DECODE with the reason in err. */
-static int decode(const struct ct_topic *where, const uint8_t *payload, size_t len,
-		  size_t max_len, ProtobufCMessage **ret, char *err, size_t err_len)
+static int decode(const struct ct_topic *where, const uint8_t *payload, size_t len, size_t max_len,
+                  ProtobufCMessage **ret, char *err, size_t err_len)
 {
 	const ProtobufCMessageDescriptor *desc = NULL;
 	int rc;
@@ -189,16 +193,16 @@ static int decode(const struct ct_topic *where, const uint8_t *payload, size_t l
 		switch (where->kind) {
 		case CT_KIND_RESULT:
 			return ingest_json_result_batch((const char *)payload, len,
-							(Cellthread__V1__StationResultBatch **)ret,
-							err, err_len);
+			                                (Cellthread__V1__StationResultBatch **)ret,
+			                                err, err_len);
 		case CT_KIND_TELEMETRY:
 			return ingest_json_telemetry((const char *)payload, len,
-						     (Cellthread__V1__Telemetry **)ret, err,
-						     err_len);
+			                             (Cellthread__V1__Telemetry **)ret, err,
+			                             err_len);
 		default:
 			return ingest_json_genealogy((const char *)payload, len,
-						     (Cellthread__V1__Genealogy **)ret, err,
-						     err_len);
+			                             (Cellthread__V1__Genealogy **)ret, err,
+			                             err_len);
 		}
 	}
 	switch (where->kind) {
@@ -220,8 +224,7 @@ static int decode(const struct ct_topic *where, const uint8_t *payload, size_t l
 
 /* Handles one received message. Returns CT_OK when it was published or dead-lettered;
  * an error only when publishing itself failed (the batch is then retried). */
-static int handle_message(struct ingest *in, const char *topic, const uint8_t *payload,
-			  size_t len)
+static int handle_message(struct ingest *in, const char *topic, const uint8_t *payload, size_t len)
 {
 	struct ct_topic where;
 	ProtobufCMessage *msg = NULL;
@@ -231,49 +234,52 @@ static int handle_message(struct ingest *in, const char *topic, const uint8_t *p
 	int rc;
 
 	if (ct_topic_parse(topic, &where, err, sizeof(err)) != CT_OK || !where.is_edge)
-		return dead_letter(in, topic, CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
-				   where.is_edge ? err : "not an edge topic", payload, len);
+		return dead_letter(in, topic,
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
+		                   where.is_edge ? err : "not an edge topic", payload, len);
 	if (where.kind != CT_KIND_RESULT && where.kind != CT_KIND_TELEMETRY &&
 	    where.kind != CT_KIND_GENEALOGY)
-		return dead_letter(in, topic, CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
-				   "ingest accepts result, telemetry and genealogy", payload, len);
+		return dead_letter(in, topic,
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
+		                   "ingest accepts result, telemetry and genealogy", payload, len);
 	if (len > max_len) {
 		snprintf(err, sizeof(err), "payload of %zu bytes exceeds the limit of %zu", len,
-			 max_len);
+		         max_len);
 		return dead_letter(in, topic,
-				   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_OVERSIZE,
-				   err, payload, len);
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_OVERSIZE,
+		                   err, payload, len);
 	}
 	if (decode(&where, payload, len, max_len, &msg, err, sizeof(err)) != CT_OK)
 		return dead_letter(in, topic,
-				   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE,
-				   err, payload, len);
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE,
+		                   err, payload, len);
 	if (where.kind == CT_KIND_RESULT) {
-		rc = handle_results(in, topic, &where, (Cellthread__V1__StationResultBatch *)msg);
+		rc = handle_results(in, topic, &where, (Cellthread__V1__StationResultBatch *)msg,
+		                    payload, len);
 	} else {
 		char plant_topic[CT_TOPIC_MAX];
 		const Cellthread__V1__Header *header;
 		if (where.kind == CT_KIND_TELEMETRY)
 			rc = ingest_check_telemetry((Cellthread__V1__Telemetry *)msg, &where,
-						    ct_now_us(), &in->limits, &why, err,
-						    sizeof(err));
+			                            ct_now_us(), &in->limits, &why, err,
+			                            sizeof(err));
 		else
 			rc = ingest_check_genealogy((Cellthread__V1__Genealogy *)msg, &where,
-						    ct_now_us(), &in->limits, &why, err,
-						    sizeof(err));
+			                            ct_now_us(), &in->limits, &why, err,
+			                            sizeof(err));
 		if (rc != CT_OK) {
 			rc = dead_letter(in, topic, why, err, payload, len);
 			goto out;
 		}
 		header = where.kind == CT_KIND_TELEMETRY
-				 ? ((Cellthread__V1__Telemetry *)msg)->header
-				 : ((Cellthread__V1__Genealogy *)msg)->header;
+		                 ? ((Cellthread__V1__Telemetry *)msg)->header
+		                 : ((Cellthread__V1__Genealogy *)msg)->header;
 		if (is_duplicate(in, header->event_id)) {
 			in->duplicates++;
 			goto out;
 		}
 		rc = ct_topic_plant(plant_topic, sizeof(plant_topic), where.site, where.line,
-				    where.station, where.kind);
+		                    where.station, where.kind);
 		if (rc == CT_OK)
 			rc = publish_message(in, plant_topic, msg);
 		if (rc == CT_OK)
@@ -293,14 +299,14 @@ static int run(struct ingest *in)
 	memset(&batch, 0, sizeof(batch));
 	while (!ct_service_stop) {
 		rc = ct_spool_read(in->svc.spool, (size_t)in->cfg.batch_records, 4u << 20, 200,
-				   &batch);
+		                   &batch);
 		if (rc != CT_OK && rc != CT_ERR_CORRUPT) {
 			ct_error("cannot read the spool: %s", ct_strerror(rc));
 			break;
 		}
 		for (size_t i = 0; i < batch.count && rc == CT_OK; i++)
 			rc = handle_message(in, batch.records[i].topic, batch.records[i].payload,
-					    batch.records[i].payload_len);
+			                    batch.records[i].payload_len);
 		if (rc == CT_OK && batch.count > 0)
 			rc = ct_mqtt_flush(in->svc.mqtt, PUBLISH_TIMEOUT_MS);
 		if (rc == CT_OK && batch.count > 0)
@@ -308,7 +314,7 @@ static int run(struct ingest *in)
 		if (rc != CT_OK) {
 			/* The broker did not take every publish: handle the batch again. */
 			ct_warn("batch of %zu messages not acknowledged (%s); retrying",
-				batch.count, ct_strerror(rc));
+			        batch.count, ct_strerror(rc));
 			ct_spool_rewind(in->svc.spool);
 			rc = reset_filter(in);
 			if (rc != CT_OK) {
@@ -318,7 +324,7 @@ static int run(struct ingest *in)
 		}
 		if (ct_mono_ms() >= next_report) {
 			ct_info("accepted %lu, duplicates dropped %lu, dead-lettered %lu",
-				in->accepted, in->duplicates, in->dead_lettered);
+			        in->accepted, in->duplicates, in->dead_lettered);
 			next_report = ct_mono_ms() + 30000;
 		}
 	}
@@ -332,7 +338,7 @@ int main(int argc, char **argv)
 	struct ct_common_config common;
 	struct ingest in;
 	struct ct_config_table own = {ingest_keys, sizeof(ingest_keys) / sizeof(ingest_keys[0]),
-				      &in.cfg};
+	                              &in.cfg};
 	char err[512];
 	int exit_code = 1;
 	int rc;
@@ -355,7 +361,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rc = ct_service_start(&in.svc, SERVICE_NAME, &common, subscriptions, 1, 60000, err,
-			      sizeof(err));
+	                      sizeof(err));
 	if (rc != CT_OK) {
 		ct_error("cannot start: %s", err);
 		goto out;
@@ -363,7 +369,7 @@ int main(int argc, char **argv)
 	ct_info("ready: %s -> %s", subscriptions[0], CT_TOPIC_ROOT "/plant/...");
 	rc = run(&in);
 	ct_info("stopping: accepted %lu, duplicates dropped %lu, dead-lettered %lu", in.accepted,
-		in.duplicates, in.dead_lettered);
+	        in.duplicates, in.dead_lettered);
 	ct_service_finish(&in.svc);
 	exit_code = rc == CT_OK ? 0 : 1;
 out:
@@ -371,7 +377,7 @@ out:
 	ct_config_cleanup(&own, 1);
 	{
 		struct ct_config_table common_table = {ct_common_config_keys,
-						       ct_common_config_key_count, &common};
+		                                       ct_common_config_key_count, &common};
 		ct_config_cleanup(&common_table, 1);
 	}
 	return exit_code;

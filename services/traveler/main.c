@@ -22,9 +22,9 @@
 #include "traveler_store.h"
 #include "traveler_trace.h"
 
-#define SERVICE_NAME "traveler"
-#define RPC_TRACE_TOPIC CT_TOPIC_ROOT "/sys/rpc/traveler/trace"
-#define REPLY_PREFIX CT_TOPIC_ROOT "/sys/reply/"
+#define SERVICE_NAME       "traveler"
+#define RPC_TRACE_TOPIC    CT_TOPIC_ROOT "/sys/rpc/traveler/trace"
+#define REPLY_PREFIX       CT_TOPIC_ROOT "/sys/reply/"
 #define PARTITION_CHECK_MS (6LL * 3600 * 1000)
 
 struct traveler_config {
@@ -37,24 +37,26 @@ struct traveler_config {
 	long max_trace_nodes;
 };
 
-#define KEY(name, type, field, def, lo, hi, help)                                                 \
-	{name, type, offsetof(struct traveler_config, field), def, lo, hi, help}
+#define KEY(name, type, field, def, lo, hi, help)                                                  \
+	{                                                                                          \
+		name, type, offsetof(struct traveler_config, field), def, lo, hi, help             \
+	}
 
 static const struct ct_config_key traveler_keys[] = {
-	KEY("pg.conninfo", CT_CONF_STRING, pg_conninfo, "dbname=cellthread", 0, 0,
-	    "libpq connection string (without the password)"),
-	KEY("pg.password", CT_CONF_SECRET, pg_password, NULL, 0, 0,
-	    "PostgreSQL password (or use PGPASSFILE)"),
-	KEY("traveler.batch_records", CT_CONF_INT, batch_records, "1000", 1, 100000,
-	    "messages stored per transaction at most"),
-	KEY("traveler.batch_kib", CT_CONF_INT, batch_kib, "2048", 64, 262144,
-	    "payload bytes read per transaction at most"),
-	KEY("traveler.max_payload_kib", CT_CONF_INT, max_payload_kib, "4096", 1, 65536,
-	    "largest message decoded"),
-	KEY("traveler.max_trace_depth", CT_CONF_INT, max_trace_depth, "32", 1, 1000,
-	    "genealogy levels a trace walks"),
-	KEY("traveler.max_trace_nodes", CT_CONF_INT, max_trace_nodes, "100000", 1, 10000000,
-	    "nodes a trace returns at most"),
+        KEY("pg.conninfo", CT_CONF_STRING, pg_conninfo, "dbname=cellthread", 0, 0,
+            "libpq connection string (without the password)"),
+        KEY("pg.password", CT_CONF_SECRET, pg_password, NULL, 0, 0,
+            "PostgreSQL password (or use PGPASSFILE)"),
+        KEY("traveler.batch_records", CT_CONF_INT, batch_records, "1000", 1, 100000,
+            "messages stored per transaction at most"),
+        KEY("traveler.batch_kib", CT_CONF_INT, batch_kib, "2048", 64, 262144,
+            "payload bytes read per transaction at most"),
+        KEY("traveler.max_payload_kib", CT_CONF_INT, max_payload_kib, "4096", 1, 65536,
+            "largest message decoded"),
+        KEY("traveler.max_trace_depth", CT_CONF_INT, max_trace_depth, "32", 1, 1000,
+            "genealogy levels a trace walks"),
+        KEY("traveler.max_trace_nodes", CT_CONF_INT, max_trace_nodes, "100000", 1, 10000000,
+            "nodes a trace returns at most"),
 };
 
 /* One decoded message of a batch. */
@@ -88,7 +90,8 @@ static bool message_ok(const struct decoded *d)
 	case TRAVELER_RESULT_BATCH: {
 		const Cellthread__V1__StationResultBatch *b = (const void *)d->msg;
 		for (size_t i = 0; i < b->n_results; i++)
-			if (!header_ok(b->results[i]->header) || !ct_id_is_valid(b->results[i]->unit_id))
+			if (!header_ok(b->results[i]->header) ||
+			    !ct_id_is_valid(b->results[i]->unit_id))
 				return false;
 		return b->n_results > 0;
 	}
@@ -97,22 +100,23 @@ static bool message_ok(const struct decoded *d)
 	case TRAVELER_GENEALOGY:
 		return header_ok(((const Cellthread__V1__Genealogy *)(const void *)d->msg)->header);
 	case TRAVELER_DEAD_LETTER:
-		return header_ok(((const Cellthread__V1__DeadLetter *)(const void *)d->msg)->header);
+		return header_ok(
+		        ((const Cellthread__V1__DeadLetter *)(const void *)d->msg)->header);
 	}
 	return false;
 }
 
 /* Stores a dead letter of traveler's own, retrying while the database is away. */
 static void own_dead_letter(struct traveler *t, const char *topic, int reason_code,
-			    const char *reason, const void *payload, size_t len)
+                            const char *reason, const void *payload, size_t len)
 {
 	char err[512];
 	while (!ct_service_stop) {
 		if (ct_pg_ensure(t->pg, -1, &ct_service_stop, err, sizeof(err)) != CT_OK)
 			return;
-		if (traveler_store_own_dead_letter(t->store, t->pg, t->producer, topic,
-						   reason_code, reason, payload, len, err,
-						   sizeof(err)) == CT_OK ||
+		if (traveler_store_own_dead_letter(t->store, t->pg, t->producer, topic, reason_code,
+		                                   reason, payload, len, err,
+		                                   sizeof(err)) == CT_OK ||
 		    !ct_pg_is_connection_error(t->pg))
 			return;
 	}
@@ -120,8 +124,7 @@ static void own_dead_letter(struct traveler *t, const char *topic, int reason_co
 
 /* Decodes one spool record into d. Returns false (after dead-lettering it) when the
  * record is not something traveler stores or answers. */
-static bool decode_record(struct traveler *t, const struct ct_spool_record *rec,
-			  struct decoded *d)
+static bool decode_record(struct traveler *t, const struct ct_spool_record *rec, struct decoded *d)
 {
 	const ProtobufCMessageDescriptor *desc = NULL;
 	struct ct_topic where;
@@ -156,28 +159,29 @@ static bool decode_record(struct traveler *t, const struct ct_spool_record *rec,
 		}
 	}
 	if (desc == NULL) {
-		own_dead_letter(t, rec->topic,
-				CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
-				"traveler does not store this topic", rec->payload,
-				rec->payload_len);
+		own_dead_letter(
+		        t, rec->topic, CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
+		        "traveler does not store this topic", rec->payload, rec->payload_len);
 		return false;
 	}
 	rc = ct_pb_unpack(desc, rec->payload, rec->payload_len, max_len, &d->msg);
 	if (rc != CT_OK) {
 		snprintf(reason, sizeof(reason), "%s: %s", desc->name, ct_strerror(rc));
-		own_dead_letter(t, rec->topic,
-				rc == CT_ERR_TOO_BIG
-					? CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_OVERSIZE
-					: CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE,
-				reason, rec->payload, rec->payload_len);
+		own_dead_letter(
+		        t, rec->topic,
+		        rc == CT_ERR_TOO_BIG
+		                ? CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_OVERSIZE
+		                : CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE,
+		        reason, rec->payload, rec->payload_len);
 		return false;
 	}
 	d->item.msg = d->msg;
 	if (!d->is_trace && !message_ok(d)) {
-		own_dead_letter(t, rec->topic,
-				CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID,
-				"missing header, or an event ID, producer or unit ID that is not an ID",
-				rec->payload, rec->payload_len);
+		own_dead_letter(
+		        t, rec->topic,
+		        CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID,
+		        "missing header, or an event ID, producer or unit ID that is not an ID",
+		        rec->payload, rec->payload_len);
 		ct_pb_free(d->msg);
 		d->msg = NULL;
 		return false;
@@ -211,9 +215,10 @@ static int store_items(struct traveler *t, struct traveler_item *items, size_t n
 	ct_warn("batch refused (%s); storing its %zu messages one by one", err, n);
 	for (size_t i = 0; i < n; i++) {
 		if (n == 1) {
-			own_dead_letter(t, items[i].topic,
-					CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_STORE,
-					err, NULL, 0);
+			own_dead_letter(
+			        t, items[i].topic,
+			        CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_STORE, err,
+			        NULL, 0);
 			continue;
 		}
 		if (store_items(t, &items[i], 1) != CT_OK)
@@ -237,15 +242,15 @@ static void answer_trace(struct traveler *t, const Cellthread__V1__TraceRequest 
 	if (req->reply_topic == NULL ||
 	    strncmp(req->reply_topic, REPLY_PREFIX, strlen(REPLY_PREFIX)) != 0 ||
 	    strpbrk(req->reply_topic, "+#") != NULL) {
-		ct_warn("trace request %s refused: reply topic must be under %s",
-			req->request_id, REPLY_PREFIX);
+		ct_warn("trace request %s refused: reply topic must be under %s", req->request_id,
+		        REPLY_PREFIX);
 		return;
 	}
 	if (req->max_depth > 0 && req->max_depth < limits.max_depth)
 		limits.max_depth = req->max_depth;
 	if (ct_pg_ensure(t->pg, 10000, &ct_service_stop, err, sizeof(err)) != CT_OK ||
-	    traveler_trace_run(t->pg, req->direction, req->id, &limits, &resp, err,
-			       sizeof(err)) != CT_OK) {
+	    traveler_trace_run(t->pg, req->direction, req->id, &limits, &resp, err, sizeof(err)) !=
+	            CT_OK) {
 		failed.error = err;
 		failed.id = req->id;
 		failed.direction = req->direction;
@@ -260,7 +265,7 @@ static void answer_trace(struct traveler *t, const Cellthread__V1__TraceRequest 
 		out->request_id = req->request_id;
 		if (ct_pb_pack(&out->base, &buf, &len) == CT_OK &&
 		    ct_mqtt_publish(t->svc.mqtt, req->reply_topic, buf, len, 1, false, 30000) !=
-			    CT_OK)
+		            CT_OK)
 			ct_warn("cannot publish the trace response to %s", req->reply_topic);
 		out->header = saved;
 		out->request_id = saved_request;
@@ -273,9 +278,9 @@ static void ensure_partitions(struct traveler *t)
 {
 	char err[512];
 	if (ct_pg_exec(t->pg, "SELECT ct_ensure_partitions(now() - interval '1 month', 4)", err,
-		       sizeof(err)) != CT_OK)
+	               sizeof(err)) != CT_OK)
 		ct_warn("cannot create measurement partitions (rows go to the default one): %s",
-			err);
+		        err);
 }
 
 static int run(struct traveler *t)
@@ -298,7 +303,7 @@ static int run(struct traveler *t)
 			next_partition_check = ct_mono_ms() + PARTITION_CHECK_MS;
 		}
 		rc = ct_spool_read(t->svc.spool, (size_t)t->cfg.batch_records,
-				   (size_t)t->cfg.batch_kib * 1024, 200, &batch);
+		                   (size_t)t->cfg.batch_kib * 1024, 200, &batch);
 		if (rc != CT_OK && rc != CT_ERR_CORRUPT) {
 			ct_error("cannot read the spool: %s", ct_strerror(rc));
 			break;
@@ -340,11 +345,12 @@ static int run(struct traveler *t)
 			ct_error("cannot commit the spool position: %s", ct_strerror(rc));
 			break;
 		}
-report:
+	report:
 		if (ct_mono_ms() >= next_report) {
-			ct_info("stored %lu events, %lu duplicates ignored, spool backlog %llu bytes",
-				t->stored_events, t->duplicate_events,
-				(unsigned long long)ct_spool_backlog_bytes(t->svc.spool));
+			ct_info("stored %lu events, %lu duplicates ignored, spool backlog %llu "
+			        "bytes",
+			        t->stored_events, t->duplicate_events,
+			        (unsigned long long)ct_spool_backlog_bytes(t->svc.spool));
 			next_report = ct_mono_ms() + 30000;
 		}
 	}
@@ -356,18 +362,18 @@ report:
 int main(int argc, char **argv)
 {
 	static const char *const subscriptions[] = {
-		CT_TOPIC_ROOT "/plant/+/+/+/result",
-		CT_TOPIC_ROOT "/plant/+/+/+/telemetry",
-		CT_TOPIC_ROOT "/plant/+/+/+/genealogy",
-		CT_TOPIC_ROOT "/sys/deadletter/#",
-		RPC_TRACE_TOPIC,
+	        CT_TOPIC_ROOT "/plant/+/+/+/result",
+	        CT_TOPIC_ROOT "/plant/+/+/+/telemetry",
+	        CT_TOPIC_ROOT "/plant/+/+/+/genealogy",
+	        CT_TOPIC_ROOT "/sys/deadletter/#",
+	        RPC_TRACE_TOPIC,
 	};
 	struct ct_common_config common;
 	struct traveler t;
 	struct ct_config_table own = {traveler_keys,
-				      sizeof(traveler_keys) / sizeof(traveler_keys[0]), &t.cfg};
+	                              sizeof(traveler_keys) / sizeof(traveler_keys[0]), &t.cfg};
 	struct ct_config_table common_table = {ct_common_config_keys, ct_common_config_key_count,
-					       &common};
+	                                       &common};
 	char err[512];
 	int exit_code = 1;
 	int rc;
@@ -396,8 +402,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	rc = ct_service_start(&t.svc, SERVICE_NAME, &common, subscriptions,
-			      sizeof(subscriptions) / sizeof(subscriptions[0]), 60000, err,
-			      sizeof(err));
+	                      sizeof(subscriptions) / sizeof(subscriptions[0]), 60000, err,
+	                      sizeof(err));
 	if (rc != CT_OK) {
 		ct_error("cannot start: %s", err);
 		goto out;
@@ -405,7 +411,7 @@ int main(int argc, char **argv)
 	ct_info("ready: storing the digital thread");
 	rc = run(&t);
 	ct_info("stopping: stored %lu events, %lu duplicates ignored", t.stored_events,
-		t.duplicate_events);
+	        t.duplicate_events);
 	ct_service_finish(&t.svc);
 	exit_code = rc == CT_OK ? 0 : 1;
 out:

@@ -21,9 +21,9 @@ struct event_ref {
 	const char *kind;
 	const char *producer;
 	int64_t produced_at_us;
-	size_t item;  /* index into items */
-	size_t sub;   /* result index inside a batch */
-	bool is_new;  /* set from the RETURNING list */
+	size_t item; /* index into items */
+	size_t sub;  /* result index inside a batch */
+	bool is_new; /* set from the RETURNING list */
 };
 
 /* A unit seen in the batch. */
@@ -51,25 +51,25 @@ enum table_id {
 
 /* COPY statements in foreign-key order. */
 static const char *const copy_sql[T_COUNT] = {
-	[T_VISIT] = "COPY station_visit (event_id, unit_id, unit_kind, site, line, station, "
-		    "station_type, recipe, recipe_version, operator_id, started_at, ended_at, "
-		    "result) FROM STDIN",
-	[T_MEASUREMENT] = "COPY measurement (event_id, unit_id, site, line, station, "
-			  "characteristic, value, uom, measured_at, seq) FROM STDIN",
-	[T_PARAMETER] = "COPY process_parameter (event_id, unit_id, name, actual, setpoint, uom, "
-			"seq) FROM STDIN",
-	[T_GENEALOGY] = "COPY genealogy (parent_id, child_id, child_kind, material, quantity, "
-			"uom, position, source, station, event_id, assembled_at, seq) FROM STDIN",
-	[T_ENVIRONMENT] = "COPY environment_reading (event_id, unit_id, quantity, value, uom, "
-			  "sensor, measured_at, seq) FROM STDIN",
-	[T_NOTE] = "COPY visit_note (event_id, unit_id, kind, code, severity, author, body, at, "
-		   "seq) FROM STDIN",
-	[T_CURVE] = "COPY visit_curve (event_id, unit_id, name, x_unit, y_unit, x, y, seq) FROM "
-		    "STDIN",
-	[T_TELEMETRY] = "COPY telemetry_sample (event_id, site, line, asset, signal, uom, at, "
-			"value) FROM STDIN",
-	[T_DEAD_LETTER] = "COPY dead_letter (event_id, service, source_topic, reason_code, "
-			  "reason, payload, payload_size, received_at) FROM STDIN",
+        [T_VISIT] = "COPY station_visit (event_id, unit_id, unit_kind, site, line, station, "
+                    "station_type, recipe, recipe_version, operator_id, started_at, ended_at, "
+                    "result) FROM STDIN",
+        [T_MEASUREMENT] = "COPY measurement (event_id, unit_id, site, line, station, "
+                          "characteristic, value, uom, measured_at, seq) FROM STDIN",
+        [T_PARAMETER] = "COPY process_parameter (event_id, unit_id, name, actual, setpoint, uom, "
+                        "seq) FROM STDIN",
+        [T_GENEALOGY] = "COPY genealogy (parent_id, child_id, child_kind, material, quantity, "
+                        "uom, position, source, station, event_id, assembled_at, seq) FROM STDIN",
+        [T_ENVIRONMENT] = "COPY environment_reading (event_id, unit_id, quantity, value, uom, "
+                          "sensor, measured_at, seq) FROM STDIN",
+        [T_NOTE] = "COPY visit_note (event_id, unit_id, kind, code, severity, author, body, at, "
+                   "seq) FROM STDIN",
+        [T_CURVE] = "COPY visit_curve (event_id, unit_id, name, x_unit, y_unit, x, y, seq) FROM "
+                    "STDIN",
+        [T_TELEMETRY] = "COPY telemetry_sample (event_id, site, line, asset, signal, uom, at, "
+                        "value) FROM STDIN",
+        [T_DEAD_LETTER] = "COPY dead_letter (event_id, service, source_topic, reason_code, "
+                          "reason, payload, payload_size, received_at) FROM STDIN",
 };
 
 struct traveler_store {
@@ -108,7 +108,7 @@ void traveler_store_free(struct traveler_store *store)
 }
 
 static int add_event(struct traveler_store *store, const Cellthread__V1__Header *header,
-		     const char *kind, size_t item, size_t sub)
+                     const char *kind, size_t item, size_t sub)
 {
 	struct event_ref *e;
 	if (store->n_events == store->events_cap) {
@@ -130,8 +130,8 @@ static int add_event(struct traveler_store *store, const Cellthread__V1__Header 
 	return CT_OK;
 }
 
-static int add_unit(struct traveler_store *store, const char *unit_id, int kind,
-		    const char *site, const char *line, int64_t at_us)
+static int add_unit(struct traveler_store *store, const char *unit_id, int kind, const char *site,
+                    const char *line, int64_t at_us)
 {
 	struct unit_ref *u;
 	if (unit_id == NULL || *unit_id == '\0')
@@ -160,7 +160,9 @@ static int compare_event_id(const void *a, const void *b)
 	int c = strcmp(x->event_id, y->event_id);
 	if (c != 0)
 		return c;
-	return x->item < y->item ? -1 : x->item > y->item ? 1 : (x->sub > y->sub) - (x->sub < y->sub);
+	return x->item < y->item   ? -1
+	       : x->item > y->item ? 1
+	                           : (x->sub > y->sub) - (x->sub < y->sub);
 }
 
 static int compare_unit_id(const void *a, const void *b)
@@ -228,13 +230,12 @@ static void time_text(int64_t us, char *buf, size_t len)
 }
 
 /* Inserts the batch's distinct event IDs and marks the ones that were new. */
-static int insert_events(struct traveler_store *store, struct ct_pg *pg, char *err,
-			 size_t err_len)
+static int insert_events(struct traveler_store *store, struct ct_pg *pg, char *err, size_t err_len)
 {
 	static const char sql[] =
-		"INSERT INTO event (event_id, kind, producer, produced_at) "
-		"SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) "
-		"ON CONFLICT DO NOTHING RETURNING event_id";
+	        "INSERT INTO event (event_id, kind, producer, produced_at) "
+	        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) "
+	        "ON CONFLICT DO NOTHING RETURNING event_id";
 	const char *params[4];
 	PGresult *res = NULL;
 	int rc;
@@ -280,18 +281,17 @@ static int insert_events(struct traveler_store *store, struct ct_pg *pg, char *e
 	return CT_OK;
 }
 
-static int upsert_units(struct traveler_store *store, struct ct_pg *pg, char *err,
-			size_t err_len)
+static int upsert_units(struct traveler_store *store, struct ct_pg *pg, char *err, size_t err_len)
 {
 	static const char sql[] =
-		"INSERT INTO unit AS u (unit_id, kind, site, line, first_seen_at, last_seen_at) "
-		"SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], "
-		"$5::timestamptz[], $6::timestamptz[]) "
-		"ON CONFLICT (unit_id) DO UPDATE SET "
-		"kind = CASE WHEN u.kind = 0 THEN excluded.kind ELSE u.kind END, "
-		"site = coalesce(u.site, excluded.site), line = coalesce(u.line, excluded.line), "
-		"first_seen_at = least(u.first_seen_at, excluded.first_seen_at), "
-		"last_seen_at = greatest(u.last_seen_at, excluded.last_seen_at)";
+	        "INSERT INTO unit AS u (unit_id, kind, site, line, first_seen_at, last_seen_at) "
+	        "SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], "
+	        "$5::timestamptz[], $6::timestamptz[]) "
+	        "ON CONFLICT (unit_id) DO UPDATE SET "
+	        "kind = CASE WHEN u.kind = 0 THEN excluded.kind ELSE u.kind END, "
+	        "site = coalesce(u.site, excluded.site), line = coalesce(u.line, excluded.line), "
+	        "first_seen_at = least(u.first_seen_at, excluded.first_seen_at), "
+	        "last_seen_at = greatest(u.last_seen_at, excluded.last_seen_at)";
 	const char *params[6];
 	PGresult *res = NULL;
 	size_t n = 0;
@@ -343,9 +343,9 @@ static int upsert_units(struct traveler_store *store, struct ct_pg *pg, char *er
 }
 
 static void copy_genealogy_row(struct ct_copy *c, const char *parent, const char *child,
-			       int child_kind, const char *material, double quantity,
-			       const char *uom, const char *position, const char *source,
-			       const char *station, const char *event_id, int64_t at_us, int seq)
+                               int child_kind, const char *material, double quantity,
+                               const char *uom, const char *position, const char *source,
+                               const char *station, const char *event_id, int64_t at_us, int seq)
 {
 	ct_copy_text(c, parent);
 	ct_copy_text(c, child);
@@ -363,7 +363,7 @@ static void copy_genealogy_row(struct ct_copy *c, const char *parent, const char
 }
 
 static int rows_for_result(struct traveler_store *store, const Cellthread__V1__StationResult *r,
-			   struct traveler_counts *counts)
+                           struct traveler_counts *counts)
 {
 	struct ct_copy *c = store->copies;
 	const char *id = r->header->event_id;
@@ -398,7 +398,7 @@ static int rows_for_result(struct traveler_store *store, const Cellthread__V1__S
 		ct_copy_double(&c[T_MEASUREMENT], m->value);
 		ct_copy_text(&c[T_MEASUREMENT], m->unit);
 		ct_copy_time_us(&c[T_MEASUREMENT],
-				m->measured_at_us ? m->measured_at_us : r->ended_at_us);
+		                m->measured_at_us ? m->measured_at_us : r->ended_at_us);
 		ct_copy_int64(&c[T_MEASUREMENT], (int64_t)i);
 		ct_copy_end_row(&c[T_MEASUREMENT]);
 	}
@@ -420,17 +420,17 @@ static int rows_for_result(struct traveler_store *store, const Cellthread__V1__S
 	for (size_t i = 0; i < r->n_materials && rc == CT_OK; i++) {
 		const Cellthread__V1__MaterialUse *m = r->materials[i];
 		copy_genealogy_row(&c[T_GENEALOGY], r->unit_id, m->lot_id,
-				   CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_MATERIAL_LOT, m->material,
-				   m->quantity, m->unit, "", "material", r->station, id,
-				   r->ended_at_us, gseq++);
+		                   CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_MATERIAL_LOT, m->material,
+		                   m->quantity, m->unit, "", "material", r->station, id,
+		                   r->ended_at_us, gseq++);
 		rc = add_unit(store, m->lot_id, CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_MATERIAL_LOT,
-			      r->site, r->line, r->ended_at_us);
+		              r->site, r->line, r->ended_at_us);
 	}
 	for (size_t i = 0; i < r->n_children && rc == CT_OK; i++) {
 		const Cellthread__V1__ChildUnit *ch = r->children[i];
 		copy_genealogy_row(&c[T_GENEALOGY], r->unit_id, ch->unit_id, ch->kind, NULL,
-				   ch->quantity, ch->unit, ch->position, "assembly", r->station, id,
-				   r->ended_at_us, gseq++);
+		                   ch->quantity, ch->unit, ch->position, "assembly", r->station, id,
+		                   r->ended_at_us, gseq++);
 		rc = add_unit(store, ch->unit_id, ch->kind, NULL, NULL, r->ended_at_us);
 	}
 	for (size_t i = 0; i < r->n_environment; i++) {
@@ -442,7 +442,7 @@ static int rows_for_result(struct traveler_store *store, const Cellthread__V1__S
 		ct_copy_text(&c[T_ENVIRONMENT], e->unit);
 		ct_copy_text(&c[T_ENVIRONMENT], e->sensor);
 		ct_copy_time_us(&c[T_ENVIRONMENT],
-				e->measured_at_us ? e->measured_at_us : r->ended_at_us);
+		                e->measured_at_us ? e->measured_at_us : r->ended_at_us);
 		ct_copy_int64(&c[T_ENVIRONMENT], (int64_t)i);
 		ct_copy_end_row(&c[T_ENVIRONMENT]);
 	}
@@ -491,19 +491,20 @@ static int rows_for_result(struct traveler_store *store, const Cellthread__V1__S
 static int rows_for_genealogy(struct traveler_store *store, const Cellthread__V1__Genealogy *g)
 {
 	int rc = add_unit(store, g->parent_unit_id, g->parent_kind, g->site, g->line,
-			  g->assembled_at_us);
+	                  g->assembled_at_us);
 	for (size_t i = 0; i < g->n_children && rc == CT_OK; i++) {
 		const Cellthread__V1__ChildUnit *ch = g->children[i];
 		copy_genealogy_row(&store->copies[T_GENEALOGY], g->parent_unit_id, ch->unit_id,
-				   ch->kind, NULL, ch->quantity, ch->unit, ch->position, "genealogy",
-				   g->station, g->header->event_id, g->assembled_at_us, (int)i);
+		                   ch->kind, NULL, ch->quantity, ch->unit, ch->position,
+		                   "genealogy", g->station, g->header->event_id, g->assembled_at_us,
+		                   (int)i);
 		rc = add_unit(store, ch->unit_id, ch->kind, NULL, NULL, g->assembled_at_us);
 	}
 	return rc;
 }
 
 static void rows_for_telemetry(struct traveler_store *store, const Cellthread__V1__Telemetry *t,
-			       struct traveler_counts *counts)
+                               struct traveler_counts *counts)
 {
 	struct ct_copy *c = &store->copies[T_TELEMETRY];
 	for (size_t s = 0; s < t->n_signals; s++) {
@@ -524,7 +525,7 @@ static void rows_for_telemetry(struct traveler_store *store, const Cellthread__V
 }
 
 static void rows_for_dead_letter(struct traveler_store *store, const Cellthread__V1__DeadLetter *d,
-				 struct traveler_counts *counts)
+                                 struct traveler_counts *counts)
 {
 	struct ct_copy *c = &store->copies[T_DEAD_LETTER];
 	ct_copy_text(c, d->header->event_id);
@@ -555,7 +556,7 @@ static const char *kind_text(enum traveler_item_kind kind)
 }
 
 static int collect_events(struct traveler_store *store, const struct traveler_item *items,
-			  size_t n_items)
+                          size_t n_items)
 {
 	int rc = CT_OK;
 	for (size_t i = 0; i < n_items && rc == CT_OK; i++) {
@@ -568,16 +569,22 @@ static int collect_events(struct traveler_store *store, const struct traveler_it
 			break;
 		}
 		case TRAVELER_TELEMETRY:
-			rc = add_event(store, ((const Cellthread__V1__Telemetry *)(const void *)it->msg)->header,
-				       kind_text(it->kind), i, 0);
+			rc = add_event(
+			        store,
+			        ((const Cellthread__V1__Telemetry *)(const void *)it->msg)->header,
+			        kind_text(it->kind), i, 0);
 			break;
 		case TRAVELER_GENEALOGY:
-			rc = add_event(store, ((const Cellthread__V1__Genealogy *)(const void *)it->msg)->header,
-				       kind_text(it->kind), i, 0);
+			rc = add_event(
+			        store,
+			        ((const Cellthread__V1__Genealogy *)(const void *)it->msg)->header,
+			        kind_text(it->kind), i, 0);
 			break;
 		case TRAVELER_DEAD_LETTER:
-			rc = add_event(store, ((const Cellthread__V1__DeadLetter *)(const void *)it->msg)->header,
-				       kind_text(it->kind), i, 0);
+			rc = add_event(
+			        store,
+			        ((const Cellthread__V1__DeadLetter *)(const void *)it->msg)->header,
+			        kind_text(it->kind), i, 0);
 			break;
 		}
 	}
@@ -585,7 +592,7 @@ static int collect_events(struct traveler_store *store, const struct traveler_it
 }
 
 static int build_rows(struct traveler_store *store, const struct traveler_item *items,
-		      struct traveler_counts *counts)
+                      struct traveler_counts *counts)
 {
 	int rc = CT_OK;
 	for (size_t e = 0; e < store->n_events && rc == CT_OK; e++) {
@@ -617,8 +624,8 @@ static int build_rows(struct traveler_store *store, const struct traveler_item *
 }
 
 int traveler_store_batch(struct traveler_store *store, struct ct_pg *pg,
-			 const struct traveler_item *items, size_t n_items,
-			 struct traveler_counts *ret_counts, char *err, size_t err_len)
+                         const struct traveler_item *items, size_t n_items,
+                         struct traveler_counts *ret_counts, char *err, size_t err_len)
 {
 	struct traveler_counts counts;
 	int rc;
@@ -656,9 +663,9 @@ done:
 }
 
 int traveler_store_own_dead_letter(struct traveler_store *store, struct ct_pg *pg,
-				   const char *producer, const char *topic, int reason_code,
-				   const char *reason, const void *payload, size_t payload_len,
-				   char *err, size_t err_len)
+                                   const char *producer, const char *topic, int reason_code,
+                                   const char *reason, const void *payload, size_t payload_len,
+                                   char *err, size_t err_len)
 {
 	Cellthread__V1__DeadLetter dl = CELLTHREAD__V1__DEAD_LETTER__INIT;
 	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;

@@ -47,13 +47,13 @@ void traveler_store_free(struct traveler_store *store);
  * transaction is then rolled back, and ct_pg_is_connection_error tells whether the same
  * batch should simply be retried. */
 int traveler_store_batch(struct traveler_store *store, struct ct_pg *pg,
-			 const struct traveler_item *items, size_t n_items,
-			 struct traveler_counts *ret_counts, char *err, size_t err_len);
+                         const struct traveler_item *items, size_t n_items,
+                         struct traveler_counts *ret_counts, char *err, size_t err_len);
 
 /* Stores a dead letter raised by traveler itself (a message it cannot decode or store). */
 int traveler_store_own_dead_letter(struct traveler_store *store, struct ct_pg *pg,
-				   const char *producer, const char *topic, int reason_code,
-				   const char *reason, const void *payload, size_t payload_len,
-				   char *err, size_t err_len);
+                                   const char *producer, const char *topic, int reason_code,
+                                   const char *reason, const void *payload, size_t payload_len,
+                                   char *err, size_t err_len);
 
 #endif

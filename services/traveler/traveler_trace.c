@@ -16,61 +16,64 @@
 #include "ingest_json.h"
 
 static const char back_sql[] =
-	"WITH RECURSIVE tree AS ("
-	" SELECT g.child_id AS node, g.child_kind AS kind, g.parent_id AS via, 1 AS depth,"
-	"  g.quantity, g.uom, g.position, ARRAY[g.parent_id, g.child_id] AS path"
-	" FROM genealogy g WHERE g.parent_id = $1"
-	" UNION ALL"
-	" SELECT g.child_id, g.child_kind, g.parent_id, t.depth + 1, g.quantity, g.uom,"
-	"  g.position, t.path || g.child_id"
-	" FROM genealogy g JOIN tree t ON g.parent_id = t.node"
-	" WHERE t.depth < $2::int AND g.child_id <> ALL (t.path))"
-	" SELECT node, kind, via, depth, quantity, uom, position FROM ("
-	"  SELECT DISTINCT ON (node, via) * FROM tree ORDER BY node, via, depth) d"
-	" ORDER BY depth, via, node LIMIT $3::int";
+        "WITH RECURSIVE tree AS ("
+        " SELECT g.child_id AS node, g.child_kind AS kind, g.parent_id AS via, 1 AS depth,"
+        "  g.quantity, g.uom, g.position, ARRAY[g.parent_id, g.child_id] AS path"
+        " FROM genealogy g WHERE g.parent_id = $1"
+        " UNION ALL"
+        " SELECT g.child_id, g.child_kind, g.parent_id, t.depth + 1, g.quantity, g.uom,"
+        "  g.position, t.path || g.child_id"
+        " FROM genealogy g JOIN tree t ON g.parent_id = t.node"
+        " WHERE t.depth < $2::int AND g.child_id <> ALL (t.path))"
+        " SELECT node, kind, via, depth, quantity, uom, position FROM ("
+        "  SELECT DISTINCT ON (node, via) * FROM tree ORDER BY node, via, depth) d"
+        " ORDER BY depth, via, node LIMIT $3::int";
 
 static const char forward_sql[] =
-	"WITH RECURSIVE tree AS ("
-	" SELECT g.parent_id AS node, g.child_id AS via, 1 AS depth, g.quantity, g.uom,"
-	"  g.position, ARRAY[g.child_id, g.parent_id] AS path"
-	" FROM genealogy g WHERE g.child_id = $1"
-	" UNION ALL"
-	" SELECT g.parent_id, g.child_id, t.depth + 1, g.quantity, g.uom, g.position,"
-	"  t.path || g.parent_id"
-	" FROM genealogy g JOIN tree t ON g.child_id = t.node"
-	" WHERE t.depth < $2::int AND g.parent_id <> ALL (t.path))"
-	" SELECT d.node, coalesce(u.kind, 0), d.via, d.depth, d.quantity, d.uom, d.position FROM ("
-	"  SELECT DISTINCT ON (node, via) * FROM tree ORDER BY node, via, depth) d"
-	" LEFT JOIN unit u ON u.unit_id = d.node"
-	" ORDER BY d.depth, d.via, d.node LIMIT $3::int";
+        "WITH RECURSIVE tree AS ("
+        " SELECT g.parent_id AS node, g.child_id AS via, 1 AS depth, g.quantity, g.uom,"
+        "  g.position, ARRAY[g.child_id, g.parent_id] AS path"
+        " FROM genealogy g WHERE g.child_id = $1"
+        " UNION ALL"
+        " SELECT g.parent_id, g.child_id, t.depth + 1, g.quantity, g.uom, g.position,"
+        "  t.path || g.parent_id"
+        " FROM genealogy g JOIN tree t ON g.child_id = t.node"
+        " WHERE t.depth < $2::int AND g.parent_id <> ALL (t.path))"
+        " SELECT d.node, coalesce(u.kind, 0), d.via, d.depth, d.quantity, d.uom, d.position FROM ("
+        "  SELECT DISTINCT ON (node, via) * FROM tree ORDER BY node, via, depth) d"
+        " LEFT JOIN unit u ON u.unit_id = d.node"
+        " ORDER BY d.depth, d.via, d.node LIMIT $3::int";
 
 #define US(col) "(extract(epoch from " col ") * 1000000)::int8"
 
 static const char visits_sql[] =
-	"SELECT event_id, unit_id, unit_kind, site, line, station, station_type, recipe,"
-	" recipe_version, operator_id, " US("started_at") ", " US("ended_at") ", result"
-	" FROM station_visit WHERE unit_id = ANY ($1::text[])"
-	" ORDER BY started_at, event_id LIMIT $2::int";
-static const char measurements_sql[] =
-	"SELECT event_id, characteristic, value, uom, " US("measured_at") " FROM measurement"
-	" WHERE unit_id = ANY ($1::text[]) AND event_id = ANY ($2::text[]) ORDER BY event_id, seq";
+        "SELECT event_id, unit_id, unit_kind, site, line, station, station_type, recipe,"
+        " recipe_version, operator_id, " US("started_at") ", " US(
+                "ended_at") ", result"
+                            " FROM station_visit WHERE unit_id = ANY ($1::text[])"
+                            " ORDER BY started_at, event_id LIMIT $2::int";
+static const char measurements_sql[] = "SELECT event_id, characteristic, value, uom, " US(
+        "measured_at") " FROM measurement"
+                       " WHERE unit_id = ANY ($1::text[]) AND event_id = ANY ($2::text[]) ORDER BY "
+                       "event_id, seq";
 static const char parameters_sql[] =
-	"SELECT event_id, name, actual, setpoint, uom FROM process_parameter"
-	" WHERE event_id = ANY ($1::text[]) ORDER BY event_id, seq";
+        "SELECT event_id, name, actual, setpoint, uom FROM process_parameter"
+        " WHERE event_id = ANY ($1::text[]) ORDER BY event_id, seq";
 static const char materials_sql[] =
-	"SELECT event_id, child_id, child_kind, material, quantity, uom, position, source"
-	" FROM genealogy WHERE event_id = ANY ($1::text[]) AND source <> 'genealogy'"
-	" ORDER BY event_id, seq";
-static const char environment_sql[] =
-	"SELECT event_id, quantity, value, uom, sensor, " US("measured_at") " FROM"
-	" environment_reading WHERE event_id = ANY ($1::text[]) ORDER BY event_id, seq";
-static const char notes_sql[] =
-	"SELECT event_id, kind, code, severity, author, body, " US("at") " FROM visit_note"
-	" WHERE event_id = ANY ($1::text[]) ORDER BY event_id, kind, seq";
+        "SELECT event_id, child_id, child_kind, material, quantity, uom, position, source"
+        " FROM genealogy WHERE event_id = ANY ($1::text[]) AND source <> 'genealogy'"
+        " ORDER BY event_id, seq";
+static const char environment_sql[] = "SELECT event_id, quantity, value, uom, sensor, " US(
+        "measured_at") " FROM"
+                       " environment_reading WHERE event_id = ANY ($1::text[]) ORDER BY event_id, "
+                       "seq";
+static const char notes_sql[] = "SELECT event_id, kind, code, severity, author, body, " US(
+        "at") " FROM visit_note"
+              " WHERE event_id = ANY ($1::text[]) ORDER BY event_id, kind, seq";
 static const char curves_sql[] =
-	"SELECT event_id, name, x_unit, y_unit, array_to_string(x, ','),"
-	" array_to_string(y, ',') FROM visit_curve WHERE event_id = ANY ($1::text[])"
-	" ORDER BY event_id, seq";
+        "SELECT event_id, name, x_unit, y_unit, array_to_string(x, ','),"
+        " array_to_string(y, ',') FROM visit_curve WHERE event_id = ANY ($1::text[])"
+        " ORDER BY event_id, seq";
 
 void traveler_trace_limits_init(struct traveler_trace_limits *limits)
 {
@@ -140,7 +143,7 @@ static char *id_array(char **ids, size_t n)
 }
 
 static int walk(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
-		const struct traveler_trace_limits *limits, char *err, size_t err_len)
+                const struct traveler_trace_limits *limits, char *err, size_t err_len)
 {
 	char depth[16], limit[16];
 	const char *params[3] = {resp->id, depth, limit};
@@ -150,10 +153,10 @@ static int walk(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 	snprintf(depth, sizeof(depth), "%u", limits->max_depth);
 	snprintf(limit, sizeof(limit), "%u", limits->max_nodes + 1);
 	rc = ct_pg_query(pg,
-			 resp->direction == CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK
-				 ? back_sql
-				 : forward_sql,
-			 3, params, &res, err, err_len);
+	                 resp->direction == CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK
+	                         ? back_sql
+	                         : forward_sql,
+	                 3, params, &res, err, err_len);
 	if (rc != CT_OK)
 		return rc;
 	for (int r = 0; r < PQntuples(res) && rc == CT_OK; r++) {
@@ -196,11 +199,11 @@ struct visit_index {
 static int compare_index(const void *a, const void *b)
 {
 	return strcmp(((const struct visit_index *)a)->event_id,
-		      ((const struct visit_index *)b)->event_id);
+	              ((const struct visit_index *)b)->event_id);
 }
 
 static Cellthread__V1__StationResult *find_visit(const struct visit_index *index, size_t n,
-						 const char *event_id)
+                                                 const char *event_id)
 {
 	struct visit_index key = {event_id, NULL};
 	const struct visit_index *hit = bsearch(&key, index, n, sizeof(*index), compare_index);
@@ -228,9 +231,9 @@ static int parse_doubles(const char *text, double **ret, size_t *ret_n)
 
 /* Runs one detail query and hands each row to `add`. */
 static int load_details(struct ct_pg *pg, const char *sql, const char *units, const char *events,
-			const struct visit_index *index, size_t n_index,
-			int (*add)(Cellthread__V1__StationResult *, PGresult *, int), char *err,
-			size_t err_len)
+                        const struct visit_index *index, size_t n_index,
+                        int (*add)(Cellthread__V1__StationResult *, PGresult *, int), char *err,
+                        size_t err_len)
 {
 	const char *params[2];
 	int n_params = 0;
@@ -245,7 +248,7 @@ static int load_details(struct ct_pg *pg, const char *sql, const char *units, co
 		return rc;
 	for (int r = 0; r < PQntuples(res) && rc == CT_OK; r++) {
 		Cellthread__V1__StationResult *visit =
-			find_visit(index, n_index, PQgetvalue(res, r, 0));
+		        find_visit(index, n_index, PQgetvalue(res, r, 0));
 		if (visit != NULL)
 			rc = add(visit, res, r);
 	}
@@ -366,7 +369,7 @@ static int add_curve(Cellthread__V1__StationResult *v, PGresult *res, int r)
 
 /* Loads the station visits of the traced unit and of every non-lot node. */
 static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
-		       const struct traveler_trace_limits *limits, char *err, size_t err_len)
+                       const struct traveler_trace_limits *limits, char *err, size_t err_len)
 {
 	char **unit_ids = NULL, **event_ids = NULL;
 	char *units = NULL, *events = NULL;
@@ -451,22 +454,22 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 	if (events == NULL)
 		goto out;
 	rc = load_details(pg, measurements_sql, units, events, index, resp->n_visits,
-			  add_measurement, err, err_len);
+	                  add_measurement, err, err_len);
 	if (rc == CT_OK)
 		rc = load_details(pg, parameters_sql, NULL, events, index, resp->n_visits,
-				  add_parameter, err, err_len);
+		                  add_parameter, err, err_len);
 	if (rc == CT_OK)
 		rc = load_details(pg, materials_sql, NULL, events, index, resp->n_visits,
-				  add_material_or_child, err, err_len);
+		                  add_material_or_child, err, err_len);
 	if (rc == CT_OK)
 		rc = load_details(pg, environment_sql, NULL, events, index, resp->n_visits,
-				  add_environment, err, err_len);
+		                  add_environment, err, err_len);
 	if (rc == CT_OK)
-		rc = load_details(pg, notes_sql, NULL, events, index, resp->n_visits, add_note,
-				  err, err_len);
+		rc = load_details(pg, notes_sql, NULL, events, index, resp->n_visits, add_note, err,
+		                  err_len);
 	if (rc == CT_OK)
 		rc = load_details(pg, curves_sql, NULL, events, index, resp->n_visits, add_curve,
-				  err, err_len);
+		                  err, err_len);
 out:
 	if (rc == CT_ERR_NOMEM)
 		ct_set_error(err, err_len, rc, "out of memory");
@@ -479,9 +482,9 @@ out:
 	return rc;
 }
 
-int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction,
-		       const char *id, const struct traveler_trace_limits *limits,
-		       Cellthread__V1__TraceResponse **ret, char *err, size_t err_len)
+int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction, const char *id,
+                       const struct traveler_trace_limits *limits,
+                       Cellthread__V1__TraceResponse **ret, char *err, size_t err_len)
 {
 	Cellthread__V1__TraceResponse *resp = malloc(sizeof(*resp));
 	const char *params[1] = {id};
@@ -507,7 +510,7 @@ int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection directio
 		goto answered;
 	}
 	rc = ct_pg_query(pg, "SELECT kind FROM unit WHERE unit_id = $1", 1, params, &res, err,
-			 err_len);
+	                 err_len);
 	if (rc != CT_OK)
 		goto fail;
 	if (PQntuples(res) == 0) {
@@ -543,21 +546,22 @@ char *traveler_trace_to_json(const Cellthread__V1__TraceResponse *response)
 	json_object_set_new(root, "ok", json_boolean(response->ok));
 	if (!response->ok)
 		json_object_set_new(root, "error", json_string(response->error));
-	json_object_set_new(root, "direction",
-			    json_string(response->direction ==
-						CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK
-					? "back"
-					: "forward"));
+	json_object_set_new(
+	        root, "direction",
+	        json_string(response->direction ==
+	                                    CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK
+	                            ? "back"
+	                            : "forward"));
 	json_object_set_new(root, "id", json_string(response->id));
 	json_object_set_new(root, "truncated", json_boolean(response->truncated));
 	for (size_t i = 0; i < response->n_nodes; i++) {
 		const Cellthread__V1__TraceNode *n = response->nodes[i];
 		const char *kind = ingest_unit_kind_name(n->kind);
 		json_array_append_new(
-			nodes, json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "unit_id",
-					 n->unit_id, "kind", kind ? kind : "unspecified", "via",
-					 n->via_unit_id, "depth", (json_int_t)n->depth, "quantity",
-					 n->quantity, "unit", n->unit, "position", n->position));
+		        nodes, json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "unit_id",
+		                         n->unit_id, "kind", kind ? kind : "unspecified", "via",
+		                         n->via_unit_id, "depth", (json_int_t)n->depth, "quantity",
+		                         n->quantity, "unit", n->unit, "position", n->position));
 	}
 	json_object_set(root, "nodes", nodes);
 	/* Visits use the same JSON form as ingest accepts, so an export can be replayed. */
@@ -586,18 +590,18 @@ void traveler_trace_print(const Cellthread__V1__TraceResponse *response, FILE *o
 
 	if (!response->ok) {
 		fprintf(out, "trace %s %s: %s\n", back ? "back" : "forward", response->id,
-			response->error);
+		        response->error);
 		return;
 	}
 	fprintf(out, "Trace %s from %s: %zu %s%s\n", back ? "back" : "forward", response->id,
-		response->n_nodes, back ? "ancestors (units and lots)" : "descendants",
-		response->truncated ? " (truncated)" : "");
+	        response->n_nodes, back ? "ancestors (units and lots)" : "descendants",
+	        response->truncated ? " (truncated)" : "");
 	for (size_t i = 0; i < response->n_nodes; i++) {
 		const Cellthread__V1__TraceNode *n = response->nodes[i];
 		const char *kind = ingest_unit_kind_name(n->kind);
 		fprintf(out, "  %*s%-24s %-12s %s %s %g %s%s%s\n", (int)(2 * (n->depth - 1)), "",
-			n->unit_id, kind ? kind : "?", back ? "in" : "contains", n->via_unit_id,
-			n->quantity, n->unit, *n->position ? " @" : "", n->position);
+		        n->unit_id, kind ? kind : "?", back ? "in" : "contains", n->via_unit_id,
+		        n->quantity, n->unit, *n->position ? " @" : "", n->position);
 	}
 	if (!back)
 		return;
@@ -606,33 +610,35 @@ void traveler_trace_print(const Cellthread__V1__TraceResponse *response, FILE *o
 		const Cellthread__V1__StationResult *v = response->visits[i];
 		const char *result = ingest_result_code_name(v->result);
 		fprintf(out, "  %s %-10s %-16s %s v%u result=%s operator=%s\n",
-			ct_time_format_us(v->started_at_us, when, sizeof(when)), v->unit_id,
-			v->station, v->recipe, v->recipe_version, result ? result : "?",
-			*v->operator_id ? v->operator_id : "-");
+		        ct_time_format_us(v->started_at_us, when, sizeof(when)), v->unit_id,
+		        v->station, v->recipe, v->recipe_version, result ? result : "?",
+		        *v->operator_id ? v->operator_id : "-");
 		for (size_t k = 0; k < v->n_parameters; k++) {
 			const Cellthread__V1__Parameter *p = v->parameters[k];
 			if (p->has_setpoint)
 				fprintf(out, "      param %-24s %g %s (setpoint %g)\n", p->name,
-					p->actual, p->unit, p->setpoint);
+				        p->actual, p->unit, p->setpoint);
 			else
 				fprintf(out, "      param %-24s %g %s\n", p->name, p->actual,
-					p->unit);
+				        p->unit);
 		}
 		for (size_t k = 0; k < v->n_measurements; k++)
-			fprintf(out, "      meas  %-24s %g %s\n", v->measurements[k]->characteristic,
-				v->measurements[k]->value, v->measurements[k]->unit);
+			fprintf(out, "      meas  %-24s %g %s\n",
+			        v->measurements[k]->characteristic, v->measurements[k]->value,
+			        v->measurements[k]->unit);
 		for (size_t k = 0; k < v->n_materials; k++)
 			fprintf(out, "      lot   %-24s %s %g %s\n", v->materials[k]->lot_id,
-				v->materials[k]->material, v->materials[k]->quantity,
-				v->materials[k]->unit);
+			        v->materials[k]->material, v->materials[k]->quantity,
+			        v->materials[k]->unit);
 		for (size_t k = 0; k < v->n_environment; k++)
 			fprintf(out, "      env   %-24s %g %s (%s)\n", v->environment[k]->quantity,
-				v->environment[k]->value, v->environment[k]->unit,
-				v->environment[k]->sensor);
+			        v->environment[k]->value, v->environment[k]->unit,
+			        v->environment[k]->sensor);
 		for (size_t k = 0; k < v->n_exceptions; k++)
 			fprintf(out, "      EXCEPTION %s: %s\n", v->exceptions[k]->code,
-				v->exceptions[k]->text);
+			        v->exceptions[k]->text);
 		for (size_t k = 0; k < v->n_notes; k++)
-			fprintf(out, "      note  %s: %s\n", v->notes[k]->author, v->notes[k]->text);
+			fprintf(out, "      note  %s: %s\n", v->notes[k]->author,
+			        v->notes[k]->text);
 	}
 }

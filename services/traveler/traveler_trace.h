@@ -23,9 +23,9 @@ void traveler_trace_limits_init(struct traveler_trace_limits *limits);
 /* Runs a trace of `id` (a unit or a lot). A database failure returns CT_ERR_PG with the
  * reason in err; an unknown ID is not a failure: *ret has ok=false and an error text.
  * *ret is set only on CT_OK. */
-int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction,
-		       const char *id, const struct traveler_trace_limits *limits,
-		       Cellthread__V1__TraceResponse **ret, char *err, size_t err_len);
+int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction, const char *id,
+                       const struct traveler_trace_limits *limits,
+                       Cellthread__V1__TraceResponse **ret, char *err, size_t err_len);
 void traveler_trace_response_free(Cellthread__V1__TraceResponse *response);
 
 /* JSON text of a response (malloc'ed, NUL-terminated), or NULL when out of memory. */
