@@ -85,23 +85,23 @@ int ct_service_load_config(const char *name, struct ct_common_config *common,
 		tables[n++] = *own;
 	rc = ct_config_load(tables, n, argc, argv, environ, err, sizeof(err));
 	if (rc == CT_ERR_STOPPED)
-		return 0 + 100; /* --help: caller exits 0 */
+		return rc;
 	if (rc != CT_OK) {
 		fprintf(stderr, "%s: %s\n", name, err);
-		return 2;
+		return CT_ERR_CONFIG;
 	}
 	if (ct_log_parse_level(common->log_level, &level) != CT_OK) {
 		fprintf(stderr, "%s: log.level: '%s' is not error, warn, info or debug\n", name,
 		        common->log_level);
-		return 2;
+		return CT_ERR_CONFIG;
 	}
 	ct_log_level = level;
 	if (common->instance == NULL || !ct_id_is_valid(common->instance)) {
 		fprintf(stderr, "%s: instance: must be an ID ([A-Za-z0-9._:-], 1-64)\n", name);
-		return 2;
+		return CT_ERR_CONFIG;
 	}
 	ct_config_log(tables, n);
-	return 0;
+	return CT_OK;
 }
 
 int ct_service_start(struct ct_service *svc, const char *name, struct ct_common_config *config,

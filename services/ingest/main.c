@@ -347,7 +347,7 @@ int main(int argc, char **argv)
 	memset(&in, 0, sizeof(in));
 	rc = ct_service_load_config(SERVICE_NAME, &common, &own, argc, argv);
 	if (rc != 0) {
-		exit_code = rc == 100 ? 0 : rc;
+		exit_code = rc == CT_ERR_STOPPED ? 0 : 2; /* --help, or a config error */
 		goto out;
 	}
 	ct_service_install_signals();

@@ -61,8 +61,8 @@ int ct_service_start(struct ct_service *svc, const char *name, struct ct_common_
 void ct_service_finish(struct ct_service *svc);
 
 /* Loads config for a service: the common table plus the service's own. Applies log.level.
- * Returns 0 to continue, or the process exit code (0 after --help, 2 on a config error,
- * with the reason printed). */
+ * Returns CT_OK to continue; CT_ERR_STOPPED after --help was printed (exit 0);
+ * CT_ERR_CONFIG when the config is wrong, with the reason printed (exit 2). */
 int ct_service_load_config(const char *name, struct ct_common_config *common,
                            const struct ct_config_table *own, int argc, char **argv);
 

@@ -1,0 +1,500 @@
+/* ct-linesim: runs the line model in real time and publishes like a plant's edge gateway.
+ *
+ * The main loop owns everything: it starts cells on every line on an absolute schedule
+ * (cell n of each line at start + n / sim.rate on the monotonic clock, so a late loop
+ * catches up and never drifts), publishes batches through linesim_out, samples telemetry
+ * once a second, and sleeps in ct_spool_read until the next cell, batch or telemetry is
+ * due, which also wakes it for fault switches arriving on the control topic. While the
+ * broker refuses publishes, production pauses (results stay queued) and the schedule
+ * catches up afterwards. SIGTERM/SIGINT, or sim.cells finished cells on every line, end
+ * the run: the queued batches and the final telemetry are published, acknowledgements
+ * awaited, and the summary written. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "ct_config.h"
+#include "ct_error.h"
+#include "ct_log.h"
+#include "ct_mqtt.h"
+#include "ct_pb.h"
+#include "ct_service.h"
+#include "ct_spool.h"
+#include "ct_time.h"
+#include "ct_topic.h"
+#include "linesim_model.h"
+#include "linesim_out.h"
+#ifdef LINESIM_HAVE_JSON
+#include "ingest_json.h"
+#endif
+
+#define SERVICE            "linesim"
+#define FAULT_TOPIC        "ct/v1/sys/rpc/linesim/fault"
+#define CONNECT_TIMEOUT_MS 15000
+#define PUBLISH_TIMEOUT_MS 5000
+#define DRAIN_TIMEOUT_MS   30000
+#define TELEMETRY_MS       1000           /* one Telemetry message per asset per second */
+#define MAX_BATCH_BYTES    (512u * 1024u) /* well under ingest's 1 MiB payload limit */
+#define MAX_BURST          256            /* schedule ticks per loop turn before looking around */
+#define PROGRESS_MS        60000
+
+struct linesim_config {
+	char *site;
+	long lines;
+	double rate;
+	long seed;
+	long cells;
+	char *encoding;
+	long batch_ms;
+	long max_batch;
+	char *faults;
+	long cells_per_module;
+	long modules_per_pack;
+	double telemetry_hz;
+	char *summary;
+};
+
+#define KEY(name, type, field, def, min, max, help)                                                \
+	{                                                                                          \
+		name, type, offsetof(struct linesim_config, field), def, min, max, help            \
+	}
+static const struct ct_config_key linesim_keys[] = {
+        KEY("sim.site", CT_CONF_STRING, site, "site1", 0, 0, "site ID in topics and results"),
+        KEY("sim.lines", CT_CONF_INT, lines, "1", 1, 16, "lines simulated, named L1..Ln"),
+        KEY("sim.rate", CT_CONF_DOUBLE, rate, "5", 0.1, 5000, "cells per second per line"),
+        KEY("sim.seed", CT_CONF_INT, seed, "42", 0, 9007199254740991.0,
+            "random seed; the same seed gives the same values and IDs"),
+        KEY("sim.cells", CT_CONF_INT, cells, "0", 0, 1e15,
+            "0: run until stopped; N: stop once N cells per line finished every station"),
+        KEY("sim.encoding", CT_CONF_STRING, encoding, "pb", 0, 0, "payloads: pb or json"),
+        KEY("sim.batch_ms", CT_CONF_INT, batch_ms, "100", 0, 60000,
+            "publish a station's batch when its oldest result is this old"),
+        KEY("sim.max_batch", CT_CONF_INT, max_batch, "200", 1, 1000,
+            "publish a station's batch when it holds this many results"),
+        KEY("sim.faults", CT_CONF_STRING, faults, "", 0, 0,
+            "faults on at start: nozzle,coating_drift,dew_point,weld_wear"),
+        KEY("sim.cells_per_module", CT_CONF_INT, cells_per_module, "12", 1, 256,
+            "cells per module"),
+        KEY("sim.modules_per_pack", CT_CONF_INT, modules_per_pack, "4", 1, 256, "modules per pack"),
+        KEY("sim.telemetry_hz", CT_CONF_DOUBLE, telemetry_hz, "10", 0, 1000,
+            "equipment telemetry samples per second per signal, 0 = off"),
+        KEY("sim.summary", CT_CONF_STRING, summary, "", 0, 0,
+            "JSON summary written at exit: a path, - for stdout, empty for none"),
+};
+
+/* What the publish callback needs. */
+struct run {
+	struct linesim_config *cfg;
+	struct ct_service svc;
+	bool json;
+};
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+#ifdef LINESIM_HAVE_JSON
+/* Re-decodes the packed payload and encodes it with ingest's JSON form. */
+static char *to_json(const struct linesim_publish *msg)
+{
+	const ProtobufCMessageDescriptor *desc =
+	        msg->kind == LINESIM_MSG_RESULT ? &cellthread__v1__station_result_batch__descriptor
+	                                        : &cellthread__v1__telemetry__descriptor;
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, msg->len, msg->payload);
+	char *text;
+
+	if (m == NULL)
+		return NULL;
+	if (msg->kind == LINESIM_MSG_RESULT)
+		text = ingest_json_encode_result_batch(
+		        (const Cellthread__V1__StationResultBatch *)m);
+	else
+		text = ingest_json_encode_telemetry((const Cellthread__V1__Telemetry *)m);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return text;
+}
+#else
+static char *to_json(const struct linesim_publish *msg)
+{
+	(void)msg;
+	return NULL;
+}
+#endif
+
+static int publish(void *ctx, const struct linesim_publish *msg)
+{
+	struct run *r = ctx;
+	char topic[CT_TOPIC_MAX];
+	const void *payload = msg->payload;
+	size_t len = msg->len;
+	char *json = NULL;
+	int rc;
+
+	rc = ct_topic_edge(topic, sizeof(topic), r->cfg->site, msg->line, msg->station,
+	                   msg->kind == LINESIM_MSG_RESULT ? CT_KIND_RESULT : CT_KIND_TELEMETRY,
+	                   r->json ? CT_ENC_JSON : CT_ENC_PROTOBUF);
+	if (rc != CT_OK)
+		return rc;
+	if (r->json) {
+		json = to_json(msg);
+		if (json == NULL)
+			return CT_ERR_NOMEM;
+		payload = json;
+		len = strlen(json);
+	}
+	rc = ct_mqtt_publish(r->svc.mqtt, topic, payload, len, 1, false, PUBLISH_TIMEOUT_MS);
+	free(json);
+	return rc;
+}
+
+/* Applies one {"scenario": "...", "enabled": true|false} request; refusals are logged and
+ * dropped, since a retry of the same bad request would fail the same way. */
+static void handle_control(struct linesim_model *model, const struct ct_spool_record *rec)
+{
+	json_error_t jerr;
+	json_t *root = NULL;
+	const char *scenario = NULL;
+	int enabled = 0;
+	enum linesim_fault fault;
+
+	if (strcmp(rec->topic, FAULT_TOPIC) != 0) {
+		ct_warn("ignoring message on %s: not a linesim request", rec->topic);
+		return;
+	}
+	root = json_loadb((const char *)rec->payload, rec->payload_len, 0, &jerr);
+	if (root == NULL || json_unpack_ex(root, &jerr, JSON_STRICT, "{s:s, s:b}", "scenario",
+	                                   &scenario, "enabled", &enabled) != 0) {
+		ct_warn("fault request ignored: %s (want {\"scenario\": NAME, \"enabled\": BOOL})",
+		        jerr.text);
+		goto out;
+	}
+	if (linesim_fault_from_name(scenario, &fault) != CT_OK) {
+		ct_warn("fault request ignored: unknown scenario '%s' (nozzle, coating_drift, "
+		        "dew_point, weld_wear)",
+		        scenario);
+		goto out;
+	}
+	linesim_model_set_fault(model, fault, enabled != 0);
+	ct_info("fault %s switched %s", linesim_fault_name(fault), enabled ? "on" : "off");
+out:
+	json_decref(root);
+}
+
+/* Waits up to wait_ms for control requests and applies them. Returns CT_OK or the spool's
+ * error. */
+static int poll_control(struct run *r, struct linesim_model *model, struct ct_spool_batch *batch,
+                        int wait_ms)
+{
+	int rc = ct_spool_read(r->svc.spool, 16, 64 * 1024, wait_ms, batch);
+
+	if (rc != CT_OK || batch->count == 0)
+		return rc;
+	for (size_t i = 0; i < batch->count; i++)
+		handle_control(model, &batch->records[i]);
+	return ct_spool_commit(r->svc.spool, batch);
+}
+
+/* True when `line` has finished its sim.cells cells (never with sim.cells = 0). */
+static bool line_done(const struct linesim_config *cfg, const struct linesim_model *model,
+                      unsigned line)
+{
+	unsigned long long finished = linesim_model_line_stats(model, line)->cells_finished;
+
+	return cfg->cells > 0 && finished >= (unsigned long long)cfg->cells;
+}
+
+static bool all_done(const struct linesim_config *cfg, const struct linesim_model *model)
+{
+	for (unsigned i = 0; i < (unsigned)cfg->lines; i++)
+		if (!line_done(cfg, model, i))
+			return false;
+	return true;
+}
+
+static int emit_telemetry(const struct linesim_config *cfg, struct linesim_model *model,
+                          const struct linesim_sink *sink, int64_t wall_us)
+{
+	int rc = CT_OK;
+
+	for (unsigned i = 0; rc == CT_OK && i < (unsigned)cfg->lines; i++)
+		rc = linesim_model_telemetry(model, i, wall_us, sink);
+	return rc;
+}
+
+static int clamp_wait(int64_t ms)
+{
+	return ms < 0 ? 0 : (ms > 1000 ? 1000 : (int)ms);
+}
+
+/* The production loop; returns CT_OK when stopped or done, or a fatal error. */
+static int run_loop(struct run *r, struct linesim_model *model, struct linesim_out *out)
+{
+	const struct linesim_config *cfg = r->cfg;
+	struct linesim_sink sink = linesim_out_sink(out);
+	struct ct_spool_batch batch;
+	double period_us = 1e6 / cfg->rate;
+	int64_t t0 = mono_us(), wall0 = ct_now_us();
+	int64_t next_tel_ms = t0 / 1000, next_progress_ms = t0 / 1000 + PROGRESS_MS;
+	unsigned long long ticks = 0;
+	bool was_stalled = false;
+	int rc = CT_OK;
+
+	memset(&batch, 0, sizeof(batch));
+	while (!ct_service_stop && !all_done(cfg, model)) {
+		int64_t now = mono_us(), now_ms, wait;
+		unsigned long long due = (unsigned long long)((double)(now - t0) / period_us) + 1;
+		unsigned burst = 0;
+
+		while (ticks < due && burst < MAX_BURST && !linesim_out_is_stalled(out)) {
+			int64_t at = wall0 + (int64_t)((double)ticks * period_us);
+
+			for (unsigned i = 0; rc == CT_OK && i < (unsigned)cfg->lines; i++)
+				if (!line_done(cfg, model, i))
+					rc = linesim_model_step(model, i, at, &sink);
+			if (rc != CT_OK)
+				goto out;
+			ticks++;
+			burst++;
+		}
+		now = mono_us();
+		now_ms = now / 1000;
+		if (cfg->telemetry_hz > 0 && now_ms >= next_tel_ms) {
+			rc = emit_telemetry(cfg, model, &sink, wall0 + (now - t0));
+			if (rc != CT_OK)
+				goto out;
+			next_tel_ms = now_ms + TELEMETRY_MS;
+		}
+		linesim_out_poll(out, now_ms);
+		if (linesim_out_is_stalled(out) != was_stalled) {
+			was_stalled = !was_stalled;
+			if (was_stalled)
+				ct_warn("broker refuses publishes; pausing production");
+			else
+				ct_info("publishing resumed, catching up with the schedule");
+		}
+		if (now_ms >= next_progress_ms) {
+			/* Behind schedule means the broker (or this CPU) is slower than sim.rate;
+			 * the cells come anyway, later, with their own timestamps. */
+			ct_info("L1: %llu cells finished, %llu messages published, %.1f s behind "
+			        "schedule",
+			        linesim_model_line_stats(model, 0)->cells_finished,
+			        linesim_out_counts(out)->messages,
+			        (double)(due > ticks ? due - ticks : 0) * period_us / 1e6);
+			next_progress_ms = now_ms + PROGRESS_MS;
+		}
+
+		/* Sleep until the next cell, batch or telemetry is due (or a request comes). */
+		if (was_stalled)
+			wait = 1000;
+		else if (burst == MAX_BURST)
+			wait = 0;
+		else
+			wait = (t0 + (int64_t)((double)ticks * period_us) - now + 999) / 1000;
+		if (linesim_out_next_due_ms(out) - now_ms < wait)
+			wait = linesim_out_next_due_ms(out) - now_ms;
+		if (cfg->telemetry_hz > 0 && next_tel_ms - now_ms < wait)
+			wait = next_tel_ms - now_ms;
+		rc = poll_control(r, model, &batch, clamp_wait(wait));
+		if (rc != CT_OK) {
+			ct_error("control spool: %s", ct_strerror(rc));
+			goto out;
+		}
+	}
+	if (cfg->telemetry_hz > 0)
+		rc = emit_telemetry(cfg, model, &sink, wall0 + (mono_us() - t0));
+out:
+	ct_spool_batch_cleanup(&batch);
+	return rc;
+}
+
+/* Publishes what is queued and waits for the broker's acknowledgements. */
+static int drain(struct run *r, struct linesim_out *out)
+{
+	int64_t deadline = mono_us() / 1000 + DRAIN_TIMEOUT_MS;
+	int rc;
+
+	while ((rc = linesim_out_flush(out)) != CT_OK && mono_us() / 1000 < deadline) {
+		struct timespec pause = {0, 200 * 1000000L};
+
+		nanosleep(&pause, NULL);
+	}
+	if (rc == CT_OK)
+		rc = ct_mqtt_flush(r->svc.mqtt, DRAIN_TIMEOUT_MS);
+	if (rc != CT_OK)
+		ct_error("could not publish everything before exit: %s; the summary counts only "
+		         "what the broker took",
+		         ct_strerror(rc));
+	return rc;
+}
+
+static int write_summary(const struct linesim_config *cfg, const struct linesim_out *out,
+                         const struct linesim_model *model, bool complete, double elapsed_s)
+{
+	json_t *root = NULL, *faults = NULL;
+	char tmp[4096];
+	int rc = CT_ERR_NOMEM;
+
+	if (cfg->summary == NULL || cfg->summary[0] == '\0')
+		return CT_OK;
+	root = linesim_out_summary(out, model);
+	faults = json_array();
+	if (root == NULL || faults == NULL)
+		goto out;
+	for (unsigned f = 0; f < LINESIM_FAULT_COUNT; f++)
+		if (linesim_model_fault_is_on(model, f))
+			json_array_append_new(faults, json_string(linesim_fault_name(f)));
+	if (json_object_set_new(root, "site", json_string(cfg->site)) != 0 ||
+	    json_object_set_new(root, "seed", json_integer(cfg->seed)) != 0 ||
+	    json_object_set_new(root, "encoding", json_string(cfg->encoding)) != 0 ||
+	    json_object_set_new(root, "faults_on", faults) != 0 ||
+	    json_object_set_new(root, "complete", json_boolean(complete)) != 0 ||
+	    json_object_set_new(root, "elapsed_s", json_real(elapsed_s)) != 0) {
+		faults = NULL;
+		goto out;
+	}
+	faults = NULL;
+	rc = CT_ERR_IO;
+	if (strcmp(cfg->summary, "-") == 0) {
+		if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF ||
+		    fflush(stdout) != 0)
+			goto out;
+	} else {
+		/* Written aside and renamed, so a reader never sees half a summary. */
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", cfg->summary) >= sizeof(tmp) ||
+		    json_dump_file(root, tmp, JSON_INDENT(2)) != 0 ||
+		    rename(tmp, cfg->summary) != 0)
+			goto out;
+	}
+	rc = CT_OK;
+out:
+	if (rc != CT_OK)
+		ct_error("cannot write summary to %s", cfg->summary);
+	json_decref(faults);
+	json_decref(root);
+	return rc;
+}
+
+/* Checks what the config table cannot; returns 0 or exit code 2 with the reason logged. */
+static int check_config(const struct linesim_config *cfg, unsigned *ret_faults)
+{
+	char err[256];
+
+	if (strcmp(cfg->encoding, "pb") != 0 && strcmp(cfg->encoding, "json") != 0) {
+		ct_error("sim.encoding: '%s' is not pb or json", cfg->encoding);
+		return 2;
+	}
+#ifndef LINESIM_HAVE_JSON
+	if (strcmp(cfg->encoding, "json") == 0) {
+		ct_error("sim.encoding: json needs ingest's encoder, which this build lacks");
+		return 2;
+	}
+#endif
+	if (linesim_fault_parse_list(cfg->faults, ret_faults, err, sizeof(err)) != CT_OK) {
+		ct_error("sim.faults: %s", err);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const subscriptions[] = {FAULT_TOPIC};
+	struct ct_common_config common;
+	struct linesim_config cfg;
+	struct ct_config_table tables[2] = {
+	        {ct_common_config_keys, ct_common_config_key_count, &common},
+	        {linesim_keys, sizeof(linesim_keys) / sizeof(linesim_keys[0]), &cfg},
+	};
+	struct linesim_model_config mc;
+	struct linesim_out_config oc;
+	struct linesim_model *model = NULL;
+	struct linesim_out *out = NULL;
+	struct run r;
+	bool started = false, complete = false;
+	char err[512];
+	int64_t t_start;
+	int rc, exit_code = 1;
+
+	memset(&common, 0, sizeof(common));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&r, 0, sizeof(r));
+	rc = ct_service_load_config(SERVICE, &common, &tables[1], argc, argv);
+	if (rc != 0) {
+		exit_code = rc == CT_ERR_STOPPED ? 0 : 2; /* --help, or a config error */
+		goto out;
+	}
+	memset(&mc, 0, sizeof(mc));
+	exit_code = check_config(&cfg, &mc.faults);
+	if (exit_code != 0)
+		goto out;
+	exit_code = 1;
+	ct_service_install_signals();
+
+	mc.site = cfg.site;
+	mc.n_lines = (unsigned)cfg.lines;
+	mc.seed = (uint64_t)cfg.seed;
+	mc.cells_per_module = (unsigned)cfg.cells_per_module;
+	mc.modules_per_pack = (unsigned)cfg.modules_per_pack;
+	mc.telemetry_hz = cfg.telemetry_hz;
+	rc = linesim_model_new(&mc, &model, err, sizeof(err));
+	if (rc != CT_OK) {
+		ct_error("sim: %s", err);
+		exit_code = rc == CT_ERR_INVALID ? 2 : 1;
+		goto out;
+	}
+	r.cfg = &cfg;
+	r.json = strcmp(cfg.encoding, "json") == 0;
+	memset(&oc, 0, sizeof(oc));
+	oc.max_batch = (size_t)cfg.max_batch;
+	oc.batch_ms = cfg.batch_ms;
+	oc.max_bytes = MAX_BATCH_BYTES;
+	oc.publish = publish;
+	oc.ctx = &r;
+	rc = linesim_out_new(&oc, mc.n_lines, linesim_station_count(), &out);
+	if (rc != CT_OK) {
+		ct_error("sim: %s", ct_strerror(rc));
+		goto out;
+	}
+
+	rc = ct_service_start(&r.svc, SERVICE, &common, subscriptions, 1, CONNECT_TIMEOUT_MS, err,
+	                      sizeof(err));
+	if (rc != CT_OK) {
+		ct_error("cannot start: %s", err);
+		goto out;
+	}
+	started = true;
+	ct_info("ready: %ld line(s) of site %s at %g cells/s each, seed %ld, %s payloads, "
+	        "faults '%s'",
+	        cfg.lines, cfg.site, cfg.rate, cfg.seed, cfg.encoding,
+	        cfg.faults ? cfg.faults : "");
+
+	t_start = mono_us();
+	rc = run_loop(&r, model, out);
+	if (rc != CT_OK)
+		ct_error("simulation stopped: %s", ct_strerror(rc));
+	complete = drain(&r, out) == CT_OK && rc == CT_OK;
+	ct_info("published %llu messages: %llu results, %llu telemetry; %llu cells finished on L1",
+	        linesim_out_counts(out)->messages, linesim_out_counts(out)->results,
+	        linesim_out_counts(out)->telemetry_messages,
+	        linesim_model_line_stats(model, 0)->cells_finished);
+	if (write_summary(&cfg, out, model, complete, (double)(mono_us() - t_start) / 1e6) ==
+	            CT_OK &&
+	    complete)
+		exit_code = 0;
+out:
+	if (started)
+		ct_service_finish(&r.svc);
+	linesim_out_free(out);
+	linesim_model_free(model);
+	ct_config_cleanup(tables, 2);
+	return exit_code;
+}

@@ -1,0 +1,723 @@
+/* test_linesim_model: the line simulator's model and output batching, without a broker.
+ *
+ * A recording sink packs every message (for byte-for-byte determinism checks), collects
+ * named series of values (a characteristic, parameter or environment reading at a station)
+ * for statistics, checks every result's times and IDs as it passes, and optionally keeps
+ * unpacked copies for genealogy checks. Runs are a few thousand cells; the model is pure, so
+ * each takes milliseconds. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ct_error.h"
+#include "linesim_model.h"
+#include "linesim_out.h"
+
+#define T0_US   1763791200000000LL /* 2025-11-22T06:00:00Z */
+#define STEP_US 200000LL           /* 5 cells per second */
+
+enum series_source { SRC_MEASUREMENT, SRC_PARAMETER, SRC_ENVIRONMENT };
+
+struct series {
+	const char *station; /* station ID suffix, e.g. "FILL-01" */
+	const char *name;
+	enum series_source source;
+	double *v;
+	size_t n, cap;
+};
+
+struct recorder {
+	uint8_t *bytes; /* every message packed, back to back */
+	size_t len, cap;
+	struct series *series;
+	size_t n_series;
+	bool keep;
+	Cellthread__V1__StationResult **kept;
+	size_t n_kept, cap_kept;
+	size_t results, nok, telemetry, samples;
+	int64_t now_us;
+	bool bad_time, bad_id;
+};
+
+static void append(struct recorder *r, const ProtobufCMessage *msg)
+{
+	size_t size = protobuf_c_message_get_packed_size(msg);
+
+	if (r->len + size > r->cap) {
+		r->cap = (r->len + size) * 2;
+		r->bytes = realloc(r->bytes, r->cap);
+		assert_non_null(r->bytes);
+	}
+	r->len += protobuf_c_message_pack(msg, r->bytes + r->len);
+}
+
+static void push(struct series *s, double v)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		assert_non_null(s->v);
+	}
+	s->v[s->n++] = v;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static bool is_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= 64 &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") == n;
+}
+
+static int on_result(void *ctx, const struct linesim_result *res)
+{
+	struct recorder *r = ctx;
+	const Cellthread__V1__StationResult *m = res->msg;
+
+	append(r, &m->base);
+	r->results++;
+	if (m->result == CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK)
+		r->nok++;
+	if (m->ended_at_us > r->now_us || m->ended_at_us < r->now_us - LINESIM_STEP_SPAN_US ||
+	    m->started_at_us > m->ended_at_us)
+		r->bad_time = true;
+	if (!is_id(m->header->event_id) || !is_id(m->unit_id) || !is_id(m->station) ||
+	    !is_id(m->header->producer))
+		r->bad_id = true;
+	for (size_t i = 0; i < m->n_materials; i++)
+		if (!is_id(m->materials[i]->lot_id))
+			r->bad_id = true;
+	for (size_t i = 0; i < m->n_children; i++)
+		if (!is_id(m->children[i]->unit_id))
+			r->bad_id = true;
+	for (size_t k = 0; k < r->n_series; k++) {
+		struct series *s = &r->series[k];
+
+		if (!ends_with(m->station, s->station))
+			continue;
+		if (s->source == SRC_MEASUREMENT)
+			for (size_t i = 0; i < m->n_measurements; i++)
+				if (strcmp(m->measurements[i]->characteristic, s->name) == 0)
+					push(s, m->measurements[i]->value);
+		if (s->source == SRC_PARAMETER)
+			for (size_t i = 0; i < m->n_parameters; i++)
+				if (strcmp(m->parameters[i]->name, s->name) == 0)
+					push(s, m->parameters[i]->actual);
+		if (s->source == SRC_ENVIRONMENT)
+			for (size_t i = 0; i < m->n_environment; i++)
+				if (strcmp(m->environment[i]->quantity, s->name) == 0)
+					push(s, m->environment[i]->value);
+	}
+	if (r->keep) {
+		uint8_t *buf = malloc(protobuf_c_message_get_packed_size(&m->base));
+		size_t len;
+
+		assert_non_null(buf);
+		len = protobuf_c_message_pack(&m->base, buf);
+		if (r->n_kept == r->cap_kept) {
+			r->cap_kept = r->cap_kept ? r->cap_kept * 2 : 256;
+			r->kept = realloc(r->kept, r->cap_kept * sizeof(*r->kept));
+			assert_non_null(r->kept);
+		}
+		r->kept[r->n_kept] = cellthread__v1__station_result__unpack(NULL, len, buf);
+		assert_non_null(r->kept[r->n_kept]);
+		r->n_kept++;
+		free(buf);
+	}
+	return 0;
+}
+
+static int on_telemetry(void *ctx, const struct linesim_telemetry *t)
+{
+	struct recorder *r = ctx;
+
+	append(r, &t->msg->base);
+	r->telemetry++;
+	for (size_t i = 0; i < t->msg->n_signals; i++)
+		r->samples += t->msg->signals[i]->n_samples;
+	return 0;
+}
+
+static void recorder_free(struct recorder *r)
+{
+	free(r->bytes);
+	for (size_t k = 0; k < r->n_series; k++)
+		free(r->series[k].v);
+	for (size_t i = 0; i < r->n_kept; i++)
+		cellthread__v1__station_result__free_unpacked(r->kept[i], NULL);
+	free(r->kept);
+}
+
+static struct linesim_model *new_model(uint64_t seed, unsigned faults)
+{
+	struct linesim_model_config cfg = {"site1", 1, seed, 12, 4, 10.0, faults};
+	struct linesim_model *m = NULL;
+	char err[128];
+
+	assert_int_equal(linesim_model_new(&cfg, &m, err, sizeof(err)), CT_OK);
+	return m;
+}
+
+/* Steps cells first..first+n-1 of line 0, with telemetry once a second. */
+static void run(struct linesim_model *m, struct recorder *r, unsigned long long first,
+                unsigned long long n)
+{
+	struct linesim_sink sink = {on_result, on_telemetry, r};
+
+	for (unsigned long long i = first; i < first + n; i++) {
+		r->now_us = T0_US + (int64_t)i * STEP_US;
+		assert_int_equal(linesim_model_step(m, 0, r->now_us, &sink), CT_OK);
+		if (i % 5 == 0)
+			assert_int_equal(linesim_model_telemetry(m, 0, r->now_us, &sink), CT_OK);
+	}
+}
+
+static double mean(const struct series *s, size_t from, size_t to)
+{
+	double sum = 0.0;
+
+	assert_true(to > from && to <= s->n);
+	for (size_t i = from; i < to; i++)
+		sum += s->v[i];
+	return sum / (double)(to - from);
+}
+
+static double stddev(const struct series *s, size_t from, size_t to)
+{
+	double mu = mean(s, from, to), sum = 0.0;
+
+	for (size_t i = from; i < to; i++)
+		sum += (s->v[i] - mu) * (s->v[i] - mu);
+	return sqrt(sum / (double)(to - from - 1));
+}
+
+static void test_same_seed_same_bytes(void **state)
+{
+	struct recorder a = {0}, b = {0};
+	struct linesim_model *ma = new_model(42, 0), *mb = new_model(42, 0);
+
+	(void)state;
+	/* Same seed, same times, same switches at the same points: identical bytes. */
+	run(ma, &a, 0, 300);
+	run(mb, &b, 0, 300);
+	linesim_model_set_fault(ma, LINESIM_FAULT_NOZZLE, true);
+	linesim_model_set_fault(mb, LINESIM_FAULT_NOZZLE, true);
+	run(ma, &a, 300, 300);
+	run(mb, &b, 300, 300);
+	assert_true(a.results > 3000);
+	assert_true(a.telemetry > 0);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.bytes, b.bytes, a.len);
+	assert_false(a.bad_time);
+	assert_false(a.bad_id);
+	recorder_free(&a);
+	recorder_free(&b);
+	linesim_model_free(ma);
+	linesim_model_free(mb);
+}
+
+static void test_other_seed_other_bytes(void **state)
+{
+	struct recorder a = {0}, b = {0};
+	struct linesim_model *ma = new_model(42, 0), *mb = new_model(43, 0);
+
+	(void)state;
+	run(ma, &a, 0, 50);
+	run(mb, &b, 0, 50);
+	assert_true(a.len != b.len || memcmp(a.bytes, b.bytes, a.len) != 0);
+	recorder_free(&a);
+	recorder_free(&b);
+	linesim_model_free(ma);
+	linesim_model_free(mb);
+}
+
+/* DOMAIN.md ranges every value must keep in normal running. */
+static const struct range {
+	const char *station;
+	const char *name;
+	enum series_source source;
+	double lo, hi;
+} domain_ranges[] = {
+        {"MIX-C01", "viscosity", SRC_MEASUREMENT, 3.0, 8.0},
+        {"MIX-A01", "viscosity", SRC_MEASUREMENT, 3.0, 8.0},
+        {"MIX-C01", "solid_content", SRC_MEASUREMENT, 60.0, 75.0},
+        {"MIX-A01", "solid_content", SRC_MEASUREMENT, 60.0, 75.0},
+        {"COAT-C01", "areal_loading", SRC_MEASUREMENT, 20.0 * 0.985, 20.0 * 1.015},
+        {"COAT-C01", "line_speed", SRC_PARAMETER, 20.0, 80.0},
+        {"COAT-A01", "line_speed", SRC_PARAMETER, 20.0, 80.0},
+        {"COAT-C01", "slot_die_gap", SRC_PARAMETER, 100.0, 300.0},
+        {"COAT-A01", "slot_die_gap", SRC_PARAMETER, 100.0, 300.0},
+        {"COAT-C01", "dryer_zone1_temperature", SRC_PARAMETER, 80.0, 140.0},
+        {"COAT-C01", "dryer_zone3_temperature", SRC_PARAMETER, 80.0, 140.0},
+        {"COAT-A01", "dryer_zone1_temperature", SRC_PARAMETER, 80.0, 140.0},
+        {"CAL-C01", "thickness", SRC_MEASUREMENT, 60.0, 150.0},
+        {"CAL-A01", "thickness", SRC_MEASUREMENT, 60.0, 150.0},
+        {"CAL-C01", "density", SRC_MEASUREMENT, 3.2, 3.6},
+        {"VDRY-C01", "residual_moisture", SRC_MEASUREMENT, 0.0, 200.0},
+        {"VDRY-A01", "residual_moisture", SRC_MEASUREMENT, 0.0, 200.0},
+        {"FILL-01", "fill_mass", SRC_MEASUREMENT, 4.95, 5.05},
+        {"WIND-01", "dew_point", SRC_ENVIRONMENT, -60.0, -40.0},
+        {"FILL-01", "dew_point", SRC_ENVIRONMENT, -60.0, -40.0},
+        {"AGE-01", "self_discharge_k", SRC_MEASUREMENT, 0.0, 1.0},
+        {"EOL-01", "capacity", SRC_MEASUREMENT, 4.8, 5.1},
+};
+#define N_RANGES (sizeof(domain_ranges) / sizeof(domain_ranges[0]))
+
+static void test_normal_values_in_domain_ranges(void **state)
+{
+	struct series series[N_RANGES];
+	struct recorder r = {0};
+	struct linesim_model *m = new_model(7, 0);
+
+	(void)state;
+	memset(series, 0, sizeof(series));
+	for (size_t i = 0; i < N_RANGES; i++) {
+		series[i].station = domain_ranges[i].station;
+		series[i].name = domain_ranges[i].name;
+		series[i].source = domain_ranges[i].source;
+	}
+	r.series = series;
+	r.n_series = N_RANGES;
+	run(m, &r, 0, 2000);
+	for (size_t i = 0; i < N_RANGES; i++) {
+		const struct range *g = &domain_ranges[i];
+
+		assert_true(series[i].n > 0);
+		for (size_t k = 0; k < series[i].n; k++) {
+			if (series[i].v[k] < g->lo || series[i].v[k] > g->hi)
+				fail_msg("%s %s = %g outside [%g, %g]", g->station, g->name,
+				         series[i].v[k], g->lo, g->hi);
+		}
+	}
+	/* Station rejects are rare in normal running (shorts, leak outliers). */
+	assert_true(r.nok * 200 < r.results);
+	assert_false(r.bad_time);
+	assert_false(r.bad_id);
+	recorder_free(&r);
+	linesim_model_free(m);
+}
+
+/* Runs the same seed twice, with and without one fault on from the start, collecting the
+ * given series; a and b are the normal and faulty runs. */
+static void compare_runs(enum linesim_fault fault, unsigned long long cells,
+                         const struct series *proto, size_t n, struct series *a, struct series *b)
+{
+	struct recorder ra = {0}, rb = {0};
+	struct linesim_model *ma = new_model(11, 0), *mb = new_model(11, 1u << fault);
+
+	for (size_t i = 0; i < n; i++) {
+		a[i] = proto[i];
+		b[i] = proto[i];
+	}
+	ra.series = a;
+	ra.n_series = n;
+	rb.series = b;
+	rb.n_series = n;
+	run(ma, &ra, 0, cells);
+	run(mb, &rb, 0, cells);
+	ra.series = rb.series = NULL; /* the caller frees the series */
+	ra.n_series = rb.n_series = 0;
+	recorder_free(&ra);
+	recorder_free(&rb);
+	linesim_model_free(ma);
+	linesim_model_free(mb);
+}
+
+static void free_series(struct series *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(s[i].v);
+}
+
+static void test_fault_nozzle(void **state)
+{
+	const struct series proto[] = {
+	        {"FILL-01", "fill_mass", SRC_MEASUREMENT, NULL, 0, 0},
+	        {"WIND-01", "anode_overhang", SRC_MEASUREMENT, NULL, 0, 0},
+	        {"FILL-01", "nozzle_pressure", SRC_PARAMETER, NULL, 0, 0},
+	};
+	struct series a[3], b[3];
+	double lag1 = 0.0;
+
+	(void)state;
+	compare_runs(LINESIM_FAULT_NOZZLE, 600, proto, 3, a, b);
+	/* The fill mass wavers: its spread grows far beyond normal... */
+	assert_true(stddev(&b[0], 0, b[0].n) >= 3.0 * stddev(&a[0], 0, a[0].n));
+	assert_true(stddev(&b[0], 300, b[0].n) > stddev(&b[0], 0, 100)); /* growing */
+	/* ...alternating fill to fill (negative lag-1 correlation), not a flat line... */
+	for (size_t i = 1; i < b[0].n; i++)
+		lag1 += (b[0].v[i] - 5.0) * (b[0].v[i - 1] - 5.0);
+	assert_true(lag1 < 0.0);
+	assert_true(stddev(&b[2], 0, b[2].n) > 3.0 * stddev(&a[2], 0, a[2].n));
+	/* ...and nothing else moves: winding values of the same cells are identical. */
+	assert_int_equal(a[1].n, b[1].n);
+	assert_memory_equal(a[1].v, b[1].v, a[1].n * sizeof(double));
+	free_series(a, 3);
+	free_series(b, 3);
+}
+
+static void test_fault_coating_drift(void **state)
+{
+	const struct series proto[] = {
+	        {"COAT-C01", "areal_loading", SRC_MEASUREMENT, NULL, 0, 0},
+	        {"COAT-C01", "slot_die_gap", SRC_PARAMETER, NULL, 0, 0},
+	        {"FILL-01", "fill_mass", SRC_MEASUREMENT, NULL, 0, 0},
+	};
+	struct series a[3], b[3];
+	size_t n;
+
+	(void)state;
+	compare_runs(LINESIM_FAULT_COATING_DRIFT, 3000, proto, 3, a, b);
+	n = a[0].n;
+	assert_true(n >= 15);
+	assert_int_equal(n, b[0].n);
+	/* The loading drifts upward coil by coil, the gap with it. */
+	assert_true(mean(&b[0], 0, n) > mean(&a[0], 0, n) + 0.5);
+	assert_true(b[0].v[n - 1] > b[0].v[0] + 1.0);
+	assert_true(mean(&b[1], n / 2, n) > mean(&b[1], 0, n / 2) + 3.0);
+	assert_true(fabs(mean(&a[0], 0, n) - 20.0) < 0.1);
+	assert_memory_equal(a[2].v, b[2].v, a[2].n * sizeof(double));
+	free_series(a, 3);
+	free_series(b, 3);
+}
+
+static void test_fault_weld_wear(void **state)
+{
+	const struct series proto[] = {
+	        {"WELD-01", "weld_resistance", SRC_MEASUREMENT, NULL, 0, 0},
+	        {"WELD-01", "weld_energy", SRC_MEASUREMENT, NULL, 0, 0},
+	        {"EOL-01", "dcir", SRC_MEASUREMENT, NULL, 0, 0},
+	};
+	struct series a[3], b[3];
+	size_t n;
+
+	(void)state;
+	compare_runs(LINESIM_FAULT_WELD_WEAR, 1500, proto, 3, a, b);
+	n = b[0].n;
+	assert_true(mean(&b[0], n - 200, n) > mean(&a[0], 0, a[0].n) + 0.1);
+	assert_true(mean(&b[1], n - 200, n) > mean(&a[1], 0, a[1].n) * 1.04);
+	assert_true(mean(&b[0], 0, 100) < mean(&b[0], n - 100, n)); /* rising, not a step */
+	assert_true(mean(&b[2], 0, b[2].n) > mean(&a[2], 0, a[2].n));
+	free_series(a, 3);
+	free_series(b, 3);
+}
+
+static void test_fault_dew_point_and_back(void **state)
+{
+	struct series s[3] = {
+	        {"WIND-01", "dew_point", SRC_ENVIRONMENT, NULL, 0, 0},
+	        {"AGE-01", "self_discharge_k", SRC_MEASUREMENT, NULL, 0, 0},
+	        {"VDRY-C01", "residual_moisture", SRC_MEASUREMENT, NULL, 0, 0},
+	};
+	struct recorder r = {.series = s, .n_series = 3};
+	struct linesim_model *m = new_model(5, 0);
+	size_t k0, d0;
+
+	(void)state;
+	run(m, &r, 0, 500);
+	k0 = s[1].n;
+	d0 = s[0].n;
+	linesim_model_set_fault(m, LINESIM_FAULT_DEW_POINT, true);
+	run(m, &r, 500, 1000);
+	assert_true(linesim_model_dew_point(m, 0) > -31.0);
+	assert_true(mean(&s[0], s[0].n - 100, s[0].n) > -32.0);
+	/* Moisture shows up downstream: self-discharge of cells built in the excursion. */
+	assert_true(mean(&s[1], s[1].n - 200, s[1].n) > mean(&s[1], 0, k0) + 0.5);
+	assert_true(s[2].v[s[2].n - 1] > 200.0);
+	linesim_model_set_fault(m, LINESIM_FAULT_DEW_POINT, false);
+	run(m, &r, 1500, 1000);
+	assert_true(linesim_model_dew_point(m, 0) < -49.0);
+	assert_true(fabs(mean(&s[0], s[0].n - 100, s[0].n) - mean(&s[0], 0, d0)) < 1.0);
+	recorder_free(&r);
+	linesim_model_free(m);
+}
+
+static const Cellthread__V1__StationResult *find(const struct recorder *r, const char *unit,
+                                                 const char *station)
+{
+	for (size_t i = 0; i < r->n_kept; i++)
+		if (strcmp(r->kept[i]->unit_id, unit) == 0 &&
+		    ends_with(r->kept[i]->station, station))
+			return r->kept[i];
+	return NULL;
+}
+
+static void test_genealogy_complete(void **state)
+{
+	struct recorder r = {.keep = true};
+	struct linesim_model *m = new_model(3, 0);
+	const struct linesim_line_stats *st;
+	size_t packs = 0, modules = 0;
+
+	(void)state;
+	while (linesim_model_line_stats(m, 0)->packs < 2)
+		run(m, &r, linesim_model_line_stats(m, 0)->cells_started, 1);
+	st = linesim_model_line_stats(m, 0);
+	assert_int_equal(st->modules, 8);
+	assert_string_equal(st->last_pack, "L1-P000002");
+	for (size_t i = 0; i < r.n_kept; i++) {
+		const Cellthread__V1__StationResult *res = r.kept[i];
+
+		if (res->station_type == CELLTHREAD__V1__STATION_TYPE__STATION_TYPE_PACK_ASSEMBLY) {
+			packs++;
+			assert_int_equal(res->unit_kind, CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_PACK);
+			assert_int_equal(res->n_children, 4);
+			for (size_t c = 0; c < res->n_children; c++) {
+				char pos[24];
+
+				snprintf(pos, sizeof(pos), "%zu", c + 1);
+				assert_int_equal(res->children[c]->kind,
+				                 CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_MODULE);
+				assert_string_equal(res->children[c]->position, pos);
+				assert_non_null(find(&r, res->children[c]->unit_id, "MOD-01"));
+			}
+		}
+		if (res->station_type != CELLTHREAD__V1__STATION_TYPE__STATION_TYPE_MODULE_ASSEMBLY)
+			continue;
+		modules++;
+		assert_int_equal(res->n_children, 12);
+		for (size_t c = 0; c < res->n_children; c++) {
+			const char *cell = res->children[c]->unit_id;
+			const Cellthread__V1__StationResult *wind = find(&r, cell, "WIND-01");
+			const Cellthread__V1__StationResult *vis = find(&r, cell, "VIS-01");
+			const Cellthread__V1__StationResult *fill = find(&r, cell, "FILL-01");
+
+			assert_int_equal(res->children[c]->kind,
+			                 CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_CELL);
+			/* Only finished cells go into modules. */
+			assert_non_null(vis);
+			assert_int_equal(vis->result, CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_OK);
+			/* Cell <- coils (with meter position) and separator; coil <- batch and
+			 * foil; batch <- powders and solvent. */
+			assert_non_null(wind);
+			assert_int_equal(wind->n_children, 2);
+			assert_int_equal(wind->n_materials, 1);
+			assert_string_equal(wind->materials[0]->material, "separator");
+			assert_non_null(fill);
+			assert_string_equal(fill->materials[0]->material, "electrolyte_LiPF6");
+			for (size_t e = 0; e < 2; e++) {
+				const Cellthread__V1__ChildUnit *coil = wind->children[e];
+				const Cellthread__V1__StationResult *coat =
+				        find(&r, coil->unit_id, e == 0 ? "COAT-C01" : "COAT-A01");
+				const Cellthread__V1__StationResult *mix;
+
+				assert_int_equal(coil->kind,
+				                 CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_ELECTRODE);
+				assert_string_equal(coil->unit, "m");
+				assert_true(strtod(coil->position, NULL) >= 0.0);
+				assert_non_null(coat);
+				assert_int_equal(coat->n_children, 1);
+				assert_int_equal(coat->n_materials, 1);
+				mix = find(&r, coat->children[0]->unit_id,
+				           e == 0 ? "MIX-C01" : "MIX-A01");
+				assert_non_null(mix);
+				assert_int_equal(mix->n_materials, 4);
+			}
+		}
+	}
+	assert_int_equal(packs, 2);
+	assert_int_equal(modules, 8);
+	recorder_free(&r);
+	linesim_model_free(m);
+}
+
+/* Publishing through linesim_out: batches by count and age, counts only what went out. */
+struct fake_broker {
+	bool refuse;
+	size_t messages, results;
+	Cellthread__V1__StationResultBatch *last;
+};
+
+static int fake_publish(void *ctx, const struct linesim_publish *msg)
+{
+	struct fake_broker *fb = ctx;
+
+	if (fb->refuse)
+		return CT_ERR_MQTT;
+	fb->messages++;
+	if (msg->kind == LINESIM_MSG_RESULT) {
+		if (fb->last != NULL)
+			cellthread__v1__station_result_batch__free_unpacked(fb->last, NULL);
+		fb->last =
+		        cellthread__v1__station_result_batch__unpack(NULL, msg->len, msg->payload);
+		assert_non_null(fb->last);
+		assert_int_equal(fb->last->n_results, msg->n_results);
+		assert_true(ends_with(fb->last->results[0]->station, msg->station));
+		fb->results += msg->n_results;
+	}
+	return 0;
+}
+
+static void test_out_batches_and_counts(void **state)
+{
+	struct fake_broker fb = {0};
+	struct linesim_out_config oc = {5, 100, 512 * 1024, fake_publish, &fb};
+	struct linesim_out *out = NULL;
+	struct linesim_model *m = new_model(9, 0);
+	struct linesim_sink sink;
+	const struct linesim_counts *c;
+
+	(void)state;
+	assert_int_equal(linesim_out_new(&oc, 1, linesim_station_count(), &out), CT_OK);
+	sink = linesim_out_sink(out);
+	linesim_out_poll(out, 1000);
+	/* Four cells: each cell station holds 4 results, under max_batch, so nothing goes
+	 * out; the fifth cell fills them. */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(linesim_model_step(m, 0, T0_US + i * STEP_US, &sink), CT_OK);
+	assert_int_equal(fb.results, 0);
+	assert_int_equal(linesim_out_next_due_ms(out), 1100);
+	assert_int_equal(linesim_model_step(m, 0, T0_US + 4 * STEP_US, &sink), CT_OK);
+	assert_true(fb.results >= 5 * 9 - 5); /* all cell stations, unless a cell was scrapped */
+	assert_int_equal(fb.last->n_results, 5);
+	/* Age: the electrode results (one each) go out once 100 ms old. */
+	assert_int_equal(linesim_out_poll(out, 1099), CT_OK);
+	assert_true(linesim_out_next_due_ms(out) == 1100);
+	assert_int_equal(linesim_out_poll(out, 1100), CT_OK);
+	assert_int_equal(linesim_out_next_due_ms(out), INT64_MAX);
+	/* A refused publish stalls and keeps the batch; counts wait for the retry. */
+	fb.refuse = true;
+	for (int i = 5; i < 10; i++)
+		assert_int_equal(linesim_model_step(m, 0, T0_US + i * STEP_US, &sink), CT_OK);
+	assert_true(linesim_out_is_stalled(out));
+	c = linesim_out_counts(out);
+	assert_int_equal(c->results, fb.results);
+	fb.refuse = false;
+	assert_int_equal(linesim_out_flush(out), CT_OK);
+	assert_false(linesim_out_is_stalled(out));
+	assert_int_equal(c->results, fb.results);
+	assert_int_equal(c->messages, fb.messages);
+	assert_int_equal(c->units[CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_CELL], 10);
+	assert_int_equal(c->units[CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_ELECTRODE], 2);
+	assert_int_equal(c->units[CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_BATCH], 2);
+	assert_int_equal(c->units[CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_MATERIAL_LOT], 9);
+	if (fb.last != NULL)
+		cellthread__v1__station_result_batch__free_unpacked(fb.last, NULL);
+	linesim_out_free(out);
+	linesim_model_free(m);
+}
+
+static void test_summary_json(void **state)
+{
+	struct fake_broker fb = {0};
+	struct linesim_out_config oc = {200, 100, 512 * 1024, fake_publish, &fb};
+	struct linesim_out *out = NULL;
+	struct linesim_model *m = new_model(42, 0);
+	struct linesim_sink sink;
+	json_t *summary;
+
+	(void)state;
+	assert_int_equal(linesim_out_new(&oc, 1, linesim_station_count(), &out), CT_OK);
+	sink = linesim_out_sink(out);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(linesim_model_step(m, 0, T0_US + i * STEP_US, &sink), CT_OK);
+	assert_int_equal(linesim_model_telemetry(m, 0, T0_US, &sink), CT_OK);
+	assert_int_equal(linesim_model_telemetry(m, 0, T0_US + 1000000, &sink), CT_OK);
+	assert_int_equal(linesim_out_flush(out), CT_OK);
+	summary = linesim_out_summary(out, m);
+	assert_non_null(summary);
+	assert_int_equal(json_integer_value(json_object_get(summary, "results")), fb.results);
+	assert_int_equal(json_integer_value(json_object_get(summary, "messages")), fb.messages);
+	/* 4 assets: 1 sample each at t0, then 10 more each; the coater has 2 signals. */
+	assert_int_equal(json_integer_value(json_object_get(summary, "telemetry_messages")), 8);
+	assert_int_equal(json_integer_value(json_object_get(summary, "telemetry_samples")), 5 * 11);
+	assert_string_equal(json_string_value(json_object_get(summary, "first_cell")),
+	                    "L1-C00000001");
+	assert_int_equal(json_integer_value(json_object_get(
+	                         json_object_get(summary, "units_by_kind"), "module")),
+	                 linesim_model_line_stats(m, 0)->modules);
+	json_decref(summary);
+	if (fb.last != NULL)
+		cellthread__v1__station_result_batch__free_unpacked(fb.last, NULL);
+	linesim_out_free(out);
+	linesim_model_free(m);
+}
+
+static void test_fault_names(void **state)
+{
+	static const struct {
+		const char *list;
+		int rc;
+		unsigned mask;
+	} cases[] = {
+	        {"", CT_OK, 0},
+	        {"nozzle", CT_OK, 1u << LINESIM_FAULT_NOZZLE},
+	        {" nozzle , weld_wear", CT_OK,
+	         1u << LINESIM_FAULT_NOZZLE | 1u << LINESIM_FAULT_WELD_WEAR},
+	        {"coating_drift,,dew_point,", CT_OK,
+	         1u << LINESIM_FAULT_COATING_DRIFT | 1u << LINESIM_FAULT_DEW_POINT},
+	        {"nozzle,bogus", CT_ERR_INVALID, 0},
+	        {"nozzle weld_wear", CT_ERR_INVALID, 0},
+	        {"a-name-that-is-far-too-long-to-be-any-fault", CT_ERR_INVALID, 0},
+	};
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned mask = 0xdead;
+
+		assert_int_equal(linesim_fault_parse_list(cases[i].list, &mask, err, sizeof(err)),
+		                 cases[i].rc);
+		assert_int_equal(mask, cases[i].rc == CT_OK ? cases[i].mask : 0xdead);
+	}
+	for (unsigned f = 0; f < LINESIM_FAULT_COUNT; f++) {
+		enum linesim_fault back;
+
+		assert_int_equal(linesim_fault_from_name(linesim_fault_name(f), &back), CT_OK);
+		assert_int_equal(back, f);
+	}
+}
+
+static void test_config_refused(void **state)
+{
+	struct linesim_model_config bad[] = {
+	        {"", 1, 1, 12, 4, 10, 0},      {"site/1", 1, 1, 12, 4, 10, 0},
+	        {"site1", 0, 1, 12, 4, 10, 0}, {"site1", 17, 1, 12, 4, 10, 0},
+	        {"site1", 1, 1, 0, 4, 10, 0},  {"site1", 1, 1, 12, 257, 10, 0},
+	        {"site1", 1, 1, 12, 4, -1, 0}, {"site1", 1, 1, 12, 4, 10, 1u << 9},
+	};
+	struct linesim_model *m = NULL;
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(linesim_model_new(&bad[i], &m, err, sizeof(err)), CT_ERR_INVALID);
+		assert_null(m);
+	}
+	linesim_model_free(NULL);
+	linesim_out_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_same_seed_same_bytes),
+	        cmocka_unit_test(test_other_seed_other_bytes),
+	        cmocka_unit_test(test_normal_values_in_domain_ranges),
+	        cmocka_unit_test(test_fault_nozzle),
+	        cmocka_unit_test(test_fault_coating_drift),
+	        cmocka_unit_test(test_fault_weld_wear),
+	        cmocka_unit_test(test_fault_dew_point_and_back),
+	        cmocka_unit_test(test_genealogy_complete),
+	        cmocka_unit_test(test_out_batches_and_counts),
+	        cmocka_unit_test(test_summary_json),
+	        cmocka_unit_test(test_fault_names),
+	        cmocka_unit_test(test_config_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
