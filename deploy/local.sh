@@ -1,0 +1,629 @@
+#!/usr/bin/env bash
+# local.sh: the whole cellthread stack on one machine, and the project's test command.
+#
+#   deploy/local.sh up        install missing packages, build, start broker, PostgreSQL and
+#                             the services (ingest, traveler, linesim); waits until each is up
+#   deploy/local.sh down      stop services, then broker, then PostgreSQL, cleanly
+#   deploy/local.sh status    what runs, on which ports (exit 0 all up, 3 something is not)
+#   deploy/local.sh env       export lines for the CLI (eval "$(deploy/local.sh env)")
+#   deploy/local.sh trace back|forward ID [--json] [--mqtt]
+#                             the CLI's trace with the read-only `cli` credentials
+#   deploy/local.sh cli ARGS...   any CLI command with those credentials
+#   deploy/local.sh psql [ARGS...] psql on the database as the read-only `cli` role
+#   deploy/local.sh test      the full test suite (sanitizers on), exit code = ctest's
+#
+# All state lives under one folder, ${CT_DATA_DIR:-<repo>/data}: broker/ (config, passwd,
+# persistence, log, secrets/), pg/ (cluster, log, secrets/), spool/ (the services' disk
+# inboxes), logs/ (one per service, plus build.log), run/ (pid files, exit codes, ports). A
+# second `up` after `down` resumes with the same data, ports and passwords.
+#
+# Ports: CT_MQTT_PORT and CT_PG_PORT if set; else the ports of the previous run; else 1883
+# and 5432, or the next free port above them when those are taken (a system Mosquitto or
+# PostgreSQL, say). Other environment: CT_BROKER_BIND, CT_PG_BIND, CT_PG_FSYNC (see
+# scripts/), CT_WERROR (test), and any setting a service documents in its --help
+# (CT_SIM_RATE, CT_LOG_LEVEL, ...), which is handed to that service and no other: the
+# services refuse CT_* variables they do not know.
+#
+# The broker and PostgreSQL are configured by deploy/scripts/broker-config.sh and
+# pg-cluster.sh, the same scripts the integration tests use.
+set -euo pipefail
+
+CT_SCRIPT=local.sh
+DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$DEPLOY_DIR")
+SCRIPTS=$DEPLOY_DIR/scripts
+# shellcheck source-path=SCRIPTDIR source=scripts/lib.sh
+. "$SCRIPTS/lib.sh"
+
+DATA=$(abs_path "${CT_DATA_DIR:-$REPO/data}")
+BUILD=$REPO/build/local
+TEST_BUILD=$REPO/build/test
+BROKER_DIR=$DATA/broker
+PG_DIR=$DATA/pg
+RUN=$DATA/run
+LOGS=$DATA/logs
+
+# Start order; `down` stops in reverse, producers first, so consumers drain what was sent.
+SERVICES=(traveler ingest linesim)
+MQTT_USERS=(ingest traveler linesim gateway cli)
+DEFAULT_MQTT_PORT=1883
+DEFAULT_PG_PORT=5432
+READY_TIMEOUT_S=60
+STOP_TIMEOUT_S=30
+
+service_bin() { printf '%s\n' "$BUILD/services/$1/ct-$1"; }
+CLI_BIN=$BUILD/services/cli/cellthread
+MIGRATE_BIN=$BUILD/services/migrate/ct-migrate
+
+usage() {
+	sed -n '3,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+# ---- packages ------------------------------------------------------------------------
+
+# missing_packages: the names in deploy/packages.txt that dpkg does not have installed.
+missing_packages() {
+	local pkg status
+	# shellcheck disable=SC2013 # one name per line, no spaces
+	for pkg in $(cat "$DEPLOY_DIR/packages.txt"); do
+		status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+		[[ $status == ii* ]] || printf '%s\n' "$pkg"
+	done
+}
+
+# ensure_packages: as root installs what is missing; otherwise names the command and fails.
+ensure_packages() {
+	local -a missing
+	if ! command -v dpkg-query >/dev/null; then
+		note "not a Debian system: cannot check deploy/packages.txt; assuming it is installed"
+		return 0
+	fi
+	mapfile -t missing < <(missing_packages)
+	((${#missing[@]} == 0)) && return 0
+	if is_root; then
+		note "installing: ${missing[*]}"
+		apt-get update
+		DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+	else
+		note "missing packages: ${missing[*]}"
+		printf 'run:\n  sudo apt-get update && sudo apt-get install -y %s\n' "${missing[*]}" >&2
+		exit 1
+	fi
+}
+
+# ---- small helpers -------------------------------------------------------------------
+
+# wait_until SECONDS CMD...: polls CMD every 0.1 s until it succeeds or SECONDS pass.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}
+
+# port_busy PORT: something listens on TCP PORT (any address, IPv4 or IPv6). Read from
+# /proc rather than ss/netstat, which a minimal Debian does not have.
+port_busy() {
+	local hex files=()
+	hex=$(printf ':%04X' "$1")
+	[[ -r /proc/net/tcp ]] && files+=(/proc/net/tcp)
+	[[ -r /proc/net/tcp6 ]] && files+=(/proc/net/tcp6)
+	((${#files[@]})) || return 1
+	awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 }
+		END { exit !found }' "${files[@]}"
+}
+
+# choose_port NAME OVERRIDE SAVED DEFAULT: the port to use for a daemon that is not running.
+choose_port() {
+	local name=$1 override=$2 saved=$3 default=$4 port
+	if [[ -n $override ]]; then
+		check_port "$override"
+		port_busy "$override" && die "$name port $override (from the environment) is in use"
+		printf '%s\n' "$override"
+		return
+	fi
+	for port in $saved $default; do
+		port_busy "$port" || {
+			printf '%s\n' "$port"
+			return
+		}
+	done
+	for ((port = default + 1; port <= default + 100; port++)); do
+		port_busy "$port" || {
+			printf '%s\n' "$port"
+			return
+		}
+	done
+	die "no free $name port in $default..$((default + 100)); set CT_${name}_PORT"
+}
+
+# load_ports: MQTT_PORT and PG_PORT from the last run (empty when there was none).
+load_ports() {
+	local key value
+	MQTT_PORT=''
+	PG_PORT=''
+	[[ -r $RUN/ports ]] || return 0
+	while IFS='=' read -r key value; do
+		[[ $value =~ ^[0-9]+$ ]] || continue
+		case $key in
+		MQTT_PORT) MQTT_PORT=$value ;;
+		PG_PORT) PG_PORT=$value ;;
+		esac
+	done <"$RUN/ports"
+}
+
+save_ports() {
+	printf 'MQTT_PORT=%s\nPG_PORT=%s\n' "$MQTT_PORT" "$PG_PORT" | write_file "$RUN/ports" 644
+}
+
+broker_running() { pid_alive "$BROKER_DIR/mosquitto.pid" mosquitto; }
+pg_running() { pid_alive "$PG_DIR/pgdata/postmaster.pid" postgres; }
+service_running() { pid_alive "$RUN/$1.pid" "ct-$1"; }
+
+# pgpass FILE ROLE: a libpq password file for ROLE at the current port (0600, as libpq
+# demands), so no password sits in a conninfo string or on a command line.
+write_pgpass() {
+	local file=$1 role=$2 pw
+	pw=$(read_secret "$PG_DIR/secrets/$role.pgpassword")
+	pw=${pw//\\/\\\\}
+	pw=${pw//:/\\:}
+	printf '127.0.0.1:%s:cellthread:%s:%s\n' "$PG_PORT" "$role" "$pw" | write_file "$file" 600
+}
+
+# ---- build ---------------------------------------------------------------------------
+
+build_local() {
+	local log=$LOGS/build.log
+	note "building into build/local (log: $log)"
+	if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_BUILD_TESTS=OFF &&
+		cmake --build "$BUILD" -j2; } >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		die "build failed (last lines above; whole log: $log)"
+	fi
+}
+
+# ---- broker --------------------------------------------------------------------------
+
+start_broker() {
+	"$SCRIPTS/broker-config.sh" "$BROKER_DIR" "$MQTT_PORT" "${MQTT_USERS[@]}"
+	if broker_running; then
+		# Reload passwd and ACL in case users changed.
+		kill -HUP "$(cat "$BROKER_DIR/mosquitto.pid")"
+		note "broker already running on port $MQTT_PORT"
+		return
+	fi
+	# 9>&-: daemons must not inherit the lock of this script (see take_lock).
+	mosquitto -d -c "$BROKER_DIR/mosquitto.conf" 9>&-
+	if ! wait_until 15 broker_listening; then
+		tail -n 20 "$BROKER_DIR/mosquitto.log" >&2 || true
+		die "Mosquitto did not come up on port $MQTT_PORT (log: $BROKER_DIR/mosquitto.log)"
+	fi
+	note "broker up on 127.0.0.1:$MQTT_PORT"
+}
+
+broker_listening() { broker_running && port_busy "$MQTT_PORT"; }
+
+stop_broker() {
+	local pid
+	if ! broker_running; then
+		note "broker not running"
+		return 0
+	fi
+	pid=$(cat "$BROKER_DIR/mosquitto.pid")
+	kill -TERM "$pid"
+	if ! wait_until "$STOP_TIMEOUT_S" pid_gone "$pid" mosquitto; then
+		note "broker (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT_S}s; killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+		return 1
+	fi
+	note "broker stopped"
+}
+
+# pid_gone PID COMM: PID no longer runs COMM.
+pid_gone() {
+	local name
+	[[ -r /proc/$1/comm ]] || return 0
+	IFS= read -r name <"/proc/$1/comm" 2>/dev/null || return 0
+	[[ $name != "$2" ]]
+}
+
+# mqtt_client_config: a mosquitto_sub options file with the cli credentials, so the password
+# is not on a command line. Returns the XDG_CONFIG_HOME to use.
+mqtt_client_config() {
+	local dir=$RUN/mqtt-cli
+	mkdir -p "$dir"
+	chmod 700 "$dir"
+	printf -- '-h 127.0.0.1\n-p %s\n-u cli\n-P %s\n' "$MQTT_PORT" \
+		"$(read_secret "$BROKER_DIR/secrets/cli.password")" | write_file "$dir/mosquitto_sub" 600
+	printf '%s\n' "$dir"
+}
+
+# ---- PostgreSQL ----------------------------------------------------------------------
+
+start_pg() {
+	"$SCRIPTS/pg-cluster.sh" init "$PG_DIR" "$PG_PORT"
+	"$SCRIPTS/pg-cluster.sh" start "$PG_DIR" 9>&-
+	"$SCRIPTS/pg-cluster.sh" provision "$PG_DIR" "$PG_PORT" "$MIGRATE_BIN" "$DEPLOY_DIR/migrations"
+	write_pgpass "$PG_DIR/secrets/traveler.pgpass" traveler
+	write_pgpass "$PG_DIR/secrets/cli.pgpass" cli
+}
+
+# ---- services ------------------------------------------------------------------------
+
+# service_keys BIN: the CT_* variables BIN documents in its --help, one per line.
+service_keys() {
+	env -i PATH="$PATH" timeout 10 "$1" --help 2>/dev/null |
+		sed -n 's/.*(\(CT_[A-Z0-9_]*\))$/\1/p' || true
+}
+
+# service_env SVC: NAME=VALUE lines, the whole environment SVC starts with. Settings this
+# script owns (broker URL and credentials, spool, database) win over the caller's; the
+# caller's CT_* variables that SVC knows are passed; a few demo defaults fill the rest.
+service_env() {
+	local svc=$1 key
+	local -A env=()
+	local -a keys
+	mapfile -t keys < <(service_keys "$(service_bin "$svc")")
+	if ((${#keys[@]} == 0)); then
+		note "warning: $svc --help lists no CT_* settings; passing only the stack's own"
+		keys=(CT_MQTT_URL CT_MQTT_USERNAME CT_MQTT_PASSWORD CT_SPOOL_DIR CT_LOG_LEVEL)
+		[[ $svc == traveler ]] && keys+=(CT_PG_CONNINFO)
+	fi
+
+	env[CT_LOG_LEVEL]=info
+	[[ $svc == linesim ]] && env[CT_SIM_RATE]=5
+	for key in "${keys[@]}"; do
+		if [[ -n ${!key+x} ]]; then
+			env[$key]=${!key}
+		fi
+	done
+	env[CT_MQTT_URL]=tcp://127.0.0.1:$MQTT_PORT
+	env[CT_MQTT_USERNAME]=$svc
+	env[CT_MQTT_PASSWORD]=$(read_secret "$BROKER_DIR/secrets/$svc.password")
+	env[CT_SPOOL_DIR]=$DATA/spool
+	if [[ $svc == traveler ]]; then
+		env[CT_PG_CONNINFO]="host=127.0.0.1 port=$PG_PORT dbname=cellthread user=traveler"
+		env[PGPASSFILE]=$PG_DIR/secrets/traveler.pgpass
+	fi
+	# Only what the service knows (an unknown CT_* stops it), plus what libpq reads.
+	for key in "${!env[@]}"; do
+		if [[ $key == PGPASSFILE ]] || printf '%s\n' "${keys[@]}" | grep -qx "$key"; then
+			printf '%s=%s\n' "$key" "${env[$key]}"
+		fi
+	done
+	for key in PATH HOME LANG LC_ALL TZ TMPDIR ASAN_OPTIONS UBSAN_OPTIONS; do
+		if [[ -n ${!key:-} ]]; then
+			printf '%s=%s\n' "$key" "${!key}"
+		fi
+	done
+}
+
+# The process that runs a service: starts it, records its pid, waits, records its exit code.
+# Its own process (setsid: no terminal, so Ctrl-C or closing the shell does not reach the
+# services) outlives this script; `down` signals the service and reads the exit code here.
+# shellcheck disable=SC2016 # expanded by the inner bash
+SUPERVISOR='pidfile=$1 exitfile=$2
+shift 2
+"$@" &
+child=$!
+echo "$child" >"$pidfile"
+wait "$child"
+echo "$?" >"$exitfile"'
+
+start_service() {
+	local svc=$1 bin pidfile exitfile log
+	local -a env
+	bin=$(service_bin "$svc")
+	pidfile=$RUN/$svc.pid
+	exitfile=$RUN/$svc.exit
+	log=$LOGS/$svc.log
+	if service_running "$svc"; then
+		note "$svc already running (pid $(cat "$pidfile"))"
+		return
+	fi
+	mapfile -t env < <(service_env "$svc")
+	rm -f "$pidfile" "$exitfile"
+	LAUNCH_US[$svc]=$(date +%s%6N)
+	LOG_OFFSET[$svc]=$(stat -c %s "$log" 2>/dev/null || echo 0)
+	setsid bash -c "$SUPERVISOR" "ct-run-$svc" "$pidfile" "$exitfile" \
+		env -i "${env[@]}" "$bin" >>"$log" 2>&1 </dev/null 9>&- &
+	wait_until 5 test -s "$pidfile" || die "$svc did not start (log: $log)"
+}
+
+# status_fresh_online SVC: the retained ct/v1/sys/status/SVC/1 says ONLINE and was produced
+# by the process we started (started_at_us or at_us not older than our launch), not left
+# over from an earlier run.
+status_fresh_online() {
+	local svc=$1 decoded state=0 newest=0 field value launch=${LAUNCH_US[$1]}
+	decoded=$(XDG_CONFIG_HOME=$MQTT_CONFIG timeout 5 mosquitto_sub -t "ct/v1/sys/status/$svc/1" \
+		-C 1 -W 2 -N 2>/dev/null | protoc-c --decode_raw 2>/dev/null) || return 1
+	while IFS=': ' read -r field value; do
+		case $field in
+		3) state=$value ;;
+		5 | 6) ((value > newest)) && newest=$value ;;
+		esac
+	done <<<"$decoded"
+	# ServiceState: 1 = SERVICE_STATE_ONLINE (proto/cellthread/v1/control.proto).
+	((state == 1 && newest >= launch - 2000000))
+}
+
+# logged_ready SVC: the service wrote its "ready" line since we started it.
+logged_ready() {
+	tail -c "+$((LOG_OFFSET[$1] + 1))" "$LOGS/$1.log" 2>/dev/null | grep -q ' ready'
+}
+
+service_up() {
+	local svc=$1
+	service_running "$svc" || return 2
+	status_fresh_online "$svc" || logged_ready "$svc"
+}
+
+# wait_ready SVC: until SVC is up, or dies, or READY_TIMEOUT_S passes.
+wait_ready() {
+	local svc=$1 deadline=$((SECONDS + READY_TIMEOUT_S)) rc
+	while :; do
+		rc=0
+		service_up "$svc" || rc=$?
+		((rc == 0)) && return 0
+		if ((rc == 2)); then
+			wait_until 2 test -s "$RUN/$svc.exit" || true
+			tail -n 15 "$LOGS/$svc.log" >&2 || true
+			die "$svc exited during start-up with code $(cat "$RUN/$svc.exit" 2>/dev/null ||
+				echo '?') (log: $LOGS/$svc.log); the rest keeps running:" \
+				"'deploy/local.sh down' stops it"
+		fi
+		((SECONDS < deadline)) || {
+			tail -n 15 "$LOGS/$svc.log" >&2 || true
+			die "$svc is running but not up after ${READY_TIMEOUT_S}s (log: $LOGS/$svc.log);" \
+				"'deploy/local.sh down' stops the stack"
+		}
+		sleep 0.2
+	done
+}
+
+# stop_service SVC: SIGTERM, wait for the exit, report its code. Returns 1 when the service
+# exited non-zero (now or, unnoticed, before) or had to be killed.
+stop_service() {
+	local svc=$1 pid code
+	if ! service_running "$svc"; then
+		rm -f "$RUN/$svc.pid"
+		if [[ -s $RUN/$svc.exit && $(cat "$RUN/$svc.exit") != 0 ]]; then
+			note "$svc was not running: it had exited with code $(cat "$RUN/$svc.exit")" \
+				"(log: $LOGS/$svc.log)"
+			return 1
+		fi
+		note "$svc not running"
+		return 0
+	fi
+	pid=$(cat "$RUN/$svc.pid")
+	kill -TERM "$pid"
+	if ! wait_until "$STOP_TIMEOUT_S" pid_gone "$pid" "ct-$svc"; then
+		note "$svc (pid $pid) still running ${STOP_TIMEOUT_S}s after SIGTERM; killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+		rm -f "$RUN/$svc.pid"
+		return 1
+	fi
+	wait_until 5 test -s "$RUN/$svc.exit" || true
+	code=$(cat "$RUN/$svc.exit" 2>/dev/null || echo unknown)
+	rm -f "$RUN/$svc.pid"
+	if [[ $code != 0 ]]; then
+		note "$svc stopped with exit code $code (log: $LOGS/$svc.log)"
+		return 1
+	fi
+	note "$svc stopped"
+}
+
+check_binaries() {
+	local svc bin missing=()
+	for svc in "${SERVICES[@]}"; do
+		bin=$(service_bin "$svc")
+		[[ -x $bin ]] || missing+=("${bin#"$REPO"/}")
+	done
+	if ((${#missing[@]})); then
+		note "broker and PostgreSQL are up; run 'deploy/local.sh down' to stop them"
+		die "not built: ${missing[*]} (is the service's CMakeLists.txt in services/CMakeLists.txt?" \
+			"see $LOGS/build.log)"
+	fi
+}
+
+# first_cell: a cell ID from the database, for the hint printed after `up`.
+first_cell() {
+	PGPASSFILE=$PG_DIR/secrets/cli.pgpass psql -X -A -t -q \
+		"host=127.0.0.1 port=$PG_PORT dbname=cellthread user=cli connect_timeout=3" \
+		-c "SELECT unit_id FROM unit WHERE kind = 4 ORDER BY first_seen_at LIMIT 1" 2>/dev/null
+}
+
+cell_appeared() {
+	CELL=$(first_cell || true)
+	[[ -n $CELL ]]
+}
+
+# ---- commands ------------------------------------------------------------------------
+
+# take_lock: one local.sh at a time per data folder (up and down racing would leave half a
+# stack). The lock is fd 9; every daemon is started with 9>&- so none keeps it after we exit.
+take_lock() {
+	mkdir -p "$RUN"
+	exec 9>"$RUN/local.lock"
+	flock -n 9 || die "another deploy/local.sh is working on $DATA"
+}
+
+cmd_up() {
+	local svc
+	ensure_packages
+	mkdir -p "$DATA" "$DATA/spool" "$LOGS" "$RUN"
+	take_lock
+	build_local
+
+	load_ports
+	if broker_running; then
+		[[ -z ${CT_MQTT_PORT:-} || ${CT_MQTT_PORT} == "$MQTT_PORT" ]] ||
+			die "the broker runs on port $MQTT_PORT; run down before changing CT_MQTT_PORT"
+	else
+		MQTT_PORT=$(choose_port MQTT "${CT_MQTT_PORT:-}" "$MQTT_PORT" "$DEFAULT_MQTT_PORT")
+	fi
+	if pg_running; then
+		[[ -z ${CT_PG_PORT:-} || ${CT_PG_PORT} == "$PG_PORT" ]] ||
+			die "PostgreSQL runs on port $PG_PORT; run down before changing CT_PG_PORT"
+	else
+		PG_PORT=$(choose_port PG "${CT_PG_PORT:-}" "$PG_PORT" "$DEFAULT_PG_PORT")
+	fi
+	save_ports
+
+	start_broker
+	start_pg
+	check_binaries
+	MQTT_CONFIG=$(mqtt_client_config)
+
+	declare -gA LAUNCH_US=() LOG_OFFSET=()
+	for svc in "${SERVICES[@]}"; do
+		start_service "$svc"
+	done
+	for svc in "${SERVICES[@]}"; do
+		if [[ -n ${LAUNCH_US[$svc]:-} ]]; then
+			wait_ready "$svc"
+			note "$svc up (pid $(cat "$RUN/$svc.pid"), log $LOGS/$svc.log)"
+		fi
+	done
+
+	CELL=''
+	wait_until 20 cell_appeared || true
+	cat <<EOF
+
+cellthread is up. Everything is under $DATA
+  MQTT broker   tcp://127.0.0.1:$MQTT_PORT  users ${MQTT_USERS[*]}
+                passwords: $BROKER_DIR/secrets/   log: $BROKER_DIR/mosquitto.log
+  PostgreSQL    127.0.0.1:$PG_PORT  database cellthread  roles ct_admin, traveler, cli
+                passwords: $PG_DIR/secrets/   log: $PG_DIR/postgresql.log
+  services      ${SERVICES[*]}   logs: $LOGS/   pids: $RUN/
+
+Try:
+  deploy/local.sh trace back ${CELL:-<cell-id>}
+  eval "\$(deploy/local.sh env)"; $CLI_BIN trace forward ${CELL:-<lot-or-unit-id>}
+  deploy/local.sh status
+  deploy/local.sh down
+EOF
+}
+
+cmd_down() {
+	local i failed=0
+	[[ -d $DATA ]] || {
+		note "nothing to stop: $DATA does not exist"
+		return 0
+	}
+	take_lock
+	for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+		stop_service "${SERVICES[i]}" || failed=1
+	done
+	stop_broker || failed=1
+	"$SCRIPTS/pg-cluster.sh" stop "$PG_DIR" || failed=1
+	if ((failed)); then
+		die "stopped, but not everything cleanly (see above)"
+	fi
+	note "all stopped; 'deploy/local.sh up' resumes with the same data"
+}
+
+cmd_status() {
+	local svc all=0 pid
+	load_ports
+	printf 'data: %s\n' "$DATA"
+	if broker_running; then
+		printf '%-10s running  pid %-8s tcp://127.0.0.1:%s\n' broker \
+			"$(cat "$BROKER_DIR/mosquitto.pid")" "$MQTT_PORT"
+	else
+		printf '%-10s stopped\n' broker
+		all=3
+	fi
+	if pg_running; then
+		IFS= read -r pid <"$PG_DIR/pgdata/postmaster.pid"
+		printf '%-10s running  pid %-8s 127.0.0.1:%s database cellthread\n' postgres "$pid" \
+			"$PG_PORT"
+	else
+		printf '%-10s stopped\n' postgres
+		all=3
+	fi
+	for svc in "${SERVICES[@]}"; do
+		if service_running "$svc"; then
+			printf '%-10s running  pid %-8s log %s\n' "$svc" "$(cat "$RUN/$svc.pid")" \
+				"$LOGS/$svc.log"
+		elif [[ -s $RUN/$svc.exit ]]; then
+			printf '%-10s stopped  last exit code %s\n' "$svc" "$(cat "$RUN/$svc.exit")"
+			all=3
+		else
+			printf '%-10s stopped\n' "$svc"
+			all=3
+		fi
+	done
+	return "$all"
+}
+
+# cli_env: NAME=VALUE lines for the CLI with the read-only credentials.
+cli_env() {
+	load_ports
+	[[ -n $PG_PORT && -r $PG_DIR/secrets/cli.pgpass ]] ||
+		die "no local stack in $DATA yet; run: deploy/local.sh up"
+	printf '%s\n' "CT_PG_CONNINFO=host=127.0.0.1 port=$PG_PORT dbname=cellthread user=cli" \
+		"PGPASSFILE=$PG_DIR/secrets/cli.pgpass" \
+		"CT_MQTT_URL=tcp://127.0.0.1:$MQTT_PORT" \
+		"CT_MQTT_USERNAME=cli" \
+		"CT_MQTT_PASSWORD=$(read_secret "$BROKER_DIR/secrets/cli.password")"
+}
+
+cmd_env() {
+	local line
+	while IFS= read -r line; do
+		printf 'export %s=%q\n' "${line%%=*}" "${line#*=}"
+	done < <(cli_env)
+}
+
+cmd_cli() {
+	local -a env
+	[[ -x $CLI_BIN ]] || die "the CLI is not built ($CLI_BIN); run: deploy/local.sh up"
+	mapfile -t env < <(cli_env)
+	exec env "${env[@]}" "$CLI_BIN" "$@"
+}
+
+cmd_psql() {
+	load_ports
+	[[ -n $PG_PORT ]] || die "no local stack in $DATA yet; run: deploy/local.sh up"
+	PGPASSFILE=$PG_DIR/secrets/cli.pgpass exec psql -X \
+		"host=127.0.0.1 port=$PG_PORT dbname=cellthread user=cli" "$@"
+}
+
+cmd_test() {
+	local rc=0
+	ensure_packages
+	note "configuring build/test (sanitizers on, CT_WERROR=${CT_WERROR:-OFF})"
+	cmake -S "$REPO" -B "$TEST_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_BUILD_TESTS=ON \
+		-DCT_SANITIZE=ON "-DCT_WERROR=${CT_WERROR:-OFF}"
+	cmake --build "$TEST_BUILD" -j2
+	# No test found is a failure, not a pass: it means the suite was not built.
+	ctest --test-dir "$TEST_BUILD" --output-on-failure -j2 --no-tests=error || rc=$?
+	return "$rc"
+}
+
+main() {
+	(($# >= 1)) || usage
+	local cmd=$1
+	shift
+	case $cmd in
+	up) cmd_up "$@" ;;
+	down) cmd_down "$@" ;;
+	status) cmd_status "$@" ;;
+	env) cmd_env "$@" ;;
+	trace) cmd_cli trace "$@" ;;
+	cli) cmd_cli "$@" ;;
+	psql) cmd_psql "$@" ;;
+	test) cmd_test "$@" ;;
+	-h | --help | help) usage ;;
+	*)
+		note "unknown command '$cmd'"
+		usage
+		;;
+	esac
+}
+
+main "$@"
