@@ -22,7 +22,7 @@
 # PostgreSQL, say). Other environment: CT_BROKER_BIND, CT_PG_BIND, CT_PG_FSYNC (see
 # scripts/), CT_WERROR (test), and any setting a service documents in its --help
 # (CT_SIM_RATE, CT_LOG_LEVEL, ...), which is handed to that service and no other: the
-# services refuse CT_* variables they do not know.
+# services take only the CT_* keys they document.
 #
 # The broker and PostgreSQL are configured by deploy/scripts/broker-config.sh and
 # pg-cluster.sh, the same scripts the integration tests use.
@@ -596,9 +596,9 @@ cmd_psql() {
 cmd_test() {
 	local rc=0
 	ensure_packages
-	note "configuring build/test (sanitizers on, CT_WERROR=${CT_WERROR:-OFF})"
+	note "configuring build/test (sanitizers on, CT_WERROR=${CT_WERROR:-ON})"
 	cmake -S "$REPO" -B "$TEST_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_BUILD_TESTS=ON \
-		-DCT_SANITIZE=ON "-DCT_WERROR=${CT_WERROR:-OFF}"
+		-DCT_SANITIZE=ON "-DCT_WERROR=${CT_WERROR:-ON}"
 	cmake --build "$TEST_BUILD" -j2
 	# No test found is a failure, not a pass: it means the suite was not built.
 	ctest --test-dir "$TEST_BUILD" --output-on-failure -j2 --no-tests=error || rc=$?
