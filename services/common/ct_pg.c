@@ -253,7 +253,8 @@ void ct_copy_int64(struct ct_copy *copy, int64_t value)
 
 static int format_double(char *buf, size_t len, double value)
 {
-	/* %.17g round-trips every finite double; callers never pass NaN or Inf. */
+	/* %.17g round-trips every finite double (PostgreSQL prints the shortest exact form on
+	 * the way out); callers never pass NaN or Inf. */
 	return snprintf(buf, len, "%.17g", value);
 }
 
@@ -275,18 +276,22 @@ void ct_copy_time_us(struct ct_copy *copy, int64_t us)
 {
 	char buf[40];
 	int64_t secs = us / 1000000, frac = us % 1000000;
-	struct tm tm;
-	time_t t;
 	int n;
 
 	if (frac < 0) {
 		frac += 1000000;
 		secs--;
 	}
-	t = (time_t)secs;
-	gmtime_r(&t, &tm);
-	n = snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900,
-	             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+	if (copy->cached_text[0] == '\0' || copy->cached_second != secs) {
+		struct tm tm;
+		time_t t = (time_t)secs;
+		gmtime_r(&t, &tm);
+		snprintf(copy->cached_text, sizeof(copy->cached_text), "%04d-%02d-%02d %02d:%02d:%02d",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec);
+		copy->cached_second = secs;
+	}
+	n = snprintf(buf, sizeof(buf), "%s.%06d+00", copy->cached_text, (int)frac);
 	field_start(copy);
 	append_raw(copy, buf, (size_t)n);
 }

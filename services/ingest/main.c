@@ -142,19 +142,20 @@ static int handle_results(struct ingest *in, const char *topic, const struct ct_
 	for (size_t i = 0; i < batch->n_results; i++) {
 		Cellthread__V1__StationResult *result = batch->results[i];
 		Cellthread__V1__StationResultBatch one = CELLTHREAD__V1__STATION_RESULT_BATCH__INIT;
-		char err[512], reason[600];
+		char err[512];
 		int why = 0;
 
-		one.n_results = 1;
-		one.results = &result;
-		if (ingest_check_result_batch(&one, where, now, &in->limits, &why, err,
-		                              sizeof(err)) != CT_OK) {
+		if (ingest_check_result(result, i, where, now, &in->limits, &why, err,
+		                        sizeof(err)) != CT_OK) {
+			/* Dead-lettered alone, as a one-result batch, so it can be fixed and
+			 * replayed on its own. */
 			uint8_t *raw = NULL;
 			size_t raw_len = 0;
-			snprintf(reason, sizeof(reason), "results[%zu]: %s", i, err);
+			one.n_results = 1;
+			one.results = &result;
 			rc = ct_pb_pack(&one.base, &raw, &raw_len);
 			if (rc == CT_OK)
-				rc = dead_letter(in, topic, why, reason, raw, raw_len);
+				rc = dead_letter(in, topic, why, err, raw, raw_len);
 			free(raw);
 			if (rc != CT_OK)
 				goto out;

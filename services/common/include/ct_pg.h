@@ -42,6 +42,9 @@ struct ct_copy {
 	size_t rows;
 	bool row_open;
 	bool failed; /* an append ran out of memory; ct_pg_copy refuses the buffer */
+	/* Most timestamps of a batch share their second: its text is formatted once. */
+	int64_t cached_second;
+	char cached_text[40];
 };
 
 void ct_copy_init(struct ct_copy *copy);
