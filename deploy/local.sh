@@ -274,7 +274,10 @@ service_env() {
 	fi
 
 	env[CT_LOG_LEVEL]=info
-	[[ $svc == linesim ]] && env[CT_SIM_RATE]=5
+	if [[ $svc == linesim ]]; then
+		env[CT_SIM_RATE]=5
+		env[CT_SIM_UNIT_PREFIX]=${SIM_UNIT_PREFIX:-}
+	fi
 	for key in "${keys[@]}"; do
 		if [[ -n ${!key+x} ]]; then
 			env[$key]=${!key}
@@ -451,6 +454,19 @@ take_lock() {
 	flock -n 9 || die "another deploy/local.sh is working on $DATA"
 }
 
+# next_sim_run: sets SIM_UNIT_PREFIX to R<n>- for the n-th `up` on this data folder. The
+# simulator starts its counters (and, same seed, its event IDs) afresh each time; without a
+# new prefix a second run would reuse the first run's unit IDs and its events would be
+# dropped as already stored.
+next_sim_run() {
+	local n=0
+	[[ -r $RUN/sim-runs ]] && n=$(cat "$RUN/sim-runs")
+	[[ $n =~ ^[0-9]+$ ]] || n=0
+	n=$((n + 1))
+	printf '%s\n' "$n" | write_file "$RUN/sim-runs" 644
+	SIM_UNIT_PREFIX=R$n-
+}
+
 cmd_up() {
 	local svc
 	ensure_packages
@@ -478,6 +494,7 @@ cmd_up() {
 	check_binaries
 	MQTT_CONFIG=$(mqtt_client_config)
 
+	next_sim_run
 	declare -gA LAUNCH_US=() LOG_OFFSET=()
 	for svc in "${SERVICES[@]}"; do
 		start_service "$svc"

@@ -65,7 +65,9 @@ struct ct_mqtt {
 	bool connected;
 	bool subscribed;
 	bool connect_done;
+	bool connect_refused; /* the broker said no (CONNACK 2, 4 or 5): retrying is pointless */
 	char connect_error[256];
+	volatile sig_atomic_t *stop_flag;
 	bool spool_error_logged;
 
 	uint8_t *offline_status;
@@ -181,6 +183,7 @@ static void on_up(struct ct_mqtt *mqtt)
 	ct_tcp_nodelay_for_peer_port(mqtt->broker_port);
 	pthread_mutex_lock(&mqtt->lock);
 	mqtt->connected = true;
+	pthread_cond_broadcast(&mqtt->cond); /* publishers waiting for the reconnect */
 	pthread_mutex_unlock(&mqtt->lock);
 	if (encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_ONLINE, &status,
 	                  &status_len) == CT_OK) {
@@ -240,6 +243,10 @@ static void on_connect_failed(void *context, MQTTAsync_failureData *response)
 	         response && response->message ? response->message
 	                                       : MQTTAsync_strerror(response ? response->code : -1),
 	         response ? response->code : -1);
+	/* For MQTT 3.1.1 Paho reports a refused CONNECT with the CONNACK return code: 2
+	 * identifier rejected, 4 bad user name or password, 5 not authorised. */
+	mqtt->connect_refused = response != NULL &&
+	                        (response->code == 2 || response->code == 4 || response->code == 5);
 	mqtt->connect_done = true;
 	pthread_cond_broadcast(&mqtt->cond);
 	pthread_mutex_unlock(&mqtt->lock);
@@ -338,6 +345,7 @@ struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, si
 	mqtt->keepalive_s = options->keepalive_s > 0 ? options->keepalive_s : 30;
 	mqtt->max_inflight = options->max_inflight > 0 ? options->max_inflight : 256;
 	mqtt->spool = options->spool;
+	mqtt->stop_flag = options->stop_flag;
 	mqtt->broker_port = url_port(options->url, &mqtt->tls);
 	snprintf(buf, sizeof(buf), "%s-%s", mqtt->service, mqtt->instance);
 	mqtt->client_id = strdup(buf);
@@ -350,10 +358,11 @@ struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, si
 	                  &mqtt->offline_status, &mqtt->offline_status_len) != CT_OK)
 		goto nomem;
 
-	/* Publishes made while reconnecting wait in Paho's buffer; flow control keeps that
-	 * buffer below max_inflight. */
-	create.sendWhileDisconnected = 1;
-	create.maxBufferedMessages = mqtt->max_inflight + 64;
+	/* No publishing into Paho's offline buffer: with it, Paho 1.3.12 was seen (under ASan)
+	 * to free a buffered publish's topic on one thread while another still read it, right
+	 * after a lost connection. ct_mqtt_publish waits for the reconnect instead; the
+	 * caller's spool still holds whatever a crash would lose. */
+	create.sendWhileDisconnected = 0;
 	rc = MQTTAsync_createWithOptions(&mqtt->client, options->url, mqtt->client_id,
 	                                 MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -392,6 +401,19 @@ int ct_mqtt_add_subscription(struct ct_mqtt *mqtt, const char *filter, int qos)
 	subs[mqtt->n_subs].qos = qos;
 	mqtt->n_subs++;
 	return CT_OK;
+}
+
+static bool stop_requested(const struct ct_mqtt *mqtt)
+{
+	return mqtt->stop_flag != NULL && *mqtt->stop_flag;
+}
+
+/* True while the realtime clock is before ts. */
+static bool before(const struct timespec *ts)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return now.tv_sec < ts->tv_sec || (now.tv_sec == ts->tv_sec && now.tv_nsec < ts->tv_nsec);
 }
 
 static void deadline_in(struct timespec *ts, int ms)
@@ -454,10 +476,16 @@ int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_
 		pthread_mutex_lock(&mqtt->lock);
 		while (!mqtt->connect_done) {
 			int64_t left = deadline - ct_mono_ms();
-			if (left <= 0)
+			if (left <= 0 || stop_requested(mqtt))
 				break;
-			deadline_in(&ts, (int)left);
+			/* Wake every 200 ms to notice a shutdown request. */
+			deadline_in(&ts, left < 200 ? (int)left : 200);
 			pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts);
+		}
+		if (!mqtt->connect_done && stop_requested(mqtt)) {
+			pthread_mutex_unlock(&mqtt->lock);
+			return ct_set_error(err, err_len, CT_ERR_STOPPED,
+			                    "mqtt: stopped while connecting");
 		}
 		if (mqtt->connect_done && mqtt->connected && mqtt->subscribed) {
 			pthread_mutex_unlock(&mqtt->lock);
@@ -471,11 +499,10 @@ int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_
 		                                    : "no answer from broker");
 		pthread_mutex_unlock(&mqtt->lock);
 		/* A refused login or subscription will not fix itself: report it now. */
-		if (mqtt->connected || strstr(mqtt->connect_error, "authori") != NULL ||
-		    strstr(mqtt->connect_error, "password") != NULL)
+		if (mqtt->connected || mqtt->connect_refused)
 			return rc;
-		if (ct_mono_ms() + backoff_ms >= deadline)
-			return rc;
+		if (ct_mono_ms() + backoff_ms >= deadline || stop_requested(mqtt))
+			return stop_requested(mqtt) ? CT_ERR_STOPPED : rc;
 		struct timespec pause = {backoff_ms / 1000, (long)(backoff_ms % 1000) * 1000000L};
 		nanosleep(&pause, NULL);
 		backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2;
@@ -517,13 +544,29 @@ int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload
 	msg.payloadlen = (int)len;
 	msg.qos = qos;
 	msg.retained = retain;
-	rc = MQTTAsync_sendMessage(mqtt->client, topic, &msg, &opts);
+	for (;;) {
+		/* While the connection is down, wait for Paho's reconnect rather than hand the
+		 * message to its offline buffer (see ct_mqtt_new). */
+		pthread_mutex_lock(&mqtt->lock);
+		while (!mqtt->connected) {
+			if (pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts) == ETIMEDOUT)
+				break;
+		}
+		pthread_mutex_unlock(&mqtt->lock);
+		rc = MQTTAsync_sendMessage(mqtt->client, topic, &msg, &opts);
+		if (rc != MQTTASYNC_DISCONNECTED || !before(&ts))
+			break;
+		pthread_mutex_lock(&mqtt->lock);
+		mqtt->connected = false; /* lost in between: wait for the reconnect */
+		pthread_mutex_unlock(&mqtt->lock);
+	}
 	if (rc != MQTTASYNC_SUCCESS) {
 		pthread_mutex_lock(&mqtt->lock);
 		mqtt->inflight--;
+		pthread_cond_broadcast(&mqtt->cond);
 		pthread_mutex_unlock(&mqtt->lock);
 		ct_warn("mqtt: cannot publish to %s: %s", topic, MQTTAsync_strerror(rc));
-		return CT_ERR_MQTT;
+		return rc == MQTTASYNC_DISCONNECTED ? CT_ERR_TIMEOUT : CT_ERR_MQTT;
 	}
 	return CT_OK;
 }

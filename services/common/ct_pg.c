@@ -286,9 +286,9 @@ void ct_copy_time_us(struct ct_copy *copy, int64_t us)
 		struct tm tm;
 		time_t t = (time_t)secs;
 		gmtime_r(&t, &tm);
-		snprintf(copy->cached_text, sizeof(copy->cached_text), "%04d-%02d-%02d %02d:%02d:%02d",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec);
+		snprintf(copy->cached_text, sizeof(copy->cached_text),
+		         "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+		         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 		copy->cached_second = secs;
 	}
 	n = snprintf(buf, sizeof(buf), "%s.%06d+00", copy->cached_text, (int)frac);

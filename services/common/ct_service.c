@@ -137,6 +137,7 @@ int ct_service_start(struct ct_service *svc, const char *name, struct ct_common_
 	options.keepalive_s = (int)config->mqtt_keepalive_s;
 	options.max_inflight = (int)config->mqtt_max_inflight;
 	options.spool = svc->spool;
+	options.stop_flag = &ct_service_stop;
 	svc->mqtt = ct_mqtt_new(&options, err, err_len);
 	if (svc->mqtt == NULL) {
 		rc = CT_ERR_MQTT;

@@ -363,6 +363,10 @@ int main(int argc, char **argv)
 	}
 	rc = ct_service_start(&in.svc, SERVICE_NAME, &common, subscriptions, 1, 60000, err,
 	                      sizeof(err));
+	if (rc == CT_ERR_STOPPED) {
+		exit_code = 0; /* asked to stop while connecting */
+		goto out;
+	}
 	if (rc != CT_OK) {
 		ct_error("cannot start: %s", err);
 		goto out;

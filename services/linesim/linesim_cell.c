@@ -201,7 +201,7 @@ static int assemble_pack(struct linesim_model *m, struct ls_line *line, int64_t 
 
 	line->pack_seq++;
 	line->stats.packs++;
-	snprintf(id, sizeof(id), "%s-P%06llu", line->name, line->pack_seq);
+	snprintf(id, sizeof(id), "%s-P%06llu", line->unit_base, line->pack_seq);
 	ls_visit_begin(v, m, line, LS_PACK, id, ls_unit_key(KIND_PACK, 0, line->pack_seq), now_us);
 	ls_visit_draw(v, c, p);
 	for (unsigned i = 0; i < n; i++) {
@@ -234,7 +234,7 @@ static int assemble_module(struct linesim_model *m, struct ls_line *line, int64_
 	line->module_seq++;
 	line->stats.modules++;
 	mod = &line->modules[line->n_modules];
-	snprintf(mod->id, sizeof(mod->id), "%s-M%06llu", line->name, line->module_seq);
+	snprintf(mod->id, sizeof(mod->id), "%s-M%06llu", line->unit_base, line->module_seq);
 	ls_visit_begin(v, m, line, LS_MOD, mod->id, ls_unit_key(KIND_MODULE, 0, line->module_seq),
 	               now_us);
 	ls_visit_draw(v, c, p);
@@ -272,7 +272,7 @@ int ls_cell_run(struct linesim_model *m, struct ls_line *line, int64_t now_us,
 	memset(&cell, 0, sizeof(cell));
 	line->cell_seq++;
 	line->stats.cells_started++;
-	snprintf(cell.id, sizeof(cell.id), "%s-C%08llu", line->name, line->cell_seq);
+	snprintf(cell.id, sizeof(cell.id), "%s-C%08llu", line->unit_base, line->cell_seq);
 	cell.key = ls_unit_key(KIND_CELL, 0, line->cell_seq);
 	for (unsigned side = LS_CATHODE; side <= LS_ANODE; side++) {
 		rc = ls_electrode_ensure(m, line, side, ls_electrodes[side].per_cell_m, now_us,

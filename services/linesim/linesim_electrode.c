@@ -22,7 +22,7 @@ const struct ls_lot *ls_lot_take(struct ls_line *line, enum ls_material material
 
 	if (lot->seq == 0 || lot->left < quantity) {
 		lot->seq++;
-		snprintf(lot->id, sizeof(lot->id), "%s-%s-%05llu", line->name,
+		snprintf(lot->id, sizeof(lot->id), "%s-%s-%05llu", line->unit_base,
 		         ls_materials[material].lot_code, lot->seq);
 		lot->left = ls_materials[material].lot_size;
 		line->lots_new++;
@@ -49,7 +49,7 @@ static int mix_batch(struct linesim_model *m, struct ls_line *line, enum ls_side
 
 	e->batch_seq++;
 	line->stats.batches++;
-	snprintf(e->batch_id, sizeof(e->batch_id), "%s-%s-%05llu", line->name, d->batch_code,
+	snprintf(e->batch_id, sizeof(e->batch_id), "%s-%s-%05llu", line->unit_base, d->batch_code,
 	         e->batch_seq);
 	e->batch_key = ls_unit_key(KIND_BATCH, side, e->batch_seq);
 	e->batch_coils_left = LS_COILS_PER_BATCH;
@@ -168,7 +168,7 @@ int ls_electrode_ensure(struct linesim_model *m, struct ls_line *line, enum ls_s
 	}
 	e->coil_seq++;
 	line->stats.coils++;
-	snprintf(e->coil.id, sizeof(e->coil.id), "%s-%s-%06llu", line->name,
+	snprintf(e->coil.id, sizeof(e->coil.id), "%s-%s-%06llu", line->unit_base,
 	         ls_electrodes[side].coil_code, e->coil_seq);
 	e->coil.key = ls_unit_key(KIND_ELECTRODE, side, e->coil_seq);
 	e->coil.length_m = LS_COIL_M;

@@ -207,6 +207,7 @@ enum ls_sensor {
 struct ls_line {
 	unsigned index;
 	char name[8];                              /* "L1" */
+	char unit_base[32];                        /* unit ID stem: unit_prefix + name */
 	char producer[24];                         /* "linesim-L1" */
 	char station_id[LS_N_STATIONS][32];        /* "L1-FILL-01" */
 	char event_prefix[48];                     /* "linesim-L1-<16 hex of site, seed>" */
@@ -289,7 +290,8 @@ struct ls_telemetry {
 struct linesim_model {
 	struct linesim_model_config config;
 	char site[LINESIM_ID_LEN];
-	uint64_t event_tag; /* from site and seed, keeps event IDs of different runs apart */
+	char unit_prefix[17];
+	uint64_t event_tag; /* from site, unit prefix and seed: keeps runs' event IDs apart */
 	unsigned faults;    /* mask of enabled enum linesim_fault */
 	struct ls_line lines[LINESIM_MAX_LINES];
 	struct ls_visit visit;

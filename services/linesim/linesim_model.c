@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ct_error.h"
+#include "ct_ids.h"
 #include "linesim_internal.h"
 
 _Static_assert(LINESIM_STEP_SPAN_US == LS_N_STATIONS * LINESIM_SLOT_US,
@@ -143,6 +144,7 @@ static int line_init(struct linesim_model *m, unsigned index)
 	snprintf(producer, sizeof(producer), "linesim-%s", name);
 	line->index = index;
 	memcpy(line->name, name, sizeof(name));
+	snprintf(line->unit_base, sizeof(line->unit_base), "%s%s", m->unit_prefix, name);
 	memcpy(line->producer, producer, sizeof(producer));
 	snprintf(line->event_prefix, sizeof(line->event_prefix), "%s-%016llx", producer,
 	         (unsigned long long)m->event_tag);
@@ -186,6 +188,11 @@ int linesim_model_new(const struct linesim_model_config *config, struct linesim_
 		snprintf(err, err_len, "telemetry rate must be 0-1000 Hz");
 		return CT_ERR_INVALID;
 	}
+	if (config->unit_prefix != NULL && *config->unit_prefix != '\0' &&
+	    (strlen(config->unit_prefix) > 16 || !ct_id_is_valid(config->unit_prefix))) {
+		snprintf(err, err_len, "unit prefix must be at most 16 ID characters");
+		return CT_ERR_INVALID;
+	}
 	if (config->faults >> LINESIM_FAULT_COUNT != 0) {
 		snprintf(err, err_len, "unknown fault in mask 0x%x", config->faults);
 		return CT_ERR_INVALID;
@@ -197,8 +204,12 @@ int linesim_model_new(const struct linesim_model_config *config, struct linesim_
 	m->config = *config;
 	snprintf(m->site, sizeof(m->site), "%s", config->site);
 	m->config.site = m->site;
+	snprintf(m->unit_prefix, sizeof(m->unit_prefix), "%s",
+	         config->unit_prefix ? config->unit_prefix : "");
+	m->config.unit_prefix = m->unit_prefix;
 	m->faults = config->faults;
-	m->event_tag = ls_mix64(fnv1a(m->site) ^ ls_mix64(config->seed));
+	m->event_tag = ls_mix64(fnv1a(m->site) ^ ls_mix64(config->seed) ^
+	                        ls_mix64(fnv1a(m->unit_prefix) + 1));
 	children = config->cells_per_module > config->modules_per_pack ? config->cells_per_module
 	                                                               : config->modules_per_pack;
 	rc = ls_visit_init(&m->visit, children < 2 ? 2 : children);

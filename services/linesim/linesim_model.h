@@ -52,6 +52,9 @@ struct linesim_model_config {
 	unsigned modules_per_pack; /* 1..LINESIM_MAX_CHILDREN */
 	double telemetry_hz;       /* samples per second per signal, 0 = no telemetry */
 	unsigned faults;           /* mask of (1u << enum linesim_fault) enabled at start */
+	const char *unit_prefix;   /* "" or at most 16 ID characters put before every unit and
+	                            * lot ID ("R7-" -> "R7-L1-C00000042"), so runs into one
+	                            * database never reuse an ID; NULL means "" */
 };
 
 /* One station result, handed to the sink; everything it points to is valid only during the

@@ -45,6 +45,7 @@
 
 struct linesim_config {
 	char *site;
+	char *unit_prefix;
 	long lines;
 	double rate;
 	long seed;
@@ -65,6 +66,8 @@ struct linesim_config {
 	}
 static const struct ct_config_key linesim_keys[] = {
         KEY("sim.site", CT_CONF_STRING, site, "site1", 0, 0, "site ID in topics and results"),
+        KEY("sim.unit_prefix", CT_CONF_STRING, unit_prefix, "", 0, 0,
+            "put before every unit and lot ID, so runs into one database never reuse IDs"),
         KEY("sim.lines", CT_CONF_INT, lines, "1", 1, 16, "lines simulated, named L1..Ln"),
         KEY("sim.rate", CT_CONF_DOUBLE, rate, "5", 0.1, 5000, "cells per second per line"),
         KEY("sim.seed", CT_CONF_INT, seed, "42", 0, 9007199254740991.0,
@@ -440,6 +443,7 @@ int main(int argc, char **argv)
 	ct_service_install_signals();
 
 	mc.site = cfg.site;
+	mc.unit_prefix = cfg.unit_prefix;
 	mc.n_lines = (unsigned)cfg.lines;
 	mc.seed = (uint64_t)cfg.seed;
 	mc.cells_per_module = (unsigned)cfg.cells_per_module;
@@ -467,6 +471,10 @@ int main(int argc, char **argv)
 
 	rc = ct_service_start(&r.svc, SERVICE, &common, subscriptions, 1, CONNECT_TIMEOUT_MS, err,
 	                      sizeof(err));
+	if (rc == CT_ERR_STOPPED) {
+		exit_code = 0; /* asked to stop while connecting */
+		goto out;
+	}
 	if (rc != CT_OK) {
 		ct_error("cannot start: %s", err);
 		goto out;

@@ -78,30 +78,51 @@ struct traveler {
 	unsigned long stored_events, duplicate_events;
 };
 
-/* Header present with a valid event ID and producer. */
-static bool header_ok(const Cellthread__V1__Header *h)
+/* Checks a header; on failure writes which field is wrong (under `where`) into why. */
+static bool header_ok(const Cellthread__V1__Header *h, const char *where, char *why, size_t len)
 {
-	return h != NULL && ct_id_is_valid(h->event_id) && ct_id_is_valid(h->producer);
+	if (h == NULL)
+		snprintf(why, len, "%sheader: missing", where);
+	else if (!ct_id_is_valid(h->event_id))
+		snprintf(why, len, "%sheader.event_id: not an ID", where);
+	else if (!ct_id_is_valid(h->producer))
+		snprintf(why, len, "%sheader.producer: not an ID", where);
+	else
+		return true;
+	return false;
 }
 
-static bool message_ok(const struct decoded *d)
+/* The minimum traveler needs to store a message; ingest checked the rest. */
+static bool message_ok(const struct decoded *d, char *why, size_t len)
 {
 	switch (d->item.kind) {
 	case TRAVELER_RESULT_BATCH: {
 		const Cellthread__V1__StationResultBatch *b = (const void *)d->msg;
-		for (size_t i = 0; i < b->n_results; i++)
-			if (!header_ok(b->results[i]->header) ||
-			    !ct_id_is_valid(b->results[i]->unit_id))
+		char where[32];
+		if (b->n_results == 0) {
+			snprintf(why, len, "results: empty batch");
+			return false;
+		}
+		for (size_t i = 0; i < b->n_results; i++) {
+			snprintf(where, sizeof(where), "results[%zu].", i);
+			if (!header_ok(b->results[i]->header, where, why, len))
 				return false;
-		return b->n_results > 0;
+			if (!ct_id_is_valid(b->results[i]->unit_id)) {
+				snprintf(why, len, "results[%zu].unit_id: not an ID", i);
+				return false;
+			}
+		}
+		return true;
 	}
 	case TRAVELER_TELEMETRY:
-		return header_ok(((const Cellthread__V1__Telemetry *)(const void *)d->msg)->header);
+		return header_ok(((const Cellthread__V1__Telemetry *)(const void *)d->msg)->header,
+		                 "", why, len);
 	case TRAVELER_GENEALOGY:
-		return header_ok(((const Cellthread__V1__Genealogy *)(const void *)d->msg)->header);
+		return header_ok(((const Cellthread__V1__Genealogy *)(const void *)d->msg)->header,
+		                 "", why, len);
 	case TRAVELER_DEAD_LETTER:
-		return header_ok(
-		        ((const Cellthread__V1__DeadLetter *)(const void *)d->msg)->header);
+		return header_ok(((const Cellthread__V1__DeadLetter *)(const void *)d->msg)->header,
+		                 "", why, len);
 	}
 	return false;
 }
@@ -176,12 +197,10 @@ static bool decode_record(struct traveler *t, const struct ct_spool_record *rec,
 		return false;
 	}
 	d->item.msg = d->msg;
-	if (!d->is_trace && !message_ok(d)) {
-		own_dead_letter(
-		        t, rec->topic,
-		        CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID,
-		        "missing header, or an event ID, producer or unit ID that is not an ID",
-		        rec->payload, rec->payload_len);
+	if (!d->is_trace && !message_ok(d, reason, sizeof(reason))) {
+		own_dead_letter(t, rec->topic,
+		                CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID,
+		                reason, rec->payload, rec->payload_len);
 		ct_pb_free(d->msg);
 		d->msg = NULL;
 		return false;
@@ -404,6 +423,10 @@ int main(int argc, char **argv)
 	rc = ct_service_start(&t.svc, SERVICE_NAME, &common, subscriptions,
 	                      sizeof(subscriptions) / sizeof(subscriptions[0]), 60000, err,
 	                      sizeof(err));
+	if (rc == CT_ERR_STOPPED) {
+		exit_code = 0; /* asked to stop while connecting */
+		goto out;
+	}
 	if (rc != CT_OK) {
 		ct_error("cannot start: %s", err);
 		goto out;

@@ -19,6 +19,7 @@
 #ifndef CT_MQTT_H
 #define CT_MQTT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -37,9 +38,10 @@ struct ct_mqtt_options {
 	bool tls_verify;         /* verify the broker's certificate and host name */
 	const char *share_group; /* NULL or "": plain subscriptions */
 	int keepalive_s;
-	int max_inflight;       /* unacknowledged QoS 1 publishes at most */
-	bool clean_session;     /* true only for throwaway clients (CLI, tests) */
-	struct ct_spool *spool; /* where received messages go; required to subscribe */
+	int max_inflight;                 /* unacknowledged QoS 1 publishes at most */
+	bool clean_session;               /* true only for throwaway clients (CLI, tests) */
+	struct ct_spool *spool;           /* where received messages go; required to subscribe */
+	volatile sig_atomic_t *stop_flag; /* nonzero: stop waiting to connect; may be NULL */
 };
 
 /* Creates the client (not yet connected). Returns NULL with a reason in err. */
@@ -47,13 +49,14 @@ struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, si
 /* Adds a subscription made on every connect. Call before ct_mqtt_connect. */
 int ct_mqtt_add_subscription(struct ct_mqtt *mqtt, const char *filter, int qos);
 /* Connects and waits up to timeout_ms for the first connection and its subscriptions. After
- * that, reconnects happen in the background. Returns CT_OK, CT_ERR_TIMEOUT or CT_ERR_MQTT
- * (with the broker's reason in err, e.g. "not authorised"). */
+ * that, reconnects happen in the background. Returns CT_OK, CT_ERR_TIMEOUT, CT_ERR_STOPPED
+ * (options.stop_flag was set), or CT_ERR_MQTT with the broker's reason in err; a refused
+ * login (CONNACK 4 or 5) returns at once, it will not fix itself. */
 int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_len);
 bool ct_mqtt_is_connected(struct ct_mqtt *mqtt);
 /* Publishes a copy of payload. QoS 1 publishes count as in flight until the broker's PUBACK;
- * beyond max_inflight this waits (up to timeout_ms). Returns CT_OK, CT_ERR_TIMEOUT,
- * CT_ERR_MQTT. */
+ * beyond max_inflight this waits, and while the connection is down it waits for the
+ * reconnect (both up to timeout_ms). Returns CT_OK, CT_ERR_TIMEOUT, CT_ERR_MQTT. */
 int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload, size_t len,
                     int qos, bool retain, int timeout_ms);
 /* Waits until every publish so far is acknowledged. Returns CT_OK, CT_ERR_TIMEOUT, or
