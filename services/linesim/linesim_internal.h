@@ -206,7 +206,7 @@ enum ls_sensor {
 
 struct ls_line {
 	unsigned index;
-	char name[8];                              /* "L1" */
+	char name[12];                             /* "L1": "L" and up to 10 digits */
 	char unit_base[32];                        /* unit ID stem: unit_prefix + name */
 	char producer[24];                         /* "linesim-L1" */
 	char station_id[LS_N_STATIONS][32];        /* "L1-FILL-01" */

@@ -137,7 +137,7 @@ static int line_init(struct linesim_model *m, unsigned index)
 	static const char *const sensors[LS_N_SENSORS] = {"dew_point", "temperature", "humidity",
 	                                                  "pressure"};
 	struct ls_line *line = &m->lines[index];
-	char name[8], producer[24];
+	char name[12], producer[24];
 
 	/* Formatted from locals: gcc cannot tell the fields of *line apart (-Wrestrict). */
 	snprintf(name, sizeof(name), "L%u", index + 1);
