@@ -363,6 +363,9 @@ struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, si
 	 * after a lost connection. ct_mqtt_publish waits for the reconnect instead; the
 	 * caller's spool still holds whatever a crash would lose. */
 	create.sendWhileDisconnected = 0;
+	/* Paho counts publishes still in its command queue as buffered even while connected:
+	 * leave room for every one flow control lets through. */
+	create.maxBufferedMessages = mqtt->max_inflight + 64;
 	rc = MQTTAsync_createWithOptions(&mqtt->client, options->url, mqtt->client_id,
 	                                 MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
 	if (rc != MQTTASYNC_SUCCESS) {
