@@ -269,7 +269,8 @@ static void test_copy_text_escaping(void **state)
 	assert_false(copy.failed);
 	assert_memory_equal(
 	        copy.data,
-	        "a\\tb\\\\c\\nd'); DROP TABLE unit;--\t\\N\t-42\t0.10000000000000001\t0.30000000000000004\t"
+	        "a\\tb\\\\c\\nd'); DROP TABLE "
+	        "unit;--\t\\N\t-42\t0.10000000000000001\t0.30000000000000004\t"
 	        "2026-11-22 05:54:48.123456+00\t\\\\x00ff10\t{1.5,-0.10000000000000001}\n",
 	        copy.len);
 	ct_copy_cleanup(&copy);
