@@ -335,6 +335,29 @@ static int check_topic(struct check *c, const char *path, const char *field, con
 	return CT_OK;
 }
 
+/* Where a message says it comes from: site, line and station (or asset) are IDs, and when
+ * the topic is known they equal its levels. station_field names the message's field. */
+static int check_location(struct check *c, const char *path, const char *site, const char *line,
+                          const char *station_field, const char *station,
+                          const struct ct_topic *topic)
+{
+	int rc;
+
+	if ((rc = check_id(c, path, "site", site, true)) != CT_OK)
+		return rc;
+	if ((rc = check_id(c, path, "line", line, true)) != CT_OK)
+		return rc;
+	if ((rc = check_id(c, path, station_field, station, true)) != CT_OK)
+		return rc;
+	if (topic == NULL)
+		return CT_OK;
+	if ((rc = check_topic(c, path, "site", site, topic->site, "site")) != CT_OK)
+		return rc;
+	if ((rc = check_topic(c, path, "line", line, topic->line, "line")) != CT_OK)
+		return rc;
+	return check_topic(c, path, station_field, station, topic->station, "station");
+}
+
 static int check_header(struct check *c, const char *path, const Cellthread__V1__Header *h)
 {
 	char p[PATH_LEN];
@@ -573,21 +596,8 @@ static int check_result(struct check *c, const char *path, const Cellthread__V1_
 		return rc;
 	if ((rc = check_enum(c, path, "unit_kind", r->unit_kind, UNIT_KIND_MAX, true)) != CT_OK)
 		return rc;
-	if ((rc = check_id(c, path, "site", r->site, true)) != CT_OK)
+	if ((rc = check_location(c, path, r->site, r->line, "station", r->station, topic)) != CT_OK)
 		return rc;
-	if ((rc = check_id(c, path, "line", r->line, true)) != CT_OK)
-		return rc;
-	if ((rc = check_id(c, path, "station", r->station, true)) != CT_OK)
-		return rc;
-	if (topic != NULL) {
-		if ((rc = check_topic(c, path, "site", r->site, topic->site, "site")) != CT_OK)
-			return rc;
-		if ((rc = check_topic(c, path, "line", r->line, topic->line, "line")) != CT_OK)
-			return rc;
-		if ((rc = check_topic(c, path, "station", r->station, topic->station, "station")) !=
-		    CT_OK)
-			return rc;
-	}
 	if ((rc = check_enum(c, path, "station_type", r->station_type, STATION_TYPE_MAX, false)) !=
 	    CT_OK)
 		return rc;
@@ -899,21 +909,8 @@ static int check_telemetry(struct check *c, const Cellthread__V1__Telemetry *m,
 
 	if ((rc = check_header(c, "", m->header)) != CT_OK)
 		return rc;
-	if ((rc = check_id(c, "", "site", m->site, true)) != CT_OK)
+	if ((rc = check_location(c, "", m->site, m->line, "asset", m->asset, topic)) != CT_OK)
 		return rc;
-	if ((rc = check_id(c, "", "line", m->line, true)) != CT_OK)
-		return rc;
-	if ((rc = check_id(c, "", "asset", m->asset, true)) != CT_OK)
-		return rc;
-	if (topic != NULL) {
-		if ((rc = check_topic(c, "", "site", m->site, topic->site, "site")) != CT_OK)
-			return rc;
-		if ((rc = check_topic(c, "", "line", m->line, topic->line, "line")) != CT_OK)
-			return rc;
-		if ((rc = check_topic(c, "", "asset", m->asset, topic->station, "station")) !=
-		    CT_OK)
-			return rc;
-	}
 	if ((rc = check_count(c, "", "signals", m->n_signals, 1, c->limits->max_items)) != CT_OK)
 		return rc;
 	for (i = 0; rc == CT_OK && i < m->n_signals; i++) {
@@ -954,21 +951,8 @@ static int check_genealogy(struct check *c, const Cellthread__V1__Genealogy *m,
 
 	if ((rc = check_header(c, "", m->header)) != CT_OK)
 		return rc;
-	if ((rc = check_id(c, "", "site", m->site, true)) != CT_OK)
+	if ((rc = check_location(c, "", m->site, m->line, "station", m->station, topic)) != CT_OK)
 		return rc;
-	if ((rc = check_id(c, "", "line", m->line, true)) != CT_OK)
-		return rc;
-	if ((rc = check_id(c, "", "station", m->station, true)) != CT_OK)
-		return rc;
-	if (topic != NULL) {
-		if ((rc = check_topic(c, "", "site", m->site, topic->site, "site")) != CT_OK)
-			return rc;
-		if ((rc = check_topic(c, "", "line", m->line, topic->line, "line")) != CT_OK)
-			return rc;
-		if ((rc = check_topic(c, "", "station", m->station, topic->station, "station")) !=
-		    CT_OK)
-			return rc;
-	}
 	if ((rc = check_id(c, "", "parent_unit_id", m->parent_unit_id, true)) != CT_OK)
 		return rc;
 	if ((rc = check_enum(c, "", "parent_kind", m->parent_kind, UNIT_KIND_MAX, true)) != CT_OK)
