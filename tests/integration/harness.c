@@ -1704,3 +1704,24 @@ int harness_service_status(struct harness *h, const char *service, const char *i
 	harness_sub_free(sub);
 	return rc;
 }
+
+int harness_group_start(const char *name, unsigned watchdog_s, void **state)
+{
+	struct harness *h = NULL;
+
+	if (harness_new(name, watchdog_s, &h) != CT_OK)
+		return -1;
+	if (harness_broker_start(h) != CT_OK || harness_pg_start(h) != CT_OK) {
+		h->failed = true;
+		harness_free(h);
+		return -1;
+	}
+	*state = h;
+	return 0;
+}
+
+int harness_group_stop(void **state)
+{
+	harness_free(*state);
+	return 0;
+}

@@ -92,6 +92,11 @@ struct harness {
  * SIGALRM that kills every child and exits the test process (set it below ctest's TIMEOUT).
  * Returns CT_OK or CT_ERR_IO; *ret is set only on success. */
 int harness_new(const char *name, unsigned watchdog_s, struct harness **ret);
+/* cmocka group setup shared by the test programs: a harness named `name` with its watchdog,
+ * a broker and PostgreSQL started, stored in *state. Returns 0, or -1 after cleaning up. */
+int harness_group_start(const char *name, unsigned watchdog_s, void **state);
+/* cmocka group teardown: harness_free(*state). */
+int harness_group_stop(void **state);
 /* Kills what still runs, stops PostgreSQL and the broker (printing the logs when that
  * fails), removes the directory unless CT_KEEP_TEST_DIRS=1. NULL is a no-op. */
 void harness_free(struct harness *h);

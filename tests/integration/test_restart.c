@@ -131,23 +131,7 @@ static void test_postgres_restart(void **state)
 
 static int group_setup(void **state)
 {
-	struct harness *h = NULL;
-
-	if (harness_new("restart", CT_IT_WATCHDOG_S, &h) != CT_OK)
-		return -1;
-	if (harness_broker_start(h) != CT_OK || harness_pg_start(h) != CT_OK) {
-		h->failed = true;
-		harness_free(h);
-		return -1;
-	}
-	*state = h;
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	harness_free(*state);
-	return 0;
+	return harness_group_start("restart", CT_IT_WATCHDOG_S, state);
 }
 
 int main(void)
@@ -158,5 +142,5 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_postgres_restart, harness_test_setup,
 	                                        harness_test_teardown),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
 }
