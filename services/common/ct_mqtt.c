@@ -1,7 +1,17 @@
 /* ct_mqtt: the MQTT session on Paho's asynchronous client (contract in ct_mqtt.h).
  *
+ * Two connections per session, each a Paho client:
+ * - the subscriber: client ID "<service>-<instance>", persistent session (clean session off),
+ *   so the broker queues what arrives while the service is down; it never publishes;
+ * - the publisher: client ID "<service>-<instance>.pub", clean session, last will and the
+ *   retained status. With a persistent session Paho 1.3.12 re-sends unacknowledged QoS 1
+ *   publishes after a reconnect using a topic string it may already have freed (ASan showed a
+ *   heap-use-after-free right after reconnecting during broker restarts). A clean session
+ *   makes Paho fail those publishes instead (onFailure); the caller re-publishes from its
+ *   spool, and consumers are idempotent by event ID.
+ *
  * Threads: Paho runs callbacks on its own threads. The callbacks here only append to the
- * spool, or update counters under `lock` and signal `cond`; everything else happens on the
+ * spool, or update state under `lock` and signal `cond`; everything else happens on the
  * service's thread. Paho sends the PUBACK for an incoming QoS 1 message before the
  * callback runs, which is why the callback's spool append is the durability point. */
 #include "ct_mqtt.h"
@@ -35,9 +45,26 @@ struct subscription {
 	int qos;
 };
 
-struct ct_mqtt {
+/* One Paho client of the session and what is known of its connection (under the session's
+ * lock). */
+struct link {
+	struct ct_mqtt *mqtt;
 	MQTTAsync client;
 	char *client_id;
+	bool publisher;
+	bool connected;
+	bool subscribed;   /* subscriber: its filters were granted since the last connect */
+	bool attempt_done; /* the current connect attempt has an answer */
+	bool refused;      /* the broker said no (CONNACK 2, 4 or 5): retrying is pointless */
+	char error[256];
+	MQTTAsync_connectOptions opts;
+	MQTTAsync_willOptions will;
+	MQTTAsync_SSLOptions ssl;
+};
+
+struct ct_mqtt {
+	struct link pub;
+	struct link sub; /* used only when there are subscriptions */
 	char *status_topic;
 	char *service;
 	char *instance;
@@ -47,6 +74,7 @@ struct ct_mqtt {
 	char *ca_file;
 	char *cert_file;
 	char *key_file;
+	char *url;
 	bool tls;
 	bool tls_verify;
 	bool clean_session;
@@ -62,11 +90,6 @@ struct ct_mqtt {
 	int max_inflight;
 	int inflight;
 	int failed_publishes;
-	bool connected;
-	bool subscribed;
-	bool connect_done;
-	bool connect_refused; /* the broker said no (CONNACK 2, 4 or 5): retrying is pointless */
-	char connect_error[256];
 	volatile sig_atomic_t *stop_flag;
 	bool spool_error_logged;
 
@@ -144,7 +167,8 @@ static int encode_status(const struct ct_mqtt *mqtt, int state, uint8_t **ret, s
 
 static void on_subscribed(void *context, MQTTAsync_successData *response)
 {
-	struct ct_mqtt *mqtt = context;
+	struct link *link = context;
+	struct ct_mqtt *mqtt = link->mqtt;
 	bool refused = false;
 
 	/* MQTT 3.1.1 reports a refused filter as granted QoS 0x80, not as a failure. */
@@ -154,71 +178,84 @@ static void on_subscribed(void *context, MQTTAsync_successData *response)
 		for (size_t i = 0; i < mqtt->n_subs; i++)
 			refused |= response->alt.qosList[i] == 0x80;
 	pthread_mutex_lock(&mqtt->lock);
-	if (refused)
-		snprintf(mqtt->connect_error, sizeof(mqtt->connect_error),
-		         "broker refused a subscription (ACL?)");
-	mqtt->subscribed = !refused;
-	mqtt->connect_done = true;
+	if (refused) {
+		snprintf(link->error, sizeof(link->error), "broker refused a subscription (ACL?)");
+		link->refused = true;
+	}
+	link->subscribed = !refused;
+	link->attempt_done = true;
 	pthread_cond_broadcast(&mqtt->cond);
 	pthread_mutex_unlock(&mqtt->lock);
 }
 
 static void on_subscribe_failed(void *context, MQTTAsync_failureData *response)
 {
-	struct ct_mqtt *mqtt = context;
+	struct link *link = context;
+	struct ct_mqtt *mqtt = link->mqtt;
 	pthread_mutex_lock(&mqtt->lock);
-	snprintf(mqtt->connect_error, sizeof(mqtt->connect_error), "subscribe failed: %s",
+	snprintf(link->error, sizeof(link->error), "subscribe failed: %s",
 	         response && response->message ? response->message : "refused");
-	mqtt->connect_done = true;
+	link->attempt_done = true;
 	pthread_cond_broadcast(&mqtt->cond);
 	pthread_mutex_unlock(&mqtt->lock);
 }
 
-/* Runs on Paho's thread after every successful connect: Nagle off, status, subscriptions. */
-static void on_up(struct ct_mqtt *mqtt)
+static void publish_online(struct link *link)
 {
+	struct ct_mqtt *mqtt = link->mqtt;
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
 	uint8_t *status = NULL;
 	size_t status_len = 0;
 
+	if (encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_ONLINE, &status,
+	                  &status_len) != CT_OK)
+		return;
+	msg.payload = status;
+	msg.payloadlen = (int)status_len;
+	msg.qos = 1;
+	msg.retained = 1;
+	if (MQTTAsync_sendMessage(link->client, mqtt->status_topic, &msg, NULL) !=
+	    MQTTASYNC_SUCCESS)
+		ct_warn("mqtt: cannot publish ONLINE status");
+	free(status);
+}
+
+static void subscribe_all(struct link *link)
+{
+	struct ct_mqtt *mqtt = link->mqtt;
+	MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+	char *filters[64];
+	int qos[64];
+
+	for (size_t i = 0; i < mqtt->n_subs; i++) {
+		filters[i] = mqtt->subs[i].filter;
+		qos[i] = mqtt->subs[i].qos;
+	}
+	opts.onSuccess = on_subscribed;
+	opts.onFailure = on_subscribe_failed;
+	opts.context = link;
+	if (MQTTAsync_subscribeMany(link->client, (int)mqtt->n_subs, filters, qos, &opts) !=
+	    MQTTASYNC_SUCCESS)
+		on_subscribe_failed(link, NULL);
+}
+
+/* Runs on Paho's thread after every successful connect of a link: Nagle off, then the
+ * publisher announces ONLINE and the subscriber renews its subscriptions. */
+static void on_up(struct link *link)
+{
+	struct ct_mqtt *mqtt = link->mqtt;
+
 	ct_tcp_nodelay_for_peer_port(mqtt->broker_port);
 	pthread_mutex_lock(&mqtt->lock);
-	mqtt->connected = true;
+	link->connected = true;
+	if (link->publisher)
+		link->attempt_done = true;
 	pthread_cond_broadcast(&mqtt->cond); /* publishers waiting for the reconnect */
 	pthread_mutex_unlock(&mqtt->lock);
-	if (encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_ONLINE, &status,
-	                  &status_len) == CT_OK) {
-		MQTTAsync_message msg = MQTTAsync_message_initializer;
-		msg.payload = status;
-		msg.payloadlen = (int)status_len;
-		msg.qos = 1;
-		msg.retained = 1;
-		if (MQTTAsync_sendMessage(mqtt->client, mqtt->status_topic, &msg, NULL) !=
-		    MQTTASYNC_SUCCESS)
-			ct_warn("mqtt: cannot publish ONLINE status");
-		free(status);
-	}
-	if (mqtt->n_subs > 0) {
-		MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
-		char *filters[64];
-		int qos[64];
-		size_t n = mqtt->n_subs;
-		for (size_t i = 0; i < n; i++) {
-			filters[i] = mqtt->subs[i].filter;
-			qos[i] = mqtt->subs[i].qos;
-		}
-		opts.onSuccess = on_subscribed;
-		opts.onFailure = on_subscribe_failed;
-		opts.context = mqtt;
-		if (MQTTAsync_subscribeMany(mqtt->client, (int)n, filters, qos, &opts) !=
-		    MQTTASYNC_SUCCESS)
-			on_subscribe_failed(mqtt, NULL);
-	} else {
-		pthread_mutex_lock(&mqtt->lock);
-		mqtt->subscribed = true;
-		mqtt->connect_done = true;
-		pthread_cond_broadcast(&mqtt->cond);
-		pthread_mutex_unlock(&mqtt->lock);
-	}
+	if (link->publisher)
+		publish_online(link);
+	else
+		subscribe_all(link);
 }
 
 static void on_connect_ok(void *context, MQTTAsync_successData *response)
@@ -229,41 +266,46 @@ static void on_connect_ok(void *context, MQTTAsync_successData *response)
 
 static void on_reconnected(void *context, char *cause)
 {
-	struct ct_mqtt *mqtt = context;
+	struct link *link = context;
 	(void)cause;
-	ct_debug("mqtt: connected to the broker as %s", mqtt->client_id);
-	on_up(mqtt);
+	ct_debug("mqtt: %s connected", link->client_id);
+	on_up(link);
 }
 
 static void on_connect_failed(void *context, MQTTAsync_failureData *response)
 {
-	struct ct_mqtt *mqtt = context;
+	struct link *link = context;
+	struct ct_mqtt *mqtt = link->mqtt;
 	pthread_mutex_lock(&mqtt->lock);
-	snprintf(mqtt->connect_error, sizeof(mqtt->connect_error), "connect failed: %s (code %d)",
+	snprintf(link->error, sizeof(link->error), "connect failed: %s (code %d)",
 	         response && response->message ? response->message
 	                                       : MQTTAsync_strerror(response ? response->code : -1),
 	         response ? response->code : -1);
 	/* For MQTT 3.1.1 Paho reports a refused CONNECT with the CONNACK return code: 2
 	 * identifier rejected, 4 bad user name or password, 5 not authorised. */
-	mqtt->connect_refused = response != NULL &&
-	                        (response->code == 2 || response->code == 4 || response->code == 5);
-	mqtt->connect_done = true;
+	link->refused = response != NULL &&
+	                (response->code == 2 || response->code == 4 || response->code == 5);
+	link->attempt_done = true;
 	pthread_cond_broadcast(&mqtt->cond);
 	pthread_mutex_unlock(&mqtt->lock);
 }
 
 static void on_connection_lost(void *context, char *cause)
 {
-	struct ct_mqtt *mqtt = context;
+	struct link *link = context;
+	struct ct_mqtt *mqtt = link->mqtt;
 	pthread_mutex_lock(&mqtt->lock);
-	mqtt->connected = false;
+	link->connected = false;
+	link->subscribed = false;
 	pthread_mutex_unlock(&mqtt->lock);
-	ct_warn("mqtt: connection lost (%s); reconnecting", cause ? cause : "no reason given");
+	ct_warn("mqtt: %s lost its connection (%s); reconnecting", link->client_id,
+	        cause ? cause : "no reason given");
 }
 
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *message)
 {
-	struct ct_mqtt *mqtt = context;
+	struct link *link = context;
+	struct ct_mqtt *mqtt = link->mqtt;
 	char topic_buf[CT_TOPIC_MAX * 4];
 	int rc;
 
@@ -313,17 +355,48 @@ static void on_publish_failed(void *context, MQTTAsync_failureData *response)
 	mqtt->failed_publishes++;
 	pthread_cond_broadcast(&mqtt->cond);
 	pthread_mutex_unlock(&mqtt->lock);
-	ct_warn("mqtt: publish failed: %s",
-	        response && response->message ? response->message
-	                                      : MQTTAsync_strerror(response ? response->code : -1));
+	ct_debug("mqtt: publish failed: %s",
+	         response && response->message
+	                 ? response->message
+	                 : MQTTAsync_strerror(response ? response->code : -1));
+}
+
+/* Creates link's Paho client with client ID "<base><suffix>". */
+static int link_create(struct ct_mqtt *mqtt, struct link *link, bool publisher, const char *suffix,
+                       char *err, size_t err_len)
+{
+	MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
+	char id[CT_TOPIC_MAX];
+	int rc;
+
+	link->mqtt = mqtt;
+	link->publisher = publisher;
+	snprintf(id, sizeof(id), "%s-%s%s", mqtt->service, mqtt->instance, suffix);
+	link->client_id = strdup(id);
+	if (link->client_id == NULL)
+		return ct_set_error(err, err_len, CT_ERR_NOMEM, "mqtt: out of memory");
+	/* No publishing into Paho's offline buffer (ct_mqtt_publish waits for the reconnect), but
+	 * Paho counts publishes still in its command queue as buffered even while connected:
+	 * leave room for every one flow control lets through. */
+	create.sendWhileDisconnected = 0;
+	create.maxBufferedMessages = mqtt->max_inflight + 64;
+	rc = MQTTAsync_createWithOptions(&link->client, mqtt->url, link->client_id,
+	                                 MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
+	if (rc != MQTTASYNC_SUCCESS) {
+		link->client = NULL;
+		return ct_set_error(err, err_len, CT_ERR_MQTT,
+		                    "mqtt: cannot create client for %s: %s", mqtt->url,
+		                    MQTTAsync_strerror(rc));
+	}
+	MQTTAsync_setCallbacks(link->client, link, on_connection_lost, on_message, NULL);
+	MQTTAsync_setConnected(link->client, link, on_reconnected);
+	return CT_OK;
 }
 
 struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, size_t err_len)
 {
-	MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
 	struct ct_mqtt *mqtt = calloc(1, sizeof(*mqtt));
 	char buf[CT_TOPIC_MAX];
-	int rc;
 
 	if (mqtt == NULL)
 		goto nomem;
@@ -332,13 +405,14 @@ struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, si
 	mqtt->started_at_us = ct_now_us();
 	mqtt->service = strdup(options->service);
 	mqtt->instance = strdup(options->instance && *options->instance ? options->instance : "1");
+	mqtt->url = strdup(options->url);
 	mqtt->share_group = dup_or_null(options->share_group);
 	mqtt->username = dup_or_null(options->username);
 	mqtt->password = dup_or_null(options->password);
 	mqtt->ca_file = dup_or_null(options->ca_file);
 	mqtt->cert_file = dup_or_null(options->cert_file);
 	mqtt->key_file = dup_or_null(options->key_file);
-	if (mqtt->service == NULL || mqtt->instance == NULL)
+	if (mqtt->service == NULL || mqtt->instance == NULL || mqtt->url == NULL)
 		goto nomem;
 	mqtt->tls_verify = options->tls_verify;
 	mqtt->clean_session = options->clean_session;
@@ -347,35 +421,20 @@ struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, si
 	mqtt->spool = options->spool;
 	mqtt->stop_flag = options->stop_flag;
 	mqtt->broker_port = url_port(options->url, &mqtt->tls);
-	snprintf(buf, sizeof(buf), "%s-%s", mqtt->service, mqtt->instance);
-	mqtt->client_id = strdup(buf);
 	snprintf(buf, sizeof(buf), CT_TOPIC_ROOT "/sys/status/%s/%s", mqtt->service,
 	         mqtt->instance);
 	mqtt->status_topic = strdup(buf);
-	if (mqtt->client_id == NULL || mqtt->status_topic == NULL)
+	if (mqtt->status_topic == NULL)
 		goto nomem;
 	if (encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE,
 	                  &mqtt->offline_status, &mqtt->offline_status_len) != CT_OK)
 		goto nomem;
-
-	/* No publishing into Paho's offline buffer: with it, Paho 1.3.12 was seen (under ASan)
-	 * to free a buffered publish's topic on one thread while another still read it, right
-	 * after a lost connection. ct_mqtt_publish waits for the reconnect instead; the
-	 * caller's spool still holds whatever a crash would lose. */
-	create.sendWhileDisconnected = 0;
-	/* Paho counts publishes still in its command queue as buffered even while connected:
-	 * leave room for every one flow control lets through. */
-	create.maxBufferedMessages = mqtt->max_inflight + 64;
-	rc = MQTTAsync_createWithOptions(&mqtt->client, options->url, mqtt->client_id,
-	                                 MQTTCLIENT_PERSISTENCE_NONE, NULL, &create);
-	if (rc != MQTTASYNC_SUCCESS) {
-		ct_set_error(err, err_len, CT_ERR_MQTT, "mqtt: cannot create client for %s: %s",
-		             options->url, MQTTAsync_strerror(rc));
+	/* The subscriber's ID is the session's identity (ct_mqtt_client_id, reply topics). */
+	if (link_create(mqtt, &mqtt->sub, false, "", err, err_len) != CT_OK ||
+	    link_create(mqtt, &mqtt->pub, true, ".pub", err, err_len) != CT_OK) {
 		ct_mqtt_free(mqtt);
 		return NULL;
 	}
-	MQTTAsync_setCallbacks(mqtt->client, mqtt, on_connection_lost, on_message, NULL);
-	MQTTAsync_setConnected(mqtt->client, mqtt, on_reconnected);
 	return mqtt;
 nomem:
 	ct_set_error(err, err_len, CT_ERR_NOMEM, "mqtt: out of memory");
@@ -430,54 +489,98 @@ static void deadline_in(struct timespec *ts, int ms)
 	}
 }
 
+/* True when link is up (and, for the subscriber, subscribed). Under lock. */
+static bool link_ready(const struct link *link)
+{
+	return link->connected && (link->publisher || link->subscribed);
+}
+
+/* Starts one connect attempt of link (the answer arrives on Paho's thread). The options
+ * live in the link: Paho reads them again on its automatic reconnects. */
+static int link_start(struct link *link)
+{
+	struct ct_mqtt *mqtt = link->mqtt;
+	MQTTAsync_connectOptions *opts = &link->opts;
+	int rc;
+
+	*opts = (MQTTAsync_connectOptions)MQTTAsync_connectOptions_initializer;
+	link->will = (MQTTAsync_willOptions)MQTTAsync_willOptions_initializer;
+	link->ssl = (MQTTAsync_SSLOptions)MQTTAsync_SSLOptions_initializer;
+	opts->keepAliveInterval = mqtt->keepalive_s;
+	/* Only the subscriber keeps a session (see the top of this file). */
+	opts->cleansession = link->publisher ? 1 : mqtt->clean_session;
+	opts->username = mqtt->username;
+	opts->password = mqtt->password;
+	opts->automaticReconnect = 1;
+	opts->minRetryInterval = 1;
+	opts->maxRetryInterval = 30;
+	opts->maxInflight = mqtt->max_inflight;
+	opts->onSuccess = on_connect_ok;
+	opts->onFailure = on_connect_failed;
+	opts->context = link;
+	if (link->publisher) {
+		link->will.topicName = mqtt->status_topic;
+		link->will.payload.data = mqtt->offline_status;
+		link->will.payload.len = (int)mqtt->offline_status_len;
+		link->will.qos = 1;
+		link->will.retained = 1;
+		opts->will = &link->will;
+	}
+	if (mqtt->tls) {
+		link->ssl.trustStore = mqtt->ca_file;
+		link->ssl.keyStore = mqtt->cert_file;
+		link->ssl.privateKey = mqtt->key_file;
+		link->ssl.enableServerCertAuth = mqtt->tls_verify;
+		link->ssl.verify = mqtt->tls_verify;
+		link->ssl.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
+		opts->ssl = &link->ssl;
+	}
+	pthread_mutex_lock(&mqtt->lock);
+	link->attempt_done = false;
+	link->refused = false;
+	link->error[0] = '\0';
+	pthread_mutex_unlock(&mqtt->lock);
+	rc = MQTTAsync_connect(link->client, opts);
+	if (rc != MQTTASYNC_SUCCESS) {
+		pthread_mutex_lock(&mqtt->lock);
+		snprintf(link->error, sizeof(link->error), "connect: %s", MQTTAsync_strerror(rc));
+		link->refused = true; /* a local error: retrying the same call will not help */
+		link->attempt_done = true;
+		pthread_mutex_unlock(&mqtt->lock);
+	}
+	return CT_OK;
+}
+
 int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_len)
 {
-	MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
-	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
-	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	struct link *links[2] = {&mqtt->pub, &mqtt->sub};
+	size_t n_links = mqtt->n_subs > 0 ? 2 : 1;
 	int64_t deadline = ct_mono_ms() + timeout_ms;
 	int backoff_ms = 200;
 
-	opts.keepAliveInterval = mqtt->keepalive_s;
-	opts.cleansession = mqtt->clean_session;
-	opts.username = mqtt->username;
-	opts.password = mqtt->password;
-	opts.automaticReconnect = 1;
-	opts.minRetryInterval = 1;
-	opts.maxRetryInterval = 30;
-	opts.maxInflight = mqtt->max_inflight;
-	opts.onSuccess = on_connect_ok;
-	opts.onFailure = on_connect_failed;
-	opts.context = mqtt;
-	will.topicName = mqtt->status_topic;
-	will.payload.data = mqtt->offline_status;
-	will.payload.len = (int)mqtt->offline_status_len;
-	will.qos = 1;
-	will.retained = 1;
-	opts.will = &will;
-	if (mqtt->tls) {
-		ssl.trustStore = mqtt->ca_file;
-		ssl.keyStore = mqtt->cert_file;
-		ssl.privateKey = mqtt->key_file;
-		ssl.enableServerCertAuth = mqtt->tls_verify;
-		ssl.verify = mqtt->tls_verify;
-		ssl.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
-		opts.ssl = &ssl;
-	}
+	/* Both links connect at once: Paho adds a new socket to its poll set only when the
+	 * current poll returns, so connecting one after the other costs up to a second. */
+	for (size_t i = 0; i < n_links; i++)
+		link_start(links[i]);
 	for (;;) {
+		struct link *failed = NULL;
+		bool all_ready = true;
 		struct timespec ts;
-		int rc;
 
 		pthread_mutex_lock(&mqtt->lock);
-		mqtt->connect_done = false;
-		mqtt->connect_error[0] = '\0';
-		pthread_mutex_unlock(&mqtt->lock);
-		rc = MQTTAsync_connect(mqtt->client, &opts);
-		if (rc != MQTTASYNC_SUCCESS)
-			return ct_set_error(err, err_len, CT_ERR_MQTT, "mqtt: connect: %s",
-			                    MQTTAsync_strerror(rc));
-		pthread_mutex_lock(&mqtt->lock);
-		while (!mqtt->connect_done) {
+		for (;;) {
+			bool pending = false;
+			all_ready = true;
+			failed = NULL;
+			for (size_t i = 0; i < n_links; i++) {
+				pending |= !links[i]->attempt_done;
+				all_ready &= links[i]->attempt_done && link_ready(links[i]);
+				if (links[i]->attempt_done && !link_ready(links[i]) &&
+				    failed == NULL)
+					failed = links[i];
+			}
+			if (!pending || failed != NULL || all_ready)
+				break;
 			int64_t left = deadline - ct_mono_ms();
 			if (left <= 0 || stop_requested(mqtt))
 				break;
@@ -485,30 +588,32 @@ int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_
 			deadline_in(&ts, left < 200 ? (int)left : 200);
 			pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts);
 		}
-		if (!mqtt->connect_done && stop_requested(mqtt)) {
+		if (all_ready) {
 			pthread_mutex_unlock(&mqtt->lock);
-			return ct_set_error(err, err_len, CT_ERR_STOPPED,
-			                    "mqtt: stopped while connecting");
-		}
-		if (mqtt->connect_done && mqtt->connected && mqtt->subscribed) {
-			pthread_mutex_unlock(&mqtt->lock);
-			ct_info("mqtt: connected as %s (%zu subscriptions)", mqtt->client_id,
+			ct_info("mqtt: connected as %s (%zu subscriptions)", mqtt->sub.client_id,
 			        mqtt->n_subs);
 			return CT_OK;
 		}
-		rc = mqtt->connect_done ? CT_ERR_MQTT : CT_ERR_TIMEOUT;
-		ct_set_error(err, err_len, rc, "mqtt: %s",
-		             mqtt->connect_error[0] ? mqtt->connect_error
-		                                    : "no answer from broker");
+		if (failed == NULL) {
+			pthread_mutex_unlock(&mqtt->lock);
+			if (stop_requested(mqtt))
+				return ct_set_error(err, err_len, CT_ERR_STOPPED,
+				                    "mqtt: stopped while connecting");
+			return ct_set_error(err, err_len, CT_ERR_TIMEOUT,
+			                    "mqtt: no answer from broker");
+		}
+		ct_set_error(err, err_len, CT_ERR_MQTT, "mqtt: %s: %s", failed->client_id,
+		             failed->error[0] ? failed->error : "connect failed");
 		pthread_mutex_unlock(&mqtt->lock);
 		/* A refused login or subscription will not fix itself: report it now. */
-		if (mqtt->connected || mqtt->connect_refused)
-			return rc;
+		if (failed->connected || failed->refused)
+			return CT_ERR_MQTT;
 		if (ct_mono_ms() + backoff_ms >= deadline || stop_requested(mqtt))
-			return stop_requested(mqtt) ? CT_ERR_STOPPED : rc;
+			return stop_requested(mqtt) ? CT_ERR_STOPPED : CT_ERR_MQTT;
 		struct timespec pause = {backoff_ms / 1000, (long)(backoff_ms % 1000) * 1000000L};
 		nanosleep(&pause, NULL);
 		backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2;
+		link_start(failed);
 	}
 }
 
@@ -516,7 +621,7 @@ bool ct_mqtt_is_connected(struct ct_mqtt *mqtt)
 {
 	bool connected;
 	pthread_mutex_lock(&mqtt->lock);
-	connected = mqtt->connected;
+	connected = mqtt->pub.connected;
 	pthread_mutex_unlock(&mqtt->lock);
 	return connected;
 }
@@ -549,18 +654,18 @@ int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload
 	msg.retained = retain;
 	for (;;) {
 		/* While the connection is down, wait for Paho's reconnect rather than hand the
-		 * message to its offline buffer (see ct_mqtt_new). */
+		 * message to its offline buffer (see link_create). */
 		pthread_mutex_lock(&mqtt->lock);
-		while (!mqtt->connected) {
+		while (!mqtt->pub.connected) {
 			if (pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts) == ETIMEDOUT)
 				break;
 		}
 		pthread_mutex_unlock(&mqtt->lock);
-		rc = MQTTAsync_sendMessage(mqtt->client, topic, &msg, &opts);
+		rc = MQTTAsync_sendMessage(mqtt->pub.client, topic, &msg, &opts);
 		if (rc != MQTTASYNC_DISCONNECTED || !before(&ts))
 			break;
 		pthread_mutex_lock(&mqtt->lock);
-		mqtt->connected = false; /* lost in between: wait for the reconnect */
+		mqtt->pub.connected = false; /* lost in between: wait for the reconnect */
 		pthread_mutex_unlock(&mqtt->lock);
 	}
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -608,37 +713,47 @@ int ct_mqtt_publish_status(struct ct_mqtt *mqtt, int state)
 
 const char *ct_mqtt_client_id(const struct ct_mqtt *mqtt)
 {
-	return mqtt->client_id;
+	return mqtt->sub.client_id;
+}
+
+static void link_close(struct link *link)
+{
+	if (link->client == NULL)
+		goto out;
+	if (MQTTAsync_isConnected(link->client)) {
+		MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
+		opts.timeout = 2000;
+		MQTTAsync_disconnect(link->client, &opts);
+		/* Paho finishes the disconnect on its thread; wait for it, bounded. */
+		for (int i = 0; i < 200 && MQTTAsync_isConnected(link->client); i++) {
+			struct timespec pause = {0, 10 * 1000000L};
+			nanosleep(&pause, NULL);
+		}
+	}
+	MQTTAsync_destroy(&link->client);
+out:
+	free(link->client_id);
+	link->client_id = NULL;
 }
 
 void ct_mqtt_free(struct ct_mqtt *mqtt)
 {
 	if (mqtt == NULL)
 		return;
-	if (mqtt->client != NULL) {
-		if (ct_mqtt_is_connected(mqtt)) {
-			MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
-			if (ct_mqtt_publish_status(
-			            mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE) ==
-			    CT_OK)
-				ct_mqtt_flush(mqtt, 2000);
-			opts.timeout = 2000;
-			MQTTAsync_disconnect(mqtt->client, &opts);
-			/* Paho finishes the disconnect on its thread; wait for it, bounded. */
-			for (int i = 0; i < 200 && MQTTAsync_isConnected(mqtt->client); i++) {
-				struct timespec pause = {0, 10 * 1000000L};
-				nanosleep(&pause, NULL);
-			}
-		}
-		MQTTAsync_destroy(&mqtt->client);
-	}
+	/* A clean stop publishes OFFLINE itself: the broker sends the will only on a crash. */
+	if (mqtt->pub.client != NULL && ct_mqtt_is_connected(mqtt) &&
+	    ct_mqtt_publish_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE) ==
+	            CT_OK)
+		ct_mqtt_flush(mqtt, 2000);
+	link_close(&mqtt->sub);
+	link_close(&mqtt->pub);
 	for (size_t i = 0; i < mqtt->n_subs; i++)
 		free(mqtt->subs[i].filter);
 	free(mqtt->subs);
-	free(mqtt->client_id);
 	free(mqtt->status_topic);
 	free(mqtt->service);
 	free(mqtt->instance);
+	free(mqtt->url);
 	free(mqtt->share_group);
 	free(mqtt->username);
 	free(mqtt->password);
