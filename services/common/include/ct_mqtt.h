@@ -1,7 +1,8 @@
 /* ct_mqtt: the MQTT session every cellthread service uses (Paho C asynchronous client).
  *
- * - QoS 1 with a persistent session (clean session off, client ID "<service>-<instance>"), so
- *   a restarted service receives what was published while it was down.
+ * - QoS 1. Subscriptions live on a persistent session (client ID "<service>-<instance>"), so
+ *   a restarted service receives what was published while it was down; publishing uses a
+ *   second, clean-session connection ("<service>-<instance>.pub"; see ct_mqtt.c for why).
  * - Every received message is appended to the service's ct_spool from Paho's thread and
  *   nothing else happens there; the service reads the spool from its own loop
  *   (ct_mqtt_spool()).
