@@ -104,6 +104,15 @@ int ct_service_load_config(const char *name, struct ct_common_config *common,
 	return CT_OK;
 }
 
+void ct_service_cleanup_config(struct ct_common_config *common, const struct ct_config_table *own)
+{
+	struct ct_config_table common_table = {ct_common_config_keys, ct_common_config_key_count,
+	                                       common};
+	ct_config_cleanup(&common_table, 1);
+	if (own != NULL)
+		ct_config_cleanup(own, 1);
+}
+
 int ct_service_start(struct ct_service *svc, const char *name, struct ct_common_config *config,
                      const char *const *subscriptions, size_t n_subscriptions,
                      int connect_timeout_ms, char *err, size_t err_len)

@@ -379,11 +379,6 @@ int main(int argc, char **argv)
 	exit_code = rc == CT_OK ? 0 : 1;
 out:
 	ingest_dedup_free(in.seen);
-	ct_config_cleanup(&own, 1);
-	{
-		struct ct_config_table common_table = {ct_common_config_keys,
-		                                       ct_common_config_key_count, &common};
-		ct_config_cleanup(&common_table, 1);
-	}
+	ct_service_cleanup_config(&common, &own);
 	return exit_code;
 }

@@ -413,10 +413,8 @@ int main(int argc, char **argv)
 	static const char *const subscriptions[] = {FAULT_TOPIC};
 	struct ct_common_config common;
 	struct linesim_config cfg;
-	struct ct_config_table tables[2] = {
-	        {ct_common_config_keys, ct_common_config_key_count, &common},
-	        {linesim_keys, sizeof(linesim_keys) / sizeof(linesim_keys[0]), &cfg},
-	};
+	struct ct_config_table own = {linesim_keys, sizeof(linesim_keys) / sizeof(linesim_keys[0]),
+	                              &cfg};
 	struct linesim_model_config mc;
 	struct linesim_out_config oc;
 	struct linesim_model *model = NULL;
@@ -430,7 +428,7 @@ int main(int argc, char **argv)
 	memset(&common, 0, sizeof(common));
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&r, 0, sizeof(r));
-	rc = ct_service_load_config(SERVICE, &common, &tables[1], argc, argv);
+	rc = ct_service_load_config(SERVICE, &common, &own, argc, argv);
 	if (rc != 0) {
 		exit_code = rc == CT_ERR_STOPPED ? 0 : 2; /* --help, or a config error */
 		goto out;
@@ -503,6 +501,6 @@ out:
 		ct_service_finish(&r.svc);
 	linesim_out_free(out);
 	linesim_model_free(model);
-	ct_config_cleanup(tables, 2);
+	ct_service_cleanup_config(&common, &own);
 	return exit_code;
 }

@@ -391,8 +391,6 @@ int main(int argc, char **argv)
 	struct traveler t;
 	struct ct_config_table own = {traveler_keys,
 	                              sizeof(traveler_keys) / sizeof(traveler_keys[0]), &t.cfg};
-	struct ct_config_table common_table = {ct_common_config_keys, ct_common_config_key_count,
-	                                       &common};
 	char err[512];
 	int exit_code = 1;
 	int rc;
@@ -441,7 +439,6 @@ out:
 	free(t.decoded);
 	traveler_store_free(t.store);
 	ct_pg_free(t.pg);
-	ct_config_cleanup(&own, 1);
-	ct_config_cleanup(&common_table, 1);
+	ct_service_cleanup_config(&common, &own);
 	return exit_code;
 }

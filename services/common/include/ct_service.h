@@ -66,4 +66,7 @@ void ct_service_finish(struct ct_service *svc);
 int ct_service_load_config(const char *name, struct ct_common_config *common,
                            const struct ct_config_table *own, int argc, char **argv);
 
+/* Frees what ct_service_load_config loaded into common and own (own may be NULL). */
+void ct_service_cleanup_config(struct ct_common_config *common, const struct ct_config_table *own);
+
 #endif
