@@ -2,13 +2,17 @@
 # local.sh: the whole cellthread stack on one machine, and the project's test command.
 #
 #   deploy/local.sh up        install missing packages, build, start broker, PostgreSQL and
-#                             the services (ingest, traveler, linesim); waits until each is up
+#                             the services (traveler, spc-gate, ingest, linesim); waits until
+#                             each is up. The first up loads deploy/config/spc-linesim.sql
+#                             (specs, charts, plans, gate rules for the simulated line)
 #   deploy/local.sh down      stop services, then broker, then PostgreSQL, cleanly
 #   deploy/local.sh status    what runs, on which ports (exit 0 all up, 3 something is not)
 #   deploy/local.sh env       export lines for the CLI (eval "$(deploy/local.sh env)")
 #   deploy/local.sh trace back|forward ID [--json] [--mqtt]
 #                             the CLI's trace with the read-only `cli` credentials
 #   deploy/local.sh cli ARGS...   any CLI command with those credentials
+#   deploy/local.sh quality ARGS...  a CLI command as the `quality` login (lot release,
+#                             inspect dispose, actions undo: decisions with a name on them)
 #   deploy/local.sh psql [ARGS...] psql on the database as the read-only `cli` role
 #   deploy/local.sh test      the full test suite (sanitizers on), exit code = ctest's
 #
@@ -44,8 +48,8 @@ RUN=$DATA/run
 LOGS=$DATA/logs
 
 # Start order; `down` stops in reverse, producers first, so consumers drain what was sent.
-SERVICES=(traveler ingest linesim)
-MQTT_USERS=(ingest traveler linesim gateway cli)
+SERVICES=(traveler spc-gate ingest linesim)
+MQTT_USERS=(ingest traveler spc-gate linesim gateway cli)
 DEFAULT_MQTT_PORT=1883
 DEFAULT_PG_PORT=5432
 READY_TIMEOUT_S=60
@@ -248,7 +252,26 @@ start_pg() {
 	"$SCRIPTS/pg-cluster.sh" start "$PG_DIR" 9>&-
 	"$SCRIPTS/pg-cluster.sh" provision "$PG_DIR" "$PG_PORT" "$MIGRATE_BIN" "$DEPLOY_DIR/migrations"
 	write_pgpass "$PG_DIR/secrets/traveler.pgpass" traveler
+	write_pgpass "$PG_DIR/secrets/spcgate.pgpass" spcgate
 	write_pgpass "$PG_DIR/secrets/cli.pgpass" cli
+	write_pgpass "$PG_DIR/secrets/quality.pgpass" quality
+	seed_quality_config
+}
+
+# seed_quality_config: the starter specs, charts, plans and gate rules for the simulated
+# line, once, into an empty configuration (an engineer's own configuration is never touched).
+seed_quality_config() {
+	local count
+	count=$(PGPASSFILE=$PG_DIR/secrets/quality.pgpass psql -X -A -t -q \
+		"host=127.0.0.1 port=$PG_PORT dbname=cellthread user=quality" \
+		-c "SELECT (SELECT count(*) FROM spec_limit) + (SELECT count(*) FROM spc_chart)") ||
+		die "cannot read the quality configuration"
+	[[ $count == 0 ]] || return 0
+	PGPASSFILE=$PG_DIR/secrets/quality.pgpass psql -X -q -v ON_ERROR_STOP=1 \
+		"host=127.0.0.1 port=$PG_PORT dbname=cellthread user=quality" \
+		-f "$DEPLOY_DIR/config/spc-linesim.sql" ||
+		die "cannot load deploy/config/spc-linesim.sql"
+	note "loaded the starter quality configuration (deploy/config/spc-linesim.sql)"
 }
 
 # ---- services ------------------------------------------------------------------------
@@ -270,7 +293,7 @@ service_env() {
 	if ((${#keys[@]} == 0)); then
 		note "warning: $svc --help lists no CT_* settings; passing only the stack's own"
 		keys=(CT_MQTT_URL CT_MQTT_USERNAME CT_MQTT_PASSWORD CT_SPOOL_DIR CT_LOG_LEVEL)
-		[[ $svc == traveler ]] && keys+=(CT_PG_CONNINFO)
+		[[ $svc == traveler || $svc == spc-gate ]] && keys+=(CT_PG_CONNINFO)
 	fi
 
 	env[CT_LOG_LEVEL]=info
@@ -290,6 +313,9 @@ service_env() {
 	if [[ $svc == traveler ]]; then
 		env[CT_PG_CONNINFO]="host=127.0.0.1 port=$PG_PORT dbname=cellthread user=traveler"
 		env[PGPASSFILE]=$PG_DIR/secrets/traveler.pgpass
+	elif [[ $svc == spc-gate ]]; then
+		env[CT_PG_CONNINFO]="host=127.0.0.1 port=$PG_PORT dbname=cellthread user=spcgate"
+		env[PGPASSFILE]=$PG_DIR/secrets/spcgate.pgpass
 	fi
 	# Only what the service knows (an unknown CT_* stops it), plus what libpq reads.
 	for key in "${!env[@]}"; do
@@ -513,7 +539,8 @@ cmd_up() {
 cellthread is up. Everything is under $DATA
   MQTT broker   tcp://127.0.0.1:$MQTT_PORT  users ${MQTT_USERS[*]}
                 passwords: $BROKER_DIR/secrets/   log: $BROKER_DIR/mosquitto.log
-  PostgreSQL    127.0.0.1:$PG_PORT  database cellthread  roles ct_admin, traveler, cli
+  PostgreSQL    127.0.0.1:$PG_PORT  database cellthread
+                roles ct_admin, traveler, spcgate, cli, quality
                 passwords: $PG_DIR/secrets/   log: $PG_DIR/postgresql.log
   services      ${SERVICES[*]}   logs: $LOGS/   pids: $RUN/
 
@@ -578,12 +605,14 @@ cmd_status() {
 }
 
 # cli_env: NAME=VALUE lines for the CLI with the read-only credentials.
+# cli_env [ROLE]: the CLI's environment, with the PostgreSQL login ROLE (default cli).
 cli_env() {
+	local role=${1:-cli}
 	load_ports
-	[[ -n $PG_PORT && -r $PG_DIR/secrets/cli.pgpass ]] ||
+	[[ -n $PG_PORT && -r $PG_DIR/secrets/$role.pgpass ]] ||
 		die "no local stack in $DATA yet; run: deploy/local.sh up"
-	printf '%s\n' "CT_PG_CONNINFO=host=127.0.0.1 port=$PG_PORT dbname=cellthread user=cli" \
-		"PGPASSFILE=$PG_DIR/secrets/cli.pgpass" \
+	printf '%s\n' "CT_PG_CONNINFO=host=127.0.0.1 port=$PG_PORT dbname=cellthread user=$role" \
+		"PGPASSFILE=$PG_DIR/secrets/$role.pgpass" \
 		"CT_MQTT_URL=tcp://127.0.0.1:$MQTT_PORT" \
 		"CT_MQTT_USERNAME=cli" \
 		"CT_MQTT_PASSWORD=$(read_secret "$BROKER_DIR/secrets/cli.password")"
@@ -599,7 +628,7 @@ cmd_env() {
 cmd_cli() {
 	local -a env
 	[[ -x $CLI_BIN ]] || die "the CLI is not built ($CLI_BIN); run: deploy/local.sh up"
-	mapfile -t env < <(cli_env)
+	mapfile -t env < <(cli_env "${CLI_ROLE:-cli}")
 	exec env "${env[@]}" "$CLI_BIN" "$@"
 }
 
@@ -633,6 +662,7 @@ main() {
 	env) cmd_env "$@" ;;
 	trace) cmd_cli trace "$@" ;;
 	cli) cmd_cli "$@" ;;
+	quality) CLI_ROLE=quality cmd_cli "$@" ;;
 	psql) cmd_psql "$@" ;;
 	test) cmd_test "$@" ;;
 	-h | --help | help) usage ;;

@@ -24,7 +24,9 @@
 # All are idempotent.
 #
 # Environment: CT_PG_BIND (listen_addresses, default 127.0.0.1), CT_PG_FSYNC (on|off,
-# default on; tests use off).
+# default on; tests use off), CT_PG_HOST (provision only: connect to the server on this host
+# over TCP instead of DIR/run's socket, for a server in another container; DIR then holds
+# only secrets/, and no local cluster is checked).
 #
 # As root: PostgreSQL refuses to run as root, so initdb, pg_ctl and the server run as the
 # user `postgres` (made by Debian's postgresql package) through runuser; DIR/pgdata,
@@ -42,7 +44,7 @@ PG_USER=postgres
 ADMIN=ct_admin
 DATABASE=cellthread
 # Login roles provision makes, each with the group role (from 0002_roles.sql) it joins.
-LOGIN_ROLES=(traveler:ct_traveler cli:ct_reader)
+LOGIN_ROLES=(traveler:ct_traveler cli:ct_reader spcgate:ct_spc quality:ct_quality)
 
 usage() {
 	cat >&2 <<'EOF'
@@ -263,7 +265,7 @@ admin_psql() {
 	psql=$(psql_bin)
 	PGPASSWORD=$(read_secret "$dir/secrets/$ADMIN.password") \
 		"$psql" -X -q -v ON_ERROR_STOP=1 \
-		-d "host=$(conninfo_quote "$dir/run") port=$port user=$ADMIN dbname=$db" "$@"
+		-d "host=$(conninfo_quote "${CT_PG_HOST:-$dir/run}") port=$port user=$ADMIN dbname=$db" "$@"
 }
 
 cmd_provision() {
@@ -278,7 +280,8 @@ cmd_provision() {
 	require_pg_user
 	[[ -x $migrate_bin ]] || die "migrator '$migrate_bin' is not an executable (build ct-migrate)"
 	[[ -d $migrations_dir ]] || die "migrations directory '$migrations_dir' does not exist"
-	is_running "$dir" || die "the cluster in $dir/pgdata is not running; run: pg-cluster.sh start $dir"
+	[[ -n ${CT_PG_HOST:-} ]] || is_running "$dir" ||
+		die "the cluster in $dir/pgdata is not running; run: pg-cluster.sh start $dir"
 
 	# No user input reaches this SQL: names are the script's constants.
 	admin_psql "$dir" "$port" postgres <<EOF
@@ -286,7 +289,7 @@ SELECT 'CREATE DATABASE $DATABASE OWNER $ADMIN ENCODING ''UTF8'''
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$DATABASE') \gexec
 EOF
 
-	conninfo="host=$(conninfo_quote "$dir/run") port=$port dbname=$DATABASE user=$ADMIN"
+	conninfo="host=$(conninfo_quote "${CT_PG_HOST:-$dir/run}") port=$port dbname=$DATABASE user=$ADMIN"
 	local rc=0
 	PGPASSWORD=$(read_secret "$dir/secrets/$ADMIN.password") \
 		"$migrate_bin" --dir "$migrations_dir" --conninfo "$conninfo" || rc=$?
@@ -315,7 +318,7 @@ GRANT $group TO $role;
 	done
 	# Only the service roles (and the owner) may connect to the database.
 	script+="REVOKE CONNECT ON DATABASE $DATABASE FROM PUBLIC;
-GRANT CONNECT ON DATABASE $DATABASE TO ct_traveler, ct_reader;
+GRANT CONNECT ON DATABASE $DATABASE TO ct_traveler, ct_reader, ct_spc, ct_quality;
 "
 	(
 		local pw

@@ -22,6 +22,7 @@ struct ct_pg {
 	char *password;
 	PGconn *conn;
 	bool last_was_connection_error;
+	unsigned long generation;
 };
 
 struct ct_pg *ct_pg_new(const char *conninfo, const char *password)
@@ -71,6 +72,7 @@ int ct_pg_ensure(struct ct_pg *pg, int timeout_ms, volatile int *stop_flag, char
 		pg->conn = connect_once(pg);
 		if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK) {
 			pg->last_was_connection_error = false;
+			pg->generation++;
 			return CT_OK;
 		}
 		ct_set_error(err, err_len, CT_ERR_PG, "cannot connect to PostgreSQL: %s",
@@ -82,6 +84,11 @@ int ct_pg_ensure(struct ct_pg *pg, int timeout_ms, volatile int *stop_flag, char
 		sleep_ms(backoff_ms);
 		backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
 	}
+}
+
+unsigned long ct_pg_generation(const struct ct_pg *pg)
+{
+	return pg->generation;
 }
 
 PGconn *ct_pg_conn(struct ct_pg *pg)

@@ -29,7 +29,7 @@ int harness_simple_batch(const struct harness_simple *spec, const char *const *i
 	size_t n_meas = spec->n_measurements > 0 ? (size_t)spec->n_measurements : 0;
 	Cellthread__V1__Measurement *meas = calloc(n * n_meas + 1, sizeof(*meas));
 	Cellthread__V1__Measurement **meas_ptrs = calloc(n * n_meas + 1, sizeof(*meas_ptrs));
-	char(*names)[16] = calloc(n_meas + 1, sizeof(*names));
+	char(*names)[24] = calloc(n_meas + 1, sizeof(*names));
 	int64_t ended = spec->ended_at_us != 0 ? spec->ended_at_us : ct_now_us();
 	int rc = CT_ERR_NOMEM;
 

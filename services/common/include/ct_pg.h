@@ -22,6 +22,9 @@ struct ct_pg *ct_pg_new(const char *conninfo, const char *password);
  * Returns CT_OK, CT_ERR_TIMEOUT or CT_ERR_STOPPED; the last libpq error goes to err. */
 int ct_pg_ensure(struct ct_pg *pg, int timeout_ms, volatile int *stop_flag, char *err,
                  size_t err_len);
+/* Counts successful connects: a change means a new session, which has lost its LISTENs and
+ * any notifications sent while it was away. */
+unsigned long ct_pg_generation(const struct ct_pg *pg);
 /* The live connection, or NULL. Owned by pg. */
 PGconn *ct_pg_conn(struct ct_pg *pg);
 /* True when the last failure looks like a lost connection rather than a bad statement. */

@@ -1,0 +1,502 @@
+/* gate_charts: live chart instances fed from station results (see gate_charts.h). */
+#include "gate_charts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ct_error.h"
+
+#define VERDICT_PASS CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_PASS
+
+void gate_charts_init(struct gate_charts *charts)
+{
+	memset(charts, 0, sizeof(*charts));
+	gate_map_init(&charts->index);
+}
+
+static void drop_instances(struct gate_charts *charts)
+{
+	for (size_t i = 0; i < charts->n_charts; i++)
+		free(charts->charts[i]);
+	charts->n_charts = 0;
+	gate_map_clear(&charts->index);
+}
+
+void gate_charts_cleanup(struct gate_charts *charts)
+{
+	drop_instances(charts);
+	free(charts->charts);
+	free(charts->defs);
+	free(charts->steps);
+	gate_map_cleanup(&charts->index);
+	memset(charts, 0, sizeof(*charts));
+}
+
+static const struct {
+	const char *name;
+	int rule;
+} rule_names[] = {
+        {"WE1", SPC_RULE_WE1},         {"WE2", SPC_RULE_WE2},         {"WE3", SPC_RULE_WE3},
+        {"WE4", SPC_RULE_WE4},         {"N1", SPC_RULE_NELSON1},      {"N2", SPC_RULE_NELSON2},
+        {"N3", SPC_RULE_NELSON3},      {"N4", SPC_RULE_NELSON4},      {"N5", SPC_RULE_NELSON5},
+        {"N6", SPC_RULE_NELSON6},      {"N7", SPC_RULE_NELSON7},      {"N8", SPC_RULE_NELSON8},
+        {"SEC", SPC_RULE_SECONDARY_LIMIT},
+};
+
+int gate_rules_parse(const char *text, uint32_t *ret_bits, char *err, size_t err_len)
+{
+	uint32_t bits = 0;
+	const char *p = text;
+
+	while (*p) {
+		size_t len = strcspn(p, ", ");
+		bool known = false;
+		for (size_t i = 0; len > 0 && i < sizeof(rule_names) / sizeof(rule_names[0]); i++) {
+			if (strlen(rule_names[i].name) == len &&
+			    strncasecmp(p, rule_names[i].name, len) == 0) {
+				bits |= SPC_RULE_BIT(rule_names[i].rule);
+				known = true;
+			}
+		}
+		if (len > 0 && !known)
+			return ct_set_error(err, err_len, CT_ERR_INVALID,
+			                    "unknown run rule '%.*s' (WE1-WE4, N1-N8, SEC)", (int)len,
+			                    p);
+		p += len;
+		p += strspn(p, ", ");
+	}
+	*ret_bits = bits;
+	return CT_OK;
+}
+
+static bool kind_is(const struct gate_chart_def *def, const char *name)
+{
+	return strcmp(def->kind_name, name) == 0;
+}
+
+int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const char *rules,
+                         bool has_baseline, int baseline_points, bool has_centre, double centre,
+                         bool has_sigma, double sigma, double ewma_lambda, double ewma_l,
+                         double cusum_k, double cusum_h, char *err, size_t err_len)
+{
+	struct spc_chart_config *c = &def->spc;
+	const char *problem = NULL;
+	bool attribute = kind_is(def, "p") || kind_is(def, "np") || kind_is(def, "c") ||
+	                 kind_is(def, "u");
+
+	memset(c, 0, sizeof(*c));
+	def->is_t2 = kind_is(def, "t2");
+	def->nonconforming = def->n_names == 1 && strcmp(def->names[0], GATE_NONCONFORMING) == 0;
+	if (def->is_t2) {
+		memset(&def->t2, 0, sizeof(def->t2));
+		def->t2.p = def->n_names;
+		def->t2.subgroup_size = subgroup_size;
+		def->t2.baseline_count = has_baseline ? baseline_points : 0;
+		def->t2.alpha = 0.0027; /* the false-alarm rate of 3-sigma Shewhart limits */
+		if (!has_baseline)
+			return ct_set_error(err, err_len, CT_ERR_INVALID,
+			                    "t2 charts learn their limits: set baseline_points");
+		if (def->n_names < 2)
+			return ct_set_error(err, err_len, CT_ERR_INVALID,
+			                    "t2 charts need two or more characteristics");
+		return CT_OK;
+	}
+	if (def->n_names != 1)
+		return ct_set_error(err, err_len, CT_ERR_INVALID,
+		                    "%s charts take one characteristic", def->kind_name);
+	if (def->nonconforming && !kind_is(def, "p") && !kind_is(def, "np"))
+		return ct_set_error(err, err_len, CT_ERR_INVALID,
+		                    "%s is for p and np charts only", GATE_NONCONFORMING);
+	if (kind_is(def, "imr"))
+		c->kind = SPC_CHART_IMR;
+	else if (kind_is(def, "xbar_r"))
+		c->kind = SPC_CHART_XBAR_R;
+	else if (kind_is(def, "xbar_s"))
+		c->kind = SPC_CHART_XBAR_S;
+	else if (kind_is(def, "p"))
+		c->kind = SPC_CHART_P;
+	else if (kind_is(def, "np"))
+		c->kind = SPC_CHART_NP;
+	else if (kind_is(def, "c"))
+		c->kind = SPC_CHART_C;
+	else if (kind_is(def, "u"))
+		c->kind = SPC_CHART_U;
+	else if (kind_is(def, "ewma"))
+		c->kind = SPC_CHART_EWMA;
+	else if (kind_is(def, "cusum"))
+		c->kind = SPC_CHART_CUSUM;
+	else
+		return ct_set_error(err, err_len, CT_ERR_INVALID, "chart kind '%s' is not known",
+		                    def->kind_name);
+
+	/* Attribute charts sum units_per_point units into one point; the engine sees sizes. */
+	def->units_per_point = attribute ? (uint32_t)(subgroup_size > 0 ? subgroup_size : 1) : 1;
+	c->subgroup_size = attribute ? 0 : (uint32_t)subgroup_size;
+	if (c->kind == SPC_CHART_IMR)
+		c->subgroup_size = 0;
+	if (c->kind != SPC_CHART_EWMA && c->kind != SPC_CHART_CUSUM &&
+	    gate_rules_parse(rules, &c->rules, err, err_len) != CT_OK)
+		return CT_ERR_INVALID;
+	if (has_baseline) {
+		c->limits_source = SPC_LIMITS_BASELINE;
+		c->baseline_points = (uint32_t)baseline_points;
+	} else {
+		c->limits_source = SPC_LIMITS_FIXED_SIGMA;
+		c->centre = has_centre ? centre : 0.0;
+		c->sigma = attribute ? 0.0 : (has_sigma ? sigma : 0.0);
+	}
+	if (c->kind == SPC_CHART_EWMA) {
+		c->ewma_lambda = isnan(ewma_lambda) ? 0.2 : ewma_lambda;
+		c->ewma_width = isnan(ewma_l) ? 3.0 : ewma_l;
+	}
+	if (c->kind == SPC_CHART_CUSUM) {
+		c->cusum_k = isnan(cusum_k) ? 0.5 : cusum_k;
+		c->cusum_h = isnan(cusum_h) ? 5.0 : cusum_h;
+	}
+	if (spc_chart_config_check(c, &problem) != SPC_OK)
+		return ct_set_error(err, err_len, CT_ERR_INVALID, "%s", problem);
+	return CT_OK;
+}
+
+static int by_plan_step(const void *a, const void *b)
+{
+	const struct gate_plan_step *x = a, *y = b;
+	int c = strcmp(x->plan_id, y->plan_id);
+	return c != 0 ? c : (x->step > y->step) - (x->step < y->step);
+}
+
+static const struct gate_chart_def *find_def(const struct gate_charts *charts, const char *id,
+                                             size_t *ret_index)
+{
+	for (size_t i = 0; i < charts->n_defs; i++) {
+		if (strcmp(charts->defs[i].chart_id, id) == 0) {
+			*ret_index = i;
+			return &charts->defs[i];
+		}
+	}
+	return NULL;
+}
+
+static void instance_key(char *buf, size_t len, const char *chart_id, const char *site,
+                         const char *line, const char *station, const char *recipe)
+{
+	snprintf(buf, len, "%s|%s|%s|%s|%s", chart_id, site, line, station, recipe);
+}
+
+void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *defs,
+                            size_t n_defs, struct gate_plan_step *steps, size_t n_steps)
+{
+	struct gate_chart_def *old_defs = charts->defs;
+	size_t n_old = charts->n_defs, kept = 0;
+	char key[512];
+
+	if (n_steps > 1)
+		qsort(steps, n_steps, sizeof(*steps), by_plan_step);
+	charts->defs = defs;
+	charts->n_defs = n_defs;
+	free(charts->steps);
+	charts->steps = steps;
+	charts->n_steps = n_steps;
+
+	/* Keep the instances whose definition is unchanged, re-pointed at the new array. */
+	gate_map_clear(&charts->index);
+	for (size_t i = 0; i < charts->n_charts; i++) {
+		struct gate_chart *chart = charts->charts[i];
+		const struct gate_chart_def *old = chart->def < n_old ? &old_defs[chart->def] : NULL;
+		const struct gate_chart_def *now = NULL;
+		size_t index = 0;
+		if (old != NULL)
+			now = find_def(charts, old->chart_id, &index);
+		if (now == NULL || strcmp(now->config_hash, old->config_hash) != 0) {
+			free(chart);
+			continue;
+		}
+		chart->def = index;
+		instance_key(key, sizeof(key), now->chart_id, chart->site, chart->line,
+		             chart->station, chart->recipe);
+		if (gate_map_put(&charts->index, key, kept) != CT_OK) {
+			free(chart); /* out of memory: the chart restarts from its saved state */
+			continue;
+		}
+		charts->charts[kept++] = chart;
+	}
+	charts->n_charts = kept;
+	free(old_defs);
+}
+
+static int add_instance(struct gate_charts *charts, size_t def_index, const char *site,
+                        const char *line, const char *station, const char *recipe,
+                        struct gate_chart **ret)
+{
+	const struct gate_chart_def *def = &charts->defs[def_index];
+	struct gate_chart *chart;
+	char key[512];
+
+	if (charts->n_charts == charts->cap_charts) {
+		size_t cap = charts->cap_charts ? charts->cap_charts * 2 : 16;
+		struct gate_chart **grown = realloc(charts->charts, cap * sizeof(*grown));
+		if (grown == NULL)
+			return CT_ERR_NOMEM;
+		charts->charts = grown;
+		charts->cap_charts = cap;
+	}
+	chart = calloc(1, sizeof(*chart));
+	if (chart == NULL)
+		return CT_ERR_NOMEM;
+	chart->def = def_index;
+	snprintf(chart->site, sizeof(chart->site), "%s", site);
+	snprintf(chart->line, sizeof(chart->line), "%s", line);
+	snprintf(chart->station, sizeof(chart->station), "%s", station);
+	snprintf(chart->recipe, sizeof(chart->recipe), "%s", recipe);
+	chart->valid = true;
+	chart->last_value = chart->lcl = chart->cl = chart->ucl = NAN;
+	chart->blob.magic = GATE_BLOB_MAGIC;
+	chart->blob.version = GATE_BLOB_VERSION;
+	chart->blob.size = sizeof(chart->blob);
+	chart->blob.plan_step = 1;
+	if ((def->is_t2 ? spc_t2_init(&chart->blob.t2, &def->t2)
+	                : spc_state_init(&chart->blob.spc, &def->spc, NULL)) != 0) {
+		free(chart);
+		return CT_ERR_INVALID; /* gate_chart_def_build checked it: cannot happen */
+	}
+	instance_key(key, sizeof(key), def->chart_id, site, line, station, recipe);
+	if (gate_map_put(&charts->index, key, charts->n_charts) != CT_OK) {
+		free(chart);
+		return CT_ERR_NOMEM;
+	}
+	charts->charts[charts->n_charts++] = chart;
+	*ret = chart;
+	return CT_OK;
+}
+
+int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const char *site,
+                        const char *line, const char *station, const char *recipe,
+                        const char *config_hash, const void *state, size_t state_len)
+{
+	const struct gate_chart_def *def;
+	struct gate_chart_blob blob;
+	struct gate_chart *chart = NULL;
+	size_t index = 0, existing;
+	char key[512];
+	int rc;
+
+	def = find_def(charts, chart_id, &index);
+	if (def == NULL || strcmp(def->config_hash, config_hash) != 0)
+		return CT_ERR_NOT_FOUND;
+	if (state_len != sizeof(blob))
+		return CT_ERR_CORRUPT;
+	memcpy(&blob, state, sizeof(blob));
+	if (blob.magic != GATE_BLOB_MAGIC || blob.version != GATE_BLOB_VERSION ||
+	    blob.size != sizeof(blob) || blob.plan_step == 0)
+		return CT_ERR_CORRUPT;
+	if (def->is_t2 ? spc_t2_state_check(&blob.t2) != SPC_T2_OK
+	               : spc_state_validate(&blob.spc) != SPC_OK)
+		return CT_ERR_CORRUPT;
+	instance_key(key, sizeof(key), chart_id, site, line, station, recipe);
+	if (gate_map_get(&charts->index, key, &existing)) {
+		chart = charts->charts[existing];
+	} else {
+		rc = add_instance(charts, index, site, line, station, recipe, &chart);
+		if (rc != CT_OK)
+			return rc;
+	}
+	chart->blob = blob;
+	chart->dirty = false;
+	return CT_OK;
+}
+
+static bool matches(const char *pattern, const char *value)
+{
+	return (pattern[0] == '*' && pattern[1] == '\0') || strcmp(pattern, value) == 0;
+}
+
+static bool def_matches(const struct gate_chart_def *def,
+                        const Cellthread__V1__StationResult *r)
+{
+	return matches(def->site, r->site) && matches(def->line, r->line) &&
+	       matches(def->station, r->station) &&
+	       (def->station_type == 0 || def->station_type == (int)r->station_type) &&
+	       matches(def->recipe, r->recipe);
+}
+
+static const Cellthread__V1__Measurement *measurement(const Cellthread__V1__StationResult *r,
+                                                      const char *characteristic)
+{
+	for (size_t i = 0; i < r->n_measurements; i++)
+		if (strcmp(r->measurements[i]->characteristic, characteristic) == 0)
+			return r->measurements[i];
+	return NULL;
+}
+
+static void report(struct gate_chart *chart, const struct gate_chart_def *def, int rule,
+                   const char *rule_name, uint64_t first, uint64_t last, double statistic,
+                   double limit, double centre, const Cellthread__V1__StationResult *r,
+                   gate_signal_fn on_signal, void *ctx)
+{
+	struct gate_signal s = {
+	        .chart = chart,
+	        .def = def,
+	        .rule = rule,
+	        .rule_name = rule_name,
+	        .first_point = first,
+	        .last_point = last,
+	        .statistic = statistic,
+	        .limit = limit,
+	        .centre = centre,
+	};
+	chart->blob.signals++;
+	on_signal(ctx, &s, r);
+}
+
+/* The limit a violation broke, for the alert: the one on the statistic's side. */
+static double broken_limit(const struct spc_point *p)
+{
+	return p->value >= p->cl ? p->ucl : p->lcl;
+}
+
+static void feed_univariate(struct gate_chart *chart, const struct gate_chart_def *def,
+                            const Cellthread__V1__StationResult *r, int verdict,
+                            gate_signal_fn on_signal, void *ctx)
+{
+	struct spc_observation obs = {0};
+	struct spc_result res;
+	bool attribute = def->spc.kind == SPC_CHART_P || def->spc.kind == SPC_CHART_NP ||
+	                 def->spc.kind == SPC_CHART_C || def->spc.kind == SPC_CHART_U;
+
+	if (def->nonconforming) {
+		chart->blob.attr_count += verdict != VERDICT_PASS ? 1.0 : 0.0;
+	} else {
+		const Cellthread__V1__Measurement *m = measurement(r, def->names[0]);
+		if (m == NULL)
+			return;
+		if (!attribute) {
+			obs.value = m->value;
+			goto add;
+		}
+		chart->blob.attr_count += m->value;
+	}
+	chart->blob.attr_size += 1.0;
+	chart->dirty = true;
+	if (++chart->blob.attr_units < def->units_per_point)
+		return;
+	obs.count = chart->blob.attr_count;
+	obs.size = chart->blob.attr_size;
+	chart->blob.attr_count = chart->blob.attr_size = 0.0;
+	chart->blob.attr_units = 0;
+add:
+	/* A value the engine refuses (non-finite, impossible count) is skipped: ingest already
+	 * dead-letters those, and one bad point must not stop a chart. */
+	if (spc_chart_add(&chart->blob.spc, &obs, &res) != SPC_OK)
+		return;
+	chart->dirty = true;
+	if (!res.plotted)
+		return;
+	chart->last_value = res.primary.value;
+	chart->lcl = res.primary.lcl;
+	chart->cl = res.primary.cl;
+	chart->ucl = res.primary.ucl;
+	for (uint32_t i = 0; i < res.violation_count; i++) {
+		const struct spc_violation *v = &res.violations[i];
+		const struct spc_point *p =
+		        v->rule == SPC_RULE_SECONDARY_LIMIT || v->rule == SPC_RULE_CUSUM_LOWER
+		                ? &res.secondary
+		                : &res.primary;
+		report(chart, def, v->rule, spc_rule_name(v->rule), v->first_point, v->last_point,
+		       p->value, broken_limit(p), res.primary.cl, r, on_signal, ctx);
+	}
+}
+
+static void feed_t2(struct gate_chart *chart, const struct gate_chart_def *def,
+                    const Cellthread__V1__StationResult *r, gate_signal_fn on_signal, void *ctx)
+{
+	double x[SPC_T2_MAX_P];
+	struct spc_t2_result res;
+
+	for (int i = 0; i < def->n_names; i++) {
+		const Cellthread__V1__Measurement *m = measurement(r, def->names[i]);
+		if (m == NULL)
+			return; /* the group is plotted only when complete */
+		x[i] = m->value;
+	}
+	if (spc_t2_add(&chart->blob.t2, x, &res) != SPC_T2_OK)
+		return;
+	chart->dirty = true;
+	if (!res.plotted)
+		return;
+	chart->last_value = res.t2;
+	chart->ucl = res.ucl;
+	chart->lcl = chart->cl = NAN;
+	if (res.signal) {
+		uint64_t point = (uint64_t)chart->blob.t2.plotted;
+		report(chart, def, GATE_RULE_T2_LIMIT, "t2", point, point, res.t2, res.ucl, 0.0, r,
+		       on_signal, ctx);
+	}
+}
+
+int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationResult *result,
+                     int verdict, gate_signal_fn on_signal, void *ctx)
+{
+	char key[512];
+	const char *recipe = result->recipe != NULL ? result->recipe : "";
+
+	for (size_t d = 0; d < charts->n_defs; d++) {
+		const struct gate_chart_def *def = &charts->defs[d];
+		struct gate_chart *chart = NULL;
+		size_t index;
+
+		if (!def_matches(def, result))
+			continue;
+		/* Create an instance only for a stream that reports the characteristic. */
+		if (!def->nonconforming && measurement(result, def->names[0]) == NULL)
+			continue;
+		/* Charts keep one recipe apart from another only when the row names a recipe;
+		 * a '*' chart follows the station whatever it runs. */
+		if (strcmp(def->recipe, "*") == 0)
+			recipe = "*";
+		else
+			recipe = result->recipe;
+		instance_key(key, sizeof(key), def->chart_id, result->site, result->line,
+		             result->station, recipe);
+		if (gate_map_get(&charts->index, key, &index)) {
+			chart = charts->charts[index];
+		} else {
+			int rc = add_instance(charts, d, result->site, result->line, result->station,
+			                      recipe, &chart);
+			if (rc != CT_OK)
+				return rc;
+		}
+		if (def->is_t2)
+			feed_t2(chart, def, result, on_signal, ctx);
+		else
+			feed_univariate(chart, def, result, verdict, on_signal, ctx);
+	}
+	return CT_OK;
+}
+
+const struct gate_plan_step *gate_charts_plan_step(const struct gate_charts *charts,
+                                                   const struct gate_chart *chart)
+{
+	const struct gate_chart_def *def = &charts->defs[chart->def];
+	const struct gate_plan_step *last = NULL;
+
+	if (def->plan_id[0] == '\0')
+		return NULL;
+	for (size_t i = 0; i < charts->n_steps; i++) {
+		const struct gate_plan_step *s = &charts->steps[i];
+		if (strcmp(s->plan_id, def->plan_id) != 0)
+			continue;
+		last = s;
+		if ((uint32_t)s->step >= chart->blob.plan_step)
+			return s;
+	}
+	return last;
+}
+
+uint64_t gate_chart_points(const struct gate_charts *charts, const struct gate_chart *chart)
+{
+	return charts->defs[chart->def].is_t2 ? (uint64_t)chart->blob.t2.plotted
+	                                      : chart->blob.spc.points;
+}

@@ -1,0 +1,156 @@
+/* gate_charts: live SPC charts, one instance per configured chart and stream, fed from
+ * station results. No MQTT, no database: gate_db loads definitions and saved states into
+ * it and saves the instances it marks dirty; main.c turns signals into alerts and commands.
+ *
+ * A chart definition (a row of spc_chart) is a template: it applies to every (site, line,
+ * station, recipe) stream it matches, and each matching stream gets its own instance with
+ * its own engine state, so two coaters never share a chart. Attribute charts of the
+ * pseudo-characteristic "_nonconforming" count units with a failing verdict, units_per_point
+ * units to a point. t2 charts take a comma-separated group of characteristics and plot when a
+ * result has all of them. */
+#ifndef GATE_CHARTS_H
+#define GATE_CHARTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ct_pb.h"
+#include "gate_map.h"
+#include "gate_spec.h"
+#include "spc.h"
+#include "spc_t2.h"
+
+#define GATE_CHART_ID_MAX 49
+#define GATE_NONCONFORMING "_nonconforming"
+/* Rule numbers beyond the engine's: the T2 limit. */
+#define GATE_RULE_T2_LIMIT 31
+
+enum gate_action { GATE_ACTION_ALERT = 1, GATE_ACTION_SLOW, GATE_ACTION_STOP, GATE_ACTION_ADJUST };
+
+struct gate_plan_step {
+	char plan_id[GATE_NAME_MAX];
+	int step;
+	enum gate_action action;
+	char parameter[GATE_NAME_MAX];
+	double gain, max_step, target_value;
+	bool has_min, has_max;
+	double min_value, max_value;
+	char uom[GATE_NAME_MAX];
+	char reason_code[GATE_NAME_MAX];
+	int severity;
+	int cooldown_s;
+};
+
+struct gate_chart_def {
+	char chart_id[GATE_CHART_ID_MAX];
+	char site[GATE_NAME_MAX], line[GATE_NAME_MAX], station[GATE_NAME_MAX];
+	int station_type;
+	char recipe[GATE_NAME_MAX];
+	char kind_name[16];
+	bool is_t2;
+	bool nonconforming;        /* p / np of failing verdicts */
+	char names[SPC_T2_MAX_P][GATE_NAME_MAX]; /* characteristic(s) */
+	int n_names;
+	uint32_t units_per_point;  /* attribute charts: units summed into one point */
+	struct spc_chart_config spc;
+	struct spc_t2_config t2;
+	char plan_id[GATE_NAME_MAX]; /* "" = alert only */
+	char config_hash[17];        /* changes when the row changes: old state is dropped */
+};
+
+/* Everything an instance persists (spc_chart_state.state). Plain old data. */
+#define GATE_BLOB_MAGIC   UINT32_C(0x47544342) /* "BCTG" */
+#define GATE_BLOB_VERSION UINT32_C(1)
+#define GATE_RULE_SLOTS   32
+struct gate_chart_blob {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t size;
+	uint32_t plan_step;    /* the reaction plan step the next signal takes (1-based) */
+	struct spc_state spc;  /* univariate charts */
+	struct spc_t2_state t2; /* t2 charts */
+	double attr_count, attr_size; /* attribute point being filled */
+	uint32_t attr_units;
+	uint32_t pad;
+	uint64_t signals;
+	int64_t last_action_us;                 /* last command sent for this instance */
+	int64_t last_alert_us[GATE_RULE_SLOTS]; /* per rule, for the alert hold-off */
+};
+
+struct gate_chart {
+	size_t def;   /* index into gate_charts.defs */
+	char site[GATE_NAME_MAX], line[GATE_NAME_MAX], station[GATE_NAME_MAX];
+	char recipe[GATE_NAME_MAX];
+	struct gate_chart_blob blob;
+	bool dirty; /* changed since the last save */
+	bool valid; /* false when the definition vanished on a reload */
+	/* Last plotted point, for the state row (NAN until there is one). */
+	double last_value, lcl, cl, ucl;
+};
+
+/* A signal: one rule firing at one point of one chart instance. */
+struct gate_signal {
+	struct gate_chart *chart;
+	const struct gate_chart_def *def;
+	int rule;
+	const char *rule_name;
+	uint64_t first_point, last_point;
+	double statistic, limit, centre;
+};
+
+typedef void (*gate_signal_fn)(void *ctx, const struct gate_signal *signal,
+                               const Cellthread__V1__StationResult *result);
+
+struct gate_charts {
+	struct gate_chart_def *defs;
+	size_t n_defs;
+	struct gate_plan_step *steps; /* sorted by plan_id, step */
+	size_t n_steps;
+	struct gate_chart **charts; /* instances, stable addresses */
+	size_t n_charts, cap_charts;
+	struct gate_map index; /* instance key -> index into charts */
+};
+
+void gate_charts_init(struct gate_charts *charts);
+void gate_charts_cleanup(struct gate_charts *charts);
+
+/* Parses a rule list ("WE1,WE2,N1..N8,SEC") into engine bits. Returns CT_OK or
+ * CT_ERR_INVALID with the bad word in err. */
+int gate_rules_parse(const char *text, uint32_t *ret_bits, char *err, size_t err_len);
+
+/* Fills def's engine configuration from the row's fields (kind, subgroup size, limits,
+ * EWMA and CUSUM parameters, rules); def's names, kind_name and matching fields must be set.
+ * Returns CT_OK or CT_ERR_INVALID with the reason in err. */
+int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const char *rules,
+                         bool has_baseline, int baseline_points, bool has_centre, double centre,
+                         bool has_sigma, double sigma, double ewma_lambda, double ewma_l,
+                         double cusum_k, double cusum_h, char *err, size_t err_len);
+
+/* Replaces definitions and plan steps (taking ownership of both malloc'd arrays). Instances
+ * whose definition is gone or changed (config_hash) are dropped; the rest keep their state. */
+void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *defs,
+                            size_t n_defs, struct gate_plan_step *steps, size_t n_steps);
+
+/* Restores a saved instance. Returns CT_OK, CT_ERR_NOT_FOUND when its definition no longer
+ * exists or changed (the caller ignores it), CT_ERR_CORRUPT for bytes that are not a state
+ * of this build, or CT_ERR_NOMEM. */
+int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const char *site,
+                        const char *line, const char *station, const char *recipe,
+                        const char *config_hash, const void *state, size_t state_len);
+
+/* Feeds one judged result to every chart it matches, creating instances as needed, and
+ * calls on_signal for every rule that fires. verdict is the result's verdict (for
+ * "_nonconforming" charts). Returns CT_OK or CT_ERR_NOMEM. */
+int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationResult *result,
+                     int verdict, gate_signal_fn on_signal, void *ctx);
+
+/* The plan step an instance's next signal takes (clamped to the plan's last), or NULL when
+ * its chart has no plan. */
+const struct gate_plan_step *gate_charts_plan_step(const struct gate_charts *charts,
+                                                   const struct gate_chart *chart);
+
+/* Points plotted by an instance. */
+uint64_t gate_chart_points(const struct gate_charts *charts, const struct gate_chart *chart);
+
+#endif

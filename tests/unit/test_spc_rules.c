@@ -1,0 +1,164 @@
+/* Western Electric and Nelson run rules: each rule on a pattern built from its definition,
+ * and the published out-of-control points of textbook examples.
+ *
+ * Rule definitions: Western Electric, Statistical Quality Control Handbook (1956), as listed in
+ * Montgomery, ISQC 6th ed., Sec. 5.3.6; Nelson, J. Quality Technology 16(4) 1984, 237-239.
+ * The synthetic sequences use centre 0 and sigma 1 so each value is its own z score; a pattern
+ * is the shortest run the definition describes, so the rule must fire at its last point and
+ * not one point earlier. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "spc.h"
+
+static struct spc_state individuals(uint32_t rules)
+{
+	struct spc_chart_config config = {
+	        .kind = SPC_CHART_IMR,
+	        .rules = rules,
+	        .limits_source = SPC_LIMITS_FIXED_SIGMA,
+	        .centre = 0,
+	        .sigma = 1,
+	};
+	struct spc_state state;
+	assert_int_equal(spc_state_init(&state, &config, NULL), SPC_OK);
+	return state;
+}
+
+/* Feeds values; returns the first point where `rule` fired (0 if never) and its first point. */
+static uint64_t first_firing(enum spc_rule rule, const double *values, size_t count,
+                             uint64_t *ret_first)
+{
+	struct spc_state state = individuals(SPC_RULE_BIT(rule));
+	for (size_t i = 0; i < count; i++) {
+		struct spc_result r;
+		struct spc_observation o = {.value = values[i]};
+		assert_int_equal(spc_chart_add(&state, &o, &r), SPC_OK);
+		for (uint32_t v = 0; v < r.violation_count; v++) {
+			if (r.violations[v].rule != rule)
+				continue;
+			assert_int_equal(r.violations[v].last_point, r.point);
+			*ret_first = r.violations[v].first_point;
+			return r.point;
+		}
+	}
+	return 0;
+}
+
+static void test_each_rule_on_its_pattern(void **unused)
+{
+	(void)unused;
+	static const struct {
+		enum spc_rule rule;
+		double values[16];
+		size_t count;
+		uint64_t fires_at;
+		uint64_t first;
+	} cases[] = {
+	        /* one point beyond 3 sigma */
+	        {SPC_RULE_WE1, {0.5, 3.2}, 2, 2, 2},
+	        {SPC_RULE_NELSON1, {0.5, -3.5}, 2, 2, 2},
+	        /* 2 of 3 beyond 2 sigma on one side (the middle one is not) */
+	        {SPC_RULE_WE2, {2.5, 0.3, 2.1}, 3, 3, 1},
+	        {SPC_RULE_NELSON5, {-2.5, -2.1}, 2, 2, 1},
+	        /* 2 beyond 2 sigma but on opposite sides: no signal */
+	        {SPC_RULE_WE2, {2.5, -2.5, 0}, 3, 0, 0},
+	        /* 4 of 5 beyond 1 sigma on one side */
+	        {SPC_RULE_WE3, {1.5, 1.2, 0.2, 1.1, 1.9}, 5, 5, 1},
+	        {SPC_RULE_NELSON6, {-1.5, -1.2, -1.1, -1.9}, 4, 4, 1},
+	        /* 8 in a row on one side; 9 for Nelson */
+	        {SPC_RULE_WE4, {-1, 0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.4, 0.2}, 9, 9, 2},
+	        {SPC_RULE_NELSON2, {0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.4, 0.2, 0.1}, 9, 9, 1},
+	        /* a point exactly on the centre line breaks the run */
+	        {SPC_RULE_WE4, {0.1, 0.2, 0.1, 0, 0.3, 0.2, 0.1, 0.4, 0.2, 0.1}, 10, 0, 0},
+	        /* 6 in a row steadily increasing */
+	        {SPC_RULE_NELSON3, {0.5, -1.0, -0.8, -0.2, 0.1, 0.4, 0.9}, 7, 7, 2},
+	        /* equal neighbours are not a trend */
+	        {SPC_RULE_NELSON3, {-1.0, -0.8, -0.8, 0.1, 0.4, 0.9}, 6, 0, 0},
+	        /* 14 alternating up and down */
+	        {SPC_RULE_NELSON4,
+	         {0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5},
+	         14,
+	         14,
+	         1},
+	        /* 15 in a row within 1 sigma */
+	        {SPC_RULE_NELSON7,
+	         {2.0, 0.5, -0.5, 0.2, -0.2, 0.9, -0.9, 0.1, 0.3, -0.3, 0.4, -0.4, 0.6, -0.6, 0.7,
+	          0.8},
+	         16,
+	         16,
+	         2},
+	        /* 8 in a row beyond 1 sigma, either side */
+	        {SPC_RULE_NELSON8, {1.5, -1.5, 1.2, -1.2, 1.1, -1.1, 1.3, -1.3}, 8, 8, 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t first = 0;
+		uint64_t at = first_firing(cases[i].rule, cases[i].values, cases[i].count, &first);
+		if (at != cases[i].fires_at)
+			fail_msg("case %zu (%s): fired at %llu, expected %llu", i,
+			         spc_rule_name(cases[i].rule), (unsigned long long)at,
+			         (unsigned long long)cases[i].fires_at);
+		assert_int_equal(first, cases[i].first);
+	}
+}
+
+static void test_rules_are_selected_per_chart(void **unused)
+{
+	(void)unused;
+	/* Only the selected rules fire: a 3.5 sigma point with only Nelson 2 selected. */
+	struct spc_state state = individuals(SPC_RULE_BIT(SPC_RULE_NELSON2));
+	struct spc_result r;
+	struct spc_observation o = {.value = 3.5};
+	assert_int_equal(spc_chart_add(&state, &o, &r), SPC_OK);
+	assert_int_equal(r.violation_count, 0);
+
+	/* All of WE and Nelson selected: one extreme point fires WE1 and Nelson 1, in rule
+	 * number order. */
+	state = individuals(SPC_RULES_WESTERN_ELECTRIC | SPC_RULES_NELSON);
+	assert_int_equal(spc_chart_add(&state, &o, &r), SPC_OK);
+	assert_int_equal(r.violation_count, 2);
+	assert_int_equal(r.violations[0].rule, SPC_RULE_WE1);
+	assert_int_equal(r.violations[1].rule, SPC_RULE_NELSON1);
+	assert_string_equal(spc_rule_name(SPC_RULE_NELSON7), "nelson7");
+	assert_string_equal(spc_rule_name(99), "unknown");
+}
+
+static void test_explicit_asymmetric_limits(void **unused)
+{
+	(void)unused;
+	/* Explicit limits LCL = 4, CL = 10, UCL = 13: zones are thirds of each half, so 12.1
+	 * is beyond 2 sigma above (sigma up = 1) and 5.9 beyond 2 sigma below (sigma down = 2). */
+	struct spc_chart_config config = {
+	        .kind = SPC_CHART_IMR,
+	        .rules = SPC_RULE_BIT(SPC_RULE_WE2),
+	        .limits_source = SPC_LIMITS_FIXED_EXPLICIT,
+	        .lcl = 4,
+	        .cl = 10,
+	        .ucl = 13,
+	};
+	struct spc_state state;
+	assert_int_equal(spc_state_init(&state, &config, NULL), SPC_OK);
+	const double values[] = {12.1, 10.5, 12.2, 5.9, 5.8};
+	const uint32_t expected_violations[] = {0, 0, 1, 0, 1};
+	for (size_t i = 0; i < 5; i++) {
+		struct spc_result r;
+		struct spc_observation o = {.value = values[i]};
+		assert_int_equal(spc_chart_add(&state, &o, &r), SPC_OK);
+		assert_int_equal(r.violation_count, expected_violations[i]);
+		assert_true(isnan(r.secondary.ucl)); /* no MR limits with explicit limits */
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_each_rule_on_its_pattern),
+	        cmocka_unit_test(test_rules_are_selected_per_chart),
+	        cmocka_unit_test(test_explicit_asymmetric_limits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
