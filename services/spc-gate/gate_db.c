@@ -801,6 +801,19 @@ int gate_db_undo_done(struct ct_pg *pg, const char *command_id, const char *undo
 	return rc;
 }
 
+int gate_db_event_stored(struct ct_pg *pg, const char *event_id, bool *ret_stored, char *err,
+                         size_t err_len)
+{
+	PGresult *res = NULL;
+	int rc = query(pg, "SELECT 1 FROM event WHERE event_id = $1", 1,
+	               (const char *const[]){event_id}, &res, err, err_len);
+
+	if (rc == CT_OK)
+		*ret_stored = PQntuples(res) > 0;
+	PQclear(res);
+	return rc;
+}
+
 int gate_db_prune(struct ct_pg *pg, int keep_days, char *err, size_t err_len)
 {
 	char days[16];

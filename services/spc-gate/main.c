@@ -45,10 +45,13 @@
 #define MAX_UNDOS       64
 #define PUBLISH_WAIT_MS 30000
 #define PRUNE_EVERY_MS  (3600LL * 1000)
-/* A hold is traced forward again after these delays, to catch units whose results
- * traveler had not stored yet when the lot was held. */
-static const int64_t retrace_after_ms[] = {5000, 30000};
+/* A hold follows the genealogy in traveler's tables, which may lag behind what spc-gate has
+ * judged. So the hold is traced forward again once traveler has stored the result that
+ * caused it (traveler stores in arrival order, so every unit judged before the hold is in by
+ * then), and once more after these delays as a safety net (a reconnect can reorder). */
+static const int64_t retrace_after_ms[] = {30000, 300000};
 #define MAX_RETRACES 64
+#define MARKER_POLL_MS 200
 
 struct gate_config {
 	char *pg_conninfo;
@@ -96,6 +99,7 @@ struct decoded {
 
 struct retrace {
 	struct gate_hold hold;
+	char marker[CT_ID_MAX + 1]; /* event ID traveler must have stored; "" once it has */
 	int64_t due_ms;
 	int round;
 };
@@ -494,8 +498,9 @@ static int judge_result(struct gate *g, const Cellthread__V1__StationResult *r)
 		if (g->n_retraces < MAX_RETRACES) {
 			struct retrace *t = &g->retraces[g->n_retraces++];
 			t->hold = lo.holds[i];
+			snprintf(t->marker, sizeof(t->marker), "%s", r->header->event_id);
 			t->round = 0;
-			t->due_ms = ct_mono_ms() + retrace_after_ms[0];
+			t->due_ms = ct_mono_ms() + MARKER_POLL_MS;
 		}
 	}
 	if (j.verdict != VERDICT(PASS)) {
@@ -836,20 +841,37 @@ static void run_retraces(struct gate *g)
 {
 	int64_t now = ct_mono_ms();
 	size_t kept = 0;
+	const int rounds = (int)(sizeof(retrace_after_ms) / sizeof(retrace_after_ms[0]));
 
 	for (size_t i = 0; i < g->n_retraces; i++) {
 		struct retrace *t = &g->retraces[i];
+		char err[256];
+		bool stored = false;
+
 		if (t->due_ms > now) {
 			g->retraces[kept++] = *t;
 			continue;
 		}
+		if (t->marker[0] != '\0') {
+			if (gate_db_event_stored(g->pg, t->marker, &stored, err, sizeof(err)) !=
+			            CT_OK ||
+			    !stored) {
+				t->due_ms = now + MARKER_POLL_MS; /* traveler has not caught up yet */
+				g->retraces[kept++] = *t;
+				continue;
+			}
+			t->marker[0] = '\0';
+			t->due_ms = now + retrace_after_ms[0];
+		} else if (++t->round < rounds) {
+			t->due_ms = now + retrace_after_ms[t->round];
+		} else {
+			t->due_ms = -1;
+		}
 		/* Re-applying the hold is idempotent: same state, same rows, new descendants. */
 		if (gate_pending_add_hold(&g->pending, &t->hold) != CT_OK)
 			continue;
-		if (++t->round < (int)(sizeof(retrace_after_ms) / sizeof(retrace_after_ms[0]))) {
-			t->due_ms = now + retrace_after_ms[t->round];
+		if (t->due_ms >= 0)
 			g->retraces[kept++] = *t;
-		}
 	}
 	g->n_retraces = kept;
 }

@@ -1,0 +1,480 @@
+/* test_spc_gate: the quality gate against the real broker and database.
+ *
+ * The starter configuration for the simulated line (deploy/config/spc-linesim.sql) is loaded
+ * as the `quality` login, then ct-linesim runs with one fault switched on, through ct-ingest
+ * into ct-spc-gate and ct-traveler:
+ *   nozzle         the fill-mass chart signals, the filler gets SLOW (reason
+ *                  SPC_FILL_NOZZLE_MISCALIBRATION), the electrolyte lot is held by the
+ *                  fail-rate gate, failed cells and cells of the held lot are in inspection;
+ *   coating_drift  the loading EWMA signals, the coater gets ADJUST slot_die_gap against the
+ *                  drift within its bounded step, the out-of-spec coil is held and the cells
+ *                  wound from it are in inspection; undoing the action sends the inverse;
+ *   kill -9        spc-gate is SIGKILLed twice mid-stream: every result judged exactly once
+ *                  (one verdict each, none lost, none twice), and every chart holds exactly
+ *                  one point per measurement, so its state continued across the restarts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ct_error.h"
+#include "ct_pb.h"
+#include "ct_time.h"
+#include "harness.h"
+
+#define RUN_TIMEOUT_MS 240000
+#define SIGNAL_WAIT_MS 180000
+/* Units made from lot $1 that are not in the inspection queue. The hold's genealogy walk runs
+ * again once traveler has stored the result that caused the hold, so this reaches 0. */
+#define MISSING_FROM_INSPECTION                                                                    \
+	"SELECT count(DISTINCT g.parent_id) FROM genealogy g WHERE g.child_id = $1"              \
+	" AND NOT EXISTS (SELECT 1 FROM inspection_item i WHERE i.unit_id = g.parent_id)"
+
+/* Loads the starter configuration as the quality login: the same SQL a plant engineer runs,
+ * with the privileges ct_quality has. */
+static void load_config(struct harness *h)
+{
+	char password[128], port[16], path[HARNESS_PATH_MAX], *sql = NULL;
+	const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
+	const char *values[] = {"127.0.0.1", port, "cellthread", "quality", password, NULL};
+	size_t len = 0;
+	PGconn *conn;
+	PGresult *res;
+
+	snprintf(path, sizeof(path), "%s/deploy/config/spc-linesim.sql", CT_SOURCE_DIR);
+	assert_int_equal(harness_read_file(path, &sql, &len), CT_OK);
+	assert_int_equal(harness_pg_password(h, "quality", password, sizeof(password)), CT_OK);
+	snprintf(port, sizeof(port), "%d", h->pg_port);
+	conn = PQconnectdbParams(keys, values, 0);
+	assert_int_equal(PQstatus(conn), CONNECTION_OK);
+	/* Idempotent across the tests of the group: the configuration is loaded once. */
+	res = PQexec(conn, "SELECT count(*) FROM spc_chart");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+		PQclear(res);
+		res = PQexec(conn, sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			fail_msg("loading %s failed: %s", path, PQerrorMessage(conn));
+	}
+	PQclear(res);
+	PQfinish(conn);
+	free(sql);
+}
+
+/* Runs SQL as the quality login (decisions with a name on them). */
+static void quality_sql(struct harness *h, const char *sql, int n, const char *const *params)
+{
+	char password[128], port[16];
+	const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
+	const char *values[] = {"127.0.0.1", port, "cellthread", "quality", password, NULL};
+	PGconn *conn;
+	PGresult *res;
+
+	assert_int_equal(harness_pg_password(h, "quality", password, sizeof(password)), CT_OK);
+	snprintf(port, sizeof(port), "%d", h->pg_port);
+	conn = PQconnectdbParams(keys, values, 0);
+	assert_int_equal(PQstatus(conn), CONNECTION_OK);
+	res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("%s failed: %s", sql, PQerrorMessage(conn));
+	PQclear(res);
+	PQfinish(conn);
+}
+
+static long long count(struct harness *h, const char *sql, int n, const char *const *params)
+{
+	long long v = -1;
+	assert_int_equal(harness_sql_long(h, sql, n, params, &v), CT_OK);
+	return v;
+}
+
+struct stack {
+	struct harness_proc *ingest, *traveler, *gate, *linesim;
+	char summary_path[HARNESS_PATH_MAX];
+};
+
+static void stack_start(struct harness *h, struct stack *st, const char *site, const char *faults,
+                        int cells, int rate, const char *seed)
+{
+	char e_site[64], e_cells[32], e_faults[64], e_seed[64], e_summary[HARNESS_PATH_MAX + 32];
+	char e_rate[32];
+	const char *env[] = {e_site, e_cells, e_seed, e_summary, "CT_SIM_LINES=1",
+	                     e_rate, e_faults, NULL};
+
+	memset(st, 0, sizeof(*st));
+	load_config(h);
+	snprintf(st->summary_path, sizeof(st->summary_path), "%s/linesim-%s.json", h->dir, site);
+	snprintf(e_site, sizeof(e_site), "CT_SIM_SITE=%s", site);
+	snprintf(e_cells, sizeof(e_cells), "CT_SIM_CELLS=%d", cells);
+	snprintf(e_rate, sizeof(e_rate), "CT_SIM_RATE=%d", rate);
+	if (faults != NULL)
+		snprintf(e_faults, sizeof(e_faults), "CT_SIM_FAULTS=%s", faults);
+	else
+		env[6] = NULL; /* no fault */
+	snprintf(e_seed, sizeof(e_seed), "CT_SIM_SEED=%s", seed);
+	snprintf(e_summary, sizeof(e_summary), "CT_SIM_SUMMARY=%s", st->summary_path);
+	assert_int_equal(harness_service_start(h, HARNESS_TRAVELER, NULL, NULL, &st->traveler),
+	                 CT_OK);
+	assert_int_equal(harness_service_start(h, HARNESS_SPCGATE, NULL, NULL, &st->gate), CT_OK);
+	assert_int_equal(harness_service_start(h, HARNESS_INGEST, NULL, NULL, &st->ingest), CT_OK);
+	assert_int_equal(harness_service_start(h, HARNESS_LINESIM, NULL, env, &st->linesim),
+	                 CT_OK);
+}
+
+/* Waits for linesim to finish and for every result it sent to be judged and stored. */
+static long long stack_drain(struct harness *h, struct stack *st, const char *site)
+{
+	json_error_t jerr;
+	json_t *summary;
+	long long results;
+	const char *p[] = {site};
+
+	assert_int_equal(harness_proc_wait_exit(h, st->linesim, RUN_TIMEOUT_MS), CT_OK);
+	summary = json_load_file(st->summary_path, 0, &jerr);
+	if (summary == NULL)
+		fail_msg("cannot read linesim's summary: %s", jerr.text);
+	results = (long long)json_integer_value(json_object_get(summary, "results"));
+	json_decref(summary);
+	assert_true(results > 0);
+	assert_int_equal(harness_wait_sql_countv(h, "SELECT count(*) FROM station_visit WHERE site = $1",
+	                                         1, p, results, RUN_TIMEOUT_MS),
+	                 CT_OK);
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM unit_verdict WHERE site = $1",
+	                                         1, p, results, RUN_TIMEOUT_MS),
+	                 CT_OK);
+	return results;
+}
+
+static void stack_stop(struct harness *h, struct stack *st)
+{
+	assert_int_equal(harness_proc_stop(h, st->ingest), CT_OK);
+	assert_int_equal(harness_proc_stop(h, st->gate), CT_OK);
+	assert_int_equal(harness_proc_stop(h, st->traveler), CT_OK);
+}
+
+/* What the station side of the test saw. */
+struct seen {
+	bool alert, command, lot_held;
+	char alert_rule[32];
+	char command_id[64];
+	char lot_id[72];
+	double delta, target;
+};
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Reads alerts, commands and lot status until want_* are all seen or the deadline passes. */
+static void watch(struct harness_sub *sub, struct harness_proc *linesim,
+                  const char *chart_prefix, const char *const *rules,
+                  const char *station_suffix, int command_kind, const char *reason_code,
+                  const char *lot_marker, struct seen *out)
+{
+	int64_t deadline = ct_mono_ms() + SIGNAL_WAIT_MS;
+
+	memset(out, 0, sizeof(*out));
+	while (!(out->alert && out->command && out->lot_held) && ct_mono_ms() < deadline) {
+		const char *topic;
+		const uint8_t *payload;
+		size_t len;
+		if (!harness_proc_is_alive(linesim) && linesim->status != 0)
+			fail_msg("linesim failed (status %d); see its log", linesim->status);
+		if (harness_sub_next(sub, 1000, &topic, &payload, &len) != CT_OK)
+			continue;
+		if (ends_with(topic, "/alert")) {
+			Cellthread__V1__Alert *a =
+			        cellthread__v1__alert__unpack(NULL, len, payload);
+			assert_non_null(a);
+			if (strncmp(a->chart_id, chart_prefix, strlen(chart_prefix)) == 0) {
+				for (size_t i = 0; rules[i] != NULL; i++) {
+					if (strcmp(a->rule, rules[i]) == 0 && !out->alert) {
+						out->alert = true;
+						snprintf(out->alert_rule, sizeof(out->alert_rule), "%s",
+						         a->rule);
+						/* The alert names chart, rule and points. */
+						assert_true(a->last_point >= a->first_point);
+						assert_true(a->first_point >= 1);
+						assert_non_null(strstr(a->text, a->chart_id));
+						assert_non_null(strstr(a->text, a->rule));
+						assert_true(a->cause_event_id[0] != '\0');
+					}
+				}
+			}
+			cellthread__v1__alert__free_unpacked(a, NULL);
+		} else if (ends_with(topic, "/command")) {
+			Cellthread__V1__StationCommand *c =
+			        cellthread__v1__station_command__unpack(NULL, len, payload);
+			assert_non_null(c);
+			if (!out->command && ends_with(c->station, station_suffix) &&
+			    (int)c->kind == command_kind && strcmp(c->reason_code, reason_code) == 0 &&
+			    c->undoes_event_id[0] == '\0') {
+				out->command = true;
+				snprintf(out->command_id, sizeof(out->command_id), "%s",
+				         c->header->event_id);
+				out->delta = c->delta;
+				out->target = c->target_value;
+				assert_true(c->cause_event_id[0] != '\0');
+				assert_true(c->reason_text[0] != '\0');
+			}
+			cellthread__v1__station_command__free_unpacked(c, NULL);
+		} else if (strncmp(topic, "ct/v1/lot/", 10) == 0 && len > 0) {
+			Cellthread__V1__LotStatus *l =
+			        cellthread__v1__lot_status__unpack(NULL, len, payload);
+			assert_non_null(l);
+			if (!out->lot_held && strstr(l->lot_id, lot_marker) != NULL &&
+			    l->state == CELLTHREAD__V1__LOT_STATE__LOT_STATE_HELD) {
+				out->lot_held = true;
+				snprintf(out->lot_id, sizeof(out->lot_id), "%s", l->lot_id);
+				assert_string_equal(l->changed_by, "spc-gate");
+				assert_non_null(strstr(l->reason, "gate rule"));
+			}
+			cellthread__v1__lot_status__free_unpacked(l, NULL);
+		}
+	}
+	if (!out->alert)
+		fail_msg("no %s alert with the expected rule within %d s", chart_prefix,
+		         SIGNAL_WAIT_MS / 1000);
+	if (!out->command)
+		fail_msg("the %s station received no %s command", station_suffix, reason_code);
+	if (!out->lot_held)
+		fail_msg("no %s lot was held", lot_marker);
+}
+
+static struct harness_sub *subscribe(struct harness *h, const char *site)
+{
+	char commands[96], alerts[96], lots[96];
+	const char *filters[] = {commands, alerts, lots};
+	struct harness_sub *sub = NULL;
+
+	snprintf(commands, sizeof(commands), "ct/v1/plant/%s/+/+/command", site);
+	snprintf(alerts, sizeof(alerts), "ct/v1/plant/%s/+/+/alert", site);
+	snprintf(lots, sizeof(lots), "ct/v1/lot/%s/#", site);
+	assert_int_equal(harness_sub_newv(h, "cli", filters, 3, &sub), CT_OK);
+	return sub;
+}
+
+static void test_nozzle(void **state)
+{
+	struct harness *h = *state;
+	const char *rules[] = {"nelson1", "nelson4", NULL};
+	struct harness_sub *sub = subscribe(h, "SN");
+	struct stack st;
+	struct seen seen;
+	const char *p[2];
+
+	stack_start(h, &st, "SN", "nozzle", 800, 150, "101");
+	watch(sub, st.linesim, "fill-mass", rules, "FILL-01", CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_SLOW,
+	      "SPC_FILL_NOZZLE_MISCALIBRATION", "-ELY-", &seen);
+	printf("nozzle: alert rule %s, SLOW command %s, lot %s held\n", seen.alert_rule,
+	       seen.command_id, seen.lot_id);
+	assert_float_equal(seen.target, 60.0, 0.0);
+	stack_drain(h, &st, "SN");
+
+	/* The command is in the action log with its cause; the hold is in the audit trail. */
+	p[0] = seen.command_id;
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM automatic_action a JOIN spc_signal s"
+	                       " ON s.alert_id = a.alert_id WHERE a.command_id = $1"
+	                       " AND s.chart_id = 'fill-mass' AND a.cause_event_id <> ''",
+	                       1, p),
+	                 1);
+	p[0] = "SN";
+	p[1] = seen.lot_id;
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM lot_audit WHERE site = $1 AND lot_id = $2"
+	                       " AND to_state = 2 AND actor = 'spc-gate' AND published_at IS NOT NULL",
+	                       2, p),
+	                 1);
+	/* Failed cells are queued for inspection with the failing characteristic... */
+	assert_true(count(h,
+	                  "SELECT count(*) FROM inspection_item WHERE site = $1"
+	                  " AND reason LIKE 'fill_mass %' AND disposition IS NULL",
+	                  1, p) > 0);
+	/* ...and every cell filled from the held lot is in inspection too (genealogy forward
+	 * at the hold, ingest's flag afterwards): none missing. */
+	p[0] = seen.lot_id;
+	assert_int_equal(harness_wait_sql_countv(h, MISSING_FROM_INSPECTION, 1, p, 0, 60000), CT_OK);
+	assert_true(count(h, "SELECT count(*) FROM inspection_item WHERE cause = 'lot:' || $1", 1,
+	                  p) > 0);
+	/* Ingest flagged cells consuming the lot after the hold. */
+	assert_true(count(h, "SELECT count(*) FROM station_visit WHERE $1 = ANY (held_lots)", 1,
+	                  p) > 0);
+	stack_stop(h, &st);
+	harness_sub_free(sub);
+	harness_pass(h);
+}
+
+static void test_coating_drift(void **state)
+{
+	struct harness *h = *state;
+	const char *rules[] = {"ewma", NULL};
+	struct harness_sub *sub = subscribe(h, "SC");
+	struct stack st;
+	struct seen seen;
+	const char *p[2];
+	int64_t deadline;
+	bool undone = false;
+
+	stack_start(h, &st, "SC", "coating_drift", 1200, 150, "202");
+	watch(sub, st.linesim, "coat-", rules, "COAT-C01", CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_ADJUST,
+	      "SPC_COATING_LOADING_DRIFT", "-CATH-", &seen);
+	printf("coating drift: alert rule %s, ADJUST %s by %+.4f to %.4f, coil %s held\n",
+	       seen.alert_rule, seen.command_id, seen.delta, seen.target, seen.lot_id);
+	/* Loading drifts up: the gap closes, by at most the plan's 2 um, inside 140..160 um. */
+	assert_true(seen.delta < 0.0);
+	assert_true(seen.delta >= -2.0);
+	assert_true(seen.target >= 140.0 && seen.target <= 160.0);
+	stack_drain(h, &st, "SC");
+
+	p[0] = "SC";
+	p[1] = seen.lot_id;
+	/* The coil failed its spec, and its cells are all in inspection. */
+	assert_true(count(h,
+	                  "SELECT count(*) FROM inspection_item WHERE site = $1 AND unit_id = $2"
+	                  " AND reason LIKE 'areal_loading above USL%'",
+	                  2, p) == 1);
+	p[0] = seen.lot_id;
+	assert_true(count(h, "SELECT count(*) FROM genealogy WHERE child_id = $1", 1, p) > 0);
+	assert_int_equal(harness_wait_sql_countv(h, MISSING_FROM_INSPECTION, 1, p, 0, 60000), CT_OK);
+
+	/* Undo: the engineer's request (as the quality login) makes spc-gate send the inverse
+	 * ADJUST, linked to the original, and log who asked. */
+	p[0] = seen.command_id;
+	p[1] = "test: gap set by hand";
+	quality_sql(h, "SELECT ct_undo_action($1, $2)", 2, p);
+	deadline = ct_mono_ms() + 60000;
+	while (!undone && ct_mono_ms() < deadline) {
+		const char *topic;
+		const uint8_t *payload;
+		size_t len;
+		if (harness_sub_next(sub, 1000, &topic, &payload, &len) != CT_OK ||
+		    !ends_with(topic, "/command"))
+			continue;
+		Cellthread__V1__StationCommand *c =
+		        cellthread__v1__station_command__unpack(NULL, len, payload);
+		assert_non_null(c);
+		if (strcmp(c->undoes_event_id, seen.command_id) == 0) {
+			undone = true;
+			assert_int_equal(c->kind, CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_ADJUST);
+			assert_float_equal(c->delta, -seen.delta, 1e-9);
+			assert_float_equal(c->target_value, seen.target - seen.delta, 1e-9);
+		}
+		cellthread__v1__station_command__free_unpacked(c, NULL);
+	}
+	assert_true(undone);
+	p[0] = seen.command_id;
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM automatic_action WHERE"
+	                                         " command_id = $1 AND undone_at IS NOT NULL AND"
+	                                         " undo_requested_by = 'quality'",
+	                                         1, p, 1, 30000),
+	                 CT_OK);
+	stack_stop(h, &st);
+	harness_sub_free(sub);
+	harness_pass(h);
+}
+
+/* Every chart instance of this site holds exactly one point per observation it was fed:
+ * points = measurements (imr, ewma, cusum) or full subgroups (xbar). */
+static void check_chart_points(struct harness *h, const char *site)
+{
+	static const struct {
+		const char *chart, *characteristic;
+		int per_point;
+	} charts[] = {
+	        {"fill-mass", "fill_mass", 1},   {"weld-vision", "vision_score", 1},
+	        {"seal-decay", "pressure_decay", 1}, {"eol-dcir", "dcir", 5},
+	};
+	for (size_t i = 0; i < sizeof(charts) / sizeof(charts[0]); i++) {
+		char per[8];
+		const char *p[] = {site, charts[i].chart, charts[i].characteristic, per};
+		long long points, expected;
+		snprintf(per, sizeof(per), "%d", charts[i].per_point);
+		points = count(h,
+		               "SELECT coalesce(sum(points), 0) FROM spc_chart_state WHERE site = $1"
+		               " AND chart_id = $2",
+		               2, p);
+		expected = count(h,
+		                 "SELECT coalesce(sum(n / $4::int), 0) FROM (SELECT station, count(*) n"
+		                 " FROM measurement m WHERE site = $1 AND characteristic = $3"
+		                 " AND EXISTS (SELECT 1 FROM spc_chart_state s WHERE s.site = $1"
+		                 " AND s.chart_id = $2 AND s.station = m.station)"
+		                 " GROUP BY station) d",
+		                 4, p);
+		printf("chart %s: %lld points for %lld expected\n", charts[i].chart, points, expected);
+		assert_true(expected > 0);
+		assert_int_equal(points, expected);
+	}
+}
+
+static void test_kill9_gate(void **state)
+{
+	struct harness *h = *state;
+	struct stack st;
+	const char *p[] = {"SK"};
+	const char *judged_sql = "SELECT count(*) FROM spc_judged j JOIN station_visit v"
+	                         " ON v.event_id = j.source_event_id WHERE v.site = $1";
+	long long results, kills[] = {2000, 6000};
+
+	/* Slow enough that the kills land while the line still runs. */
+	stack_start(h, &st, "SK", NULL, 700, 25, "303");
+	for (size_t k = 0; k < 2; k++) {
+		long long judged = 0;
+		int64_t deadline = ct_mono_ms() + RUN_TIMEOUT_MS;
+		/* Polls the condition with a deadline: kill as soon as the count passes the mark. */
+		while ((judged = count(h, judged_sql, 1, p)) < kills[k] && ct_mono_ms() < deadline &&
+		       harness_proc_is_alive(st.linesim))
+			nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+		assert_true(judged >= kills[k]);
+		assert_true(harness_proc_is_alive(st.linesim)); /* mid-stream, not after it */
+		assert_int_equal(harness_proc_kill(h, st.gate), CT_OK);
+		printf("kill %zu: SIGKILL spc-gate with %lld results judged\n", k + 1, judged);
+		assert_int_equal(harness_proc_restart(h, st.gate, true), CT_OK);
+	}
+	results = stack_drain(h, &st, "SK");
+	/* One verdict per result, one judged record per result: none lost, none twice. (The
+	 * verdict is published before spc-gate's save, so the judged rows may trail it.) */
+	assert_int_equal(harness_wait_sql_countv(h, judged_sql, 1, p, results, 60000), CT_OK);
+	assert_int_equal(count(h, "SELECT count(*) FROM unit_verdict WHERE site = $1", 1, p),
+	                 results);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM (SELECT source_event_id FROM unit_verdict"
+	                       " WHERE site = $1 GROUP BY 1 HAVING count(*) > 1) d",
+	                       1, p),
+	                 0);
+	assert_int_equal(st.gate->starts, 3);
+	check_chart_points(h, "SK");
+	stack_stop(h, &st);
+	harness_pass(h);
+}
+
+static int group_setup(void **state)
+{
+	return harness_group_start("spc_gate", CT_IT_WATCHDOG_S, state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_nozzle, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_coating_drift, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_kill9_gate, harness_test_setup,
+	                                        harness_test_teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
+}
