@@ -235,7 +235,7 @@ CREATE TABLE inspection_item (
 );
 CREATE INDEX inspection_item_open ON inspection_item (entered_at) WHERE disposition IS NULL;
 
--- Lot gate status; absent means released.
+-- Lot gate status; a lot without a row has never been held (released).
 CREATE TABLE lot_status (
     site        text NOT NULL,
     lot_id      text NOT NULL,
@@ -297,6 +297,8 @@ CREATE TABLE unit_verdict (
     failed            jsonb NOT NULL DEFAULT '[]',
     inspection_reason text NOT NULL DEFAULT '',
     held_lots         text[] NOT NULL DEFAULT '{}',
+    recipe            text NOT NULL DEFAULT '',
+    recipe_version    integer NOT NULL DEFAULT 0,
     decided_at        timestamptz NOT NULL
 );
 CREATE INDEX unit_verdict_unit ON unit_verdict (unit_id, decided_at);
@@ -322,7 +324,7 @@ BEGIN
     IF p_reason IS NULL OR btrim(p_reason) = '' THEN
         RAISE EXCEPTION 'a lot state change needs a reason';
     END IF;
-    IF p_state NOT BETWEEN 1 AND 3 THEN
+    IF p_state IS NULL OR p_state NOT BETWEEN 1 AND 3 THEN
         RAISE EXCEPTION 'lot state % is not released (1), held (2) or quarantined (3)', p_state;
     END IF;
     IF p_state = 1 AND NOT pg_has_role(session_user, 'ct_quality', 'MEMBER') THEN
@@ -362,6 +364,10 @@ RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
 BEGIN
     IF p_reason IS NULL OR btrim(p_reason) = '' THEN
         RAISE EXCEPTION 'a disposition needs a reason';
+    END IF;
+    IF p_disposition IS NULL OR p_disposition NOT IN ('release', 'rework', 'scrap') THEN
+        RAISE EXCEPTION 'disposition must be release, rework or scrap, not %',
+            coalesce(p_disposition, 'nothing');
     END IF;
     UPDATE inspection_item
         SET disposition = p_disposition, disposed_by = session_user, disposed_at = now(),

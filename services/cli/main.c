@@ -1,13 +1,15 @@
 /* cellthread: the command-line tool for engineers on the digital thread.
  *
- *   cellthread trace back ID [--json] [--mqtt]     a unit's ancestors, lots and history
+ *   cellthread trace back ID [--json] [--mqtt]     a unit's ancestors, lots, history, verdicts
  *   cellthread trace forward ID [--json] [--mqtt]  every unit that contains ID
  *   cellthread deadletters [--limit N] [--json]    refused input, newest first
+ *   cellthread inspect|lot|actions|verdicts ...    the quality gate (cli_quality.c)
  *
  * Reads PostgreSQL directly (CT_PG_CONNINFO, CT_PG_PASSWORD; a read-only role is enough),
  * or with --mqtt asks traveler over MQTT request/response (CT_MQTT_URL, CT_MQTT_USERNAME,
  * CT_MQTT_PASSWORD). Both paths print the same output: the query code is traveler's own.
- * Exit codes: 0 found, 1 failure (database, broker, timeout), 2 usage, 3 unknown ID. */
+ * Exit codes (cli.h): 0 found, 1 failure (database, broker, timeout), 2 usage, 3 unknown ID,
+ * 4 a decision refused by the database. */
 #include <dirent.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -26,32 +28,40 @@
 #include "ct_spool.h"
 #include "ct_time.h"
 #include "ct_topic.h"
+#include "cli.h"
 #include "traveler_trace.h"
 
-#define EXIT_FAILED     1
-#define EXIT_USAGE      2
-#define EXIT_UNKNOWN    3
 #define MQTT_TIMEOUT_MS 30000
 
-static void usage(FILE *out)
+void cli_usage(FILE *out)
 {
-	fprintf(out, "usage: cellthread trace back|forward ID [--json] [--mqtt]\n"
-	             "       cellthread deadletters [--limit N] [--json]\n"
-	             "env: CT_PG_CONNINFO, CT_PG_PASSWORD (or PGPASSFILE); with --mqtt: "
-	             "CT_MQTT_URL, CT_MQTT_USERNAME, CT_MQTT_PASSWORD\n");
+	fprintf(out,
+	        "usage: cellthread trace back|forward ID [--json] [--mqtt]\n"
+	        "       cellthread deadletters [--limit N] [--json]\n"
+	        "       cellthread inspect [--all] [--json]\n"
+	        "       cellthread inspect dispose ITEM_ID release|rework|scrap --reason TEXT\n"
+	        "       cellthread lot list [--all] [--json]\n"
+	        "       cellthread lot show SITE LOT [--json]\n"
+	        "       cellthread lot hold SITE LOT --reason TEXT [--quarantine]\n"
+	        "       cellthread lot release SITE LOT --reason TEXT\n"
+	        "       cellthread actions [--limit N] [--json]\n"
+	        "       cellthread actions undo COMMAND_ID --reason TEXT\n"
+	        "       cellthread verdicts UNIT_ID [--json]\n"
+	        "env: CT_PG_CONNINFO, CT_PG_PASSWORD (or PGPASSFILE); with --mqtt: "
+	        "CT_MQTT_URL, CT_MQTT_USERNAME, CT_MQTT_PASSWORD\n");
 }
 
-static const char *env_or(const char *name, const char *fallback)
+const char *cli_env_or(const char *name, const char *fallback)
 {
 	const char *value = getenv(name);
 	return value && *value ? value : fallback;
 }
 
-static int connect_pg(struct ct_pg **ret)
+int cli_connect_pg(struct ct_pg **ret)
 {
 	char err[512];
-	struct ct_pg *pg =
-	        ct_pg_new(env_or("CT_PG_CONNINFO", "dbname=cellthread"), getenv("CT_PG_PASSWORD"));
+	struct ct_pg *pg = ct_pg_new(cli_env_or("CT_PG_CONNINFO", "dbname=cellthread"),
+	                             getenv("CT_PG_PASSWORD"));
 	if (pg == NULL)
 		return CT_ERR_NOMEM;
 	if (ct_pg_ensure(pg, 5000, NULL, err, sizeof(err)) != CT_OK) {
@@ -109,7 +119,7 @@ static int trace_over_mqtt(Cellthread__V1__TraceDirection direction, const char 
 		goto fail;
 	snprintf(instance, sizeof(instance), "%ld", (long)getpid());
 	memset(&options, 0, sizeof(options));
-	options.url = env_or("CT_MQTT_URL", "tcp://127.0.0.1:1883");
+	options.url = cli_env_or("CT_MQTT_URL", "tcp://127.0.0.1:1883");
 	options.service = "cli";
 	options.instance = instance;
 	options.username = getenv("CT_MQTT_USERNAME");
@@ -182,7 +192,7 @@ static int cmd_trace(int argc, char **argv)
 	int rc;
 
 	if (argc < 2) {
-		usage(stderr);
+		cli_usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (strcmp(argv[0], "back") == 0)
@@ -190,7 +200,7 @@ static int cmd_trace(int argc, char **argv)
 	else if (strcmp(argv[0], "forward") == 0)
 		direction = CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_FORWARD;
 	else {
-		usage(stderr);
+		cli_usage(stderr);
 		return EXIT_USAGE;
 	}
 	for (int i = 1; i < argc; i++) {
@@ -201,12 +211,12 @@ static int cmd_trace(int argc, char **argv)
 		else if (id == NULL && argv[i][0] != '-')
 			id = argv[i];
 		else {
-			usage(stderr);
+			cli_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
 	if (id == NULL) {
-		usage(stderr);
+		cli_usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (mqtt) {
@@ -214,7 +224,7 @@ static int cmd_trace(int argc, char **argv)
 	} else {
 		struct ct_pg *pg = NULL;
 		char err[512];
-		rc = connect_pg(&pg);
+		rc = cli_connect_pg(&pg);
 		if (rc != CT_OK)
 			return EXIT_FAILED;
 		traveler_trace_limits_init(&limits);
@@ -261,11 +271,11 @@ static int cmd_deadletters(int argc, char **argv)
 		         ct_parse_long(argv[i + 1], 1, 1000000, &parsed) == CT_OK)
 			limit = argv[++i];
 		else {
-			usage(stderr);
+			cli_usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if (connect_pg(&pg) != CT_OK)
+	if (cli_connect_pg(&pg) != CT_OK)
 		return EXIT_FAILED;
 	if (ct_pg_query(pg, sql, 1, &limit, &res, err, sizeof(err)) != CT_OK) {
 		fprintf(stderr, "cellthread: %s", err);
@@ -306,16 +316,24 @@ int main(int argc, char **argv)
 
 	ct_log_set_service("cellthread");
 	ct_log_level = CT_LOG_WARN;
-	if (ct_log_parse_level(env_or("CT_LOG_LEVEL", "warn"), &level) == CT_OK)
+	if (ct_log_parse_level(cli_env_or("CT_LOG_LEVEL", "warn"), &level) == CT_OK)
 		ct_log_level = level;
 	if (argc >= 2 && strcmp(argv[1], "trace") == 0)
 		return cmd_trace(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "deadletters") == 0)
 		return cmd_deadletters(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "inspect") == 0)
+		return cli_inspect(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "lot") == 0)
+		return cli_lot(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "actions") == 0)
+		return cli_actions(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "verdicts") == 0)
+		return cli_verdicts(argc - 2, argv + 2);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
-		usage(stdout);
+		cli_usage(stdout);
 		return 0;
 	}
-	usage(stderr);
+	cli_usage(stderr);
 	return EXIT_USAGE;
 }

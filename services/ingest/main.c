@@ -6,7 +6,13 @@
  * acknowledged every publish, then commit the spool position. A crash between publish and
  * commit replays the batch on restart; downstream is idempotent by event ID, so the replay
  * duplicates nothing. When a batch must be handled again in the same process, the duplicate
- * filter is emptied first, so the retry is not mistaken for duplicates of itself. */
+ * filter is emptied first, so the retry is not mistaken for duplicates of itself.
+ *
+ * Held lots: spc-gate's retained LotStatus messages (ct/v1/lot/+/+) arrive through the same
+ * spool as edge data, in the broker's order, and update the held-lot set (ingest_lots); an
+ * accepted result that consumed a held lot carries it in held_lots. Before a batch's first
+ * lot message the set is copied, and a retried batch starts again from that copy, so each
+ * result is flagged by the holds that preceded it, as the first time. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +26,7 @@
 #include "ct_topic.h"
 #include "ingest_dedup.h"
 #include "ingest_json.h"
+#include "ingest_lots.h"
 #include "ingest_validate.h"
 
 #define SERVICE_NAME       "ingest"
@@ -59,10 +66,12 @@ struct ingest {
 	struct ct_service svc;
 	struct ingest_config cfg;
 	struct ingest_limits limits;
-	struct ingest_dedup *seen; /* recent event IDs */
+	struct ingest_dedup *seen;               /* recent event IDs */
+	struct ingest_lots *lots;                /* held lots, from spc-gate's lot status */
+	struct ingest_lots *lots_at_batch_start; /* copy before the batch's first lot message */
 	char producer[CT_ID_MAX + 16];
 	/* Counters for the periodic log line. */
-	unsigned long accepted, duplicates, dead_lettered;
+	unsigned long accepted, duplicates, dead_lettered, flagged;
 };
 
 /* True when id was seen before within the filter's window (and remembers it). */
@@ -166,6 +175,14 @@ static int handle_results(struct ingest *in, const char *topic, const struct ct_
 			ct_debug("duplicate event %s dropped", result->header->event_id);
 			continue;
 		}
+		rc = ingest_lots_mark_result(in->lots, result);
+		if (rc != CT_OK)
+			goto out;
+		if (result->n_held_lots > 0) {
+			in->flagged++;
+			ct_debug("%s consumed %zu held lot(s), first %s", result->unit_id,
+			         result->n_held_lots, result->held_lots[0]);
+		}
 		keep[out.n_results++] = result;
 	}
 	if (out.n_results == 0)
@@ -223,6 +240,24 @@ static int decode(const struct ct_topic *where, const uint8_t *payload, size_t l
 	return rc;
 }
 
+/* Applies a lot status to the held-lot set; a malformed one is dead-lettered. */
+static int handle_lot_status(struct ingest *in, const char *topic, const uint8_t *payload,
+                             size_t len)
+{
+	char err[512];
+	int why = CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID;
+
+	if (in->lots_at_batch_start == NULL) {
+		in->lots_at_batch_start = ingest_lots_clone(in->lots);
+		if (in->lots_at_batch_start == NULL)
+			return CT_ERR_NOMEM;
+	}
+	if (ingest_lots_apply(in->lots, topic, payload, len, (size_t)in->cfg.max_payload_kib * 1024,
+	                      &why, err, sizeof(err)) != CT_OK)
+		return dead_letter(in, topic, why, err, payload, len);
+	return CT_OK;
+}
+
 /* Handles one received message. Returns CT_OK when it was published or dead-lettered;
  * an error only when publishing itself failed (the batch is then retried). */
 static int handle_message(struct ingest *in, const char *topic, const uint8_t *payload, size_t len)
@@ -234,6 +269,8 @@ static int handle_message(struct ingest *in, const char *topic, const uint8_t *p
 	int why = 0;
 	int rc;
 
+	if (ingest_lots_is_lot_topic(topic))
+		return handle_lot_status(in, topic, payload, len);
 	if (ct_topic_parse(topic, &where, err, sizeof(err)) != CT_OK || !where.is_edge)
 		return dead_letter(in, topic,
 		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
@@ -312,11 +349,20 @@ static int run(struct ingest *in)
 			rc = ct_mqtt_flush(in->svc.mqtt, PUBLISH_TIMEOUT_MS);
 		if (rc == CT_OK && batch.count > 0)
 			rc = ct_spool_commit(in->svc.spool, &batch);
-		if (rc != CT_OK) {
-			/* The broker did not take every publish: handle the batch again. */
+		if (rc == CT_OK) {
+			ingest_lots_free(in->lots_at_batch_start);
+			in->lots_at_batch_start = NULL;
+		} else {
+			/* The broker did not take every publish: handle the batch again, from
+			 * the held lots as they were before it. */
 			ct_warn("batch of %zu messages not acknowledged (%s); retrying",
 			        batch.count, ct_strerror(rc));
 			ct_spool_rewind(in->svc.spool);
+			if (in->lots_at_batch_start != NULL) {
+				ingest_lots_free(in->lots);
+				in->lots = in->lots_at_batch_start;
+				in->lots_at_batch_start = NULL;
+			}
 			rc = reset_filter(in);
 			if (rc != CT_OK) {
 				ct_error("out of memory for the duplicate filter");
@@ -324,8 +370,10 @@ static int run(struct ingest *in)
 			}
 		}
 		if (ct_mono_ms() >= next_report) {
-			ct_info("accepted %lu, duplicates dropped %lu, dead-lettered %lu",
-			        in->accepted, in->duplicates, in->dead_lettered);
+			ct_info("accepted %lu (%lu with held lots), duplicates dropped %lu, "
+			        "dead-lettered %lu, %zu lots held",
+			        in->accepted, in->flagged, in->duplicates, in->dead_lettered,
+			        ingest_lots_count(in->lots));
 			next_report = ct_mono_ms() + 30000;
 		}
 	}
@@ -335,7 +383,8 @@ static int run(struct ingest *in)
 
 int main(int argc, char **argv)
 {
-	static const char *const subscriptions[] = {CT_TOPIC_ROOT "/edge/#"};
+	static const char *const subscriptions[] = {CT_TOPIC_ROOT "/edge/#",
+	                                            CT_TOPIC_ROOT "/lot/+/+"};
 	struct ct_common_config common;
 	struct ingest in;
 	struct ct_config_table own = {ingest_keys, sizeof(ingest_keys) / sizeof(ingest_keys[0]),
@@ -357,11 +406,13 @@ int main(int argc, char **argv)
 	in.limits.max_past_us = in.cfg.max_past_s * 1000000LL;
 	snprintf(in.producer, sizeof(in.producer), "%s-%s", SERVICE_NAME, common.instance);
 	in.seen = ingest_dedup_new((size_t)in.cfg.dedup_capacity);
-	if (in.seen == NULL) {
-		ct_error("out of memory for the duplicate filter");
+	in.lots = ingest_lots_new();
+	if (in.seen == NULL || in.lots == NULL) {
+		ct_error("out of memory for the duplicate filter or the held-lot set");
 		goto out;
 	}
-	rc = ct_service_start(&in.svc, SERVICE_NAME, &common, subscriptions, 1, 60000, err,
+	rc = ct_service_start(&in.svc, SERVICE_NAME, &common, subscriptions,
+	                      sizeof(subscriptions) / sizeof(subscriptions[0]), 60000, err,
 	                      sizeof(err));
 	if (rc == CT_ERR_STOPPED) {
 		exit_code = 0; /* asked to stop while connecting */
@@ -371,14 +422,18 @@ int main(int argc, char **argv)
 		ct_error("cannot start: %s", err);
 		goto out;
 	}
-	ct_info("ready: %s -> %s", subscriptions[0], CT_TOPIC_ROOT "/plant/...");
+	ct_info("ready: %s -> %s (held lots from %s)", subscriptions[0], CT_TOPIC_ROOT "/plant/...",
+	        subscriptions[1]);
 	rc = run(&in);
-	ct_info("stopping: accepted %lu, duplicates dropped %lu, dead-lettered %lu", in.accepted,
-	        in.duplicates, in.dead_lettered);
+	ct_info("stopping: accepted %lu (%lu with held lots), duplicates dropped %lu, "
+	        "dead-lettered %lu",
+	        in.accepted, in.flagged, in.duplicates, in.dead_lettered);
 	ct_service_finish(&in.svc);
 	exit_code = rc == CT_OK ? 0 : 1;
 out:
 	ingest_dedup_free(in.seen);
+	ingest_lots_free(in.lots);
+	ingest_lots_free(in.lots_at_batch_start);
 	ct_service_cleanup_config(&common, &own);
 	return exit_code;
 }

@@ -17,7 +17,7 @@ void gate_charts_init(struct gate_charts *charts)
 	gate_map_init(&charts->index);
 }
 
-static void drop_instances(struct gate_charts *charts)
+void gate_charts_drop_instances(struct gate_charts *charts)
 {
 	for (size_t i = 0; i < charts->n_charts; i++)
 		free(charts->charts[i]);
@@ -27,7 +27,7 @@ static void drop_instances(struct gate_charts *charts)
 
 void gate_charts_cleanup(struct gate_charts *charts)
 {
-	drop_instances(charts);
+	gate_charts_drop_instances(charts);
 	free(charts->charts);
 	free(charts->defs);
 	free(charts->steps);

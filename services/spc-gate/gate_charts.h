@@ -114,6 +114,8 @@ struct gate_charts {
 
 void gate_charts_init(struct gate_charts *charts);
 void gate_charts_cleanup(struct gate_charts *charts);
+/* Forgets every instance (before reloading the saved ones); definitions stay. */
+void gate_charts_drop_instances(struct gate_charts *charts);
 
 /* Parses a rule list ("WE1,WE2,N1..N8,SEC") into engine bits. Returns CT_OK or
  * CT_ERR_INVALID with the bad word in err. */

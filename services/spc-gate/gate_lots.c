@@ -95,6 +95,12 @@ static int counter(struct gate_lots *lots, const char *rule_id, const char *site
 	return CT_OK;
 }
 
+void gate_lots_clear_counters(struct gate_lots *lots)
+{
+	lots->n_counters = 0;
+	gate_map_clear(&lots->counter_index);
+}
+
 int gate_lots_restore_counter(struct gate_lots *lots, const char *rule_id, const char *site,
                               const char *lot_id, int64_t units, int64_t failed)
 {

@@ -83,6 +83,8 @@ void gate_lots_set_rules(struct gate_lots *lots, struct gate_lot_rule *rules, si
 int gate_lots_set_held(struct gate_lots *lots, const char *site, const char *lot_id, int state);
 bool gate_lots_is_held(const struct gate_lots *lots, const char *site, const char *lot_id);
 int gate_lots_add_held_unit(struct gate_lots *lots, const char *unit_id);
+/* Forgets the fail_rate counters (before reloading the saved ones). */
+void gate_lots_clear_counters(struct gate_lots *lots);
 /* Restores a counter (from lot_quality). Returns CT_OK or CT_ERR_NOMEM. */
 int gate_lots_restore_counter(struct gate_lots *lots, const char *rule_id, const char *site,
                               const char *lot_id, int64_t units, int64_t failed);

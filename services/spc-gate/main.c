@@ -119,6 +119,7 @@ struct gate {
 	struct retrace retraces[MAX_RETRACES];
 	size_t n_retraces;
 	bool check_judged; /* the first batches after a start may have been judged already */
+	bool publish_failed; /* a publish of this batch did not reach the broker */
 	bool reload_config, reload_lots, undo_wanted;
 	char producer[CT_ID_MAX + 16];
 	int64_t now_us;
@@ -152,10 +153,12 @@ static void publish(struct gate *g, const char *topic, const ProtobufCMessage *m
 		ct_error("out of memory encoding %s for %s", msg->descriptor->name, topic);
 		return;
 	}
-	if (ct_mqtt_publish(g->svc.mqtt, topic, buf, len, 1, retain, PUBLISH_WAIT_MS) != CT_OK)
-		ct_error("cannot publish %s to %s (broker away for %d s); the batch will be "
-		         "replayed",
-		         msg->descriptor->name, topic, PUBLISH_WAIT_MS / 1000);
+	if (ct_mqtt_publish(g->svc.mqtt, topic, buf, len, 1, retain, PUBLISH_WAIT_MS) != CT_OK) {
+		ct_warn("cannot publish %s to %s (broker away for %d s); the batch will be "
+		        "judged again",
+		        msg->descriptor->name, topic, PUBLISH_WAIT_MS / 1000);
+		g->publish_failed = true;
+	}
 	free(buf);
 }
 
@@ -837,6 +840,35 @@ static int save_batch(struct gate *g)
 	}
 }
 
+/* Undoes what judging a batch did in memory, back to the last save, so the batch can be
+ * judged again exactly as after a restart (the broker did not take all of its messages). */
+static int rollback_to_saved(struct gate *g)
+{
+	char err[512];
+	int rc;
+
+	gate_pending_reset(&g->pending);
+	gate_charts_drop_instances(&g->charts);
+	gate_lots_clear_counters(&g->lots);
+	ingest_dedup_free(g->recent);
+	g->recent = ingest_dedup_new((size_t)g->cfg.dedup_window);
+	g->check_judged = true;
+	g->publish_failed = false;
+	if (g->recent == NULL)
+		return CT_ERR_NOMEM;
+	for (;;) {
+		if (ct_pg_ensure(g->pg, -1, &ct_service_stop, err, sizeof(err)) != CT_OK)
+			return CT_ERR_STOPPED;
+		if ((rc = gate_db_load_charts(g->pg, &g->charts, err, sizeof(err))) == CT_OK &&
+		    (rc = gate_db_load_lots(g->pg, &g->lots, err, sizeof(err))) == CT_OK)
+			return CT_OK;
+		if (!ct_pg_is_connection_error(g->pg)) {
+			ct_error("cannot reload the saved state: %s", err);
+			return rc;
+		}
+	}
+}
+
 static void run_retraces(struct gate *g)
 {
 	int64_t now = ct_mono_ms();
@@ -944,12 +976,16 @@ static int run(struct gate *g)
 			ct_error("cannot judge the batch: %s", ct_strerror(rc));
 			break;
 		}
-		/* Everything published is acknowledged before the batch counts as done. */
-		if (ct_mqtt_flush(g->svc.mqtt, PUBLISH_WAIT_MS) != CT_OK) {
-			ct_error("the broker did not acknowledge the batch's messages; stopping so "
-			         "the batch is replayed");
-			rc = CT_ERR_MQTT;
-			break;
+		/* Everything published is acknowledged before the batch counts as done; if not,
+		 * the batch is judged again from the last saved state, under the same IDs. */
+		if (ct_mqtt_flush(g->svc.mqtt, PUBLISH_WAIT_MS) != CT_OK || g->publish_failed) {
+			ct_warn("the broker did not take all of the batch's %zu messages; judging "
+			        "it again",
+			        batch.count);
+			ct_spool_rewind(g->svc.spool);
+			if ((rc = rollback_to_saved(g)) != CT_OK)
+				break;
+			continue;
 		}
 		holds_before = g->pending.n_holds;
 		if ((rc = save_batch(g)) != CT_OK)

@@ -123,6 +123,24 @@ static bool message_ok(const struct decoded *d, char *why, size_t len)
 	case TRAVELER_DEAD_LETTER:
 		return header_ok(((const Cellthread__V1__DeadLetter *)(const void *)d->msg)->header,
 		                 "", why, len);
+	case TRAVELER_VERDICT: {
+		const Cellthread__V1__Verdict *v = (const void *)d->msg;
+		if (!header_ok(v->header, "", why, len))
+			return false;
+		if (!ct_id_is_valid(v->unit_id))
+			snprintf(why, len, "unit_id: not an ID");
+		else if (!ct_id_is_valid(v->source_event_id))
+			snprintf(why, len, "source_event_id: not an ID");
+		else if (!ct_id_is_valid(v->site) || !ct_id_is_valid(v->line) ||
+		         !ct_id_is_valid(v->station))
+			snprintf(why, len, "site, line and station must be IDs");
+		else if ((int)v->verdict < 0 ||
+		         v->verdict > CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_SCRAP)
+			snprintf(why, len, "verdict: %d is not a VerdictCode", (int)v->verdict);
+		else
+			return true;
+		return false;
+	}
 	}
 	return false;
 }
@@ -174,6 +192,10 @@ static bool decode_record(struct traveler *t, const struct ct_spool_record *rec,
 		case CT_KIND_GENEALOGY:
 			desc = &cellthread__v1__genealogy__descriptor;
 			d->item.kind = TRAVELER_GENEALOGY;
+			break;
+		case CT_KIND_VERDICT:
+			desc = &cellthread__v1__verdict__descriptor;
+			d->item.kind = TRAVELER_VERDICT;
 			break;
 		default:
 			break;
@@ -381,11 +403,9 @@ static int run(struct traveler *t)
 int main(int argc, char **argv)
 {
 	static const char *const subscriptions[] = {
-	        CT_TOPIC_ROOT "/plant/+/+/+/result",
-	        CT_TOPIC_ROOT "/plant/+/+/+/telemetry",
-	        CT_TOPIC_ROOT "/plant/+/+/+/genealogy",
-	        CT_TOPIC_ROOT "/sys/deadletter/#",
-	        RPC_TRACE_TOPIC,
+	        CT_TOPIC_ROOT "/plant/+/+/+/result",    CT_TOPIC_ROOT "/plant/+/+/+/telemetry",
+	        CT_TOPIC_ROOT "/plant/+/+/+/genealogy", CT_TOPIC_ROOT "/plant/+/+/+/verdict",
+	        CT_TOPIC_ROOT "/sys/deadletter/#",      RPC_TRACE_TOPIC,
 	};
 	struct ct_common_config common;
 	struct traveler t;

@@ -6,6 +6,8 @@
  * as text literals with every element quoted, so no value can break out of them. */
 #include "traveler_store.h"
 
+#include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,7 @@ enum table_id {
 	T_CURVE,
 	T_TELEMETRY,
 	T_DEAD_LETTER,
+	T_VERDICT,
 	T_COUNT
 };
 
@@ -53,7 +56,7 @@ enum table_id {
 static const char *const copy_sql[T_COUNT] = {
         [T_VISIT] = "COPY station_visit (event_id, unit_id, unit_kind, site, line, station, "
                     "station_type, recipe, recipe_version, operator_id, started_at, ended_at, "
-                    "result) FROM STDIN",
+                    "result, held_lots) FROM STDIN",
         [T_MEASUREMENT] = "COPY measurement (event_id, unit_id, site, line, station, "
                           "characteristic, value, uom, measured_at, seq) FROM STDIN",
         [T_PARAMETER] = "COPY process_parameter (event_id, unit_id, name, actual, setpoint, uom, "
@@ -70,6 +73,9 @@ static const char *const copy_sql[T_COUNT] = {
                         "value) FROM STDIN",
         [T_DEAD_LETTER] = "COPY dead_letter (event_id, service, source_topic, reason_code, "
                           "reason, payload, payload_size, received_at) FROM STDIN",
+        [T_VERDICT] = "COPY unit_verdict (event_id, unit_id, site, line, station, "
+                      "source_event_id, verdict, failed, inspection_reason, held_lots, "
+                      "recipe, recipe_version, decided_at) FROM STDIN",
 };
 
 struct traveler_store {
@@ -229,6 +235,71 @@ static void time_text(int64_t us, char *buf, size_t len)
 	ct_time_format_us(us, buf, len);
 }
 
+/* Appends a text[] field: an array literal with every element quoted (" and \ escaped for
+ * the array, then the whole literal escaped for COPY by ct_copy_text). */
+static void copy_text_array(struct ct_copy *c, char *const *items, size_t n)
+{
+	size_t len = 3;
+	char *text, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += 2 * strlen(items[i]) + 3;
+	text = malloc(len);
+	if (text == NULL) {
+		c->failed = true;
+		return;
+	}
+	p = text;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *s = items[i]; *s != '\0'; s++) {
+			if (*s == '"' || *s == '\\')
+				*p++ = '\\';
+			*p++ = *s;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	ct_copy_text(c, text);
+	free(text);
+}
+
+/* A double as JSON, or null when it is absent or not finite (JSON has no NaN). */
+static json_t *json_number_or_null(bool present, double value)
+{
+	return present && isfinite(value) ? json_real(value) : json_null();
+}
+
+/* The failed characteristics as the JSON array unit_verdict.failed holds:
+ * [{"characteristic","value","lsl","usl","unit","reason"}]. malloc'ed text, NULL on OOM. */
+static char *failed_json(const Cellthread__V1__Verdict *v)
+{
+	json_t *array = json_array();
+	char *text = NULL;
+
+	if (array == NULL)
+		return NULL;
+	for (size_t i = 0; i < v->n_failed; i++) {
+		const Cellthread__V1__FailedCharacteristic *f = v->failed[i];
+		json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:s, s:s}", "characteristic",
+		                      f->characteristic ? f->characteristic : "", "value",
+		                      json_number_or_null(true, f->value), "lsl",
+		                      json_number_or_null(f->has_lsl, f->lsl), "usl",
+		                      json_number_or_null(f->has_usl, f->usl), "unit",
+		                      f->unit ? f->unit : "", "reason", f->reason ? f->reason : "");
+		if (o == NULL || json_array_append_new(array, o) != 0)
+			goto out;
+	}
+	text = json_dumps(array, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+out:
+	json_decref(array);
+	return text;
+}
+
 /* Inserts the batch's distinct event IDs and marks the ones that were new. */
 static int insert_events(struct traveler_store *store, struct ct_pg *pg, char *err, size_t err_len)
 {
@@ -385,6 +456,7 @@ static int rows_for_result(struct traveler_store *store, const Cellthread__V1__S
 	ct_copy_time_us(&c[T_VISIT], r->started_at_us);
 	ct_copy_time_us(&c[T_VISIT], r->ended_at_us);
 	ct_copy_int64(&c[T_VISIT], r->result);
+	copy_text_array(&c[T_VISIT], r->held_lots, r->n_held_lots);
 	ct_copy_end_row(&c[T_VISIT]);
 	counts->visits++;
 	for (size_t i = 0; i < r->n_measurements; i++) {
@@ -540,6 +612,33 @@ static void rows_for_dead_letter(struct traveler_store *store, const Cellthread_
 	counts->dead_letters++;
 }
 
+static int rows_for_verdict(struct traveler_store *store, const Cellthread__V1__Verdict *v,
+                            struct traveler_counts *counts)
+{
+	struct ct_copy *c = &store->copies[T_VERDICT];
+	char *failed = failed_json(v);
+
+	if (failed == NULL)
+		return CT_ERR_NOMEM;
+	ct_copy_text(c, v->header->event_id);
+	ct_copy_text(c, v->unit_id);
+	ct_copy_text(c, v->site);
+	ct_copy_text(c, v->line);
+	ct_copy_text(c, v->station);
+	ct_copy_text(c, v->source_event_id);
+	ct_copy_int64(c, v->verdict);
+	ct_copy_text(c, failed);
+	ct_copy_text(c, v->inspection_reason);
+	copy_text_array(c, v->held_lots, v->n_held_lots);
+	ct_copy_text(c, v->recipe);
+	ct_copy_int64(c, v->recipe_version);
+	ct_copy_time_us(c, v->decided_at_us ? v->decided_at_us : v->header->produced_at_us);
+	ct_copy_end_row(c);
+	free(failed);
+	counts->verdicts++;
+	return CT_OK;
+}
+
 static const char *kind_text(enum traveler_item_kind kind)
 {
 	switch (kind) {
@@ -551,6 +650,8 @@ static const char *kind_text(enum traveler_item_kind kind)
 		return "genealogy";
 	case TRAVELER_DEAD_LETTER:
 		return "deadletter";
+	case TRAVELER_VERDICT:
+		return "verdict";
 	}
 	return "result";
 }
@@ -586,6 +687,12 @@ static int collect_events(struct traveler_store *store, const struct traveler_it
 			        ((const Cellthread__V1__DeadLetter *)(const void *)it->msg)->header,
 			        kind_text(it->kind), i, 0);
 			break;
+		case TRAVELER_VERDICT:
+			rc = add_event(
+			        store,
+			        ((const Cellthread__V1__Verdict *)(const void *)it->msg)->header,
+			        kind_text(it->kind), i, 0);
+			break;
 		}
 	}
 	return rc;
@@ -618,6 +725,9 @@ static int build_rows(struct traveler_store *store, const struct traveler_item *
 		case TRAVELER_DEAD_LETTER:
 			rows_for_dead_letter(store, (const void *)it->msg, counts);
 			break;
+		case TRAVELER_VERDICT:
+			rc = rows_for_verdict(store, (const void *)it->msg, counts);
+			break;
 		}
 	}
 	return rc;
@@ -644,8 +754,8 @@ int traveler_store_batch(struct traveler_store *store, struct ct_pg *pg,
 	if (rc != CT_OK)
 		return rc;
 	rc = insert_events(store, pg, err, err_len);
-	if (rc == CT_OK)
-		rc = build_rows(store, items, &counts);
+	if (rc == CT_OK && (rc = build_rows(store, items, &counts)) != CT_OK)
+		ct_set_error(err, err_len, rc, "out of memory");
 	if (rc == CT_OK)
 		rc = upsert_units(store, pg, err, err_len);
 	for (int t = 0; t < T_COUNT && rc == CT_OK; t++)

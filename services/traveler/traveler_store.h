@@ -3,7 +3,11 @@
  * Idempotency: a batch first inserts its event IDs into `event` (ON CONFLICT DO NOTHING
  * RETURNING event_id); only the events that came back as new get their rows COPYed, in the
  * same transaction. A redelivered or replayed event therefore adds nothing, and two
- * traveler instances racing on one event serialise on its primary key. */
+ * traveler instances racing on one event serialise on its primary key.
+ *
+ * Verdicts (spc-gate's judgement of a result) are events of kind 'verdict' with one
+ * unit_verdict row each: the failed characteristics as a JSON array, the inspection reason,
+ * the held lots. A StationResult's held_lots (set by ingest) go into station_visit. */
 #ifndef TRAVELER_STORE_H
 #define TRAVELER_STORE_H
 
@@ -18,6 +22,7 @@ enum traveler_item_kind {
 	TRAVELER_TELEMETRY,
 	TRAVELER_GENEALOGY,
 	TRAVELER_DEAD_LETTER,
+	TRAVELER_VERDICT,
 };
 
 /* One decoded message to store; `msg` stays owned by the caller. */
@@ -35,6 +40,7 @@ struct traveler_counts {
 	size_t measurements;
 	size_t telemetry_samples;
 	size_t dead_letters;
+	size_t verdicts;
 };
 
 struct traveler_store;

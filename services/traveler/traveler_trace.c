@@ -7,6 +7,7 @@
 #include "traveler_trace.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,9 +50,20 @@ static const char forward_sql[] =
 static const char visits_sql[] =
         "SELECT event_id, unit_id, unit_kind, site, line, station, station_type, recipe,"
         " recipe_version, operator_id, " US("started_at") ", " US(
-                "ended_at") ", result"
+                "ended_at") ", result, to_json(held_lots)::text"
                             " FROM station_visit WHERE unit_id = ANY ($1::text[])"
                             " ORDER BY started_at, event_id LIMIT $2::int";
+/* US() spelled out: clang-format cannot lay out string literals around a macro. */
+static const char verdicts_sql[] =
+        "SELECT v.event_id, coalesce(e.producer, ''),"
+        " (extract(epoch from coalesce(e.produced_at, v.decided_at)) * 1000000)::int8,"
+        " v.unit_id, coalesce(u.kind, 0), v.site, v.line, v.station, v.source_event_id,"
+        " v.verdict, v.failed::text, v.inspection_reason, to_json(v.held_lots)::text,"
+        " (extract(epoch from v.decided_at) * 1000000)::int8, v.recipe, v.recipe_version"
+        " FROM unit_verdict v"
+        " LEFT JOIN event e ON e.event_id = v.event_id"
+        " LEFT JOIN unit u ON u.unit_id = v.unit_id"
+        " WHERE v.unit_id = ANY ($1::text[]) ORDER BY v.decided_at, v.event_id LIMIT $2::int";
 static const char measurements_sql[] = "SELECT event_id, characteristic, value, uom, " US(
         "measured_at") " FROM measurement"
                        " WHERE unit_id = ANY ($1::text[]) AND event_id = ANY ($2::text[]) ORDER BY "
@@ -367,6 +379,142 @@ static int add_curve(Cellthread__V1__StationResult *v, PGresult *res, int r)
 	return rc;
 }
 
+/* Fills a repeated string field from a JSON array of strings (to_json(text[])). Elements
+ * are heap strings: protobuf-c frees every element of a repeated string. */
+static int parse_string_array(const char *text, char ***ret, size_t *ret_n)
+{
+	json_t *array = json_loads(text, 0, NULL);
+	size_t n;
+	int rc = CT_OK;
+
+	if (!json_is_array(array)) {
+		json_decref(array);
+		return CT_OK; /* NULL or not an array: nothing to add */
+	}
+	n = json_array_size(array);
+	if (n > 0 && (*ret = calloc(n, sizeof(**ret))) == NULL)
+		rc = CT_ERR_NOMEM;
+	for (size_t i = 0; i < n && rc == CT_OK; i++) {
+		const char *item = json_string_value(json_array_get(array, i));
+		char *copy = strdup(item ? item : "");
+		if (copy == NULL)
+			rc = CT_ERR_NOMEM;
+		else
+			(*ret)[(*ret_n)++] = copy;
+	}
+	json_decref(array);
+	return rc;
+}
+
+/* A JSON number, or NaN for null (unit_verdict.failed stores non-finite values as null). */
+static double json_number_or_nan(const json_t *value)
+{
+	return json_is_number(value) ? json_number_value(value) : NAN;
+}
+
+/* Fills v->failed from unit_verdict.failed (a JSON array of objects). */
+static int parse_failed(const char *text, Cellthread__V1__Verdict *v)
+{
+	json_t *array = json_loads(text, 0, NULL);
+	size_t i;
+	json_t *o;
+	int rc = CT_OK;
+
+	if (!json_is_array(array)) {
+		json_decref(array);
+		return CT_OK;
+	}
+	json_array_foreach(array, i, o)
+	{
+		Cellthread__V1__FailedCharacteristic *f = malloc(sizeof(*f));
+		const json_t *lsl = json_object_get(o, "lsl"), *usl = json_object_get(o, "usl");
+		if (f == NULL) {
+			rc = CT_ERR_NOMEM;
+			break;
+		}
+		cellthread__v1__failed_characteristic__init(f);
+		f->characteristic =
+		        dup_text(json_string_value(json_object_get(o, "characteristic")));
+		f->value = json_number_or_nan(json_object_get(o, "value"));
+		f->has_lsl = json_is_number(lsl);
+		f->lsl = f->has_lsl ? json_number_value(lsl) : 0;
+		f->has_usl = json_is_number(usl);
+		f->usl = f->has_usl ? json_number_value(usl) : 0;
+		f->unit = dup_text(json_string_value(json_object_get(o, "unit")));
+		f->reason = dup_text(json_string_value(json_object_get(o, "reason")));
+		rc = push((void ***)&v->failed, &v->n_failed, f);
+		if (rc != CT_OK) {
+			protobuf_c_message_free_unpacked(&f->base, NULL);
+			break;
+		}
+	}
+	json_decref(array);
+	return rc;
+}
+
+int traveler_verdicts_load(struct ct_pg *pg, char *const *unit_ids, size_t n, unsigned limit,
+                           Cellthread__V1__Verdict ***verdicts, size_t *n_verdicts,
+                           bool *ret_truncated, char *err, size_t err_len)
+{
+	char *units = id_array((char **)unit_ids, n);
+	char limit_text[16];
+	const char *params[2] = {units, limit_text};
+	PGresult *res = NULL;
+	int rc;
+
+	if (units == NULL)
+		return ct_set_error(err, err_len, CT_ERR_NOMEM, "out of memory");
+	snprintf(limit_text, sizeof(limit_text), "%u", limit + 1);
+	rc = ct_pg_query(pg, verdicts_sql, 2, params, &res, err, err_len);
+	free(units);
+	if (rc != CT_OK)
+		return rc;
+	for (int r = 0; r < PQntuples(res) && rc == CT_OK; r++) {
+		Cellthread__V1__Verdict *v;
+		Cellthread__V1__Header *h;
+		if ((unsigned)r >= limit) {
+			*ret_truncated = true;
+			break;
+		}
+		v = malloc(sizeof(*v));
+		h = malloc(sizeof(*h));
+		if (v == NULL || h == NULL) {
+			free(v);
+			free(h);
+			rc = CT_ERR_NOMEM;
+			break;
+		}
+		cellthread__v1__verdict__init(v);
+		cellthread__v1__header__init(h);
+		v->header = h;
+		h->event_id = dup_text(PQgetvalue(res, r, 0));
+		h->producer = dup_text(PQgetvalue(res, r, 1));
+		h->produced_at_us = to_i64(PQgetvalue(res, r, 2));
+		h->schema_version = 1;
+		v->unit_id = dup_text(PQgetvalue(res, r, 3));
+		v->unit_kind = (Cellthread__V1__UnitKind)atoi(PQgetvalue(res, r, 4));
+		v->site = dup_text(PQgetvalue(res, r, 5));
+		v->line = dup_text(PQgetvalue(res, r, 6));
+		v->station = dup_text(PQgetvalue(res, r, 7));
+		v->source_event_id = dup_text(PQgetvalue(res, r, 8));
+		v->verdict = (Cellthread__V1__VerdictCode)atoi(PQgetvalue(res, r, 9));
+		v->inspection_reason = dup_text(PQgetvalue(res, r, 11));
+		v->decided_at_us = to_i64(PQgetvalue(res, r, 13));
+		v->recipe = dup_text(PQgetvalue(res, r, 14));
+		v->recipe_version = (uint32_t)strtoul(PQgetvalue(res, r, 15), NULL, 10);
+		rc = parse_failed(PQgetvalue(res, r, 10), v);
+		if (rc == CT_OK)
+			rc = parse_string_array(PQgetvalue(res, r, 12), &v->held_lots,
+			                        &v->n_held_lots);
+		if (rc == CT_OK)
+			rc = push((void ***)verdicts, n_verdicts, v);
+		if (rc != CT_OK)
+			protobuf_c_message_free_unpacked(&v->base, NULL);
+	}
+	PQclear(res);
+	return rc == CT_ERR_NOMEM ? ct_set_error(err, err_len, rc, "out of memory") : rc;
+}
+
 /* Loads the station visits of the traced unit and of every non-lot node. */
 static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
                        const struct traveler_trace_limits *limits, char *err, size_t err_len)
@@ -375,6 +523,7 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 	char *units = NULL, *events = NULL;
 	struct visit_index *index = NULL;
 	size_t n_units = 0;
+	bool verdicts_truncated = false;
 	char limit[16];
 	const char *params[2];
 	PGresult *res = NULL;
@@ -428,7 +577,9 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 		v->started_at_us = to_i64(PQgetvalue(res, r, 10));
 		v->ended_at_us = to_i64(PQgetvalue(res, r, 11));
 		v->result = (Cellthread__V1__ResultCode)atoi(PQgetvalue(res, r, 12));
-		rc = push((void ***)&resp->visits, &resp->n_visits, v);
+		rc = parse_string_array(PQgetvalue(res, r, 13), &v->held_lots, &v->n_held_lots);
+		if (rc == CT_OK)
+			rc = push((void ***)&resp->visits, &resp->n_visits, v);
 		if (rc != CT_OK) {
 			protobuf_c_message_free_unpacked(&v->base, NULL);
 			goto out;
@@ -436,7 +587,13 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 	}
 	PQclear(res);
 	res = NULL;
-	rc = CT_OK;
+	/* The verdicts of the same units (a lot is never judged as a unit). */
+	rc = traveler_verdicts_load(pg, unit_ids, n_units, limits->max_visits, &resp->verdicts,
+	                            &resp->n_verdicts, &verdicts_truncated, err, err_len);
+	if (verdicts_truncated)
+		resp->truncated = true;
+	if (rc != CT_OK)
+		goto out;
 	if (resp->n_visits == 0)
 		goto out;
 	rc = CT_ERR_NOMEM;
@@ -535,6 +692,83 @@ fail:
 	return rc;
 }
 
+const char *traveler_verdict_name(int verdict)
+{
+	switch (verdict) {
+	case CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_PASS:
+		return "pass";
+	case CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_FAIL:
+		return "fail";
+	case CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_REWORK:
+		return "rework";
+	case CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_SCRAP:
+		return "scrap";
+	default:
+		return "unspecified";
+	}
+}
+
+static json_t *number_or_null(bool present, double value)
+{
+	return present && isfinite(value) ? json_real(value) : json_null();
+}
+
+json_t *traveler_verdict_to_json(const Cellthread__V1__Verdict *v)
+{
+	json_t *failed = json_array(), *held = json_array(), *o = NULL;
+	const char *kind = ingest_unit_kind_name(v->unit_kind);
+	char when[40];
+
+	if (failed == NULL || held == NULL)
+		goto out;
+	for (size_t i = 0; i < v->n_failed; i++) {
+		const Cellthread__V1__FailedCharacteristic *f = v->failed[i];
+		json_array_append_new(failed, json_pack("{s:s, s:o, s:o, s:o, s:s, s:s}",
+		                                        "characteristic", f->characteristic,
+		                                        "value", number_or_null(true, f->value),
+		                                        "lsl", number_or_null(f->has_lsl, f->lsl),
+		                                        "usl", number_or_null(f->has_usl, f->usl),
+		                                        "unit", f->unit, "reason", f->reason));
+	}
+	for (size_t i = 0; i < v->n_held_lots; i++)
+		json_array_append_new(held, json_string(v->held_lots[i]));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:s}",
+	              "event_id", v->header ? v->header->event_id : "", "producer",
+	              v->header ? v->header->producer : "", "unit_id", v->unit_id, "unit_kind",
+	              kind ? kind : "unspecified", "site", v->site, "line", v->line, "station",
+	              v->station, "source_event_id", v->source_event_id, "verdict",
+	              traveler_verdict_name(v->verdict), "failed", failed, "inspection_reason",
+	              v->inspection_reason, "held_lots", held, "decided_at",
+	              ct_time_format_us(v->decided_at_us, when, sizeof(when)));
+out:
+	json_decref(failed);
+	json_decref(held);
+	return o;
+}
+
+void traveler_verdict_print(const Cellthread__V1__Verdict *v, const char *indent, FILE *out)
+{
+	char when[40];
+
+	fprintf(out, "%s%s %-10s %-16s %s (result %s)\n", indent,
+	        ct_time_format_us(v->decided_at_us, when, sizeof(when)), v->unit_id, v->station,
+	        traveler_verdict_name(v->verdict), v->source_event_id);
+	for (size_t k = 0; k < v->n_failed; k++) {
+		const Cellthread__V1__FailedCharacteristic *f = v->failed[k];
+		char lsl[32] = "-", usl[32] = "-";
+		if (f->has_lsl)
+			snprintf(lsl, sizeof(lsl), "%g", f->lsl);
+		if (f->has_usl)
+			snprintf(usl, sizeof(usl), "%g", f->usl);
+		fprintf(out, "%s    failed %-22s %g %s [%s, %s]: %s\n", indent, f->characteristic,
+		        f->value, f->unit, lsl, usl, f->reason);
+	}
+	if (*v->inspection_reason)
+		fprintf(out, "%s    inspection: %s\n", indent, v->inspection_reason);
+	for (size_t k = 0; k < v->n_held_lots; k++)
+		fprintf(out, "%s    held lot %s\n", indent, v->held_lots[k]);
+}
+
 char *traveler_trace_to_json(const Cellthread__V1__TraceResponse *response)
 {
 	Cellthread__V1__StationResultBatch visits = CELLTHREAD__V1__STATION_RESULT_BATCH__INIT;
@@ -574,6 +808,13 @@ char *traveler_trace_to_json(const Cellthread__V1__TraceResponse *response)
 	if (visits_json == NULL)
 		goto out;
 	json_object_set(root, "visits", json_object_get(visits_json, "results"));
+	if (response->direction == CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK) {
+		json_t *verdicts = json_array();
+		for (size_t i = 0; i < response->n_verdicts; i++)
+			json_array_append_new(verdicts,
+			                      traveler_verdict_to_json(response->verdicts[i]));
+		json_object_set_new(root, "verdicts", verdicts);
+	}
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
 out:
 	free(visits_text);
@@ -640,5 +881,11 @@ void traveler_trace_print(const Cellthread__V1__TraceResponse *response, FILE *o
 		for (size_t k = 0; k < v->n_notes; k++)
 			fprintf(out, "      note  %s: %s\n", v->notes[k]->author,
 			        v->notes[k]->text);
+		for (size_t k = 0; k < v->n_held_lots; k++)
+			fprintf(out, "      HELD LOT %s (held when the unit consumed it)\n",
+			        v->held_lots[k]);
 	}
+	fprintf(out, "Verdicts (%zu):\n", response->n_verdicts);
+	for (size_t i = 0; i < response->n_verdicts; i++)
+		traveler_verdict_print(response->verdicts[i], "  ", out);
 }

@@ -607,6 +607,8 @@ static const char *service_name(enum harness_service service)
 		return "traveler";
 	case HARNESS_LINESIM:
 		return "linesim";
+	case HARNESS_SPCGATE:
+		return "spc-gate";
 	}
 	return "unknown";
 }
@@ -620,29 +622,48 @@ static const char *service_bin(enum harness_service service)
 		return CT_TRAVELER_BIN;
 	case HARNESS_LINESIM:
 		return CT_LINESIM_BIN;
+	case HARNESS_SPCGATE:
+		return CT_SPCGATE_BIN;
 	}
 	return "";
 }
 
+/* Who a harness_env name is: its broker user and its PostgreSQL login (NULL: none). The
+ * CLI runs as "cli" (read-only login) or as "quality" (a quality engineer's login, in
+ * ct_quality, with the cli broker credential). */
+static const struct {
+	const char *name, *mqtt_user, *pg_login;
+} identities[] = {
+        {"traveler", "traveler", "traveler"}, {"cli", "cli", "cli"},
+        {"quality", "cli", "quality"},        {"spc-gate", "spc-gate", "spcgate"},
+        {"spcgate", "spc-gate", "spcgate"},
+};
+
 /* The environment every service gets: broker, its own credentials, spool, log level; the
- * database for traveler. */
+ * database for traveler, spc-gate and the CLI's logins. */
 static int service_env(struct harness *h, const char *user, char ***envp)
 {
 	char password[128], conninfo[256];
 	const char *level = getenv("CT_IT_LOG_LEVEL");
+	const char *mqtt_user = user, *pg_login = NULL;
 	int rc;
 
-	if ((rc = harness_mqtt_password(h, user, password, sizeof(password))) != CT_OK)
+	for (size_t i = 0; i < sizeof(identities) / sizeof(identities[0]); i++)
+		if (strcmp(user, identities[i].name) == 0) {
+			mqtt_user = identities[i].mqtt_user;
+			pg_login = identities[i].pg_login;
+		}
+	if ((rc = harness_mqtt_password(h, mqtt_user, password, sizeof(password))) != CT_OK)
 		return rc;
 	if (env_putf(envp, "CT_MQTT_URL=%s", h->mqtt_url) != CT_OK ||
-	    env_putf(envp, "CT_MQTT_USERNAME=%s", user) != CT_OK ||
+	    env_putf(envp, "CT_MQTT_USERNAME=%s", mqtt_user) != CT_OK ||
 	    env_putf(envp, "CT_MQTT_PASSWORD=%s", password) != CT_OK ||
 	    env_putf(envp, "CT_SPOOL_DIR=%s/spool", h->dir) != CT_OK ||
 	    env_putf(envp, "CT_LOG_LEVEL=%s", level != NULL ? level : "info") != CT_OK)
 		return CT_ERR_NOMEM;
-	if (strcmp(user, "traveler") == 0 || strcmp(user, "cli") == 0) {
-		harness_pg_conninfo(h, user, conninfo, sizeof(conninfo));
-		if ((rc = harness_pg_password(h, user, password, sizeof(password))) != CT_OK)
+	if (pg_login != NULL) {
+		harness_pg_conninfo(h, pg_login, conninfo, sizeof(conninfo));
+		if ((rc = harness_pg_password(h, pg_login, password, sizeof(password))) != CT_OK)
 			return rc;
 		if (env_putf(envp, "CT_PG_CONNINFO=%s", conninfo) != CT_OK ||
 		    env_putf(envp, "CT_PG_PASSWORD=%s", password) != CT_OK)
@@ -1040,8 +1061,9 @@ int harness_broker_start(struct harness *h)
 		snprintf(h->broker_dir, sizeof(h->broker_dir), "%s/broker", h->dir);
 		snprintf(port_text, sizeof(port_text), "%d", h->mqtt_port);
 		snprintf(log_path, sizeof(log_path), "%s/broker-config.log", h->dir);
-		const char *argv[] = {BROKER_CONFIG, h->broker_dir, port_text, "ingest", "traveler",
-		                      "linesim",     "gateway",     "cli",     NULL};
+		const char *argv[] = {BROKER_CONFIG, h->broker_dir, port_text, "ingest",
+		                      "traveler",    "linesim",     "gateway", "cli",
+		                      "spc-gate",    NULL};
 		env = env_base();
 		if (env == NULL)
 			return CT_ERR_NOMEM;
@@ -1563,12 +1585,18 @@ int harness_mqtt_connect(struct harness *h, const char *user, struct ct_mqtt **r
 int harness_publish(struct harness *h, const char *user, const char *topic, const void *payload,
                     size_t len)
 {
+	return harness_publish_retained(h, user, topic, payload, len, false);
+}
+
+int harness_publish_retained(struct harness *h, const char *user, const char *topic,
+                             const void *payload, size_t len, bool retained)
+{
 	struct ct_mqtt *mqtt = NULL;
 	int rc = harness_mqtt_connect(h, user, &mqtt);
 
 	if (rc != CT_OK)
 		return rc;
-	rc = ct_mqtt_publish(mqtt, topic, payload, len, 1, false, 30000);
+	rc = ct_mqtt_publish(mqtt, topic, payload, len, 1, retained, 30000);
 	if (rc == CT_OK)
 		rc = ct_mqtt_flush(mqtt, 30000);
 	if (rc != CT_OK)

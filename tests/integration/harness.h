@@ -44,6 +44,7 @@ enum harness_service {
 	HARNESS_INGEST,
 	HARNESS_TRAVELER,
 	HARNESS_LINESIM,
+	HARNESS_SPCGATE, /* ct-spc-gate: broker user "spc-gate", PostgreSQL login "spcgate" */
 };
 
 /* A child process the harness keeps running: a service or the broker. */
@@ -117,8 +118,8 @@ int harness_free_port(void);
 /* ---- Broker ---- */
 
 /* First call: writes the config with broker-config.sh for the users ingest, traveler,
- * linesim, gateway and cli on a free port. Every call: starts mosquitto and waits until the
- * port accepts connections. Returns CT_OK, CT_ERR_IO or CT_ERR_TIMEOUT. */
+ * linesim, gateway, cli and spc-gate on a free port. Every call: starts mosquitto and waits
+ * until the port accepts connections. Returns CT_OK, CT_ERR_IO or CT_ERR_TIMEOUT. */
 int harness_broker_start(struct harness *h);
 /* SIGTERM, wait, CT_OK only when mosquitto exits 0. */
 int harness_broker_stop(struct harness *h);
@@ -139,7 +140,7 @@ int harness_pg_start(struct harness *h);
 int harness_pg_stop(struct harness *h);
 /* "host=127.0.0.1 port=P dbname=cellthread user=USER" into buf. */
 void harness_pg_conninfo(struct harness *h, const char *user, char *buf, size_t len);
-/* The database password of a login role (traveler, cli, ct_admin) into buf. */
+/* The database password of a login role (traveler, cli, spcgate, quality, ct_admin). */
 int harness_pg_password(struct harness *h, const char *role, char *buf, size_t len);
 
 /* Runs sql with text parameters as ct_admin; *ret (PQclear it) on CT_OK. Reconnects once
@@ -167,7 +168,9 @@ int harness_wait_sql_countv(struct harness *h, const char *sql, int n_params,
 int harness_service_start(struct harness *h, enum harness_service service, const char *name,
                           const char *const *extra_env, struct harness_proc **ret);
 /* The environment harness_service_start gives user's service (CT_MQTT_* with user's
- * password, CT_SPOOL_DIR, CT_LOG_LEVEL and, for traveler and cli, CT_PG_*), plus extra.
+ * password, CT_SPOOL_DIR, CT_LOG_LEVEL and CT_PG_* for those with a database login:
+ * traveler, cli, spc-gate (login spcgate; "spcgate" is the same)), plus extra. "quality" is
+ * the CLI of a quality engineer: broker user cli, PostgreSQL login quality (in ct_quality).
  * NULL-terminated; free it with harness_env_free. NULL when out of memory or a secret is
  * missing. */
 char **harness_env(struct harness *h, const char *user, const char *const *extra);
@@ -212,6 +215,9 @@ int harness_mqtt_connect(struct harness *h, const char *user, struct ct_mqtt **r
 /* One QoS 1 publish as user, waiting for the broker's PUBACK. */
 int harness_publish(struct harness *h, const char *user, const char *topic, const void *payload,
                     size_t len);
+/* The same, retained or not (an empty retained payload deletes the topic's retained message). */
+int harness_publish_retained(struct harness *h, const char *user, const char *topic,
+                             const void *payload, size_t len, bool retained);
 
 /* A subscriber that spools what it receives into <dir>/sub-N. */
 struct harness_sub {

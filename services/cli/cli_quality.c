@@ -1,0 +1,668 @@
+/* cli_quality: the quality gate's commands (inspection queue, lot gates, automatic actions,
+ * verdicts), all on PostgreSQL with the same connection settings as trace.
+ *
+ * Lists read spc-gate's tables (a read-only login is enough). Decisions go through the
+ * SECURITY DEFINER functions of migration 0003 (ct_dispose, ct_lot_set, ct_undo_action),
+ * which record the logged-in PostgreSQL role as the one who decided and refuse roles without
+ * the privilege; the CLI only refuses a missing or blank --reason itself, before connecting,
+ * and prints the database's own message when it refuses. Values reach SQL only as query
+ * parameters. Times are printed in UTC (the session's time zone is set to UTC). */
+#include <ctype.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ct_config.h"
+#include "ct_error.h"
+#include "ct_ids.h"
+#include "ingest_json.h"
+#include "traveler_trace.h"
+
+/* ---- arguments ------------------------------------------------------------------------- */
+
+enum {
+	OPT_JSON = 1 << 0,
+	OPT_ALL = 1 << 1,
+	OPT_REASON = 1 << 2,
+	OPT_QUARANTINE = 1 << 3,
+	OPT_LIMIT = 1 << 4,
+};
+
+struct opts {
+	bool json, all, quarantine;
+	const char *reason; /* NULL when not given */
+	const char *limit;
+	const char *pos[4];
+	int n_pos;
+};
+
+/* Parses argv into o, allowing the options in `allowed` and exactly n_pos positional
+ * arguments. Returns 0, or EXIT_USAGE after printing why. */
+static int parse_opts(int argc, char **argv, unsigned allowed, int n_pos, struct opts *o)
+{
+	long parsed;
+
+	memset(o, 0, sizeof(*o));
+	o->limit = "100";
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if ((allowed & OPT_JSON) && strcmp(a, "--json") == 0)
+			o->json = true;
+		else if ((allowed & OPT_ALL) && strcmp(a, "--all") == 0)
+			o->all = true;
+		else if ((allowed & OPT_QUARANTINE) && strcmp(a, "--quarantine") == 0)
+			o->quarantine = true;
+		else if ((allowed & OPT_REASON) && strcmp(a, "--reason") == 0 && i + 1 < argc)
+			o->reason = argv[++i];
+		else if ((allowed & OPT_REASON) && strncmp(a, "--reason=", 9) == 0)
+			o->reason = a + 9;
+		else if ((allowed & OPT_LIMIT) && strcmp(a, "--limit") == 0 && i + 1 < argc &&
+		         ct_parse_long(argv[i + 1], 1, 1000000, &parsed) == CT_OK)
+			o->limit = argv[++i];
+		else if (a[0] != '-' && o->n_pos < n_pos)
+			o->pos[o->n_pos++] = a;
+		else
+			goto bad;
+	}
+	if (o->n_pos != n_pos)
+		goto bad;
+	return 0;
+bad:
+	cli_usage(stderr);
+	return EXIT_USAGE;
+}
+
+/* A decision needs a reason: refused here, before the database, when missing or blank. */
+static int require_reason(const struct opts *o)
+{
+	for (const char *p = o->reason; p != NULL && *p != '\0'; p++)
+		if (!isspace((unsigned char)*p))
+			return 0;
+	fprintf(stderr, "cellthread: --reason TEXT is required and must not be blank (it is "
+	                "recorded with the decision)\n");
+	return EXIT_USAGE;
+}
+
+static int require_ids(const char *const *ids, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!ct_id_is_valid(ids[i])) {
+			fprintf(stderr, "cellthread: '%s' is not an ID (1-64 of [A-Za-z0-9._:-])\n",
+			        ids[i]);
+			return EXIT_USAGE;
+		}
+	return 0;
+}
+
+/* ---- database -------------------------------------------------------------------------- */
+
+/* Runs sql with text parameters. On failure prints the database's message (and its detail
+ * and hint) and returns EXIT_REFUSED when the database refused on purpose (a missing
+ * privilege, a rule of a decision function, a constraint, bad input), EXIT_FAILED for
+ * anything else; *ret is set (PQclear it) only on 0. */
+static int query(struct ct_pg *pg, const char *sql, int n, const char *const *params,
+                 PGresult **ret)
+{
+	PGconn *conn = ct_pg_conn(pg);
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	const char *state, *primary, *detail, *hint;
+	int rc;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
+		*ret = res;
+		return 0;
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	/* P0: raised by a decision function; 42501: no privilege; 23: a constraint; 22: bad
+	 * data (e.g. a number out of range). */
+	rc = state != NULL && (strncmp(state, "P0", 2) == 0 || strcmp(state, "42501") == 0 ||
+	                       strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
+	             ? EXIT_REFUSED
+	             : EXIT_FAILED;
+	if (primary != NULL)
+		fprintf(stderr, "cellthread: %s: %s\n",
+		        rc == EXIT_REFUSED ? "refused by the database" : "database error", primary);
+	else
+		fprintf(stderr, "cellthread: database error: %s", PQerrorMessage(conn));
+	if (detail != NULL)
+		fprintf(stderr, "  detail: %s\n", detail);
+	if (hint != NULL)
+		fprintf(stderr, "  hint: %s\n", hint);
+	PQclear(res);
+	return rc;
+}
+
+/* Connects with the session in UTC. Returns 0 with *ret set, or EXIT_FAILED (printed). */
+static int connect_utc(struct ct_pg **ret)
+{
+	struct ct_pg *pg = NULL;
+	char err[512];
+
+	if (cli_connect_pg(&pg) != CT_OK)
+		return EXIT_FAILED;
+	if (ct_pg_exec(pg, "SET TIME ZONE 'UTC'", err, sizeof(err)) != CT_OK) {
+		fprintf(stderr, "cellthread: %s", err);
+		ct_pg_free(pg);
+		return EXIT_FAILED;
+	}
+	*ret = pg;
+	return 0;
+}
+
+/* Connects, runs one statement, disconnects: *ret as query(). */
+static int run(const char *sql, int n, const char *const *params, PGresult **ret)
+{
+	struct ct_pg *pg = NULL;
+	int rc;
+
+	if ((rc = connect_utc(&pg)) != 0)
+		return rc;
+	rc = query(pg, sql, n, params, ret);
+	ct_pg_free(pg);
+	return rc;
+}
+
+static const char *value(PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+}
+
+/* A column for text: its value, or "-" for NULL. */
+static const char *text(PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? "-" : PQgetvalue(res, r, c);
+}
+
+static const char *lot_state_name(int state)
+{
+	switch (state) {
+	case 1:
+		return "released";
+	case 2:
+		return "held";
+	case 3:
+		return "quarantined";
+	default:
+		return "unspecified";
+	}
+}
+
+static const char *command_kind_name(int kind)
+{
+	switch (kind) {
+	case 1:
+		return "SLOW";
+	case 2:
+		return "STOP";
+	case 3:
+		return "RESUME";
+	case 4:
+		return "ADJUST";
+	default:
+		return "UNSPECIFIED";
+	}
+}
+
+/* How a column becomes JSON. */
+enum col_type {
+	COL_TEXT,      /* string, null for NULL */
+	COL_INT,       /* integer */
+	COL_REAL,      /* number */
+	COL_UNIT_KIND, /* UnitKind number -> "cell", ... */
+	COL_VERDICT,   /* VerdictCode number -> "fail", ... */
+	COL_LOT_STATE, /* LotState number -> "held", ... */
+	COL_COMMAND,   /* CommandKind number -> "ADJUST", ... */
+};
+
+struct column {
+	const char *name;
+	enum col_type type;
+};
+
+static json_t *column_json(PGresult *res, int r, int c, enum col_type type)
+{
+	const char *v = value(res, r, c);
+	const char *name;
+
+	if (v == NULL)
+		return json_null();
+	switch (type) {
+	case COL_INT:
+		return json_integer(strtoll(v, NULL, 10));
+	case COL_REAL:
+		return json_real(strtod(v, NULL));
+	case COL_UNIT_KIND:
+		name = ingest_unit_kind_name(atoi(v));
+		return json_string(name ? name : "unspecified");
+	case COL_VERDICT:
+		return json_string(traveler_verdict_name(atoi(v)));
+	case COL_LOT_STATE:
+		return json_string(lot_state_name(atoi(v)));
+	case COL_COMMAND:
+		return json_string(command_kind_name(atoi(v)));
+	case COL_TEXT:
+		break;
+	}
+	return json_string(v);
+}
+
+/* Row r as a JSON object with the columns' names (cols[i] is column i). */
+static json_t *row_json(PGresult *res, int r, const struct column *cols, size_t n)
+{
+	json_t *o = json_object();
+	for (size_t c = 0; o != NULL && c < n; c++)
+		json_object_set_new(o, cols[c].name, column_json(res, r, (int)c, cols[c].type));
+	return o;
+}
+
+/* Prints a JSON value (stolen) followed by a newline. */
+static int print_json(json_t *value)
+{
+	char *out = value ? json_dumps(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+	                                              JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY)
+	                  : NULL;
+	json_decref(value);
+	if (out == NULL) {
+		fprintf(stderr, "cellthread: out of memory\n");
+		return EXIT_FAILED;
+	}
+	printf("%s\n", out);
+	free(out);
+	return 0;
+}
+
+static int print_rows_json(PGresult *res, const struct column *cols, size_t n)
+{
+	json_t *rows = json_array();
+	for (int r = 0; rows != NULL && r < PQntuples(res); r++)
+		json_array_append_new(rows, row_json(res, r, cols, n));
+	return print_json(rows);
+}
+
+/* ---- inspect --------------------------------------------------------------------------- */
+
+static const struct column inspect_cols[] = {
+        {"item_id", COL_INT},      {"unit_id", COL_TEXT},     {"unit_kind", COL_UNIT_KIND},
+        {"site", COL_TEXT},        {"line", COL_TEXT},        {"station", COL_TEXT},
+        {"queue", COL_TEXT},       {"cause", COL_TEXT},       {"reason", COL_TEXT},
+        {"verdict", COL_VERDICT},  {"entered_at", COL_TEXT},  {"disposition", COL_TEXT},
+        {"disposed_by", COL_TEXT}, {"disposed_at", COL_TEXT}, {"disposition_reason", COL_TEXT},
+};
+
+static int inspect_list(const struct opts *o)
+{
+	static const char sql[] =
+	        "SELECT item_id, unit_id, unit_kind, site, line, station, queue, cause, reason,"
+	        " verdict, entered_at, disposition, disposed_by, disposed_at, disposition_reason"
+	        " FROM inspection_item WHERE $1::bool OR disposition IS NULL"
+	        " ORDER BY entered_at, item_id";
+	const char *params[1] = {o->all ? "true" : "false"};
+	PGresult *res = NULL;
+	int rc = run(sql, 1, params, &res);
+
+	if (rc != 0)
+		return rc;
+	if (o->json) {
+		rc = print_rows_json(res, inspect_cols,
+		                     sizeof(inspect_cols) / sizeof(inspect_cols[0]));
+	} else {
+		printf("%d %s item(s)\n", PQntuples(res),
+		       o->all ? "inspection" : "open inspection");
+		for (int r = 0; r < PQntuples(res); r++) {
+			const char *kind = ingest_unit_kind_name(atoi(PQgetvalue(res, r, 2)));
+			printf("#%-6s %-20s %-10s %s/%s/%s queue=%s entered %s\n",
+			       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), kind ? kind : "?",
+			       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),
+			       PQgetvalue(res, r, 6), PQgetvalue(res, r, 10));
+			printf("        reason: %s (verdict %s, cause %s)\n", PQgetvalue(res, r, 8),
+			       traveler_verdict_name(atoi(PQgetvalue(res, r, 9))),
+			       PQgetvalue(res, r, 7));
+			if (!PQgetisnull(res, r, 11))
+				printf("        disposed: %s by %s at %s: %s\n",
+				       PQgetvalue(res, r, 11), text(res, r, 12), text(res, r, 13),
+				       text(res, r, 14));
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int inspect_dispose(const struct opts *o)
+{
+	static const char sql[] = "SELECT ct_dispose($1::bigint, $2, $3)";
+	const char *disposition = o->pos[1];
+	const char *params[3] = {o->pos[0], disposition, o->reason};
+	PGresult *res = NULL;
+	long item;
+	int rc;
+
+	if (ct_parse_long(o->pos[0], 1, 0x7fffffffffffffffL, &item) != CT_OK) {
+		fprintf(stderr, "cellthread: '%s' is not an inspection item ID\n", o->pos[0]);
+		return EXIT_USAGE;
+	}
+	if (strcmp(disposition, "release") != 0 && strcmp(disposition, "rework") != 0 &&
+	    strcmp(disposition, "scrap") != 0) {
+		fprintf(stderr, "cellthread: the disposition is release, rework or scrap\n");
+		return EXIT_USAGE;
+	}
+	if ((rc = require_reason(o)) != 0)
+		return rc;
+	if ((rc = run(sql, 3, params, &res)) != 0)
+		return rc;
+	PQclear(res);
+	printf("inspection item #%ld disposed: %s\n", item, disposition);
+	return 0;
+}
+
+int cli_inspect(int argc, char **argv)
+{
+	struct opts o;
+	int rc;
+
+	if (argc > 0 && strcmp(argv[0], "dispose") == 0) {
+		if ((rc = parse_opts(argc - 1, argv + 1, OPT_REASON, 2, &o)) != 0)
+			return rc;
+		return inspect_dispose(&o);
+	}
+	if ((rc = parse_opts(argc, argv, OPT_ALL | OPT_JSON, 0, &o)) != 0)
+		return rc;
+	return inspect_list(&o);
+}
+
+/* ---- lot ------------------------------------------------------------------------------- */
+
+static const struct column lot_cols[] = {
+        {"site", COL_TEXT},   {"lot_id", COL_TEXT},     {"state", COL_LOT_STATE},
+        {"reason", COL_TEXT}, {"changed_by", COL_TEXT}, {"changed_at", COL_TEXT},
+};
+
+static const struct column audit_cols[] = {
+        {"audit_id", COL_INT},      {"from_state", COL_LOT_STATE}, {"to_state", COL_LOT_STATE},
+        {"reason", COL_TEXT},       {"actor", COL_TEXT},           {"at", COL_TEXT},
+        {"published_at", COL_TEXT},
+};
+
+static int lot_list(const struct opts *o)
+{
+	static const char sql[] =
+	        "SELECT site, lot_id, state, reason, changed_by, changed_at FROM lot_status"
+	        " WHERE $1::bool OR state <> 1 ORDER BY changed_at DESC, site, lot_id";
+	const char *params[1] = {o->all ? "true" : "false"};
+	PGresult *res = NULL;
+	int rc = run(sql, 1, params, &res);
+
+	if (rc != 0)
+		return rc;
+	if (o->json) {
+		rc = print_rows_json(res, lot_cols, sizeof(lot_cols) / sizeof(lot_cols[0]));
+	} else {
+		printf("%d %s lot(s)\n", PQntuples(res),
+		       o->all ? "recorded" : "held or quarantined");
+		for (int r = 0; r < PQntuples(res); r++)
+			printf("%s/%-24s %-11s since %s by %s: %s\n", PQgetvalue(res, r, 0),
+			       PQgetvalue(res, r, 1), lot_state_name(atoi(PQgetvalue(res, r, 2))),
+			       PQgetvalue(res, r, 5), PQgetvalue(res, r, 4), PQgetvalue(res, r, 3));
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int lot_show(const struct opts *o)
+{
+	static const char status_sql[] =
+	        "SELECT site, lot_id, state, reason, changed_by, changed_at FROM lot_status"
+	        " WHERE site = $1 AND lot_id = $2";
+	static const char audit_sql[] =
+	        "SELECT audit_id, from_state, to_state, reason, actor, at, published_at"
+	        " FROM lot_audit WHERE site = $1 AND lot_id = $2 ORDER BY at, audit_id";
+	const char *params[2] = {o->pos[0], o->pos[1]};
+	PGresult *status = NULL, *audit = NULL;
+	struct ct_pg *pg = NULL;
+	int rc;
+
+	if ((rc = require_ids(params, 2)) != 0 || (rc = connect_utc(&pg)) != 0)
+		return rc;
+	rc = query(pg, status_sql, 2, params, &status);
+	if (rc == 0)
+		rc = query(pg, audit_sql, 2, params, &audit);
+	ct_pg_free(pg);
+	if (rc != 0)
+		goto out;
+	if (o->json) {
+		json_t *root, *trail = json_array();
+		if (PQntuples(status) > 0) {
+			root = row_json(status, 0, lot_cols,
+			                sizeof(lot_cols) / sizeof(lot_cols[0]));
+		} else {
+			/* Absent means released: never held. */
+			root = json_pack("{s:s, s:s, s:s, s:n, s:n, s:n}", "site", params[0],
+			                 "lot_id", params[1], "state", "released", "reason",
+			                 "changed_by", "changed_at");
+		}
+		for (int r = 0; trail != NULL && r < PQntuples(audit); r++)
+			json_array_append_new(trail,
+			                      row_json(audit, r, audit_cols,
+			                               sizeof(audit_cols) / sizeof(audit_cols[0])));
+		json_object_set_new(root, "audit", trail);
+		rc = print_json(root);
+		goto out;
+	}
+	if (PQntuples(status) > 0)
+		printf("lot %s/%s: %s since %s by %s: %s\n", params[0], params[1],
+		       lot_state_name(atoi(PQgetvalue(status, 0, 2))), PQgetvalue(status, 0, 5),
+		       PQgetvalue(status, 0, 4), PQgetvalue(status, 0, 3));
+	else
+		printf("lot %s/%s: released (never held)\n", params[0], params[1]);
+	printf("audit trail (%d change(s)):\n", PQntuples(audit));
+	for (int r = 0; r < PQntuples(audit); r++)
+		printf("  #%-6s %s %s -> %s by %s: %s (published %s)\n", PQgetvalue(audit, r, 0),
+		       PQgetvalue(audit, r, 5), lot_state_name(atoi(PQgetvalue(audit, r, 1))),
+		       lot_state_name(atoi(PQgetvalue(audit, r, 2))), PQgetvalue(audit, r, 4),
+		       PQgetvalue(audit, r, 3), text(audit, r, 6));
+out:
+	PQclear(status);
+	PQclear(audit);
+	return rc;
+}
+
+/* lot hold / lot release through ct_lot_set (releasing needs a ct_quality login). */
+static int lot_set(const struct opts *o, int state)
+{
+	static const char sql[] = "SELECT ct_lot_set($1, $2, $3::smallint, $4)";
+	char state_text[4];
+	const char *params[4] = {o->pos[0], o->pos[1], state_text, o->reason};
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = require_ids(params, 2)) != 0 || (rc = require_reason(o)) != 0)
+		return rc;
+	snprintf(state_text, sizeof(state_text), "%d", state);
+	if ((rc = run(sql, 4, params, &res)) != 0)
+		return rc;
+	if (PQgetisnull(res, 0, 0))
+		printf("lot %s/%s is already %s; nothing changed\n", params[0], params[1],
+		       lot_state_name(state));
+	else
+		printf("lot %s/%s is now %s (audit #%s; spc-gate publishes the status)\n",
+		       params[0], params[1], lot_state_name(state), PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int cli_lot(int argc, char **argv)
+{
+	const char *sub = argc > 0 ? argv[0] : "";
+	struct opts o;
+	int rc;
+
+	if (strcmp(sub, "list") == 0) {
+		if ((rc = parse_opts(argc - 1, argv + 1, OPT_ALL | OPT_JSON, 0, &o)) != 0)
+			return rc;
+		return lot_list(&o);
+	}
+	if (strcmp(sub, "show") == 0) {
+		if ((rc = parse_opts(argc - 1, argv + 1, OPT_JSON, 2, &o)) != 0)
+			return rc;
+		return lot_show(&o);
+	}
+	if (strcmp(sub, "hold") == 0) {
+		if ((rc = parse_opts(argc - 1, argv + 1, OPT_REASON | OPT_QUARANTINE, 2, &o)) != 0)
+			return rc;
+		return lot_set(&o, o.quarantine ? 3 : 2);
+	}
+	if (strcmp(sub, "release") == 0) {
+		if ((rc = parse_opts(argc - 1, argv + 1, OPT_REASON, 2, &o)) != 0)
+			return rc;
+		return lot_set(&o, 1);
+	}
+	cli_usage(stderr);
+	return EXIT_USAGE;
+}
+
+/* ---- actions --------------------------------------------------------------------------- */
+
+static const struct column action_cols[] = {
+        {"command_id", COL_TEXT},
+        {"alert_id", COL_TEXT},
+        {"chart_id", COL_TEXT},
+        {"site", COL_TEXT},
+        {"line", COL_TEXT},
+        {"station", COL_TEXT},
+        {"kind", COL_COMMAND},
+        {"parameter", COL_TEXT},
+        {"target_value", COL_REAL},
+        {"delta", COL_REAL},
+        {"unit", COL_TEXT},
+        {"reason_code", COL_TEXT},
+        {"reason_text", COL_TEXT},
+        {"cause_event_id", COL_TEXT},
+        {"decided_at", COL_TEXT},
+        {"undo", COL_TEXT},
+        {"undo_requested_by", COL_TEXT},
+        {"undo_requested_at", COL_TEXT},
+        {"undo_reason", COL_TEXT},
+        {"undo_command_id", COL_TEXT},
+        {"undone_at", COL_TEXT},
+};
+
+static int actions_list(const struct opts *o)
+{
+	static const char sql[] =
+	        "SELECT command_id, alert_id, chart_id, site, line, station, kind, parameter,"
+	        " target_value, delta, uom, reason_code, reason_text, cause_event_id, decided_at,"
+	        " CASE WHEN undone_at IS NOT NULL THEN 'undone'"
+	        " WHEN undo_requested_at IS NOT NULL THEN 'requested' ELSE 'none' END,"
+	        " undo_requested_by, undo_requested_at, undo_reason, undo_command_id, undone_at"
+	        " FROM automatic_action ORDER BY decided_at DESC, command_id LIMIT $1::int";
+	const char *params[1] = {o->limit};
+	PGresult *res = NULL;
+	int rc = run(sql, 1, params, &res);
+
+	if (rc != 0)
+		return rc;
+	if (o->json) {
+		rc = print_rows_json(res, action_cols,
+		                     sizeof(action_cols) / sizeof(action_cols[0]));
+	} else {
+		printf("%d automatic action(s), newest first\n", PQntuples(res));
+		for (int r = 0; r < PQntuples(res); r++) {
+			const char *undo = PQgetvalue(res, r, 15);
+			printf("%s %s %s/%s/%s chart %s: %s", PQgetvalue(res, r, 14),
+			       PQgetvalue(res, r, 0), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
+			       PQgetvalue(res, r, 5), PQgetvalue(res, r, 2),
+			       command_kind_name(atoi(PQgetvalue(res, r, 6))));
+			if (!PQgetisnull(res, r, 7))
+				printf(" %s", PQgetvalue(res, r, 7));
+			if (!PQgetisnull(res, r, 8))
+				printf(" to %s %s", PQgetvalue(res, r, 8), PQgetvalue(res, r, 10));
+			if (!PQgetisnull(res, r, 9))
+				printf(" (delta %s)", PQgetvalue(res, r, 9));
+			printf("\n        reason %s: %s; cause %s\n", PQgetvalue(res, r, 11),
+			       PQgetvalue(res, r, 12), PQgetvalue(res, r, 13));
+			if (strcmp(undo, "undone") == 0)
+				printf("        undone at %s by command %s (asked by %s: %s)\n",
+				       text(res, r, 20), text(res, r, 19), text(res, r, 16),
+				       text(res, r, 18));
+			else if (strcmp(undo, "requested") == 0)
+				printf("        undo requested by %s at %s: %s (pending)\n",
+				       text(res, r, 16), text(res, r, 17), text(res, r, 18));
+		}
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int actions_undo(const struct opts *o)
+{
+	static const char sql[] = "SELECT ct_undo_action($1, $2)";
+	const char *params[2] = {o->pos[0], o->reason};
+	PGresult *res = NULL;
+	int rc;
+
+	if ((rc = require_ids(params, 1)) != 0 || (rc = require_reason(o)) != 0)
+		return rc;
+	if ((rc = run(sql, 2, params, &res)) != 0)
+		return rc;
+	PQclear(res);
+	printf("undo of %s requested; spc-gate sends the inverse command\n", params[0]);
+	return 0;
+}
+
+int cli_actions(int argc, char **argv)
+{
+	struct opts o;
+	int rc;
+
+	if (argc > 0 && strcmp(argv[0], "undo") == 0) {
+		if ((rc = parse_opts(argc - 1, argv + 1, OPT_REASON, 1, &o)) != 0)
+			return rc;
+		return actions_undo(&o);
+	}
+	if ((rc = parse_opts(argc, argv, OPT_JSON | OPT_LIMIT, 0, &o)) != 0)
+		return rc;
+	return actions_list(&o);
+}
+
+/* ---- verdicts -------------------------------------------------------------------------- */
+
+int cli_verdicts(int argc, char **argv)
+{
+	Cellthread__V1__Verdict **verdicts = NULL;
+	size_t n = 0;
+	bool truncated = false;
+	struct ct_pg *pg = NULL;
+	struct opts o;
+	char err[512];
+	int rc;
+
+	if ((rc = parse_opts(argc, argv, OPT_JSON, 1, &o)) != 0 ||
+	    (rc = require_ids(o.pos, 1)) != 0)
+		return rc;
+	if (cli_connect_pg(&pg) != CT_OK)
+		return EXIT_FAILED;
+	if (traveler_verdicts_load(pg, (char *const *)o.pos, 1, 100000, &verdicts, &n, &truncated,
+	                           err, sizeof(err)) != CT_OK) {
+		fprintf(stderr, "cellthread: %s\n", err);
+		rc = EXIT_FAILED;
+	} else if (o.json) {
+		json_t *array = json_array();
+		for (size_t i = 0; array != NULL && i < n; i++)
+			json_array_append_new(array, traveler_verdict_to_json(verdicts[i]));
+		rc = print_json(array);
+	} else {
+		printf("%zu verdict(s) on %s%s\n", n, o.pos[0], truncated ? " (truncated)" : "");
+		for (size_t i = 0; i < n; i++)
+			traveler_verdict_print(verdicts[i], "  ", stdout);
+	}
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(&verdicts[i]->base, NULL);
+	free(verdicts);
+	ct_pg_free(pg);
+	return rc;
+}
