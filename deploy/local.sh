@@ -299,6 +299,7 @@ service_env() {
 	env[CT_LOG_LEVEL]=info
 	if [[ $svc == linesim ]]; then
 		env[CT_SIM_RATE]=5
+		env[CT_SIM_OBEY_COMMANDS]=true
 		env[CT_SIM_UNIT_PREFIX]=${SIM_UNIT_PREFIX:-}
 	fi
 	for key in "${keys[@]}"; do

@@ -35,10 +35,11 @@ INSERT INTO reaction_plan_step (plan_id, step, action, parameter, gain, max_step
                                 max_value, target_value, uom, reason_code, severity,
                                 cooldown_s) VALUES
     -- Loading follows the slot-die gap (~7.5 um of gap per mg/cm2 on the cathode): close it
-    -- against the drift, at most 2 um per coil, never outside 140..160 um.
-    ('coater-gap-c', 1, 'adjust', 'slot_die_gap', 7.5, 2.0, 140.0, 160.0, NULL, 'um',
+    -- against the drift, at most 2 um per coil, never outside 130..160 um (the die's range;
+    -- a fully crept die, 12 % open, needs about 134 um).
+    ('coater-gap-c', 1, 'adjust', 'slot_die_gap', 7.5, 2.0, 130.0, 160.0, NULL, 'um',
      'SPC_COATING_LOADING_DRIFT', 3, 0),
-    ('coater-gap-a', 1, 'adjust', 'slot_die_gap', 11.8, 2.0, 120.0, 140.0, NULL, 'um',
+    ('coater-gap-a', 1, 'adjust', 'slot_die_gap', 11.8, 2.0, 112.0, 140.0, NULL, 'um',
      'SPC_COATING_LOADING_DRIFT', 3, 0),
     -- A miscalibrated fill nozzle: slow the filler, then stop it.
     ('fill-nozzle', 1, 'slow', NULL, NULL, NULL, NULL, NULL, 60.0, '%',

@@ -7,14 +7,25 @@
  * when the open one has too little left (the remainder goes back to stores), so every lot ID
  * the line names appears in the same result that opened it.
  *
- * Physics kept coherent along the chain: the loading laid down at coating (with slot-die gap
- * creep under coating_drift) sets wet and dry thickness, then calendered thickness and
+ * Physics kept coherent along the chain: the loading laid down at coating, proportional to the
+ * slot-die gap actually open (its setpoint, which an ADJUST command moves, crept open under
+ * coating_drift), sets wet and dry thickness, then calendered thickness and
  * density; the dry-room dew point at vacuum drying sets the coil's residual moisture, which
  * the cells wound from it carry on to formation and aging. */
 #include <stdio.h>
 
 #include "ct_error.h"
 #include "linesim_internal.h"
+
+double ls_coat_gap_factor(const struct ls_line *line, enum ls_side side, double creep)
+{
+	unsigned station = side * LS_STAGES + LS_STAGE_COAT;
+	double nominal = ls_stations[station].params[COATP_GAP].setpoint;
+	double setpoint = line->setpoint[station][COATP_GAP];
+
+	/* (1 + creep) * 1.0 is exact, so an unadjusted gap gives the very bits it always did. */
+	return (1.0 + creep) * (setpoint / nominal);
+}
 
 const struct ls_lot *ls_lot_take(struct ls_line *line, enum ls_material material, double quantity)
 {
@@ -89,12 +100,14 @@ static int coat(struct linesim_model *m, struct ls_line *line, enum ls_side side
 		creep = ls_fault_gap_creep(++e->drift_coils);
 	ls_visit_begin(v, m, line, station, e->coil.id, e->coil.key, now_us);
 	ls_visit_draw(v, c, p);
-	/* A wider gap lays down proportionally more slurry; thickness follows loading. */
-	c[COAT_LOADING] *= 1.0 + creep;
+	/* A wider gap lays down proportionally more slurry; thickness follows loading. The gap
+	 * open is the setpoint (ADJUST moves it; the drawn actual already follows it), crept
+	 * open under coating_drift by a fraction of itself. */
+	c[COAT_LOADING] *= ls_coat_gap_factor(line, side, creep);
 	r = c[COAT_LOADING] / ch[COAT_LOADING].nominal - 1.0;
 	c[COAT_WET] += ch[COAT_WET].nominal * r;
 	c[COAT_DRY] += ch[COAT_DRY].nominal * r;
-	p[COATP_GAP] += ls_stations[station].params[COATP_GAP].setpoint * creep;
+	p[COATP_GAP] += line->setpoint[station][COATP_GAP] * creep;
 	ls_visit_emit_tables(v, c, p);
 	use_material(v, line, d->foil, e->coil.length_m);
 	ls_visit_child(v, e->batch_id, KIND_BATCH, d->batch_kg / LS_COILS_PER_BATCH, "kg", "");

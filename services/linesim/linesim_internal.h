@@ -196,6 +196,15 @@ struct ls_part {
 	double resistance; /* DCIR of a cell, sum of a module, mOhm */
 };
 
+/* A SLOW or STOP in force at one station (station commands). */
+enum ls_hold_kind { LS_HOLD_NONE = 0, LS_HOLD_SLOW, LS_HOLD_STOP };
+struct ls_hold {
+	enum ls_hold_kind kind;
+	double fraction;       /* SLOW: share of the line's rate, (0, 1] */
+	int64_t expires_at_us; /* 0: until RESUME */
+	char event_id[LINESIM_ID_LEN];
+};
+
 enum ls_sensor {
 	LS_SENSOR_DEW_POINT = 0,
 	LS_SENSOR_TEMPERATURE,
@@ -226,6 +235,11 @@ struct ls_line {
 	struct ls_part *modules; /* modules_per_pack slots */
 	unsigned n_modules;
 	struct linesim_line_stats stats;
+	/* Station commands: parameter setpoints in force (the tables' until an ADJUST), holds,
+	 * and the schedule credit under SLOW (cells owed, < 1). */
+	double setpoint[LS_N_STATIONS][LS_MAX_PARAMS];
+	struct ls_hold hold[LS_N_STATIONS];
+	double credit;
 	/* Telemetry sample clock. */
 	bool tel_started;
 	int64_t tel_t0_us;
@@ -296,6 +310,10 @@ struct linesim_model {
 	struct ls_line lines[LINESIM_MAX_LINES];
 	struct ls_visit visit;
 	struct ls_telemetry tel[LS_TEL_ASSETS];
+	/* Station commands: recent event IDs (a ring) and what became of each command. */
+	char cmd_seen[LINESIM_CMD_SEEN][LINESIM_ID_LEN];
+	unsigned cmd_seen_next, cmd_seen_n;
+	struct linesim_command_counts cmd_counts;
 };
 
 /* The stream key of a unit: kind, electrode side (0 for others) and sequence number. */
@@ -304,6 +322,11 @@ static inline uint64_t ls_unit_key(Cellthread__V1__UnitKind kind, unsigned side,
 {
 	return ((uint64_t)kind << 56) | ((uint64_t)side << 48) | (uint64_t)seq;
 }
+
+/* The factor of the nominal slot-die gap actually open at a coater (side): its setpoint over
+ * the nominal, crept open by `creep` (a fraction of the setpoint). The loading laid down is
+ * proportional to it. Exactly 1 + creep while the setpoint is nominal. */
+double ls_coat_gap_factor(const struct ls_line *line, enum ls_side side, double creep);
 
 /* Fault effects (linesim_model.c): pure functions of each fault's progression count. */
 double ls_fault_nozzle_amplitude(unsigned long long fills); /* g */

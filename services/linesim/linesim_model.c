@@ -4,7 +4,9 @@
  * -50 C, or -30 C during a dew_point excursion) and runs one cell (linesim_cell.c). Faults
  * are a model-wide mask; how far each has progressed (fills, welds, coils since it was
  * switched on) is kept per line, so each line wears on its own. The fault effect functions
- * below are the only place that says how strong a fault is. */
+ * below are the only place that says how strong a fault is. A tick (the caller's schedule)
+ * is a step unless station commands slowed or stopped the line (linesim_command.c applies
+ * them; the holds they leave are read here). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +159,9 @@ static int line_init(struct linesim_model *m, unsigned index)
 		         sensors[s]);
 	line->seed = ls_mix64(ls_mix64(m->config.seed) + index + 1);
 	line->dew_point = DEW_POINT_SETPOINT;
+	for (unsigned s = 0; s < LS_N_STATIONS; s++)
+		for (size_t i = 0; i < ls_stations[s].n_params && i < LS_MAX_PARAMS; i++)
+			line->setpoint[s][i] = ls_stations[s].params[i].setpoint;
 	line->cells = calloc(m->config.cells_per_module, sizeof(*line->cells));
 	line->modules = calloc(m->config.modules_per_pack, sizeof(*line->modules));
 	if (line->cells == NULL || line->modules == NULL)
@@ -287,6 +292,69 @@ int linesim_model_step(struct linesim_model *m, unsigned line_index, int64_t now
 	target = ls_fault_on(m, LINESIM_FAULT_DEW_POINT) ? DEW_POINT_EXCURSION : DEW_POINT_SETPOINT;
 	line->dew_point += (target - line->dew_point) * DEW_POINT_LAG;
 	return ls_cell_run(m, line, now_us, sink);
+}
+
+/* Lifts the holds of `line` that expired by now_us. */
+static void expire_holds(struct ls_line *line, int64_t now_us)
+{
+	for (unsigned s = 0; s < LS_N_STATIONS; s++) {
+		struct ls_hold *h = &line->hold[s];
+
+		if (h->kind != LS_HOLD_NONE && h->expires_at_us != 0 && h->expires_at_us <= now_us)
+			memset(h, 0, sizeof(*h));
+	}
+}
+
+static double line_rate(const struct ls_line *line)
+{
+	double rate = 1.0;
+
+	for (unsigned s = 0; s < LS_N_STATIONS; s++) {
+		if (line->hold[s].kind == LS_HOLD_STOP)
+			return 0.0;
+		if (line->hold[s].kind == LS_HOLD_SLOW && line->hold[s].fraction < rate)
+			rate = line->hold[s].fraction;
+	}
+	return rate;
+}
+
+int linesim_model_tick(struct linesim_model *m, unsigned line_index, int64_t now_us,
+                       const struct linesim_sink *sink, bool *ret_started)
+{
+	struct ls_line *line;
+	double rate;
+	int rc;
+
+	if (line_index >= m->config.n_lines)
+		return CT_ERR_INVALID;
+	line = &m->lines[line_index];
+	expire_holds(line, now_us);
+	rate = line_rate(line);
+	if (rate >= 1.0) {
+		/* Full rate: every tick is a cell, exactly as without commands. */
+		line->credit = 0.0;
+	} else {
+		/* Evenly thinned: a cell per whole credit. The small tolerance keeps 0.6 x 5
+		 * ticks from coming out as 2.9999999 cells. */
+		line->credit += rate;
+		if (line->credit < 1.0 - 1e-9) {
+			if (ret_started != NULL)
+				*ret_started = false;
+			return CT_OK;
+		}
+		line->credit = line->credit - 1.0 > 0.0 ? line->credit - 1.0 : 0.0;
+	}
+	rc = linesim_model_step(m, line_index, now_us, sink);
+	if (rc == CT_OK && ret_started != NULL)
+		*ret_started = true;
+	return rc;
+}
+
+double linesim_model_line_rate(const struct linesim_model *m, unsigned line)
+{
+	if (line >= m->config.n_lines)
+		return NAN;
+	return line_rate(&m->lines[line]);
 }
 
 const struct linesim_line_stats *linesim_model_line_stats(const struct linesim_model *m,

@@ -13,6 +13,12 @@
  * its own stream, a fault changes only the values it targets (and what follows from them
  * physically, e.g. a scrapped cell) and never reshuffles the noise of unrelated values.
  *
+ * Station commands (StationCommand, from spc-gate's reaction plans) act on the model as on a
+ * line: ADJUST moves a parameter's setpoint (the slot-die gap changes the loading laid down),
+ * SLOW and STOP thin out or halt the line's cell starts in linesim_model_tick(), RESUME or
+ * expiry lifts them. With no command received, every tick starts a cell and every setpoint is
+ * the table's, and the output is byte for byte what it is without this feature.
+ *
  * Time is compressed: all visits of one step end within LINESIM_STEP_SPAN_US before now_us,
  * one slot per station in line order, so the last station's visit ends exactly at now_us.
  * Curves keep their physical time axis (a formation curve spans hours). Fault dynamics
@@ -25,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cellthread/v1/control.pb-c.h"
 #include "cellthread/v1/thread.pb-c.h"
 
 #define LINESIM_MAX_LINES    16
@@ -110,6 +117,19 @@ void linesim_model_free(struct linesim_model *model);
  * the first non-zero sink return (the model stays usable, the step is cut short). */
 int linesim_model_step(struct linesim_model *model, unsigned line, int64_t now_us,
                        const struct linesim_sink *sink);
+/* One tick of the line's schedule at now_us; the caller ticks every line at sim.rate. Holds
+ * (SLOW, STOP) whose expiry is at or before now_us are lifted first. With no hold each tick
+ * starts a cell (linesim_model_step); under SLOW to p % the line starts a cell on p % of the
+ * ticks, evenly spread (p / 100 of a cell is credited per tick, a cell starts per whole
+ * credit); under STOP none: cells already finished wait for their module, batches queued by
+ * the caller still go out, nothing new is made. *ret_started (NULL: not wanted) says
+ * whether a cell started; untouched on error. Returns as linesim_model_step. */
+int linesim_model_tick(struct linesim_model *model, unsigned line, int64_t now_us,
+                       const struct linesim_sink *sink, bool *ret_started);
+/* The share of sim.rate `line` runs at now: 1 with no hold, the smallest SLOW percentage of
+ * its stations / 100, 0 when any station is stopped. Expiry is applied by the next tick. */
+double linesim_model_line_rate(const struct linesim_model *model, unsigned line);
+
 /* Emits the telemetry samples of `line` due up to now_us since the last call, one message per
  * asset (none when telemetry is off or no sample is due). The first call starts the sample
  * clock at now_us. When more than LINESIM_MAX_SAMPLES per signal are due, the oldest are
@@ -132,6 +152,76 @@ const char *linesim_model_station_id(const struct linesim_model *model, unsigned
                                      unsigned station);
 /* The current dry-room dew point of a line, C (for logs and tests). */
 double linesim_model_dew_point(const struct linesim_model *model, unsigned line);
+
+/* What became of a station command. */
+enum linesim_cmd_outcome {
+	LINESIM_CMD_APPLIED = 0,
+	LINESIM_CMD_DUPLICATE,     /* header.event_id seen among the last LINESIM_CMD_SEEN */
+	LINESIM_CMD_EXPIRED,       /* expires_at_us != 0 and before now */
+	LINESIM_CMD_NOT_SIMULATED, /* another site, or a line or station the model lacks */
+	LINESIM_CMD_INVALID,       /* malformed: undecodable, a field missing or out of range */
+	LINESIM_CMD_UNSUPPORTED,   /* well formed, but nothing here it can act on */
+	LINESIM_CMD_OUTCOMES,
+};
+#define LINESIM_CMD_SEEN  256 /* event IDs remembered to drop redeliveries */
+#define LINESIM_CMD_KINDS 5   /* CommandKind 0..4; unknown values count under 0 */
+
+/* Commands handed to the model so far, by CommandKind (index 0: unspecified, unknown or not
+ * decodable) and by outcome. */
+struct linesim_command_counts {
+	unsigned long long applied[LINESIM_CMD_KINDS];
+	unsigned long long ignored[LINESIM_CMD_KINDS];
+	unsigned long long outcomes[LINESIM_CMD_OUTCOMES];
+};
+
+/* One command's fate, for the caller's log. */
+struct linesim_command_report {
+	enum linesim_cmd_outcome outcome;
+	int kind;      /* CommandKind as received (0 when not decodable) */
+	char text[512]; /* what was done, or why not: one line naming event, station, reason */
+};
+
+/* Applies one station command at now_us (the caller's wall clock, us since the epoch).
+ *
+ * Commands for another site, or a station the model does not simulate, are not simulated;
+ * a header.event_id among the last LINESIM_CMD_SEEN for its stations is a duplicate;
+ * expires_at_us != 0 and < now_us is expired. Then, on the named station (its line must be
+ * the command's line):
+ *   ADJUST `parameter`: the station's setpoint of that parameter moves by `delta` (or, when
+ *     delta is 0, to `target_value`), at most `max_step` (max_step 0, the proto3 default,
+ *     means unset: the station's own limit of 5 % of the nominal setpoint applies), and
+ *     never outside 75-125 % of the nominal setpoint (the machine's range). `unit`, when
+ *     given, must be the parameter's. The new setpoint is reported on every later visit and
+ *     the actual value follows it; slot_die_gap on a coater also sets the loading laid down
+ *     (loading proportional to the gap actually open: setpoint x (1 + creep)). An ADJUST
+ *     stays after its expiry: expiry only stops a late command from being applied.
+ *   SLOW: target_value in % (`unit` "%", 0 < value <= 100): the line runs at that share of
+ *     its rate until RESUME or expiry. STOP: the line starts no cell until RESUME or expiry
+ *     (expires_at_us 0: until RESUME). A newer SLOW or STOP of the same station replaces
+ *     its older one.
+ *   RESUME: lifts the station's SLOW or STOP (applied, and said so, when there is none).
+ * undoes_event_id is reported but changes nothing: an undo is an ordinary RESUME or ADJUST.
+ * Returns the outcome, also in ret->outcome with ret->text; counts it. Can't fail. */
+enum linesim_cmd_outcome linesim_model_command(struct linesim_model *model,
+                                               const Cellthread__V1__StationCommand *cmd,
+                                               int64_t now_us,
+                                               struct linesim_command_report *ret);
+/* Decodes a StationCommand payload received on `topic` (ct/v1/plant/{site}/{line}/
+ * {station}/command; the topic's levels must match the message's) and applies it as above.
+ * A payload that does not decode (or is over 64 KiB), or a topic that disagrees, is
+ * LINESIM_CMD_INVALID with the reason. Can't fail. */
+enum linesim_cmd_outcome linesim_model_command_payload(struct linesim_model *model,
+                                                       const char *topic, const void *payload,
+                                                       size_t len, int64_t now_us,
+                                                       struct linesim_command_report *ret);
+const struct linesim_command_counts *linesim_model_command_counts(const struct linesim_model *model);
+/* "unspecified", "slow", "stop", "resume", "adjust" (index into the counts). */
+const char *linesim_command_kind_name(int kind);
+/* "applied", "duplicate", "expired", "not_simulated", "invalid", "unsupported". */
+const char *linesim_command_outcome_name(enum linesim_cmd_outcome outcome);
+/* The setpoint in force of `parameter` at `station` of `line` (NAN when there is none). */
+double linesim_model_setpoint(const struct linesim_model *model, unsigned line, unsigned station,
+                              const char *parameter);
 
 /* "nozzle", "coating_drift", "dew_point", "weld_wear". */
 const char *linesim_fault_name(enum linesim_fault fault);

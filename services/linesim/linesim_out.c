@@ -288,6 +288,37 @@ static int set_count(json_t *obj, const char *key, unsigned long long v)
 	return json_object_set_new(obj, key, json_integer((json_int_t)v));
 }
 
+/* {"applied": {kind: n}, "ignored": {kind: n}, "ignored_by_reason": {outcome: n}}. */
+static json_t *command_summary(const struct linesim_command_counts *c)
+{
+	json_t *root = json_object(), *applied = json_object(), *ignored = json_object(),
+	       *reasons = json_object();
+	int rc = 0;
+
+	if (root == NULL || applied == NULL || ignored == NULL || reasons == NULL)
+		rc = -1;
+	for (int k = 0; rc == 0 && k < LINESIM_CMD_KINDS; k++) {
+		rc |= set_count(applied, linesim_command_kind_name(k), c->applied[k]);
+		rc |= set_count(ignored, linesim_command_kind_name(k), c->ignored[k]);
+	}
+	for (int o = LINESIM_CMD_APPLIED + 1; rc == 0 && o < LINESIM_CMD_OUTCOMES; o++)
+		rc |= set_count(reasons, linesim_command_outcome_name(o), c->outcomes[o]);
+	if (rc == 0)
+		rc |= json_object_set(root, "applied", applied);
+	if (rc == 0)
+		rc |= json_object_set(root, "ignored", ignored);
+	if (rc == 0)
+		rc |= json_object_set(root, "ignored_by_reason", reasons);
+	json_decref(applied);
+	json_decref(ignored);
+	json_decref(reasons);
+	if (rc != 0) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
 json_t *linesim_out_summary(const struct linesim_out *out, const struct linesim_model *model)
 {
 	static const char *const kinds[LINESIM_UNIT_KINDS] = {
@@ -296,6 +327,7 @@ json_t *linesim_out_summary(const struct linesim_out *out, const struct linesim_
 	const struct linesim_line_stats *first = linesim_model_line_stats(model, 0);
 	json_t *root = json_object(), *units = json_object(), *lines = json_array();
 	struct linesim_line_stats sum;
+	json_t *commands;
 	unsigned long long total = 0;
 	int rc = 0;
 
@@ -361,6 +393,9 @@ json_t *linesim_out_summary(const struct linesim_out *out, const struct linesim_
 	rc |= json_object_set_new(root, "last_cell", json_string(first->last_cell));
 	rc |= json_object_set_new(root, "last_pack", json_string(first->last_pack));
 	rc |= json_object_set(root, "lines", lines);
+	commands = command_summary(linesim_model_command_counts(model));
+	if (commands == NULL || json_object_set_new(root, "commands", commands) != 0)
+		goto fail;
 	if (rc != 0)
 		goto fail;
 	json_decref(units);

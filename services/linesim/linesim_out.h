@@ -81,9 +81,10 @@ bool linesim_out_is_stalled(const struct linesim_out *out);
 int64_t linesim_out_next_due_ms(const struct linesim_out *out);
 const struct linesim_counts *linesim_out_counts(const struct linesim_out *out);
 
-/* The run summary as a new JSON object: the counts above, units by kind, and the model's
+/* The run summary as a new JSON object: the counts above, units by kind, the model's
  * per-line cell, module and pack figures with the first and last finished cell and last
- * pack. Returns NULL when out of memory. The caller owns it (json_decref). */
+ * pack, and the station commands the model was handed ("commands": applied and ignored by
+ * kind, ignored by reason). Returns NULL when out of memory. The caller owns it (json_decref). */
 json_t *linesim_out_summary(const struct linesim_out *out, const struct linesim_model *model);
 
 #endif

@@ -4,7 +4,8 @@
  * each sample's noise comes from a stream keyed by (line, asset, signal, k), so the values
  * do not depend on how often the caller asks, and drawing telemetry never disturbs the
  * streams of the station results. Faults show here as they do on the units: the fill
- * nozzle's pressure oscillates, the slot-die pressure falls as the gap creeps open, the
+ * nozzle's pressure oscillates, the slot-die pressure falls as the gap opens (creep, or an
+ * ADJUST of its setpoint), the
  * welder's energy drifts, the dew point follows the dry room. */
 #include <math.h>
 #include <stdio.h>
@@ -75,7 +76,7 @@ static double sample_value(const struct linesim_model *m, const struct ls_line *
 {
 	const struct tel_signal *sig = &assets[a].signals[s];
 	struct ls_rng rng;
-	double x, creep, wear;
+	double x, creep, wear, gap;
 
 	ls_rng_init(&rng, line->seed, TEL_DOMAIN | (a << 8) | s, k);
 	x = sig->nominal + sig->sigma * ls_rng_normal(&rng);
@@ -84,7 +85,8 @@ static double sample_value(const struct linesim_model *m, const struct ls_line *
 		creep = ls_fault_on(m, LINESIM_FAULT_COATING_DRIFT)
 		                ? ls_fault_gap_creep(line->el[LS_CATHODE].drift_coils)
 		                : 0.0;
-		return x / ((1.0 + creep) * (1.0 + creep));
+		gap = ls_coat_gap_factor(line, LS_CATHODE, creep);
+		return x / (gap * gap);
 	case 1 * LS_TEL_SIGNALS + 0:
 		if (ls_fault_on(m, LINESIM_FAULT_NOZZLE))
 			x += 3.0 * ls_fault_nozzle_amplitude(line->nozzle_fills) *

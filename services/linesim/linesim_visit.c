@@ -132,8 +132,15 @@ void ls_visit_draw(struct ls_visit *v, double *c, double *p)
 	/* Derived values draw too, so every station consumes the same count of draws. */
 	for (size_t i = 0; i < st->n_chars; i++)
 		c[i] = draw(&v->rng, st->chars[i].dist, st->chars[i].nominal, st->chars[i].sigma);
-	for (size_t i = 0; i < st->n_params; i++)
+	for (size_t i = 0; i < st->n_params; i++) {
+		double setpoint = v->line->setpoint[v->station][i];
+
 		p[i] = draw(&v->rng, LS_NORMAL, st->params[i].setpoint, st->params[i].sigma);
+		/* An adjusted setpoint moves the actual with it. Only then: adding 0 would turn
+		 * a -0.0 into 0.0, and unadjusted output must stay byte for byte as it was. */
+		if (setpoint != st->params[i].setpoint)
+			p[i] += setpoint - st->params[i].setpoint;
+	}
 }
 
 void ls_visit_measure(struct ls_visit *v, const char *name, double value, const char *unit,
@@ -169,7 +176,7 @@ void ls_visit_emit_tables(struct ls_visit *v, const double *c, const double *p)
 		*par = init;
 		par->name = pbs(st->params[i].name);
 		par->actual = p[i];
-		par->setpoint = st->params[i].setpoint;
+		par->setpoint = v->line->setpoint[v->station][i];
 		par->has_setpoint = true;
 		par->unit = pbs(st->params[i].unit);
 		v->params_p[v->msg.n_parameters++] = par;

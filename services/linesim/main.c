@@ -4,11 +4,15 @@
  * (cell n of each line at start + n / sim.rate on the monotonic clock, so a late loop
  * catches up and never drifts), publishes batches through linesim_out, samples telemetry
  * once a second, and sleeps in ct_spool_read until the next cell, batch or telemetry is
- * due, which also wakes it for fault switches arriving on the control topic. While the
- * broker refuses publishes, production pauses (results stay queued) and the schedule
- * catches up afterwards. SIGTERM/SIGINT, or sim.cells finished cells on every line, end
- * the run: the queued batches and the final telemetry are published, acknowledgements
- * awaited, and the summary written. */
+ * due, which also wakes it for fault switches arriving on the control topic and, with
+ * sim.obey_commands, for station commands (StationCommand from spc-gate's reaction plans on
+ * ct/v1/plant/{site}/+/+/command), which the model applies as the line would: every tick
+ * of the schedule is a cell unless a SLOW or STOP holds the line. Both kinds of request come
+ * through the one spool, in the broker's order. While the broker refuses publishes,
+ * production pauses (results stay queued) and the schedule catches up afterwards.
+ * SIGTERM/SIGINT, or sim.cells finished cells on every line, end the run: the queued
+ * batches and the final telemetry are published, acknowledgements awaited, and the summary
+ * written. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,6 +39,7 @@
 
 #define SERVICE            "linesim"
 #define FAULT_TOPIC        "ct/v1/sys/rpc/linesim/fault"
+#define COMMAND_KIND       "command" /* last level of ct/v1/plant/{site}/{line}/{station}/... */
 #define CONNECT_TIMEOUT_MS 15000
 #define PUBLISH_TIMEOUT_MS 5000
 #define DRAIN_TIMEOUT_MS   30000
@@ -58,6 +63,7 @@ struct linesim_config {
 	long modules_per_pack;
 	double telemetry_hz;
 	char *summary;
+	bool obey_commands;
 };
 
 #define KEY(name, type, field, def, min, max, help)                                                \
@@ -88,6 +94,9 @@ static const struct ct_config_key linesim_keys[] = {
             "equipment telemetry samples per second per signal, 0 = off"),
         KEY("sim.summary", CT_CONF_STRING, summary, "", 0, 0,
             "JSON summary written at exit: a path, - for stdout, empty for none"),
+        KEY("sim.obey_commands", CT_CONF_BOOL, obey_commands, "false", 0, 0,
+            "subscribe to ct/v1/plant/{site}/+/+/command and obey StationCommands "
+            "(ADJUST, SLOW, STOP, RESUME) like the line would"),
 };
 
 /* What the publish callback needs. */
@@ -95,6 +104,7 @@ struct run {
 	struct linesim_config *cfg;
 	struct ct_service svc;
 	bool json;
+	bool told_commands_off; /* logged once that commands arrive while not obeyed */
 };
 
 static int64_t mono_us(void)
@@ -159,9 +169,52 @@ static int publish(void *ctx, const struct linesim_publish *msg)
 	return rc;
 }
 
-/* Applies one {"scenario": "...", "enabled": true|false} request; refusals are logged and
- * dropped, since a retry of the same bad request would fail the same way. */
-static void handle_control(struct linesim_model *model, const struct ct_spool_record *rec)
+/* True for ct/v1/plant/{...}/command. */
+static bool is_command_topic(const char *topic)
+{
+	size_t n = strlen(topic), k = strlen("/" COMMAND_KIND);
+
+	return ct_topic_has_prefix(topic, CT_TOPIC_ROOT "/plant") && n > k &&
+	       strcmp(topic + n - k, "/" COMMAND_KIND) == 0;
+}
+
+/* Applies one StationCommand (when obeyed); every outcome is logged, once, here. */
+static void handle_command(struct run *r, struct linesim_model *model,
+                           const struct ct_spool_record *rec)
+{
+	struct linesim_command_report rep;
+
+	if (!r->cfg->obey_commands) {
+		/* A persistent session keeps the subscription of an earlier run that obeyed. */
+		if (!r->told_commands_off)
+			ct_info("station commands arrive (%s) but sim.obey_commands is off: "
+			        "ignoring them",
+			        rec->topic);
+		r->told_commands_off = true;
+		return;
+	}
+	switch (linesim_model_command_payload(model, rec->topic, rec->payload, rec->payload_len,
+	                                      ct_now_us(), &rep)) {
+	case LINESIM_CMD_APPLIED:
+		ct_info("command applied: %s", rep.text);
+		break;
+	case LINESIM_CMD_INVALID:
+	case LINESIM_CMD_UNSUPPORTED:
+		ct_warn("command ignored (%s): %s", linesim_command_outcome_name(rep.outcome),
+		        rep.text);
+		break;
+	default: /* duplicate, expired, not simulated: normal traffic, nothing to fix */
+		ct_info("command ignored (%s): %s", linesim_command_outcome_name(rep.outcome),
+		        rep.text);
+		break;
+	}
+}
+
+/* Applies one {"scenario": "...", "enabled": true|false} request, or hands a station command
+ * on; refusals are logged and dropped, since a retry of the same bad request would fail the
+ * same way. */
+static void handle_control(struct run *r, struct linesim_model *model,
+                           const struct ct_spool_record *rec)
 {
 	json_error_t jerr;
 	json_t *root = NULL;
@@ -169,6 +222,10 @@ static void handle_control(struct linesim_model *model, const struct ct_spool_re
 	int enabled = 0;
 	enum linesim_fault fault;
 
+	if (is_command_topic(rec->topic)) {
+		handle_command(r, model, rec);
+		return;
+	}
 	if (strcmp(rec->topic, FAULT_TOPIC) != 0) {
 		ct_warn("ignoring message on %s: not a linesim request", rec->topic);
 		return;
@@ -192,8 +249,8 @@ out:
 	json_decref(root);
 }
 
-/* Waits up to wait_ms for control requests and applies them. Returns CT_OK or the spool's
- * error. */
+/* Waits up to wait_ms for control requests (faults, station commands) and applies them.
+ * Returns CT_OK or the spool's error. */
 static int poll_control(struct run *r, struct linesim_model *model, struct ct_spool_batch *batch,
                         int wait_ms)
 {
@@ -202,7 +259,7 @@ static int poll_control(struct run *r, struct linesim_model *model, struct ct_sp
 	if (rc != CT_OK || batch->count == 0)
 		return rc;
 	for (size_t i = 0; i < batch->count; i++)
-		handle_control(model, &batch->records[i]);
+		handle_control(r, model, &batch->records[i]);
 	return ct_spool_commit(r->svc.spool, batch);
 }
 
@@ -233,6 +290,26 @@ static int emit_telemetry(const struct linesim_config *cfg, struct linesim_model
 	return rc;
 }
 
+/* Logs each line whose share of sim.rate changed (a SLOW, STOP, RESUME or expiry). */
+static void log_rates(const struct linesim_config *cfg, const struct linesim_model *model,
+                      double *rates)
+{
+	for (unsigned i = 0; i < (unsigned)cfg->lines; i++) {
+		double rate = linesim_model_line_rate(model, i);
+
+		if (rate == rates[i])
+			continue;
+		if (rate <= 0.0)
+			ct_info("L%u stopped by a station command", i + 1);
+		else if (rate >= 1.0)
+			ct_info("L%u back to full rate (%g cells/s)", i + 1, cfg->rate);
+		else
+			ct_info("L%u runs at %.6g %% of its rate (%g cells/s)", i + 1, 100.0 * rate,
+			        cfg->rate * rate);
+		rates[i] = rate;
+	}
+}
+
 static int clamp_wait(int64_t ms)
 {
 	return ms < 0 ? 0 : (ms > 1000 ? 1000 : (int)ms);
@@ -249,9 +326,12 @@ static int run_loop(struct run *r, struct linesim_model *model, struct linesim_o
 	int64_t next_tel_ms = t0 / 1000, next_progress_ms = t0 / 1000 + PROGRESS_MS;
 	unsigned long long ticks = 0;
 	bool was_stalled = false;
+	double rates[LINESIM_MAX_LINES];
 	int rc = CT_OK;
 
 	memset(&batch, 0, sizeof(batch));
+	for (unsigned i = 0; i < (unsigned)cfg->lines; i++)
+		rates[i] = 1.0;
 	while (!ct_service_stop && !all_done(cfg, model)) {
 		int64_t now = mono_us(), now_ms, wait;
 		unsigned long long due = (unsigned long long)((double)(now - t0) / period_us) + 1;
@@ -262,12 +342,13 @@ static int run_loop(struct run *r, struct linesim_model *model, struct linesim_o
 
 			for (unsigned i = 0; rc == CT_OK && i < (unsigned)cfg->lines; i++)
 				if (!line_done(cfg, model, i))
-					rc = linesim_model_step(model, i, at, &sink);
+					rc = linesim_model_tick(model, i, at, &sink, NULL);
 			if (rc != CT_OK)
 				goto out;
 			ticks++;
 			burst++;
 		}
+		log_rates(cfg, model, rates);
 		now = mono_us();
 		now_ms = now / 1000;
 		if (cfg->telemetry_hz > 0 && now_ms >= next_tel_ms) {
@@ -359,6 +440,7 @@ static int write_summary(const struct linesim_config *cfg, const struct linesim_
 	    json_object_set_new(root, "seed", json_integer(cfg->seed)) != 0 ||
 	    json_object_set_new(root, "encoding", json_string(cfg->encoding)) != 0 ||
 	    json_object_set_new(root, "faults_on", faults) != 0 ||
+	    json_object_set_new(root, "obey_commands", json_boolean(cfg->obey_commands)) != 0 ||
 	    json_object_set_new(root, "complete", json_boolean(complete)) != 0 ||
 	    json_object_set_new(root, "elapsed_s", json_real(elapsed_s)) != 0) {
 		faults = NULL;
@@ -410,7 +492,8 @@ static int check_config(const struct linesim_config *cfg, unsigned *ret_faults)
 
 int main(int argc, char **argv)
 {
-	static const char *const subscriptions[] = {FAULT_TOPIC};
+	const char *subscriptions[2] = {FAULT_TOPIC, NULL};
+	char command_filter[CT_TOPIC_MAX];
 	struct ct_common_config common;
 	struct linesim_config cfg;
 	struct ct_config_table own = {linesim_keys, sizeof(linesim_keys) / sizeof(linesim_keys[0]),
@@ -467,8 +550,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	rc = ct_service_start(&r.svc, SERVICE, &common, subscriptions, 1, CONNECT_TIMEOUT_MS, err,
-	                      sizeof(err));
+	if (cfg.obey_commands) {
+		/* The site is a checked ID (the model refused anything else), so it fits. */
+		snprintf(command_filter, sizeof(command_filter), "%s/plant/%s/+/+/%s", CT_TOPIC_ROOT,
+		         cfg.site, COMMAND_KIND);
+		subscriptions[1] = command_filter;
+	}
+	rc = ct_service_start(&r.svc, SERVICE, &common, subscriptions, cfg.obey_commands ? 2 : 1,
+	                      CONNECT_TIMEOUT_MS, err, sizeof(err));
 	if (rc == CT_ERR_STOPPED) {
 		exit_code = 0; /* asked to stop while connecting */
 		goto out;
@@ -479,9 +568,9 @@ int main(int argc, char **argv)
 	}
 	started = true;
 	ct_info("ready: %ld line(s) of site %s at %g cells/s each, seed %ld, %s payloads, "
-	        "faults '%s'",
-	        cfg.lines, cfg.site, cfg.rate, cfg.seed, cfg.encoding,
-	        cfg.faults ? cfg.faults : "");
+	        "faults '%s', station commands %s",
+	        cfg.lines, cfg.site, cfg.rate, cfg.seed, cfg.encoding, cfg.faults ? cfg.faults : "",
+	        cfg.obey_commands ? "obeyed" : "not obeyed");
 
 	t_start = mono_us();
 	rc = run_loop(&r, model, out);

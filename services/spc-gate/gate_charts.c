@@ -39,10 +39,18 @@ static const struct {
 	const char *name;
 	int rule;
 } rule_names[] = {
-        {"WE1", SPC_RULE_WE1},         {"WE2", SPC_RULE_WE2},         {"WE3", SPC_RULE_WE3},
-        {"WE4", SPC_RULE_WE4},         {"N1", SPC_RULE_NELSON1},      {"N2", SPC_RULE_NELSON2},
-        {"N3", SPC_RULE_NELSON3},      {"N4", SPC_RULE_NELSON4},      {"N5", SPC_RULE_NELSON5},
-        {"N6", SPC_RULE_NELSON6},      {"N7", SPC_RULE_NELSON7},      {"N8", SPC_RULE_NELSON8},
+        {"WE1", SPC_RULE_WE1},
+        {"WE2", SPC_RULE_WE2},
+        {"WE3", SPC_RULE_WE3},
+        {"WE4", SPC_RULE_WE4},
+        {"N1", SPC_RULE_NELSON1},
+        {"N2", SPC_RULE_NELSON2},
+        {"N3", SPC_RULE_NELSON3},
+        {"N4", SPC_RULE_NELSON4},
+        {"N5", SPC_RULE_NELSON5},
+        {"N6", SPC_RULE_NELSON6},
+        {"N7", SPC_RULE_NELSON7},
+        {"N8", SPC_RULE_NELSON8},
         {"SEC", SPC_RULE_SECONDARY_LIMIT},
 };
 
@@ -63,8 +71,8 @@ int gate_rules_parse(const char *text, uint32_t *ret_bits, char *err, size_t err
 		}
 		if (len > 0 && !known)
 			return ct_set_error(err, err_len, CT_ERR_INVALID,
-			                    "unknown run rule '%.*s' (WE1-WE4, N1-N8, SEC)", (int)len,
-			                    p);
+			                    "unknown run rule '%.*s' (WE1-WE4, N1-N8, SEC)",
+			                    (int)len, p);
 		p += len;
 		p += strspn(p, ", ");
 	}
@@ -84,8 +92,8 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 {
 	struct spc_chart_config *c = &def->spc;
 	const char *problem = NULL;
-	bool attribute = kind_is(def, "p") || kind_is(def, "np") || kind_is(def, "c") ||
-	                 kind_is(def, "u");
+	bool attribute =
+	        kind_is(def, "p") || kind_is(def, "np") || kind_is(def, "c") || kind_is(def, "u");
 
 	memset(c, 0, sizeof(*c));
 	def->is_t2 = kind_is(def, "t2");
@@ -108,8 +116,8 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 		return ct_set_error(err, err_len, CT_ERR_INVALID,
 		                    "%s charts take one characteristic", def->kind_name);
 	if (def->nonconforming && !kind_is(def, "p") && !kind_is(def, "np"))
-		return ct_set_error(err, err_len, CT_ERR_INVALID,
-		                    "%s is for p and np charts only", GATE_NONCONFORMING);
+		return ct_set_error(err, err_len, CT_ERR_INVALID, "%s is for p and np charts only",
+		                    GATE_NONCONFORMING);
 	if (kind_is(def, "imr"))
 		c->kind = SPC_CHART_IMR;
 	else if (kind_is(def, "xbar_r"))
@@ -186,8 +194,8 @@ static void instance_key(char *buf, size_t len, const char *chart_id, const char
 	snprintf(buf, len, "%s|%s|%s|%s|%s", chart_id, site, line, station, recipe);
 }
 
-void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *defs,
-                            size_t n_defs, struct gate_plan_step *steps, size_t n_steps)
+void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *defs, size_t n_defs,
+                            struct gate_plan_step *steps, size_t n_steps)
 {
 	struct gate_chart_def *old_defs = charts->defs;
 	size_t n_old = charts->n_defs, kept = 0;
@@ -205,7 +213,8 @@ void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *d
 	gate_map_clear(&charts->index);
 	for (size_t i = 0; i < charts->n_charts; i++) {
 		struct gate_chart *chart = charts->charts[i];
-		const struct gate_chart_def *old = chart->def < n_old ? &old_defs[chart->def] : NULL;
+		const struct gate_chart_def *old =
+		        chart->def < n_old ? &old_defs[chart->def] : NULL;
 		const struct gate_chart_def *now = NULL;
 		size_t index = 0;
 		if (old != NULL)
@@ -313,8 +322,7 @@ static bool matches(const char *pattern, const char *value)
 	return (pattern[0] == '*' && pattern[1] == '\0') || strcmp(pattern, value) == 0;
 }
 
-static bool def_matches(const struct gate_chart_def *def,
-                        const Cellthread__V1__StationResult *r)
+static bool def_matches(const struct gate_chart_def *def, const Cellthread__V1__StationResult *r)
 {
 	return matches(def->site, r->site) && matches(def->line, r->line) &&
 	       matches(def->station, r->station) &&
@@ -463,8 +471,8 @@ int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationRe
 		if (gate_map_get(&charts->index, key, &index)) {
 			chart = charts->charts[index];
 		} else {
-			int rc = add_instance(charts, d, result->site, result->line, result->station,
-			                      recipe, &chart);
+			int rc = add_instance(charts, d, result->site, result->line,
+			                      result->station, recipe, &chart);
 			if (rc != CT_OK)
 				return rc;
 		}

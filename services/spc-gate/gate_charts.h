@@ -21,7 +21,7 @@
 #include "spc.h"
 #include "spc_t2.h"
 
-#define GATE_CHART_ID_MAX 49
+#define GATE_CHART_ID_MAX  49
 #define GATE_NONCONFORMING "_nonconforming"
 /* Rule numbers beyond the engine's: the T2 limit. */
 #define GATE_RULE_T2_LIMIT 31
@@ -49,10 +49,10 @@ struct gate_chart_def {
 	char recipe[GATE_NAME_MAX];
 	char kind_name[16];
 	bool is_t2;
-	bool nonconforming;        /* p / np of failing verdicts */
+	bool nonconforming;                      /* p / np of failing verdicts */
 	char names[SPC_T2_MAX_P][GATE_NAME_MAX]; /* characteristic(s) */
 	int n_names;
-	uint32_t units_per_point;  /* attribute charts: units summed into one point */
+	uint32_t units_per_point; /* attribute charts: units summed into one point */
 	struct spc_chart_config spc;
 	struct spc_t2_config t2;
 	char plan_id[GATE_NAME_MAX]; /* "" = alert only */
@@ -67,9 +67,9 @@ struct gate_chart_blob {
 	uint32_t magic;
 	uint32_t version;
 	uint32_t size;
-	uint32_t plan_step;    /* the reaction plan step the next signal takes (1-based) */
-	struct spc_state spc;  /* univariate charts */
-	struct spc_t2_state t2; /* t2 charts */
+	uint32_t plan_step;           /* the reaction plan step the next signal takes (1-based) */
+	struct spc_state spc;         /* univariate charts */
+	struct spc_t2_state t2;       /* t2 charts */
 	double attr_count, attr_size; /* attribute point being filled */
 	uint32_t attr_units;
 	uint32_t pad;
@@ -79,7 +79,7 @@ struct gate_chart_blob {
 };
 
 struct gate_chart {
-	size_t def;   /* index into gate_charts.defs */
+	size_t def; /* index into gate_charts.defs */
 	char site[GATE_NAME_MAX], line[GATE_NAME_MAX], station[GATE_NAME_MAX];
 	char recipe[GATE_NAME_MAX];
 	struct gate_chart_blob blob;
@@ -131,8 +131,8 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 
 /* Replaces definitions and plan steps (taking ownership of both malloc'd arrays). Instances
  * whose definition is gone or changed (config_hash) are dropped; the rest keep their state. */
-void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *defs,
-                            size_t n_defs, struct gate_plan_step *steps, size_t n_steps);
+void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *defs, size_t n_defs,
+                            struct gate_plan_step *steps, size_t n_steps);
 
 /* Restores a saved instance. Returns CT_OK, CT_ERR_NOT_FOUND when its definition no longer
  * exists or changed (the caller ignores it), CT_ERR_CORRUPT for bytes that are not a state

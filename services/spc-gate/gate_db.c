@@ -61,10 +61,9 @@ int gate_pending_add_hold(struct gate_pending *p, const struct gate_hold *hold)
 	return CT_OK;
 }
 
-void gate_pending_item(struct gate_pending *p, const char *unit_id, int unit_kind,
-                       const char *site, const char *line, const char *station,
-                       const char *queue, const char *cause, const char *reason, int verdict,
-                       int64_t at_us)
+void gate_pending_item(struct gate_pending *p, const char *unit_id, int unit_kind, const char *site,
+                       const char *line, const char *station, const char *queue, const char *cause,
+                       const char *reason, int verdict, int64_t at_us)
 {
 	ct_copy_text(&p->items, unit_id);
 	ct_copy_int64(&p->items, unit_kind);
@@ -134,7 +133,8 @@ int gate_db_session_setup(struct ct_pg *pg, char *err, size_t err_len)
 	        " site text, line text, station text, queue text, cause text, reason text,"
 	        " verdict smallint, entered_at timestamptz) ON COMMIT DELETE ROWS;"
 	        "CREATE TEMP TABLE IF NOT EXISTS tmp_held (LIKE held_unit) ON COMMIT DELETE ROWS;"
-	        "CREATE TEMP TABLE IF NOT EXISTS tmp_judged (LIKE spc_judged) ON COMMIT DELETE ROWS;"
+	        "CREATE TEMP TABLE IF NOT EXISTS tmp_judged (LIKE spc_judged) ON COMMIT DELETE "
+	        "ROWS;"
 	        "CREATE TEMP TABLE IF NOT EXISTS tmp_lq (LIKE lot_quality) ON COMMIT DELETE ROWS;"
 	        "LISTEN ct_spc_config; LISTEN ct_lot; LISTEN ct_spc_undo;";
 	return exec_sql(pg, sql, err, err_len);
@@ -256,7 +256,8 @@ static int load_charts(struct ct_pg *pg, struct gate_chart_def **ret, size_t *re
 	        " subgroup_size, ewma_lambda, ewma_l, cusum_k, cusum_h, rules, baseline_points,"
 	        " centre, sigma, coalesce(reaction_plan, ''),"
 	        " left(md5(concat_ws('|', site, line, station, station_type, recipe,"
-	        "  characteristic, kind, subgroup_size, ewma_lambda, ewma_l, cusum_k, cusum_h, rules,"
+	        "  characteristic, kind, subgroup_size, ewma_lambda, ewma_l, cusum_k, cusum_h, "
+	        "rules,"
 	        "  baseline_points, centre, sigma)), 16)"
 	        " FROM spc_chart WHERE enabled ORDER BY chart_id";
 	PGresult *res = NULL;
@@ -374,8 +375,8 @@ int gate_db_load_charts(struct ct_pg *pg, struct gate_charts *charts, char *err,
 		return rc;
 	for (int i = 0; i < PQntuples(res) && rc == CT_OK; i++) {
 		size_t len = 0;
-		unsigned char *bytes = PQunescapeBytea(
-		        (const unsigned char *)PQgetvalue(res, i, 6), &len);
+		unsigned char *bytes =
+		        PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 6), &len);
 		if (bytes == NULL) {
 			rc = CT_ERR_NOMEM;
 			break;
@@ -424,8 +425,8 @@ int gate_db_load_lots(struct ct_pg *pg, struct gate_lots *lots, char *err, size_
 	PQclear(res);
 	if (rc != CT_OK || lots->n_counters > 0)
 		return rc; /* counters live in memory once loaded; only the first load reads them */
-	if ((rc = query(pg, "SELECT rule_id, site, lot_id, units, failed FROM lot_quality", 0,
-	                NULL, &res, err, err_len)) != CT_OK)
+	if ((rc = query(pg, "SELECT rule_id, site, lot_id, units, failed FROM lot_quality", 0, NULL,
+	                &res, err, err_len)) != CT_OK)
 		return rc;
 	for (int i = 0; i < PQntuples(res) && rc == CT_OK; i++)
 		rc = gate_lots_restore_counter(lots, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
@@ -535,15 +536,17 @@ static int apply_hold(struct ct_pg *pg, struct gate_pending *p, struct gate_lots
 			char made[GATE_REASON_MAX];
 			snprintf(made, sizeof(made), "made from held lot %s", h->lot_id);
 			rc = query(pg, "SELECT ct_lot_set($1, $2, 2::smallint, $3, 'spc-gate')", 3,
-			           (const char *const[]){h->site, unit_id, made}, &set, err, err_len);
+			           (const char *const[]){h->site, unit_id, made}, &set, err,
+			           err_len);
 			PQclear(set);
-			if (rc == CT_OK && gate_lots_set_held(lots, h->site, unit_id, LOT_HELD) != CT_OK)
+			if (rc == CT_OK &&
+			    gate_lots_set_held(lots, h->site, unit_id, LOT_HELD) != CT_OK)
 				rc = CT_ERR_NOMEM;
 			continue;
 		}
-		gate_pending_item(p, unit_id, kind, h->site, PQgetvalue(res, i, 2), "", "inspection",
-		                  cause, reason, CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_PASS,
-		                  now_us);
+		gate_pending_item(p, unit_id, kind, h->site, PQgetvalue(res, i, 2), "",
+		                  "inspection", cause, reason,
+		                  CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_PASS, now_us);
 	}
 	PQclear(res);
 	return rc;
@@ -627,18 +630,19 @@ int gate_db_save(struct ct_pg *pg, struct gate_pending *p, struct gate_charts *c
 	if (rc == CT_OK && states.rows > 0) {
 		rc = ct_pg_copy(pg, "COPY tmp_state FROM STDIN", &states, err, err_len);
 		if (rc == CT_OK)
-			rc = exec_sql(pg,
-			              "INSERT INTO spc_chart_state SELECT * FROM tmp_state"
-			              " ON CONFLICT (chart_id, site, line, station, recipe) DO UPDATE SET"
-			              " config_hash = excluded.config_hash,"
-			              " state_version = excluded.state_version, state = excluded.state,"
-			              " points = excluded.points, signals = excluded.signals,"
-			              " last_value = excluded.last_value, lcl = excluded.lcl,"
-			              " centre = excluded.centre, ucl = excluded.ucl,"
-			              " plan_step = excluded.plan_step,"
-			              " last_action_at = excluded.last_action_at,"
-			              " updated_at = excluded.updated_at",
-			              err, err_len);
+			rc = exec_sql(
+			        pg,
+			        "INSERT INTO spc_chart_state SELECT * FROM tmp_state"
+			        " ON CONFLICT (chart_id, site, line, station, recipe) DO UPDATE SET"
+			        " config_hash = excluded.config_hash,"
+			        " state_version = excluded.state_version, state = excluded.state,"
+			        " points = excluded.points, signals = excluded.signals,"
+			        " last_value = excluded.last_value, lcl = excluded.lcl,"
+			        " centre = excluded.centre, ucl = excluded.ucl,"
+			        " plan_step = excluded.plan_step,"
+			        " last_action_at = excluded.last_action_at,"
+			        " updated_at = excluded.updated_at",
+			        err, err_len);
 	}
 	if (rc == CT_OK)
 		rc = ct_pg_copy(pg,
@@ -704,8 +708,8 @@ out:
 
 /* ---- lot changes, undo, pruning ------------------------------------------------------ */
 
-int gate_db_lot_changes(struct ct_pg *pg, struct gate_lot_change *ret, size_t max,
-                        size_t *ret_n, char *err, size_t err_len)
+int gate_db_lot_changes(struct ct_pg *pg, struct gate_lot_change *ret, size_t max, size_t *ret_n,
+                        char *err, size_t err_len)
 {
 	static const char sql[] =
 	        "SELECT audit_id, site, lot_id, to_state, reason, actor,"
@@ -734,8 +738,8 @@ int gate_db_lot_changes(struct ct_pg *pg, struct gate_lot_change *ret, size_t ma
 	return CT_OK;
 }
 
-int gate_db_lot_changes_published(struct ct_pg *pg, const struct gate_lot_change *changes,
-                                  size_t n, char *err, size_t err_len)
+int gate_db_lot_changes_published(struct ct_pg *pg, const struct gate_lot_change *changes, size_t n,
+                                  char *err, size_t err_len)
 {
 	char last[24];
 	PGresult *res = NULL;
@@ -821,8 +825,9 @@ int gate_db_prune(struct ct_pg *pg, int keep_days, char *err, size_t err_len)
 	int rc;
 
 	snprintf(days, sizeof(days), "%d", keep_days);
-	rc = query(pg, "DELETE FROM spc_judged WHERE judged_at < now() - $1::int * interval '1 day'",
-	           1, (const char *const[]){days}, &res, err, err_len);
+	rc = query(pg,
+	           "DELETE FROM spc_judged WHERE judged_at < now() - $1::int * interval '1 day'", 1,
+	           (const char *const[]){days}, &res, err, err_len);
 	PQclear(res);
 	return rc;
 }

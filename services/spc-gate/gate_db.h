@@ -32,10 +32,9 @@ void gate_pending_reset(struct gate_pending *p);
 void gate_pending_cleanup(struct gate_pending *p);
 int gate_pending_add_hold(struct gate_pending *p, const struct gate_hold *hold);
 /* Appends one inspection item row. */
-void gate_pending_item(struct gate_pending *p, const char *unit_id, int unit_kind,
-                       const char *site, const char *line, const char *station,
-                       const char *queue, const char *cause, const char *reason, int verdict,
-                       int64_t at_us);
+void gate_pending_item(struct gate_pending *p, const char *unit_id, int unit_kind, const char *site,
+                       const char *line, const char *station, const char *queue, const char *cause,
+                       const char *reason, int verdict, int64_t at_us);
 void gate_pending_held_unit(struct gate_pending *p, const char *unit_id, const char *lot_id,
                             const char *site, int64_t at_us);
 
@@ -77,10 +76,10 @@ struct gate_lot_change {
 };
 
 /* Up to max unpublished lot changes, oldest first. */
-int gate_db_lot_changes(struct ct_pg *pg, struct gate_lot_change *ret, size_t max,
-                        size_t *ret_n, char *err, size_t err_len);
-int gate_db_lot_changes_published(struct ct_pg *pg, const struct gate_lot_change *changes,
-                                  size_t n, char *err, size_t err_len);
+int gate_db_lot_changes(struct ct_pg *pg, struct gate_lot_change *ret, size_t max, size_t *ret_n,
+                        char *err, size_t err_len);
+int gate_db_lot_changes_published(struct ct_pg *pg, const struct gate_lot_change *changes, size_t n,
+                                  char *err, size_t err_len);
 
 /* An automatic action an engineer asked to undo. */
 struct gate_undo {

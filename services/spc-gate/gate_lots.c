@@ -204,8 +204,8 @@ int gate_lots_judge(struct gate_lots *lots, const Cellthread__V1__StationResult 
 			note_held(out, r->children[i]->unit_id);
 	if (out->n_held > 0) {
 		snprintf(out->held_via_lot, sizeof(out->held_via_lot), "%s", out->held[0]);
-		snprintf(out->inspection_reason, sizeof(out->inspection_reason),
-		         "consumes held %s", out->held[0]);
+		snprintf(out->inspection_reason, sizeof(out->inspection_reason), "consumes held %s",
+		         out->held[0]);
 		/* A lot made from a held lot is held in turn, so ingest flags what consumes it. */
 		if (gate_kind_is_lot((int)r->unit_kind)) {
 			snprintf(reason, sizeof(reason), "made from held %s", out->held[0]);
@@ -228,12 +228,14 @@ int gate_lots_judge(struct gate_lots *lots, const Cellthread__V1__StationResult 
 			if (!rule->fail_rate_mode) {
 				if (!failed)
 					continue;
-				snprintf(reason, sizeof(reason), "gate rule %s: unit %s failed %s at %s",
-				         rule->rule_id, r->unit_id,
-				         rule->characteristic[0] ? rule->characteristic : "its specs",
+				snprintf(reason, sizeof(reason),
+				         "gate rule %s: unit %s failed %s at %s", rule->rule_id,
+				         r->unit_id,
+				         rule->characteristic[0] ? rule->characteristic
+				                                 : "its specs",
 				         r->station);
-				if ((rc = hold(lots, out, r->site, ids[i], rule->hold_state, reason)) !=
-				    CT_OK)
+				if ((rc = hold(lots, out, r->site, ids[i], rule->hold_state,
+				               reason)) != CT_OK)
 					return rc;
 				continue;
 			}
@@ -246,12 +248,14 @@ int gate_lots_judge(struct gate_lots *lots, const Cellthread__V1__StationResult 
 			if (c->units >= rule->min_units &&
 			    (double)c->failed >= rule->fail_rate * (double)c->units) {
 				snprintf(reason, sizeof(reason),
-				         "gate rule %s: %lld of %lld units failed %s at %s (limit %.3g)",
+				         "gate rule %s: %lld of %lld units failed %s at %s (limit "
+				         "%.3g)",
 				         rule->rule_id, (long long)c->failed, (long long)c->units,
-				         rule->characteristic[0] ? rule->characteristic : "their specs",
+				         rule->characteristic[0] ? rule->characteristic
+				                                 : "their specs",
 				         r->station, rule->fail_rate);
-				if ((rc = hold(lots, out, r->site, ids[i], rule->hold_state, reason)) !=
-				    CT_OK)
+				if ((rc = hold(lots, out, r->site, ids[i], rule->hold_state,
+				               reason)) != CT_OK)
 					return rc;
 			}
 		}

@@ -165,7 +165,8 @@ void gate_judge(const struct gate_spec_set *set, const Cellthread__V1__StationRe
 		add_failure(out, spec->characteristic, NAN, spec, "missing", spec->on_fail);
 	}
 	if (result->result == RESULT(NOK))
-		add_failure(out, "station_result", NAN, NULL, "station reported NOK", VERDICT(FAIL));
+		add_failure(out, "station_result", NAN, NULL, "station reported NOK",
+		            VERDICT(FAIL));
 	else if (result->result == RESULT(ABORTED))
 		add_failure(out, "station_result", NAN, NULL, "station aborted the work",
 		            VERDICT(FAIL));

@@ -21,49 +21,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
-
 #include "ct_error.h"
-#include "ct_ids.h"
 #include "ct_log.h"
-#include "ct_pb.h"
-#include "ct_pg.h"
-#include "ct_service.h"
 #include "ct_time.h"
 #include "ct_topic.h"
-#include "gate_charts.h"
-#include "gate_db.h"
-#include "gate_lots.h"
-#include "gate_spec.h"
-#include "ingest_dedup.h"
+#include "gate.h"
 
-#define SERVICE_NAME    "spc-gate"
-#define VERDICT(x)      CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_##x
-#define COMMAND(x)      CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_##x
-#define DEAD_LETTER(x)  CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_##x
-#define MAX_LOT_CHANGES 256
-#define MAX_UNDOS       64
-#define PUBLISH_WAIT_MS 30000
-#define PRUNE_EVERY_MS  (3600LL * 1000)
+#define PRUNE_EVERY_MS (3600LL * 1000)
 /* A hold follows the genealogy in traveler's tables, which may lag behind what spc-gate has
  * judged. So the hold is traced forward again once traveler has stored the result that
  * caused it (traveler stores in arrival order, so every unit judged before the hold is in by
  * then), and once more after these delays as a safety net (a reconnect can reorder). */
 static const int64_t retrace_after_ms[] = {30000, 300000};
-#define MAX_RETRACES 64
 #define MARKER_POLL_MS 200
-
-struct gate_config {
-	char *pg_conninfo;
-	char *pg_password;
-	long batch_records;
-	long batch_kib;
-	long max_payload_kib;
-	long alert_holdoff_s;
-	long judged_keep_days;
-	long dedup_window;
-	long command_ttl_s;
-};
 
 #define KEY(name, type, field, def, lo, hi, help)                                                  \
 	{                                                                                          \
@@ -91,402 +61,12 @@ static const struct ct_config_key gate_keys[] = {
             "SLOW/STOP commands expire after this many seconds (0: never)"),
 };
 
-/* One decoded message of a batch. */
-struct decoded {
-	ProtobufCMessage *msg;
-	bool is_genealogy;
-};
-
-struct retrace {
-	struct gate_hold hold;
-	char marker[CT_ID_MAX + 1]; /* event ID traveler must have stored; "" once it has */
-	int64_t due_ms;
-	int round;
-};
-
-struct gate {
-	struct ct_service svc;
-	struct gate_config cfg;
-	struct ct_pg *pg;
-	unsigned long pg_generation;
-	struct gate_spec_set specs;
-	struct gate_charts charts;
-	struct gate_lots lots;
-	struct gate_pending pending;
-	struct ingest_dedup *recent;
-	struct decoded *decoded;
-	size_t decoded_cap;
-	struct retrace retraces[MAX_RETRACES];
-	size_t n_retraces;
-	bool check_judged; /* the first batches after a start may have been judged already */
-	bool publish_failed; /* a publish of this batch did not reach the broker */
-	bool reload_config, reload_lots, undo_wanted;
-	char producer[CT_ID_MAX + 16];
-	int64_t now_us;
-	unsigned long judged, failed, signals, commands, holds;
-};
-
-/* ---- IDs and publishing ---------------------------------------------------------------- */
-
-/* Writes prefix + 32 hex digits of SHA-256 over the parts: the same inputs give the same
- * ID, so a replayed batch republishes under the IDs consumers already have. */
-static void derive_id(char *buf, size_t len, const char *prefix, const char *a, const char *b,
-                      const char *c)
-{
-	unsigned char digest[SHA256_DIGEST_LENGTH];
-	char joined[3 * 256];
-	int n = snprintf(joined, sizeof(joined), "%s|%s|%s", a, b ? b : "", c ? c : "");
-	size_t at;
-
-	SHA256((const unsigned char *)joined, (size_t)(n < 0 ? 0 : n), digest);
-	at = (size_t)snprintf(buf, len, "%s", prefix);
-	for (int i = 0; i < 16 && at + 2 < len; i++, at += 2)
-		snprintf(buf + at, len - at, "%02x", digest[i]);
-}
-
-static void publish(struct gate *g, const char *topic, const ProtobufCMessage *msg, bool retain)
-{
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	if (ct_pb_pack(msg, &buf, &len) != CT_OK) {
-		ct_error("out of memory encoding %s for %s", msg->descriptor->name, topic);
-		return;
-	}
-	if (ct_mqtt_publish(g->svc.mqtt, topic, buf, len, 1, retain, PUBLISH_WAIT_MS) != CT_OK) {
-		ct_warn("cannot publish %s to %s (broker away for %d s); the batch will be "
-		        "judged again",
-		        msg->descriptor->name, topic, PUBLISH_WAIT_MS / 1000);
-		g->publish_failed = true;
-	}
-	free(buf);
-}
-
-static void plant_topic(char *buf, size_t len, const char *site, const char *line,
-                        const char *station, enum ct_topic_kind kind)
-{
-	if (ct_topic_plant(buf, len, site, line, station, kind) != CT_OK)
-		buf[0] = '\0';
-}
-
-static void dead_letter(struct gate *g, const char *topic, int code, const char *reason,
-                        const void *payload, size_t len)
-{
-	Cellthread__V1__DeadLetter dl = CELLTHREAD__V1__DEAD_LETTER__INIT;
-	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	char id[40];
-
-	ct_warn("dead letter from %s: %s", topic, reason);
-	ct_pb_header_fill(&header, id, sizeof(id), g->producer);
-	dl.header = &header;
-	dl.service = (char *)SERVICE_NAME;
-	dl.source_topic = (char *)topic;
-	dl.reason_code = code;
-	dl.reason = (char *)reason;
-	dl.payload.data = (uint8_t *)payload;
-	dl.payload.len = len > 65536 ? 65536 : len;
-	dl.payload_size = (uint32_t)len;
-	dl.received_at_us = ct_now_us();
-	publish(g, CT_TOPIC_ROOT "/sys/deadletter/" SERVICE_NAME, &dl.base, false);
-}
-
-/* ---- verdicts -------------------------------------------------------------------------- */
-
-static void publish_verdict(struct gate *g, const Cellthread__V1__StationResult *r,
-                            const struct gate_judgement *j, const struct gate_lot_outcome *lo,
-                            const char *inspection_reason)
-{
-	Cellthread__V1__Verdict v = CELLTHREAD__V1__VERDICT__INIT;
-	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	Cellthread__V1__FailedCharacteristic failed[GATE_MAX_FAILED];
-	Cellthread__V1__FailedCharacteristic *failed_ptrs[GATE_MAX_FAILED];
-	char *held[GATE_MAX_HELD_LOTS];
-	char id[48], topic[CT_TOPIC_MAX];
-
-	derive_id(id, sizeof(id), "v-", r->header->event_id, NULL, NULL);
-	header.event_id = id;
-	header.producer = g->producer;
-	header.produced_at_us = g->now_us;
-	header.schema_version = 1;
-	v.header = &header;
-	v.unit_id = r->unit_id;
-	v.unit_kind = r->unit_kind;
-	v.site = r->site;
-	v.line = r->line;
-	v.station = r->station;
-	v.source_event_id = r->header->event_id;
-	v.verdict = j->verdict;
-	v.decided_at_us = g->now_us;
-	v.recipe = r->recipe;
-	v.recipe_version = r->recipe_version;
-	v.inspection_reason = (char *)inspection_reason;
-	for (size_t i = 0; i < j->n_failed; i++) {
-		const struct gate_failure *f = &j->failed[i];
-		cellthread__v1__failed_characteristic__init(&failed[i]);
-		failed[i].characteristic = (char *)f->characteristic;
-		failed[i].value = f->value;
-		failed[i].reason = (char *)f->reason;
-		if (f->spec != NULL) {
-			failed[i].has_lsl = f->spec->has_lsl;
-			failed[i].lsl = f->spec->has_lsl ? f->spec->lsl : 0.0;
-			failed[i].has_usl = f->spec->has_usl;
-			failed[i].usl = f->spec->has_usl ? f->spec->usl : 0.0;
-			failed[i].unit = (char *)f->spec->uom;
-		}
-		failed_ptrs[i] = &failed[i];
-	}
-	v.n_failed = j->n_failed;
-	v.failed = failed_ptrs;
-	for (size_t i = 0; i < lo->n_held; i++)
-		held[i] = (char *)lo->held[i];
-	v.n_held_lots = lo->n_held;
-	v.held_lots = held;
-	plant_topic(topic, sizeof(topic), r->site, r->line, r->station, CT_KIND_VERDICT);
-	publish(g, topic, &v.base, false);
-}
-
-/* ---- signals: alerts and reaction plans -------------------------------------------------- */
-
-struct signal_ctx {
-	struct gate *g;
-};
-
-static double parameter_now(const Cellthread__V1__StationResult *r, const char *name, bool *found)
-{
-	for (size_t i = 0; i < r->n_parameters; i++) {
-		const Cellthread__V1__Parameter *p = r->parameters[i];
-		if (strcmp(p->name, name) == 0) {
-			*found = true;
-			/* The setpoint is what the station is told to hold; adjust from it. */
-			return p->has_setpoint ? p->setpoint : p->actual;
-		}
-	}
-	*found = false;
-	return NAN;
-}
-
-/* Sends the command for one plan step; writes what it did into reaction (for the alert). */
-static void react(struct gate *g, const struct gate_signal *s,
-                  const Cellthread__V1__StationResult *r, const struct gate_plan_step *step,
-                  const char *alert_id, char *reaction, size_t reaction_len)
-{
-	Cellthread__V1__StationCommand cmd = CELLTHREAD__V1__STATION_COMMAND__INIT;
-	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	struct gate_chart *chart = s->chart;
-	char id[48], topic[CT_TOPIC_MAX], text[512];
-	double delta = 0.0;
-
-	if (step->action == GATE_ACTION_ALERT) {
-		snprintf(reaction, reaction_len, "plan %s step %d: alert only", step->plan_id,
-		         step->step);
-		return;
-	}
-	derive_id(id, sizeof(id), "c-", alert_id, step->plan_id, NULL);
-	header.event_id = id;
-	header.producer = g->producer;
-	header.produced_at_us = g->now_us;
-	header.schema_version = 1;
-	cmd.header = &header;
-	cmd.site = chart->site;
-	cmd.line = chart->line;
-	cmd.station = chart->station;
-	cmd.reason_code = (char *)step->reason_code;
-	cmd.cause_event_id = r->header->event_id;
-	cmd.unit = (char *)step->uom;
-	switch (step->action) {
-	case GATE_ACTION_SLOW:
-		cmd.kind = COMMAND(SLOW);
-		cmd.target_value = step->target_value;
-		break;
-	case GATE_ACTION_STOP:
-		cmd.kind = COMMAND(STOP);
-		break;
-	case GATE_ACTION_ADJUST: {
-		bool found;
-		double now = parameter_now(r, step->parameter, &found), target;
-		if (!found || !isfinite(s->statistic) || !isfinite(s->centre)) {
-			snprintf(reaction, reaction_len,
-			         "plan %s step %d: no adjustment (%s not reported by the station)",
-			         step->plan_id, step->step, step->parameter);
-			return;
-		}
-		/* Proportional correction against the deviation from the centre line, never
-		 * more than max_step, never outside the parameter's safe range. */
-		delta = -step->gain * (s->statistic - s->centre);
-		delta = fmax(-step->max_step, fmin(step->max_step, delta));
-		target = now + delta;
-		if (step->has_min)
-			target = fmax(step->min_value, target);
-		if (step->has_max)
-			target = fmin(step->max_value, target);
-		delta = target - now;
-		cmd.kind = COMMAND(ADJUST);
-		cmd.parameter = (char *)step->parameter;
-		cmd.target_value = target;
-		cmd.max_step = step->max_step;
-		cmd.delta = delta;
-		break;
-	}
-	default:
-		return;
-	}
-	if (cmd.kind != COMMAND(ADJUST) && g->cfg.command_ttl_s > 0)
-		cmd.expires_at_us = g->now_us + g->cfg.command_ttl_s * 1000000LL;
-	snprintf(text, sizeof(text), "chart %s (%s) rule %s at points %llu..%llu: %s",
-	         s->def->chart_id, s->def->names[0], s->rule_name,
-	         (unsigned long long)s->first_point, (unsigned long long)s->last_point,
-	         step->reason_code);
-	cmd.reason_text = text;
-	plant_topic(topic, sizeof(topic), chart->site, chart->line, chart->station,
-	            CT_KIND_COMMAND);
-	publish(g, topic, &cmd.base, false);
-	g->commands++;
-	if (cmd.kind == COMMAND(ADJUST))
-		snprintf(reaction, reaction_len, "plan %s step %d: ADJUST %s by %+.6g %s to %.6g "
-		         "(command %s)",
-		         step->plan_id, step->step, step->parameter, delta, step->uom,
-		         cmd.target_value, id);
-	else
-		snprintf(reaction, reaction_len, "plan %s step %d: %s (command %s)", step->plan_id,
-		         step->step, cmd.kind == COMMAND(SLOW) ? "SLOW" : "STOP", id);
-
-	/* The action log: cause, what was sent, and how to undo it. */
-	struct ct_copy *c = &g->pending.actions;
-	ct_copy_text(c, id);
-	ct_copy_text(c, alert_id);
-	ct_copy_text(c, s->def->chart_id);
-	ct_copy_text(c, chart->site);
-	ct_copy_text(c, chart->line);
-	ct_copy_text(c, chart->station);
-	ct_copy_int64(c, cmd.kind);
-	if (cmd.kind == COMMAND(ADJUST))
-		ct_copy_text(c, step->parameter);
-	else
-		ct_copy_null(c);
-	if (cmd.kind == COMMAND(STOP))
-		ct_copy_null(c);
-	else
-		ct_copy_double(c, cmd.target_value);
-	if (cmd.kind == COMMAND(ADJUST))
-		ct_copy_double(c, delta);
-	else
-		ct_copy_null(c);
-	ct_copy_text(c, step->uom);
-	ct_copy_text(c, step->reason_code);
-	ct_copy_text(c, text);
-	ct_copy_text(c, r->header->event_id);
-	ct_copy_time_us(c, g->now_us);
-	ct_copy_end_row(c);
-}
-
-static void on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1__StationResult *r)
-{
-	struct gate *g = ((struct signal_ctx *)ctx)->g;
-	struct gate_chart *chart = s->chart;
-	struct gate_chart_blob *blob = &chart->blob;
-	const struct gate_plan_step *step;
-	int64_t holdoff_us = g->cfg.alert_holdoff_s * 1000000LL;
-	int slot = s->rule % GATE_RULE_SLOTS;
-	char alert_id[48], reaction[512] = "", code[64], text[1024], topic[CT_TOPIC_MAX];
-	bool alert_due = g->now_us - blob->last_alert_us[slot] >= holdoff_us;
-
-	g->signals++;
-	derive_id(alert_id, sizeof(alert_id), "a-", r->header->event_id, s->def->chart_id,
-	          s->rule_name);
-
-	/* Reaction plan: steps escalate on successive signals; a chart calm for ten cooldowns
-	 * starts the plan over. */
-	step = gate_charts_plan_step(&g->charts, chart);
-	if (step != NULL && blob->last_action_us > 0 &&
-	    g->now_us - blob->last_action_us > 10LL * step->cooldown_s * 1000000LL) {
-		blob->plan_step = 1;
-		step = gate_charts_plan_step(&g->charts, chart);
-	}
-	if (step != NULL && (blob->last_action_us == 0 ||
-	                     g->now_us - blob->last_action_us >= step->cooldown_s * 1000000LL)) {
-		react(g, s, r, step, alert_id, reaction, sizeof(reaction));
-		blob->last_action_us = g->now_us;
-		blob->plan_step++;
-		alert_due = true; /* every action is announced */
-	}
-	chart->dirty = true;
-
-	/* The signal log, suppressed alerts included. */
-	struct ct_copy *c = &g->pending.signals;
-	ct_copy_text(c, alert_id);
-	ct_copy_text(c, s->def->chart_id);
-	ct_copy_text(c, chart->site);
-	ct_copy_text(c, chart->line);
-	ct_copy_text(c, chart->station);
-	ct_copy_text(c, chart->recipe);
-	ct_copy_text(c, s->rule_name);
-	ct_copy_int64(c, (int64_t)s->first_point);
-	ct_copy_int64(c, (int64_t)s->last_point);
-	if (isfinite(s->statistic))
-		ct_copy_double(c, s->statistic);
-	else
-		ct_copy_null(c);
-	if (isfinite(s->limit))
-		ct_copy_double(c, s->limit);
-	else
-		ct_copy_null(c);
-	ct_copy_text(c, r->header->event_id);
-	ct_copy_text(c, r->unit_id);
-	ct_copy_text(c, alert_due ? reaction : "alert held off (same rule within hold-off)");
-	ct_copy_time_us(c, g->now_us);
-	ct_copy_end_row(c);
-	if (!alert_due)
-		return;
-	blob->last_alert_us[slot] = g->now_us;
-
-	Cellthread__V1__Alert alert = CELLTHREAD__V1__ALERT__INIT;
-	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	char event_id[48];
-	derive_id(event_id, sizeof(event_id), "e-", alert_id, NULL, NULL);
-	header.event_id = event_id;
-	header.producer = g->producer;
-	header.produced_at_us = g->now_us;
-	header.schema_version = 1;
-	snprintf(code, sizeof(code), "SPC_%s", s->rule_name);
-	for (char *p = code; *p; p++)
-		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
-	snprintf(text, sizeof(text),
-	         "%s chart %s on %s/%s/%s: rule %s at points %llu..%llu (statistic %.6g, limit "
-	         "%.6g)%s%s",
-	         s->def->kind_name, s->def->chart_id, chart->site, chart->line, chart->station,
-	         s->rule_name, (unsigned long long)s->first_point,
-	         (unsigned long long)s->last_point, s->statistic, s->limit, reaction[0] ? "; " : "",
-	         reaction);
-	alert.header = &header;
-	alert.alert_id = alert_id;
-	alert.severity = step != NULL ? step->severity : CELLTHREAD__V1__SEVERITY__SEVERITY_MEDIUM;
-	alert.state = CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_ACTIVE;
-	alert.site = chart->site;
-	alert.line = chart->line;
-	alert.station = chart->station;
-	alert.source = (char *)SERVICE_NAME;
-	alert.code = code;
-	alert.text = text;
-	alert.raised_at_us = g->now_us;
-	alert.chart_id = (char *)s->def->chart_id;
-	alert.rule = (char *)s->rule_name;
-	alert.first_point = s->first_point;
-	alert.last_point = s->last_point;
-	alert.statistic = s->statistic;
-	alert.limit = s->limit;
-	alert.cause_event_id = r->header->event_id;
-	alert.reaction = reaction;
-	plant_topic(topic, sizeof(topic), chart->site, chart->line, chart->station, CT_KIND_ALERT);
-	publish(g, topic, &alert.base, false);
-}
-
 /* ---- judging ----------------------------------------------------------------------------- */
 
 static int judge_result(struct gate *g, const Cellthread__V1__StationResult *r)
 {
 	struct gate_judgement j;
 	struct gate_lot_outcome lo;
-	struct signal_ctx ctx = {g};
 	char reason[GATE_REASON_MAX] = "", cause[GATE_NAME_MAX + 8];
 	int rc;
 
@@ -515,7 +95,8 @@ static int judge_result(struct gate *g, const Cellthread__V1__StationResult *r)
 		else
 			snprintf(reason, sizeof(reason), "%s: %s", f->characteristic, f->reason);
 		gate_pending_item(&g->pending, r->unit_id, (int)r->unit_kind, r->site, r->line,
-		                  r->station, j.verdict == VERDICT(REWORK) ? "rework" : "inspection",
+		                  r->station,
+		                  j.verdict == VERDICT(REWORK) ? "rework" : "inspection",
 		                  r->header->event_id, reason, j.verdict, g->now_us);
 	}
 	if (lo.inspection_reason[0] != '\0') {
@@ -523,14 +104,15 @@ static int judge_result(struct gate *g, const Cellthread__V1__StationResult *r)
 		gate_pending_item(&g->pending, r->unit_id, (int)r->unit_kind, r->site, r->line,
 		                  r->station, "inspection", cause, lo.inspection_reason, j.verdict,
 		                  g->now_us);
-		gate_pending_held_unit(&g->pending, r->unit_id, lo.held_via_lot, r->site, g->now_us);
+		gate_pending_held_unit(&g->pending, r->unit_id, lo.held_via_lot, r->site,
+		                       g->now_us);
 		if ((rc = gate_lots_add_held_unit(&g->lots, r->unit_id)) != CT_OK)
 			return rc;
 		if (reason[0] == '\0')
 			snprintf(reason, sizeof(reason), "%s", lo.inspection_reason);
 	}
-	publish_verdict(g, r, &j, &lo, reason);
-	if ((rc = gate_charts_feed(&g->charts, r, j.verdict, on_signal, &ctx)) != CT_OK)
+	gate_publish_verdict(g, r, &j, &lo, reason);
+	if ((rc = gate_charts_feed(&g->charts, r, j.verdict, gate_on_signal, g)) != CT_OK)
 		return rc;
 	ct_copy_text(&g->pending.judged, r->header->event_id);
 	ct_copy_time_us(&g->pending.judged, g->now_us);
@@ -552,117 +134,16 @@ static int judge_genealogy(struct gate *g, const Cellthread__V1__Genealogy *gen)
 			continue;
 		snprintf(cause, sizeof(cause), "lot:%s", child);
 		snprintf(reason, sizeof(reason), "contains held %s", child);
-		gate_pending_item(&g->pending, gen->parent_unit_id, (int)gen->parent_kind, gen->site,
-		                  gen->line, gen->station, "inspection", cause, reason,
+		gate_pending_item(&g->pending, gen->parent_unit_id, (int)gen->parent_kind,
+		                  gen->site, gen->line, gen->station, "inspection", cause, reason,
 		                  VERDICT(PASS), g->now_us);
-		gate_pending_held_unit(&g->pending, gen->parent_unit_id, child, gen->site, g->now_us);
+		gate_pending_held_unit(&g->pending, gen->parent_unit_id, child, gen->site,
+		                       g->now_us);
 		return gate_lots_add_held_unit(&g->lots, gen->parent_unit_id);
 	}
 	return CT_OK;
 }
 
-/* ---- lot status, undo, reload -------------------------------------------------------------- */
-
-static void publish_lot_changes(struct gate *g)
-{
-	static struct gate_lot_change changes[MAX_LOT_CHANGES];
-	size_t n = 0;
-	char err[512];
-
-	do {
-		if (gate_db_lot_changes(g->pg, changes, MAX_LOT_CHANGES, &n, err, sizeof(err)) !=
-		    CT_OK) {
-			ct_warn("cannot read lot changes (will retry): %s", err);
-			return;
-		}
-		for (size_t i = 0; i < n; i++) {
-			const struct gate_lot_change *c = &changes[i];
-			Cellthread__V1__LotStatus st = CELLTHREAD__V1__LOT_STATUS__INIT;
-			Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-			char id[48], audit[24], topic[CT_TOPIC_MAX];
-			snprintf(audit, sizeof(audit), "%lld", (long long)c->audit_id);
-			derive_id(id, sizeof(id), "l-", c->site, c->lot_id, audit);
-			header.event_id = id;
-			header.producer = g->producer;
-			header.produced_at_us = ct_now_us();
-			header.schema_version = 1;
-			st.header = &header;
-			st.site = (char *)c->site;
-			st.lot_id = (char *)c->lot_id;
-			st.state = c->state;
-			st.reason = (char *)c->reason;
-			st.changed_by = (char *)c->actor;
-			st.changed_at_us = c->at_us;
-			snprintf(topic, sizeof(topic), CT_TOPIC_ROOT "/lot/%s/%s", c->site, c->lot_id);
-			/* Retained: ingest (and anyone) learns every lot's state on connect. */
-			publish(g, topic, &st.base, true);
-			ct_info("lot %s/%s is now %s (%s, by %s)", c->site, c->lot_id,
-			        c->state == 1 ? "released" : c->state == 2 ? "held" : "quarantined",
-			        c->reason, c->actor);
-		}
-		if (n > 0 && (ct_mqtt_flush(g->svc.mqtt, PUBLISH_WAIT_MS) != CT_OK ||
-		              gate_db_lot_changes_published(g->pg, changes, n, err, sizeof(err)) !=
-		                      CT_OK)) {
-			ct_warn("lot status not confirmed (will publish again): %s", err);
-			return;
-		}
-	} while (n == MAX_LOT_CHANGES);
-}
-
-static void process_undos(struct gate *g)
-{
-	static struct gate_undo undos[MAX_UNDOS];
-	size_t n = 0;
-	char err[512];
-
-	if (gate_db_pending_undos(g->pg, undos, MAX_UNDOS, &n, err, sizeof(err)) != CT_OK) {
-		ct_warn("cannot read undo requests (will retry): %s", err);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct gate_undo *u = &undos[i];
-		Cellthread__V1__StationCommand cmd = CELLTHREAD__V1__STATION_COMMAND__INIT;
-		Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-		char id[48], topic[CT_TOPIC_MAX], text[512];
-
-		derive_id(id, sizeof(id), "u-", u->command_id, NULL, NULL);
-		header.event_id = id;
-		header.producer = g->producer;
-		header.produced_at_us = ct_now_us();
-		header.schema_version = 1;
-		cmd.header = &header;
-		cmd.site = (char *)u->site;
-		cmd.line = (char *)u->line;
-		cmd.station = (char *)u->station;
-		cmd.undoes_event_id = (char *)u->command_id;
-		cmd.reason_code = (char *)"UNDO";
-		snprintf(text, sizeof(text), "undo of %s asked by %s: %s", u->command_id,
-		         u->requested_by, u->reason);
-		cmd.reason_text = text;
-		cmd.cause_event_id = (char *)u->command_id;
-		cmd.unit = (char *)u->uom;
-		if (u->kind == COMMAND(ADJUST)) {
-			/* Back to where the parameter was before the adjustment. */
-			cmd.kind = COMMAND(ADJUST);
-			cmd.parameter = (char *)u->parameter;
-			cmd.target_value = u->target_value - u->delta;
-			cmd.delta = -u->delta;
-			cmd.max_step = fabs(u->delta);
-		} else {
-			cmd.kind = COMMAND(RESUME);
-		}
-		plant_topic(topic, sizeof(topic), u->site, u->line, u->station, CT_KIND_COMMAND);
-		publish(g, topic, &cmd.base, false);
-		if (ct_mqtt_flush(g->svc.mqtt, PUBLISH_WAIT_MS) != CT_OK ||
-		    gate_db_undo_done(g->pg, u->command_id, id, err, sizeof(err)) != CT_OK) {
-			ct_warn("undo of %s not confirmed (will send again): %s", u->command_id, err);
-			return;
-		}
-		ct_info("undid %s: %s", u->command_id, text);
-	}
-}
-
-/* After a (re)connect, or when told: configuration, charts, lots, pending work. */
 static int refresh(struct gate *g, bool first)
 {
 	char err[1024];
@@ -679,8 +160,8 @@ static int refresh(struct gate *g, bool first)
 	ct_info("loaded %zu specs, %zu charts, %zu gate rules, %zu held lots, %zu held units",
 	        g->specs.count, g->charts.n_defs, g->lots.n_rules, gate_map_count(&g->lots.held),
 	        gate_map_count(&g->lots.held_units));
-	publish_lot_changes(g);
-	process_undos(g);
+	gate_publish_lot_changes(g);
+	gate_process_undos(g);
 	return CT_OK;
 }
 
@@ -721,15 +202,17 @@ static bool decode_record(struct gate *g, const struct ct_spool_record *rec, str
 			desc = &cellthread__v1__genealogy__descriptor;
 	}
 	if (desc == NULL) {
-		dead_letter(g, rec->topic, DEAD_LETTER(TOPIC), "spc-gate does not judge this topic",
-		            rec->payload, rec->payload_len);
+		gate_dead_letter(g, rec->topic, DEAD_LETTER(TOPIC),
+		                 "spc-gate does not judge this topic", rec->payload,
+		                 rec->payload_len);
 		return false;
 	}
 	rc = ct_pb_unpack(desc, rec->payload, rec->payload_len, max_len, &d->msg);
 	if (rc != CT_OK) {
 		snprintf(reason, sizeof(reason), "%s: %s", desc->name, ct_strerror(rc));
-		dead_letter(g, rec->topic, rc == CT_ERR_TOO_BIG ? DEAD_LETTER(OVERSIZE) : DEAD_LETTER(DECODE),
-		            reason, rec->payload, rec->payload_len);
+		gate_dead_letter(g, rec->topic,
+		                 rc == CT_ERR_TOO_BIG ? DEAD_LETTER(OVERSIZE) : DEAD_LETTER(DECODE),
+		                 reason, rec->payload, rec->payload_len);
 		return false;
 	}
 	d->is_genealogy = desc == &cellthread__v1__genealogy__descriptor;
@@ -739,8 +222,9 @@ static bool decode_record(struct gate *g, const struct ct_spool_record *rec, str
 /* The minimum spc-gate needs from a result; ingest checked the rest. */
 static bool result_ok(const Cellthread__V1__StationResult *r)
 {
-	return r->header != NULL && ct_id_is_valid(r->header->event_id) && ct_id_is_valid(r->unit_id) &&
-	       ct_id_is_valid(r->site) && ct_id_is_valid(r->line) && ct_id_is_valid(r->station);
+	return r->header != NULL && ct_id_is_valid(r->header->event_id) &&
+	       ct_id_is_valid(r->unit_id) && ct_id_is_valid(r->site) && ct_id_is_valid(r->line) &&
+	       ct_id_is_valid(r->station);
 }
 
 /* Judges the results of a batch, in order, skipping those judged before. */
@@ -771,7 +255,8 @@ static int judge_batch(struct gate *g, size_t n)
 		if (b == NULL || g->decoded[i].is_genealogy)
 			continue;
 		for (size_t k = 0; k < b->n_results; k++)
-			ids[n_ids++] = result_ok(b->results[k]) ? b->results[k]->header->event_id : "";
+			ids[n_ids++] =
+			        result_ok(b->results[k]) ? b->results[k]->header->event_id : "";
 	}
 	if (g->check_judged && n_ids > 0) {
 		if ((rc = gate_db_judged(g->pg, ids, n_ids, judged, err, sizeof(err))) != CT_OK) {
@@ -834,7 +319,7 @@ static int save_batch(struct gate *g)
 			continue;
 		}
 		ct_error("batch save refused: %s", err);
-		dead_letter(g, CT_TOPIC_ROOT "/plant", DEAD_LETTER(STORE), err, NULL, 0);
+		gate_dead_letter(g, CT_TOPIC_ROOT "/plant", DEAD_LETTER(STORE), err, NULL, 0);
 		gate_pending_reset(&g->pending);
 		return CT_OK;
 	}
@@ -888,7 +373,8 @@ static void run_retraces(struct gate *g)
 			if (gate_db_event_stored(g->pg, t->marker, &stored, err, sizeof(err)) !=
 			            CT_OK ||
 			    !stored) {
-				t->due_ms = now + MARKER_POLL_MS; /* traveler has not caught up yet */
+				t->due_ms =
+				        now + MARKER_POLL_MS; /* traveler has not caught up yet */
 				g->retraces[kept++] = *t;
 				continue;
 			}
@@ -931,20 +417,22 @@ static int run(struct gate *g)
 			g->reload_config = false;
 			if (gate_db_load_config(g->pg, &g->specs, &g->charts, &g->lots, err,
 			                        sizeof(err)) != CT_OK)
-				ct_warn("configuration reload failed (keeping the old one): %s", err);
+				ct_warn("configuration reload failed (keeping the old one): %s",
+				        err);
 			else
-				ct_info("configuration reloaded: %zu specs, %zu charts, %zu gate rules",
+				ct_info("configuration reloaded: %zu specs, %zu charts, %zu gate "
+				        "rules",
 				        g->specs.count, g->charts.n_defs, g->lots.n_rules);
 		}
 		if (g->reload_lots) {
 			g->reload_lots = false;
-			publish_lot_changes(g);
+			gate_publish_lot_changes(g);
 			if (gate_db_load_lots(g->pg, &g->lots, err, sizeof(err)) != CT_OK)
 				ct_warn("cannot reload held lots: %s", err);
 		}
 		if (g->undo_wanted) {
 			g->undo_wanted = false;
-			process_undos(g);
+			gate_process_undos(g);
 		}
 		rc = ct_spool_read(g->svc.spool, (size_t)g->cfg.batch_records,
 		                   (size_t)g->cfg.batch_kib * 1024, 100, &batch);
@@ -991,7 +479,7 @@ static int run(struct gate *g)
 		if ((rc = save_batch(g)) != CT_OK)
 			break;
 		if (holds_before > 0)
-			publish_lot_changes(g);
+			gate_publish_lot_changes(g);
 		rc = ct_spool_commit(g->svc.spool, &batch);
 		if (rc != CT_OK) {
 			ct_error("cannot commit the spool position: %s", ct_strerror(rc));

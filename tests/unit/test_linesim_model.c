@@ -4,7 +4,11 @@
  * named series of values (a characteristic, parameter or environment reading at a station)
  * for statistics, checks every result's times and IDs as it passes, and optionally keeps
  * unpacked copies for genealogy checks. Runs are a few thousand cells; the model is pure, so
- * each takes milliseconds. */
+ * each takes milliseconds.
+ *
+ * Station commands: golden hashes of runs taken before commands existed prove that a model
+ * that receives none (or only ones it ignores) writes the very same bytes; the closed loop
+ * is run against coating_drift with the ADJUST spc-gate's starter plan would send. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +27,7 @@
 #define T0_US   1763791200000000LL /* 2025-11-22T06:00:00Z */
 #define STEP_US 200000LL           /* 5 cells per second */
 
-enum series_source { SRC_MEASUREMENT, SRC_PARAMETER, SRC_ENVIRONMENT };
+enum series_source { SRC_MEASUREMENT, SRC_PARAMETER, SRC_ENVIRONMENT, SRC_SETPOINT };
 
 struct series {
 	const char *station; /* station ID suffix, e.g. "FILL-01" */
@@ -113,10 +117,11 @@ static int on_result(void *ctx, const struct linesim_result *res)
 			for (size_t i = 0; i < m->n_measurements; i++)
 				if (strcmp(m->measurements[i]->characteristic, s->name) == 0)
 					push(s, m->measurements[i]->value);
-		if (s->source == SRC_PARAMETER)
+		if (s->source == SRC_PARAMETER || s->source == SRC_SETPOINT)
 			for (size_t i = 0; i < m->n_parameters; i++)
 				if (strcmp(m->parameters[i]->name, s->name) == 0)
-					push(s, m->parameters[i]->actual);
+					push(s, s->source == SRC_SETPOINT ? m->parameters[i]->setpoint
+					                                  : m->parameters[i]->actual);
 		if (s->source == SRC_ENVIRONMENT)
 			for (size_t i = 0; i < m->n_environment; i++)
 				if (strcmp(m->environment[i]->quantity, s->name) == 0)
@@ -702,6 +707,543 @@ static void test_config_refused(void **state)
 	linesim_out_free(NULL);
 }
 
+/* ---- Station commands ------------------------------------------------------------------ */
+
+/* FNV-1a over a run's bytes: the golden values below were taken from this file's run() of
+ * seed 42 with the code as it was before station commands existed. */
+static uint64_t fnv64(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* A StationCommand with its own storage. */
+struct command {
+	Cellthread__V1__StationCommand msg;
+	Cellthread__V1__Header header;
+	char id[64], station[64];
+};
+
+static void command_init(struct command *c, const char *id, const char *station,
+                         Cellthread__V1__CommandKind kind)
+{
+	Cellthread__V1__StationCommand init = CELLTHREAD__V1__STATION_COMMAND__INIT;
+	Cellthread__V1__Header hinit = CELLTHREAD__V1__HEADER__INIT;
+
+	c->msg = init;
+	c->header = hinit;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	snprintf(c->station, sizeof(c->station), "L1-%s", station);
+	c->header.event_id = c->id;
+	c->header.producer = (char *)"spc-gate-1";
+	c->header.schema_version = 1;
+	c->msg.header = &c->header;
+	c->msg.site = (char *)"site1";
+	c->msg.line = (char *)"L1";
+	c->msg.station = c->station;
+	c->msg.kind = kind;
+	c->msg.reason_code = (char *)"TEST_REASON";
+}
+
+#define CMD(k) CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_##k
+
+static enum linesim_cmd_outcome apply(struct linesim_model *m, struct command *c, int64_t now_us)
+{
+	struct linesim_command_report rep;
+	enum linesim_cmd_outcome o = linesim_model_command(m, &c->msg, now_us, &rep);
+
+	assert_int_equal(rep.outcome, o);
+	assert_true(rep.text[0] != '\0'); /* every outcome says what happened */
+	return o;
+}
+
+static enum linesim_cmd_outcome slow(struct linesim_model *m, const char *id, const char *station,
+                                     double percent, int64_t expires_at_us, int64_t now_us)
+{
+	struct command c;
+
+	command_init(&c, id, station, CMD(SLOW));
+	c.msg.target_value = percent;
+	c.msg.unit = (char *)"%";
+	c.msg.expires_at_us = expires_at_us;
+	return apply(m, &c, now_us);
+}
+
+static enum linesim_cmd_outcome simple(struct linesim_model *m, const char *id,
+                                       const char *station, Cellthread__V1__CommandKind kind,
+                                       int64_t expires_at_us, int64_t now_us)
+{
+	struct command c;
+
+	command_init(&c, id, station, kind);
+	c.msg.expires_at_us = expires_at_us;
+	return apply(m, &c, now_us);
+}
+
+static enum linesim_cmd_outcome adjust(struct linesim_model *m, const char *id, const char *station,
+                                       const char *parameter, double delta, double target,
+                                       double max_step, const char *unit)
+{
+	struct command c;
+
+	command_init(&c, id, station, CMD(ADJUST));
+	c.msg.parameter = (char *)parameter;
+	c.msg.delta = delta;
+	c.msg.target_value = target;
+	c.msg.max_step = max_step;
+	c.msg.unit = (char *)unit;
+	return apply(m, &c, T0_US);
+}
+
+static unsigned station_index(const struct linesim_model *m, const char *station)
+{
+	char id[64];
+
+	snprintf(id, sizeof(id), "L1-%s", station);
+	for (unsigned s = 0; s < linesim_station_count(); s++)
+		if (strcmp(linesim_model_station_id(m, 0, s), id) == 0)
+			return s;
+	fail_msg("no station %s", id);
+	return 0;
+}
+
+/* Ticks line 0 n times from tick `first` (with telemetry like run()); returns cells started. */
+static unsigned long long tick(struct linesim_model *m, struct recorder *r,
+                               unsigned long long first, unsigned long long n)
+{
+	struct linesim_sink sink = {on_result, on_telemetry, r};
+	unsigned long long started = 0;
+
+	for (unsigned long long i = first; i < first + n; i++) {
+		bool s = false;
+
+		r->now_us = T0_US + (int64_t)i * STEP_US;
+		assert_int_equal(linesim_model_tick(m, 0, r->now_us, &sink, &s), CT_OK);
+		started += s;
+		if (i % 5 == 0)
+			assert_int_equal(linesim_model_telemetry(m, 0, r->now_us, &sink), CT_OK);
+	}
+	return started;
+}
+
+/* Commands the model must ignore, each for its own reason, and how it counts them. */
+static void send_ignored(struct linesim_model *m, int64_t now_us)
+{
+	struct command c;
+	struct linesim_command_report rep;
+	uint8_t buf[512];
+	size_t len;
+	char topic[128];
+
+	/* Not simulated: a station the line lacks, another site, a line not simulated. */
+	assert_int_equal(simple(m, "x-1", "FOO-01", CMD(STOP), 0, now_us),
+	                 LINESIM_CMD_NOT_SIMULATED);
+	command_init(&c, "x-2", "FILL-01", CMD(STOP));
+	c.msg.site = (char *)"site2";
+	assert_int_equal(apply(m, &c, now_us), LINESIM_CMD_NOT_SIMULATED);
+	command_init(&c, "x-3", "FILL-01", CMD(STOP));
+	c.msg.line = (char *)"L2";
+	snprintf(c.station, sizeof(c.station), "L2-FILL-01");
+	assert_int_equal(apply(m, &c, now_us), LINESIM_CMD_NOT_SIMULATED);
+	/* Expired on arrival. */
+	assert_int_equal(simple(m, "x-4", "FILL-01", CMD(STOP), now_us - 1, now_us),
+	                 LINESIM_CMD_EXPIRED);
+	assert_int_equal(adjust(m, "x-5", "COAT-C01", "bogus_parameter", 1.0, 0.0, 1.0, ""),
+	                 LINESIM_CMD_UNSUPPORTED);
+	/* Malformed: no event ID, a station on another line than the command says, no kind,
+	 * SLOW beyond 100 % or in the wrong unit, ADJUST in the wrong unit or without value. */
+	command_init(&c, "", "FILL-01", CMD(STOP));
+	assert_int_equal(apply(m, &c, now_us), LINESIM_CMD_INVALID);
+	command_init(&c, "x-6", "FILL-01", CMD(STOP));
+	c.msg.line = (char *)"L2";
+	assert_int_equal(apply(m, &c, now_us), LINESIM_CMD_INVALID);
+	assert_int_equal(simple(m, "x-7", "FILL-01", CMD(UNSPECIFIED), 0, now_us),
+	                 LINESIM_CMD_INVALID);
+	assert_int_equal(slow(m, "x-8", "FILL-01", 150.0, 0, now_us), LINESIM_CMD_INVALID);
+	assert_int_equal(slow(m, "x-9", "FILL-01", 0.0, 0, now_us), LINESIM_CMD_INVALID);
+	command_init(&c, "x-10", "FILL-01", CMD(SLOW));
+	c.msg.target_value = 50.0;
+	c.msg.unit = (char *)"cells/min";
+	assert_int_equal(apply(m, &c, now_us), LINESIM_CMD_UNSUPPORTED);
+	assert_int_equal(adjust(m, "x-11", "COAT-C01", "slot_die_gap", -1.0, 0.0, 2.0, "mm"),
+	                 LINESIM_CMD_UNSUPPORTED);
+	assert_int_equal(adjust(m, "x-12", "COAT-C01", "slot_die_gap", 0.0, 0.0, 2.0, "um"),
+	                 LINESIM_CMD_INVALID);
+	assert_int_equal(adjust(m, "x-13", "COAT-C01", "slot_die_gap", NAN, 0.0, 2.0, "um"),
+	                 LINESIM_CMD_INVALID);
+	/* Payloads: garbage, a topic that disagrees with the message, a non-command topic. */
+	assert_int_equal(linesim_model_command_payload(m, "ct/v1/plant/site1/L1/L1-FILL-01/command",
+	                                               "\xff\xff\xff\xff", 4, now_us, &rep),
+	                 LINESIM_CMD_INVALID);
+	assert_non_null(strstr(rep.text, "not a StationCommand"));
+	command_init(&c, "x-14", "FILL-01", CMD(STOP));
+	len = cellthread__v1__station_command__pack(&c.msg, buf);
+	assert_int_equal(linesim_model_command_payload(m, "ct/v1/plant/site1/L1/L1-WELD-01/command",
+	                                               buf, len, now_us, &rep),
+	                 LINESIM_CMD_INVALID);
+	assert_int_equal(linesim_model_command_payload(m, "ct/v1/sys/rpc/linesim/fault", buf, len,
+	                                               now_us, &rep),
+	                 LINESIM_CMD_INVALID);
+	/* ...and the same command on its own topic would be applied: a STOP we do not want
+	 * here, so it is sent expired. */
+	c.msg.expires_at_us = now_us - 1000000;
+	len = cellthread__v1__station_command__pack(&c.msg, buf);
+	snprintf(topic, sizeof(topic), "ct/v1/plant/site1/L1/L1-FILL-01/command");
+	assert_int_equal(linesim_model_command_payload(m, topic, buf, len, now_us, &rep),
+	                 LINESIM_CMD_EXPIRED);
+	assert_non_null(strstr(rep.text, "expired"));
+}
+
+static void test_command_golden_bytes(void **state)
+{
+	static const struct {
+		unsigned mask;
+		size_t len;
+		uint64_t hash;
+	} golden[] = {
+	        {0, 16295611, 0xc2f8a470568c8edbULL},
+	        {1u << LINESIM_FAULT_COATING_DRIFT, 16296360, 0xe7eb0702139b27c0ULL},
+	        {(1u << LINESIM_FAULT_COUNT) - 1, 15610250, 0x53aeba409932ee27ULL},
+	};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(golden) / sizeof(golden[0]); k++) {
+		struct recorder r = {0};
+		struct linesim_model *m = new_model(42, golden[k].mask);
+
+		/* Ticks, not steps: with no command every tick is a cell. The last model also
+		 * gets every kind of command it must ignore, half way. */
+		assert_int_equal(tick(m, &r, 0, 1000), 1000);
+		if (k == 2)
+			send_ignored(m, r.now_us);
+		assert_int_equal(tick(m, &r, 1000, 1000), 1000);
+		assert_int_equal(r.len, golden[k].len);
+		assert_true(fnv64(r.bytes, r.len) == golden[k].hash);
+		if (k == 2) {
+			const struct linesim_command_counts *c = linesim_model_command_counts(m);
+
+			assert_int_equal(c->outcomes[LINESIM_CMD_APPLIED], 0);
+			assert_int_equal(c->outcomes[LINESIM_CMD_NOT_SIMULATED], 3);
+			assert_int_equal(c->outcomes[LINESIM_CMD_EXPIRED], 2);
+			assert_int_equal(c->outcomes[LINESIM_CMD_UNSUPPORTED], 3);
+			assert_int_equal(c->outcomes[LINESIM_CMD_INVALID], 10);
+			assert_int_equal(c->ignored[CMD(STOP)], 8);
+			assert_int_equal(c->ignored[CMD(SLOW)], 3);
+			assert_int_equal(c->ignored[CMD(ADJUST)], 4);
+			assert_int_equal(c->ignored[0], 3); /* UNSPECIFIED and the undecodable */
+		}
+		recorder_free(&r);
+		linesim_model_free(m);
+	}
+}
+
+static double last(const struct series *s)
+{
+	assert_true(s->n > 0);
+	return s->v[s->n - 1];
+}
+
+/* coating_drift against the cathode coater's reaction plan (deploy/config/spc-linesim.sql,
+ * coater-gap-c: ADJUST slot_die_gap by -7.5 x (loading - 20), at most 2 um, 140..160 um),
+ * sent after each coil as spc-gate would; the same seed without commands drifts away. Twelve
+ * coils (creep 7.2 %): within the plan's 140 um floor, so the loop can bring it all back. */
+static void test_command_adjust_brings_loading_back(void **state)
+{
+	struct series a[2] = {{"COAT-C01", "areal_loading", SRC_MEASUREMENT, NULL, 0, 0},
+	                      {"COAT-C01", "slot_die_gap", SRC_SETPOINT, NULL, 0, 0}};
+	struct series b[3] = {{"COAT-C01", "areal_loading", SRC_MEASUREMENT, NULL, 0, 0},
+	                      {"COAT-C01", "slot_die_gap", SRC_SETPOINT, NULL, 0, 0},
+	                      {"COAT-C01", "slot_die_gap", SRC_PARAMETER, NULL, 0, 0}};
+	struct recorder ra = {.series = a, .n_series = 2}, rb = {.series = b, .n_series = 3};
+	unsigned drift = 1u << LINESIM_FAULT_COATING_DRIFT;
+	struct linesim_model *ma = new_model(11, drift), *mb = new_model(11, drift);
+	unsigned coat = station_index(mb, "COAT-C01");
+	size_t coils = 0, n;
+	unsigned long long sent = 0;
+
+	(void)state;
+	tick(ma, &ra, 0, 2000);
+	/* Open loop for the first three coils, as the chart needs a few points to signal. */
+	tick(mb, &rb, 0, 500);
+	coils = b[0].n;
+	for (unsigned long long i = 500; i < 2000; i++) {
+		tick(mb, &rb, i, 1);
+		if (b[0].n != coils) {
+			double loading = last(&b[0]), setpoint = last(&b[1]);
+			double delta = fmax(-2.0, fmin(2.0, -7.5 * (loading - 20.0)));
+			double target = fmax(140.0, fmin(160.0, setpoint + delta));
+			char id[32];
+
+			coils = b[0].n;
+			snprintf(id, sizeof(id), "c-%zu", coils);
+			assert_int_equal(adjust(mb, id, "COAT-C01", "slot_die_gap", target - setpoint,
+			                        target, 2.0, "um"),
+			                 LINESIM_CMD_APPLIED);
+			sent++;
+		}
+	}
+	n = a[0].n;
+	assert_int_equal(n, 12);
+	assert_int_equal(b[0].n, n);
+	assert_int_equal(sent, n - 3);
+	/* Without commands the last four coils are ~6 % heavy; with them, back at nominal. */
+	assert_true(mean(&a[0], n - 4, n) > 21.0);
+	assert_true(fabs(mean(&b[0], n - 4, n) - 20.0) < 0.25);
+	assert_true(fabs(mean(&b[0], n - 4, n) - 20.0) < fabs(mean(&a[0], n - 4, n) - 20.0) / 4);
+	/* The setpoint reported moved by at most the plan's 2 um per coil, down against the
+	 * creep, and is the model's; the actual is that setpoint crept open (7.2 %). */
+	for (size_t i = 1; i < n; i++)
+		assert_true(fabs(b[1].v[i] - b[1].v[i - 1]) <= 2.0 + 1e-9);
+	assert_true(last(&b[1]) < 150.0 - 6.0);
+	assert_true(linesim_model_setpoint(mb, 0, coat, "slot_die_gap") <= last(&b[1]));
+	assert_true(fabs(last(&b[2]) / last(&b[1]) - 1.072) < 0.005);
+	/* Unadjusted, the setpoint reported stays the nominal 150 um. */
+	assert_true(a[1].v[0] == 150.0 && last(&a[1]) == 150.0);
+	assert_int_equal(linesim_model_command_counts(mb)->applied[CMD(ADJUST)], sent);
+	recorder_free(&ra);
+	recorder_free(&rb);
+	linesim_model_free(ma);
+	linesim_model_free(mb);
+}
+
+/* ADJUST moves by delta (or to target_value when delta is 0), never more than max_step (or
+ * 5 % of nominal when unset), never outside 75-125 % of nominal; the loading follows the
+ * gap, and other parameters shift their setpoint and actual. */
+static void test_command_adjust_limits(void **state)
+{
+	struct series s[4] = {{"COAT-C01", "areal_loading", SRC_MEASUREMENT, NULL, 0, 0},
+	                      {"FILL-01", "nozzle_pressure", SRC_SETPOINT, NULL, 0, 0},
+	                      {"FILL-01", "nozzle_pressure", SRC_PARAMETER, NULL, 0, 0},
+	                      {"COAT-A01", "slot_die_gap", SRC_SETPOINT, NULL, 0, 0}};
+	struct recorder r = {.series = s, .n_series = 4};
+	struct linesim_model *m = new_model(21, 0);
+	unsigned coat = station_index(m, "COAT-C01"), fill = station_index(m, "FILL-01");
+	size_t before;
+	double gap;
+
+	(void)state;
+	tick(m, &r, 0, 900); /* 6 coils at 150 um */
+	before = s[0].n;
+	assert_true(fabs(mean(&s[0], 0, before) - 20.0) < 0.06);
+	/* -10 asked, 2 allowed. */
+	assert_int_equal(adjust(m, "a-1", "COAT-C01", "slot_die_gap", -10.0, 140.0, 2.0, "um"),
+	                 LINESIM_CMD_APPLIED);
+	assert_true(linesim_model_setpoint(m, 0, coat, "slot_die_gap") == 148.0);
+	/* Only a target: moves toward it, 2 at most. Unit may be left out. */
+	assert_int_equal(adjust(m, "a-2", "COAT-C01", "slot_die_gap", 0.0, 145.0, 2.0, ""),
+	                 LINESIM_CMD_APPLIED);
+	assert_true(linesim_model_setpoint(m, 0, coat, "slot_die_gap") == 146.0);
+	/* The undo: back by the same step. */
+	assert_int_equal(adjust(m, "a-3", "COAT-C01", "slot_die_gap", 2.0, 148.0, 2.0, "um"),
+	                 LINESIM_CMD_APPLIED);
+	assert_true(linesim_model_setpoint(m, 0, coat, "slot_die_gap") == 148.0);
+	/* The next coils are laid down at 148 / 150 of the loading. */
+	tick(m, &r, 900, 900);
+	assert_true(s[0].n >= before + 4);
+	assert_true(fabs(mean(&s[0], before, s[0].n) - 20.0 * 148.0 / 150.0) < 0.06);
+	/* max_step unset (0): the station's own 5 % of 150 = 7.5 um. */
+	assert_int_equal(adjust(m, "a-4", "COAT-C01", "slot_die_gap", 20.0, 0.0, 0.0, "um"),
+	                 LINESIM_CMD_APPLIED);
+	assert_true(linesim_model_setpoint(m, 0, coat, "slot_die_gap") == 155.5);
+	/* Never beyond 125 % of nominal (187.5 um), however often asked. */
+	for (int i = 0; i < 10; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "a-up-%d", i);
+		assert_int_equal(adjust(m, id, "COAT-C01", "slot_die_gap", 8.0, 0.0, 8.0, "um"),
+		                 LINESIM_CMD_APPLIED);
+	}
+	assert_true(linesim_model_setpoint(m, 0, coat, "slot_die_gap") == 187.5);
+	/* The anode coater has its own gap; the cathode's commands left it alone. */
+	assert_true(last(&s[3]) == 130.0);
+	/* Another parameter of another station: setpoint and actual move. */
+	assert_int_equal(adjust(m, "a-5", "FILL-01", "nozzle_pressure", 0.1, 2.6, 0.2, "bar"),
+	                 LINESIM_CMD_APPLIED);
+	gap = linesim_model_setpoint(m, 0, fill, "nozzle_pressure");
+	assert_true(fabs(gap - 2.6) < 1e-12);
+	before = s[1].n;
+	tick(m, &r, 1800, 100);
+	assert_true(s[1].n >= before + 90);
+	assert_true(last(&s[1]) == gap);
+	assert_true(fabs(mean(&s[2], before, s[2].n) - 2.6) < 0.005);
+	recorder_free(&r);
+	linesim_model_free(m);
+}
+
+/* SLOW thins the line's cell starts to its share of the ticks, STOP halts them, RESUME and
+ * expiry lift them; several stations: the slowest wins, any STOP stops. */
+static void test_command_slow_stop_resume(void **state)
+{
+	struct recorder r = {0};
+	struct linesim_model *m = new_model(8, 0);
+	const struct linesim_line_stats *st = linesim_model_line_stats(m, 0);
+	unsigned long long t = 0, finished, waiting;
+	size_t results;
+
+	(void)state;
+	assert_int_equal(tick(m, &r, t, 100), 100);
+	t += 100;
+	assert_true(linesim_model_line_rate(m, 0) == 1.0);
+	assert_int_equal(slow(m, "s-1", "FILL-01", 50.0, 0, r.now_us), LINESIM_CMD_APPLIED);
+	assert_true(linesim_model_line_rate(m, 0) == 0.5);
+	assert_int_equal(tick(m, &r, t, 100), 50);
+	t += 100;
+	/* The filler's plan: 60 %; a newer SLOW of the same station replaces the older. */
+	assert_int_equal(slow(m, "s-2", "FILL-01", 60.0, 0, r.now_us), LINESIM_CMD_APPLIED);
+	assert_int_equal(tick(m, &r, t, 100), 60);
+	t += 100;
+	/* The welder at 70 % as well: the line runs at the slower 60 %... */
+	assert_int_equal(slow(m, "s-3", "WELD-01", 70.0, 0, r.now_us), LINESIM_CMD_APPLIED);
+	assert_true(linesim_model_line_rate(m, 0) == 0.6);
+	/* ...until the filler resumes. */
+	assert_int_equal(simple(m, "s-4", "FILL-01", CMD(RESUME), 0, r.now_us),
+	                 LINESIM_CMD_APPLIED);
+	assert_true(linesim_model_line_rate(m, 0) == 0.7);
+	assert_int_equal(tick(m, &r, t, 100), 70);
+	t += 100;
+	/* STOP: no cell starts and nothing is emitted, however long; cells waiting for their
+	 * module keep waiting, none is lost. */
+	assert_int_equal(simple(m, "s-5", "FILL-01", CMD(STOP), 0, r.now_us), LINESIM_CMD_APPLIED);
+	assert_true(linesim_model_line_rate(m, 0) == 0.0);
+	finished = st->cells_finished;
+	waiting = finished - st->modules * 12;
+	results = r.results;
+	assert_int_equal(tick(m, &r, t, 5000), 0);
+	t += 5000;
+	assert_int_equal(r.results, results);
+	assert_int_equal(st->cells_finished, finished);
+	/* A RESUME of another station leaves the STOP in force. */
+	assert_int_equal(simple(m, "s-6", "WELD-01", CMD(RESUME), 0, r.now_us),
+	                 LINESIM_CMD_APPLIED);
+	assert_int_equal(tick(m, &r, t, 10), 0);
+	t += 10;
+	/* The undo of the STOP: full rate, and the waiting cells go into the next module. */
+	{
+		struct command c;
+
+		command_init(&c, "u-s-5", "FILL-01", CMD(RESUME));
+		c.msg.undoes_event_id = (char *)"s-5";
+		assert_int_equal(apply(m, &c, r.now_us), LINESIM_CMD_APPLIED);
+	}
+	assert_true(linesim_model_line_rate(m, 0) == 1.0);
+	assert_int_equal(tick(m, &r, t, 100), 100);
+	t += 100;
+	assert_true(waiting > 0);
+	assert_int_equal(st->modules, st->cells_finished / 12);
+	assert_int_equal(linesim_model_command_counts(m)->applied[CMD(SLOW)], 3);
+	assert_int_equal(linesim_model_command_counts(m)->applied[CMD(STOP)], 1);
+	assert_int_equal(linesim_model_command_counts(m)->applied[CMD(RESUME)], 3);
+	recorder_free(&r);
+	linesim_model_free(m);
+}
+
+/* A SLOW or STOP with an expiry ends by itself; one without only by RESUME; an expired one
+ * changes nothing; redeliveries are dropped by event ID. */
+static void test_command_expiry_and_duplicates(void **state)
+{
+	struct recorder r = {0};
+	struct linesim_model *m = new_model(4, 0);
+	unsigned long long t = 0;
+
+	(void)state;
+	tick(m, &r, t++, 1);
+	/* SLOW 50 % for 20 ticks (expiry at the 20th tick from now). */
+	assert_int_equal(slow(m, "e-1", "WELD-01", 50.0, r.now_us + 20 * STEP_US, r.now_us),
+	                 LINESIM_CMD_APPLIED);
+	assert_int_equal(tick(m, &r, t, 19), 9);
+	t += 19;
+	assert_int_equal(tick(m, &r, t, 21), 21);
+	t += 21;
+	assert_true(linesim_model_line_rate(m, 0) == 1.0);
+	/* The same event again (a redelivery): dropped, though not expired now. */
+	assert_int_equal(slow(m, "e-1", "WELD-01", 50.0, 0, r.now_us), LINESIM_CMD_DUPLICATE);
+	assert_true(linesim_model_line_rate(m, 0) == 1.0);
+	/* Expired on arrival: nothing happens. */
+	assert_int_equal(simple(m, "e-2", "WELD-01", CMD(STOP), r.now_us - 1, r.now_us),
+	                 LINESIM_CMD_EXPIRED);
+	assert_int_equal(tick(m, &r, t, 10), 10);
+	t += 10;
+	/* A STOP that expires in 10 ticks, and one that never does. */
+	assert_int_equal(simple(m, "e-3", "FILL-01", CMD(STOP), r.now_us + 10 * STEP_US, r.now_us),
+	                 LINESIM_CMD_APPLIED);
+	assert_int_equal(tick(m, &r, t, 9), 0);
+	t += 9;
+	assert_int_equal(tick(m, &r, t, 10), 10);
+	t += 10;
+	assert_int_equal(simple(m, "e-4", "FILL-01", CMD(STOP), 0, r.now_us), LINESIM_CMD_APPLIED);
+	assert_int_equal(tick(m, &r, t, 50000), 0); /* ~3 hours of schedule */
+	t += 50000;
+	assert_int_equal(simple(m, "e-5", "FILL-01", CMD(RESUME), 0, r.now_us),
+	                 LINESIM_CMD_APPLIED);
+	assert_int_equal(tick(m, &r, t, 5), 5);
+	t += 5;
+	/* The ID window is bounded: after LINESIM_CMD_SEEN others, an old ID is new again. */
+	for (int i = 0; i < LINESIM_CMD_SEEN; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "w-%d", i);
+		assert_int_equal(simple(m, id, "VIS-01", CMD(RESUME), 0, r.now_us),
+		                 LINESIM_CMD_APPLIED);
+	}
+	assert_int_equal(simple(m, "e-5", "FILL-01", CMD(RESUME), 0, r.now_us),
+	                 LINESIM_CMD_APPLIED);
+	assert_int_equal(linesim_model_command_counts(m)->outcomes[LINESIM_CMD_DUPLICATE], 1);
+	assert_int_equal(linesim_model_command_counts(m)->outcomes[LINESIM_CMD_EXPIRED], 1);
+	recorder_free(&r);
+	linesim_model_free(m);
+}
+
+/* The summary counts commands applied and ignored by kind, and ignored ones by reason. */
+static void test_command_summary(void **state)
+{
+	struct fake_broker fb = {0};
+	struct linesim_out_config oc = {200, 100, 512 * 1024, fake_publish, &fb};
+	struct linesim_out *out = NULL;
+	struct linesim_model *m = new_model(42, 0);
+	json_t *summary, *commands;
+
+	(void)state;
+	assert_int_equal(linesim_out_new(&oc, 1, linesim_station_count(), &out), CT_OK);
+	summary = linesim_out_summary(out, m);
+	commands = json_object_get(summary, "commands");
+	assert_non_null(commands);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "applied"),
+	                                                    "stop")),
+	                 0);
+	json_decref(summary);
+	assert_int_equal(slow(m, "k-1", "FILL-01", 60.0, 0, T0_US), LINESIM_CMD_APPLIED);
+	assert_int_equal(simple(m, "k-2", "FILL-01", CMD(STOP), 0, T0_US), LINESIM_CMD_APPLIED);
+	assert_int_equal(simple(m, "k-2", "FILL-01", CMD(STOP), 0, T0_US), LINESIM_CMD_DUPLICATE);
+	assert_int_equal(simple(m, "k-3", "NOPE-01", CMD(RESUME), 0, T0_US),
+	                 LINESIM_CMD_NOT_SIMULATED);
+	summary = linesim_out_summary(out, m);
+	commands = json_object_get(summary, "commands");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "applied"),
+	                                                    "slow")),
+	                 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "applied"),
+	                                                    "stop")),
+	                 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "ignored"),
+	                                                    "stop")),
+	                 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "ignored"),
+	                                                    "resume")),
+	                 1);
+	assert_int_equal(json_integer_value(json_object_get(
+	                         json_object_get(commands, "ignored_by_reason"), "duplicate")),
+	                 1);
+	assert_int_equal(json_integer_value(json_object_get(
+	                         json_object_get(commands, "ignored_by_reason"), "not_simulated")),
+	                 1);
+	json_decref(summary);
+	linesim_out_free(out);
+	linesim_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -717,6 +1259,12 @@ int main(void)
 	        cmocka_unit_test(test_summary_json),
 	        cmocka_unit_test(test_fault_names),
 	        cmocka_unit_test(test_config_refused),
+	        cmocka_unit_test(test_command_golden_bytes),
+	        cmocka_unit_test(test_command_adjust_brings_loading_back),
+	        cmocka_unit_test(test_command_adjust_limits),
+	        cmocka_unit_test(test_command_slow_stop_resume),
+	        cmocka_unit_test(test_command_expiry_and_duplicates),
+	        cmocka_unit_test(test_command_summary),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

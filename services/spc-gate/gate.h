@@ -1,0 +1,94 @@
+/* gate: the running spc-gate: its configuration and state, shared by the loop (main.c) and
+ * what it publishes (gate_out.c). */
+#ifndef GATE_H
+#define GATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ct_config.h"
+#include "ct_ids.h"
+#include "ct_pb.h"
+#include "ct_pg.h"
+#include "ct_service.h"
+#include "gate_charts.h"
+#include "gate_db.h"
+#include "gate_lots.h"
+#include "gate_spec.h"
+#include "ingest_dedup.h"
+
+#define SERVICE_NAME    "spc-gate"
+#define VERDICT(x)      CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_##x
+#define COMMAND(x)      CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_##x
+#define DEAD_LETTER(x)  CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_##x
+#define PUBLISH_WAIT_MS 30000
+#define MAX_RETRACES    64
+
+struct gate_config {
+	char *pg_conninfo;
+	char *pg_password;
+	long batch_records;
+	long batch_kib;
+	long max_payload_kib;
+	long alert_holdoff_s;
+	long judged_keep_days;
+	long dedup_window;
+	long command_ttl_s;
+};
+
+/* One decoded message of a batch. */
+struct decoded {
+	ProtobufCMessage *msg;
+	bool is_genealogy;
+};
+
+struct retrace {
+	struct gate_hold hold;
+	char marker[CT_ID_MAX + 1]; /* event ID traveler must have stored; "" once it has */
+	int64_t due_ms;
+	int round;
+};
+
+struct gate {
+	struct ct_service svc;
+	struct gate_config cfg;
+	struct ct_pg *pg;
+	unsigned long pg_generation;
+	struct gate_spec_set specs;
+	struct gate_charts charts;
+	struct gate_lots lots;
+	struct gate_pending pending;
+	struct ingest_dedup *recent;
+	struct decoded *decoded;
+	size_t decoded_cap;
+	struct retrace retraces[MAX_RETRACES];
+	size_t n_retraces;
+	bool check_judged;   /* the first batches after a start may have been judged already */
+	bool publish_failed; /* a publish of this batch did not reach the broker */
+	bool reload_config, reload_lots, undo_wanted;
+	char producer[CT_ID_MAX + 16];
+	int64_t now_us;
+	unsigned long judged, failed, signals, commands, holds;
+};
+
+/* ---- gate_out.c: everything spc-gate publishes ---- */
+
+/* Publishes msg (QoS 1); a failure marks the batch for judging again (g->publish_failed). */
+void gate_publish(struct gate *g, const char *topic, const ProtobufCMessage *msg, bool retain);
+/* Publishes a DeadLetter of spc-gate's own. */
+void gate_dead_letter(struct gate *g, const char *topic, int code, const char *reason,
+                      const void *payload, size_t len);
+/* The verdict on one result. */
+void gate_publish_verdict(struct gate *g, const Cellthread__V1__StationResult *r,
+                          const struct gate_judgement *j, const struct gate_lot_outcome *lo,
+                          const char *inspection_reason);
+/* gate_charts' signal callback (ctx is the struct gate): logs the signal, takes the
+ * reaction plan's step (command, action log), publishes the alert. */
+void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1__StationResult *r);
+/* Publishes (retained) every lot status change not yet published, and marks them. */
+void gate_publish_lot_changes(struct gate *g);
+/* Sends the inverse command of every automatic action an engineer asked to undo. */
+void gate_process_undos(struct gate *g);
+
+#endif
