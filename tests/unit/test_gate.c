@@ -32,8 +32,8 @@ struct fixture {
 	char event_id[40];
 };
 
-static void fixture_init(struct fixture *f, const char *unit, int station_type,
-                         const char *station, const char *recipe)
+static void fixture_init(struct fixture *f, const char *unit, int station_type, const char *station,
+                         const char *recipe)
 {
 	memset(f, 0, sizeof(*f));
 	cellthread__v1__station_result__init(&f->r);
@@ -258,8 +258,7 @@ static void test_lot_fail_rate(void **state)
 	char unit[16];
 
 	(void)state;
-	snprintf(fail.failed[0].characteristic, sizeof(fail.failed[0].characteristic),
-	         "fill_mass");
+	snprintf(fail.failed[0].characteristic, sizeof(fail.failed[0].characteristic), "fill_mass");
 	fail.n_failed = 1;
 	gate_lots_init(&lots);
 	assert_non_null(rules);
@@ -409,8 +408,9 @@ static void test_charts_instances_and_restore(void **state)
 	for (int i = 0; i < 10; i++) {
 		fixture_init(&f, "C", FILLING, i % 2 ? "L1-FILL-01" : "L1-FILL-02", "R");
 		add_measurement(&f, "fill_mass", 5.0 + (i % 3 - 1) * 0.001);
-		assert_int_equal(gate_charts_feed(&charts, &f.r, VERDICT(PASS), record_signal, &seen),
-		                 CT_OK);
+		assert_int_equal(
+		        gate_charts_feed(&charts, &f.r, VERDICT(PASS), record_signal, &seen),
+		        CT_OK);
 	}
 	assert_int_equal(charts.n_charts, 2);
 	assert_int_equal(seen.count, 0);
@@ -430,14 +430,14 @@ static void test_charts_instances_and_restore(void **state)
 	assert_non_null(saved);
 	gate_charts_init(&restored);
 	gate_charts_set_config(&restored, imr_def("fill"), 1, NULL, 0);
-	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*",
-	                                     "h1", &saved->blob, sizeof(saved->blob)),
+	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*", "h1",
+	                                     &saved->blob, sizeof(saved->blob)),
 	                 CT_OK);
 	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*",
 	                                     "other-hash", &saved->blob, sizeof(saved->blob)),
 	                 CT_ERR_NOT_FOUND);
-	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*",
-	                                     "h1", &saved->blob, sizeof(saved->blob) - 1),
+	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*", "h1",
+	                                     &saved->blob, sizeof(saved->blob) - 1),
 	                 CT_ERR_CORRUPT);
 	fixture_init(&f, "C", FILLING, "L1-FILL-01", "R");
 	add_measurement(&f, "fill_mass", 4.95);
