@@ -33,24 +33,25 @@ INSERT INTO spec_limit (station_type, recipe, characteristic, lsl, usl, target, 
 -- Reaction plans.
 INSERT INTO reaction_plan_step (plan_id, step, action, parameter, gain, max_step, min_value,
                                 max_value, target_value, uom, reason_code, severity,
-                                cooldown_s) VALUES
+                                cooldown_s, min_signals) VALUES
     -- Loading follows the slot-die gap (~7.5 um of gap per mg/cm2 on the cathode): close it
     -- against the drift, at most 2 um per coil, never outside 130..160 um (the die's range;
     -- a fully crept die, 12 % open, needs about 134 um).
     ('coater-gap-c', 1, 'adjust', 'slot_die_gap', 7.5, 2.0, 130.0, 160.0, NULL, 'um',
-     'SPC_COATING_LOADING_DRIFT', 3, 0),
+     'SPC_COATING_LOADING_DRIFT', 3, 0, 1),
     ('coater-gap-a', 1, 'adjust', 'slot_die_gap', 11.8, 2.0, 112.0, 140.0, NULL, 'um',
-     'SPC_COATING_LOADING_DRIFT', 3, 0),
-    -- A miscalibrated fill nozzle: slow the filler, then stop it.
+     'SPC_COATING_LOADING_DRIFT', 3, 0, 1),
+    -- A miscalibrated fill nozzle (fills alternating over / under: Nelson 4): slow the
+    -- filler once the pattern has held for a few points, stop it if it goes on.
     ('fill-nozzle', 1, 'slow', NULL, NULL, NULL, NULL, NULL, 60.0, '%',
-     'SPC_FILL_NOZZLE_MISCALIBRATION', 4, 20),
+     'SPC_FILL_NOZZLE_MISCALIBRATION', 4, 30, 3),
     ('fill-nozzle', 2, 'stop', NULL, NULL, NULL, NULL, NULL, NULL, '',
-     'SPC_FILL_NOZZLE_MISCALIBRATION', 5, 20),
+     'SPC_FILL_NOZZLE_MISCALIBRATION', 5, 30, 10),
     -- Weld quality (vision score) dropping: slow the welder, then stop it.
     ('weld-vision', 1, 'slow', NULL, NULL, NULL, NULL, NULL, 70.0, '%',
-     'SPC_WELD_VISION_DROP', 3, 60),
+     'SPC_WELD_VISION_DROP', 3, 60, 3),
     ('weld-vision', 2, 'stop', NULL, NULL, NULL, NULL, NULL, NULL, '',
-     'SPC_WELD_VISION_DROP', 4, 60);
+     'SPC_WELD_VISION_DROP', 4, 60, 10);
 
 -- Charts. Fixed limits come from process qualification (centre and sigma of one value);
 -- baseline charts learn theirs from the first points they see.
@@ -61,8 +62,12 @@ INSERT INTO spc_chart (chart_id, station_type, recipe, characteristic, kind, sub
      '', NULL, 20.0, 0.075, 'coater-gap-c'),
     ('coat-a-loading', 2, 'COAT-GRAPHITE-11', 'areal_loading', 'ewma', 1, 0.2, 3.0, NULL, NULL,
      '', NULL, 11.0, 0.041, 'coater-gap-a'),
-    ('fill-mass', 10, '*', 'fill_mass', 'imr', 1, NULL, NULL, NULL, NULL, 'N1,N2,N3,N4,SEC',
-     NULL, 5.00, 0.010, 'fill-nozzle'),
+    -- Fill mass: the general chart alerts; the nozzle pattern (Nelson 4) has its own chart
+    -- and reaction plan, so only that pattern moves the filler.
+    ('fill-mass', 10, '*', 'fill_mass', 'imr', 1, NULL, NULL, NULL, NULL, 'N1,N2,N3,SEC', NULL,
+     5.00, 0.010, NULL),
+    ('fill-nozzle', 10, '*', 'fill_mass', 'imr', 1, NULL, NULL, NULL, NULL, 'N4', NULL, 5.00,
+     0.010, 'fill-nozzle'),
     ('weld-vision', 8, '*', 'vision_score', 'imr', 1, NULL, NULL, NULL, NULL,
      'WE1,WE2,WE3,WE4', NULL, 0.97, 0.007, 'weld-vision'),
     ('seal-decay', 11, '*', 'pressure_decay', 'cusum', 1, NULL, NULL, 0.5, 5.0, '', 50, NULL,

@@ -36,9 +36,11 @@ CREATE TABLE spec_limit (
     UNIQUE (site, line, station, station_type, recipe, recipe_version, characteristic)
 );
 
--- What spc-gate does when a chart signals: steps taken in order on successive signals of
--- one chart (step 1 on the first, step 2 on the second, ...; the last step repeats), with a
--- cooldown so a persisting signal does not command on every point.
+-- What spc-gate does when a chart signals: steps taken in order while one chart keeps
+-- signalling (step 1, then step 2, ...; the last step repeats). A step is taken once
+-- cooldown_s has passed since the previous action and the chart has signalled min_signals
+-- times since then, so one stray point (every run rule has false alarms) does not stop a
+-- line while a persisting pattern escalates. Ten quiet cooldowns start the plan over.
 --   alert:  only the alert
 --   slow:   COMMAND SLOW to target_value (unit)
 --   stop:   COMMAND STOP
@@ -59,6 +61,7 @@ CREATE TABLE reaction_plan_step (
     -- Alert severity (Severity: 1 info .. 5 critical).
     severity     smallint NOT NULL DEFAULT 3 CHECK (severity BETWEEN 1 AND 5),
     cooldown_s   integer NOT NULL DEFAULT 60 CHECK (cooldown_s >= 0),
+    min_signals  integer NOT NULL DEFAULT 1 CHECK (min_signals >= 1),
     PRIMARY KEY (plan_id, step),
     CHECK (action <> 'adjust' OR (parameter IS NOT NULL AND gain IS NOT NULL
                                   AND max_step IS NOT NULL))

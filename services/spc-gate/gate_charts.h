@@ -40,6 +40,7 @@ struct gate_plan_step {
 	char reason_code[GATE_NAME_MAX];
 	int severity;
 	int cooldown_s;
+	int min_signals; /* signals since the previous step needed to take this one */
 };
 
 struct gate_chart_def {
@@ -74,6 +75,8 @@ struct gate_chart_blob {
 	uint32_t attr_units;
 	uint32_t pad;
 	uint64_t signals;
+	uint64_t signals_at_action;             /* `signals` when the plan last acted */
+	int64_t last_signal_us;                 /* last signal of this instance */
 	int64_t last_action_us;                 /* last command sent for this instance */
 	int64_t last_alert_us[GATE_RULE_SLOTS]; /* per rule, for the alert hold-off */
 };

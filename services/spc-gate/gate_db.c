@@ -188,7 +188,7 @@ static int load_plans(struct ct_pg *pg, struct gate_plan_step **ret, size_t *ret
 {
 	static const char sql[] =
 	        "SELECT plan_id, step, action, coalesce(parameter, ''), gain, max_step, min_value,"
-	        " max_value, target_value, uom, reason_code, severity, cooldown_s"
+	        " max_value, target_value, uom, reason_code, severity, cooldown_s, min_signals"
 	        " FROM reaction_plan_step";
 	PGresult *res = NULL;
 	struct gate_plan_step *rows = NULL;
@@ -222,6 +222,7 @@ static int load_plans(struct ct_pg *pg, struct gate_plan_step **ret, size_t *ret
 		field(s->reason_code, sizeof(s->reason_code), res, i, 10);
 		s->severity = (int)integer(res, i, 11);
 		s->cooldown_s = (int)integer(res, i, 12);
+		s->min_signals = (int)integer(res, i, 13);
 	}
 	PQclear(res);
 	*ret = rows;

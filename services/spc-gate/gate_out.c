@@ -282,18 +282,26 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 	derive_id(alert_id, sizeof(alert_id), "a-", r->header->event_id, s->def->chart_id,
 	          s->rule_name);
 
-	/* Reaction plan: steps escalate on successive signals; a chart calm for ten cooldowns
-	 * starts the plan over. */
+	/* Reaction plan: a step is taken when its cooldown has passed since the last action and
+	 * the chart has signalled min_signals times since then (a persisting pattern, not one
+	 * stray point); steps escalate while the signals go on. A chart quiet for ten cooldowns
+	 * (at least a minute) starts the plan over. */
 	step = gate_charts_plan_step(&g->charts, chart);
-	if (step != NULL && blob->last_action_us > 0 &&
-	    g->now_us - blob->last_action_us > 10LL * step->cooldown_s * 1000000LL) {
+	if (step != NULL && blob->last_signal_us > 0 &&
+	    g->now_us - blob->last_signal_us >
+	            1000000LL * (step->cooldown_s > 6 ? 10LL * step->cooldown_s : 60)) {
 		blob->plan_step = 1;
+		blob->signals_at_action = blob->signals - 1;
 		step = gate_charts_plan_step(&g->charts, chart);
 	}
-	if (step != NULL && (blob->last_action_us == 0 ||
-	                     g->now_us - blob->last_action_us >= step->cooldown_s * 1000000LL)) {
+	blob->last_signal_us = g->now_us;
+	if (step != NULL &&
+	    (blob->last_action_us == 0 ||
+	     g->now_us - blob->last_action_us >= step->cooldown_s * 1000000LL) &&
+	    blob->signals - blob->signals_at_action >= (uint64_t)step->min_signals) {
 		react(g, s, r, step, alert_id, reaction, sizeof(reaction));
 		blob->last_action_us = g->now_us;
+		blob->signals_at_action = blob->signals;
 		blob->plan_step++;
 		alert_due = true; /* every action is announced */
 	}

@@ -269,14 +269,14 @@ static struct harness_sub *subscribe(struct harness *h, const char *site)
 static void test_nozzle(void **state)
 {
 	struct harness *h = *state;
-	const char *rules[] = {"nelson1", "nelson4", NULL};
+	const char *rules[] = {"nelson4", NULL};
 	struct harness_sub *sub = subscribe(h, "SN");
 	struct stack st;
 	struct seen seen;
 	const char *p[2];
 
 	stack_start(h, &st, "SN", "nozzle", 800, 150, "101");
-	watch(sub, st.linesim, "fill-mass", rules, "FILL-01",
+	watch(sub, st.linesim, "fill-nozzle", rules, "FILL-01",
 	      CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_SLOW, "SPC_FILL_NOZZLE_MISCALIBRATION",
 	      "-ELY-", &seen);
 	printf("nozzle: alert rule %s, SLOW command %s, lot %s held\n", seen.alert_rule,
@@ -284,14 +284,22 @@ static void test_nozzle(void **state)
 	assert_float_equal(seen.target, 60.0, 0.0);
 	stack_drain(h, &st, "SN");
 
-	/* The command is in the action log with its cause; the hold is in the audit trail. */
+	/* The command is in the action log with its cause (the nozzle pattern, Nelson 4), taken
+	 * only after the plan's 3 signals, not on one stray point; the hold is in the audit trail.
+	 */
 	p[0] = seen.command_id;
 	assert_int_equal(count(h,
 	                       "SELECT count(*) FROM automatic_action a JOIN spc_signal s"
 	                       " ON s.alert_id = a.alert_id WHERE a.command_id = $1"
-	                       " AND s.chart_id = 'fill-mass' AND a.cause_event_id <> ''",
+	                       " AND s.chart_id = 'fill-nozzle' AND s.rule = 'nelson4'"
+	                       " AND a.cause_event_id <> ''",
 	                       1, p),
 	                 1);
+	assert_true(count(h,
+	                  "SELECT count(*) FROM spc_signal s JOIN automatic_action a"
+	                  " ON a.chart_id = s.chart_id AND a.site = s.site"
+	                  " WHERE a.command_id = $1 AND s.raised_at <= a.decided_at",
+	                  1, p) >= 3);
 	p[0] = "SN";
 	p[1] = seen.lot_id;
 	assert_int_equal(
