@@ -361,6 +361,46 @@ BEGIN
 END
 $$;
 
+-- A hold decided by spc-gate's gate rules, followed forward through the genealogy: every
+-- unit containing the lot becomes a held unit; cells, modules and packs go to inspection;
+-- batches and coils made from it are held in turn. Runs with the caller's rights (ct_spc).
+-- Returns how many units went to inspection.
+CREATE FUNCTION ct_spc_hold(p_site text, p_lot text, p_state smallint, p_reason text)
+RETURNS integer LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+DECLARE
+    n integer := 0;
+    node record;
+BEGIN
+    PERFORM ct_lot_set(p_site, p_lot, p_state, p_reason, 'spc-gate');
+    FOR node IN
+        WITH RECURSIVE tree AS (
+            SELECT g.parent_id AS id, ARRAY[g.child_id, g.parent_id] AS path, 1 AS depth
+            FROM genealogy g WHERE g.child_id = p_lot
+            UNION ALL
+            SELECT g.parent_id, t.path || g.parent_id, t.depth + 1
+            FROM genealogy g JOIN tree t ON g.child_id = t.id
+            WHERE t.depth < 32 AND g.parent_id <> ALL (t.path))
+        SELECT DISTINCT t.id, coalesce(u.kind, 0) AS kind, coalesce(u.line, '') AS line
+        FROM tree t LEFT JOIN unit u ON u.unit_id = t.id
+    LOOP
+        INSERT INTO held_unit (unit_id, lot_id, site, since)
+            VALUES (node.id, p_lot, p_site, now()) ON CONFLICT DO NOTHING;
+        IF node.kind IN (1, 2, 3) THEN
+            PERFORM ct_lot_set(p_site, node.id, 2::smallint, 'made from held lot ' || p_lot,
+                               'spc-gate');
+        ELSE
+            INSERT INTO inspection_item (unit_id, unit_kind, site, line, station, queue, cause,
+                                         reason, verdict, entered_at)
+                VALUES (node.id, node.kind, p_site, node.line, '', 'inspection',
+                        'lot:' || p_lot, 'contains held lot ' || p_lot, 1, now())
+                ON CONFLICT (unit_id, cause) DO NOTHING;
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
 -- Disposition of an inspection item by the logged-in operator.
 CREATE FUNCTION ct_dispose(p_item bigint, p_disposition text, p_reason text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -417,6 +457,7 @@ GRANT USAGE ON SCHEMA public TO ct_spc, ct_quality;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO ct_spc, ct_quality, ct_reader, ct_traveler;
 GRANT INSERT, UPDATE ON spc_chart_state, lot_quality TO ct_spc;
 GRANT INSERT ON spc_judged, spc_signal, automatic_action, inspection_item, held_unit TO ct_spc;
+-- ON CONFLICT DO UPDATE needs UPDATE; ON CONFLICT DO NOTHING needs only INSERT.
 GRANT DELETE ON spc_judged TO ct_spc;
 GRANT UPDATE (undo_command_id, undone_at) ON automatic_action TO ct_spc;
 GRANT UPDATE (published_at) ON lot_audit TO ct_spc;
@@ -428,6 +469,8 @@ GRANT INSERT ON unit_verdict TO ct_traveler;
 REVOKE ALL ON FUNCTION ct_lot_set(text, text, smallint, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ct_dispose(bigint, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ct_undo_action(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ct_spc_hold(text, text, smallint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ct_spc_hold(text, text, smallint, text) TO ct_spc;
 GRANT EXECUTE ON FUNCTION ct_lot_set(text, text, smallint, text, text) TO ct_spc, ct_quality;
 GRANT EXECUTE ON FUNCTION ct_dispose(bigint, text, text) TO ct_quality;
 GRANT EXECUTE ON FUNCTION ct_undo_action(text, text) TO ct_quality;

@@ -375,3 +375,140 @@ int ct_pg_copy(struct ct_pg *pg, const char *copy_sql, const struct ct_copy *cop
 	}
 	return rc;
 }
+
+/* ---- array literals ------------------------------------------------------------------ */
+
+void ct_pgarray_init(struct ct_pgarray *a)
+{
+	memset(a, 0, sizeof(*a));
+}
+
+void ct_pgarray_reset(struct ct_pgarray *a)
+{
+	a->len = 0;
+	a->count = 0;
+	a->failed = false;
+}
+
+void ct_pgarray_cleanup(struct ct_pgarray *a)
+{
+	free(a->buf);
+	ct_pgarray_init(a);
+}
+
+/* Makes room for n more bytes plus "}" and NUL. */
+static bool array_reserve(struct ct_pgarray *a, size_t n)
+{
+	size_t need = a->len + n + 3;
+
+	if (a->failed)
+		return false;
+	if (need > a->cap) {
+		size_t cap = a->cap ? a->cap : 256;
+		char *grown;
+		while (cap < need)
+			cap *= 2;
+		grown = realloc(a->buf, cap);
+		if (grown == NULL) {
+			a->failed = true;
+			return false;
+		}
+		a->buf = grown;
+		a->cap = cap;
+	}
+	if (a->len == 0)
+		a->buf[a->len++] = '{';
+	return true;
+}
+
+/* Starts an element: the separator. */
+static bool array_element(struct ct_pgarray *a, size_t n)
+{
+	if (!array_reserve(a, n + 1))
+		return false;
+	if (a->count++ > 0)
+		a->buf[a->len++] = ',';
+	return true;
+}
+
+void ct_pgarray_null(struct ct_pgarray *a)
+{
+	if (!array_element(a, 4))
+		return;
+	memcpy(a->buf + a->len, "NULL", 4);
+	a->len += 4;
+}
+
+void ct_pgarray_text(struct ct_pgarray *a, const char *text)
+{
+	size_t n;
+
+	if (text == NULL) {
+		ct_pgarray_null(a);
+		return;
+	}
+	/* Worst case every byte escaped, plus the quotes. */
+	n = strlen(text);
+	if (!array_element(a, 2 * n + 2))
+		return;
+	a->buf[a->len++] = '"';
+	for (const char *p = text; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			a->buf[a->len++] = '\\';
+		a->buf[a->len++] = *p;
+	}
+	a->buf[a->len++] = '"';
+}
+
+void ct_pgarray_int64(struct ct_pgarray *a, int64_t value)
+{
+	char text[24];
+	int n = snprintf(text, sizeof(text), "%lld", (long long)value);
+
+	if (!array_element(a, (size_t)n))
+		return;
+	memcpy(a->buf + a->len, text, (size_t)n);
+	a->len += (size_t)n;
+}
+
+void ct_pgarray_double(struct ct_pgarray *a, double value)
+{
+	char text[32];
+	int n;
+
+	if (!isfinite(value)) {
+		ct_pgarray_null(a);
+		return;
+	}
+	/* %.17g: the double comes back bit for bit. */
+	n = snprintf(text, sizeof(text), "%.17g", value);
+	if (!array_element(a, (size_t)n))
+		return;
+	memcpy(a->buf + a->len, text, (size_t)n);
+	a->len += (size_t)n;
+}
+
+void ct_pgarray_bytea(struct ct_pgarray *a, const uint8_t *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	/* "\\x" + hex, quoted: the array parser takes one backslash, bytea sees \x. */
+	if (!array_element(a, 2 * len + 5))
+		return;
+	memcpy(a->buf + a->len, "\"\\\\x", 4);
+	a->len += 4;
+	for (size_t i = 0; i < len; i++) {
+		a->buf[a->len++] = hex[data[i] >> 4];
+		a->buf[a->len++] = hex[data[i] & 15];
+	}
+	a->buf[a->len++] = '"';
+}
+
+const char *ct_pgarray_literal(struct ct_pgarray *a)
+{
+	if (!array_reserve(a, 0))
+		return NULL;
+	a->buf[a->len] = '}';
+	a->buf[a->len + 1] = '\0';
+	return a->buf;
+}

@@ -25,6 +25,8 @@
 #define PUBLISH_WAIT_MS 30000
 #define MAX_RETRACES    64
 
+struct gate_saver;
+
 struct gate_config {
 	char *pg_conninfo;
 	char *pg_password;
@@ -64,8 +66,10 @@ struct gate {
 	size_t decoded_cap;
 	struct retrace retraces[MAX_RETRACES];
 	size_t n_retraces;
-	bool check_judged;   /* the first batches after a start may have been judged already */
-	bool publish_failed; /* a publish of this batch did not reach the broker */
+	bool check_judged;    /* the first batches after a start may have been judged already */
+	bool publish_failed;  /* a publish of this batch did not reach the broker */
+	bool commits_blocked; /* a batch was not saved (shutdown): commit nothing after it */
+	struct gate_saver *saver;
 	bool reload_config, reload_lots, undo_wanted;
 	char producer[CT_ID_MAX + 16];
 	int64_t now_us;

@@ -10,41 +10,129 @@
 #include "ct_error.h"
 #include "ct_log.h"
 
-#define LOT_HELD CELLTHREAD__V1__LOT_STATE__LOT_STATE_HELD
-/* Genealogy levels a hold follows forward (lot -> batch -> coil -> cell -> module -> pack). */
-#define HOLD_TRACE_DEPTH "32"
-
 /* ---- pending rows ------------------------------------------------------------------ */
+
+static void rows_init(struct gate_rows *r, int ncols)
+{
+	memset(r, 0, sizeof(*r));
+	r->ncols = ncols;
+	for (int i = 0; i < ncols; i++)
+		ct_pgarray_init(&r->cols[i]);
+}
+
+static void rows_reset(struct gate_rows *r)
+{
+	for (int i = 0; i < r->ncols; i++)
+		ct_pgarray_reset(&r->cols[i]);
+	r->cur = 0;
+	r->rows = 0;
+}
+
+static void rows_cleanup(struct gate_rows *r)
+{
+	for (int i = 0; i < r->ncols; i++)
+		ct_pgarray_cleanup(&r->cols[i]);
+}
+
+/* The column the next value goes to; a row with too many values is a bug, caught here. */
+static struct ct_pgarray *next_col(struct gate_rows *r)
+{
+	if (r->cur >= r->ncols) {
+		ct_error("internal: more values than columns in a row");
+		abort();
+	}
+	return &r->cols[r->cur++];
+}
+
+void gate_rows_text(struct gate_rows *r, const char *text)
+{
+	ct_pgarray_text(next_col(r), text);
+}
+
+void gate_rows_null(struct gate_rows *r)
+{
+	ct_pgarray_null(next_col(r));
+}
+
+void gate_rows_int64(struct gate_rows *r, int64_t value)
+{
+	ct_pgarray_int64(next_col(r), value);
+}
+
+void gate_rows_double(struct gate_rows *r, double value)
+{
+	ct_pgarray_double(next_col(r), value);
+}
+
+void gate_rows_bytea(struct gate_rows *r, const void *data, size_t len)
+{
+	ct_pgarray_bytea(next_col(r), data, len);
+}
+
+void gate_rows_end(struct gate_rows *r)
+{
+	if (r->cur != r->ncols) {
+		ct_error("internal: %d values in a row of %d columns", r->cur, r->ncols);
+		abort();
+	}
+	r->cur = 0;
+	r->rows++;
+}
+
+/* Column counts, in the order of the INSERT statements in gate_db_save. */
+#define JUDGED_COLS   1
+#define STATES_COLS   16
+#define SIGNALS_COLS  15
+#define ACTIONS_COLS  15
+#define ITEMS_COLS    10
+#define HELD_COLS     4
+#define COUNTERS_COLS 5
 
 void gate_pending_init(struct gate_pending *p)
 {
 	memset(p, 0, sizeof(*p));
-	ct_copy_init(&p->judged);
-	ct_copy_init(&p->signals);
-	ct_copy_init(&p->actions);
-	ct_copy_init(&p->items);
-	ct_copy_init(&p->held_units);
+	rows_init(&p->judged, JUDGED_COLS);
+	rows_init(&p->states, STATES_COLS);
+	rows_init(&p->signals, SIGNALS_COLS);
+	rows_init(&p->actions, ACTIONS_COLS);
+	rows_init(&p->items, ITEMS_COLS);
+	rows_init(&p->held_units, HELD_COLS);
+	rows_init(&p->counters, COUNTERS_COLS);
 }
 
 void gate_pending_reset(struct gate_pending *p)
 {
-	ct_copy_reset(&p->judged);
-	ct_copy_reset(&p->signals);
-	ct_copy_reset(&p->actions);
-	ct_copy_reset(&p->items);
-	ct_copy_reset(&p->held_units);
+	rows_reset(&p->judged);
+	rows_reset(&p->states);
+	rows_reset(&p->signals);
+	rows_reset(&p->actions);
+	rows_reset(&p->items);
+	rows_reset(&p->held_units);
+	rows_reset(&p->counters);
 	p->n_holds = 0;
+	p->has_position = false;
+	p->error[0] = '\0';
+	p->stopped = false;
 }
 
 void gate_pending_cleanup(struct gate_pending *p)
 {
-	ct_copy_cleanup(&p->judged);
-	ct_copy_cleanup(&p->signals);
-	ct_copy_cleanup(&p->actions);
-	ct_copy_cleanup(&p->items);
-	ct_copy_cleanup(&p->held_units);
+	rows_cleanup(&p->judged);
+	rows_cleanup(&p->states);
+	rows_cleanup(&p->signals);
+	rows_cleanup(&p->actions);
+	rows_cleanup(&p->items);
+	rows_cleanup(&p->held_units);
+	rows_cleanup(&p->counters);
 	free(p->holds);
 	memset(p, 0, sizeof(*p));
+}
+
+bool gate_pending_is_empty(const struct gate_pending *p)
+{
+	return p->judged.rows + p->states.rows + p->signals.rows + p->actions.rows + p->items.rows +
+	               p->held_units.rows + p->counters.rows + p->n_holds ==
+	       0;
 }
 
 int gate_pending_add_hold(struct gate_pending *p, const struct gate_hold *hold)
@@ -65,27 +153,78 @@ void gate_pending_item(struct gate_pending *p, const char *unit_id, int unit_kin
                        const char *line, const char *station, const char *queue, const char *cause,
                        const char *reason, int verdict, int64_t at_us)
 {
-	ct_copy_text(&p->items, unit_id);
-	ct_copy_int64(&p->items, unit_kind);
-	ct_copy_text(&p->items, site);
-	ct_copy_text(&p->items, line);
-	ct_copy_text(&p->items, station);
-	ct_copy_text(&p->items, queue);
-	ct_copy_text(&p->items, cause);
-	ct_copy_text(&p->items, reason);
-	ct_copy_int64(&p->items, verdict);
-	ct_copy_time_us(&p->items, at_us);
-	ct_copy_end_row(&p->items);
+	struct gate_rows *r = &p->items;
+
+	gate_rows_text(r, unit_id);
+	gate_rows_int64(r, unit_kind);
+	gate_rows_text(r, site);
+	gate_rows_text(r, line);
+	gate_rows_text(r, station);
+	gate_rows_text(r, queue);
+	gate_rows_text(r, cause);
+	gate_rows_text(r, reason);
+	gate_rows_int64(r, verdict);
+	gate_rows_int64(r, at_us);
+	gate_rows_end(r);
 }
 
 void gate_pending_held_unit(struct gate_pending *p, const char *unit_id, const char *lot_id,
                             const char *site, int64_t at_us)
 {
-	ct_copy_text(&p->held_units, unit_id);
-	ct_copy_text(&p->held_units, lot_id);
-	ct_copy_text(&p->held_units, site);
-	ct_copy_time_us(&p->held_units, at_us);
-	ct_copy_end_row(&p->held_units);
+	struct gate_rows *r = &p->held_units;
+
+	gate_rows_text(r, unit_id);
+	gate_rows_text(r, lot_id);
+	gate_rows_text(r, site);
+	gate_rows_int64(r, at_us);
+	gate_rows_end(r);
+}
+
+void gate_pending_snapshot(struct gate_pending *p, struct gate_charts *charts,
+                           struct gate_lots *lots, int64_t now_us)
+{
+	for (size_t i = 0; i < charts->n_charts; i++) {
+		struct gate_chart *chart = charts->charts[i];
+		const struct gate_chart_def *def = &charts->defs[chart->def];
+		struct gate_rows *r = &p->states;
+		if (!chart->dirty)
+			continue;
+		gate_rows_text(r, def->chart_id);
+		gate_rows_text(r, chart->site);
+		gate_rows_text(r, chart->line);
+		gate_rows_text(r, chart->station);
+		gate_rows_text(r, chart->recipe);
+		gate_rows_text(r, def->config_hash);
+		gate_rows_int64(r, GATE_BLOB_VERSION);
+		gate_rows_bytea(r, &chart->blob, sizeof(chart->blob));
+		gate_rows_int64(r, (int64_t)gate_chart_points(charts, chart));
+		gate_rows_int64(r, (int64_t)chart->blob.signals);
+		gate_rows_double(r, chart->last_value);
+		gate_rows_double(r, chart->lcl);
+		gate_rows_double(r, chart->cl);
+		gate_rows_double(r, chart->ucl);
+		gate_rows_int64(r, chart->blob.plan_step);
+		if (chart->blob.last_action_us > 0)
+			gate_rows_int64(r, chart->blob.last_action_us);
+		else
+			gate_rows_null(r);
+		gate_rows_end(r);
+		chart->dirty = false;
+	}
+	for (size_t i = 0; i < lots->n_counters; i++) {
+		struct gate_lot_counter *k = &lots->counters[i];
+		struct gate_rows *r = &p->counters;
+		if (!k->dirty)
+			continue;
+		gate_rows_text(r, k->site);
+		gate_rows_text(r, k->lot_id);
+		gate_rows_text(r, k->rule_id);
+		gate_rows_int64(r, k->units);
+		gate_rows_int64(r, k->failed);
+		gate_rows_end(r);
+		k->dirty = false;
+	}
+	(void)now_us;
 }
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -125,19 +264,8 @@ static int exec_sql(struct ct_pg *pg, const char *sql, char *err, size_t err_len
 
 int gate_db_session_setup(struct ct_pg *pg, char *err, size_t err_len)
 {
-	/* Temp tables let COPY feed INSERT ... ON CONFLICT, which COPY alone cannot do. */
-	static const char sql[] =
-	        "CREATE TEMP TABLE IF NOT EXISTS tmp_state (LIKE spc_chart_state)"
-	        " ON COMMIT DELETE ROWS;"
-	        "CREATE TEMP TABLE IF NOT EXISTS tmp_item (unit_id text, unit_kind smallint,"
-	        " site text, line text, station text, queue text, cause text, reason text,"
-	        " verdict smallint, entered_at timestamptz) ON COMMIT DELETE ROWS;"
-	        "CREATE TEMP TABLE IF NOT EXISTS tmp_held (LIKE held_unit) ON COMMIT DELETE ROWS;"
-	        "CREATE TEMP TABLE IF NOT EXISTS tmp_judged (LIKE spc_judged) ON COMMIT DELETE "
-	        "ROWS;"
-	        "CREATE TEMP TABLE IF NOT EXISTS tmp_lq (LIKE lot_quality) ON COMMIT DELETE ROWS;"
-	        "LISTEN ct_spc_config; LISTEN ct_lot; LISTEN ct_spc_undo;";
-	return exec_sql(pg, sql, err, err_len);
+	return exec_sql(pg, "LISTEN ct_spc_config; LISTEN ct_lot; LISTEN ct_spc_undo;", err,
+	                err_len);
 }
 
 /* ---- configuration ------------------------------------------------------------------- */
@@ -493,217 +621,140 @@ int gate_db_judged(struct ct_pg *pg, const char *const *ids, size_t n, bool *jud
 
 /* ---- the batch transaction ----------------------------------------------------------- */
 
-/* Holds one lot inside the transaction, then follows the genealogy forward: every unit that
- * contains it becomes a held unit, cells, modules and packs go to inspection, and lots made
- * from it (batches, coils) are held in turn. */
-static int apply_hold(struct ct_pg *pg, struct gate_pending *p, struct gate_lots *lots,
-                      const struct gate_hold *h, int64_t now_us, char *err, size_t err_len)
+#define US_TO_TS(x) "to_timestamp(" x "::float8 / 1000000)"
+
+static const char judged_sql[] =
+        "INSERT INTO spc_judged (source_event_id, judged_at)"
+        " SELECT id, now() FROM unnest($1::text[]) id ON CONFLICT DO NOTHING";
+static const char states_sql[] =
+        "INSERT INTO spc_chart_state (chart_id, site, line, station, recipe, config_hash,"
+        " state_version, state, points, signals, last_value, lcl, centre, ucl, plan_step,"
+        " last_action_at, updated_at)"
+        " SELECT c, s, l, st, r, h, v, b, p, sg, lv, lo, ce, hi, ps, " US_TO_TS(
+                "la") ", now()"
+                      " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+                      "$6::text[],"
+                      "  $7::int[], $8::bytea[], $9::int8[], $10::int8[], $11::float8[], "
+                      "$12::float8[],"
+                      "  $13::float8[], $14::float8[], $15::int[], $16::int8[])"
+                      "  AS u(c, s, l, st, r, h, v, b, p, sg, lv, lo, ce, hi, ps, la)"
+                      " ON CONFLICT (chart_id, site, line, station, recipe) DO UPDATE SET"
+                      " config_hash = excluded.config_hash, state_version = excluded.state_version,"
+                      " state = excluded.state, points = excluded.points, signals = "
+                      "excluded.signals,"
+                      " last_value = excluded.last_value, lcl = excluded.lcl, centre = "
+                      "excluded.centre,"
+                      " ucl = excluded.ucl, plan_step = excluded.plan_step,"
+                      " last_action_at = excluded.last_action_at, updated_at = excluded.updated_at";
+static const char signals_sql[] =
+        "INSERT INTO spc_signal (alert_id, chart_id, site, line, station, recipe, rule,"
+        " first_point, last_point, statistic, limit_value, cause_event_id, unit_id, reaction,"
+        " raised_at)"
+        " SELECT a, c, s, l, st, r, ru, f, la, sx, li, ce, u, re, " US_TO_TS(
+                "t") " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+                     "$6::text[],"
+                     "  $7::text[], $8::int8[], $9::int8[], $10::float8[], $11::float8[], "
+                     "$12::text[],"
+                     "  $13::text[], $14::text[], $15::int8[])"
+                     "  AS x(a, c, s, l, st, r, ru, f, la, sx, li, ce, u, re, t)"
+                     " ON CONFLICT DO NOTHING";
+static const char actions_sql[] =
+        "INSERT INTO automatic_action (command_id, alert_id, chart_id, site, line, station, kind,"
+        " parameter, target_value, delta, uom, reason_code, reason_text, cause_event_id,"
+        " decided_at)"
+        " SELECT id, a, c, s, l, st, k, p, tv, d, u, rc, rt, ce, " US_TO_TS(
+                "t") " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+                     "$6::text[],"
+                     "  $7::int[], $8::text[], $9::float8[], $10::float8[], $11::text[], "
+                     "$12::text[],"
+                     "  $13::text[], $14::text[], $15::int8[])"
+                     "  AS x(id, a, c, s, l, st, k, p, tv, d, u, rc, rt, ce, t)"
+                     " ON CONFLICT DO NOTHING";
+static const char items_sql[] =
+        "INSERT INTO inspection_item (unit_id, unit_kind, site, line, station, queue, cause,"
+        " reason, verdict, entered_at)"
+        " SELECT u, k, s, l, st, q, c, r, v, " US_TO_TS(
+                "t") " FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], "
+                     "$6::text[],"
+                     "  $7::text[], $8::text[], $9::int[], $10::int8[]) AS x(u, k, s, l, st, q, c, "
+                     "r, v, t)"
+                     " ON CONFLICT (unit_id, cause) DO NOTHING";
+static const char held_sql[] =
+        "INSERT INTO held_unit (unit_id, lot_id, site, since)"
+        " SELECT u, l, s, " US_TO_TS(
+                "t") " FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS x(u, l, s, t)"
+                     " ON CONFLICT (unit_id, lot_id) DO NOTHING";
+static const char counters_sql[] =
+        "INSERT INTO lot_quality (site, lot_id, rule_id, units, failed)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])"
+        " ON CONFLICT (site, lot_id, rule_id) DO UPDATE SET"
+        " units = excluded.units, failed = excluded.failed";
+
+/* Sends one table's rows as one statement. */
+static int insert_rows(struct ct_pg *pg, const char *sql, struct gate_rows *rows, char *err,
+                       size_t err_len)
 {
-	static const char forward_sql[] =
-	        "WITH RECURSIVE tree AS ("
-	        " SELECT g.parent_id AS node, ARRAY[g.child_id, g.parent_id] AS path, 1 AS depth"
-	        " FROM genealogy g WHERE g.child_id = $1"
-	        " UNION ALL"
-	        " SELECT g.parent_id, t.path || g.parent_id, t.depth + 1"
-	        " FROM genealogy g JOIN tree t ON g.child_id = t.node"
-	        " WHERE t.depth < " HOLD_TRACE_DEPTH " AND g.parent_id <> ALL (t.path))"
-	        " SELECT DISTINCT t.node, coalesce(u.kind, 0), coalesce(u.line, '')"
-	        " FROM tree t LEFT JOIN unit u ON u.unit_id = t.node";
-	char state[8], cause[GATE_NAME_MAX + 8], reason[GATE_REASON_MAX];
+	const char *params[GATE_ROWS_MAX_COLS];
 	PGresult *res = NULL;
 	int rc;
 
-	snprintf(state, sizeof(state), "%d", h->state);
-	if ((rc = query(pg, "SELECT ct_lot_set($1, $2, $3::smallint, $4, 'spc-gate')", 4,
-	                (const char *const[]){h->site, h->lot_id, state, h->reason}, &res, err,
-	                err_len)) != CT_OK)
-		return rc;
-	PQclear(res);
-	if ((rc = query(pg, forward_sql, 1, (const char *const[]){h->lot_id}, &res, err,
-	                err_len)) != CT_OK)
-		return rc;
-	snprintf(cause, sizeof(cause), "lot:%s", h->lot_id);
-	snprintf(reason, sizeof(reason), "contains held lot %s", h->lot_id);
-	for (int i = 0; i < PQntuples(res) && rc == CT_OK; i++) {
-		const char *unit_id = PQgetvalue(res, i, 0);
-		int kind = (int)integer(res, i, 1);
-		gate_pending_held_unit(p, unit_id, h->lot_id, h->site, now_us);
-		if (gate_lots_add_held_unit(lots, unit_id) != CT_OK) {
-			rc = CT_ERR_NOMEM;
-			break;
-		}
-		if (gate_kind_is_lot(kind)) {
-			PGresult *set = NULL;
-			char made[GATE_REASON_MAX];
-			snprintf(made, sizeof(made), "made from held lot %s", h->lot_id);
-			rc = query(pg, "SELECT ct_lot_set($1, $2, 2::smallint, $3, 'spc-gate')", 3,
-			           (const char *const[]){h->site, unit_id, made}, &set, err,
-			           err_len);
-			PQclear(set);
-			if (rc == CT_OK &&
-			    gate_lots_set_held(lots, h->site, unit_id, LOT_HELD) != CT_OK)
-				rc = CT_ERR_NOMEM;
-			continue;
-		}
-		gate_pending_item(p, unit_id, kind, h->site, PQgetvalue(res, i, 2), "",
-		                  "inspection", cause, reason,
-		                  CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_PASS, now_us);
+	if (rows->rows == 0)
+		return CT_OK;
+	for (int i = 0; i < rows->ncols; i++) {
+		params[i] = ct_pgarray_literal(&rows->cols[i]);
+		if (params[i] == NULL)
+			return ct_set_error(err, err_len, CT_ERR_NOMEM,
+			                    "out of memory for a batch");
 	}
+	rc = query(pg, sql, rows->ncols, params, &res, err, err_len);
 	PQclear(res);
 	return rc;
 }
 
-static void copy_chart_states(struct ct_copy *c, const struct gate_charts *charts, int64_t now_us)
+static int save_job(struct ct_pg *pg, struct gate_pending *p, char *err, size_t err_len)
 {
-	for (size_t i = 0; i < charts->n_charts; i++) {
-		const struct gate_chart *chart = charts->charts[i];
-		const struct gate_chart_def *def = &charts->defs[chart->def];
-		if (!chart->dirty)
-			continue;
-		ct_copy_text(c, def->chart_id);
-		ct_copy_text(c, chart->site);
-		ct_copy_text(c, chart->line);
-		ct_copy_text(c, chart->station);
-		ct_copy_text(c, chart->recipe);
-		ct_copy_text(c, def->config_hash);
-		ct_copy_int64(c, GATE_BLOB_VERSION);
-		ct_copy_bytea(c, (const uint8_t *)&chart->blob, sizeof(chart->blob));
-		ct_copy_int64(c, (int64_t)gate_chart_points(charts, chart));
-		ct_copy_int64(c, (int64_t)chart->blob.signals);
-		double v[4] = {chart->last_value, chart->lcl, chart->cl, chart->ucl};
-		for (int k = 0; k < 4; k++) {
-			if (isfinite(v[k]))
-				ct_copy_double(c, v[k]);
-			else
-				ct_copy_null(c);
-		}
-		ct_copy_int64(c, chart->blob.plan_step);
-		if (chart->blob.last_action_us > 0)
-			ct_copy_time_us(c, chart->blob.last_action_us);
-		else
-			ct_copy_null(c);
-		ct_copy_time_us(c, now_us);
-		ct_copy_end_row(c);
+	int rc = CT_OK;
+
+	for (size_t i = 0; i < p->n_holds && rc == CT_OK; i++) {
+		const struct gate_hold *h = &p->holds[i];
+		char state[8];
+		PGresult *res = NULL;
+		snprintf(state, sizeof(state), "%d", h->state);
+		rc = query(pg, "SELECT ct_spc_hold($1, $2, $3::smallint, $4)", 4,
+		           (const char *const[]){h->site, h->lot_id, state, h->reason}, &res, err,
+		           err_len);
+		PQclear(res);
 	}
+	if (rc == CT_OK)
+		rc = insert_rows(pg, judged_sql, &p->judged, err, err_len);
+	if (rc == CT_OK)
+		rc = insert_rows(pg, states_sql, &p->states, err, err_len);
+	if (rc == CT_OK)
+		rc = insert_rows(pg, signals_sql, &p->signals, err, err_len);
+	if (rc == CT_OK)
+		rc = insert_rows(pg, actions_sql, &p->actions, err, err_len);
+	if (rc == CT_OK)
+		rc = insert_rows(pg, items_sql, &p->items, err, err_len);
+	if (rc == CT_OK)
+		rc = insert_rows(pg, held_sql, &p->held_units, err, err_len);
+	if (rc == CT_OK)
+		rc = insert_rows(pg, counters_sql, &p->counters, err, err_len);
+	return rc;
 }
 
-static void copy_counters(struct ct_copy *c, const struct gate_lots *lots)
+int gate_db_save(struct ct_pg *pg, struct gate_pending *const *jobs, size_t n, char *err,
+                 size_t err_len)
 {
-	for (size_t i = 0; i < lots->n_counters; i++) {
-		const struct gate_lot_counter *k = &lots->counters[i];
-		if (!k->dirty)
-			continue;
-		ct_copy_text(c, k->site);
-		ct_copy_text(c, k->lot_id);
-		ct_copy_text(c, k->rule_id);
-		ct_copy_int64(c, k->units);
-		ct_copy_int64(c, k->failed);
-		ct_copy_end_row(c);
-	}
-}
+	int rc = exec_sql(pg, "BEGIN", err, err_len);
 
-int gate_db_save(struct ct_pg *pg, struct gate_pending *p, struct gate_charts *charts,
-                 struct gate_lots *lots, int64_t now_us, char *err, size_t err_len)
-{
-	struct ct_copy states, counters;
-	size_t items_before = p->items.len, held_before = p->held_units.len;
-	size_t items_rows = p->items.rows, held_rows = p->held_units.rows;
-	int rc;
-
-	ct_copy_init(&states);
-	ct_copy_init(&counters);
-	copy_chart_states(&states, charts, now_us);
-	copy_counters(&counters, lots);
-	if ((rc = exec_sql(pg, "BEGIN", err, err_len)) != CT_OK)
-		goto out;
-	for (size_t i = 0; i < p->n_holds && rc == CT_OK; i++)
-		rc = apply_hold(pg, p, lots, &p->holds[i], now_us, err, err_len);
-	if (rc == CT_OK)
-		rc = ct_pg_copy(pg, "COPY tmp_judged (source_event_id, judged_at) FROM STDIN",
-		                &p->judged, err, err_len);
-	/* A redelivered result that slipped past the in-memory filter is judged again but
-	 * recorded once. */
-	if (rc == CT_OK && p->judged.rows > 0)
-		rc = exec_sql(pg,
-		              "INSERT INTO spc_judged SELECT DISTINCT ON (source_event_id) *"
-		              " FROM tmp_judged ON CONFLICT DO NOTHING",
-		              err, err_len);
-	if (rc == CT_OK && states.rows > 0) {
-		rc = ct_pg_copy(pg, "COPY tmp_state FROM STDIN", &states, err, err_len);
-		if (rc == CT_OK)
-			rc = exec_sql(
-			        pg,
-			        "INSERT INTO spc_chart_state SELECT * FROM tmp_state"
-			        " ON CONFLICT (chart_id, site, line, station, recipe) DO UPDATE SET"
-			        " config_hash = excluded.config_hash,"
-			        " state_version = excluded.state_version, state = excluded.state,"
-			        " points = excluded.points, signals = excluded.signals,"
-			        " last_value = excluded.last_value, lcl = excluded.lcl,"
-			        " centre = excluded.centre, ucl = excluded.ucl,"
-			        " plan_step = excluded.plan_step,"
-			        " last_action_at = excluded.last_action_at,"
-			        " updated_at = excluded.updated_at",
-			        err, err_len);
-	}
-	if (rc == CT_OK)
-		rc = ct_pg_copy(pg,
-		                "COPY spc_signal (alert_id, chart_id, site, line, station, recipe,"
-		                " rule, first_point, last_point, statistic, limit_value,"
-		                " cause_event_id, unit_id, reaction, raised_at) FROM STDIN",
-		                &p->signals, err, err_len);
-	if (rc == CT_OK)
-		rc = ct_pg_copy(pg,
-		                "COPY automatic_action (command_id, alert_id, chart_id, site, line,"
-		                " station, kind, parameter, target_value, delta, uom, reason_code,"
-		                " reason_text, cause_event_id, decided_at) FROM STDIN",
-		                &p->actions, err, err_len);
-	if (rc == CT_OK && p->items.rows > 0) {
-		rc = ct_pg_copy(pg, "COPY tmp_item FROM STDIN", &p->items, err, err_len);
-		if (rc == CT_OK)
-			rc = exec_sql(pg,
-			              "INSERT INTO inspection_item (unit_id, unit_kind, site, line,"
-			              " station, queue, cause, reason, verdict, entered_at)"
-			              " SELECT DISTINCT ON (unit_id, cause) * FROM tmp_item"
-			              " ON CONFLICT (unit_id, cause) DO NOTHING",
-			              err, err_len);
-	}
-	if (rc == CT_OK && p->held_units.rows > 0) {
-		rc = ct_pg_copy(pg, "COPY tmp_held FROM STDIN", &p->held_units, err, err_len);
-		if (rc == CT_OK)
-			rc = exec_sql(pg,
-			              "INSERT INTO held_unit SELECT DISTINCT ON (unit_id, lot_id) *"
-			              " FROM tmp_held ON CONFLICT (unit_id, lot_id) DO NOTHING",
-			              err, err_len);
-	}
-	if (rc == CT_OK && counters.rows > 0) {
-		rc = ct_pg_copy(pg, "COPY tmp_lq FROM STDIN", &counters, err, err_len);
-		if (rc == CT_OK)
-			rc = exec_sql(pg,
-			              "INSERT INTO lot_quality SELECT * FROM tmp_lq"
-			              " ON CONFLICT (site, lot_id, rule_id) DO UPDATE SET"
-			              " units = excluded.units, failed = excluded.failed",
-			              err, err_len);
-	}
+	for (size_t i = 0; i < n && rc == CT_OK; i++)
+		rc = save_job(pg, jobs[i], err, err_len);
 	if (rc == CT_OK)
 		rc = exec_sql(pg, "COMMIT", err, err_len);
 	if (rc != CT_OK) {
 		char ignored[64];
 		exec_sql(pg, "ROLLBACK", ignored, sizeof(ignored));
-		/* Drop the rows the holds' genealogy added, so a retry adds them once. */
-		p->items.len = items_before;
-		p->items.rows = items_rows;
-		p->held_units.len = held_before;
-		p->held_units.rows = held_rows;
-		goto out;
 	}
-	for (size_t i = 0; i < charts->n_charts; i++)
-		charts->charts[i]->dirty = false;
-	for (size_t i = 0; i < lots->n_counters; i++)
-		lots->counters[i].dirty = false;
-	gate_pending_reset(p);
-out:
-	ct_copy_cleanup(&states);
-	ct_copy_cleanup(&counters);
 	return rc;
 }
 

@@ -16,20 +16,49 @@
 #include "gate_lots.h"
 #include "gate_spec.h"
 
-/* Rows one batch adds, in COPY form, and the holds it decided. */
+/* Rows of one table added by a batch, one array literal per column (ct_pgarray), sent as
+ * INSERT ... SELECT FROM unnest($1, $2, ...): one statement per table, ON CONFLICT allowed,
+ * no temporary tables (whose truncation at every commit cost milliseconds). Values are added
+ * column by column in the table's order, then gate_rows_end closes the row. */
+#define GATE_ROWS_MAX_COLS 16
+struct gate_rows {
+	struct ct_pgarray cols[GATE_ROWS_MAX_COLS];
+	int ncols;
+	int cur;
+	size_t rows;
+};
+
+void gate_rows_text(struct gate_rows *r, const char *text);
+void gate_rows_null(struct gate_rows *r);
+void gate_rows_int64(struct gate_rows *r, int64_t value);
+void gate_rows_double(struct gate_rows *r, double value); /* not finite -> NULL */
+void gate_rows_bytea(struct gate_rows *r, const void *data, size_t len);
+void gate_rows_end(struct gate_rows *r);
+
+/* What one batch (or several) adds to the database: a save job. */
 struct gate_pending {
-	struct ct_copy judged;     /* spc_judged */
-	struct ct_copy signals;    /* spc_signal */
-	struct ct_copy actions;    /* automatic_action */
-	struct ct_copy items;      /* inspection_item (via a temp table: duplicates ignored) */
-	struct ct_copy held_units; /* held_unit (likewise) */
+	struct gate_rows judged;     /* spc_judged: source_event_id */
+	struct gate_rows states;     /* spc_chart_state, snapshot of the dirty instances */
+	struct gate_rows signals;    /* spc_signal */
+	struct gate_rows actions;    /* automatic_action */
+	struct gate_rows items;      /* inspection_item */
+	struct gate_rows held_units; /* held_unit */
+	struct gate_rows counters;   /* lot_quality, snapshot of the dirty counters */
 	struct gate_hold *holds;
 	size_t n_holds, cap_holds;
+	/* Spool position after the batch: committed once the job is saved. */
+	uint64_t end_segment, end_offset;
+	bool has_position;
+	/* Set by the saver: why the job was not saved (the database refused it, or `stopped`:
+	 * shutdown came first). */
+	char error[512];
+	bool stopped;
 };
 
 void gate_pending_init(struct gate_pending *p);
 void gate_pending_reset(struct gate_pending *p);
 void gate_pending_cleanup(struct gate_pending *p);
+bool gate_pending_is_empty(const struct gate_pending *p);
 int gate_pending_add_hold(struct gate_pending *p, const struct gate_hold *hold);
 /* Appends one inspection item row. */
 void gate_pending_item(struct gate_pending *p, const char *unit_id, int unit_kind, const char *site,
@@ -37,6 +66,9 @@ void gate_pending_item(struct gate_pending *p, const char *unit_id, int unit_kin
                        const char *reason, int verdict, int64_t at_us);
 void gate_pending_held_unit(struct gate_pending *p, const char *unit_id, const char *lot_id,
                             const char *site, int64_t at_us);
+/* Snapshots the dirty chart instances and lot counters into p and clears their flags. */
+void gate_pending_snapshot(struct gate_pending *p, struct gate_charts *charts,
+                           struct gate_lots *lots, int64_t now_us);
 
 /* Per-connection setup (temp tables, LISTEN). Call after every new connection
  * (ct_pg_generation changed). Returns CT_OK or CT_ERR_PG. */
@@ -57,12 +89,11 @@ int gate_db_load_lots(struct ct_pg *pg, struct gate_lots *lots, char *err, size_
 int gate_db_judged(struct ct_pg *pg, const char *const *ids, size_t n, bool *judged, char *err,
                    size_t err_len);
 
-/* Saves a batch in one transaction: holds (with their genealogy forward: units to
- * inspection, descendant lots held), judged IDs, dirty chart instances, signals, actions,
- * inspection items, held units, dirty counters. On success clears the dirty flags and
- * resets p. On failure rolls back and leaves everything as it was, to retry. */
-int gate_db_save(struct ct_pg *pg, struct gate_pending *p, struct gate_charts *charts,
-                 struct gate_lots *lots, int64_t now_us, char *err, size_t err_len);
+/* Saves jobs in one transaction: holds (ct_spc_hold: the lot, its genealogy forward, units
+ * to inspection, descendant lots held), then every table's rows. Returns CT_OK, or CT_ERR_PG
+ * after a rollback (ct_pg_is_connection_error tells whether to retry). */
+int gate_db_save(struct ct_pg *pg, struct gate_pending *const *jobs, size_t n, char *err,
+                 size_t err_len);
 
 /* A lot status change not yet published. */
 struct gate_lot_change {

@@ -239,32 +239,32 @@ static void react(struct gate *g, const struct gate_signal *s,
 		         step->step, cmd.kind == COMMAND(SLOW) ? "SLOW" : "STOP", id);
 
 	/* The action log: cause, what was sent, and how to undo it. */
-	struct ct_copy *c = &g->pending.actions;
-	ct_copy_text(c, id);
-	ct_copy_text(c, alert_id);
-	ct_copy_text(c, s->def->chart_id);
-	ct_copy_text(c, chart->site);
-	ct_copy_text(c, chart->line);
-	ct_copy_text(c, chart->station);
-	ct_copy_int64(c, cmd.kind);
+	struct gate_rows *c = &g->pending.actions;
+	gate_rows_text(c, id);
+	gate_rows_text(c, alert_id);
+	gate_rows_text(c, s->def->chart_id);
+	gate_rows_text(c, chart->site);
+	gate_rows_text(c, chart->line);
+	gate_rows_text(c, chart->station);
+	gate_rows_int64(c, cmd.kind);
 	if (cmd.kind == COMMAND(ADJUST))
-		ct_copy_text(c, step->parameter);
+		gate_rows_text(c, step->parameter);
 	else
-		ct_copy_null(c);
+		gate_rows_null(c);
 	if (cmd.kind == COMMAND(STOP))
-		ct_copy_null(c);
+		gate_rows_null(c);
 	else
-		ct_copy_double(c, cmd.target_value);
+		gate_rows_double(c, cmd.target_value);
 	if (cmd.kind == COMMAND(ADJUST))
-		ct_copy_double(c, delta);
+		gate_rows_double(c, delta);
 	else
-		ct_copy_null(c);
-	ct_copy_text(c, step->uom);
-	ct_copy_text(c, step->reason_code);
-	ct_copy_text(c, text);
-	ct_copy_text(c, r->header->event_id);
-	ct_copy_time_us(c, g->now_us);
-	ct_copy_end_row(c);
+		gate_rows_null(c);
+	gate_rows_text(c, step->uom);
+	gate_rows_text(c, step->reason_code);
+	gate_rows_text(c, text);
+	gate_rows_text(c, r->header->event_id);
+	gate_rows_int64(c, g->now_us);
+	gate_rows_end(c);
 }
 
 void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1__StationResult *r)
@@ -308,29 +308,29 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 	chart->dirty = true;
 
 	/* The signal log, suppressed alerts included. */
-	struct ct_copy *c = &g->pending.signals;
-	ct_copy_text(c, alert_id);
-	ct_copy_text(c, s->def->chart_id);
-	ct_copy_text(c, chart->site);
-	ct_copy_text(c, chart->line);
-	ct_copy_text(c, chart->station);
-	ct_copy_text(c, chart->recipe);
-	ct_copy_text(c, s->rule_name);
-	ct_copy_int64(c, (int64_t)s->first_point);
-	ct_copy_int64(c, (int64_t)s->last_point);
+	struct gate_rows *c = &g->pending.signals;
+	gate_rows_text(c, alert_id);
+	gate_rows_text(c, s->def->chart_id);
+	gate_rows_text(c, chart->site);
+	gate_rows_text(c, chart->line);
+	gate_rows_text(c, chart->station);
+	gate_rows_text(c, chart->recipe);
+	gate_rows_text(c, s->rule_name);
+	gate_rows_int64(c, (int64_t)s->first_point);
+	gate_rows_int64(c, (int64_t)s->last_point);
 	if (isfinite(s->statistic))
-		ct_copy_double(c, s->statistic);
+		gate_rows_double(c, s->statistic);
 	else
-		ct_copy_null(c);
+		gate_rows_null(c);
 	if (isfinite(s->limit))
-		ct_copy_double(c, s->limit);
+		gate_rows_double(c, s->limit);
 	else
-		ct_copy_null(c);
-	ct_copy_text(c, r->header->event_id);
-	ct_copy_text(c, r->unit_id);
-	ct_copy_text(c, alert_due ? reaction : "alert held off (same rule within hold-off)");
-	ct_copy_time_us(c, g->now_us);
-	ct_copy_end_row(c);
+		gate_rows_null(c);
+	gate_rows_text(c, r->header->event_id);
+	gate_rows_text(c, r->unit_id);
+	gate_rows_text(c, alert_due ? reaction : "alert held off (same rule within hold-off)");
+	gate_rows_int64(c, g->now_us);
+	gate_rows_end(c);
 	if (!alert_due)
 		return;
 	blob->last_alert_us[slot] = g->now_us;

@@ -26,6 +26,7 @@
 #include "ct_time.h"
 #include "ct_topic.h"
 #include "gate.h"
+#include "gate_saver.h"
 
 #define PRUNE_EVERY_MS (3600LL * 1000)
 /* A hold follows the genealogy in traveler's tables, which may lag behind what spc-gate has
@@ -114,9 +115,8 @@ static int judge_result(struct gate *g, const Cellthread__V1__StationResult *r)
 	gate_publish_verdict(g, r, &j, &lo, reason);
 	if ((rc = gate_charts_feed(&g->charts, r, j.verdict, gate_on_signal, g)) != CT_OK)
 		return rc;
-	ct_copy_text(&g->pending.judged, r->header->event_id);
-	ct_copy_time_us(&g->pending.judged, g->now_us);
-	ct_copy_end_row(&g->pending.judged);
+	gate_rows_text(&g->pending.judged, r->header->event_id);
+	gate_rows_end(&g->pending.judged);
 	g->judged++;
 	return CT_OK;
 }
@@ -297,32 +297,62 @@ out:
 	return rc;
 }
 
-/* Saves the batch, retrying while the database is away. A refused save (a bug or a schema
- * mismatch, not a lost connection) is reported as a dead letter and dropped. */
-static int save_batch(struct gate *g)
+/* Takes back the jobs the saver finished, in order, and commits their spool positions: a
+ * batch is acknowledged upstream only once it is in the database. A job the database refused
+ * (a bug or a schema mismatch, not a lost connection) is reported as a dead letter and
+ * passed; a job not saved because of shutdown stops the commits (replayed at the next
+ * start). After saved holds, the lot status goes out and the held sets are reloaded. */
+static int finish_saved(struct gate *g)
 {
-	char err[1024];
+	struct gate_pending *job;
+	bool holds_saved = false;
+	char err[512];
+	int rc = CT_OK;
 
-	for (;;) {
-		if (ct_pg_ensure(g->pg, -1, &ct_service_stop, err, sizeof(err)) != CT_OK)
-			return CT_ERR_STOPPED;
-		if (ct_pg_generation(g->pg) != g->pg_generation) {
-			g->pg_generation = ct_pg_generation(g->pg);
-			if (gate_db_session_setup(g->pg, err, sizeof(err)) != CT_OK)
-				continue;
+	while ((job = gate_saver_done(g->saver)) != NULL) {
+		bool refused = job->error[0] != '\0' && !job->stopped;
+		if (refused)
+			gate_dead_letter(g, CT_TOPIC_ROOT "/plant", DEAD_LETTER(STORE), job->error,
+			                 NULL, 0);
+		if (job->stopped)
+			g->commits_blocked = true;
+		holds_saved |= job->n_holds > 0 && job->error[0] == '\0';
+		if (job->has_position && !g->commits_blocked && rc == CT_OK) {
+			struct ct_spool_batch position = {0};
+			position.end_segment = job->end_segment;
+			position.end_offset = job->end_offset;
+			rc = ct_spool_commit(g->svc.spool, &position);
+			if (rc != CT_OK)
+				ct_error("cannot commit the spool position: %s", ct_strerror(rc));
 		}
-		if (gate_db_save(g->pg, &g->pending, &g->charts, &g->lots, g->now_us, err,
-		                 sizeof(err)) == CT_OK)
-			return CT_OK;
-		if (ct_pg_is_connection_error(g->pg)) {
-			ct_warn("database connection lost (%s); saving the batch again", err);
-			continue;
-		}
-		ct_error("batch save refused: %s", err);
-		gate_dead_letter(g, CT_TOPIC_ROOT "/plant", DEAD_LETTER(STORE), err, NULL, 0);
-		gate_pending_reset(&g->pending);
-		return CT_OK;
+		gate_pending_cleanup(job);
+		free(job);
 	}
+	if (holds_saved) {
+		gate_publish_lot_changes(g);
+		if (gate_db_load_lots(g->pg, &g->lots, err, sizeof(err)) != CT_OK)
+			ct_warn("cannot reload held lots: %s", err);
+	}
+	return rc;
+}
+
+/* Hands what the batch produced to the saver, with the batch's spool position. */
+static int submit_batch(struct gate *g, const struct ct_spool_batch *batch)
+{
+	struct gate_pending *job = malloc(sizeof(*job));
+
+	if (job == NULL)
+		return CT_ERR_NOMEM;
+	gate_pending_snapshot(&g->pending, &g->charts, &g->lots, g->now_us);
+	*job = g->pending; /* the job takes the rows; pending starts empty */
+	gate_pending_init(&g->pending);
+	if (batch->count > 0) {
+		job->has_position = true;
+		job->end_segment = batch->end_segment;
+		job->end_offset = batch->end_offset;
+	}
+	gate_saver_submit(g->saver, job);
+	return CT_OK;
 }
 
 /* Undoes what judging a batch did in memory, back to the last save, so the batch can be
@@ -332,6 +362,11 @@ static int rollback_to_saved(struct gate *g)
 	char err[512];
 	int rc;
 
+	/* Batches before this one are good: let them reach the database and commit them. */
+	gate_saver_drain(g->saver);
+	if ((rc = finish_saved(g)) != CT_OK)
+		return rc;
+	ct_spool_rewind(g->svc.spool);
 	gate_pending_reset(&g->pending);
 	gate_charts_drop_instances(&g->charts);
 	gate_lots_clear_counters(&g->lots);
@@ -403,7 +438,6 @@ static int run(struct gate *g)
 	memset(&batch, 0, sizeof(batch));
 	while (!ct_service_stop) {
 		char err[512];
-		size_t holds_before;
 
 		if (ct_pg_ensure(g->pg, -1, &ct_service_stop, err, sizeof(err)) != CT_OK)
 			break;
@@ -434,15 +468,19 @@ static int run(struct gate *g)
 			g->undo_wanted = false;
 			gate_process_undos(g);
 		}
+		if ((rc = finish_saved(g)) != CT_OK)
+			break;
+		/* While batches are being saved, come back soon to commit them. */
 		rc = ct_spool_read(g->svc.spool, (size_t)g->cfg.batch_records,
-		                   (size_t)g->cfg.batch_kib * 1024, 100, &batch);
+		                   (size_t)g->cfg.batch_kib * 1024,
+		                   gate_saver_outstanding(g->saver) > 0 ? 5 : 100, &batch);
 		if (rc != CT_OK && rc != CT_ERR_CORRUPT) {
 			ct_error("cannot read the spool: %s", ct_strerror(rc));
 			break;
 		}
 		rc = CT_OK;
 		run_retraces(g);
-		if (batch.count == 0 && g->pending.n_holds == 0)
+		if (batch.count == 0 && gate_pending_is_empty(&g->pending))
 			goto report;
 		if (batch.count > g->decoded_cap) {
 			struct decoded *d = realloc(g->decoded, batch.count * sizeof(*d));
@@ -470,19 +508,14 @@ static int run(struct gate *g)
 			ct_warn("the broker did not take all of the batch's %zu messages; judging "
 			        "it again",
 			        batch.count);
-			ct_spool_rewind(g->svc.spool);
 			if ((rc = rollback_to_saved(g)) != CT_OK)
 				break;
 			continue;
 		}
-		holds_before = g->pending.n_holds;
-		if ((rc = save_batch(g)) != CT_OK)
-			break;
-		if (holds_before > 0)
-			gate_publish_lot_changes(g);
-		rc = ct_spool_commit(g->svc.spool, &batch);
-		if (rc != CT_OK) {
-			ct_error("cannot commit the spool position: %s", ct_strerror(rc));
+		/* The database save happens on the saver's thread: the next results are judged
+		 * meanwhile; the spool is committed when the save comes back. */
+		if ((rc = submit_batch(g, &batch)) != CT_OK) {
+			ct_error("out of memory handing a batch to the saver");
 			break;
 		}
 	report:
@@ -500,6 +533,10 @@ static int run(struct gate *g)
 			next_report = ct_mono_ms() + 30000;
 		}
 	}
+	/* Whatever was judged and acknowledged goes to the database before we leave. */
+	gate_saver_drain(g->saver);
+	if (finish_saved(g) != CT_OK && rc == CT_OK)
+		rc = CT_ERR_IO;
 	ct_spool_batch_cleanup(&batch);
 	return rc == CT_ERR_STOPPED ? CT_OK : rc;
 }
@@ -532,7 +569,9 @@ int main(int argc, char **argv)
 	g.check_judged = true;
 	g.pg = ct_pg_new(g.cfg.pg_conninfo, g.cfg.pg_password);
 	g.recent = ingest_dedup_new((size_t)g.cfg.dedup_window);
-	if (g.pg == NULL || g.recent == NULL) {
+	/* Its own connection: saving never waits behind a reload or a query of the loop's. */
+	g.saver = gate_saver_new(g.cfg.pg_conninfo, g.cfg.pg_password, 8, &ct_service_stop);
+	if (g.pg == NULL || g.recent == NULL || g.saver == NULL) {
 		ct_error("out of memory");
 		goto out;
 	}
@@ -564,6 +603,7 @@ int main(int argc, char **argv)
 	ct_service_finish(&g.svc);
 	exit_code = rc == CT_OK ? 0 : 1;
 out:
+	gate_saver_free(g.saver);
 	free(g.decoded);
 	ingest_dedup_free(g.recent);
 	gate_pending_cleanup(&g.pending);

@@ -276,6 +276,33 @@ static void test_copy_text_escaping(void **state)
 	ct_copy_cleanup(&copy);
 }
 
+/* Array literals: every element quoted and escaped, NULL for missing and non-finite values,
+ * bytea in hex behind an escaped backslash. */
+static void test_pgarray_literal(void **state)
+{
+	struct ct_pgarray a;
+	const uint8_t bytes[] = {0x00, 0xab, 0xff};
+
+	(void)state;
+	ct_pgarray_init(&a);
+	ct_pgarray_text(&a, "plain");
+	ct_pgarray_text(&a, "a \"quoted\" \\ back, {brace}");
+	ct_pgarray_text(&a, NULL);
+	ct_pgarray_int64(&a, -42);
+	ct_pgarray_double(&a, 0.1);
+	ct_pgarray_double(&a, 1.0 / 0.0);
+	ct_pgarray_bytea(&a, bytes, sizeof(bytes));
+	assert_string_equal(ct_pgarray_literal(&a),
+	                    "{\"plain\",\"a \\\"quoted\\\" \\\\ back, {brace}\",NULL,-42,"
+	                    "0.10000000000000001,NULL,\"\\\\x00abff\"}");
+	assert_int_equal(a.count, 7);
+	ct_pgarray_reset(&a);
+	assert_string_equal(ct_pgarray_literal(&a), "{}");
+	ct_pgarray_text(&a, "");
+	assert_string_equal(ct_pgarray_literal(&a), "{\"\"}");
+	ct_pgarray_cleanup(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +314,7 @@ int main(void)
 	        cmocka_unit_test(test_config_precedence),
 	        cmocka_unit_test(test_config_errors_name_the_key),
 	        cmocka_unit_test(test_copy_text_escaping),
+	        cmocka_unit_test(test_pgarray_literal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,4 +70,27 @@ void ct_copy_end_row(struct ct_copy *copy);
 int ct_pg_copy(struct ct_pg *pg, const char *copy_sql, const struct ct_copy *copy, char *err,
                size_t err_len);
 
+/* A PostgreSQL array literal ("{...}") built value by value, to send many rows as one
+ * parameter per column: INSERT ... SELECT FROM unnest($1::text[], $2::int8[], ...). Unlike
+ * COPY this works inside a transaction with ON CONFLICT and in libpq's pipeline mode. Every
+ * element is quoted and escaped, so any text is safe. */
+struct ct_pgarray {
+	char *buf; /* "{" elements, then "}" NUL written by ct_pgarray_literal */
+	size_t len;
+	size_t cap;
+	size_t count;
+	bool failed; /* an append ran out of memory; the literal is then NULL */
+};
+
+void ct_pgarray_init(struct ct_pgarray *a);
+void ct_pgarray_reset(struct ct_pgarray *a);
+void ct_pgarray_cleanup(struct ct_pgarray *a);
+void ct_pgarray_text(struct ct_pgarray *a, const char *text); /* NULL -> NULL element */
+void ct_pgarray_null(struct ct_pgarray *a);
+void ct_pgarray_int64(struct ct_pgarray *a, int64_t value);
+void ct_pgarray_double(struct ct_pgarray *a, double value); /* not finite -> NULL */
+void ct_pgarray_bytea(struct ct_pgarray *a, const uint8_t *data, size_t len);
+/* The literal, valid until the next append; NULL when an append failed. */
+const char *ct_pgarray_literal(struct ct_pgarray *a);
+
 #endif

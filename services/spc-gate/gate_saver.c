@@ -1,0 +1,227 @@
+/* gate_saver: the batch-saving thread (see gate_saver.h). */
+#include "gate_saver.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_error.h"
+#include "ct_log.h"
+#include "ct_pg.h"
+
+/* Jobs saved in one transaction at most. */
+#define SAVE_GROUP_MAX 64
+
+struct job_list {
+	struct gate_pending **items;
+	size_t head, count, cap;
+};
+
+struct gate_saver {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct ct_pg *pg;
+	struct job_list queued; /* submitted, not yet taken by the thread */
+	struct job_list done;   /* saved (or refused), not yet taken back */
+	size_t in_progress;     /* taken by the thread, not yet done */
+	size_t max_queued;
+	bool quit;
+	volatile sig_atomic_t *stop_flag;
+};
+
+static bool list_push(struct job_list *l, struct gate_pending *job)
+{
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct gate_pending **items = malloc(cap * sizeof(*items));
+		if (items == NULL)
+			return false;
+		for (size_t i = 0; i < l->count; i++)
+			items[i] = l->items[(l->head + i) % l->cap];
+		free(l->items);
+		l->items = items;
+		l->head = 0;
+		l->cap = cap;
+	}
+	l->items[(l->head + l->count++) % l->cap] = job;
+	return true;
+}
+
+static struct gate_pending *list_pop(struct job_list *l)
+{
+	struct gate_pending *job;
+
+	if (l->count == 0)
+		return NULL;
+	job = l->items[l->head];
+	l->head = (l->head + 1) % l->cap;
+	l->count--;
+	return job;
+}
+
+static void list_free(struct job_list *l)
+{
+	struct gate_pending *job;
+
+	while ((job = list_pop(l)) != NULL) {
+		gate_pending_cleanup(job);
+		free(job);
+	}
+	free(l->items);
+}
+
+/* Saves a group, retrying while the connection is away; a refusal marks every job of the
+ * group (they are saved one by one first, so only the bad one is marked). */
+static void save_group(struct gate_saver *s, struct gate_pending **jobs, size_t n)
+{
+	char err[512];
+	int rc;
+
+	for (;;) {
+		if (ct_pg_ensure(s->pg, -1, (volatile int *)s->stop_flag, err, sizeof(err)) !=
+		    CT_OK) {
+			for (size_t i = 0; i < n; i++) {
+				snprintf(jobs[i]->error, sizeof(jobs[i]->error),
+				         "stopped before it was saved");
+				jobs[i]->stopped = true;
+			}
+			return;
+		}
+		rc = gate_db_save(s->pg, jobs, n, err, sizeof(err));
+		if (rc == CT_OK)
+			return;
+		if (!ct_pg_is_connection_error(s->pg))
+			break;
+		ct_warn("database connection lost while saving (%s); saving again", err);
+	}
+	if (n > 1) {
+		for (size_t i = 0; i < n; i++)
+			save_group(s, &jobs[i], 1);
+		return;
+	}
+	ct_error("the database refused a batch: %s", err);
+	snprintf(jobs[0]->error, sizeof(jobs[0]->error), "%s", err);
+}
+
+static void *saver_main(void *arg)
+{
+	struct gate_saver *s = arg;
+	struct gate_pending *group[SAVE_GROUP_MAX];
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		size_t n = 0;
+		while (s->queued.count == 0 && !s->quit)
+			pthread_cond_wait(&s->changed, &s->lock);
+		if (s->queued.count == 0 && s->quit)
+			break;
+		while (n < SAVE_GROUP_MAX && s->queued.count > 0)
+			group[n++] = list_pop(&s->queued);
+		s->in_progress = n;
+		pthread_cond_broadcast(&s->changed); /* room in the queue */
+		pthread_mutex_unlock(&s->lock);
+
+		save_group(s, group, n);
+
+		pthread_mutex_lock(&s->lock);
+		for (size_t i = 0; i < n; i++) {
+			if (!list_push(&s->done, group[i])) {
+				/* Cannot happen short of memory exhaustion; the job is lost to the
+				 * loop, which then never commits past it: replayed at restart. */
+				ct_error("out of memory returning a saved batch");
+				gate_pending_cleanup(group[i]);
+				free(group[i]);
+			}
+		}
+		s->in_progress = 0;
+		pthread_cond_broadcast(&s->changed);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+struct gate_saver *gate_saver_new(const char *conninfo, const char *password, size_t max_queued,
+                                  volatile sig_atomic_t *stop_flag)
+{
+	struct gate_saver *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->pg = ct_pg_new(conninfo, password);
+	s->max_queued = max_queued > 0 ? max_queued : 1;
+	s->stop_flag = stop_flag;
+	if (s->pg == NULL || pthread_mutex_init(&s->lock, NULL) != 0) {
+		ct_pg_free(s->pg);
+		free(s);
+		return NULL;
+	}
+	pthread_cond_init(&s->changed, NULL);
+	if (pthread_create(&s->thread, NULL, saver_main, s) != 0) {
+		pthread_cond_destroy(&s->changed);
+		pthread_mutex_destroy(&s->lock);
+		ct_pg_free(s->pg);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void gate_saver_submit(struct gate_saver *s, struct gate_pending *job)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->queued.count >= s->max_queued)
+		pthread_cond_wait(&s->changed, &s->lock);
+	if (!list_push(&s->queued, job)) {
+		ct_error("out of memory queueing a batch; it will be judged again at restart");
+		gate_pending_cleanup(job);
+		free(job);
+	}
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+struct gate_pending *gate_saver_done(struct gate_saver *s)
+{
+	struct gate_pending *job;
+
+	pthread_mutex_lock(&s->lock);
+	job = list_pop(&s->done);
+	pthread_mutex_unlock(&s->lock);
+	return job;
+}
+
+size_t gate_saver_outstanding(struct gate_saver *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->queued.count + s->in_progress + s->done.count;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void gate_saver_drain(struct gate_saver *s)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->queued.count > 0 || s->in_progress > 0)
+		pthread_cond_wait(&s->changed, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void gate_saver_free(struct gate_saver *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->quit = true;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	list_free(&s->queued);
+	list_free(&s->done);
+	pthread_cond_destroy(&s->changed);
+	pthread_mutex_destroy(&s->lock);
+	ct_pg_free(s->pg);
+	free(s);
+}
