@@ -90,6 +90,11 @@ struct ct_mqtt {
 	int max_inflight;
 	int inflight;
 	int failed_publishes;
+	/* Publishes handed to Paho and publishes finished (acknowledged or failed), since the
+	 * start: the broker acknowledges QoS 1 in the order it received them, so finished >= n
+	 * means the first n are done (ct_mqtt_mark). */
+	uint64_t sent_total;
+	uint64_t finished_total;
 	volatile sig_atomic_t *stop_flag;
 	bool spool_error_logged;
 
@@ -343,6 +348,7 @@ static void on_published(void *context, MQTTAsync_successData *response)
 	(void)response;
 	pthread_mutex_lock(&mqtt->lock);
 	mqtt->inflight--;
+	mqtt->finished_total++;
 	pthread_cond_broadcast(&mqtt->cond);
 	pthread_mutex_unlock(&mqtt->lock);
 }
@@ -352,6 +358,7 @@ static void on_publish_failed(void *context, MQTTAsync_failureData *response)
 	struct ct_mqtt *mqtt = context;
 	pthread_mutex_lock(&mqtt->lock);
 	mqtt->inflight--;
+	mqtt->finished_total++;
 	mqtt->failed_publishes++;
 	pthread_cond_broadcast(&mqtt->cond);
 	pthread_mutex_unlock(&mqtt->lock);
@@ -643,6 +650,7 @@ int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload
 		}
 	}
 	mqtt->inflight++;
+	mqtt->sent_total++;
 	pthread_mutex_unlock(&mqtt->lock);
 
 	opts.onSuccess = on_published;
@@ -671,12 +679,33 @@ int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload
 	if (rc != MQTTASYNC_SUCCESS) {
 		pthread_mutex_lock(&mqtt->lock);
 		mqtt->inflight--;
+		mqtt->finished_total++;
+		mqtt->failed_publishes++;
 		pthread_cond_broadcast(&mqtt->cond);
 		pthread_mutex_unlock(&mqtt->lock);
 		ct_warn("mqtt: cannot publish to %s: %s", topic, MQTTAsync_strerror(rc));
 		return rc == MQTTASYNC_DISCONNECTED ? CT_ERR_TIMEOUT : CT_ERR_MQTT;
 	}
 	return CT_OK;
+}
+
+void ct_mqtt_mark(struct ct_mqtt *mqtt, struct ct_mqtt_mark *ret)
+{
+	pthread_mutex_lock(&mqtt->lock);
+	ret->sent = mqtt->sent_total;
+	pthread_mutex_unlock(&mqtt->lock);
+}
+
+int ct_mqtt_mark_reached(struct ct_mqtt *mqtt, const struct ct_mqtt_mark *mark, bool *ret_reached)
+{
+	int rc = CT_OK;
+
+	pthread_mutex_lock(&mqtt->lock);
+	*ret_reached = mqtt->finished_total >= mark->sent;
+	if (mqtt->failed_publishes > 0)
+		rc = CT_ERR_MQTT;
+	pthread_mutex_unlock(&mqtt->lock);
+	return rc;
 }
 
 int ct_mqtt_flush(struct ct_mqtt *mqtt, int timeout_ms)

@@ -31,6 +31,8 @@
 
 #define SERVICE_NAME       "ingest"
 #define PUBLISH_TIMEOUT_MS 60000
+/* Batches published and not yet acknowledged, at most. */
+#define MAX_AWAITING 64
 
 struct ingest_config {
 	long max_payload_kib;
@@ -66,9 +68,19 @@ struct ingest {
 	struct ct_service svc;
 	struct ingest_config cfg;
 	struct ingest_limits limits;
-	struct ingest_dedup *seen;               /* recent event IDs */
-	struct ingest_lots *lots;                /* held lots, from spc-gate's lot status */
-	struct ingest_lots *lots_at_batch_start; /* copy before the batch's first lot message */
+	struct ingest_dedup *seen; /* recent event IDs */
+	struct ingest_lots *lots;  /* held lots, from spc-gate's lot status */
+	/* Copy of the held-lot set as it was at the last spool commit (taken before the first
+	 * lot message after it), to handle everything since then again after a failure. */
+	struct ingest_lots *lots_at_batch_start;
+	/* Batches published, waiting for the broker's acknowledgements before their spool
+	 * position is committed; the loop goes on reading meanwhile. */
+	struct {
+		uint64_t end_segment, end_offset;
+		struct ct_mqtt_mark mark;
+		int64_t since_ms;
+	} awaiting[MAX_AWAITING];
+	size_t n_awaiting;
 	char producer[CT_ID_MAX + 16];
 	/* Counters for the periodic log line. */
 	unsigned long accepted, duplicates, dead_lettered, flagged;
@@ -328,6 +340,59 @@ out:
 	return rc;
 }
 
+/* Commits the spool position of every batch whose messages the broker has acknowledged,
+ * oldest first. Returns CT_ERR_MQTT when a publish failed or a batch waited longer than
+ * PUBLISH_TIMEOUT_MS, CT_ERR_IO when the commit failed. */
+static int commit_acked(struct ingest *in)
+{
+	size_t done = 0;
+	int rc = CT_OK;
+
+	while (done < in->n_awaiting) {
+		bool reached = false;
+		rc = ct_mqtt_mark_reached(in->svc.mqtt, &in->awaiting[done].mark, &reached);
+		if (rc != CT_OK)
+			break;
+		if (!reached) {
+			if (ct_mono_ms() - in->awaiting[done].since_ms > PUBLISH_TIMEOUT_MS)
+				rc = CT_ERR_TIMEOUT;
+			break;
+		}
+		struct ct_spool_batch position = {0};
+		position.end_segment = in->awaiting[done].end_segment;
+		position.end_offset = in->awaiting[done].end_offset;
+		if ((rc = ct_spool_commit(in->svc.spool, &position)) != CT_OK)
+			return rc;
+		done++;
+	}
+	memmove(in->awaiting, in->awaiting + done,
+	        (in->n_awaiting - done) * sizeof(in->awaiting[0]));
+	in->n_awaiting -= done;
+	if (in->n_awaiting == 0 && rc == CT_OK) {
+		ingest_lots_free(in->lots_at_batch_start);
+		in->lots_at_batch_start = NULL;
+	}
+	return rc;
+}
+
+/* The broker did not take everything: handle all batches since the last commit again, from
+ * the held lots as they were then. */
+static int retry_from_commit(struct ingest *in, int why)
+{
+	ct_warn("published messages not acknowledged (%s); handling the %zu batches since the "
+	        "last commit again",
+	        ct_strerror(why), in->n_awaiting + 1);
+	ct_mqtt_flush(in->svc.mqtt, PUBLISH_TIMEOUT_MS); /* settles what is in flight */
+	in->n_awaiting = 0;
+	ct_spool_rewind(in->svc.spool);
+	if (in->lots_at_batch_start != NULL) {
+		ingest_lots_free(in->lots);
+		in->lots = in->lots_at_batch_start;
+		in->lots_at_batch_start = NULL;
+	}
+	return reset_filter(in);
+}
+
 static int run(struct ingest *in)
 {
 	struct ct_spool_batch batch;
@@ -336,39 +401,53 @@ static int run(struct ingest *in)
 
 	memset(&batch, 0, sizeof(batch));
 	while (!ct_service_stop) {
-		rc = ct_spool_read(in->svc.spool, (size_t)in->cfg.batch_records, 4u << 20, 200,
-		                   &batch);
+		/* Commit what the broker has acknowledged, then read on: a result arriving now
+		 * does not wait for the previous batch's acknowledgements. */
+		rc = commit_acked(in);
+		if (rc == CT_ERR_IO) {
+			ct_error("cannot commit the spool position: %s", ct_strerror(rc));
+			break;
+		}
+		if (rc != CT_OK) {
+			if ((rc = retry_from_commit(in, rc)) != CT_OK) {
+				ct_error("out of memory for the duplicate filter");
+				break;
+			}
+			continue;
+		}
+		rc = ct_spool_read(in->svc.spool, (size_t)in->cfg.batch_records, 4u << 20,
+		                   in->n_awaiting > 0 ? 2 : 200, &batch);
 		if (rc != CT_OK && rc != CT_ERR_CORRUPT) {
 			ct_error("cannot read the spool: %s", ct_strerror(rc));
 			break;
 		}
+		rc = CT_OK;
+		if (batch.count == 0)
+			goto report;
+		/* A full queue means the broker is far behind: wait for it rather than grow. */
+		if (in->n_awaiting == MAX_AWAITING &&
+		    (rc = ct_mqtt_flush(in->svc.mqtt, PUBLISH_TIMEOUT_MS)) == CT_OK)
+			rc = commit_acked(in);
 		for (size_t i = 0; i < batch.count && rc == CT_OK; i++)
 			rc = handle_message(in, batch.records[i].topic, batch.records[i].payload,
 			                    batch.records[i].payload_len);
-		if (rc == CT_OK && batch.count > 0)
-			rc = ct_mqtt_flush(in->svc.mqtt, PUBLISH_TIMEOUT_MS);
-		if (rc == CT_OK && batch.count > 0)
-			rc = ct_spool_commit(in->svc.spool, &batch);
-		if (rc == CT_OK) {
-			ingest_lots_free(in->lots_at_batch_start);
-			in->lots_at_batch_start = NULL;
-		} else {
-			/* The broker did not take every publish: handle the batch again, from
-			 * the held lots as they were before it. */
-			ct_warn("batch of %zu messages not acknowledged (%s); retrying",
-			        batch.count, ct_strerror(rc));
-			ct_spool_rewind(in->svc.spool);
-			if (in->lots_at_batch_start != NULL) {
-				ingest_lots_free(in->lots);
-				in->lots = in->lots_at_batch_start;
-				in->lots_at_batch_start = NULL;
-			}
-			rc = reset_filter(in);
-			if (rc != CT_OK) {
+		if (rc == CT_ERR_IO) {
+			ct_error("cannot commit the spool position: %s", ct_strerror(rc));
+			break;
+		}
+		if (rc != CT_OK) {
+			if ((rc = retry_from_commit(in, rc)) != CT_OK) {
 				ct_error("out of memory for the duplicate filter");
 				break;
 			}
+			continue;
 		}
+		in->awaiting[in->n_awaiting].end_segment = batch.end_segment;
+		in->awaiting[in->n_awaiting].end_offset = batch.end_offset;
+		ct_mqtt_mark(in->svc.mqtt, &in->awaiting[in->n_awaiting].mark);
+		in->awaiting[in->n_awaiting].since_ms = ct_mono_ms();
+		in->n_awaiting++;
+	report:
 		if (ct_mono_ms() >= next_report) {
 			ct_info("accepted %lu (%lu with held lots), duplicates dropped %lu, "
 			        "dead-lettered %lu, %zu lots held",
@@ -377,6 +456,11 @@ static int run(struct ingest *in)
 			next_report = ct_mono_ms() + 30000;
 		}
 	}
+	/* A clean stop commits what the broker has taken; the rest is handled again at start. */
+	if (rc == CT_OK && ct_mqtt_flush(in->svc.mqtt, PUBLISH_TIMEOUT_MS) == CT_OK)
+		rc = commit_acked(in);
+	if (rc == CT_ERR_MQTT || rc == CT_ERR_TIMEOUT)
+		rc = CT_OK; /* not acknowledged: replayed at the next start, nothing lost */
 	ct_spool_batch_cleanup(&batch);
 	return rc;
 }

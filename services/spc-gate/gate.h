@@ -24,6 +24,7 @@
 #define DEAD_LETTER(x)  CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_##x
 #define PUBLISH_WAIT_MS 30000
 #define MAX_RETRACES    64
+#define MAX_AWAITING    64
 
 struct gate_saver;
 
@@ -70,6 +71,14 @@ struct gate {
 	bool publish_failed;  /* a publish of this batch did not reach the broker */
 	bool commits_blocked; /* a batch was not saved (shutdown): commit nothing after it */
 	struct gate_saver *saver;
+	/* Batches judged and published, waiting for the broker's acknowledgements before they
+	 * go to the saver (a batch is saved only once its messages are out). */
+	struct awaiting_ack {
+		struct gate_pending *job;
+		struct ct_mqtt_mark mark;
+		int64_t since_ms;
+	} awaiting[MAX_AWAITING];
+	size_t n_awaiting;
 	bool reload_config, reload_lots, undo_wanted;
 	char producer[CT_ID_MAX + 16];
 	int64_t now_us;
@@ -80,6 +89,8 @@ struct gate {
 
 /* Publishes msg (QoS 1); a failure marks the batch for judging again (g->publish_failed). */
 void gate_publish(struct gate *g, const char *topic, const ProtobufCMessage *msg, bool retain);
+/* Waits until every publish is acknowledged; a failure also sets g->publish_failed. */
+int gate_flush(struct gate *g);
 /* Publishes a DeadLetter of spc-gate's own. */
 void gate_dead_letter(struct gate *g, const char *topic, int code, const char *reason,
                       const void *payload, size_t len);

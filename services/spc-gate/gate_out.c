@@ -35,6 +35,17 @@ static void derive_id(char *buf, size_t len, const char *prefix, const char *a, 
 		snprintf(buf + at, len - at, "%02x", digest[i]);
 }
 
+int gate_flush(struct gate *g)
+{
+	int rc = ct_mqtt_flush(g->svc.mqtt, PUBLISH_WAIT_MS);
+
+	/* The flush clears the client's failure count: keep the news for the batches that are
+	 * still waiting for their acknowledgements. */
+	if (rc != CT_OK)
+		g->publish_failed = true;
+	return rc;
+}
+
 void gate_publish(struct gate *g, const char *topic, const ProtobufCMessage *msg, bool retain)
 {
 	uint8_t *buf = NULL;
@@ -419,7 +430,7 @@ void gate_publish_lot_changes(struct gate *g)
 			        c->reason, c->actor);
 		}
 		if (n > 0 &&
-		    (ct_mqtt_flush(g->svc.mqtt, PUBLISH_WAIT_MS) != CT_OK ||
+		    (gate_flush(g) != CT_OK ||
 		     gate_db_lot_changes_published(g->pg, changes, n, err, sizeof(err)) != CT_OK)) {
 			ct_warn("lot status not confirmed (will publish again): %s", err);
 			return;
@@ -471,7 +482,7 @@ void gate_process_undos(struct gate *g)
 		}
 		plant_topic(topic, sizeof(topic), u->site, u->line, u->station, CT_KIND_COMMAND);
 		gate_publish(g, topic, &cmd.base, false);
-		if (ct_mqtt_flush(g->svc.mqtt, PUBLISH_WAIT_MS) != CT_OK ||
+		if (gate_flush(g) != CT_OK ||
 		    gate_db_undo_done(g->pg, u->command_id, id, err, sizeof(err)) != CT_OK) {
 			ct_warn("undo of %s not confirmed (will send again): %s", u->command_id,
 			        err);

@@ -336,11 +336,48 @@ static int finish_saved(struct gate *g)
 	return rc;
 }
 
-/* Hands what the batch produced to the saver, with the batch's spool position. */
-static int submit_batch(struct gate *g, const struct ct_spool_batch *batch)
+/* Moves the batches whose messages the broker has acknowledged to the saver, oldest first.
+ * Returns CT_ERR_MQTT when a publish failed or a batch waited PUBLISH_WAIT_MS: the caller
+ * judges again from the last save. */
+static int hand_acked_to_saver(struct gate *g)
 {
-	struct gate_pending *job = malloc(sizeof(*job));
+	size_t done = 0;
+	int rc = CT_OK;
 
+	while (done < g->n_awaiting) {
+		struct awaiting_ack *a = &g->awaiting[done];
+		bool reached = false;
+		rc = ct_mqtt_mark_reached(g->svc.mqtt, &a->mark, &reached);
+		if (rc != CT_OK || g->publish_failed) {
+			rc = CT_ERR_MQTT;
+			break;
+		}
+		if (!reached) {
+			if (ct_mono_ms() - a->since_ms > PUBLISH_WAIT_MS)
+				rc = CT_ERR_MQTT;
+			break;
+		}
+		gate_saver_submit(g->saver, a->job);
+		done++;
+	}
+	memmove(g->awaiting, g->awaiting + done, (g->n_awaiting - done) * sizeof(g->awaiting[0]));
+	g->n_awaiting -= done;
+	return rc;
+}
+
+/* Makes a job of what the batch produced, with the batch's spool position, to be saved once
+ * the broker has acknowledged the batch's messages. */
+static int queue_batch(struct gate *g, const struct ct_spool_batch *batch)
+{
+	struct gate_pending *job;
+	struct awaiting_ack *a;
+
+	/* A full queue means the broker is far behind: wait for it rather than grow. */
+	while (g->n_awaiting == MAX_AWAITING) {
+		if (gate_flush(g) != CT_OK || hand_acked_to_saver(g) != CT_OK)
+			return CT_ERR_MQTT;
+	}
+	job = malloc(sizeof(*job));
 	if (job == NULL)
 		return CT_ERR_NOMEM;
 	gate_pending_snapshot(&g->pending, &g->charts, &g->lots, g->now_us);
@@ -351,8 +388,11 @@ static int submit_batch(struct gate *g, const struct ct_spool_batch *batch)
 		job->end_segment = batch->end_segment;
 		job->end_offset = batch->end_offset;
 	}
-	gate_saver_submit(g->saver, job);
-	return CT_OK;
+	a = &g->awaiting[g->n_awaiting++];
+	a->job = job;
+	ct_mqtt_mark(g->svc.mqtt, &a->mark);
+	a->since_ms = ct_mono_ms();
+	return hand_acked_to_saver(g);
 }
 
 /* Undoes what judging a batch did in memory, back to the last save, so the batch can be
@@ -362,7 +402,15 @@ static int rollback_to_saved(struct gate *g)
 	char err[512];
 	int rc;
 
-	/* Batches before this one are good: let them reach the database and commit them. */
+	/* The batches waiting for acknowledgements are judged again; those already with the
+	 * saver are good: let them reach the database and commit them. */
+	for (size_t i = 0; i < g->n_awaiting; i++) {
+		gate_pending_cleanup(g->awaiting[i].job);
+		free(g->awaiting[i].job);
+	}
+	g->n_awaiting = 0;
+	ct_mqtt_flush(g->svc.mqtt,
+	              PUBLISH_WAIT_MS); /* settles what is in flight, clears failures */
 	gate_saver_drain(g->saver);
 	if ((rc = finish_saved(g)) != CT_OK)
 		return rc;
@@ -470,10 +518,19 @@ static int run(struct gate *g)
 		}
 		if ((rc = finish_saved(g)) != CT_OK)
 			break;
-		/* While batches are being saved, come back soon to commit them. */
-		rc = ct_spool_read(g->svc.spool, (size_t)g->cfg.batch_records,
-		                   (size_t)g->cfg.batch_kib * 1024,
-		                   gate_saver_outstanding(g->saver) > 0 ? 5 : 100, &batch);
+		if (hand_acked_to_saver(g) != CT_OK) {
+			ct_warn("the broker did not take all published messages; judging again "
+			        "from "
+			        "the last save");
+			if ((rc = rollback_to_saved(g)) != CT_OK)
+				break;
+			continue;
+		}
+		/* While batches wait for acknowledgements or are being saved, come back soon to
+		 * move them on. */
+		rc = ct_spool_read(
+		        g->svc.spool, (size_t)g->cfg.batch_records, (size_t)g->cfg.batch_kib * 1024,
+		        g->n_awaiting + gate_saver_outstanding(g->saver) > 0 ? 2 : 100, &batch);
 		if (rc != CT_OK && rc != CT_ERR_CORRUPT) {
 			ct_error("cannot read the spool: %s", ct_strerror(rc));
 			break;
@@ -502,20 +559,21 @@ static int run(struct gate *g)
 			ct_error("cannot judge the batch: %s", ct_strerror(rc));
 			break;
 		}
-		/* Everything published is acknowledged before the batch counts as done; if not,
-		 * the batch is judged again from the last saved state, under the same IDs. */
-		if (ct_mqtt_flush(g->svc.mqtt, PUBLISH_WAIT_MS) != CT_OK || g->publish_failed) {
-			ct_warn("the broker did not take all of the batch's %zu messages; judging "
-			        "it again",
-			        batch.count);
+		/* The batch is saved once the broker has acknowledged its messages, and the spool
+		 * committed once it is saved; meanwhile the next results are judged. If the broker
+		 * does not take them, everything since the last save is judged again, under the
+		 * same IDs. */
+		rc = queue_batch(g, &batch);
+		if (rc == CT_ERR_MQTT) {
+			ct_warn("the broker did not take all published messages; judging again "
+			        "from "
+			        "the last save");
 			if ((rc = rollback_to_saved(g)) != CT_OK)
 				break;
 			continue;
 		}
-		/* The database save happens on the saver's thread: the next results are judged
-		 * meanwhile; the spool is committed when the save comes back. */
-		if ((rc = submit_batch(g, &batch)) != CT_OK) {
-			ct_error("out of memory handing a batch to the saver");
+		if (rc != CT_OK) {
+			ct_error("out of memory queueing a batch");
 			break;
 		}
 	report:
@@ -534,6 +592,13 @@ static int run(struct gate *g)
 		}
 	}
 	/* Whatever was judged and acknowledged goes to the database before we leave. */
+	if (gate_flush(g) == CT_OK)
+		hand_acked_to_saver(g);
+	for (size_t i = 0; i < g->n_awaiting; i++) { /* not acknowledged: replayed at start */
+		gate_pending_cleanup(g->awaiting[i].job);
+		free(g->awaiting[i].job);
+	}
+	g->n_awaiting = 0;
 	gate_saver_drain(g->saver);
 	if (finish_saved(g) != CT_OK && rc == CT_OK)
 		rc = CT_ERR_IO;

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ct_mqtt;
 struct ct_spool;
@@ -63,6 +64,17 @@ int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload
 /* Waits until every publish so far is acknowledged. Returns CT_OK, CT_ERR_TIMEOUT, or
  * CT_ERR_MQTT when any publish since the last flush failed (the caller retries them). */
 int ct_mqtt_flush(struct ct_mqtt *mqtt, int timeout_ms);
+/* A point in the stream of publishes, to learn later, without waiting, whether everything
+ * published before it was acknowledged: a loop can commit a batch once its mark is reached
+ * and read the next batch meanwhile (ct_mqtt_flush would wait). */
+struct ct_mqtt_mark {
+	uint64_t sent;
+};
+void ct_mqtt_mark(struct ct_mqtt *mqtt, struct ct_mqtt_mark *ret);
+/* *ret_reached: every publish before mark is finished. Returns CT_ERR_MQTT when any publish
+ * failed since the last ct_mqtt_flush (the caller publishes again from its last commit and
+ * calls ct_mqtt_flush, which clears the failure), else CT_OK. */
+int ct_mqtt_mark_reached(struct ct_mqtt *mqtt, const struct ct_mqtt_mark *mark, bool *ret_reached);
 /* Publishes the retained status (ONLINE/DRAINING/OFFLINE) of this service instance. */
 int ct_mqtt_publish_status(struct ct_mqtt *mqtt, int state);
 /* The client ID, "<service>-<instance>". */
