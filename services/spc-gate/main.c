@@ -305,7 +305,8 @@ out:
 static int finish_saved(struct gate *g)
 {
 	struct gate_pending *job;
-	bool holds_saved = false;
+	struct ct_spool_batch position = {0};
+	bool holds_saved = false, have_position = false;
 	char err[512];
 	int rc = CT_OK;
 
@@ -317,17 +318,17 @@ static int finish_saved(struct gate *g)
 		if (job->stopped)
 			g->commits_blocked = true;
 		holds_saved |= job->n_holds > 0 && job->error[0] == '\0';
-		if (job->has_position && !g->commits_blocked && rc == CT_OK) {
-			struct ct_spool_batch position = {0};
+		if (job->has_position && !g->commits_blocked) {
 			position.end_segment = job->end_segment;
 			position.end_offset = job->end_offset;
-			rc = ct_spool_commit(g->svc.spool, &position);
-			if (rc != CT_OK)
-				ct_error("cannot commit the spool position: %s", ct_strerror(rc));
+			have_position = true;
 		}
 		gate_pending_cleanup(job);
 		free(job);
 	}
+	/* One cursor write for every job that came back (jobs come back in order). */
+	if (have_position && (rc = ct_spool_commit(g->svc.spool, &position)) != CT_OK)
+		ct_error("cannot commit the spool position: %s", ct_strerror(rc));
 	if (holds_saved) {
 		gate_publish_lot_changes(g);
 		if (gate_db_load_lots(g->pg, &g->lots, err, sizeof(err)) != CT_OK)
