@@ -12,6 +12,7 @@
 #include "ct_pb.h"
 #include "ct_pg.h"
 #include "ct_service.h"
+#include "ct_topic.h"
 #include "gate_charts.h"
 #include "gate_db.h"
 #include "gate_lots.h"
@@ -71,6 +72,12 @@ struct gate {
 	bool publish_failed;  /* a publish of this batch did not reach the broker */
 	bool commits_blocked; /* a batch was not saved (shutdown): commit nothing after it */
 	struct gate_saver *saver;
+	/* The VerdictBatch being built for the input message in hand (encoded bytes). */
+	struct verdict_batch {
+		char topic[CT_TOPIC_MAX];
+		uint8_t *buf;
+		size_t len, cap;
+	} verdicts;
 	/* Batches judged and published, waiting for the broker's acknowledgements before they
 	 * go to the saver (a batch is saved only once its messages are out). */
 	struct awaiting_ack {
@@ -94,10 +101,13 @@ int gate_flush(struct gate *g);
 /* Publishes a DeadLetter of spc-gate's own. */
 void gate_dead_letter(struct gate *g, const char *topic, int code, const char *reason,
                       const void *payload, size_t len);
-/* The verdict on one result. */
+/* Adds the verdict on one result to the VerdictBatch of its station's verdict topic;
+ * gate_flush_verdicts publishes it (after each input message, so a station's commands and
+ * alerts, published while judging, go out before the verdicts). */
 void gate_publish_verdict(struct gate *g, const Cellthread__V1__StationResult *r,
                           const struct gate_judgement *j, const struct gate_lot_outcome *lo,
                           const char *inspection_reason);
+void gate_flush_verdicts(struct gate *g);
 /* gate_charts' signal callback (ctx is the struct gate): logs the signal, takes the
  * reaction plan's step (command, action log), publishes the alert. */
 void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1__StationResult *r);

@@ -94,6 +94,44 @@ void gate_dead_letter(struct gate *g, const char *topic, int code, const char *r
 
 /* ---- verdicts -------------------------------------------------------------------------- */
 
+/* Appends v to the VerdictBatch being built for topic, encoded as the batch's field 1 (a
+ * length-delimited embedded message: tag, varint length, bytes), so verdicts are packed once
+ * and never copied into a message tree. A different topic publishes what came before. */
+static void add_to_verdict_batch(struct gate *g, const char *topic,
+                                 const Cellthread__V1__Verdict *v)
+{
+	struct verdict_batch *b = &g->verdicts;
+	size_t size = cellthread__v1__verdict__get_packed_size(v);
+	size_t need;
+
+	if (b->len > 0 && strcmp(b->topic, topic) != 0)
+		gate_flush_verdicts(g);
+	if (b->len == 0)
+		snprintf(b->topic, sizeof(b->topic), "%s", topic);
+	need = b->len + size + 11; /* tag + up to 10 bytes of varint */
+	if (need > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		uint8_t *grown;
+		while (cap < need)
+			cap *= 2;
+		grown = realloc(b->buf, cap);
+		if (grown == NULL) {
+			ct_error("out of memory for verdicts; the batch will be judged again");
+			g->publish_failed = true;
+			return;
+		}
+		b->buf = grown;
+		b->cap = cap;
+	}
+	b->buf[b->len++] = (1 << 3) | 2; /* field 1, wire type 2 (length-delimited) */
+	for (size_t n = size;; n >>= 7) {
+		b->buf[b->len++] = (uint8_t)((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+		if (n <= 0x7f)
+			break;
+	}
+	b->len += cellthread__v1__verdict__pack(v, b->buf + b->len);
+}
+
 void gate_publish_verdict(struct gate *g, const Cellthread__V1__StationResult *r,
                           const struct gate_judgement *j, const struct gate_lot_outcome *lo,
                           const char *inspection_reason)
@@ -144,7 +182,23 @@ void gate_publish_verdict(struct gate *g, const Cellthread__V1__StationResult *r
 	v.n_held_lots = lo->n_held;
 	v.held_lots = held;
 	plant_topic(topic, sizeof(topic), r->site, r->line, r->station, CT_KIND_VERDICT);
-	gate_publish(g, topic, &v.base, false);
+	add_to_verdict_batch(g, topic, &v);
+}
+
+void gate_flush_verdicts(struct gate *g)
+{
+	struct verdict_batch *b = &g->verdicts;
+
+	if (b->len == 0)
+		return;
+	if (ct_mqtt_publish(g->svc.mqtt, b->topic, b->buf, b->len, 1, false, PUBLISH_WAIT_MS) !=
+	    CT_OK) {
+		ct_warn("cannot publish verdicts to %s (broker away for %d s); the batch will be "
+		        "judged again",
+		        b->topic, PUBLISH_WAIT_MS / 1000);
+		g->publish_failed = true;
+	}
+	b->len = 0;
 }
 
 /* ---- signals: alerts and reaction plans -------------------------------------------------- */

@@ -290,6 +290,7 @@ static int judge_batch(struct gate *g, size_t n)
 				continue;
 			rc = judge_result(g, r);
 		}
+		gate_flush_verdicts(g); /* one VerdictBatch per input message */
 	}
 out:
 	free(ids);
@@ -416,6 +417,7 @@ static int rollback_to_saved(struct gate *g)
 	if ((rc = finish_saved(g)) != CT_OK)
 		return rc;
 	ct_spool_rewind(g->svc.spool);
+	g->verdicts.len = 0;
 	gate_pending_reset(&g->pending);
 	gate_charts_drop_instances(&g->charts);
 	gate_lots_clear_counters(&g->lots);
@@ -670,6 +672,7 @@ int main(int argc, char **argv)
 	exit_code = rc == CT_OK ? 0 : 1;
 out:
 	gate_saver_free(g.saver);
+	free(g.verdicts.buf);
 	free(g.decoded);
 	ingest_dedup_free(g.recent);
 	gate_pending_cleanup(&g.pending);

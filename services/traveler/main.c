@@ -124,22 +124,33 @@ static bool message_ok(const struct decoded *d, char *why, size_t len)
 		return header_ok(((const Cellthread__V1__DeadLetter *)(const void *)d->msg)->header,
 		                 "", why, len);
 	case TRAVELER_VERDICT: {
-		const Cellthread__V1__Verdict *v = (const void *)d->msg;
-		if (!header_ok(v->header, "", why, len))
+		const Cellthread__V1__VerdictBatch *b = (const void *)d->msg;
+		if (b->n_verdicts == 0) {
+			snprintf(why, len, "verdicts: empty batch");
 			return false;
-		if (!ct_id_is_valid(v->unit_id))
-			snprintf(why, len, "unit_id: not an ID");
-		else if (!ct_id_is_valid(v->source_event_id))
-			snprintf(why, len, "source_event_id: not an ID");
-		else if (!ct_id_is_valid(v->site) || !ct_id_is_valid(v->line) ||
-		         !ct_id_is_valid(v->station))
-			snprintf(why, len, "site, line and station must be IDs");
-		else if ((int)v->verdict < 0 ||
-		         v->verdict > CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_SCRAP)
-			snprintf(why, len, "verdict: %d is not a VerdictCode", (int)v->verdict);
-		else
-			return true;
-		return false;
+		}
+		for (size_t i = 0; i < b->n_verdicts; i++) {
+			const Cellthread__V1__Verdict *v = b->verdicts[i];
+			char where[32];
+			snprintf(where, sizeof(where), "verdicts[%zu].", i);
+			if (!header_ok(v->header, where, why, len))
+				return false;
+			if (!ct_id_is_valid(v->unit_id))
+				snprintf(why, len, "%sunit_id: not an ID", where);
+			else if (!ct_id_is_valid(v->source_event_id))
+				snprintf(why, len, "%ssource_event_id: not an ID", where);
+			else if (!ct_id_is_valid(v->site) || !ct_id_is_valid(v->line) ||
+			         !ct_id_is_valid(v->station))
+				snprintf(why, len, "%ssite, line and station must be IDs", where);
+			else if ((int)v->verdict < 0 ||
+			         v->verdict > CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_SCRAP)
+				snprintf(why, len, "%sverdict: %d is not a VerdictCode", where,
+				         (int)v->verdict);
+			else
+				continue;
+			return false;
+		}
+		return true;
 	}
 	}
 	return false;
@@ -194,7 +205,7 @@ static bool decode_record(struct traveler *t, const struct ct_spool_record *rec,
 			d->item.kind = TRAVELER_GENEALOGY;
 			break;
 		case CT_KIND_VERDICT:
-			desc = &cellthread__v1__verdict__descriptor;
+			desc = &cellthread__v1__verdict_batch__descriptor;
 			d->item.kind = TRAVELER_VERDICT;
 			break;
 		default:

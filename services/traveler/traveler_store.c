@@ -687,12 +687,13 @@ static int collect_events(struct traveler_store *store, const struct traveler_it
 			        ((const Cellthread__V1__DeadLetter *)(const void *)it->msg)->header,
 			        kind_text(it->kind), i, 0);
 			break;
-		case TRAVELER_VERDICT:
-			rc = add_event(
-			        store,
-			        ((const Cellthread__V1__Verdict *)(const void *)it->msg)->header,
-			        kind_text(it->kind), i, 0);
+		case TRAVELER_VERDICT: {
+			const Cellthread__V1__VerdictBatch *b = (const void *)it->msg;
+			for (size_t v = 0; v < b->n_verdicts && rc == CT_OK; v++)
+				rc = add_event(store, b->verdicts[v]->header, kind_text(it->kind),
+				               i, v);
 			break;
+		}
 		}
 	}
 	return rc;
@@ -725,9 +726,11 @@ static int build_rows(struct traveler_store *store, const struct traveler_item *
 		case TRAVELER_DEAD_LETTER:
 			rows_for_dead_letter(store, (const void *)it->msg, counts);
 			break;
-		case TRAVELER_VERDICT:
-			rc = rows_for_verdict(store, (const void *)it->msg, counts);
+		case TRAVELER_VERDICT: {
+			const Cellthread__V1__VerdictBatch *b = (const void *)it->msg;
+			rc = rows_for_verdict(store, b->verdicts[ev->sub], counts);
 			break;
+		}
 		}
 	}
 	return rc;

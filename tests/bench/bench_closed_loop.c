@@ -371,12 +371,14 @@ static void observer_handle(struct client *cl, const char *topic, const void *pa
 	bool verdict = strcmp(topic, PLANT_VERDICT) == 0;
 	const char *id = NULL;
 
-	if (ct_pb_unpack(verdict ? &cellthread__v1__verdict__descriptor
+	if (ct_pb_unpack(verdict ? &cellthread__v1__verdict_batch__descriptor
 	                         : &cellthread__v1__station_result_batch__descriptor,
 	                 payload, len, 1 << 22, &msg) != CT_OK)
 		return;
 	if (verdict) {
-		id = ((Cellthread__V1__Verdict *)(void *)msg)->source_event_id;
+		Cellthread__V1__VerdictBatch *verdicts = (void *)msg;
+		if (verdicts->n_verdicts > 0)
+			id = verdicts->verdicts[0]->source_event_id;
 	} else {
 		Cellthread__V1__StationResultBatch *batch = (void *)msg;
 		if (batch->n_results > 0 && batch->results[0]->header != NULL)

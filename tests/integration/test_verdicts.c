@@ -183,10 +183,14 @@ static void verdict_init(struct verdict_msg *m, const char *event_id, const char
 
 static void publish_verdict(struct harness *h, struct verdict_msg *m)
 {
+	Cellthread__V1__VerdictBatch batch = CELLTHREAD__V1__VERDICT_BATCH__INIT;
+	Cellthread__V1__Verdict *one[] = {&m->v};
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	assert_int_equal(ct_pb_pack(&m->v.base, &buf, &len), CT_OK);
+	batch.verdicts = one;
+	batch.n_verdicts = 1;
+	assert_int_equal(ct_pb_pack(&batch.base, &buf, &len), CT_OK);
 	assert_int_equal(harness_publish(h, "spc-gate", VERDICT, buf, len), CT_OK);
 	free(buf);
 }
