@@ -51,7 +51,18 @@ struct ct_spool {
 	int read_fd;
 	uint64_t read_seq;
 	uint64_t read_off;
-	uint64_t oldest_seq;
+	uint64_t oldest_seq; /* the committing thread's (the consumer, or the committer) */
+	/* ct_spool_commit_async: the committer thread and the position it is asked to write,
+	 * under lock. */
+	pthread_t committer;
+	pthread_cond_t commit_cond;
+	bool committer_running;
+	bool committer_quit;
+	bool commit_wanted;
+	bool committing;
+	uint64_t want_seq;
+	uint64_t want_off;
+	int commit_error;
 };
 
 static void segment_path(const struct ct_spool *spool, uint64_t seq, char *buf, size_t len)
@@ -245,6 +256,7 @@ struct ct_spool *ct_spool_open(const char *dir, size_t segment_bytes, bool sync,
 	spool->sync = sync;
 	pthread_mutex_init(&spool->lock, NULL);
 	pthread_cond_init(&spool->cond, NULL);
+	pthread_cond_init(&spool->commit_cond, NULL);
 	spool->dir = strdup(dir);
 	if (spool->dir == NULL)
 		goto fail_nomem;
@@ -551,9 +563,9 @@ out:
 	return rc;
 }
 
-int ct_spool_commit(struct ct_spool *spool, const struct ct_spool_batch *batch)
+/* Persists (seq, off) as the committed position and deletes the segments before it. */
+static int commit_position(struct ct_spool *spool, uint64_t seq, uint64_t off)
 {
-	uint64_t seq = batch->end_segment;
 	int rc;
 
 	if (spool->sync) {
@@ -563,12 +575,12 @@ int ct_spool_commit(struct ct_spool *spool, const struct ct_spool_batch *batch)
 		if (rc != CT_OK)
 			return rc;
 	}
-	rc = write_cursor(spool, seq, batch->end_offset);
+	rc = write_cursor(spool, seq, off);
 	if (rc != CT_OK)
 		return rc;
 	pthread_mutex_lock(&spool->lock);
 	spool->commit_seq = seq;
-	spool->commit_off = batch->end_offset;
+	spool->commit_off = off;
 	pthread_mutex_unlock(&spool->lock);
 	for (; spool->oldest_seq < seq; spool->oldest_seq++) {
 		char path[4096];
@@ -579,12 +591,76 @@ int ct_spool_commit(struct ct_spool *spool, const struct ct_spool_batch *batch)
 	return CT_OK;
 }
 
+int ct_spool_commit(struct ct_spool *spool, const struct ct_spool_batch *batch)
+{
+	return commit_position(spool, batch->end_segment, batch->end_offset);
+}
+
+/* The committer thread: writes the newest position asked for, until told to quit (after
+ * writing what is still wanted). */
+static void *committer_main(void *arg)
+{
+	struct ct_spool *spool = arg;
+
+	pthread_mutex_lock(&spool->lock);
+	for (;;) {
+		uint64_t seq, off;
+		int rc;
+		while (!spool->commit_wanted && !spool->committer_quit)
+			pthread_cond_wait(&spool->commit_cond, &spool->lock);
+		if (!spool->commit_wanted)
+			break;
+		seq = spool->want_seq;
+		off = spool->want_off;
+		spool->commit_wanted = false;
+		spool->committing = true;
+		pthread_mutex_unlock(&spool->lock);
+		rc = commit_position(spool, seq, off);
+		pthread_mutex_lock(&spool->lock);
+		spool->committing = false;
+		if (rc != CT_OK)
+			spool->commit_error = rc;
+		pthread_cond_broadcast(&spool->commit_cond); /* rewind may be waiting */
+	}
+	pthread_mutex_unlock(&spool->lock);
+	return NULL;
+}
+
+int ct_spool_commit_async(struct ct_spool *spool, const struct ct_spool_batch *batch)
+{
+	int rc = CT_OK;
+
+	pthread_mutex_lock(&spool->lock);
+	if (spool->commit_error != CT_OK) {
+		rc = spool->commit_error;
+		goto out;
+	}
+	if (!spool->committer_running) {
+		if (pthread_create(&spool->committer, NULL, committer_main, spool) != 0) {
+			rc = CT_ERR_NOMEM;
+			goto out;
+		}
+		spool->committer_running = true;
+	}
+	spool->want_seq = batch->end_segment;
+	spool->want_off = batch->end_offset;
+	spool->commit_wanted = true;
+	pthread_cond_broadcast(&spool->commit_cond);
+out:
+	pthread_mutex_unlock(&spool->lock);
+	return rc;
+}
+
 void ct_spool_rewind(struct ct_spool *spool)
 {
 	if (spool->read_fd >= 0)
 		close(spool->read_fd);
 	spool->read_fd = -1;
 	pthread_mutex_lock(&spool->lock);
+	/* A background commit still to be written would delete segments the reader is about
+	 * to go back to: let it finish first, and rewind to it. */
+	while (spool->commit_wanted || spool->committing)
+		pthread_cond_wait(&spool->commit_cond, &spool->lock);
 	spool->read_seq = spool->commit_seq;
 	spool->read_off = spool->commit_off;
 	pthread_mutex_unlock(&spool->lock);
@@ -622,12 +698,21 @@ void ct_spool_free(struct ct_spool *spool)
 {
 	if (spool == NULL)
 		return;
+	if (spool->committer_running) {
+		/* Writes the last position asked for, then ends. */
+		pthread_mutex_lock(&spool->lock);
+		spool->committer_quit = true;
+		pthread_cond_broadcast(&spool->commit_cond);
+		pthread_mutex_unlock(&spool->lock);
+		pthread_join(spool->committer, NULL);
+	}
 	if (spool->write_fd >= 0)
 		close(spool->write_fd);
 	if (spool->read_fd >= 0)
 		close(spool->read_fd);
 	pthread_mutex_destroy(&spool->lock);
 	pthread_cond_destroy(&spool->cond);
+	pthread_cond_destroy(&spool->commit_cond);
 	free(spool->dir);
 	free(spool);
 }

@@ -33,8 +33,6 @@
 #define PUBLISH_TIMEOUT_MS 60000
 /* Batches published and not yet acknowledged, at most. */
 #define MAX_AWAITING 64
-/* Spool commits (a cursor file write) at most this often while batches flow. */
-#define COMMIT_EVERY_MS 20
 
 struct ingest_config {
 	long max_payload_kib;
@@ -83,7 +81,6 @@ struct ingest {
 		int64_t since_ms;
 	} awaiting[MAX_AWAITING];
 	size_t n_awaiting;
-	int64_t last_commit_ms;
 	char producer[CT_ID_MAX + 16];
 	/* Counters for the periodic log line. */
 	unsigned long accepted, duplicates, dead_lettered, flagged;
@@ -346,7 +343,7 @@ out:
 /* Commits the spool position of every batch whose messages the broker has acknowledged,
  * oldest first. Returns CT_ERR_MQTT when a publish failed or a batch waited longer than
  * PUBLISH_TIMEOUT_MS, CT_ERR_IO when the commit failed. */
-static int commit_acked(struct ingest *in, bool now)
+static int commit_acked(struct ingest *in)
 {
 	size_t done = 0;
 	int rc = CT_OK;
@@ -363,18 +360,16 @@ static int commit_acked(struct ingest *in, bool now)
 		}
 		done++;
 	}
-	/* One cursor write for all of them, and not more often than COMMIT_EVERY_MS: the write
-	 * (a new file and a rename) costs up to milliseconds on a busy disk, time a result
-	 * arriving meanwhile would wait. A crash replays at most that much more. */
-	if (done > 0 &&
-	    (now || done == MAX_AWAITING || ct_mono_ms() - in->last_commit_ms >= COMMIT_EVERY_MS)) {
+	/* One cursor write for all of them, by the spool's own thread: the write (a new file and
+	 * a rename) costs up to milliseconds on a busy disk, time a result arriving meanwhile
+	 * would otherwise wait. */
+	if (done > 0) {
 		struct ct_spool_batch position = {0};
 		position.end_segment = in->awaiting[done - 1].end_segment;
 		position.end_offset = in->awaiting[done - 1].end_offset;
-		int commit_rc = ct_spool_commit(in->svc.spool, &position);
+		int commit_rc = ct_spool_commit_async(in->svc.spool, &position);
 		if (commit_rc != CT_OK)
 			return commit_rc;
-		in->last_commit_ms = ct_mono_ms();
 		memmove(in->awaiting, in->awaiting + done,
 		        (in->n_awaiting - done) * sizeof(in->awaiting[0]));
 		in->n_awaiting -= done;
@@ -414,7 +409,7 @@ static int run(struct ingest *in)
 	while (!ct_service_stop) {
 		/* Commit what the broker has acknowledged, then read on: a result arriving now
 		 * does not wait for the previous batch's acknowledgements. */
-		rc = commit_acked(in, false);
+		rc = commit_acked(in);
 		if (rc == CT_ERR_IO) {
 			ct_error("cannot commit the spool position: %s", ct_strerror(rc));
 			break;
@@ -438,7 +433,7 @@ static int run(struct ingest *in)
 		/* A full queue means the broker is far behind: wait for it rather than grow. */
 		if (in->n_awaiting == MAX_AWAITING &&
 		    (rc = ct_mqtt_flush(in->svc.mqtt, PUBLISH_TIMEOUT_MS)) == CT_OK)
-			rc = commit_acked(in, true);
+			rc = commit_acked(in);
 		for (size_t i = 0; i < batch.count && rc == CT_OK; i++)
 			rc = handle_message(in, batch.records[i].topic, batch.records[i].payload,
 			                    batch.records[i].payload_len);
@@ -469,7 +464,7 @@ static int run(struct ingest *in)
 	}
 	/* A clean stop commits what the broker has taken; the rest is handled again at start. */
 	if (rc == CT_OK && ct_mqtt_flush(in->svc.mqtt, PUBLISH_TIMEOUT_MS) == CT_OK)
-		rc = commit_acked(in, true);
+		rc = commit_acked(in);
 	if (rc == CT_ERR_MQTT || rc == CT_ERR_TIMEOUT)
 		rc = CT_OK; /* not acknowledged: replayed at the next start, nothing lost */
 	ct_spool_batch_cleanup(&batch);

@@ -328,7 +328,7 @@ static int finish_saved(struct gate *g)
 		free(job);
 	}
 	/* One cursor write for every job that came back (jobs come back in order). */
-	if (have_position && (rc = ct_spool_commit(g->svc.spool, &position)) != CT_OK)
+	if (have_position && (rc = ct_spool_commit_async(g->svc.spool, &position)) != CT_OK)
 		ct_error("cannot commit the spool position: %s", ct_strerror(rc));
 	if (holds_saved) {
 		gate_publish_lot_changes(g);

@@ -104,6 +104,37 @@ static void test_order_commit_resume(void **state)
 	ct_spool_free(spool);
 }
 
+/* Background commits: the newest position asked for is the one written (by the time the
+ * spool is closed), segments before it go, and a rewind waits for a pending write and goes
+ * back to it. */
+static void test_async_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct ct_spool_batch batch;
+	char err[256];
+	struct ct_spool *spool = ct_spool_open(f->dir, 4096, false, err, sizeof(err));
+
+	memset(&batch, 0, sizeof(batch));
+	assert_non_null(spool);
+	append_n(spool, 0, 300); /* several 4 KiB segments */
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(ct_spool_read(spool, 50, 1 << 20, 0, &batch), CT_OK);
+		assert_int_equal(batch.count, 50);
+		assert_int_equal(ct_spool_commit_async(spool, &batch), CT_OK);
+	}
+	/* Read 50 more, then rewind: back to 150, the last position asked for. */
+	assert_int_equal(ct_spool_read(spool, 50, 1 << 20, 0, &batch), CT_OK);
+	ct_spool_rewind(spool);
+	expect_n(spool, &batch, 150, 300);
+	ct_spool_free(spool);
+
+	spool = ct_spool_open(f->dir, 4096, false, err, sizeof(err));
+	assert_non_null(spool);
+	expect_n(spool, &batch, 150, 300);
+	ct_spool_batch_cleanup(&batch);
+	ct_spool_free(spool);
+}
+
 static void test_rotation_deletes_committed_segments(void **state)
 {
 	struct fixture *f = *state;
@@ -195,6 +226,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_order_commit_resume, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_async_commit, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_rotation_deletes_committed_segments, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup, teardown),

@@ -63,6 +63,12 @@ int ct_spool_read(struct ct_spool *spool, size_t max_records, size_t max_bytes, 
 /* Marks everything up to the end of batch as done: persists the position, deletes
  * segments wholly before it. Returns CT_OK or CT_ERR_IO. */
 int ct_spool_commit(struct ct_spool *spool, const struct ct_spool_batch *batch);
+/* The same, written by a thread of the spool's own, so the caller never waits for the disk
+ * (a new cursor file and a rename: milliseconds on a busy disk, time a message arriving
+ * meanwhile would wait). The newest position asked for wins; one not yet written when the
+ * process dies is replayed at the next start, like any uncommitted batch. Returns CT_OK, or
+ * the error of an earlier background write. A spool uses either this or ct_spool_commit. */
+int ct_spool_commit_async(struct ct_spool *spool, const struct ct_spool_batch *batch);
 /* Rewinds reading to the last committed position (after a failed batch, to retry). */
 void ct_spool_rewind(struct ct_spool *spool);
 /* Wakes a reader blocked in ct_spool_read (for shutdown). Thread-safe. */
