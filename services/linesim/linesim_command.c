@@ -26,15 +26,12 @@
 #define MACHINE_RANGE_LO 0.75 /* setpoints stay within 75-125 % of nominal */
 #define MACHINE_RANGE_HI 1.25
 
-static const char *const kind_names[LINESIM_CMD_KINDS] = {"unspecified", "slow", "stop",
-                                                          "resume", "adjust"};
+static const char *const kind_names[LINESIM_CMD_KINDS] = {"unspecified", "slow", "stop", "resume",
+                                                          "adjust"};
 static const char *const outcome_names[LINESIM_CMD_OUTCOMES] = {
-        [LINESIM_CMD_APPLIED] = "applied",
-        [LINESIM_CMD_DUPLICATE] = "duplicate",
-        [LINESIM_CMD_EXPIRED] = "expired",
-        [LINESIM_CMD_NOT_SIMULATED] = "not_simulated",
-        [LINESIM_CMD_INVALID] = "invalid",
-        [LINESIM_CMD_UNSUPPORTED] = "unsupported",
+        [LINESIM_CMD_APPLIED] = "applied", [LINESIM_CMD_DUPLICATE] = "duplicate",
+        [LINESIM_CMD_EXPIRED] = "expired", [LINESIM_CMD_NOT_SIMULATED] = "not_simulated",
+        [LINESIM_CMD_INVALID] = "invalid", [LINESIM_CMD_UNSUPPORTED] = "unsupported",
 };
 
 const char *linesim_command_kind_name(int kind)
@@ -102,8 +99,8 @@ static void remember(struct linesim_model *m, const char *event_id)
 }
 
 /* Finds the station ID among the simulated lines; false when there is none. */
-static bool find_station(const struct linesim_model *m, const char *station_id,
-                         unsigned *ret_line, unsigned *ret_station)
+static bool find_station(const struct linesim_model *m, const char *station_id, unsigned *ret_line,
+                         unsigned *ret_station)
 {
 	for (unsigned l = 0; l < m->config.n_lines; l++)
 		for (unsigned s = 0; s < LS_N_STATIONS; s++)
@@ -217,8 +214,9 @@ static enum linesim_cmd_outcome hold(struct ls_line *line, unsigned station,
 		}
 		h->kind = LS_HOLD_SLOW;
 		h->fraction = cmd->target_value / 100.0;
-		snprintf(ret->text, sizeof(ret->text), "SLOW %s: line %s at %.6g %% of its rate %s, %s",
-		         id, line->name, cmd->target_value, until, reason);
+		snprintf(ret->text, sizeof(ret->text),
+		         "SLOW %s: line %s at %.6g %% of its rate %s, %s", id, line->name,
+		         cmd->target_value, until, reason);
 		break;
 	case KIND(STOP):
 		h->kind = LS_HOLD_STOP;
@@ -228,9 +226,9 @@ static enum linesim_cmd_outcome hold(struct ls_line *line, unsigned station,
 		break;
 	default: /* RESUME */
 		snprintf(ret->text, sizeof(ret->text), "RESUME %s: %s, %s", id,
-		         h->kind == LS_HOLD_NONE ? "was not held"
-		                                 : (h->kind == LS_HOLD_SLOW ? "SLOW lifted"
-		                                                            : "STOP lifted"),
+		         h->kind == LS_HOLD_NONE
+		                 ? "was not held"
+		                 : (h->kind == LS_HOLD_SLOW ? "SLOW lifted" : "STOP lifted"),
 		         reason);
 		memset(h, 0, sizeof(*h));
 		return LINESIM_CMD_APPLIED;
@@ -242,8 +240,7 @@ static enum linesim_cmd_outcome hold(struct ls_line *line, unsigned station,
 
 enum linesim_cmd_outcome linesim_model_command(struct linesim_model *m,
                                                const Cellthread__V1__StationCommand *cmd,
-                                               int64_t now_us,
-                                               struct linesim_command_report *ret)
+                                               int64_t now_us, struct linesim_command_report *ret)
 {
 	int kind = (int)cmd->kind;
 	const char *event_id = cmd->header != NULL ? str(cmd->header->event_id) : "";
@@ -260,7 +257,8 @@ enum linesim_cmd_outcome linesim_model_command(struct linesim_model *m,
 		return finish(m, kind, LINESIM_CMD_INVALID, ret);
 	}
 	if (strcmp(cmd->site, m->site) != 0 || !find_station(m, cmd->station, &line, &station)) {
-		snprintf(ret->text, sizeof(ret->text), "%s command %s for %s/%s: not simulated here",
+		snprintf(ret->text, sizeof(ret->text),
+		         "%s command %s for %s/%s: not simulated here",
 		         linesim_command_kind_name(kind), event_id, cmd->site, cmd->station);
 		return finish(m, kind, LINESIM_CMD_NOT_SIMULATED, ret);
 	}
@@ -278,8 +276,7 @@ enum linesim_cmd_outcome linesim_model_command(struct linesim_model *m,
 	}
 	remember(m, event_id);
 	if (cmd->expires_at_us != 0 && cmd->expires_at_us < now_us) {
-		snprintf(ret->text, sizeof(ret->text),
-		         "%s command %s for %s: expired %.3f s ago",
+		snprintf(ret->text, sizeof(ret->text), "%s command %s for %s: expired %.3f s ago",
 		         linesim_command_kind_name(kind), event_id, cmd->station,
 		         (double)(now_us - cmd->expires_at_us) / 1e6);
 		return finish(m, kind, LINESIM_CMD_EXPIRED, ret);

@@ -177,7 +177,7 @@ struct linesim_command_counts {
 /* One command's fate, for the caller's log. */
 struct linesim_command_report {
 	enum linesim_cmd_outcome outcome;
-	int kind;      /* CommandKind as received (0 when not decodable) */
+	int kind;       /* CommandKind as received (0 when not decodable) */
 	char text[512]; /* what was done, or why not: one line naming event, station, reason */
 };
 
@@ -204,8 +204,7 @@ struct linesim_command_report {
  * Returns the outcome, also in ret->outcome with ret->text; counts it. Can't fail. */
 enum linesim_cmd_outcome linesim_model_command(struct linesim_model *model,
                                                const Cellthread__V1__StationCommand *cmd,
-                                               int64_t now_us,
-                                               struct linesim_command_report *ret);
+                                               int64_t now_us, struct linesim_command_report *ret);
 /* Decodes a StationCommand payload received on `topic` (ct/v1/plant/{site}/{line}/
  * {station}/command; the topic's levels must match the message's) and applies it as above.
  * A payload that does not decode (or is over 64 KiB), or a topic that disagrees, is
@@ -214,7 +213,8 @@ enum linesim_cmd_outcome linesim_model_command_payload(struct linesim_model *mod
                                                        const char *topic, const void *payload,
                                                        size_t len, int64_t now_us,
                                                        struct linesim_command_report *ret);
-const struct linesim_command_counts *linesim_model_command_counts(const struct linesim_model *model);
+const struct linesim_command_counts *
+linesim_model_command_counts(const struct linesim_model *model);
 /* "unspecified", "slow", "stop", "resume", "adjust" (index into the counts). */
 const char *linesim_command_kind_name(int kind);
 /* "applied", "duplicate", "expired", "not_simulated", "invalid", "unsupported". */

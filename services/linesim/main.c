@@ -552,8 +552,8 @@ int main(int argc, char **argv)
 
 	if (cfg.obey_commands) {
 		/* The site is a checked ID (the model refused anything else), so it fits. */
-		snprintf(command_filter, sizeof(command_filter), "%s/plant/%s/+/+/%s", CT_TOPIC_ROOT,
-		         cfg.site, COMMAND_KIND);
+		snprintf(command_filter, sizeof(command_filter), "%s/plant/%s/+/+/%s",
+		         CT_TOPIC_ROOT, cfg.site, COMMAND_KIND);
 		subscriptions[1] = command_filter;
 	}
 	rc = ct_service_start(&r.svc, SERVICE, &common, subscriptions, cfg.obey_commands ? 2 : 1,

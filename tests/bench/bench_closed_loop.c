@@ -70,7 +70,6 @@
 #include "ct_time.h"
 #include "harness.h"
 
-
 #define SITE          "site1"
 #define LINE          "LB"
 #define STATION       "BENCH-01"
@@ -89,11 +88,11 @@
  * after publishing its commands, and at light load that save took up to about 60 ms here;
  * closer samples would wait behind the save of their own predecessor, a queue the bench
  * made. Under load the saves of the line's batches are part of what is measured. */
-#define GAP_MIN_US 30000
-#define GAP_MAX_US 50000
-#define MAX_PHASES    3 /* light, loaded, and the unmeasured warm-up */
-#define WARM_PHASE    2
-#define WARM_SAMPLES  20
+#define GAP_MIN_US   30000
+#define GAP_MAX_US   50000
+#define MAX_PHASES   3 /* light, loaded, and the unmeasured warm-up */
+#define WARM_PHASE   2
+#define WARM_SAMPLES 20
 
 enum kind { KIND_LOOP, KIND_RAW };
 
@@ -101,12 +100,12 @@ enum kind { KIND_LOOP, KIND_RAW };
  * 0 means not seen. */
 struct sample {
 	int64_t sent_mono, sent_real;
-	int64_t done_mono;   /* command (loop) or echo (raw) received */
-	int64_t plant_mono;  /* loop: canonical result seen by the observer */
+	int64_t done_mono;  /* command (loop) or echo (raw) received */
+	int64_t plant_mono; /* loop: canonical result seen by the observer */
 	int64_t verdict_mono;
-	int64_t gate_real;   /* loop: spc-gate's clock when it judged (command header) */
-	int answers;         /* commands or echoes received for this sample */
-	bool wrong;          /* a command that does not say what the plan says */
+	int64_t gate_real; /* loop: spc-gate's clock when it judged (command header) */
+	int answers;       /* commands or echoes received for this sample */
+	bool wrong;        /* a command that does not say what the plan says */
 };
 
 struct series {
@@ -301,7 +300,7 @@ static int publish(struct client *cl, const char *topic, const void *payload, si
 	msg.payloadlen = (int)len;
 	msg.qos = 1;
 	return MQTTAsync_sendMessage(cl->c, topic, &msg, NULL) == MQTTASYNC_SUCCESS ? CT_OK
-	                                                                              : CT_ERR_MQTT;
+	                                                                            : CT_ERR_MQTT;
 }
 
 /* Station: commands and echoes come back here. */
@@ -582,8 +581,8 @@ struct cpu_snap {
 	double s[N_CPU]; /* ingest, spc-gate, traveler, linesim, mosquitto, postgres, bench */
 	int64_t at_ms;
 };
-static const char *const cpu_names[N_CPU] = {"ct-ingest", "ct-spc-gate", "ct-traveler",
-                                             "ct-linesim", "mosquitto", "postgres (all)",
+static const char *const cpu_names[N_CPU] = {"ct-ingest",  "ct-spc-gate", "ct-traveler",
+                                             "ct-linesim", "mosquitto",   "postgres (all)",
                                              "bench"};
 
 static void cpu_snap(struct cpu_snap *c, struct harness *h, struct harness_proc *const procs[4])
@@ -720,7 +719,8 @@ static int load_txns(struct harness *h, struct txns *ret)
 				open_txn[i].pid = pid;
 				open_txn[i].begin_ms = end_ms - dur;
 			}
-		} else if (strncmp(stmt, "COMMIT", 6) == 0 && i < n_open && open_txn[i].begin_ms > 0) {
+		} else if (strncmp(stmt, "COMMIT", 6) == 0 && i < n_open &&
+		           open_txn[i].begin_ms > 0) {
 			if (ret->n == ret->cap) {
 				size_t cap = ret->cap ? ret->cap * 2 : 1024;
 				struct txn *t = realloc(ret->t, cap * sizeof(*t));
@@ -765,7 +765,8 @@ static json_t *txn_json(struct bench *b, int phase, const struct txns *tx)
 		arrive = ((double)s->sent_real + (double)(s->plant_mono - s->sent_mono)) / 1000.0;
 		start = (double)s->gate_real / 1000.0;
 		for (size_t k = 0; k < tx->n; k++) {
-			double a = fmax(arrive, tx->t[k].begin_ms), z = fmin(start, tx->t[k].end_ms);
+			double a = fmax(arrive, tx->t[k].begin_ms),
+			       z = fmin(start, tx->t[k].end_ms);
 			overlap += z > a ? z - a : 0;
 		}
 		in_save[n_s] = (int64_t)(overlap * 1000.0);
@@ -774,7 +775,8 @@ static json_t *txn_json(struct bench *b, int phase, const struct txns *tx)
 		for (size_t k = 0; k < tx->n; k++)
 			if (tx->t[k].begin_ms >= start - 1.0) { /* log times are whole ms */
 				to_begin[n_s] = (int64_t)((tx->t[k].begin_ms - start) * 1000.0);
-				own_save[n_s] = (int64_t)((tx->t[k].end_ms - tx->t[k].begin_ms) * 1000.0);
+				own_save[n_s] =
+				        (int64_t)((tx->t[k].end_ms - tx->t[k].begin_ms) * 1000.0);
 				break;
 			}
 		n_s++;
@@ -884,7 +886,8 @@ static json_t *phase_json(struct run *r, int phase, double *ret_ratio)
 	struct bench *b = &r->b;
 	struct series *loop = &b->series[phase][KIND_LOOP], *raw = &b->series[phase][KIND_RAW];
 	size_t n = loop->n > raw->n ? loop->n : raw->n;
-	int64_t *lat_loop = calloc(n + 1, sizeof(int64_t)), *lat_raw = calloc(n + 1, sizeof(int64_t));
+	int64_t *lat_loop = calloc(n + 1, sizeof(int64_t)),
+	        *lat_raw = calloc(n + 1, sizeof(int64_t));
 	int64_t *ingest = calloc(n + 1, sizeof(int64_t)), *wait = calloc(n + 1, sizeof(int64_t));
 	int64_t *work = calloc(n + 1, sizeof(int64_t));
 	size_t n_loop = 0, n_raw = 0, n_split = 0;
@@ -927,7 +930,8 @@ static json_t *phase_json(struct run *r, int phase, double *ret_ratio)
 	json_object_set_new(cl, "wrong_command", json_integer(wrong));
 	json_object_set_new(cl, "duplicate_commands", json_integer(dup_loop));
 	json_object_set_new(split, "ingest_edge_to_canonical", dist_json(ingest, n_split, NULL));
-	json_object_set_new(split, "gate_wait_canonical_to_judging", dist_json(wait, n_split, NULL));
+	json_object_set_new(split, "gate_wait_canonical_to_judging",
+	                    dist_json(wait, n_split, NULL));
 	json_object_set_new(split, "gate_judging_to_command_at_station",
 	                    dist_json(work, n_split, NULL));
 	json_object_set_new(cl, "split", split);
@@ -986,21 +990,22 @@ static int configure(struct harness *h)
 	int rc = sql_file(h, CT_SOURCE_DIR "/deploy/config/spc-linesim.sql");
 
 	if (rc == CT_OK)
-		rc = harness_sql(h,
-		                 "INSERT INTO reaction_plan_step (plan_id, step, action, target_value,"
-		                 " uom, reason_code, severity, cooldown_s)"
-		                 " VALUES ('bench-slow', 1, 'slow', 50, '%', '" REASON_CODE
-		                 "', 3, 0)",
-		                 0, NULL, &res);
+		rc = harness_sql(
+		        h,
+		        "INSERT INTO reaction_plan_step (plan_id, step, action, target_value,"
+		        " uom, reason_code, severity, cooldown_s)"
+		        " VALUES ('bench-slow', 1, 'slow', 50, '%', '" REASON_CODE "', 3, 0)",
+		        0, NULL, &res);
 	PQclear(res);
 	res = NULL;
 	if (rc == CT_OK)
-		rc = harness_sql(h,
-		                 "INSERT INTO spc_chart (chart_id, site, line, station, characteristic,"
-		                 " kind, rules, centre, sigma, reaction_plan) VALUES ('bench-imr', '" SITE
-		                 "', '" LINE "', '" STATION "', 'm0', 'imr', 'WE1', 0, 1,"
-		                 " 'bench-slow')",
-		                 0, NULL, &res);
+		rc = harness_sql(
+		        h,
+		        "INSERT INTO spc_chart (chart_id, site, line, station, characteristic,"
+		        " kind, rules, centre, sigma, reaction_plan) VALUES ('bench-imr', '" SITE
+		        "', '" LINE "', '" STATION "', 'm0', 'imr', 'WE1', 0, 1,"
+		        " 'bench-slow')",
+		        0, NULL, &res);
 	PQclear(res);
 	return rc;
 }
@@ -1024,9 +1029,11 @@ int main(int argc, char **argv)
 	struct harness *h = NULL;
 	struct harness_proc *ingest = NULL, *gate = NULL, *traveler = NULL, *sim = NULL;
 	struct backlog bl[2][3] = {
-	        {{"ingest-1", 0, 0, 0, false}, {"spc-gate-1", 0, 0, 0, false},
+	        {{"ingest-1", 0, 0, 0, false},
+	         {"spc-gate-1", 0, 0, 0, false},
 	         {"traveler-1", 0, 0, 0, false}},
-	        {{"ingest-1", 0, 0, 0, false}, {"spc-gate-1", 0, 0, 0, false},
+	        {{"ingest-1", 0, 0, 0, false},
+	         {"spc-gate-1", 0, 0, 0, false},
 	         {"traveler-1", 0, 0, 0, false}},
 	};
 	struct cpu_snap cpu0[2], cpu1[2];
@@ -1089,13 +1096,14 @@ int main(int argc, char **argv)
 		                     : harness_spawn(h, "spc-gate", gate_bin, gate_argv,
 		                                     (const char *const *)env, &gate);
 		harness_env_free(env);
-		if (rc != CT_OK || harness_proc_wait_log(h, gate, "ready", HARNESS_WAIT_MS) != CT_OK)
+		if (rc != CT_OK ||
+		    harness_proc_wait_log(h, gate, "ready", HARNESS_WAIT_MS) != CT_OK)
 			goto out;
 	}
 	if (harness_service_start(h, HARNESS_INGEST, NULL, NULL, &ingest) != CT_OK)
 		goto out;
-	if (with_traveler && harness_service_start(h, HARNESS_TRAVELER, NULL, NULL, &traveler) !=
-	                             CT_OK)
+	if (with_traveler &&
+	    harness_service_start(h, HARNESS_TRAVELER, NULL, NULL, &traveler) != CT_OK)
 		goto out;
 
 	/* The clients. */
@@ -1150,8 +1158,8 @@ int main(int argc, char **argv)
 	snprintf(env_rate, sizeof(env_rate), "CT_SIM_RATE=%ld", rate);
 	snprintf(env_summary, sizeof(env_summary), "CT_SIM_SUMMARY=%s", summary_path);
 	{
-		const char *env[] = {env_rate, env_summary, "CT_SIM_CELLS=0", "CT_SIM_SEED=7",
-		                     "CT_LOG_LEVEL=warn", NULL};
+		const char *env[] = {env_rate,        env_summary,         "CT_SIM_CELLS=0",
+		                     "CT_SIM_SEED=7", "CT_LOG_LEVEL=warn", NULL};
 		struct harness_proc *procs[4];
 		int64_t sim_started, sim_stopped;
 		json_t *load = json_object();
@@ -1181,13 +1189,17 @@ int main(int argc, char **argv)
 			json_t *s = json_loads(summary, 0, NULL);
 			double secs = (double)(sim_stopped - sim_started) / 1000.0;
 			if (s != NULL) {
-				json_int_t msgs = json_integer_value(json_object_get(s, "messages"));
-				json_int_t meas = json_integer_value(json_object_get(s, "measurements"));
+				json_int_t msgs =
+				        json_integer_value(json_object_get(s, "messages"));
+				json_int_t meas =
+				        json_integer_value(json_object_get(s, "measurements"));
 				json_object_set_new(load, "linesim_messages", json_integer(msgs));
-				json_object_set_new(load, "linesim_messages_per_s",
-				                    json_integer((json_int_t)((double)msgs / secs)));
-				json_object_set_new(load, "linesim_measurements_per_s",
-				                    json_integer((json_int_t)((double)meas / secs)));
+				json_object_set_new(
+				        load, "linesim_messages_per_s",
+				        json_integer((json_int_t)((double)msgs / secs)));
+				json_object_set_new(
+				        load, "linesim_measurements_per_s",
+				        json_integer((json_int_t)((double)meas / secs)));
 				json_decref(s);
 			}
 			free(summary);
@@ -1218,7 +1230,8 @@ int main(int argc, char **argv)
 	                    json_pack("[sss]", "ct-ingest", "ct-spc-gate",
 	                              with_traveler ? "ct-traveler" : "(no ct-traveler)"));
 	json_object_set_new(out, "traveler", json_boolean(with_traveler));
-	json_object_set_new(out, "spc_gate_binary", json_string(gate_bin ? gate_bin : CT_SPCGATE_BIN));
+	json_object_set_new(out, "spc_gate_binary",
+	                    json_string(gate_bin ? gate_bin : CT_SPCGATE_BIN));
 	json_object_set_new(out, "loadavg_1m_at_start", num3(load1));
 	json_object_set_new(out, "phases", phases);
 	json_object_set_new(out, "unexpected_answers", json_integer(r.b.unexpected));

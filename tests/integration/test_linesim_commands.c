@@ -24,8 +24,8 @@
 #include "ct_topic.h"
 #include "harness.h"
 
-#define SITE  "CMD"
-#define CELLS 200 /* two cathode coils (176 cells each) */
+#define SITE    "CMD"
+#define CELLS   200 /* two cathode coils (176 cells each) */
 #define KIND(k) CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_##k
 
 static void publish_command(struct harness *h, const char *event_id, const char *line,
@@ -66,8 +66,8 @@ static void publish_command(struct harness *h, const char *event_id, const char 
 
 static long long count_at(json_t *summary, const char *group, const char *key)
 {
-	json_t *v = json_object_get(json_object_get(json_object_get(summary, "commands"), group),
-	                            key);
+	json_t *v =
+	        json_object_get(json_object_get(json_object_get(summary, "commands"), group), key);
 
 	if (!json_is_integer(v))
 		fail_msg("summary has no commands.%s.%s", group, key);
@@ -110,8 +110,8 @@ static void test_stop_adjust_resume(void **state)
 	                                 "not protobuf \xff\xff", 15),
 	                 CT_OK);
 	publish_command(h, "it-other-line", "L9", "L9-FILL-01", KIND(STOP), 0, NULL);
-	publish_command(h, "it-expired", "L1", "L1-FILL-01", KIND(STOP),
-	                ct_now_us() - 1000000, NULL);
+	publish_command(h, "it-expired", "L1", "L1-FILL-01", KIND(STOP), ct_now_us() - 1000000,
+	                NULL);
 	/* The filler's plan, step 2, without expiry: only a RESUME lifts it. */
 	publish_command(h, "it-stop", "L1", "L1-FILL-01", KIND(STOP), 0, NULL);
 	assert_int_equal(harness_proc_wait_log(h, linesim, "stopped", HARNESS_WAIT_MS), CT_OK);
@@ -148,9 +148,11 @@ static void test_stop_adjust_resume(void **state)
 		assert_non_null(b);
 		for (size_t i = 0; i < b->n_results; i++)
 			for (size_t p = 0; p < b->results[i]->n_parameters; p++)
-				if (strcmp(b->results[i]->parameters[p]->name, "slot_die_gap") == 0 &&
+				if (strcmp(b->results[i]->parameters[p]->name, "slot_die_gap") ==
+				            0 &&
 				    n_coils < sizeof(setpoints) / sizeof(setpoints[0]))
-					setpoints[n_coils++] = b->results[i]->parameters[p]->setpoint;
+					setpoints[n_coils++] =
+					        b->results[i]->parameters[p]->setpoint;
 		cellthread__v1__station_result_batch__free_unpacked(b, NULL);
 	}
 	assert_int_equal(n_coils, 2);

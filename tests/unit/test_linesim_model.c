@@ -120,8 +120,9 @@ static int on_result(void *ctx, const struct linesim_result *res)
 		if (s->source == SRC_PARAMETER || s->source == SRC_SETPOINT)
 			for (size_t i = 0; i < m->n_parameters; i++)
 				if (strcmp(m->parameters[i]->name, s->name) == 0)
-					push(s, s->source == SRC_SETPOINT ? m->parameters[i]->setpoint
-					                                  : m->parameters[i]->actual);
+					push(s, s->source == SRC_SETPOINT
+					                ? m->parameters[i]->setpoint
+					                : m->parameters[i]->actual);
 		if (s->source == SRC_ENVIRONMENT)
 			for (size_t i = 0; i < m->n_environment; i++)
 				if (strcmp(m->environment[i]->quantity, s->name) == 0)
@@ -772,9 +773,9 @@ static enum linesim_cmd_outcome slow(struct linesim_model *m, const char *id, co
 	return apply(m, &c, now_us);
 }
 
-static enum linesim_cmd_outcome simple(struct linesim_model *m, const char *id,
-                                       const char *station, Cellthread__V1__CommandKind kind,
-                                       int64_t expires_at_us, int64_t now_us)
+static enum linesim_cmd_outcome simple(struct linesim_model *m, const char *id, const char *station,
+                                       Cellthread__V1__CommandKind kind, int64_t expires_at_us,
+                                       int64_t now_us)
 {
 	struct command c;
 
@@ -979,8 +980,8 @@ static void test_command_adjust_brings_loading_back(void **state)
 
 			coils = b[0].n;
 			snprintf(id, sizeof(id), "c-%zu", coils);
-			assert_int_equal(adjust(mb, id, "COAT-C01", "slot_die_gap", target - setpoint,
-			                        target, 2.0, "um"),
+			assert_int_equal(adjust(mb, id, "COAT-C01", "slot_die_gap",
+			                        target - setpoint, target, 2.0, "um"),
 			                 LINESIM_CMD_APPLIED);
 			sent++;
 		}
@@ -1210,9 +1211,9 @@ static void test_command_summary(void **state)
 	summary = linesim_out_summary(out, m);
 	commands = json_object_get(summary, "commands");
 	assert_non_null(commands);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "applied"),
-	                                                    "stop")),
-	                 0);
+	assert_int_equal(
+	        json_integer_value(json_object_get(json_object_get(commands, "applied"), "stop")),
+	        0);
 	json_decref(summary);
 	assert_int_equal(slow(m, "k-1", "FILL-01", 60.0, 0, T0_US), LINESIM_CMD_APPLIED);
 	assert_int_equal(simple(m, "k-2", "FILL-01", CMD(STOP), 0, T0_US), LINESIM_CMD_APPLIED);
@@ -1221,18 +1222,18 @@ static void test_command_summary(void **state)
 	                 LINESIM_CMD_NOT_SIMULATED);
 	summary = linesim_out_summary(out, m);
 	commands = json_object_get(summary, "commands");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "applied"),
-	                                                    "slow")),
-	                 1);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "applied"),
-	                                                    "stop")),
-	                 1);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "ignored"),
-	                                                    "stop")),
-	                 1);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(commands, "ignored"),
-	                                                    "resume")),
-	                 1);
+	assert_int_equal(
+	        json_integer_value(json_object_get(json_object_get(commands, "applied"), "slow")),
+	        1);
+	assert_int_equal(
+	        json_integer_value(json_object_get(json_object_get(commands, "applied"), "stop")),
+	        1);
+	assert_int_equal(
+	        json_integer_value(json_object_get(json_object_get(commands, "ignored"), "stop")),
+	        1);
+	assert_int_equal(
+	        json_integer_value(json_object_get(json_object_get(commands, "ignored"), "resume")),
+	        1);
 	assert_int_equal(json_integer_value(json_object_get(
 	                         json_object_get(commands, "ignored_by_reason"), "duplicate")),
 	                 1);
