@@ -299,7 +299,7 @@ static void test_nozzle(void **state)
 	                  "SELECT count(*) FROM spc_signal s JOIN automatic_action a"
 	                  " ON a.chart_id = s.chart_id AND a.site = s.site"
 	                  " WHERE a.command_id = $1 AND s.raised_at <= a.decided_at",
-	                  1, p) >= 3);
+	                  1, p) >= 10);
 	p[0] = "SN";
 	p[1] = seen.lot_id;
 	assert_int_equal(
