@@ -83,7 +83,10 @@ INSERT INTO spc_chart (chart_id, station_type, recipe, characteristic, kind, sub
     ('vis-nonconforming', 15, '*', '_nonconforming', 'p', 50, NULL, NULL, NULL, NULL, 'WE1',
      20, NULL, NULL, NULL),
     ('form-t2', 12, '*', 'formation_capacity,coulombic_efficiency,gas_volume', 't2', 1, NULL,
-     NULL, NULL, NULL, '', 60, NULL, NULL, NULL);
+     NULL, NULL, NULL, '', 60, NULL, NULL, NULL),
+    -- Every formation voltage curve against the envelope of the first 30 (golden) curves.
+    ('form-voltage', 12, '*', 'formation_voltage', 'profile', 1, NULL, NULL, NULL, NULL, '', 30,
+     NULL, NULL, NULL);
 
 -- Lot gates.
 INSERT INTO lot_gate_rule (rule_id, station_type, characteristic, mode, fail_rate, min_units,

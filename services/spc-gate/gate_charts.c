@@ -2,6 +2,8 @@
 #include "gate_charts.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,30 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 
 	memset(c, 0, sizeof(*c));
 	def->is_t2 = kind_is(def, "t2");
+	def->is_profile = kind_is(def, "profile");
+	if (def->is_profile) {
+		/* A curve against the envelope of the first baseline_points (golden) curves, on a
+		 * normalised time axis of 128 points: it fails with more than 10 % of its points
+		 * beyond z = 3 golden standard deviations, an RMS deviation above 2.5, or one point
+		 * beyond 6. `sigma`, when set, is the band's minimum half-width in y units. */
+		memset(&def->profile, 0, sizeof(def->profile));
+		def->profile.grid_size = 128;
+		def->profile.golden_count = has_baseline ? baseline_points : 0;
+		def->profile.axis = SPC_PROFILE_AXIS_NORMALIZED;
+		def->profile.z = 3.0;
+		def->profile.min_half_width = has_sigma ? sigma : 1e-6;
+		def->profile.max_rms = 2.5;
+		def->profile.max_abs = 6.0;
+		def->profile.max_outside = 0.10;
+		if (def->n_names != 1)
+			return ct_set_error(err, err_len, CT_ERR_INVALID,
+			                    "profile charts take one curve name");
+		if (spc_profile_config_check(&def->profile) != SPC_PROFILE_OK)
+			return ct_set_error(
+			        err, err_len, CT_ERR_INVALID,
+			        "profile charts need baseline_points >= 2 (golden curves)");
+		return CT_OK;
+	}
 	def->nonconforming = def->n_names == 1 && strcmp(def->names[0], GATE_NONCONFORMING) == 0;
 	if (def->is_t2) {
 		memset(&def->t2, 0, sizeof(def->t2));
@@ -264,10 +290,11 @@ static int add_instance(struct gate_charts *charts, size_t def_index, const char
 	chart->last_value = chart->lcl = chart->cl = chart->ucl = NAN;
 	chart->blob.magic = GATE_BLOB_MAGIC;
 	chart->blob.version = GATE_BLOB_VERSION;
-	chart->blob.size = sizeof(chart->blob);
+	chart->blob.size = (uint32_t)gate_blob_size(def);
 	chart->blob.plan_step = 1;
-	if ((def->is_t2 ? spc_t2_init(&chart->blob.t2, &def->t2)
-	                : spc_state_init(&chart->blob.spc, &def->spc, NULL)) != 0) {
+	if ((def->is_t2        ? spc_t2_init(&chart->blob.engine.t2, &def->t2)
+	     : def->is_profile ? spc_profile_init(&chart->blob.engine.profile, &def->profile)
+	                       : spc_state_init(&chart->blob.engine.spc, &def->spc, NULL)) != 0) {
 		free(chart);
 		return CT_ERR_INVALID; /* gate_chart_def_build checked it: cannot happen */
 	}
@@ -295,14 +322,16 @@ int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const 
 	def = find_def(charts, chart_id, &index);
 	if (def == NULL || strcmp(def->config_hash, config_hash) != 0)
 		return CT_ERR_NOT_FOUND;
-	if (state_len != sizeof(blob))
+	if (state_len != gate_blob_size(def))
 		return CT_ERR_CORRUPT;
-	memcpy(&blob, state, sizeof(blob));
+	memset(&blob, 0, sizeof(blob));
+	memcpy(&blob, state, state_len);
 	if (blob.magic != GATE_BLOB_MAGIC || blob.version != GATE_BLOB_VERSION ||
-	    blob.size != sizeof(blob) || blob.plan_step == 0)
+	    blob.size != state_len || blob.plan_step == 0)
 		return CT_ERR_CORRUPT;
-	if (def->is_t2 ? spc_t2_state_check(&blob.t2) != SPC_T2_OK
-	               : spc_state_validate(&blob.spc) != SPC_OK)
+	if (def->is_t2        ? spc_t2_state_check(&blob.engine.t2) != SPC_T2_OK
+	    : def->is_profile ? spc_profile_state_check(&blob.engine.profile) != SPC_PROFILE_OK
+	                      : spc_state_validate(&blob.engine.spc) != SPC_OK)
 		return CT_ERR_CORRUPT;
 	instance_key(key, sizeof(key), chart_id, site, line, station, recipe);
 	if (gate_map_get(&charts->index, key, &existing)) {
@@ -397,7 +426,7 @@ static void feed_univariate(struct gate_chart *chart, const struct gate_chart_de
 add:
 	/* A value the engine refuses (non-finite, impossible count) is skipped: ingest already
 	 * dead-letters those, and one bad point must not stop a chart. */
-	if (spc_chart_add(&chart->blob.spc, &obs, &res) != SPC_OK)
+	if (spc_chart_add(&chart->blob.engine.spc, &obs, &res) != SPC_OK)
 		return;
 	chart->dirty = true;
 	if (!res.plotted)
@@ -429,7 +458,7 @@ static void feed_t2(struct gate_chart *chart, const struct gate_chart_def *def,
 			return; /* the group is plotted only when complete */
 		x[i] = m->value;
 	}
-	if (spc_t2_add(&chart->blob.t2, x, &res) != SPC_T2_OK)
+	if (spc_t2_add(&chart->blob.engine.t2, x, &res) != SPC_T2_OK)
 		return;
 	chart->dirty = true;
 	if (!res.plotted)
@@ -438,10 +467,47 @@ static void feed_t2(struct gate_chart *chart, const struct gate_chart_def *def,
 	chart->ucl = res.ucl;
 	chart->lcl = chart->cl = NAN;
 	if (res.signal) {
-		uint64_t point = (uint64_t)chart->blob.t2.plotted;
+		uint64_t point = (uint64_t)chart->blob.engine.t2.plotted;
 		report(chart, def, GATE_RULE_T2_LIMIT, "t2", point, point, res.t2, res.ucl, 0.0, r,
 		       on_signal, ctx);
 	}
+}
+
+static const Cellthread__V1__Curve *curve(const Cellthread__V1__StationResult *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_curves; i++)
+		if (strcmp(r->curves[i]->name, name) == 0)
+			return r->curves[i];
+	return NULL;
+}
+
+static void feed_profile(struct gate_chart *chart, const struct gate_chart_def *def,
+                         const Cellthread__V1__StationResult *r, gate_signal_fn on_signal,
+                         void *ctx)
+{
+	const Cellthread__V1__Curve *c = curve(r, def->names[0]);
+	struct spc_profile_state *st = &chart->blob.engine.profile;
+	struct spc_profile_score score;
+
+	if (c == NULL || c->n_y < 2 || c->n_y > INT32_MAX)
+		return;
+	/* The first golden_count curves the stream shows are its golden set. */
+	if (st->stage == SPC_PROFILE_STAGE_LEARNING) {
+		if (spc_profile_add_golden(st, NULL, c->y, (int)c->n_y, NULL) == SPC_PROFILE_OK)
+			chart->dirty = true;
+		return;
+	}
+	if (spc_profile_score(st, NULL, c->y, (int)c->n_y, &score) != SPC_PROFILE_OK)
+		return;
+	chart->blob.profile_points++;
+	chart->dirty = true;
+	chart->last_value = score.rms;
+	chart->ucl = def->profile.max_rms;
+	chart->lcl = chart->cl = NAN;
+	if (!score.pass)
+		report(chart, def, GATE_RULE_PROFILE, "profile", chart->blob.profile_points,
+		       chart->blob.profile_points, score.rms, def->profile.max_rms, 0.0, r,
+		       on_signal, ctx);
 }
 
 int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationResult *result,
@@ -458,7 +524,9 @@ int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationRe
 		if (!def_matches(def, result))
 			continue;
 		/* Create an instance only for a stream that reports the characteristic. */
-		if (!def->nonconforming && measurement(result, def->names[0]) == NULL)
+		if (def->is_profile
+		            ? curve(result, def->names[0]) == NULL
+		            : !def->nonconforming && measurement(result, def->names[0]) == NULL)
 			continue;
 		/* Charts keep one recipe apart from another only when the row names a recipe;
 		 * a '*' chart follows the station whatever it runs. */
@@ -478,6 +546,8 @@ int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationRe
 		}
 		if (def->is_t2)
 			feed_t2(chart, def, result, on_signal, ctx);
+		else if (def->is_profile)
+			feed_profile(chart, def, result, on_signal, ctx);
 		else
 			feed_univariate(chart, def, result, verdict, on_signal, ctx);
 	}
@@ -505,6 +575,19 @@ const struct gate_plan_step *gate_charts_plan_step(const struct gate_charts *cha
 
 uint64_t gate_chart_points(const struct gate_charts *charts, const struct gate_chart *chart)
 {
-	return charts->defs[chart->def].is_t2 ? (uint64_t)chart->blob.t2.plotted
-	                                      : chart->blob.spc.points;
+	const struct gate_chart_def *def = &charts->defs[chart->def];
+
+	if (def->is_t2)
+		return (uint64_t)chart->blob.engine.t2.plotted;
+	if (def->is_profile)
+		return chart->blob.profile_points;
+	return chart->blob.engine.spc.points;
+}
+
+size_t gate_blob_size(const struct gate_chart_def *def)
+{
+	size_t engine = def->is_t2        ? sizeof(struct spc_t2_state)
+	                : def->is_profile ? sizeof(struct spc_profile_state)
+	                                  : sizeof(struct spc_state);
+	return offsetof(struct gate_chart_blob, engine) + engine;
 }

@@ -19,12 +19,14 @@
 #include "gate_map.h"
 #include "gate_spec.h"
 #include "spc.h"
+#include "spc_profile.h"
 #include "spc_t2.h"
 
 #define GATE_CHART_ID_MAX  49
 #define GATE_NONCONFORMING "_nonconforming"
 /* Rule numbers beyond the engine's: the T2 limit. */
 #define GATE_RULE_T2_LIMIT 31
+#define GATE_RULE_PROFILE  30 /* a curve outside its golden envelope */
 
 enum gate_action { GATE_ACTION_ALERT = 1, GATE_ACTION_SLOW, GATE_ACTION_STOP, GATE_ACTION_ADJUST };
 
@@ -50,36 +52,47 @@ struct gate_chart_def {
 	char recipe[GATE_NAME_MAX];
 	char kind_name[16];
 	bool is_t2;
+	bool is_profile;                         /* golden-profile comparison of a curve */
 	bool nonconforming;                      /* p / np of failing verdicts */
 	char names[SPC_T2_MAX_P][GATE_NAME_MAX]; /* characteristic(s) */
 	int n_names;
 	uint32_t units_per_point; /* attribute charts: units summed into one point */
 	struct spc_chart_config spc;
 	struct spc_t2_config t2;
+	struct spc_profile_config profile;
 	char plan_id[GATE_NAME_MAX]; /* "" = alert only */
 	char config_hash[17];        /* changes when the row changes: old state is dropped */
 };
 
-/* Everything an instance persists (spc_chart_state.state). Plain old data. */
+/* Everything an instance persists (spc_chart_state.state). Plain old data. The engine state
+ * of the chart's kind comes last, in a union: only gate_blob_size() bytes are stored, so a
+ * univariate chart does not carry a curve envelope's kilobytes into every save. */
 #define GATE_BLOB_MAGIC   UINT32_C(0x47544342) /* "BCTG" */
-#define GATE_BLOB_VERSION UINT32_C(1)
+#define GATE_BLOB_VERSION UINT32_C(2)
 #define GATE_RULE_SLOTS   32
 struct gate_chart_blob {
 	uint32_t magic;
 	uint32_t version;
-	uint32_t size;
+	uint32_t size;                /* bytes stored: gate_blob_size() of the chart's kind */
 	uint32_t plan_step;           /* the reaction plan step the next signal takes (1-based) */
-	struct spc_state spc;         /* univariate charts */
-	struct spc_t2_state t2;       /* t2 charts */
 	double attr_count, attr_size; /* attribute point being filled */
 	uint32_t attr_units;
 	uint32_t pad;
 	uint64_t signals;
 	uint64_t signals_at_action;             /* `signals` when the plan last acted */
+	uint64_t profile_points;                /* profile charts: curves scored */
 	int64_t last_signal_us;                 /* last signal of this instance */
 	int64_t last_action_us;                 /* last command sent for this instance */
 	int64_t last_alert_us[GATE_RULE_SLOTS]; /* per rule, for the alert hold-off */
+	union {
+		struct spc_state spc;             /* univariate charts */
+		struct spc_t2_state t2;           /* t2 charts */
+		struct spc_profile_state profile; /* profile charts */
+	} engine;
 };
+
+/* Bytes of a blob stored for a chart of this definition. */
+size_t gate_blob_size(const struct gate_chart_def *def);
 
 struct gate_chart {
 	size_t def; /* index into gate_charts.defs */

@@ -196,7 +196,7 @@ void gate_pending_snapshot(struct gate_pending *p, struct gate_charts *charts,
 		gate_rows_text(r, chart->recipe);
 		gate_rows_text(r, def->config_hash);
 		gate_rows_int64(r, GATE_BLOB_VERSION);
-		gate_rows_bytea(r, &chart->blob, sizeof(chart->blob));
+		gate_rows_bytea(r, &chart->blob, gate_blob_size(def));
 		gate_rows_int64(r, (int64_t)gate_chart_points(charts, chart));
 		gate_rows_int64(r, (int64_t)chart->blob.signals);
 		gate_rows_double(r, chart->last_value);

@@ -430,14 +430,17 @@ static void test_charts_instances_and_restore(void **state)
 	assert_non_null(saved);
 	gate_charts_init(&restored);
 	gate_charts_set_config(&restored, imr_def("fill"), 1, NULL, 0);
+	/* Only the blob's header and the I-MR engine state are stored, not a curve envelope. */
+	size_t stored = gate_blob_size(&charts.defs[0]);
+	assert_true(stored < sizeof(saved->blob));
 	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*", "h1",
-	                                     &saved->blob, sizeof(saved->blob)),
+	                                     &saved->blob, stored),
 	                 CT_OK);
 	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*",
-	                                     "other-hash", &saved->blob, sizeof(saved->blob)),
+	                                     "other-hash", &saved->blob, stored),
 	                 CT_ERR_NOT_FOUND);
 	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*", "h1",
-	                                     &saved->blob, sizeof(saved->blob) - 1),
+	                                     &saved->blob, stored - 1),
 	                 CT_ERR_CORRUPT);
 	fixture_init(&f, "C", FILLING, "L1-FILL-01", "R");
 	add_measurement(&f, "fill_mass", 4.95);
@@ -448,6 +451,58 @@ static void test_charts_instances_and_restore(void **state)
 	assert_int_equal(seen.last_points[0], 7); /* continues, not restarted */
 	(void)err;
 	gate_charts_cleanup(&restored);
+	gate_charts_cleanup(&charts);
+}
+
+/* A profile chart learns its envelope from the first golden curves of the stream, then
+ * signals a curve far outside it, and not one inside. */
+static void test_charts_profile(void **state)
+{
+	struct gate_charts charts;
+	struct gate_chart_def *def = calloc(1, sizeof(*def));
+	struct signals_seen seen = {0};
+	Cellthread__V1__Curve curve = CELLTHREAD__V1__CURVE__INIT, *curves[] = {&curve};
+	double y[40];
+	struct fixture f;
+	char err[256];
+
+	(void)state;
+	assert_non_null(def);
+	snprintf(def->chart_id, sizeof(def->chart_id), "form");
+	snprintf(def->site, sizeof(def->site), "*");
+	snprintf(def->line, sizeof(def->line), "*");
+	snprintf(def->station, sizeof(def->station), "*");
+	snprintf(def->recipe, sizeof(def->recipe), "*");
+	snprintf(def->kind_name, sizeof(def->kind_name), "profile");
+	snprintf(def->names[0], sizeof(def->names[0]), "formation_voltage");
+	def->n_names = 1;
+	snprintf(def->config_hash, sizeof(def->config_hash), "h");
+	assert_int_equal(gate_chart_def_build(def, 1, "", true, 5, false, NAN, false, NAN, NAN, NAN,
+	                                      NAN, NAN, err, sizeof(err)),
+	                 CT_OK);
+	gate_charts_init(&charts);
+	gate_charts_set_config(&charts, def, 1, NULL, 0);
+	curve.name = (char *)"formation_voltage";
+	curve.y = y;
+	curve.n_y = 40;
+	for (int k = 0; k < 7; k++) {
+		/* 5 golden curves a few mV apart, then one like them, then one 0.2 V low. */
+		double offset = k < 5 ? 0.002 * (k - 2) : k == 5 ? 0.001 : -0.2;
+		for (int i = 0; i < 40; i++)
+			y[i] = 3.0 + 1.2 * (1.0 - exp(-i / 10.0)) + offset;
+		fixture_init(&f, "C", CELLTHREAD__V1__STATION_TYPE__STATION_TYPE_FORMATION, "F1",
+		             "R");
+		f.r.curves = curves;
+		f.r.n_curves = 1;
+		assert_int_equal(
+		        gate_charts_feed(&charts, &f.r, VERDICT(PASS), record_signal, &seen),
+		        CT_OK);
+		assert_int_equal(seen.count, k == 6 ? 1 : 0);
+	}
+	assert_int_equal(seen.rules[0], GATE_RULE_PROFILE);
+	assert_int_equal(gate_chart_points(&charts, charts.charts[0]), 2);
+	assert_int_equal(gate_blob_size(def), offsetof(struct gate_chart_blob, engine) +
+	                                              sizeof(struct spc_profile_state));
 	gate_charts_cleanup(&charts);
 }
 
@@ -476,6 +531,7 @@ int main(void)
 	        cmocka_unit_test(test_lot_fail_rate),
 	        cmocka_unit_test(test_lot_self_and_descendants),
 	        cmocka_unit_test(test_charts_instances_and_restore),
+	        cmocka_unit_test(test_charts_profile),
 	        cmocka_unit_test(test_rules_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
