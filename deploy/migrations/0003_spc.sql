@@ -68,8 +68,9 @@ CREATE TABLE reaction_plan_step (
 );
 
 -- SPC charts. A row is a template: one chart instance runs per (site, line, station, recipe)
--- stream that matches it. characteristic: one name; for t2 a comma-separated group; for p
--- and np the special name '_nonconforming' counts units with a failing verdict.
+-- stream that matches it. characteristic: one name; for t2 a comma-separated group; for
+-- profile a curve name (StationResult.curves; baseline_points golden curves); for p and np
+-- the special name '_nonconforming' counts units with a failing verdict.
 CREATE TABLE spc_chart (
     chart_id       text PRIMARY KEY CHECK (chart_id ~ '^[A-Za-z0-9._:-]{1,48}$'),
     site           text NOT NULL DEFAULT '*',
