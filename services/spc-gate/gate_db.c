@@ -567,48 +567,27 @@ int gate_db_load_lots(struct ct_pg *pg, struct gate_lots *lots, char *err, size_
 
 /* ---- judged IDs ---------------------------------------------------------------------- */
 
-/* A PostgreSQL text[] literal of IDs (IDs hold no quotes, commas or braces: ct_ids). */
-static char *id_array(const char *const *ids, size_t n)
-{
-	size_t len = 3;
-	char *text, *p;
-
-	for (size_t i = 0; i < n; i++)
-		len += strlen(ids[i]) + 3;
-	text = malloc(len);
-	if (text == NULL)
-		return NULL;
-	p = text;
-	*p++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			*p++ = ',';
-		*p++ = '"';
-		p += sprintf(p, "%s", ids[i]);
-		*p++ = '"';
-	}
-	*p++ = '}';
-	*p = '\0';
-	return text;
-}
-
 int gate_db_judged(struct ct_pg *pg, const char *const *ids, size_t n, bool *judged, char *err,
                    size_t err_len)
 {
 	PGresult *res = NULL;
-	char *array;
+	struct ct_pgarray array;
+	const char *literal;
 	int rc;
 
 	memset(judged, 0, n * sizeof(*judged));
 	if (n == 0)
 		return CT_OK;
-	array = id_array(ids, n);
-	if (array == NULL)
-		return CT_ERR_NOMEM;
-	rc = query(pg,
-	           "SELECT source_event_id FROM spc_judged WHERE source_event_id = ANY($1::text[])",
-	           1, (const char *const[]){array}, &res, err, err_len);
-	free(array);
+	ct_pgarray_init(&array);
+	for (size_t i = 0; i < n; i++)
+		ct_pgarray_text(&array, ids[i]);
+	literal = ct_pgarray_literal(&array);
+	rc = literal == NULL ? CT_ERR_NOMEM
+	                     : query(pg,
+	                             "SELECT source_event_id FROM spc_judged"
+	                             " WHERE source_event_id = ANY($1::text[])",
+	                             1, (const char *const[]){literal}, &res, err, err_len);
+	ct_pgarray_cleanup(&array);
 	if (rc != CT_OK)
 		return rc;
 	for (int r = 0; r < PQntuples(res); r++)

@@ -126,31 +126,19 @@ static int64_t to_i64(const char *s)
 	return strtoll(s, NULL, 10);
 }
 
-/* A text[] literal of quoted IDs (IDs are [A-Za-z0-9._:-], quoting is belt and braces). */
+/* A text[] literal of the IDs (malloc'ed; NULL when out of memory). */
 static char *id_array(char **ids, size_t n)
 {
-	size_t len = 3;
-	char *text, *p;
+	struct ct_pgarray array;
+	const char *literal;
+	char *text;
+
+	ct_pgarray_init(&array);
 	for (size_t i = 0; i < n; i++)
-		len += strlen(ids[i]) * 2 + 3;
-	text = malloc(len);
-	if (text == NULL)
-		return NULL;
-	p = text;
-	*p++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			*p++ = ',';
-		*p++ = '"';
-		for (const char *s = ids[i]; *s; s++) {
-			if (*s == '"' || *s == '\\')
-				*p++ = '\\';
-			*p++ = *s;
-		}
-		*p++ = '"';
-	}
-	*p++ = '}';
-	*p = '\0';
+		ct_pgarray_text(&array, ids[i]);
+	literal = ct_pgarray_literal(&array);
+	text = literal != NULL ? strdup(literal) : NULL;
+	ct_pgarray_cleanup(&array);
 	return text;
 }
 
