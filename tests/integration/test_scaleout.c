@@ -35,6 +35,9 @@
 #define RESULTS_PER 5 /* results per message */
 #define MEAS_PER    4 /* measurements per result */
 #define DOWN_MSGS   300
+/* The broker's max_inflight_messages (deploy/scripts/broker-config.sh): at most this many
+ * QoS 1 messages are unacknowledged towards one session at a time. */
+#define BROKER_INFLIGHT 100
 
 struct instances {
 	struct harness_proc *ingest[2];
@@ -114,8 +117,11 @@ static long long ingest_accepted(const struct harness_proc *proc)
 }
 
 /* Stops all four with SIGTERM (exit 0 each, producers first) and checks the work split:
- * each instance did some, the travelers stored `events` together and saw no duplicate. */
-static void stop_and_check_split(struct harness *h, struct instances *in, long long events)
+ * each instance did some, the travelers stored `events` together and saw at most
+ * `max_dups` events delivered twice (the rows themselves are checked exactly by
+ * harness_stream_verify before). */
+static void stop_and_check_split(struct harness *h, struct instances *in, long long events,
+                                 long long max_dups)
 {
 	long long stored[2], dups[2], accepted[2];
 
@@ -134,7 +140,7 @@ static void stop_and_check_split(struct harness *h, struct instances *in, long l
 	assert_int_equal(accepted[0] + accepted[1], events);
 	assert_true(stored[0] > 0 && stored[1] > 0);
 	assert_int_equal(stored[0] + stored[1], events);
-	assert_int_equal(dups[0] + dups[1], 0);
+	assert_in_range(dups[0] + dups[1], 0, max_dups);
 }
 
 static void test_two_instances_under_load(void **state)
@@ -154,7 +160,8 @@ static void test_two_instances_under_load(void **state)
 	assert_int_equal(harness_stream_verify(h, &s), CT_OK);
 	harness_stream_close(&s);
 	/* The stream's results and its sentinel are all the events of this test. */
-	stop_and_check_split(h, &in, (long long)n_msgs * RESULTS_PER + 1);
+	/* Nobody left the group: every message went to exactly one instance, once. */
+	stop_and_check_split(h, &in, (long long)n_msgs * RESULTS_PER + 1, 0);
 	harness_pass(h);
 }
 
@@ -195,7 +202,11 @@ static void test_instance_restart_mid_stream(void **state)
 	assert_int_equal(harness_stream_flow(h, &s, n_msgs, total + 1), CT_OK);
 	assert_int_equal(harness_stream_verify(h, &s), CT_OK);
 	harness_stream_close(&s);
-	stop_and_check_split(h, &in, total + 1);
+	/* QoS 1 is at least once: messages the broker had sent to instance 2 whose PUBACK it
+	 * had not yet read when instance 2 disconnected are sent again on its return (and
+	 * ignored as duplicates). At most one in-flight window of canonical batches, each
+	 * holding the RESULTS_PER events of one input message. */
+	stop_and_check_split(h, &in, total + 1, (long long)BROKER_INFLIGHT * RESULTS_PER);
 	harness_pass(h);
 }
 
