@@ -16,7 +16,7 @@ struct batch {
 	uint8_t *buf;
 	size_t len, cap;
 	size_t n;         /* results */
-	int64_t first_ms; /* clock when the first result came */
+	int64_t due_ms;   /* the station gateway's timer tick that publishes it */
 	const char *line, *station;
 	struct linesim_counts pending;
 };
@@ -120,6 +120,23 @@ static void add_counts(struct linesim_counts *to, const struct linesim_counts *f
 	to->bytes += from->bytes;
 }
 
+/* The first tick of batch i's gateway timer after `ms`. Station gateways are independent
+ * PLCs whose timers are not synchronised: batch i's ticks every batch_ms at phase
+ * i * batch_ms / n_batches, so the stations' batches leave spread over the period (as they
+ * reach a plant's broker) instead of all in the same millisecond. A result waits at most
+ * batch_ms. */
+static int64_t next_tick_ms(const struct linesim_out *out, unsigned i, int64_t ms)
+{
+	int64_t period = out->config.batch_ms, since_tick;
+
+	if (period <= 0)
+		return ms;
+	since_tick = (ms - (int64_t)i * period / out->n_batches) % period;
+	if (since_tick < 0)
+		since_tick += period;
+	return ms + period - since_tick;
+}
+
 /* Publishes one batch; on success its counts join the totals and it is emptied. */
 static int publish_batch(struct linesim_out *out, struct batch *b)
 {
@@ -146,11 +163,13 @@ int linesim_out_result(void *ctx, const struct linesim_result *r)
 	const Cellthread__V1__StationResult *msg = r->msg;
 	struct batch *b;
 	size_t size, need;
+	unsigned index;
 	struct linesim_counts *c;
 
 	if (r->line >= out->n_lines || r->station >= out->n_stations)
 		return CT_ERR_INVALID;
-	b = &out->batches[(size_t)r->line * out->n_stations + r->station];
+	index = r->line * out->n_stations + r->station;
+	b = &out->batches[index];
 	size = protobuf_c_message_get_packed_size(&msg->base);
 	need = 1 + 10 + size;
 	/* While stalled, only linesim_out_poll retries: each failed publish may have waited
@@ -161,7 +180,7 @@ int linesim_out_result(void *ctx, const struct linesim_result *r)
 	if (reserve(&b->buf, &b->cap, b->len + need) != CT_OK)
 		return CT_ERR_NOMEM;
 	if (b->n == 0) {
-		b->first_ms = out->now_ms;
+		b->due_ms = next_tick_ms(out, index, out->now_ms);
 		b->line = r->line_name;
 		b->station = r->station_id;
 	}
@@ -240,7 +259,7 @@ int linesim_out_poll(struct linesim_out *out, int64_t now_ms)
 		if (b->n == 0)
 			continue;
 		if (b->n < out->config.max_batch && b->len < out->config.max_bytes &&
-		    now_ms - b->first_ms < out->config.batch_ms)
+		    now_ms < b->due_ms)
 			continue;
 		rc = publish_batch(out, b);
 		if (rc != CT_OK)
@@ -272,8 +291,8 @@ int64_t linesim_out_next_due_ms(const struct linesim_out *out)
 	for (unsigned i = 0; i < out->n_batches; i++) {
 		const struct batch *b = &out->batches[i];
 
-		if (b->n > 0 && b->first_ms + out->config.batch_ms < due)
-			due = b->first_ms + out->config.batch_ms;
+		if (b->n > 0 && b->due_ms < due)
+			due = b->due_ms;
 	}
 	return due;
 }

@@ -2,8 +2,10 @@
  *
  * The broker's cost is per message, so results are grouped per (line, station) into one
  * StationResultBatch payload, published when it holds max_batch results, when adding a
- * result would take it past max_bytes, or when its oldest result is batch_ms old (checked by
- * linesim_out_poll). A batch is kept as protobuf wire bytes: each result is packed as it
+ * result would take it past max_bytes, or at the next tick of its station gateway's timer
+ * (checked by linesim_out_poll). Each station's timer ticks every batch_ms with a phase of its
+ * own, spread over the period, since real gateways are not synchronised: a result waits at
+ * most batch_ms, and the stations' batches do not all leave at once. A batch is kept as protobuf wire bytes: each result is packed as it
  * arrives and appended as field 1 of StationResultBatch, which is byte for byte what packing
  * the batch message would give, so nothing of the model's scratch result is retained.
  *
@@ -37,7 +39,7 @@ struct linesim_publish {
 
 struct linesim_out_config {
 	size_t max_batch; /* results per batch, >= 1 */
-	int64_t batch_ms; /* oldest result's age that forces a publish, >= 0 */
+	int64_t batch_ms; /* period of each station's publish timer, >= 0 (0: at once) */
 	size_t max_bytes; /* payload size a batch stays under (one result may exceed it) */
 	/* Returns 0 when the payload was handed to the broker, non-zero otherwise. */
 	int (*publish)(void *ctx, const struct linesim_publish *msg);

@@ -82,7 +82,7 @@ static const struct ct_config_key linesim_keys[] = {
             "0: run until stopped; N: stop once N cells per line finished every station"),
         KEY("sim.encoding", CT_CONF_STRING, encoding, "pb", 0, 0, "payloads: pb or json"),
         KEY("sim.batch_ms", CT_CONF_INT, batch_ms, "100", 0, 60000,
-            "publish a station's batch when its oldest result is this old"),
+            "period of each station gateway's publish timer (phases spread over it)"),
         KEY("sim.max_batch", CT_CONF_INT, max_batch, "200", 1, 1000,
             "publish a station's batch when it holds this many results"),
         KEY("sim.faults", CT_CONF_STRING, faults, "", 0, 0,
