@@ -95,6 +95,9 @@ struct ct_mqtt {
 	 * means the first n are done (ct_mqtt_mark). */
 	uint64_t sent_total;
 	uint64_t finished_total;
+	/* The mark the spool's reader waits for (ct_mqtt_mark_reached said "not yet"); 0: none.
+	 * Reaching it, or a failure, wakes the reader instead of it polling. */
+	uint64_t wake_reader_at;
 	volatile sig_atomic_t *stop_flag;
 	bool spool_error_logged;
 
@@ -342,26 +345,36 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
 	return 1;
 }
 
-static void on_published(void *context, MQTTAsync_successData *response)
+/* One publish is done (acknowledged, or failed). Wakes the publishers waiting for room, and
+ * the spool's reader once the mark it waits for is reached or anything failed. */
+static void publish_finished(struct ct_mqtt *mqtt, bool failed)
 {
-	struct ct_mqtt *mqtt = context;
-	(void)response;
+	bool wake_reader = false;
+
 	pthread_mutex_lock(&mqtt->lock);
 	mqtt->inflight--;
 	mqtt->finished_total++;
+	if (failed)
+		mqtt->failed_publishes++;
+	if (mqtt->wake_reader_at != 0 && (failed || mqtt->finished_total >= mqtt->wake_reader_at)) {
+		mqtt->wake_reader_at = 0;
+		wake_reader = true;
+	}
 	pthread_cond_broadcast(&mqtt->cond);
 	pthread_mutex_unlock(&mqtt->lock);
+	if (wake_reader && mqtt->spool != NULL)
+		ct_spool_wake(mqtt->spool);
+}
+
+static void on_published(void *context, MQTTAsync_successData *response)
+{
+	(void)response;
+	publish_finished(context, false);
 }
 
 static void on_publish_failed(void *context, MQTTAsync_failureData *response)
 {
-	struct ct_mqtt *mqtt = context;
-	pthread_mutex_lock(&mqtt->lock);
-	mqtt->inflight--;
-	mqtt->finished_total++;
-	mqtt->failed_publishes++;
-	pthread_cond_broadcast(&mqtt->cond);
-	pthread_mutex_unlock(&mqtt->lock);
+	publish_finished(context, true);
 	ct_debug("mqtt: publish failed: %s",
 	         response && response->message
 	                 ? response->message
@@ -677,12 +690,7 @@ int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload
 		pthread_mutex_unlock(&mqtt->lock);
 	}
 	if (rc != MQTTASYNC_SUCCESS) {
-		pthread_mutex_lock(&mqtt->lock);
-		mqtt->inflight--;
-		mqtt->finished_total++;
-		mqtt->failed_publishes++;
-		pthread_cond_broadcast(&mqtt->cond);
-		pthread_mutex_unlock(&mqtt->lock);
+		publish_finished(mqtt, true);
 		ct_warn("mqtt: cannot publish to %s: %s", topic, MQTTAsync_strerror(rc));
 		return rc == MQTTASYNC_DISCONNECTED ? CT_ERR_TIMEOUT : CT_ERR_MQTT;
 	}
@@ -704,6 +712,8 @@ int ct_mqtt_mark_reached(struct ct_mqtt *mqtt, const struct ct_mqtt_mark *mark, 
 	*ret_reached = mqtt->finished_total >= mark->sent;
 	if (mqtt->failed_publishes > 0)
 		rc = CT_ERR_MQTT;
+	else if (!*ret_reached)
+		mqtt->wake_reader_at = mark->sent;
 	pthread_mutex_unlock(&mqtt->lock);
 	return rc;
 }

@@ -421,8 +421,10 @@ static int run(struct ingest *in)
 			}
 			continue;
 		}
-		rc = ct_spool_read(in->svc.spool, (size_t)in->cfg.batch_records, 4u << 20,
-		                   in->n_awaiting > 0 ? 2 : 200, &batch);
+		/* An acknowledgement of the oldest awaited batch wakes this read
+		 * (ct_mqtt_mark_reached asked for it): no polling. */
+		rc = ct_spool_read(in->svc.spool, (size_t)in->cfg.batch_records, 4u << 20, 200,
+		                   &batch);
 		if (rc != CT_OK && rc != CT_ERR_CORRUPT) {
 			ct_error("cannot read the spool: %s", ct_strerror(rc));
 			break;

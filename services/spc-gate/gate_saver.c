@@ -26,6 +26,7 @@ struct gate_saver {
 	struct job_list done;   /* saved (or refused), not yet taken back */
 	size_t in_progress;     /* taken by the thread, not yet done */
 	size_t max_queued;
+	struct ct_spool *wake; /* the loop's spool, woken when jobs come back; may be NULL */
 	bool quit;
 	volatile sig_atomic_t *stop_flag;
 };
@@ -136,13 +137,18 @@ static void *saver_main(void *arg)
 		}
 		s->in_progress = 0;
 		pthread_cond_broadcast(&s->changed);
+		if (s->wake != NULL) {
+			pthread_mutex_unlock(&s->lock);
+			ct_spool_wake(s->wake);
+			pthread_mutex_lock(&s->lock);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
 struct gate_saver *gate_saver_new(const char *conninfo, const char *password, size_t max_queued,
-                                  volatile sig_atomic_t *stop_flag)
+                                  struct ct_spool *wake, volatile sig_atomic_t *stop_flag)
 {
 	struct gate_saver *s = calloc(1, sizeof(*s));
 
@@ -151,6 +157,7 @@ struct gate_saver *gate_saver_new(const char *conninfo, const char *password, si
 	s->pg = ct_pg_new(conninfo, password);
 	s->max_queued = max_queued > 0 ? max_queued : 1;
 	s->stop_flag = stop_flag;
+	s->wake = wake;
 	if (s->pg == NULL || pthread_mutex_init(&s->lock, NULL) != 0) {
 		ct_pg_free(s->pg);
 		free(s);

@@ -14,14 +14,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ct_spool.h"
 #include "gate_db.h"
 
 struct gate_saver;
 
 /* Starts the thread; conninfo and password as for ct_pg_new. max_queued: jobs waiting at
- * most before gate_saver_submit blocks (back-pressure). Returns NULL on failure. */
+ * most before gate_saver_submit blocks (back-pressure). wake: the spool the loop reads,
+ * woken (ct_spool_wake) whenever jobs come back, so the loop needs no polling; may be NULL.
+ * Returns NULL on failure. */
 struct gate_saver *gate_saver_new(const char *conninfo, const char *password, size_t max_queued,
-                                  volatile sig_atomic_t *stop_flag);
+                                  struct ct_spool *wake, volatile sig_atomic_t *stop_flag);
 /* Queues a job (ownership passes to the saver until it comes back from gate_saver_done).
  * Waits while max_queued jobs are queued. */
 void gate_saver_submit(struct gate_saver *saver, struct gate_pending *job);

@@ -529,11 +529,10 @@ static int run(struct gate *g)
 				break;
 			continue;
 		}
-		/* While batches wait for acknowledgements or are being saved, come back soon to
-		 * move them on. */
-		rc = ct_spool_read(
-		        g->svc.spool, (size_t)g->cfg.batch_records, (size_t)g->cfg.batch_kib * 1024,
-		        g->n_awaiting + gate_saver_outstanding(g->saver) > 0 ? 2 : 100, &batch);
+		/* Acknowledgements (ct_mqtt_mark_reached) and saved jobs (the saver) wake this read:
+		 * no polling while batches move on. */
+		rc = ct_spool_read(g->svc.spool, (size_t)g->cfg.batch_records,
+		                   (size_t)g->cfg.batch_kib * 1024, 100, &batch);
 		if (rc != CT_OK && rc != CT_ERR_CORRUPT) {
 			ct_error("cannot read the spool: %s", ct_strerror(rc));
 			break;
@@ -637,9 +636,7 @@ int main(int argc, char **argv)
 	g.check_judged = true;
 	g.pg = ct_pg_new(g.cfg.pg_conninfo, g.cfg.pg_password);
 	g.recent = ingest_dedup_new((size_t)g.cfg.dedup_window);
-	/* Its own connection: saving never waits behind a reload or a query of the loop's. */
-	g.saver = gate_saver_new(g.cfg.pg_conninfo, g.cfg.pg_password, 8, &ct_service_stop);
-	if (g.pg == NULL || g.recent == NULL || g.saver == NULL) {
+	if (g.pg == NULL || g.recent == NULL) {
 		ct_error("out of memory");
 		goto out;
 	}
@@ -660,7 +657,17 @@ int main(int argc, char **argv)
 		ct_error("cannot start: %s", err);
 		goto out;
 	}
+	/* Its own connection: saving never waits behind a reload or a query of the loop's. It
+	 * wakes the loop's spool read when jobs come back, so it lives inside the service. */
+	g.saver = gate_saver_new(g.cfg.pg_conninfo, g.cfg.pg_password, 8, g.svc.spool,
+	                         &ct_service_stop);
+	if (g.saver == NULL) {
+		ct_error("cannot start the saving thread");
+		ct_service_finish(&g.svc);
+		goto out;
+	}
 	if (refresh(&g, true) != CT_OK) {
+		gate_saver_free(g.saver);
 		ct_service_finish(&g.svc);
 		goto out;
 	}
@@ -668,10 +675,12 @@ int main(int argc, char **argv)
 	rc = run(&g);
 	ct_info("stopping: judged %lu results (%lu failed), %lu signals, %lu commands, %lu holds",
 	        g.judged, g.failed, g.signals, g.commands, g.holds);
+	/* Saves what is queued (replayed and skipped at the next start if not), before the
+	 * spool it wakes goes. */
+	gate_saver_free(g.saver);
 	ct_service_finish(&g.svc);
 	exit_code = rc == CT_OK ? 0 : 1;
 out:
-	gate_saver_free(g.saver);
 	free(g.verdicts.buf);
 	free(g.decoded);
 	ingest_dedup_free(g.recent);

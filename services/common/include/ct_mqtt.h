@@ -73,7 +73,9 @@ struct ct_mqtt_mark {
 void ct_mqtt_mark(struct ct_mqtt *mqtt, struct ct_mqtt_mark *ret);
 /* *ret_reached: every publish before mark is finished. Returns CT_ERR_MQTT when any publish
  * failed since the last ct_mqtt_flush (the caller publishes again from its last commit and
- * calls ct_mqtt_flush, which clears the failure), else CT_OK. */
+ * calls ct_mqtt_flush, which clears the failure), else CT_OK. When not reached, the spool's
+ * reader is woken (ct_spool_wake) as soon as it is, or a publish fails: a loop waiting in
+ * ct_spool_read needs no short timeout to notice. */
 int ct_mqtt_mark_reached(struct ct_mqtt *mqtt, const struct ct_mqtt_mark *mark, bool *ret_reached);
 /* Publishes the retained status (ONLINE/DRAINING/OFFLINE) of this service instance. */
 int ct_mqtt_publish_status(struct ct_mqtt *mqtt, int state);
