@@ -15,8 +15,8 @@
 struct batch {
 	uint8_t *buf;
 	size_t len, cap;
-	size_t n;         /* results */
-	int64_t due_ms;   /* the station gateway's timer tick that publishes it */
+	size_t n;       /* results */
+	int64_t due_ms; /* the station gateway's timer tick that publishes it */
 	const char *line, *station;
 	struct linesim_counts pending;
 };

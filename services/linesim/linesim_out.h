@@ -5,9 +5,10 @@
  * result would take it past max_bytes, or at the next tick of its station gateway's timer
  * (checked by linesim_out_poll). Each station's timer ticks every batch_ms with a phase of its
  * own, spread over the period, since real gateways are not synchronised: a result waits at
- * most batch_ms, and the stations' batches do not all leave at once. A batch is kept as protobuf wire bytes: each result is packed as it
- * arrives and appended as field 1 of StationResultBatch, which is byte for byte what packing
- * the batch message would give, so nothing of the model's scratch result is retained.
+ * most batch_ms, and the stations' batches do not all leave at once. A batch is kept as
+ * protobuf wire bytes: each result is packed as it arrives and appended as field 1 of
+ * StationResultBatch, which is byte for byte what packing the batch message would give, so nothing
+ * of the model's scratch result is retained.
  *
  * Counts are added only when the publish callback accepts a payload, so the totals are
  * exactly what went out. A batch whose publish fails stays queued and the output is

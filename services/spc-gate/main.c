@@ -529,8 +529,8 @@ static int run(struct gate *g)
 				break;
 			continue;
 		}
-		/* Acknowledgements (ct_mqtt_mark_reached) and saved jobs (the saver) wake this read:
-		 * no polling while batches move on. */
+		/* Acknowledgements (ct_mqtt_mark_reached) and saved jobs (the saver) wake this
+		 * read: no polling while batches move on. */
 		rc = ct_spool_read(g->svc.spool, (size_t)g->cfg.batch_records,
 		                   (size_t)g->cfg.batch_kib * 1024, 100, &batch);
 		if (rc != CT_OK && rc != CT_ERR_CORRUPT) {
