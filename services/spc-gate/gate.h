@@ -24,7 +24,6 @@
 #define COMMAND(x)      CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_##x
 #define DEAD_LETTER(x)  CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_##x
 #define PUBLISH_WAIT_MS 30000
-#define MAX_RETRACES    64
 #define MAX_AWAITING    64
 
 struct gate_saver;
@@ -47,13 +46,6 @@ struct decoded {
 	bool is_genealogy;
 };
 
-struct retrace {
-	struct gate_hold hold;
-	char marker[CT_ID_MAX + 1]; /* event ID traveler must have stored; "" once it has */
-	int64_t due_ms;
-	int round;
-};
-
 struct gate {
 	struct ct_service svc;
 	struct gate_config cfg;
@@ -66,8 +58,6 @@ struct gate {
 	struct ingest_dedup *recent;
 	struct decoded *decoded;
 	size_t decoded_cap;
-	struct retrace retraces[MAX_RETRACES];
-	size_t n_retraces;
 	bool check_judged;    /* the first batches after a start may have been judged already */
 	bool publish_failed;  /* a publish of this batch did not reach the broker */
 	bool commits_blocked; /* a batch was not saved (shutdown): commit nothing after it */

@@ -724,7 +724,16 @@ static int save_job(struct ct_pg *pg, struct gate_pending *p, char *err, size_t 
 int gate_db_save(struct ct_pg *pg, struct gate_pending *const *jobs, size_t n, char *err,
                  size_t err_len)
 {
+	bool holds = false;
 	int rc = exec_sql(pg, "BEGIN", err, err_len);
+
+	/* A transaction that holds lots takes the hold lock before it writes anything: its
+	 * held-unit and inspection rows could otherwise wait for a storing transaction of
+	 * traveler's whose genealogy trigger waits for this hold (0004_hold_genealogy.sql). */
+	for (size_t i = 0; i < n; i++)
+		holds |= jobs[i]->n_holds > 0;
+	if (rc == CT_OK && holds)
+		rc = exec_sql(pg, "SELECT ct_hold_lock()", err, err_len);
 
 	for (size_t i = 0; i < n && rc == CT_OK; i++)
 		rc = save_job(pg, jobs[i], err, err_len);
@@ -832,19 +841,6 @@ int gate_db_undo_done(struct ct_pg *pg, const char *command_id, const char *undo
 	               "UPDATE automatic_action SET undone_at = now(), undo_command_id = $2"
 	               " WHERE command_id = $1 AND undone_at IS NULL",
 	               2, (const char *const[]){command_id, undo_command_id}, &res, err, err_len);
-	PQclear(res);
-	return rc;
-}
-
-int gate_db_event_stored(struct ct_pg *pg, const char *event_id, bool *ret_stored, char *err,
-                         size_t err_len)
-{
-	PGresult *res = NULL;
-	int rc = query(pg, "SELECT 1 FROM event WHERE event_id = $1", 1,
-	               (const char *const[]){event_id}, &res, err, err_len);
-
-	if (rc == CT_OK)
-		*ret_stored = PQntuples(res) > 0;
 	PQclear(res);
 	return rc;
 }

@@ -130,10 +130,6 @@ int gate_db_pending_undos(struct ct_pg *pg, struct gate_undo *ret, size_t max, s
 int gate_db_undo_done(struct ct_pg *pg, const char *command_id, const char *undo_command_id,
                       char *err, size_t err_len);
 
-/* Whether traveler has stored the event (its row in `event`). */
-int gate_db_event_stored(struct ct_pg *pg, const char *event_id, bool *ret_stored, char *err,
-                         size_t err_len);
-
 /* Deletes spc_judged rows older than keep_days. */
 int gate_db_prune(struct ct_pg *pg, int keep_days, char *err, size_t err_len);
 

@@ -29,12 +29,6 @@
 #include "gate_saver.h"
 
 #define PRUNE_EVERY_MS (3600LL * 1000)
-/* A hold follows the genealogy in traveler's tables, which may lag behind what spc-gate has
- * judged. So the hold is traced forward again once traveler has stored the result that
- * caused it (traveler stores in arrival order, so every unit judged before the hold is in by
- * then), and once more after these delays as a safety net (a reconnect can reorder). */
-static const int64_t retrace_after_ms[] = {30000, 300000};
-#define MARKER_POLL_MS 200
 
 #define KEY(name, type, field, def, lo, hi, help)                                                  \
 	{                                                                                          \
@@ -79,13 +73,6 @@ static int judge_result(struct gate *g, const Cellthread__V1__StationResult *r)
 			return rc;
 		ct_warn("holding lot %s: %s", lo.holds[i].lot_id, lo.holds[i].reason);
 		g->holds++;
-		if (g->n_retraces < MAX_RETRACES) {
-			struct retrace *t = &g->retraces[g->n_retraces++];
-			t->hold = lo.holds[i];
-			snprintf(t->marker, sizeof(t->marker), "%s", r->header->event_id);
-			t->round = 0;
-			t->due_ms = ct_mono_ms() + MARKER_POLL_MS;
-		}
 	}
 	if (j.verdict != VERDICT(PASS)) {
 		const struct gate_failure *f = &j.failed[0];
@@ -440,46 +427,6 @@ static int rollback_to_saved(struct gate *g)
 	}
 }
 
-static void run_retraces(struct gate *g)
-{
-	int64_t now = ct_mono_ms();
-	size_t kept = 0;
-	const int rounds = (int)(sizeof(retrace_after_ms) / sizeof(retrace_after_ms[0]));
-
-	for (size_t i = 0; i < g->n_retraces; i++) {
-		struct retrace *t = &g->retraces[i];
-		char err[256];
-		bool stored = false;
-
-		if (t->due_ms > now) {
-			g->retraces[kept++] = *t;
-			continue;
-		}
-		if (t->marker[0] != '\0') {
-			if (gate_db_event_stored(g->pg, t->marker, &stored, err, sizeof(err)) !=
-			            CT_OK ||
-			    !stored) {
-				t->due_ms =
-				        now + MARKER_POLL_MS; /* traveler has not caught up yet */
-				g->retraces[kept++] = *t;
-				continue;
-			}
-			t->marker[0] = '\0';
-			t->due_ms = now + retrace_after_ms[0];
-		} else if (++t->round < rounds) {
-			t->due_ms = now + retrace_after_ms[t->round];
-		} else {
-			t->due_ms = -1;
-		}
-		/* Re-applying the hold is idempotent: same state, same rows, new descendants. */
-		if (gate_pending_add_hold(&g->pending, &t->hold) != CT_OK)
-			continue;
-		if (t->due_ms >= 0)
-			g->retraces[kept++] = *t;
-	}
-	g->n_retraces = kept;
-}
-
 static int run(struct gate *g)
 {
 	struct ct_spool_batch batch;
@@ -538,7 +485,6 @@ static int run(struct gate *g)
 			break;
 		}
 		rc = CT_OK;
-		run_retraces(g);
 		if (batch.count == 0 && gate_pending_is_empty(&g->pending))
 			goto report;
 		if (batch.count > g->decoded_cap) {
