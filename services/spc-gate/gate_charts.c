@@ -102,9 +102,10 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 	def->is_profile = kind_is(def, "profile");
 	if (def->is_profile) {
 		/* A curve against the envelope of the first baseline_points (golden) curves, on a
-		 * normalised time axis of 128 points: it fails with more than 10 % of its points
-		 * beyond z = 3 golden standard deviations, an RMS deviation above 2.5, or one point
-		 * beyond 6. `sigma`, when set, is the band's minimum half-width in y units. */
+		 * normalised time axis of 128 points: by default it fails with more than 10 % of
+		 * its points beyond z = 3 golden standard deviations, an RMS deviation above 2.5,
+		 * or one point beyond 6 (gate_chart_def_profile_limits changes them). `sigma`,
+		 * when set, is the band's minimum half-width in y units. */
 		memset(&def->profile, 0, sizeof(def->profile));
 		def->profile.grid_size = 128;
 		def->profile.golden_count = has_baseline ? baseline_points : 0;
@@ -192,6 +193,30 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 	}
 	if (spc_chart_config_check(c, &problem) != SPC_OK)
 		return ct_set_error(err, err_len, CT_ERR_INVALID, "%s", problem);
+	return CT_OK;
+}
+
+int gate_chart_def_profile_limits(struct gate_chart_def *def, double z, double max_rms,
+                                  double max_abs, double max_outside, char *err, size_t err_len)
+{
+	struct spc_profile_config c = def->profile;
+
+	if (!def->is_profile)
+		return ct_set_error(err, err_len, CT_ERR_INVALID,
+		                    "profile limits are for profile charts only");
+	if (!isnan(z))
+		c.z = z;
+	if (!isnan(max_rms))
+		c.max_rms = max_rms;
+	if (!isnan(max_abs))
+		c.max_abs = max_abs;
+	if (!isnan(max_outside))
+		c.max_outside = max_outside;
+	if (spc_profile_config_check(&c) != SPC_PROFILE_OK)
+		return ct_set_error(err, err_len, CT_ERR_INVALID,
+		                    "profile limits out of range (z, max_rms, max_abs > 0; "
+		                    "max_outside 0..1)");
+	def->profile = c;
 	return CT_OK;
 }
 

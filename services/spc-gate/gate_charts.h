@@ -145,6 +145,12 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
                          bool has_sigma, double sigma, double ewma_lambda, double ewma_l,
                          double cusum_k, double cusum_h, char *err, size_t err_len);
 
+/* The thresholds of a profile chart (NAN: keep the default of gate_chart_def_build: z 3,
+ * RMS 2.5, one point beyond 6, 10 % of the points outside the band). Call after
+ * gate_chart_def_build. Returns CT_OK or CT_ERR_INVALID with the reason in err. */
+int gate_chart_def_profile_limits(struct gate_chart_def *def, double z, double max_rms,
+                                  double max_abs, double max_outside, char *err, size_t err_len);
+
 /* Replaces definitions and plan steps (taking ownership of both malloc'd arrays). Instances
  * whose definition is gone or changed (config_hash) are dropped; the rest keep their state. */
 void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *defs, size_t n_defs,

@@ -387,7 +387,9 @@ static int load_charts(struct ct_pg *pg, struct gate_chart_def **ret, size_t *re
 	        " left(md5(concat_ws('|', site, line, station, station_type, recipe,"
 	        "  characteristic, kind, subgroup_size, ewma_lambda, ewma_l, cusum_k, cusum_h, "
 	        "rules,"
-	        "  baseline_points, centre, sigma)), 16)"
+	        "  baseline_points, centre, sigma, profile_z, profile_max_rms, profile_max_abs,"
+	        "  profile_max_outside)), 16),"
+	        " profile_z, profile_max_rms, profile_max_abs, profile_max_outside"
 	        " FROM spc_chart WHERE enabled ORDER BY chart_id";
 	PGresult *res = NULL;
 	struct gate_chart_def *rows = NULL;
@@ -425,6 +427,13 @@ static int load_charts(struct ct_pg *pg, struct gate_chart_def **ret, size_t *re
 		                         number(res, i, 15), has(res, i, 16), number(res, i, 16),
 		                         number(res, i, 9), number(res, i, 10), number(res, i, 11),
 		                         number(res, i, 12), why, sizeof(why)) != CT_OK) {
+			ct_warn("chart %s ignored: %s", d->chart_id, why);
+			continue;
+		}
+		if (d->is_profile &&
+		    gate_chart_def_profile_limits(d, number(res, i, 19), number(res, i, 20),
+		                                  number(res, i, 21), number(res, i, 22), why,
+		                                  sizeof(why)) != CT_OK) {
 			ct_warn("chart %s ignored: %s", d->chart_id, why);
 			continue;
 		}

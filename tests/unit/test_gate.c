@@ -454,19 +454,12 @@ static void test_charts_instances_and_restore(void **state)
 	gate_charts_cleanup(&charts);
 }
 
-/* A profile chart learns its envelope from the first golden curves of the stream, then
- * signals a curve far outside it, and not one inside. */
-static void test_charts_profile(void **state)
+/* A profile definition of the formation voltage learning from 5 golden curves. */
+static struct gate_chart_def *profile_def(void)
 {
-	struct gate_charts charts;
 	struct gate_chart_def *def = calloc(1, sizeof(*def));
-	struct signals_seen seen = {0};
-	Cellthread__V1__Curve curve = CELLTHREAD__V1__CURVE__INIT, *curves[] = {&curve};
-	double y[40];
-	struct fixture f;
 	char err[256];
 
-	(void)state;
 	assert_non_null(def);
 	snprintf(def->chart_id, sizeof(def->chart_id), "form");
 	snprintf(def->site, sizeof(def->site), "*");
@@ -480,14 +473,28 @@ static void test_charts_profile(void **state)
 	assert_int_equal(gate_chart_def_build(def, 1, "", true, 5, false, NAN, false, NAN, NAN, NAN,
 	                                      NAN, NAN, err, sizeof(err)),
 	                 CT_OK);
+	return def;
+}
+
+/* Feeds 5 golden curves a few mV apart, one like them, then one 0.2 V low; returns the
+ * signals after each of the last two (bit 0: the one like them, bit 1: the low one). */
+static unsigned feed_profile_curves(struct gate_chart_def *def)
+{
+	struct gate_charts charts;
+	struct signals_seen seen = {0};
+	Cellthread__V1__Curve curve = CELLTHREAD__V1__CURVE__INIT, *curves[] = {&curve};
+	double y[40];
+	struct fixture f;
+	unsigned signalled = 0;
+
 	gate_charts_init(&charts);
 	gate_charts_set_config(&charts, def, 1, NULL, 0);
 	curve.name = (char *)"formation_voltage";
 	curve.y = y;
 	curve.n_y = 40;
 	for (int k = 0; k < 7; k++) {
-		/* 5 golden curves a few mV apart, then one like them, then one 0.2 V low. */
 		double offset = k < 5 ? 0.002 * (k - 2) : k == 5 ? 0.001 : -0.2;
+		int before = seen.count;
 		for (int i = 0; i < 40; i++)
 			y[i] = 3.0 + 1.2 * (1.0 - exp(-i / 10.0)) + offset;
 		fixture_init(&f, "C", CELLTHREAD__V1__STATION_TYPE__STATION_TYPE_FORMATION, "F1",
@@ -497,13 +504,56 @@ static void test_charts_profile(void **state)
 		assert_int_equal(
 		        gate_charts_feed(&charts, &f.r, VERDICT(PASS), record_signal, &seen),
 		        CT_OK);
-		assert_int_equal(seen.count, k == 6 ? 1 : 0);
+		if (k < 5)
+			assert_int_equal(seen.count, 0); /* learning */
+		else if (seen.count > before)
+			signalled |= 1u << (k - 5);
 	}
-	assert_int_equal(seen.rules[0], GATE_RULE_PROFILE);
+	if (seen.count > 0)
+		assert_int_equal(seen.rules[0], GATE_RULE_PROFILE);
 	assert_int_equal(gate_chart_points(&charts, charts.charts[0]), 2);
 	assert_int_equal(gate_blob_size(def), offsetof(struct gate_chart_blob, engine) +
 	                                              sizeof(struct spc_profile_state));
 	gate_charts_cleanup(&charts);
+	return signalled;
+}
+
+/* A profile chart learns its envelope from the first golden curves of the stream, then
+ * signals a curve far outside it, and not one inside. */
+static void test_charts_profile(void **state)
+{
+	(void)state;
+	assert_int_equal(feed_profile_curves(profile_def()), 2u);
+}
+
+/* Profile thresholds from configuration (0005): NAN keeps a default, a value out of range
+ * is refused and changes nothing, thresholds wide enough let the low curve pass. */
+static void test_profile_limits(void **state)
+{
+	struct gate_chart_def *def = profile_def(), *imr = calloc(1, sizeof(*imr));
+	char err[256];
+
+	(void)state;
+	assert_int_equal(gate_chart_def_profile_limits(def, 4.0, NAN, 8.0, NAN, err, sizeof(err)),
+	                 CT_OK);
+	assert_true(def->profile.z == 4.0 && def->profile.max_abs == 8.0);
+	assert_true(def->profile.max_rms == 2.5 && def->profile.max_outside == 0.10);
+	assert_int_equal(gate_chart_def_profile_limits(def, NAN, NAN, NAN, 1.5, err, sizeof(err)),
+	                 CT_ERR_INVALID);
+	assert_int_equal(gate_chart_def_profile_limits(def, 0.0, NAN, NAN, NAN, err, sizeof(err)),
+	                 CT_ERR_INVALID);
+	assert_true(def->profile.z == 4.0 && def->profile.max_outside == 0.10);
+	/* The 0.2 V low curve is about 60 golden sd away: z 1000 and a max_abs and RMS of 1e6
+	 * take it in, with the whole grid allowed outside. */
+	assert_int_equal(
+	        gate_chart_def_profile_limits(def, 1000.0, 1e6, 1e6, 1.0, err, sizeof(err)), CT_OK);
+	assert_int_equal(feed_profile_curves(def), 0u);
+
+	assert_non_null(imr);
+	snprintf(imr->kind_name, sizeof(imr->kind_name), "imr");
+	assert_int_equal(gate_chart_def_profile_limits(imr, 3.0, NAN, NAN, NAN, err, sizeof(err)),
+	                 CT_ERR_INVALID);
+	free(imr);
 }
 
 static void test_rules_parse(void **state)
@@ -532,6 +582,7 @@ int main(void)
 	        cmocka_unit_test(test_lot_self_and_descendants),
 	        cmocka_unit_test(test_charts_instances_and_restore),
 	        cmocka_unit_test(test_charts_profile),
+	        cmocka_unit_test(test_profile_limits),
 	        cmocka_unit_test(test_rules_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
