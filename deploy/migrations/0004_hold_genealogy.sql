@@ -9,16 +9,28 @@
 --     and coils made from it held in turn;
 --   * a statement trigger on genealogy holds every unit stored later that contains a held
 --     lot or a held unit, in the same transaction that stores it.
--- The two meet under one advisory lock (key 7261150004): a hold takes it exclusively before
--- it walks, the trigger shared before it looks. A storing transaction that looked before a
--- hold is waited for, so the hold's walk sees its rows; one that looks after waits for the
--- hold to commit, and sees the hold. Each takes the lock before writing any row the other
--- writes, so the two cannot deadlock.
+-- Two advisory locks, always taken in this order:
+--   7261150004, the hold lock: a hold takes it exclusively before it walks, the trigger
+--     shared before it looks. A storing transaction that looked before a hold is waited
+--     for, so the hold's walk sees its rows; one that looks after waits for the hold to
+--     commit, and sees the hold.
+--   7261150005, the hold-writer lock: taken exclusively before writing held_unit,
+--     inspection_item or lot_status rows (by the walk, by ct_lot_write, and first thing by
+--     spc-gate's saver when its transaction writes them), so two writers never wait for each
+--     other's rows in opposite orders (a deadlock the first version of this met in CI).
+-- Neither is held while waiting for anything else: no deadlock between a hold, spc-gate's
+-- saver and any number of traveler instances.
 
 -- Taken exclusively by every hold, before it writes anything (spc-gate's saver calls it first
--- in a transaction that holds lots, since its other rows could meet the trigger's).
+-- in a transaction that holds lots).
 CREATE FUNCTION ct_hold_lock() RETURNS void LANGUAGE sql AS $$
     SELECT pg_advisory_xact_lock(7261150004)
+$$;
+
+-- Taken before writing held_unit, inspection_item or lot_status (after ct_hold_lock when
+-- both are taken). spc-gate's saver calls it first in a transaction that writes them.
+CREATE FUNCTION ct_hold_write_lock() RETURNS void LANGUAGE sql AS $$
+    SELECT pg_advisory_xact_lock(7261150005)
 $$;
 
 -- Lots looked up by ID alone (the trigger joins new genealogy rows on it).
@@ -34,6 +46,7 @@ DECLARE
     old_state smallint;
     id bigint;
 BEGIN
+    PERFORM ct_hold_write_lock();
     SELECT state INTO old_state FROM lot_status WHERE site = p_site AND lot_id = p_lot
         FOR UPDATE;
     old_state := coalesce(old_state, 1);
@@ -66,6 +79,7 @@ DECLARE
     n integer := 0;
     node record;
 BEGIN
+    PERFORM ct_hold_write_lock();
     FOR node IN
         WITH RECURSIVE tree AS (
             SELECT DISTINCT s.id, ARRAY[s.id] AS path, 0 AS depth
@@ -183,4 +197,5 @@ REVOKE ALL ON FUNCTION ct_lot_write(text, text, smallint, text, text) FROM PUBLI
 REVOKE ALL ON FUNCTION ct_hold_units(text, text, text[], text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ct_hold_new_genealogy() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ct_hold_lock() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ct_hold_lock() TO ct_spc, ct_quality;
+REVOKE ALL ON FUNCTION ct_hold_write_lock() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ct_hold_lock(), ct_hold_write_lock() TO ct_spc, ct_quality;

@@ -27,5 +27,7 @@ int cli_inspect(int argc, char **argv);
 int cli_lot(int argc, char **argv);
 int cli_actions(int argc, char **argv);
 int cli_verdicts(int argc, char **argv);
+/* cellthread charts [--json]: every chart instance, its last point and live capability. */
+int cli_charts(int argc, char **argv);
 
 #endif

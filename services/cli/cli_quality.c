@@ -1,5 +1,5 @@
 /* cli_quality: the quality gate's commands (inspection queue, lot gates, automatic actions,
- * verdicts), all on PostgreSQL with the same connection settings as trace.
+ * verdicts, charts), all on PostgreSQL with the same connection settings as trace.
  *
  * Lists read spc-gate's tables (a read-only login is enough). Decisions go through the
  * SECURITY DEFINER functions of migration 0003 (ct_dispose, ct_lot_set, ct_undo_action),
@@ -627,6 +627,51 @@ int cli_actions(int argc, char **argv)
 	if ((rc = parse_opts(argc, argv, OPT_JSON | OPT_LIMIT, 0, &o)) != 0)
 		return rc;
 	return actions_list(&o);
+}
+
+/* ---- charts ---------------------------------------------------------------------------- */
+
+static const struct column chart_cols[] = {
+        {"chart_id", COL_TEXT},   {"site", COL_TEXT},       {"line", COL_TEXT},
+        {"station", COL_TEXT},    {"recipe", COL_TEXT},     {"points", COL_INT},
+        {"signals", COL_INT},     {"last_value", COL_REAL}, {"lcl", COL_REAL},
+        {"centre", COL_REAL},     {"ucl", COL_REAL},        {"values", COL_INT},
+        {"mean", COL_REAL},       {"cp", COL_REAL},         {"cpk", COL_REAL},
+        {"pp", COL_REAL},         {"ppk", COL_REAL},        {"cpm", COL_REAL},
+        {"updated_at", COL_TEXT},
+};
+
+/* Every chart instance with its last point and live capability (migration 0006). */
+int cli_charts(int argc, char **argv)
+{
+	static const char sql[] =
+	        "SELECT chart_id, site, line, station, recipe, points, signals, last_value, lcl,"
+	        " centre, ucl, overall_n,"
+	        " CASE WHEN overall_n > 0 THEN overall_mean END, cp, cpk, pp, ppk, cpm,"
+	        " updated_at FROM spc_chart_state ORDER BY chart_id, site, line, station, recipe";
+	PGresult *res = NULL;
+	struct opts o;
+	int rc;
+
+	if ((rc = parse_opts(argc, argv, OPT_JSON, 0, &o)) != 0)
+		return rc;
+	if ((rc = run(sql, 0, NULL, &res)) != 0)
+		return rc;
+	if (o.json) {
+		rc = print_rows_json(res, chart_cols, sizeof(chart_cols) / sizeof(chart_cols[0]));
+	} else {
+		printf("%d chart instance(s)\n", PQntuples(res));
+		for (int r = 0; r < PQntuples(res); r++)
+			printf("%-18s %s/%s/%s/%s: %s points, %s signals, last %s (%s..%s); "
+			       "Cp %s Cpk %s Pp %s Ppk %s over %s values\n",
+			       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+			       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),
+			       PQgetvalue(res, r, 6), text(res, r, 7), text(res, r, 8),
+			       text(res, r, 10), text(res, r, 13), text(res, r, 14),
+			       text(res, r, 15), text(res, r, 16), PQgetvalue(res, r, 11));
+	}
+	PQclear(res);
+	return rc;
 }
 
 /* ---- verdicts -------------------------------------------------------------------------- */

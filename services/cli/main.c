@@ -3,7 +3,7 @@
  *   cellthread trace back ID [--json] [--mqtt]     a unit's ancestors, lots, history, verdicts
  *   cellthread trace forward ID [--json] [--mqtt]  every unit that contains ID
  *   cellthread deadletters [--limit N] [--json]    refused input, newest first
- *   cellthread inspect|lot|actions|verdicts ...    the quality gate (cli_quality.c)
+ *   cellthread inspect|lot|actions|verdicts|charts the quality gate (cli_quality.c)
  *
  * Reads PostgreSQL directly (CT_PG_CONNINFO, CT_PG_PASSWORD; a read-only role is enough),
  * or with --mqtt asks traveler over MQTT request/response (CT_MQTT_URL, CT_MQTT_USERNAME,
@@ -47,6 +47,7 @@ void cli_usage(FILE *out)
 	        "       cellthread actions [--limit N] [--json]\n"
 	        "       cellthread actions undo COMMAND_ID --reason TEXT\n"
 	        "       cellthread verdicts UNIT_ID [--json]\n"
+	        "       cellthread charts [--json]\n"
 	        "env: CT_PG_CONNINFO, CT_PG_PASSWORD (or PGPASSFILE); with --mqtt: "
 	        "CT_MQTT_URL, CT_MQTT_USERNAME, CT_MQTT_PASSWORD\n");
 }
@@ -330,6 +331,8 @@ int main(int argc, char **argv)
 		return cli_actions(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "verdicts") == 0)
 		return cli_verdicts(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "charts") == 0)
+		return cli_charts(argc - 2, argv + 2);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
 		cli_usage(stdout);
 		return 0;

@@ -22,6 +22,7 @@ struct ct_pg {
 	char *password;
 	PGconn *conn;
 	bool last_was_connection_error;
+	bool last_was_transient_error;
 	unsigned long generation;
 };
 
@@ -72,6 +73,7 @@ int ct_pg_ensure(struct ct_pg *pg, int timeout_ms, volatile int *stop_flag, char
 		pg->conn = connect_once(pg);
 		if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK) {
 			pg->last_was_connection_error = false;
+			pg->last_was_transient_error = false;
 			pg->generation++;
 			return CT_OK;
 		}
@@ -102,14 +104,21 @@ bool ct_pg_is_connection_error(struct ct_pg *pg)
 	       pg->last_was_connection_error;
 }
 
+bool ct_pg_is_transient_error(struct ct_pg *pg)
+{
+	return pg->last_was_transient_error;
+}
+
 /* Records whether a failed result means the connection is gone (SQLSTATE class 08, or
- * admin shutdown 57P01..57P03) rather than a bad statement. */
+ * admin shutdown 57P01..57P03) or the transaction lost a race it can win when run again
+ * (class 40: deadlock detected, serialization failure), rather than a bad statement. */
 static void note_failure(struct ct_pg *pg, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	pg->last_was_connection_error = PQstatus(pg->conn) != CONNECTION_OK || state == NULL ||
 	                                strncmp(state, "08", 2) == 0 ||
 	                                strncmp(state, "57P0", 4) == 0;
+	pg->last_was_transient_error = state != NULL && strncmp(state, "40", 2) == 0;
 }
 
 int ct_pg_exec(struct ct_pg *pg, const char *sql, char *err, size_t err_len)

@@ -335,7 +335,8 @@ static int add_instance(struct gate_charts *charts, size_t def_index, const char
 
 int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const char *site,
                         const char *line, const char *station, const char *recipe,
-                        const char *config_hash, const void *state, size_t state_len)
+                        const char *config_hash, const void *state, size_t state_len,
+                        const struct gate_overall *overall)
 {
 	const struct gate_chart_def *def;
 	struct gate_chart_blob blob;
@@ -367,6 +368,8 @@ int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const 
 			return rc;
 	}
 	chart->blob = blob;
+	if (overall != NULL)
+		chart->overall = *overall;
 	chart->dirty = false;
 	return CT_OK;
 }
@@ -419,7 +422,34 @@ static double broken_limit(const struct spc_point *p)
 	return p->value >= p->cl ? p->ucl : p->lcl;
 }
 
+/* Adds an accepted individual value to the chart's overall statistics (Welford's update,
+ * stable for long runs) and remembers the spec it is judged against. */
+static void remember_for_capability(struct gate_chart *chart, const struct gate_spec_set *specs,
+                                    const struct gate_chart_def *def,
+                                    const Cellthread__V1__StationResult *r, double value)
+{
+	struct gate_overall *o = &chart->overall;
+	const struct gate_spec *spec;
+	double delta = value - o->mean;
+
+	o->n++;
+	o->mean += delta / (double)o->n;
+	o->m2 += delta * (value - o->mean);
+	if (specs == NULL || (spec = gate_spec_find(specs, r, def->names[0])) == NULL) {
+		chart->has_spec = false;
+		return;
+	}
+	chart->has_spec = spec->has_lsl || spec->has_usl;
+	chart->spec.has_lsl = spec->has_lsl;
+	chart->spec.has_usl = spec->has_usl;
+	chart->spec.has_target = spec->has_target;
+	chart->spec.lsl = spec->lsl;
+	chart->spec.usl = spec->usl;
+	chart->spec.target = spec->target;
+}
+
 static void feed_univariate(struct gate_chart *chart, const struct gate_chart_def *def,
+                            const struct gate_spec_set *charts_specs,
                             const Cellthread__V1__StationResult *r, int verdict,
                             gate_signal_fn on_signal, void *ctx)
 {
@@ -454,6 +484,8 @@ add:
 	if (spc_chart_add(&chart->blob.engine.spc, &obs, &res) != SPC_OK)
 		return;
 	chart->dirty = true;
+	if (!attribute)
+		remember_for_capability(chart, charts_specs, def, r, obs.value);
 	if (!res.plotted)
 		return;
 	chart->last_value = res.primary.value;
@@ -574,7 +606,7 @@ int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationRe
 		else if (def->is_profile)
 			feed_profile(chart, def, result, on_signal, ctx);
 		else
-			feed_univariate(chart, def, result, verdict, on_signal, ctx);
+			feed_univariate(chart, def, charts->specs, result, verdict, on_signal, ctx);
 	}
 	return CT_OK;
 }
@@ -607,6 +639,36 @@ uint64_t gate_chart_points(const struct gate_charts *charts, const struct gate_c
 	if (def->is_profile)
 		return chart->blob.profile_points;
 	return chart->blob.engine.spc.points;
+}
+
+bool gate_chart_capability(const struct gate_charts *charts, const struct gate_chart *chart,
+                           struct spc_capability *ret)
+{
+	const struct gate_chart_def *def = &charts->defs[chart->def];
+	const struct spc_state *st = &chart->blob.engine.spc;
+	enum spc_chart_kind kind = def->spc.kind;
+
+	if (def->is_t2 || def->is_profile || def->nonconforming || kind == SPC_CHART_P ||
+	    kind == SPC_CHART_NP || kind == SPC_CHART_C || kind == SPC_CHART_U)
+		return false;
+	if (st->phase != SPC_PHASE_MONITORING || !(st->limits.sigma > 0.0) ||
+	    chart->overall.n < 2 || !chart->has_spec)
+		return false;
+	/* As ct-spc-analyze: Cp/Cpk describe the process the chart models (its centre and
+	 * within sigma), Pp/Ppk/Cpm the values as they are (their mean and sample sigma). */
+	struct spc_capability within, overall;
+	if (spc_capability_compute(&chart->spec, st->limits.centre, st->limits.sigma, NAN,
+	                           &within) != SPC_OK ||
+	    spc_capability_compute(&chart->spec, chart->overall.mean, NAN,
+	                           sqrt(chart->overall.m2 / (double)(chart->overall.n - 1)),
+	                           &overall) != SPC_OK)
+		return false;
+	*ret = overall;
+	ret->cp = within.cp;
+	ret->cpl = within.cpl;
+	ret->cpu = within.cpu;
+	ret->cpk = within.cpk;
+	return true;
 }
 
 size_t gate_blob_size(const struct gate_chart_def *def)

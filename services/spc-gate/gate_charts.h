@@ -94,6 +94,14 @@ struct gate_chart_blob {
 /* Bytes of a blob stored for a chart of this definition. */
 size_t gate_blob_size(const struct gate_chart_def *def);
 
+/* Running count, mean and sum of squared deviations (Welford) of the individual values a
+ * variables chart was fed since it started: the overall sigma of Pp/Ppk. Saved beside the
+ * blob in the state row (not in it, so blobs of older builds stay readable). */
+struct gate_overall {
+	uint64_t n;
+	double mean, m2;
+};
+
 struct gate_chart {
 	size_t def; /* index into gate_charts.defs */
 	char site[GATE_NAME_MAX], line[GATE_NAME_MAX], station[GATE_NAME_MAX];
@@ -103,6 +111,10 @@ struct gate_chart {
 	bool valid; /* false when the definition vanished on a reload */
 	/* Last plotted point, for the state row (NAN until there is one). */
 	double last_value, lcl, cl, ucl;
+	struct gate_overall overall;
+	/* The spec of the last value fed (gate_charts.specs), for live capability. */
+	bool has_spec;
+	struct spc_spec spec;
 };
 
 /* A signal: one rule firing at one point of one chart instance. */
@@ -126,6 +138,8 @@ struct gate_charts {
 	struct gate_chart **charts; /* instances, stable addresses */
 	size_t n_charts, cap_charts;
 	struct gate_map index; /* instance key -> index into charts */
+	/* The spec limits, for capability; NULL: none computed. Not owned. */
+	const struct gate_spec_set *specs;
 };
 
 void gate_charts_init(struct gate_charts *charts);
@@ -161,7 +175,17 @@ void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *d
  * of this build, or CT_ERR_NOMEM. */
 int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const char *site,
                         const char *line, const char *station, const char *recipe,
-                        const char *config_hash, const void *state, size_t state_len);
+                        const char *config_hash, const void *state, size_t state_len,
+                        const struct gate_overall *overall);
+
+/* Capability of a variables chart (imr, xbar_r, xbar_s, ewma, cusum) against the spec of its
+ * last value, as ct-spc-analyze computes it: Cp/Cpk from the chart's centre and sigma of one
+ * observation (MR-bar/d2, R-bar/d2 or S-bar/c4 from phase I, or the fixed sigma), Pp/Ppk/Cpm
+ * from the mean and sample standard deviation of every value fed. False (ret untouched) when
+ * the chart is of another kind, still in phase I, has fewer than 2 values, or no spec with a
+ * limit. */
+bool gate_chart_capability(const struct gate_charts *charts, const struct gate_chart *chart,
+                           struct spc_capability *ret);
 
 /* Feeds one judged result to every chart it matches, creating instances as needed, and
  * calls on_signal for every rule that fires. verdict is the result's verdict (for

@@ -81,7 +81,7 @@ void gate_rows_end(struct gate_rows *r)
 
 /* Column counts, in the order of the INSERT statements in gate_db_save. */
 #define JUDGED_COLS   1
-#define STATES_COLS   16
+#define STATES_COLS   24
 #define SIGNALS_COLS  15
 #define ACTIONS_COLS  15
 #define ITEMS_COLS    10
@@ -180,6 +180,29 @@ void gate_pending_held_unit(struct gate_pending *p, const char *unit_id, const c
 	gate_rows_end(r);
 }
 
+static void add_index(struct gate_rows *r, bool known, const struct spc_index *index)
+{
+	if (known && index->defined)
+		gate_rows_double(r, index->value);
+	else
+		gate_rows_null(r);
+}
+
+/* Cp, Cpk, Pp, Ppk, Cpm of a state row: NULL where the chart has none (see
+ * gate_chart_capability) or the index is undefined for its spec (Cp of a one-sided one). */
+static void add_capability(struct gate_rows *r, const struct gate_charts *charts,
+                           const struct gate_chart *chart)
+{
+	struct spc_capability cap;
+	bool known = gate_chart_capability(charts, chart, &cap);
+
+	add_index(r, known, &cap.cp);
+	add_index(r, known, &cap.cpk);
+	add_index(r, known, &cap.pp);
+	add_index(r, known, &cap.ppk);
+	add_index(r, known, &cap.cpm);
+}
+
 void gate_pending_snapshot(struct gate_pending *p, struct gate_charts *charts,
                            struct gate_lots *lots, int64_t now_us)
 {
@@ -208,6 +231,10 @@ void gate_pending_snapshot(struct gate_pending *p, struct gate_charts *charts,
 			gate_rows_int64(r, chart->blob.last_action_us);
 		else
 			gate_rows_null(r);
+		gate_rows_int64(r, (int64_t)chart->overall.n);
+		gate_rows_double(r, chart->overall.mean);
+		gate_rows_double(r, chart->overall.m2);
+		add_capability(r, charts, chart);
 		gate_rows_end(r);
 		chart->dirty = false;
 	}
@@ -504,8 +531,9 @@ int gate_db_load_config(struct ct_pg *pg, struct gate_spec_set *specs, struct ga
 
 int gate_db_load_charts(struct ct_pg *pg, struct gate_charts *charts, char *err, size_t err_len)
 {
-	static const char sql[] = "SELECT chart_id, site, line, station, recipe, config_hash, state"
-	                          " FROM spc_chart_state";
+	static const char sql[] =
+	        "SELECT chart_id, site, line, station, recipe, config_hash, state,"
+	        " overall_n, overall_mean, overall_m2 FROM spc_chart_state";
 	PGresult *res = NULL;
 	int rc, restored = 0;
 
@@ -519,9 +547,12 @@ int gate_db_load_charts(struct ct_pg *pg, struct gate_charts *charts, char *err,
 			rc = CT_ERR_NOMEM;
 			break;
 		}
+		struct gate_overall overall = {(uint64_t)integer(res, i, 7), number(res, i, 8),
+		                               number(res, i, 9)};
 		rc = gate_charts_restore(charts, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 		                         PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-		                         PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), bytes, len);
+		                         PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), bytes, len,
+		                         &overall);
 		PQfreemem(bytes);
 		if (rc == CT_ERR_CORRUPT)
 			ct_warn("chart %s at %s/%s/%s: saved state is not one this build wrote; "
@@ -617,23 +648,27 @@ static const char judged_sql[] =
 static const char states_sql[] =
         "INSERT INTO spc_chart_state (chart_id, site, line, station, recipe, config_hash,"
         " state_version, state, points, signals, last_value, lcl, centre, ucl, plan_step,"
-        " last_action_at, updated_at)"
+        " last_action_at, overall_n, overall_mean, overall_m2, cp, cpk, pp, ppk, cpm,"
+        " updated_at)"
         " SELECT c, s, l, st, r, h, v, b, p, sg, lv, lo, ce, hi, ps, " US_TO_TS(
-                "la") ", now()"
-                      " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
-                      "$6::text[],"
-                      "  $7::int[], $8::bytea[], $9::int8[], $10::int8[], $11::float8[], "
-                      "$12::float8[],"
-                      "  $13::float8[], $14::float8[], $15::int[], $16::int8[])"
-                      "  AS u(c, s, l, st, r, h, v, b, p, sg, lv, lo, ce, hi, ps, la)"
+                "la") ", n, coalesce(mu, 0), coalesce(m2, 0), cp, cpk, pp, ppk, cpm, now()"
+                      " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+                      "  $6::text[], $7::int[], $8::bytea[], $9::int8[], $10::int8[],"
+                      "  $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::int[],"
+                      "  $16::int8[], $17::int8[], $18::float8[], $19::float8[], $20::float8[],"
+                      "  $21::float8[], $22::float8[], $23::float8[], $24::float8[])"
+                      "  AS u(c, s, l, st, r, h, v, b, p, sg, lv, lo, ce, hi, ps, la, n, mu, m2,"
+                      "  cp, cpk, pp, ppk, cpm)"
                       " ON CONFLICT (chart_id, site, line, station, recipe) DO UPDATE SET"
                       " config_hash = excluded.config_hash, state_version = excluded.state_version,"
-                      " state = excluded.state, points = excluded.points, signals = "
-                      "excluded.signals,"
-                      " last_value = excluded.last_value, lcl = excluded.lcl, centre = "
-                      "excluded.centre,"
-                      " ucl = excluded.ucl, plan_step = excluded.plan_step,"
-                      " last_action_at = excluded.last_action_at, updated_at = excluded.updated_at";
+                      " state = excluded.state, points = excluded.points,"
+                      " signals = excluded.signals, last_value = excluded.last_value,"
+                      " lcl = excluded.lcl, centre = excluded.centre, ucl = excluded.ucl,"
+                      " plan_step = excluded.plan_step, last_action_at = excluded.last_action_at,"
+                      " overall_n = excluded.overall_n, overall_mean = excluded.overall_mean,"
+                      " overall_m2 = excluded.overall_m2, cp = excluded.cp, cpk = excluded.cpk,"
+                      " pp = excluded.pp, ppk = excluded.ppk, cpm = excluded.cpm,"
+                      " updated_at = excluded.updated_at";
 static const char signals_sql[] =
         "INSERT INTO spc_signal (alert_id, chart_id, site, line, station, recipe, rule,"
         " first_point, last_point, statistic, limit_value, cause_event_id, unit_id, reaction,"
@@ -733,16 +768,22 @@ static int save_job(struct ct_pg *pg, struct gate_pending *p, char *err, size_t 
 int gate_db_save(struct ct_pg *pg, struct gate_pending *const *jobs, size_t n, char *err,
                  size_t err_len)
 {
-	bool holds = false;
+	bool holds = false, hold_rows = false;
 	int rc = exec_sql(pg, "BEGIN", err, err_len);
 
-	/* A transaction that holds lots takes the hold lock before it writes anything: its
-	 * held-unit and inspection rows could otherwise wait for a storing transaction of
-	 * traveler's whose genealogy trigger waits for this hold (0004_hold_genealogy.sql). */
-	for (size_t i = 0; i < n; i++)
+	/* The locks of 0004_hold_genealogy.sql, first and in their order, before any row: the
+	 * hold lock when the transaction holds lots (traveler's genealogy trigger must not look
+	 * meanwhile), the writer lock when it writes held units, inspection items or lot states
+	 * (which the trigger writes too: one writer at a time, no deadlock). */
+	for (size_t i = 0; i < n; i++) {
 		holds |= jobs[i]->n_holds > 0;
+		hold_rows |= jobs[i]->n_holds > 0 || jobs[i]->items.rows > 0 ||
+		             jobs[i]->held_units.rows > 0;
+	}
 	if (rc == CT_OK && holds)
 		rc = exec_sql(pg, "SELECT ct_hold_lock()", err, err_len);
+	if (rc == CT_OK && hold_rows)
+		rc = exec_sql(pg, "SELECT ct_hold_write_lock()", err, err_len);
 
 	for (size_t i = 0; i < n && rc == CT_OK; i++)
 		rc = save_job(pg, jobs[i], err, err_len);

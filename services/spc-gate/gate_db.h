@@ -20,7 +20,7 @@
  * INSERT ... SELECT FROM unnest($1, $2, ...): one statement per table, ON CONFLICT allowed,
  * no temporary tables (whose truncation at every commit cost milliseconds). Values are added
  * column by column in the table's order, then gate_rows_end closes the row. */
-#define GATE_ROWS_MAX_COLS 16
+#define GATE_ROWS_MAX_COLS 24
 struct gate_rows {
 	struct ct_pgarray cols[GATE_ROWS_MAX_COLS];
 	int ncols;

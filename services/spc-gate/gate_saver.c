@@ -92,6 +92,10 @@ static void save_group(struct gate_saver *s, struct gate_pending **jobs, size_t 
 		rc = gate_db_save(s->pg, jobs, n, err, sizeof(err));
 		if (rc == CT_OK)
 			return;
+		if (ct_pg_is_transient_error(s->pg)) {
+			ct_warn("save rolled back (%s); saving again", err);
+			continue;
+		}
 		if (!ct_pg_is_connection_error(s->pg))
 			break;
 		ct_warn("database connection lost while saving (%s); saving again", err);

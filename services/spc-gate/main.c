@@ -570,6 +570,7 @@ int main(int argc, char **argv)
 	memset(&common, 0, sizeof(common));
 	memset(&g, 0, sizeof(g));
 	gate_charts_init(&g.charts);
+	g.charts.specs = &g.specs; /* for live capability; reloads replace g.specs in place */
 	gate_lots_init(&g.lots);
 	gate_pending_init(&g.pending);
 	rc = ct_service_load_config(SERVICE_NAME, &common, &own, argc, argv);

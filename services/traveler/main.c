@@ -262,6 +262,10 @@ static int store_items(struct traveler *t, struct traveler_item *items, size_t n
 			ct_warn("database connection lost (%s); retrying the batch", err);
 			continue;
 		}
+		if (ct_pg_is_transient_error(t->pg)) {
+			ct_warn("batch rolled back (%s); retrying it", err);
+			continue;
+		}
 		break;
 	}
 	ct_warn("batch refused (%s); storing its %zu messages one by one", err, n);

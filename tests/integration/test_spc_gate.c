@@ -439,6 +439,52 @@ static void check_chart_points(struct harness *h, const char *site)
 	}
 }
 
+/* Live capability of the fill-nozzle charts (fixed sigma 0.010, spec 4.955..5.045 g) against
+ * the stored measurements: values = the station's fill_mass measurements (so the overall
+ * statistics, saved with the chart, were neither lost nor counted twice across the kills),
+ * Cp = 0.09 / (6 * 0.010) = 1.5 and Cpk = 0.045 / 0.030 = 1.5 (the chart's centre 5.00 and
+ * sigma), Pp, Ppk and Cpm (target 5.00) from PostgreSQL's own avg and stddev_samp of the same
+ * values, to 1e-9 relative. */
+static void check_capability(struct harness *h, const char *site)
+{
+	const char *p[] = {site};
+	const char *from =
+	        " FROM spc_chart_state s JOIN (SELECT station, count(*) n, avg(value) mu,"
+	        " stddev_samp(value) sd FROM measurement WHERE site = $1"
+	        " AND characteristic = 'fill_mass' GROUP BY station) m ON m.station = s.station"
+	        " WHERE s.site = $1 AND s.chart_id = 'fill-nozzle'";
+	char sql[1024];
+	long long instances, wrong;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*)%s", from);
+	instances = count(h, sql, 1, p);
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*)%s AND NOT (s.overall_n = m.n AND abs(s.cp - 1.5) < 1e-9"
+	         " AND abs(s.pp / (0.09 / (6 * m.sd)) - 1) < 1e-9"
+	         " AND abs(s.ppk / (least(m.mu - 4.955, 5.045 - m.mu) / (3 * m.sd)) - 1) < 1e-9"
+	         " AND abs(s.cpm / (0.09 / (6 * sqrt(m.sd ^ 2 + (m.mu - 5.0) ^ 2))) - 1) < 1e-9"
+	         " AND abs(s.cpk - 1.5) < 1e-9)",
+	         from);
+	wrong = count(h, sql, 1, p);
+	{
+		PGresult *res = NULL;
+		snprintf(sql, sizeof(sql),
+		         "SELECT s.station, s.overall_n, m.n, s.cp, s.cpk, s.pp, s.ppk, s.cpm%s",
+		         from);
+		assert_int_equal(harness_sql(h, sql, 1, p, &res), CT_OK);
+		for (int r = 0; r < PQntuples(res); r++)
+			printf("capability %s: %s values (%s measurements) Cp %s Cpk %s Pp %s Ppk "
+			       "%s "
+			       "Cpm %s\n",
+			       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+			       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),
+			       PQgetvalue(res, r, 6), PQgetvalue(res, r, 7));
+		PQclear(res);
+	}
+	assert_true(instances > 0);
+	assert_int_equal(wrong, 0);
+}
+
 static void test_kill9_gate(void **state)
 {
 	struct harness *h = *state;
@@ -477,6 +523,7 @@ static void test_kill9_gate(void **state)
 	                 0);
 	assert_int_equal(st.gate->starts, 3);
 	check_chart_points(h, "SK");
+	check_capability(h, "SK");
 	stack_stop(h, &st);
 	harness_pass(h);
 }

@@ -434,13 +434,13 @@ static void test_charts_instances_and_restore(void **state)
 	size_t stored = gate_blob_size(&charts.defs[0]);
 	assert_true(stored < sizeof(saved->blob));
 	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*", "h1",
-	                                     &saved->blob, stored),
+	                                     &saved->blob, stored, NULL),
 	                 CT_OK);
 	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*",
-	                                     "other-hash", &saved->blob, stored),
+	                                     "other-hash", &saved->blob, stored, NULL),
 	                 CT_ERR_NOT_FOUND);
 	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*", "h1",
-	                                     &saved->blob, stored - 1),
+	                                     &saved->blob, stored - 1, NULL),
 	                 CT_ERR_CORRUPT);
 	fixture_init(&f, "C", FILLING, "L1-FILL-01", "R");
 	add_measurement(&f, "fill_mass", 4.95);
@@ -452,6 +452,98 @@ static void test_charts_instances_and_restore(void **state)
 	(void)err;
 	gate_charts_cleanup(&restored);
 	gate_charts_cleanup(&charts);
+}
+
+/* Live capability of a variables chart: Cp/Cpk with the chart's centre and sigma (fixed 5.00
+ * and 0.01 here), Pp/Ppk/Cpm with the mean and sample standard deviation of the values fed; the
+ * overall statistics survive a restore; nothing without a spec, and Cp undefined for a one-sided
+ * one. Expected values from the definitions (Montgomery, ISQC 8.2): values 4.99 5.00 5.01 5.02 4.98
+ * have mean 5.00 and s = sqrt(0.001 / 4) = 0.0158114; spec 4.94..5.06. */
+static void test_charts_capability(void **state)
+{
+	const struct gate_spec rows[] = {
+	        spec("*", FILLING, "*", "fill_mass", 4.94, 5.06, VERDICT(FAIL)),
+	        spec("L1-FILL-09", 0, "*", "fill_mass", NAN, 5.06, VERDICT(FAIL)),
+	};
+	static const double values[] = {4.99, 5.00, 5.01, 5.02, 4.98};
+	const double s = sqrt(0.001 / 4.0);
+	struct gate_spec_set set;
+	struct gate_charts charts, restored;
+	struct signals_seen seen = {0};
+	struct spc_capability cap;
+	struct fixture f;
+
+	(void)state;
+	specs_init(&set, rows, 2);
+	gate_charts_init(&charts);
+	gate_charts_set_config(&charts, imr_def("fill"), 1, NULL, 0);
+	fixture_init(&f, "C", FILLING, "L1-FILL-01", "R");
+	add_measurement(&f, "fill_mass", 5.0);
+	assert_int_equal(gate_charts_feed(&charts, &f.r, VERDICT(PASS), record_signal, &seen),
+	                 CT_OK);
+	/* Without a spec set there is none. */
+	assert_false(gate_chart_capability(&charts, charts.charts[0], &cap));
+	gate_charts_cleanup(&charts);
+
+	gate_charts_init(&charts);
+	charts.specs = &set;
+	gate_charts_set_config(&charts, imr_def("fill"), 1, NULL, 0);
+	for (size_t i = 0; i < 5; i++) {
+		fixture_init(&f, "C", FILLING, "L1-FILL-01", "R");
+		add_measurement(&f, "fill_mass", values[i]);
+		assert_int_equal(
+		        gate_charts_feed(&charts, &f.r, VERDICT(PASS), record_signal, &seen),
+		        CT_OK);
+		/* One value is not enough for an overall sigma. */
+		assert_true(gate_chart_capability(&charts, charts.charts[0], &cap) == (i > 0));
+	}
+	assert_int_equal(charts.charts[0]->overall.n, 5);
+	assert_true(gate_chart_capability(&charts, charts.charts[0], &cap));
+	assert_true(cap.cp.defined && cap.cpk.defined && cap.pp.defined && cap.ppk.defined &&
+	            cap.cpm.defined);
+	assert_float_equal(cap.cp.value, 0.12 / 0.06, 1e-9);
+	assert_float_equal(cap.cpk.value, 0.06 / 0.03, 1e-9);
+	assert_float_equal(cap.pp.value, 0.12 / (6.0 * s), 1e-9);
+	assert_float_equal(cap.ppk.value, 0.06 / (3.0 * s), 1e-9);
+	assert_float_equal(cap.cpm.value, 0.12 / (6.0 * s), 1e-9); /* on target (mid-point) */
+
+	/* Restored with its overall statistics, the next value continues them. */
+	gate_charts_init(&restored);
+	restored.specs = &set;
+	gate_charts_set_config(&restored, imr_def("fill"), 1, NULL, 0);
+	assert_int_equal(gate_charts_restore(&restored, "fill", "S1", "L1", "L1-FILL-01", "*", "h1",
+	                                     &charts.charts[0]->blob,
+	                                     gate_blob_size(&restored.defs[0]),
+	                                     &charts.charts[0]->overall),
+	                 CT_OK);
+	for (struct gate_charts *c = &charts; c != NULL; c = c == &charts ? &restored : NULL) {
+		fixture_init(&f, "C", FILLING, "L1-FILL-01", "R");
+		add_measurement(&f, "fill_mass", 5.03);
+		assert_int_equal(gate_charts_feed(c, &f.r, VERDICT(PASS), record_signal, &seen),
+		                 CT_OK);
+	}
+	assert_int_equal(restored.charts[0]->overall.n, 6);
+	assert_true(restored.charts[0]->overall.mean == charts.charts[0]->overall.mean);
+	assert_true(restored.charts[0]->overall.m2 == charts.charts[0]->overall.m2);
+
+	/* A one-sided spec: Cpk and Ppk, no Cp, Pp or Cpm. */
+	fixture_init(&f, "C", FILLING, "L1-FILL-09", "R");
+	add_measurement(&f, "fill_mass", 0.0);
+	for (size_t i = 0; i < 5; i++) {
+		f.m[0].value = values[i];
+		assert_int_equal(
+		        gate_charts_feed(&charts, &f.r, VERDICT(PASS), record_signal, &seen),
+		        CT_OK);
+	}
+	assert_int_equal(charts.n_charts, 2);
+	assert_true(gate_chart_capability(&charts, charts.charts[1], &cap));
+	assert_false(cap.cp.defined || cap.pp.defined || cap.cpm.defined);
+	assert_float_equal(cap.cpk.value, 0.06 / 0.03, 1e-9);
+	assert_float_equal(cap.ppk.value, 0.06 / (3.0 * s), 1e-9);
+
+	gate_charts_cleanup(&restored);
+	gate_charts_cleanup(&charts);
+	gate_spec_set_cleanup(&set);
 }
 
 /* A profile definition of the formation voltage learning from 5 golden curves. */
@@ -581,6 +673,7 @@ int main(void)
 	        cmocka_unit_test(test_lot_fail_rate),
 	        cmocka_unit_test(test_lot_self_and_descendants),
 	        cmocka_unit_test(test_charts_instances_and_restore),
+	        cmocka_unit_test(test_charts_capability),
 	        cmocka_unit_test(test_charts_profile),
 	        cmocka_unit_test(test_profile_limits),
 	        cmocka_unit_test(test_rules_parse),

@@ -29,6 +29,9 @@ unsigned long ct_pg_generation(const struct ct_pg *pg);
 PGconn *ct_pg_conn(struct ct_pg *pg);
 /* True when the last failure looks like a lost connection rather than a bad statement. */
 bool ct_pg_is_connection_error(struct ct_pg *pg);
+/* True when the last failure was a deadlock or serialization failure (SQLSTATE class 40):
+ * the transaction was rolled back and succeeds when run again. */
+bool ct_pg_is_transient_error(struct ct_pg *pg);
 /* Runs a statement without results (BEGIN, COMMIT, ...). Returns CT_OK or CT_ERR_PG. */
 int ct_pg_exec(struct ct_pg *pg, const char *sql, char *err, size_t err_len);
 /* Runs a statement with text parameters; returns CT_OK with *ret (PQclear it) when the
