@@ -77,7 +77,9 @@ struct gate_chart_blob {
 	uint32_t plan_step;           /* the reaction plan step the next signal takes (1-based) */
 	double attr_count, attr_size; /* attribute point being filled */
 	uint32_t attr_units;
-	uint32_t pad;
+	/* Point of the chart's last signal, modulo 2^32 (0: none yet); padding, always 0, in
+	 * blobs written before it was used, which then read as "none". */
+	uint32_t last_signal_point;
 	uint64_t signals;
 	uint64_t signals_at_action;             /* `signals` when the plan last acted */
 	uint64_t profile_points;                /* profile charts: curves scored */

@@ -16,6 +16,9 @@
 
 #define MAX_LOT_CHANGES 256
 #define MAX_UNDOS       64
+/* Signals at most this many points apart belong to one persisting pattern (a rule that
+ * keeps firing on every point, or 2-of-3 / 4-of-5 rules with a point between). */
+#define PLAN_PERSIST_POINTS 3u
 
 /* ---- IDs and publishing ---------------------------------------------------------------- */
 
@@ -348,9 +351,17 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 	          s->rule_name);
 
 	/* Reaction plan: a step is taken when its cooldown has passed since the last action and
-	 * the chart has signalled min_signals times since then (a persisting pattern, not one
-	 * stray point); steps escalate while the signals go on. A chart quiet for ten cooldowns
-	 * (at least a minute) starts the plan over. */
+	 * the chart has signalled min_signals times since then without a break (a persisting
+	 * pattern, not stray points); steps escalate while the signals go on. A signal more than
+	 * PLAN_PERSIST_POINTS points after the chart's previous one starts the count again:
+	 * chance patterns on a healthy process (a run of 14 alternating points every few
+	 * hundred) must not add up to an action over a shift. A chart quiet for ten cooldowns
+	 * (at least a minute) starts the plan itself over. */
+	uint32_t point = (uint32_t)s->last_point;
+	if (blob->last_signal_point == 0 ||
+	    (uint32_t)(point - blob->last_signal_point) > PLAN_PERSIST_POINTS)
+		blob->signals_at_action = blob->signals - 1; /* this signal is the first */
+	blob->last_signal_point = point != 0 ? point : 1;
 	step = gate_charts_plan_step(&g->charts, chart);
 	if (step != NULL && blob->last_signal_us > 0 &&
 	    g->now_us - blob->last_signal_us >
