@@ -73,11 +73,14 @@ INSERT INTO spc_chart (chart_id, station_type, recipe, characteristic, kind, sub
      0.010, 'fill-nozzle'),
     -- The weld vision score is bounded at 1 and skewed, so Shewhart run rules on single
     -- welds raise false alarms; sonotrode wear is a slow drift of its mean, which an EWMA
-    -- follows without reacting to single points. Its limits come from the first 500 welds:
-    -- an EWMA is sensitive to the phase I estimate, and with 100 welds MR-bar/d2 came out
-    -- 19 % below the true sigma on the healthy simulated line (0.0057 against 0.0070), which
-    -- gave 55 false signals in 2,979 welds and a false STOP.
-    ('weld-vision', 8, '*', 'vision_score', 'ewma', 1, 0.1, 3.0, NULL, NULL, '', 500, NULL,
+    -- follows without reacting to single points. A chart on every weld sees a shift's worth
+    -- of points in hours, so its false-alarm rate matters more than on hourly samples: with
+    -- lambda 0.1 and known parameters, 400,000 normal points (ct-spc-analyze) gave a pattern
+    -- of 5 or more signals (this plan's SLOW) 50 times at L = 3 (one per 8,000 welds), twice
+    -- at L = 3.5; sonotrode wear moves the mean by about 1.4 sigma, 6 EWMA sigmas. Limits
+    -- from the first 500 welds: with 100, MR-bar/d2 came out 19 % below the true sigma on
+    -- the healthy simulated line (0.0057 against 0.0070) and the chart stopped the welder.
+    ('weld-vision', 8, '*', 'vision_score', 'ewma', 1, 0.1, 3.5, NULL, NULL, '', 500, NULL,
      NULL, 'weld-vision'),
     ('seal-decay', 11, '*', 'pressure_decay', 'cusum', 1, NULL, NULL, 0.5, 5.0, '', 50, NULL,
      NULL, NULL),
