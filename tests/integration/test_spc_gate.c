@@ -524,6 +524,9 @@ static void test_kill9_gate(void **state)
 	assert_int_equal(st.gate->starts, 3);
 	check_chart_points(h, "SK");
 	check_capability(h, "SK");
+	/* A healthy line (no fault switched on): chance signals, but no action. */
+	assert_int_equal(count(h, "SELECT count(*) FROM automatic_action WHERE site = $1", 1, p),
+	                 0);
 	stack_stop(h, &st);
 	harness_pass(h);
 }
