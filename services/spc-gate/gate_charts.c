@@ -651,14 +651,16 @@ bool gate_chart_capability(const struct gate_charts *charts, const struct gate_c
 	if (def->is_t2 || def->is_profile || def->nonconforming || kind == SPC_CHART_P ||
 	    kind == SPC_CHART_NP || kind == SPC_CHART_C || kind == SPC_CHART_U)
 		return false;
-	if (st->phase != SPC_PHASE_MONITORING || !(st->limits.sigma > 0.0) ||
-	    chart->overall.n < 2 || !chart->has_spec)
+	if (st->phase != SPC_PHASE_MONITORING || chart->overall.n < 2 || !chart->has_spec)
 		return false;
 	/* As ct-spc-analyze: Cp/Cpk describe the process the chart models (its centre and
-	 * within sigma), Pp/Ppk/Cpm the values as they are (their mean and sample sigma). */
+	 * within sigma; none for limits without a sigma), Pp/Ppk/Cpm the values as they are
+	 * (their mean and sample sigma). */
+	bool has_sigma = st->limits.sigma > 0.0;
 	struct spc_capability within, overall;
-	if (spc_capability_compute(&chart->spec, st->limits.centre, st->limits.sigma, NAN,
-	                           &within) != SPC_OK ||
+	if (spc_capability_compute(&chart->spec,
+	                           has_sigma ? st->limits.centre : chart->overall.mean,
+	                           has_sigma ? st->limits.sigma : NAN, NAN, &within) != SPC_OK ||
 	    spc_capability_compute(&chart->spec, chart->overall.mean, NAN,
 	                           sqrt(chart->overall.m2 / (double)(chart->overall.n - 1)),
 	                           &overall) != SPC_OK)
