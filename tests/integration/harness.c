@@ -1324,6 +1324,27 @@ int harness_pg_password(struct harness *h, const char *role, char *buf, size_t l
 	return read_secret(path, buf, len);
 }
 
+PGconn *harness_pg_connect(struct harness *h, const char *role)
+{
+	char conninfo[256], password[128];
+	const char *keys[] = {"dbname", "password", NULL};
+	const char *values[] = {conninfo, password, NULL};
+	PGconn *conn;
+
+	harness_pg_conninfo(h, role, conninfo, sizeof(conninfo));
+	if (harness_pg_password(h, role, password, sizeof(password)) != CT_OK) {
+		harness_say("no database password for %s", role);
+		return NULL;
+	}
+	conn = PQconnectdbParams(keys, values, 1);
+	if (conn != NULL && PQstatus(conn) != CONNECTION_OK) {
+		harness_say("cannot connect as %s: %s", role, PQerrorMessage(conn));
+		PQfinish(conn);
+		conn = NULL;
+	}
+	return conn;
+}
+
 static int pg_connect_admin(struct harness *h)
 {
 	char password[128], port[16];

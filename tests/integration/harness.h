@@ -142,6 +142,9 @@ int harness_pg_stop(struct harness *h);
 void harness_pg_conninfo(struct harness *h, const char *user, char *buf, size_t len);
 /* The database password of a login role (traveler, cli, spcgate, quality, ct_admin). */
 int harness_pg_password(struct harness *h, const char *role, char *buf, size_t len);
+/* A new connection as a login role with its own password (PQfinish it), or NULL with the
+ * reason printed. */
+PGconn *harness_pg_connect(struct harness *h, const char *role);
 
 /* Runs sql with text parameters as ct_admin; *ret (PQclear it) on CT_OK. Reconnects once
  * when the connection was lost (PostgreSQL restarts). Prints the error on failure. */

@@ -32,17 +32,10 @@
 
 static PGconn *connect_as(struct harness *h, const char *role)
 {
-	char password[128], port[16];
-	const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
-	const char *values[] = {"127.0.0.1", port, "cellthread", role, password, NULL};
-	PGconn *conn;
+	PGconn *conn = harness_pg_connect(h, role);
 
-	assert_int_equal(harness_pg_password(h, role, password, sizeof(password)), CT_OK);
-	snprintf(port, sizeof(port), "%d", h->pg_port);
-	conn = PQconnectdbParams(keys, values, 0);
-	assert_non_null(conn);
-	if (PQstatus(conn) != CONNECTION_OK)
-		fail_msg("cannot connect as %s: %s", role, PQerrorMessage(conn));
+	if (conn == NULL)
+		fail_msg("cannot connect as %s", role);
 	return conn;
 }
 

@@ -337,17 +337,10 @@ static void test_acl_gateway_cannot_write_plant(void **state)
 /* Connects to the database as a login role with its own password. */
 static PGconn *connect_role(struct harness *h, const char *role)
 {
-	char conninfo[256], password[128];
-	const char *keys[] = {"dbname", "password", NULL};
-	const char *values[] = {conninfo, password, NULL};
-	PGconn *conn;
+	PGconn *conn = harness_pg_connect(h, role);
 
-	harness_pg_conninfo(h, role, conninfo, sizeof(conninfo));
-	assert_int_equal(harness_pg_password(h, role, password, sizeof(password)), CT_OK);
-	conn = PQconnectdbParams(keys, values, 1);
-	assert_non_null(conn);
-	if (PQstatus(conn) != CONNECTION_OK)
-		fail_msg("cannot connect as %s: %s", role, PQerrorMessage(conn));
+	if (conn == NULL)
+		fail_msg("cannot connect as %s", role);
 	return conn;
 }
 

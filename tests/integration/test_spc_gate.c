@@ -43,19 +43,15 @@
  * with the privileges ct_quality has. */
 static void load_config(struct harness *h)
 {
-	char password[128], port[16], path[HARNESS_PATH_MAX], *sql = NULL;
-	const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
-	const char *values[] = {"127.0.0.1", port, "cellthread", "quality", password, NULL};
+	char path[HARNESS_PATH_MAX], *sql = NULL;
 	size_t len = 0;
 	PGconn *conn;
 	PGresult *res;
 
 	snprintf(path, sizeof(path), "%s/deploy/config/spc-linesim.sql", CT_SOURCE_DIR);
 	assert_int_equal(harness_read_file(path, &sql, &len), CT_OK);
-	assert_int_equal(harness_pg_password(h, "quality", password, sizeof(password)), CT_OK);
-	snprintf(port, sizeof(port), "%d", h->pg_port);
-	conn = PQconnectdbParams(keys, values, 0);
-	assert_int_equal(PQstatus(conn), CONNECTION_OK);
+	conn = harness_pg_connect(h, "quality");
+	assert_non_null(conn);
 	/* Idempotent across the tests of the group: the configuration is loaded once. */
 	res = PQexec(conn, "SELECT count(*) FROM spc_chart");
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
@@ -73,16 +69,10 @@ static void load_config(struct harness *h)
 /* Runs SQL as the quality login (decisions with a name on them). */
 static void quality_sql(struct harness *h, const char *sql, int n, const char *const *params)
 {
-	char password[128], port[16];
-	const char *keys[] = {"host", "port", "dbname", "user", "password", NULL};
-	const char *values[] = {"127.0.0.1", port, "cellthread", "quality", password, NULL};
-	PGconn *conn;
+	PGconn *conn = harness_pg_connect(h, "quality");
 	PGresult *res;
 
-	assert_int_equal(harness_pg_password(h, "quality", password, sizeof(password)), CT_OK);
-	snprintf(port, sizeof(port), "%d", h->pg_port);
-	conn = PQconnectdbParams(keys, values, 0);
-	assert_int_equal(PQstatus(conn), CONNECTION_OK);
+	assert_non_null(conn);
 	res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
 		fail_msg("%s failed: %s", sql, PQerrorMessage(conn));
