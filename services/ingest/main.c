@@ -399,6 +399,20 @@ static int retry_from_commit(struct ingest *in, int why)
 	return reset_filter(in);
 }
 
+/* After a failed step of the loop: a spool that cannot be committed stops the service;
+ * anything else (a publish not acknowledged) is handled again from the last commit.
+ * Returns CT_OK to go on, else the error to stop with. */
+static int recover(struct ingest *in, int rc)
+{
+	if (rc == CT_ERR_IO) {
+		ct_error("cannot commit the spool position: %s", ct_strerror(rc));
+		return rc;
+	}
+	if ((rc = retry_from_commit(in, rc)) != CT_OK)
+		ct_error("out of memory for the duplicate filter");
+	return rc;
+}
+
 static int run(struct ingest *in)
 {
 	struct ct_spool_batch batch;
@@ -410,15 +424,9 @@ static int run(struct ingest *in)
 		/* Commit what the broker has acknowledged, then read on: a result arriving now
 		 * does not wait for the previous batch's acknowledgements. */
 		rc = commit_acked(in);
-		if (rc == CT_ERR_IO) {
-			ct_error("cannot commit the spool position: %s", ct_strerror(rc));
-			break;
-		}
 		if (rc != CT_OK) {
-			if ((rc = retry_from_commit(in, rc)) != CT_OK) {
-				ct_error("out of memory for the duplicate filter");
+			if ((rc = recover(in, rc)) != CT_OK)
 				break;
-			}
 			continue;
 		}
 		/* An acknowledgement of the oldest awaited batch wakes this read
@@ -439,15 +447,9 @@ static int run(struct ingest *in)
 		for (size_t i = 0; i < batch.count && rc == CT_OK; i++)
 			rc = handle_message(in, batch.records[i].topic, batch.records[i].payload,
 			                    batch.records[i].payload_len);
-		if (rc == CT_ERR_IO) {
-			ct_error("cannot commit the spool position: %s", ct_strerror(rc));
-			break;
-		}
 		if (rc != CT_OK) {
-			if ((rc = retry_from_commit(in, rc)) != CT_OK) {
-				ct_error("out of memory for the duplicate filter");
+			if ((rc = recover(in, rc)) != CT_OK)
 				break;
-			}
 			continue;
 		}
 		in->awaiting[in->n_awaiting].end_segment = batch.end_segment;

@@ -174,14 +174,6 @@ static void test_hold_follows_genealogy(void **state)
 	harness_pass(h);
 }
 
-/* Waits up to 10 ms for an answer on conn (or none). */
-static void wait_readable(PGconn *conn)
-{
-	struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
-
-	assert_true(poll(&pfd, 1, 10) >= 0);
-}
-
 /* True once a backend of `role` waits for an advisory lock. */
 static bool waits_for_hold_lock(struct harness *h, const char *role)
 {
@@ -197,13 +189,42 @@ static bool waits_for_hold_lock(struct harness *h, const char *role)
 	return n > 0;
 }
 
+/* The statement sent on conn (as role) must block on the hold lock: fails if it finishes
+ * first, or neither blocks nor finishes within 10 s. Polls the database, waiting up to
+ * 10 ms at a time for an answer on conn. */
+static void expect_waiting_for_hold_lock(struct harness *h, PGconn *conn, const char *role,
+                                         const char *what)
+{
+	int64_t deadline = ct_mono_ms() + 10000;
+
+	while (!waits_for_hold_lock(h, role)) {
+		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+		assert_true(PQconsumeInput(conn) == 1);
+		if (!PQisBusy(conn))
+			fail_msg("%s finished without waiting for the hold lock", what);
+		if (ct_mono_ms() > deadline)
+			fail_msg("%s neither waited for the hold lock nor finished within 10 s",
+			         what);
+		assert_true(poll(&pfd, 1, 10) >= 0);
+	}
+}
+
+/* Reads every result of the statement sent on conn; each must have status `expected`. */
+static void finish_sent(PGconn *conn, ExecStatusType expected)
+{
+	PGresult *res;
+
+	while ((res = PQgetResult(conn)) != NULL) {
+		assert_int_equal(PQresultStatus(res), expected);
+		PQclear(res);
+	}
+}
+
 static void test_hold_waits_for_storing_transaction(void **state)
 {
 	struct harness *h = *state;
 	PGconn *traveler = connect_as(h, "traveler");
 	PGconn *quality = connect_as(h, "quality");
-	int64_t deadline;
-	PGresult *res;
 
 	exec_ok(traveler, "INSERT INTO unit (unit_id, kind, site, line, first_seen_at,"
 	                  " last_seen_at) VALUES ('HG-LOT-2', 1, '" SITE "', 'L1', now(), now())");
@@ -215,21 +236,10 @@ static void test_hold_waits_for_storing_transaction(void **state)
 	assert_int_equal(PQsendQuery(quality, "SELECT ct_lot_set('" SITE "', 'HG-LOT-2',"
 	                                      " 2::smallint, 'held during storing')"),
 	                 1);
-	deadline = ct_mono_ms() + 10000;
-	while (!waits_for_hold_lock(h, "quality")) {
-		assert_true(PQconsumeInput(quality) == 1);
-		if (!PQisBusy(quality))
-			fail_msg("the hold finished while a storing transaction had looked at the "
-			         "lot");
-		if (ct_mono_ms() > deadline)
-			fail_msg("the hold neither waited for the lock nor finished within 10 s");
-		wait_readable(quality);
-	}
+	expect_waiting_for_hold_lock(h, quality, "quality",
+	                             "the hold decided while a storing transaction had looked");
 	exec_ok(traveler, "COMMIT");
-	while ((res = PQgetResult(quality)) != NULL) {
-		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-		PQclear(res);
-	}
+	finish_sent(quality, PGRES_TUPLES_OK);
 	assert_int_equal(held_for(h, "HG-CELL-R", "HG-LOT-2"), 1);
 	assert_int_equal(inspected_for(h, "HG-CELL-R", "HG-LOT-2"), 1);
 
@@ -248,20 +258,9 @@ static void test_hold_waits_for_storing_transaction(void **state)
 	                             " VALUES ('HG-CELL-S', 'HG-LOT-3', 1, 1, 'kg', 'material',"
 	                             " 'ST', 'ev-HG-CELL-S', now(), 0)"),
 	                 1);
-	deadline = ct_mono_ms() + 10000;
-	while (!waits_for_hold_lock(h, "traveler")) {
-		assert_true(PQconsumeInput(traveler) == 1);
-		if (!PQisBusy(traveler))
-			fail_msg("the storing transaction did not wait for the hold in progress");
-		if (ct_mono_ms() > deadline)
-			fail_msg("storing neither waited nor finished within 10 s");
-		wait_readable(traveler);
-	}
+	expect_waiting_for_hold_lock(h, traveler, "traveler", "storing during a hold in progress");
 	exec_ok(quality, "COMMIT");
-	while ((res = PQgetResult(traveler)) != NULL) {
-		assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
-		PQclear(res);
-	}
+	finish_sent(traveler, PGRES_COMMAND_OK);
 	assert_int_equal(held_for(h, "HG-CELL-S", "HG-LOT-3"), 1);
 	assert_int_equal(inspected_for(h, "HG-CELL-S", "HG-LOT-3"), 1);
 
