@@ -358,6 +358,8 @@ main() {
 	ensure_packages
 	ensure_daemon
 	log "docker-compose $(docker-compose version --short); checking the file"
+	# Every user and login of the service registry has its secret declared and mounted.
+	"$DEPLOY_DIR/scripts/registry.sh" check-compose "$REPO/docker-compose.yml"
 	CT_SECRETS_DIR=$WORK/secrets compose config -q
 	ensure_base_image
 	build_images

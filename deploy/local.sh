@@ -4,7 +4,9 @@
 #   deploy/local.sh up        install missing packages, build, start broker, PostgreSQL and
 #                             the services (traveler, spc-gate, ingest, linesim); waits until
 #                             each is up. The first up loads deploy/config/spc-linesim.sql
-#                             (specs, charts, plans, gate rules for the simulated line)
+#                             (specs, charts, plans, gate rules for the simulated line).
+#                             CT_EXTRA_SERVICES="NAME..." also starts those services the
+#                             registry marks on-request, e.g. CT_EXTRA_SERVICES=fpy-report
 #   deploy/local.sh down      stop services, then broker, then PostgreSQL, cleanly
 #   deploy/local.sh status    what runs, on which ports (exit 0 all up, 3 something is not)
 #   deploy/local.sh env       export lines for the CLI (eval "$(deploy/local.sh env)")
@@ -16,6 +18,10 @@
 #   deploy/local.sh psql [ARGS...] psql on the database as the read-only `cli` role
 #   deploy/local.sh test      the full test suite (sanitizers on), exit code = ctest's
 #
+# Which services run, in what order, with which MQTT user and PostgreSQL login, and which
+# users and logins get passwords: the service registry deploy/services.conf (`start` lines;
+# read through deploy/scripts/registry.sh). `down` and `status` cover the default services
+# and the on-request ones the last `up` started.
 # All state lives under one folder, ${CT_DATA_DIR:-<repo>/data}: broker/ (config, passwd,
 # persistence, log, secrets/), pg/ (cluster, log, secrets/), spool/ (the services' disk
 # inboxes), logs/ (one per service, plus build.log), run/ (pid files, exit codes, ports). A
@@ -47,21 +53,101 @@ PG_DIR=$DATA/pg
 RUN=$DATA/run
 LOGS=$DATA/logs
 
-# Start order; `down` stops in reverse, producers first, so consumers drain what was sent.
-SERVICES=(traveler spc-gate ingest linesim)
-MQTT_USERS=(ingest traveler spc-gate linesim gateway cli)
 DEFAULT_MQTT_PORT=1883
 DEFAULT_PG_PORT=5432
 READY_TIMEOUT_S=60
 STOP_TIMEOUT_S=30
 
-service_bin() { printf '%s\n' "$BUILD/services/$1/ct-$1"; }
 CLI_BIN=$BUILD/services/cli/cellthread
 MIGRATE_BIN=$BUILD/services/migrate/ct-migrate
 
 usage() {
-	sed -n '3,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '3,/^#$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
+}
+
+# ---- the service registry ------------------------------------------------------------
+
+# Set by load_registry and cmd_up from the registry.
+REGISTRY_ENTRIES=()
+MQTT_USERS=()
+PG_LOGINS=()
+ALL_SERVICES=()
+DEFAULT_SERVICES=()
+SERVICES=()
+
+# registry_list NAME ARGS...: the global array NAME set to the lines `registry.sh ARGS`
+# prints; exits when registry.sh fails (it has named the problem).
+registry_list() {
+	local name=$1 text
+	shift
+	text=$("$SCRIPTS/registry.sh" "$@") || exit 1
+	if [[ -n $text ]]; then
+		mapfile -t "$name" <<<"$text"
+	else
+		mapfile -t "$name" </dev/null
+	fi
+}
+
+# load_registry: from deploy/services.conf: MQTT_USERS, PG_LOGINS (ROLE:GROUP), the services
+# the local stack runs in start order (ALL_SERVICES; DEFAULT_SERVICES without the
+# on-request ones) and per entry BIN_OF, MQTT_OF and PG_ROLE_OF (absent: no login).
+load_registry() {
+	local line name kind mqtt bin role _
+	registry_list REGISTRY_ENTRIES entries
+	declare -gA BIN_OF=() MQTT_OF=() PG_ROLE_OF=()
+	for line in "${REGISTRY_ENTRIES[@]}"; do
+		read -r name kind mqtt bin role _ <<<"$line"
+		MQTT_OF[$name]=$mqtt
+		[[ $kind == service ]] && BIN_OF[$name]=$bin
+		[[ $role != - ]] && PG_ROLE_OF[$name]=$role
+	done
+	registry_list MQTT_USERS mqtt-users
+	registry_list PG_LOGINS pg-logins
+	registry_list ALL_SERVICES local-services all
+	registry_list DEFAULT_SERVICES local-services
+}
+
+# service_bin SVC: the built executable of SVC: build/local/services/SVC/BINARY, else the
+# first BINARY anywhere under build/local/services (a service in a folder of another name).
+service_bin() {
+	local bin=${BIN_OF[$1]} found
+	if [[ ! -x $BUILD/services/$1/$bin && -d $BUILD/services ]]; then
+		found=$(find "$BUILD/services" -name "$bin" -type f -perm -u+x -print -quit)
+		if [[ -n $found ]]; then
+			printf '%s\n' "$found"
+			return
+		fi
+	fi
+	printf '%s\n' "$BUILD/services/$1/$bin"
+}
+
+# service_comm SVC: the process name of SVC (/proc/PID/comm keeps 15 characters).
+service_comm() {
+	local bin=${BIN_OF[$1]}
+	printf '%s\n' "${bin:0:15}"
+}
+
+# in_list WORD LIST...: WORD is one of LIST.
+in_list() {
+	local w=$1
+	shift
+	printf '%s\n' "$@" | grep -qxF -- "$w"
+}
+
+# stack_services: the services of this data folder, in start order: the default ones, the
+# on-request ones the last `up` started (run/services), and any other still running.
+stack_services() {
+	local svc
+	local -a recorded=()
+	if [[ -r $RUN/services ]]; then
+		mapfile -t recorded <"$RUN/services"
+	fi
+	for svc in "${ALL_SERVICES[@]}"; do
+		if in_list "$svc" "${DEFAULT_SERVICES[@]}" "${recorded[@]}" || service_running "$svc"; then
+			printf '%s\n' "$svc"
+		fi
+	done
 }
 
 # ---- packages ------------------------------------------------------------------------
@@ -165,7 +251,7 @@ save_ports() {
 
 broker_running() { pid_alive "$BROKER_DIR/mosquitto.pid" mosquitto; }
 pg_running() { pid_alive "$PG_DIR/pgdata/postmaster.pid" postgres; }
-service_running() { pid_alive "$RUN/$1.pid" "ct-$1"; }
+service_running() { pid_alive "$RUN/$1.pid" "$(service_comm "$1")"; }
 
 # pgpass FILE ROLE: a libpq password file for ROLE at the current port (0600, as libpq
 # demands), so no password sits in a conninfo string or on a command line.
@@ -251,10 +337,10 @@ start_pg() {
 	"$SCRIPTS/pg-cluster.sh" init "$PG_DIR" "$PG_PORT"
 	"$SCRIPTS/pg-cluster.sh" start "$PG_DIR" 9>&-
 	"$SCRIPTS/pg-cluster.sh" provision "$PG_DIR" "$PG_PORT" "$MIGRATE_BIN" "$DEPLOY_DIR/migrations"
-	write_pgpass "$PG_DIR/secrets/traveler.pgpass" traveler
-	write_pgpass "$PG_DIR/secrets/spcgate.pgpass" spcgate
-	write_pgpass "$PG_DIR/secrets/cli.pgpass" cli
-	write_pgpass "$PG_DIR/secrets/quality.pgpass" quality
+	local spec
+	for spec in "${PG_LOGINS[@]}"; do
+		write_pgpass "$PG_DIR/secrets/${spec%%:*}.pgpass" "${spec%%:*}"
+	done
 	seed_quality_config
 }
 
@@ -286,14 +372,14 @@ service_keys() {
 # script owns (broker URL and credentials, spool, database) win over the caller's; the
 # caller's CT_* variables that SVC knows are passed; a few demo defaults fill the rest.
 service_env() {
-	local svc=$1 key
+	local svc=$1 key role=${PG_ROLE_OF[$1]:-}
 	local -A env=()
 	local -a keys
 	mapfile -t keys < <(service_keys "$(service_bin "$svc")")
 	if ((${#keys[@]} == 0)); then
 		note "warning: $svc --help lists no CT_* settings; passing only the stack's own"
 		keys=(CT_MQTT_URL CT_MQTT_USERNAME CT_MQTT_PASSWORD CT_SPOOL_DIR CT_LOG_LEVEL)
-		[[ $svc == traveler || $svc == spc-gate ]] && keys+=(CT_PG_CONNINFO)
+		[[ -n $role ]] && keys+=(CT_PG_CONNINFO)
 	fi
 
 	env[CT_LOG_LEVEL]=info
@@ -308,15 +394,12 @@ service_env() {
 		fi
 	done
 	env[CT_MQTT_URL]=tcp://127.0.0.1:$MQTT_PORT
-	env[CT_MQTT_USERNAME]=$svc
-	env[CT_MQTT_PASSWORD]=$(read_secret "$BROKER_DIR/secrets/$svc.password")
+	env[CT_MQTT_USERNAME]=${MQTT_OF[$svc]}
+	env[CT_MQTT_PASSWORD]=$(read_secret "$BROKER_DIR/secrets/${MQTT_OF[$svc]}.password")
 	env[CT_SPOOL_DIR]=$DATA/spool
-	if [[ $svc == traveler ]]; then
-		env[CT_PG_CONNINFO]="host=127.0.0.1 port=$PG_PORT dbname=cellthread user=traveler"
-		env[PGPASSFILE]=$PG_DIR/secrets/traveler.pgpass
-	elif [[ $svc == spc-gate ]]; then
-		env[CT_PG_CONNINFO]="host=127.0.0.1 port=$PG_PORT dbname=cellthread user=spcgate"
-		env[PGPASSFILE]=$PG_DIR/secrets/spcgate.pgpass
+	if [[ -n $role ]]; then
+		env[CT_PG_CONNINFO]="host=127.0.0.1 port=$PG_PORT dbname=cellthread user=$role"
+		env[PGPASSFILE]=$PG_DIR/secrets/$role.pgpass
 	fi
 	# Only what the service knows (an unknown CT_* stops it), plus what libpq reads.
 	for key in "${!env[@]}"; do
@@ -430,7 +513,7 @@ stop_service() {
 	fi
 	pid=$(cat "$RUN/$svc.pid")
 	kill -TERM "$pid"
-	if ! wait_until "$STOP_TIMEOUT_S" pid_gone "$pid" "ct-$svc"; then
+	if ! wait_until "$STOP_TIMEOUT_S" pid_gone "$pid" "$(service_comm "$svc")"; then
 		note "$svc (pid $pid) still running ${STOP_TIMEOUT_S}s after SIGTERM; killing it"
 		kill -KILL "$pid" 2>/dev/null || true
 		rm -f "$RUN/$svc.pid"
@@ -496,6 +579,11 @@ next_sim_run() {
 
 cmd_up() {
 	local svc
+	local asked=${CT_EXTRA_SERVICES:-}
+	local -a extra=()
+	read -r -a extra <<<"${asked//,/ }"
+	# The default services plus the on-request ones asked for (an unknown name stops here).
+	registry_list SERVICES local-services "${extra[@]}"
 	ensure_packages
 	mkdir -p "$DATA" "$DATA/spool" "$LOGS" "$RUN"
 	take_lock
@@ -518,6 +606,7 @@ cmd_up() {
 
 	start_broker
 	start_pg
+	printf '%s\n' "${SERVICES[@]}" | write_file "$RUN/services" 644
 	check_binaries
 	MQTT_CONFIG=$(mqtt_client_config)
 
@@ -541,7 +630,7 @@ cellthread is up. Everything is under $DATA
   MQTT broker   tcp://127.0.0.1:$MQTT_PORT  users ${MQTT_USERS[*]}
                 passwords: $BROKER_DIR/secrets/   log: $BROKER_DIR/mosquitto.log
   PostgreSQL    127.0.0.1:$PG_PORT  database cellthread
-                roles ct_admin, traveler, spcgate, cli, quality
+                roles ct_admin ${PG_LOGINS[*]%%:*}
                 passwords: $PG_DIR/secrets/   log: $PG_DIR/postgresql.log
   services      ${SERVICES[*]}   logs: $LOGS/   pids: $RUN/
 
@@ -555,13 +644,15 @@ EOF
 
 cmd_down() {
 	local i failed=0
+	local -a services
 	[[ -d $DATA ]] || {
 		note "nothing to stop: $DATA does not exist"
 		return 0
 	}
 	take_lock
-	for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
-		stop_service "${SERVICES[i]}" || failed=1
+	mapfile -t services < <(stack_services)
+	for ((i = ${#services[@]} - 1; i >= 0; i--)); do
+		stop_service "${services[i]}" || failed=1
 	done
 	stop_broker || failed=1
 	"$SCRIPTS/pg-cluster.sh" stop "$PG_DIR" || failed=1
@@ -590,7 +681,7 @@ cmd_status() {
 		printf '%-10s stopped\n' postgres
 		all=3
 	fi
-	for svc in "${SERVICES[@]}"; do
+	for svc in $(stack_services); do
 		if service_running "$svc"; then
 			printf '%-10s running  pid %-8s log %s\n' "$svc" "$(cat "$RUN/$svc.pid")" \
 				"$LOGS/$svc.log"
@@ -605,18 +696,22 @@ cmd_status() {
 	return "$all"
 }
 
-# cli_env: NAME=VALUE lines for the CLI with the read-only credentials.
-# cli_env [ROLE]: the CLI's environment, with the PostgreSQL login ROLE (default cli).
+# cli_env [ENTRY]: NAME=VALUE lines for the CLI as the registry's client ENTRY (default cli,
+# the read-only credentials; quality: a quality engineer's login): its MQTT user and
+# PostgreSQL login.
 cli_env() {
-	local role=${1:-cli}
+	local entry=${1:-cli} role user
+	role=${PG_ROLE_OF[$entry]:-}
+	user=${MQTT_OF[$entry]:-}
+	[[ -n $role && -n $user ]] || die "the registry has no client '$entry' with a database login"
 	load_ports
 	[[ -n $PG_PORT && -r $PG_DIR/secrets/$role.pgpass ]] ||
 		die "no local stack in $DATA yet; run: deploy/local.sh up"
 	printf '%s\n' "CT_PG_CONNINFO=host=127.0.0.1 port=$PG_PORT dbname=cellthread user=$role" \
 		"PGPASSFILE=$PG_DIR/secrets/$role.pgpass" \
 		"CT_MQTT_URL=tcp://127.0.0.1:$MQTT_PORT" \
-		"CT_MQTT_USERNAME=cli" \
-		"CT_MQTT_PASSWORD=$(read_secret "$BROKER_DIR/secrets/cli.password")"
+		"CT_MQTT_USERNAME=$user" \
+		"CT_MQTT_PASSWORD=$(read_secret "$BROKER_DIR/secrets/$user.password")"
 }
 
 cmd_env() {
@@ -629,7 +724,7 @@ cmd_env() {
 cmd_cli() {
 	local -a env
 	[[ -x $CLI_BIN ]] || die "the CLI is not built ($CLI_BIN); run: deploy/local.sh up"
-	mapfile -t env < <(cli_env "${CLI_ROLE:-cli}")
+	mapfile -t env < <(cli_env "${CLI_ENTRY:-cli}")
 	exec env "${env[@]}" "$CLI_BIN" "$@"
 }
 
@@ -657,13 +752,16 @@ main() {
 	local cmd=$1
 	shift
 	case $cmd in
+	up | down | status | env | trace | cli | quality | psql) load_registry ;;
+	esac
+	case $cmd in
 	up) cmd_up "$@" ;;
 	down) cmd_down "$@" ;;
 	status) cmd_status "$@" ;;
 	env) cmd_env "$@" ;;
 	trace) cmd_cli trace "$@" ;;
 	cli) cmd_cli "$@" ;;
-	quality) CLI_ROLE=quality cmd_cli "$@" ;;
+	quality) CLI_ENTRY=quality cmd_cli "$@" ;;
 	psql) cmd_psql "$@" ;;
 	test) cmd_test "$@" ;;
 	-h | --help | help) usage ;;

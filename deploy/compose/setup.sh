@@ -5,17 +5,19 @@
 #
 # Writes into ${CT_SECRETS_DIR:-deploy/compose/secrets} (mode 0700; never committed, see
 # deploy/compose/.gitignore):
-#   mqtt_USER        a 24-character password for each MQTT user: ingest traveler linesim
-#                    spc-gate gateway cli (the services', the plant gateways', the CLI's)
+#   mqtt_USER        a 24-character password for each MQTT user of the service registry
+#                    deploy/services.conf (`registry.sh mqtt-users`: the services', the plant
+#                    gateways', the CLI's)
 #   pg_ct_admin      the PostgreSQL superuser's password (set at the cluster's first start)
-#   pg_ROLE          each login role's password (traveler, cli, ... as pg-cluster.sh's
-#                    LOGIN_ROLES lists them; set by the migrate step on every run)
+#   pg_ROLE          each login role's password (traveler, cli, ...: the registry's `pg`
+#                    lines, `registry.sh pg-logins`; set by the migrate step on every run)
 #   tls/ca.crt, tls/ca.key, tls/server.crt, tls/server.key   a private CA and the broker's
 #                    certificate for HOSTNAME (default: this server's name, `hostname -f`),
 #                    made by deploy/scripts/tls-selfsigned.sh; clients verify with tls/ca.crt
 # Idempotent: what exists is kept (passwords never change by re-running; the server
-# certificate is renewed when it expires within 30 days or names another host). To replace
-# a password, delete its file, run this again and restart the stack (docs/deployment.md).
+# certificate is renewed when it expires within 30 days or names another host), and what a
+# new registry entry needs is added, so run it again after an upgrade. To replace a
+# password, delete its file, run this again and restart the stack (docs/deployment.md).
 #
 # The files are made readable by the containers' user (uid CT_UID, default 10001, the
 # `cellthread` user of deploy/Dockerfile) when run as root; otherwise they are 0644 inside
@@ -29,14 +31,19 @@ SCRIPTS=$HERE/../scripts
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 . "$SCRIPTS/lib.sh"
 
-MQTT_USERS=(ingest traveler spc-gate linesim gateway cli)
-# ct_admin and the login roles pg-cluster.sh provisions (LOGIN_ROLES=(role:group ...)).
-read -r -a PG_ROLES <<<"ct_admin $(sed -n 's/^LOGIN_ROLES=(\(.*\))$/\1/p' "$SCRIPTS/pg-cluster.sh" |
-	sed 's/:[^ ]*//g')"
 CT_UID=${CT_UID:-10001}
 
 main() {
-	local dir host=${1:-} f
+	local dir host=${1:-} f spec
+	local -a logins
+	# From the registry (deploy/services.conf): its MQTT users; ct_admin and its login roles.
+	mapfile -t MQTT_USERS < <("$SCRIPTS/registry.sh" mqtt-users)
+	mapfile -t logins < <("$SCRIPTS/registry.sh" pg-logins)
+	((${#MQTT_USERS[@]} && ${#logins[@]})) || die "cannot read the service registry"
+	PG_ROLES=(ct_admin)
+	for spec in "${logins[@]}"; do
+		PG_ROLES+=("${spec%%:*}")
+	done
 	dir=$(abs_path "${CT_SECRETS_DIR:-$HERE/secrets}")
 	if [[ -z $host ]]; then
 		host=$(hostname -f 2>/dev/null || hostname)

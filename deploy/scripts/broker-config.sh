@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # broker-config.sh: writes a complete Mosquitto configuration for cellthread into one folder.
 #
-#   broker-config.sh DIR PORT USER...
+#   broker-config.sh DIR PORT [USER...]
 #
-# Writes DIR/mosquitto.conf, DIR/passwd (one credential per USER), DIR/acl (copy of
-# deploy/mosquitto/acl), DIR/secrets/USER.password and DIR/data/ (persistence). Start the
+# Writes DIR/mosquitto.conf, DIR/passwd (one credential per USER; without USERs, every MQTT
+# user of the service registry deploy/services.conf), DIR/acl (generated from the registry
+# by registry.sh acl), DIR/secrets/USER.password and DIR/data/ (persistence). Start the
 # broker with `mosquitto -c DIR/mosquitto.conf` (add -d to daemonise); its pid goes to
 # DIR/mosquitto.pid and its log to DIR/mosquitto.log.
 #
@@ -17,6 +18,7 @@
 #   CT_BROKER_BIND      address of the plain listener (default 127.0.0.1)
 #   CT_BROKER_TLS_PORT  also listen with TLS on this port, using DIR/tls/{ca.crt,server.crt,
 #                       server.key} (make them with tls-selfsigned.sh DIR/tls HOSTNAME)
+#   CT_SERVICES_CONF    the registry to read (default: services.conf beside scripts/)
 #
 # As root: Mosquitto 2.0 (Debian 12: 2.0.11) drops privileges to the user `mosquitto` right
 # after reading this config and before it opens anything else: password file, ACL, pid
@@ -36,19 +38,18 @@ BROKER_USER=mosquitto
 
 usage() {
 	cat >&2 <<'EOF'
-usage: broker-config.sh DIR PORT USER...
+usage: broker-config.sh DIR PORT [USER...]
   Writes DIR/mosquitto.conf, DIR/passwd, DIR/acl, DIR/secrets/USER.password, DIR/data/.
-  env: CT_BROKER_BIND (default 127.0.0.1), CT_BROKER_TLS_PORT (TLS listener, needs DIR/tls/)
+  USERs default to every MQTT user of the registry (deploy/services.conf).
+  env: CT_BROKER_BIND (default 127.0.0.1), CT_BROKER_TLS_PORT (TLS listener, needs DIR/tls/),
+       CT_SERVICES_CONF (the registry)
 EOF
 	exit 2
 }
 
-# find_acl: the ACL shipped beside the scripts (source tree: deploy/mosquitto/acl;
-# installed: share/cellthread/mosquitto/acl, same relative place).
-find_acl() {
-	local acl=$SCRIPT_DIR/../mosquitto/acl
-	[[ -r $acl ]] || die "cannot read the broker ACL at $acl"
-	printf '%s\n' "$acl"
+# registry ARGS...: registry.sh ARGS (the service registry, deploy/services.conf).
+registry() {
+	"$SCRIPT_DIR/registry.sh" "$@"
 }
 
 # write_passwd DIR USER...: a fresh password file from the secrets. Built beside the old one
@@ -158,17 +159,26 @@ give_to_broker() {
 }
 
 main() {
-	(($# >= 3)) || usage
+	(($# >= 2)) || usage
 	local dir port user acl
+	local -a users
 	dir=$(abs_path "$1")
 	port=$2
 	shift 2
 	check_port "$port"
+	# Generated first: a broken registry stops here, before anything is written.
+	acl=$(registry acl) || die "cannot generate the ACL from the service registry"
+	if (($#)); then
+		users=("$@")
+	else
+		mapfile -t users < <(registry mqtt-users)
+		((${#users[@]})) || die "the service registry names no MQTT user"
+	fi
+	set -- "${users[@]}"
 	for user in "$@"; do
 		[[ $user =~ ^[A-Za-z0-9_-]+$ ]] || die "user name '$user' may hold only [A-Za-z0-9_-]"
 	done
 	command -v mosquitto_passwd >/dev/null || die "mosquitto_passwd not found; install mosquitto"
-	acl=$(find_acl)
 
 	mkdir -p "$dir/data" "$dir/secrets"
 	chmod 700 "$dir/secrets"
@@ -176,7 +186,7 @@ main() {
 		ensure_secret "$dir/secrets/$user.password"
 	done
 	write_passwd "$dir" "$@"
-	write_file "$dir/acl" 600 <"$acl"
+	printf '%s\n' "$acl" | write_file "$dir/acl" 600
 	write_conf "$dir" "$port"
 	if is_root; then
 		give_to_broker "$dir"

@@ -7,8 +7,8 @@
 #   pg-cluster.sh provision DIR PORT MIGRATE_BIN MIGRATIONS_DIR
 #
 # Layout: DIR/pgdata (the cluster), DIR/run (its Unix socket), DIR/postgresql.log (server
-# log), DIR/secrets/ (ct_admin.password, traveler.pgpassword, cli.pgpassword; root or the
-# caller only). Used alike by deploy/local.sh and the integration-test harness, so tests run
+# log), DIR/secrets/ (ct_admin.password and ROLE.pgpassword for each login role; root or
+# the caller only). Used alike by deploy/local.sh and the integration-test harness, so tests run
 # against the cluster and schema users run.
 #
 #   init       initdb (first time only) with superuser ct_admin, SCRAM for every connection,
@@ -18,15 +18,17 @@
 #   start      pg_ctl start, waiting up to 60 s; a running cluster is left alone.
 #   stop       pg_ctl stop -m fast (waits); a stopped or absent cluster is fine.
 #   provision  on a running cluster: database cellthread owned by ct_admin, MIGRATE_BIN
-#              --dir MIGRATIONS_DIR as ct_admin, then login roles traveler (IN ROLE
-#              ct_traveler) and cli (IN ROLE ct_reader) with their generated passwords
-#              (kept across runs; ALTER ROLE sets them again each time).
+#              --dir MIGRATIONS_DIR as ct_admin, then the login roles of the service
+#              registry (deploy/services.conf, `pg ROLE GROUP` lines: registry.sh
+#              pg-logins), each IN ROLE its group (made by the migrations), with generated
+#              passwords (kept across runs; ALTER ROLE sets them again each time); only
+#              those groups (and the owner) may connect to the database.
 # All are idempotent.
 #
 # Environment: CT_PG_BIND (listen_addresses, default 127.0.0.1), CT_PG_FSYNC (on|off,
 # default on; tests use off), CT_PG_HOST (provision only: connect to the server on this host
 # over TCP instead of DIR/run's socket, for a server in another container; DIR then holds
-# only secrets/, and no local cluster is checked).
+# only secrets/, and no local cluster is checked), CT_SERVICES_CONF (the registry).
 #
 # As root: PostgreSQL refuses to run as root, so initdb, pg_ctl and the server run as the
 # user `postgres` (made by Debian's postgresql package) through runuser; DIR/pgdata,
@@ -43,8 +45,6 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PG_USER=postgres
 ADMIN=ct_admin
 DATABASE=cellthread
-# Login roles provision makes, each with the group role (from 0002_roles.sql) it joins.
-LOGIN_ROLES=(traveler:ct_traveler cli:ct_reader spcgate:ct_spc quality:ct_quality)
 
 usage() {
 	cat >&2 <<'EOF'
@@ -283,6 +283,13 @@ cmd_provision() {
 	[[ -n ${CT_PG_HOST:-} ]] || is_running "$dir" ||
 		die "the cluster in $dir/pgdata is not running; run: pg-cluster.sh start $dir"
 
+	# Login roles provision makes, ROLE:GROUP, from the registry; registry.sh admits only
+	# names [a-z_][a-z0-9_]*, so they are safe as SQL identifiers below.
+	local -a login_roles groups
+	mapfile -t login_roles < <("$SCRIPT_DIR/registry.sh" pg-logins)
+	mapfile -t groups < <("$SCRIPT_DIR/registry.sh" pg-groups)
+	((${#login_roles[@]})) || die "the service registry names no PostgreSQL login role"
+
 	# No user input reaches this SQL: names are the script's constants.
 	admin_psql "$dir" "$port" postgres <<EOF
 SELECT 'CREATE DATABASE $DATABASE OWNER $ADMIN ENCODING ''UTF8'''
@@ -303,7 +310,7 @@ EOF
 	# Login roles. Passwords reach psql through the environment and \getenv (psql 15+), and
 	# SQL only as :'var', which psql quotes as a literal: never spliced into SQL text.
 	local script="SET client_min_messages = warning;"$'\n'
-	for spec in "${LOGIN_ROLES[@]}"; do
+	for spec in "${login_roles[@]}"; do
 		role=${spec%%:*}
 		group=${spec#*:}
 		ensure_secret "$dir/secrets/$role.pgpassword"
@@ -318,18 +325,18 @@ GRANT $group TO $role;
 	done
 	# Only the service roles (and the owner) may connect to the database.
 	script+="REVOKE CONNECT ON DATABASE $DATABASE FROM PUBLIC;
-GRANT CONNECT ON DATABASE $DATABASE TO ct_traveler, ct_reader, ct_spc, ct_quality;
+GRANT CONNECT ON DATABASE $DATABASE TO $(IFS=,; printf '%s' "${groups[*]}");
 "
 	(
 		local pw
-		for spec in "${LOGIN_ROLES[@]}"; do
+		for spec in "${login_roles[@]}"; do
 			role=${spec%%:*}
 			pw=$(read_secret "$dir/secrets/$role.pgpassword")
 			export "CT_PROVISION_PW_$role=$pw"
 		done
 		admin_psql "$dir" "$port" "$DATABASE" <<<"$script"
 	)
-	note "provisioned database $DATABASE on port $port: roles ${LOGIN_ROLES[*]%%:*}" \
+	note "provisioned database $DATABASE on port $port: roles ${login_roles[*]%%:*}" \
 		"(passwords in $dir/secrets/)"
 }
 

@@ -18,7 +18,7 @@
 #include "ct_config.h"
 #include "ct_error.h"
 #include "ct_ids.h"
-#include "ingest_json.h"
+#include "ct_json.h"
 #include "traveler_trace.h"
 
 /* ---- arguments ------------------------------------------------------------------------- */
@@ -238,7 +238,7 @@ static json_t *column_json(PGresult *res, int r, int c, enum col_type type)
 	case COL_REAL:
 		return json_real(strtod(v, NULL));
 	case COL_UNIT_KIND:
-		name = ingest_unit_kind_name(atoi(v));
+		name = ct_unit_kind_name(atoi(v));
 		return json_string(name ? name : "unspecified");
 	case COL_VERDICT:
 		return json_string(traveler_verdict_name(atoi(v)));
@@ -315,7 +315,7 @@ static int inspect_list(const struct opts *o)
 		printf("%d %s item(s)\n", PQntuples(res),
 		       o->all ? "inspection" : "open inspection");
 		for (int r = 0; r < PQntuples(res); r++) {
-			const char *kind = ingest_unit_kind_name(atoi(PQgetvalue(res, r, 2)));
+			const char *kind = ct_unit_kind_name(atoi(PQgetvalue(res, r, 2)));
 			printf("#%-6s %-20s %-10s %s/%s/%s queue=%s entered %s\n",
 			       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), kind ? kind : "?",
 			       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),

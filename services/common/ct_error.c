@@ -33,6 +33,10 @@ const char *ct_strerror(int err)
 		return "stopped";
 	case CT_ERR_CORRUPT:
 		return "corrupt data";
+	case CT_ERR_UNACKED:
+		return "published messages not acknowledged by the broker";
+	case CT_ERR_AGAIN:
+		return "try again";
 	}
 	return "unknown error";
 }

@@ -1,4 +1,4 @@
-/* ct_ids: ID rules and random event IDs. */
+/* ct_ids: ID rules, random event IDs and derived IDs. */
 #include "ct_ids.h"
 
 #include <stdint.h>
@@ -6,6 +6,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <openssl/evp.h>
+
+#include "ct_error.h"
 #include "ct_time.h"
 
 bool ct_id_is_valid(const char *id)
@@ -44,4 +47,34 @@ void ct_event_id_new(char *buf, size_t len)
 	}
 	for (size_t i = 0; i < sizeof(bytes) && 2 * i + 2 < len; i++)
 		snprintf(buf + 2 * i, 3, "%02x", bytes[i]);
+}
+
+int ct_id_derive(char *buf, size_t len, const char *prefix, const char *const *parts,
+                 size_t n_parts)
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int digest_len = 0;
+	size_t prefix_len = strlen(prefix);
+	EVP_MD_CTX *md = NULL;
+	int rc = CT_ERR_NOMEM;
+
+	if (len < prefix_len + 33)
+		return CT_ERR_TOO_BIG;
+	if ((md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (size_t i = 0; i < n_parts; i++) {
+		const char *part = parts[i] != NULL ? parts[i] : "";
+		if ((i > 0 && EVP_DigestUpdate(md, "|", 1) != 1) ||
+		    EVP_DigestUpdate(md, part, strlen(part)) != 1)
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(md, digest, &digest_len) != 1 || digest_len < 16)
+		goto out;
+	memcpy(buf, prefix, prefix_len);
+	for (size_t i = 0; i < 16; i++)
+		snprintf(buf + prefix_len + 2 * i, 3, "%02x", digest[i]);
+	rc = CT_OK;
+out:
+	EVP_MD_CTX_free(md);
+	return rc;
 }

@@ -47,6 +47,9 @@ const struct ct_config_key ct_common_config_keys[] = {
                "spool segment size in KiB"),
         COMMON("spool.sync", CT_CONF_BOOL, spool_sync, "false", 0, 0,
                "fdatasync the spool on every commit (survive power loss)"),
+        COMMON("loop.publish_timeout_s", CT_CONF_INT, loop_publish_timeout_s, "60", 1, 3600,
+               "a batch whose publishes the broker has not acknowledged after this long is "
+               "handled again from the last commit"),
         COMMON("log.level", CT_CONF_STRING, log_level, "info", 0, 0, "error, warn, info or debug"),
 };
 const size_t ct_common_config_key_count =

@@ -213,15 +213,17 @@ static bool parse_topic(const char *topic, char *site, char *lot_id)
 	const char *rest = topic + strlen(LOT_TOPIC_PREFIX);
 	const char *slash = strchr(rest, '/');
 	size_t site_len;
+	size_t lot_len;
 
 	if (!ingest_lots_is_lot_topic(topic) || slash == NULL)
 		return false;
 	site_len = (size_t)(slash - rest);
-	if (site_len == 0 || site_len > CT_ID_MAX || strlen(slash + 1) > CT_ID_MAX)
+	lot_len = strlen(slash + 1);
+	if (site_len == 0 || site_len > CT_ID_MAX || lot_len > CT_ID_MAX)
 		return false;
 	memcpy(site, rest, site_len);
 	site[site_len] = '\0';
-	strcpy(lot_id, slash + 1);
+	memcpy(lot_id, slash + 1, lot_len + 1);
 	return ct_id_is_valid(site) && ct_id_is_valid(lot_id);
 }
 

@@ -58,7 +58,7 @@ bool ingest_lots_is_lot_topic(const char *topic);
 /* Sets result->held_lots to the lots among its materials and children that are held at
  * result->site, each once, in the order they appear; whatever the sender put there is
  * dropped (only ingest sets the field). result must be a heap message from ct_pb_unpack or
- * ingest_json (its strings are freed with it). Returns CT_OK or CT_ERR_NOMEM (the field is
+ * ct_json (its strings are freed with it). Returns CT_OK or CT_ERR_NOMEM (the field is
  * then empty). */
 int ingest_lots_mark_result(const struct ingest_lots *lots, Cellthread__V1__StationResult *result);
 

@@ -48,12 +48,6 @@ struct check {
 /* What is wrong with a piece of text, if anything. */
 enum text_fault { TEXT_OK = 0, TEXT_TOO_LONG, TEXT_NOT_UTF8, TEXT_CONTROL };
 
-/* A 128-bit FNV-1a state, as two 64-bit halves. */
-struct fnv128 {
-	uint64_t hi;
-	uint64_t lo;
-};
-
 void ingest_limits_init(struct ingest_limits *limits)
 {
 	limits->max_future_us = INT64_C(5) * 60 * 1000000;
@@ -647,96 +641,62 @@ static int check_signal(struct check *c, const char *p, const Cellthread__V1__Si
 	return CT_OK;
 }
 
-/* The 128-bit FNV-1a step: h = (h ^ byte) * (2^88 + 0x13b) mod 2^128, in 64-bit halves. */
-static void fnv128_bytes(struct fnv128 *h, const void *data, size_t len)
+/* Event IDs for messages sent without one: ct_id_derive ("d-" + SHA-256 of what identifies the
+ * message), so a gateway resending the same message gets the same ID and the duplicate is
+ * dropped. Each returns CT_OK or CT_ERR_NOMEM. */
+static int derive_result_id(const Cellthread__V1__StationResult *r, char *buf)
 {
-	const unsigned char *p = data;
-	const uint64_t k = 0x13b;
-	uint64_t p0, p1, carry, lo;
-	size_t i;
+	char started[24];
+	const char *parts[6];
 
-	for (i = 0; i < len; i++) {
-		h->lo ^= p[i];
-		lo = h->lo;
-		p0 = (lo & 0xffffffffu) * k;
-		p1 = (lo >> 32) * k;
-		carry = (p1 + (p0 >> 32)) >> 32;
-		h->hi = h->hi * k + carry + (lo << 24);
-		h->lo = lo * k;
-	}
+	snprintf(started, sizeof(started), "%" PRId64, r->started_at_us);
+	parts[0] = "result";
+	parts[1] = r->site;
+	parts[2] = r->line;
+	parts[3] = r->station;
+	parts[4] = r->unit_id;
+	parts[5] = started;
+	return ct_id_derive(buf, INGEST_DERIVED_ID_LEN, "d-", parts, 6);
 }
 
-static void fnv128_init(struct fnv128 *h, const char *kind)
+static int derive_telemetry_id(const Cellthread__V1__Telemetry *m, char *buf)
 {
-	h->hi = UINT64_C(0x6c62272e07bb0142);
-	h->lo = UINT64_C(0x62b821756295c58d);
-	fnv128_bytes(h, kind, strlen(kind));
-}
-
-/* Appends "|" and s. */
-static void fnv128_str(struct fnv128 *h, const char *s)
-{
-	fnv128_bytes(h, "|", 1);
-	fnv128_bytes(h, s, strlen(s));
-}
-
-/* Appends "|" and v in decimal. */
-static void fnv128_i64(struct fnv128 *h, int64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%" PRId64, v);
-	fnv128_str(h, buf);
-}
-
-/* Writes "d-" and the 32 hex digits into buf (INGEST_DERIVED_ID_LEN bytes). */
-static void fnv128_id(const struct fnv128 *h, char *buf)
-{
-	snprintf(buf, INGEST_DERIVED_ID_LEN, "d-%016" PRIx64 "%016" PRIx64, h->hi, h->lo);
-}
-
-static void derive_result_id(const Cellthread__V1__StationResult *r, char *buf)
-{
-	struct fnv128 h;
-
-	fnv128_init(&h, "result");
-	fnv128_str(&h, r->site);
-	fnv128_str(&h, r->line);
-	fnv128_str(&h, r->station);
-	fnv128_str(&h, r->unit_id);
-	fnv128_i64(&h, r->started_at_us);
-	fnv128_id(&h, buf);
-}
-
-static void derive_telemetry_id(const Cellthread__V1__Telemetry *m, char *buf)
-{
-	struct fnv128 h;
+	const char **parts = NULL;
+	char first_text[24];
 	int64_t first = 0;
 	size_t i;
+	int rc;
 
 	/* Samples are in time order, so each signal's first sample is its earliest. */
 	for (i = 0; i < m->n_signals; i++) {
 		if (i == 0 || m->signals[i]->samples[0]->at_us < first)
 			first = m->signals[i]->samples[0]->at_us;
 	}
-	fnv128_init(&h, "telemetry");
-	fnv128_str(&h, m->site);
-	fnv128_str(&h, m->line);
-	fnv128_str(&h, m->asset);
-	fnv128_i64(&h, first);
+	if ((parts = calloc(m->n_signals + 5, sizeof(*parts))) == NULL)
+		return CT_ERR_NOMEM;
+	snprintf(first_text, sizeof(first_text), "%" PRId64, first);
+	parts[0] = "telemetry";
+	parts[1] = m->site;
+	parts[2] = m->line;
+	parts[3] = m->asset;
+	parts[4] = first_text;
 	for (i = 0; i < m->n_signals; i++)
-		fnv128_str(&h, m->signals[i]->name);
-	fnv128_id(&h, buf);
+		parts[5 + i] = m->signals[i]->name;
+	rc = ct_id_derive(buf, INGEST_DERIVED_ID_LEN, "d-", parts, m->n_signals + 5);
+	free(parts);
+	return rc;
 }
 
-static void derive_genealogy_id(const Cellthread__V1__Genealogy *m, char *buf)
+static int derive_genealogy_id(const Cellthread__V1__Genealogy *m, char *buf)
 {
-	struct fnv128 h;
+	char assembled[24];
+	const char *parts[3];
 
-	fnv128_init(&h, "genealogy");
-	fnv128_str(&h, m->parent_unit_id);
-	fnv128_i64(&h, m->assembled_at_us);
-	fnv128_id(&h, buf);
+	snprintf(assembled, sizeof(assembled), "%" PRId64, m->assembled_at_us);
+	parts[0] = "genealogy";
+	parts[1] = m->parent_unit_id;
+	parts[2] = assembled;
+	return ct_id_derive(buf, INGEST_DERIVED_ID_LEN, "d-", parts, 3);
 }
 
 /* Replaces an empty string field with an owned one, freeing the old unless it is the
@@ -830,7 +790,8 @@ int ingest_check_result_batch(Cellthread__V1__StationResultBatch *batch,
 		const Cellthread__V1__StationResult *r = batch->results[i];
 
 		if (is_empty(r->header->event_id)) {
-			derive_result_id(r, derived[i]);
+			if ((rc = derive_result_id(r, derived[i])) != CT_OK)
+				goto out;
 			refs[i].id = derived[i];
 		} else {
 			refs[i].id = r->header->event_id;
@@ -891,8 +852,8 @@ int ingest_check_result(Cellthread__V1__StationResult *result, size_t index,
 		return rc;
 	}
 	if (is_empty(result->header->event_id)) {
-		derive_result_id(result, derived);
-		if ((owned = strdup(derived)) == NULL)
+		if (derive_result_id(result, derived) != CT_OK ||
+		    (owned = strdup(derived)) == NULL)
 			return CT_ERR_NOMEM;
 	}
 	normalise_header(result->header, owned);
@@ -934,8 +895,8 @@ int ingest_check_telemetry(Cellthread__V1__Telemetry *msg, const struct ct_topic
 		return rc;
 	}
 	if (is_empty(msg->header->event_id)) {
-		derive_telemetry_id(msg, derived);
-		if ((owned = strdup(derived)) == NULL)
+		if (derive_telemetry_id(msg, derived) != CT_OK ||
+		    (owned = strdup(derived)) == NULL)
 			return CT_ERR_NOMEM;
 	}
 	normalise_header(msg->header, owned);
@@ -984,8 +945,8 @@ int ingest_check_genealogy(Cellthread__V1__Genealogy *msg, const struct ct_topic
 		return rc;
 	}
 	if (is_empty(msg->header->event_id)) {
-		derive_genealogy_id(msg, derived);
-		if ((owned = strdup(derived)) == NULL)
+		if (derive_genealogy_id(msg, derived) != CT_OK ||
+		    (owned = strdup(derived)) == NULL)
 			return CT_ERR_NOMEM;
 	}
 	normalise_header(msg->header, owned);

@@ -1,6 +1,6 @@
 /* ingest_validate: the rules a decoded station message must follow before ingest stores it.
  *
- * Each check walks one decoded message (from protobuf_c unpack or from ingest_json) and either
+ * Each check walks one decoded message (from protobuf_c unpack or from ct_json) and either
  * accepts it, normalising it in place, or refuses it with a dead-letter reason and the path of
  * the first offending field ("results[2].measurements[5].value: not finite"). Checks run to
  * completion before anything is changed, so a refused message is left exactly as it came;
@@ -9,8 +9,8 @@
  * unless they are protobuf_c_empty_string, so protobuf_c_message_free_unpacked(msg, NULL)
  * stays the one way to free a message. Limits are configuration, passed in by the caller.
  *
- * Derived event IDs: "d-" followed by the 32 lower-case hex digits of the 128-bit FNV-1a
- * hash (offset basis 0x6c62272e07bb014262b821756295c58d, prime 2^88 + 0x13b) of
+ * Derived event IDs: "d-" followed by the first 32 lower-case hex digits of the SHA-256 of
+ * (ct_id_derive, the one derivation rule)
  *   result:    "result|{site}|{line}|{station}|{unit_id}|{started_at_us}"
  *   telemetry: "telemetry|{site}|{line}|{asset}|{first_at_us}|{signal name}|{signal name}..."
  *              (first_at_us: the earliest sample time of the message, signals in message order)

@@ -33,9 +33,7 @@
 #include "ct_topic.h"
 #include "linesim_model.h"
 #include "linesim_out.h"
-#ifdef LINESIM_HAVE_JSON
-#include "ingest_json.h"
-#endif
+#include "ct_json.h"
 
 #define SERVICE            "linesim"
 #define FAULT_TOPIC        "ct/v1/sys/rpc/linesim/fault"
@@ -115,8 +113,7 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-#ifdef LINESIM_HAVE_JSON
-/* Re-decodes the packed payload and encodes it with ingest's JSON form. */
+/* Re-decodes the packed payload and encodes it with the runtime's JSON form (ingest's). */
 static char *to_json(const struct linesim_publish *msg)
 {
 	const ProtobufCMessageDescriptor *desc =
@@ -128,20 +125,13 @@ static char *to_json(const struct linesim_publish *msg)
 	if (m == NULL)
 		return NULL;
 	if (msg->kind == LINESIM_MSG_RESULT)
-		text = ingest_json_encode_result_batch(
+		text = ct_json_encode_result_batch(
 		        (const Cellthread__V1__StationResultBatch *)m);
 	else
-		text = ingest_json_encode_telemetry((const Cellthread__V1__Telemetry *)m);
+		text = ct_json_encode_telemetry((const Cellthread__V1__Telemetry *)m);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return text;
 }
-#else
-static char *to_json(const struct linesim_publish *msg)
-{
-	(void)msg;
-	return NULL;
-}
-#endif
 
 static int publish(void *ctx, const struct linesim_publish *msg)
 {
@@ -477,12 +467,6 @@ static int check_config(const struct linesim_config *cfg, unsigned *ret_faults)
 		ct_error("sim.encoding: '%s' is not pb or json", cfg->encoding);
 		return 2;
 	}
-#ifndef LINESIM_HAVE_JSON
-	if (strcmp(cfg->encoding, "json") == 0) {
-		ct_error("sim.encoding: json needs ingest's encoder, which this build lacks");
-		return 2;
-	}
-#endif
 	if (linesim_fault_parse_list(cfg->faults, ret_faults, err, sizeof(err)) != CT_OK) {
 		ct_error("sim.faults: %s", err);
 		return 2;

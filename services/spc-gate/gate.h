@@ -8,7 +8,9 @@
 #include <stdint.h>
 
 #include "ct_config.h"
+#include "ct_dedup.h"
 #include "ct_ids.h"
+#include "ct_loop.h"
 #include "ct_pb.h"
 #include "ct_pg.h"
 #include "ct_service.h"
@@ -17,14 +19,11 @@
 #include "gate_db.h"
 #include "gate_lots.h"
 #include "gate_spec.h"
-#include "ingest_dedup.h"
 
-#define SERVICE_NAME    "spc-gate"
-#define VERDICT(x)      CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_##x
-#define COMMAND(x)      CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_##x
-#define DEAD_LETTER(x)  CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_##x
-#define PUBLISH_WAIT_MS 30000
-#define MAX_AWAITING    64
+#define SERVICE_NAME   "spc-gate"
+#define VERDICT(x)     CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_##x
+#define COMMAND(x)     CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_##x
+#define DEAD_LETTER(x) CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_##x
 
 struct gate_saver;
 
@@ -48,6 +47,7 @@ struct decoded {
 
 struct gate {
 	struct ct_service svc;
+	struct ct_loop loop;
 	struct gate_config cfg;
 	struct ct_pg *pg;
 	unsigned long pg_generation;
@@ -55,11 +55,11 @@ struct gate {
 	struct gate_charts charts;
 	struct gate_lots lots;
 	struct gate_pending pending;
-	struct ingest_dedup *recent;
+	struct ct_dedup *recent;
 	struct decoded *decoded;
 	size_t decoded_cap;
 	bool check_judged;    /* the first batches after a start may have been judged already */
-	bool publish_failed;  /* a publish of this batch did not reach the broker */
+	bool verdicts_failed; /* no memory for this batch's verdicts: judge it again */
 	bool commits_blocked; /* a batch was not saved (shutdown): commit nothing after it */
 	struct gate_saver *saver;
 	/* The VerdictBatch being built for the input message in hand (encoded bytes). */
@@ -68,25 +68,33 @@ struct gate {
 		uint8_t *buf;
 		size_t len, cap;
 	} verdicts;
-	/* Batches judged and published, waiting for the broker's acknowledgements before they
-	 * go to the saver (a batch is saved only once its messages are out). */
-	struct awaiting_ack {
-		struct gate_pending *job;
-		struct ct_mqtt_mark mark;
-		int64_t since_ms;
-	} awaiting[MAX_AWAITING];
-	size_t n_awaiting;
 	bool reload_config, reload_lots, undo_wanted;
 	char producer[CT_ID_MAX + 16];
 	int64_t now_us;
+	int64_t next_prune_ms; /* when judged IDs older than gate.judged_keep_days go next */
 	unsigned long judged, failed, signals, commands, holds;
 };
 
+/* ---- gate_loop.c: ct_loop's handlers (contracts in ct_loop.h) ---- */
+
+/* Loads configuration, chart states and held lots, publishes pending lot changes and undos:
+ * what a gate needs before it judges anything. Returns CT_OK or the error (logged). */
+int gate_start(struct gate *g);
+int gate_tick(void *ctx);
+bool gate_has_work(void *ctx);
+int gate_handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job);
+int gate_acked(void *ctx, void *job);
+void gate_discard(void *ctx, void *job);
+int gate_rewind(void *ctx);
+int gate_finish(void *ctx);
+void gate_report(void *ctx);
+
 /* ---- gate_out.c: everything spc-gate publishes ---- */
 
-/* Publishes msg (QoS 1); a failure marks the batch for judging again (g->publish_failed). */
+/* Publishes msg (QoS 1); a failure makes the loop judge everything since the last save
+ * again. */
 void gate_publish(struct gate *g, const char *topic, const ProtobufCMessage *msg, bool retain);
-/* Waits until every publish is acknowledged; a failure also sets g->publish_failed. */
+/* Waits until every publish is acknowledged (ct_loop_flush). */
 int gate_flush(struct gate *g);
 /* Publishes a DeadLetter of spc-gate's own. */
 void gate_dead_letter(struct gate *g, const char *topic, int code, const char *reason,

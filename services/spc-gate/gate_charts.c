@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ct_error.h"
 
@@ -37,25 +36,6 @@ void gate_charts_cleanup(struct gate_charts *charts)
 	memset(charts, 0, sizeof(*charts));
 }
 
-static const struct {
-	const char *name;
-	int rule;
-} rule_names[] = {
-        {"WE1", SPC_RULE_WE1},
-        {"WE2", SPC_RULE_WE2},
-        {"WE3", SPC_RULE_WE3},
-        {"WE4", SPC_RULE_WE4},
-        {"N1", SPC_RULE_NELSON1},
-        {"N2", SPC_RULE_NELSON2},
-        {"N3", SPC_RULE_NELSON3},
-        {"N4", SPC_RULE_NELSON4},
-        {"N5", SPC_RULE_NELSON5},
-        {"N6", SPC_RULE_NELSON6},
-        {"N7", SPC_RULE_NELSON7},
-        {"N8", SPC_RULE_NELSON8},
-        {"SEC", SPC_RULE_SECONDARY_LIMIT},
-};
-
 int gate_rules_parse(const char *text, uint32_t *ret_bits, char *err, size_t err_len)
 {
 	uint32_t bits = 0;
@@ -63,18 +43,14 @@ int gate_rules_parse(const char *text, uint32_t *ret_bits, char *err, size_t err
 
 	while (*p) {
 		size_t len = strcspn(p, ", ");
-		bool known = false;
-		for (size_t i = 0; len > 0 && i < sizeof(rule_names) / sizeof(rule_names[0]); i++) {
-			if (strlen(rule_names[i].name) == len &&
-			    strncasecmp(p, rule_names[i].name, len) == 0) {
-				bits |= SPC_RULE_BIT(rule_names[i].rule);
-				known = true;
-			}
+		enum spc_rule rule;
+		if (len > 0) {
+			if (spc_rule_from_code(p, len, &rule) != SPC_OK)
+				return ct_set_error(err, err_len, CT_ERR_INVALID,
+				                    "unknown run rule '%.*s' (WE1-WE4, N1-N8, SEC)",
+				                    (int)len, p);
+			bits |= SPC_RULE_BIT(rule);
 		}
-		if (len > 0 && !known)
-			return ct_set_error(err, err_len, CT_ERR_INVALID,
-			                    "unknown run rule '%.*s' (WE1-WE4, N1-N8, SEC)",
-			                    (int)len, p);
 		p += len;
 		p += strspn(p, ", ");
 	}
@@ -94,12 +70,13 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 {
 	struct spc_chart_config *c = &def->spc;
 	const char *problem = NULL;
-	bool attribute =
-	        kind_is(def, "p") || kind_is(def, "np") || kind_is(def, "c") || kind_is(def, "u");
+	enum spc_chart_kind kind = SPC_CHART_IMR; /* set when known */
+	bool known = spc_chart_kind_from_name(def->kind_name, &kind) == SPC_OK;
+	bool attribute = known && spc_chart_kind_is_attribute(kind);
 
 	memset(c, 0, sizeof(*c));
-	def->is_t2 = kind_is(def, "t2");
-	def->is_profile = kind_is(def, "profile");
+	def->is_t2 = kind_is(def, SPC_T2_KIND_NAME);
+	def->is_profile = kind_is(def, SPC_PROFILE_KIND_NAME);
 	if (def->is_profile) {
 		/* A curve against the envelope of the first baseline_points (golden) curves, on a
 		 * normalised time axis of 128 points: by default it fails with more than 10 % of
@@ -107,14 +84,15 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 		 * or one point beyond 6 (gate_chart_def_profile_limits changes them). `sigma`,
 		 * when set, is the band's minimum half-width in y units. */
 		memset(&def->profile, 0, sizeof(def->profile));
-		def->profile.grid_size = 128;
+		def->profile.grid_size = SPC_PROFILE_DEFAULT_GRID;
 		def->profile.golden_count = has_baseline ? baseline_points : 0;
 		def->profile.axis = SPC_PROFILE_AXIS_NORMALIZED;
-		def->profile.z = 3.0;
-		def->profile.min_half_width = has_sigma ? sigma : 1e-6;
-		def->profile.max_rms = 2.5;
-		def->profile.max_abs = 6.0;
-		def->profile.max_outside = 0.10;
+		def->profile.z = SPC_PROFILE_DEFAULT_Z;
+		def->profile.min_half_width =
+		        has_sigma ? sigma : SPC_PROFILE_DEFAULT_MIN_HALF_WIDTH;
+		def->profile.max_rms = SPC_PROFILE_DEFAULT_MAX_RMS;
+		def->profile.max_abs = SPC_PROFILE_DEFAULT_MAX_ABS;
+		def->profile.max_outside = SPC_PROFILE_DEFAULT_MAX_OUTSIDE;
 		if (def->n_names != 1)
 			return ct_set_error(err, err_len, CT_ERR_INVALID,
 			                    "profile charts take one curve name");
@@ -130,7 +108,7 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 		def->t2.p = def->n_names;
 		def->t2.subgroup_size = subgroup_size;
 		def->t2.baseline_count = has_baseline ? baseline_points : 0;
-		def->t2.alpha = 0.0027; /* the false-alarm rate of 3-sigma Shewhart limits */
+		def->t2.alpha = SPC_T2_DEFAULT_ALPHA;
 		if (!has_baseline)
 			return ct_set_error(err, err_len, CT_ERR_INVALID,
 			                    "t2 charts learn their limits: set baseline_points");
@@ -142,30 +120,13 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 	if (def->n_names != 1)
 		return ct_set_error(err, err_len, CT_ERR_INVALID,
 		                    "%s charts take one characteristic", def->kind_name);
-	if (def->nonconforming && !kind_is(def, "p") && !kind_is(def, "np"))
+	if (def->nonconforming && !(known && (kind == SPC_CHART_P || kind == SPC_CHART_NP)))
 		return ct_set_error(err, err_len, CT_ERR_INVALID, "%s is for p and np charts only",
 		                    GATE_NONCONFORMING);
-	if (kind_is(def, "imr"))
-		c->kind = SPC_CHART_IMR;
-	else if (kind_is(def, "xbar_r"))
-		c->kind = SPC_CHART_XBAR_R;
-	else if (kind_is(def, "xbar_s"))
-		c->kind = SPC_CHART_XBAR_S;
-	else if (kind_is(def, "p"))
-		c->kind = SPC_CHART_P;
-	else if (kind_is(def, "np"))
-		c->kind = SPC_CHART_NP;
-	else if (kind_is(def, "c"))
-		c->kind = SPC_CHART_C;
-	else if (kind_is(def, "u"))
-		c->kind = SPC_CHART_U;
-	else if (kind_is(def, "ewma"))
-		c->kind = SPC_CHART_EWMA;
-	else if (kind_is(def, "cusum"))
-		c->kind = SPC_CHART_CUSUM;
-	else
+	if (!known)
 		return ct_set_error(err, err_len, CT_ERR_INVALID, "chart kind '%s' is not known",
 		                    def->kind_name);
+	c->kind = kind;
 
 	/* Attribute charts sum units_per_point units into one point; the engine sees sizes. */
 	def->units_per_point = attribute ? (uint32_t)(subgroup_size > 0 ? subgroup_size : 1) : 1;
@@ -184,12 +145,12 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 		c->sigma = attribute ? 0.0 : (has_sigma ? sigma : 0.0);
 	}
 	if (c->kind == SPC_CHART_EWMA) {
-		c->ewma_lambda = isnan(ewma_lambda) ? 0.2 : ewma_lambda;
-		c->ewma_width = isnan(ewma_l) ? 3.0 : ewma_l;
+		c->ewma_lambda = isnan(ewma_lambda) ? SPC_DEFAULT_EWMA_LAMBDA : ewma_lambda;
+		c->ewma_width = isnan(ewma_l) ? SPC_DEFAULT_EWMA_WIDTH : ewma_l;
 	}
 	if (c->kind == SPC_CHART_CUSUM) {
-		c->cusum_k = isnan(cusum_k) ? 0.5 : cusum_k;
-		c->cusum_h = isnan(cusum_h) ? 5.0 : cusum_h;
+		c->cusum_k = isnan(cusum_k) ? SPC_DEFAULT_CUSUM_K : cusum_k;
+		c->cusum_h = isnan(cusum_h) ? SPC_DEFAULT_CUSUM_H : cusum_h;
 	}
 	if (spc_chart_config_check(c, &problem) != SPC_OK)
 		return ct_set_error(err, err_len, CT_ERR_INVALID, "%s", problem);
@@ -455,8 +416,7 @@ static void feed_univariate(struct gate_chart *chart, const struct gate_chart_de
 {
 	struct spc_observation obs = {0};
 	struct spc_result res;
-	bool attribute = def->spc.kind == SPC_CHART_P || def->spc.kind == SPC_CHART_NP ||
-	                 def->spc.kind == SPC_CHART_C || def->spc.kind == SPC_CHART_U;
+	bool attribute = spc_chart_kind_is_attribute(def->spc.kind);
 
 	if (def->nonconforming) {
 		chart->blob.attr_count += verdict != VERDICT_PASS ? 1.0 : 0.0;
@@ -611,23 +571,24 @@ int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationRe
 	return CT_OK;
 }
 
-const struct gate_plan_step *gate_charts_plan_step(const struct gate_charts *charts,
-                                                   const struct gate_chart *chart)
+const struct gate_plan_step *gate_charts_plan(const struct gate_charts *charts,
+                                              const struct gate_chart *chart, size_t *ret_n)
 {
 	const struct gate_chart_def *def = &charts->defs[chart->def];
-	const struct gate_plan_step *last = NULL;
+	size_t first = 0, n = 0;
 
-	if (def->plan_id[0] == '\0')
-		return NULL;
-	for (size_t i = 0; i < charts->n_steps; i++) {
-		const struct gate_plan_step *s = &charts->steps[i];
-		if (strcmp(s->plan_id, def->plan_id) != 0)
-			continue;
-		last = s;
-		if ((uint32_t)s->step >= chart->blob.plan_step)
-			return s;
+	/* The steps are sorted by plan and step (gate_charts_set_config): a plan's steps are
+	 * one run. */
+	if (def->plan_id[0] != '\0') {
+		while (first < charts->n_steps &&
+		       strcmp(charts->steps[first].plan_id, def->plan_id) != 0)
+			first++;
+		while (first + n < charts->n_steps &&
+		       strcmp(charts->steps[first + n].plan_id, def->plan_id) == 0)
+			n++;
 	}
-	return last;
+	*ret_n = n;
+	return n > 0 ? &charts->steps[first] : NULL;
 }
 
 uint64_t gate_chart_points(const struct gate_charts *charts, const struct gate_chart *chart)
@@ -648,8 +609,8 @@ bool gate_chart_capability(const struct gate_charts *charts, const struct gate_c
 	const struct spc_state *st = &chart->blob.engine.spc;
 	enum spc_chart_kind kind = def->spc.kind;
 
-	if (def->is_t2 || def->is_profile || def->nonconforming || kind == SPC_CHART_P ||
-	    kind == SPC_CHART_NP || kind == SPC_CHART_C || kind == SPC_CHART_U)
+	if (def->is_t2 || def->is_profile || def->nonconforming ||
+	    spc_chart_kind_is_attribute(kind))
 		return false;
 	if (st->phase != SPC_PHASE_MONITORING || chart->overall.n < 2 || !chart->has_spec)
 		return false;

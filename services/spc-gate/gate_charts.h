@@ -195,10 +195,11 @@ bool gate_chart_capability(const struct gate_charts *charts, const struct gate_c
 int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationResult *result,
                      int verdict, gate_signal_fn on_signal, void *ctx);
 
-/* The plan step an instance's next signal takes (clamped to the plan's last), or NULL when
- * its chart has no plan. */
-const struct gate_plan_step *gate_charts_plan_step(const struct gate_charts *charts,
-                                                   const struct gate_chart *chart);
+/* The reaction plan of an instance's chart: its steps, sorted by step number, with their
+ * count in *ret_n; NULL and 0 when the chart has no plan (or the plan no steps). For
+ * gate_plan_decide(). */
+const struct gate_plan_step *gate_charts_plan(const struct gate_charts *charts,
+                                              const struct gate_chart *chart, size_t *ret_n);
 
 /* Points plotted by an instance. */
 uint64_t gate_chart_points(const struct gate_charts *charts, const struct gate_chart *chart);

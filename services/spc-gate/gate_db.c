@@ -256,43 +256,75 @@ void gate_pending_snapshot(struct gate_pending *p, struct gate_charts *charts,
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static void field(char *dst, size_t len, const PGresult *res, int row, int col)
+/* Result columns are read by name. A value that does not parse is remembered by the result
+ * and reported by ct_pg_result_check once the rows are read. */
+
+/* A text column copied into dst ("" for NULL), cut to fit as the fixed-size fields are. */
+static void field(char *dst, size_t len, struct ct_pg_result *res, int row, const char *col)
 {
-	snprintf(dst, len, "%s", PQgetvalue(res, row, col));
+	const char *v = ct_pg_text(res, row, col);
+	snprintf(dst, len, "%s", v ? v : "");
 }
 
-static bool has(const PGresult *res, int row, int col)
+/* A text column, "" for NULL. */
+static const char *str(struct ct_pg_result *res, int row, const char *col)
 {
-	return !PQgetisnull(res, row, col);
+	const char *v = ct_pg_text(res, row, col);
+	return v ? v : "";
 }
 
-static double number(const PGresult *res, int row, int col)
+static bool has(struct ct_pg_result *res, int row, const char *col)
 {
-	return has(res, row, col) ? strtod(PQgetvalue(res, row, col), NULL) : NAN;
+	return !ct_pg_is_null(res, row, col);
 }
 
-static long integer(const PGresult *res, int row, int col)
+/* A nullable float8: NaN for NULL. */
+static double number(struct ct_pg_result *res, int row, const char *col)
 {
-	return has(res, row, col) ? strtol(PQgetvalue(res, row, col), NULL, 10) : 0;
+	double v = NAN;
+	if (has(res, row, col))
+		ct_pg_double(res, row, col, &v);
+	return v;
 }
 
-static int query(struct ct_pg *pg, const char *sql, int n, const char *const *values,
-                 PGresult **ret, char *err, size_t err_len)
+/* A nullable integer: 0 for NULL. */
+static long integer(struct ct_pg_result *res, int row, const char *col)
 {
-	return ct_pg_query(pg, sql, n, values, ret, err, err_len);
+	int64_t v = 0;
+	if (has(res, row, col))
+		ct_pg_int64(res, row, col, &v);
+	return (long)v;
 }
 
-static int exec_sql(struct ct_pg *pg, const char *sql, char *err, size_t err_len)
+/* A nullable boolean: false for NULL. */
+static bool flag(struct ct_pg_result *res, int row, const char *col)
 {
-	return ct_pg_exec(pg, sql, err, err_len);
+	bool v = false;
+	if (has(res, row, col))
+		ct_pg_bool(res, row, col, &v);
+	return v;
+}
+
+/* Frees res; a value that did not parse turns rc into CT_ERR_INVALID (reason in err). */
+static int done_with(struct ct_pg_result *res, int rc, char *err, size_t err_len)
+{
+	if (rc == CT_OK && res != NULL)
+		rc = ct_pg_result_check(res, err, err_len);
+	ct_pg_result_free(res);
+	return rc;
 }
 
 /* ---- session ------------------------------------------------------------------------- */
 
 int gate_db_session_setup(struct ct_pg *pg, char *err, size_t err_len)
 {
-	return exec_sql(pg, "LISTEN ct_spc_config; LISTEN ct_lot; LISTEN ct_spc_undo;", err,
-	                err_len);
+	static const char *const channels[] = {"ct_spc_config", "ct_lot", "ct_spc_undo"};
+	int rc = CT_OK;
+
+	/* ct_pg LISTENs again by itself after a reconnect; this call is for the first. */
+	for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]) && rc == CT_OK; i++)
+		rc = ct_pg_listen(pg, channels[i], err, err_len);
+	return rc;
 }
 
 /* ---- configuration ------------------------------------------------------------------- */
@@ -302,37 +334,40 @@ static int load_specs(struct ct_pg *pg, struct gate_spec_set *specs, char *err, 
 	static const char sql[] =
 	        "SELECT site, line, station, station_type, recipe, recipe_version, characteristic,"
 	        " lsl, usl, target, uom, on_fail, required FROM spec_limit";
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	struct gate_spec *rows = NULL;
 	int n, rc;
 
-	if ((rc = query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
 		return rc;
-	n = PQntuples(res);
+	n = ct_pg_result_rows(res);
 	if (n > 0 && (rows = calloc((size_t)n, sizeof(*rows))) == NULL) {
-		PQclear(res);
+		ct_pg_result_free(res);
 		return CT_ERR_NOMEM;
 	}
 	for (int i = 0; i < n; i++) {
 		struct gate_spec *s = &rows[i];
-		field(s->site, sizeof(s->site), res, i, 0);
-		field(s->line, sizeof(s->line), res, i, 1);
-		field(s->station, sizeof(s->station), res, i, 2);
-		s->station_type = (int)integer(res, i, 3);
-		field(s->recipe, sizeof(s->recipe), res, i, 4);
-		s->recipe_version = (uint32_t)integer(res, i, 5);
-		field(s->characteristic, sizeof(s->characteristic), res, i, 6);
-		s->has_lsl = has(res, i, 7);
-		s->lsl = number(res, i, 7);
-		s->has_usl = has(res, i, 8);
-		s->usl = number(res, i, 8);
-		s->has_target = has(res, i, 9);
-		s->target = number(res, i, 9);
-		field(s->uom, sizeof(s->uom), res, i, 10);
-		s->on_fail = (int)integer(res, i, 11);
-		s->required = PQgetvalue(res, i, 12)[0] == 't';
+		field(s->site, sizeof(s->site), res, i, "site");
+		field(s->line, sizeof(s->line), res, i, "line");
+		field(s->station, sizeof(s->station), res, i, "station");
+		s->station_type = (int)integer(res, i, "station_type");
+		field(s->recipe, sizeof(s->recipe), res, i, "recipe");
+		s->recipe_version = (uint32_t)integer(res, i, "recipe_version");
+		field(s->characteristic, sizeof(s->characteristic), res, i, "characteristic");
+		s->has_lsl = has(res, i, "lsl");
+		s->lsl = number(res, i, "lsl");
+		s->has_usl = has(res, i, "usl");
+		s->usl = number(res, i, "usl");
+		s->has_target = has(res, i, "target");
+		s->target = number(res, i, "target");
+		field(s->uom, sizeof(s->uom), res, i, "uom");
+		s->on_fail = (int)integer(res, i, "on_fail");
+		s->required = flag(res, i, "required");
 	}
-	PQclear(res);
+	if ((rc = done_with(res, CT_OK, err, err_len)) != CT_OK) {
+		free(rows);
+		return rc;
+	}
 	gate_spec_set_cleanup(specs);
 	gate_spec_set_init(specs, rows, (size_t)n);
 	return CT_OK;
@@ -342,44 +377,48 @@ static int load_plans(struct ct_pg *pg, struct gate_plan_step **ret, size_t *ret
                       size_t err_len)
 {
 	static const char sql[] =
-	        "SELECT plan_id, step, action, coalesce(parameter, ''), gain, max_step, min_value,"
-	        " max_value, target_value, uom, reason_code, severity, cooldown_s, min_signals"
-	        " FROM reaction_plan_step";
-	PGresult *res = NULL;
+	        "SELECT plan_id, step, action, coalesce(parameter, '') AS parameter, gain, "
+	        "max_step,"
+	        " min_value, max_value, target_value, uom, reason_code, severity, cooldown_s,"
+	        " min_signals FROM reaction_plan_step";
+	struct ct_pg_result *res = NULL;
 	struct gate_plan_step *rows = NULL;
 	int n, rc;
 
-	if ((rc = query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
 		return rc;
-	n = PQntuples(res);
+	n = ct_pg_result_rows(res);
 	if (n > 0 && (rows = calloc((size_t)n, sizeof(*rows))) == NULL) {
-		PQclear(res);
+		ct_pg_result_free(res);
 		return CT_ERR_NOMEM;
 	}
 	for (int i = 0; i < n; i++) {
 		struct gate_plan_step *s = &rows[i];
-		const char *action = PQgetvalue(res, i, 2);
-		field(s->plan_id, sizeof(s->plan_id), res, i, 0);
-		s->step = (int)integer(res, i, 1);
+		const char *action = str(res, i, "action");
+		field(s->plan_id, sizeof(s->plan_id), res, i, "plan_id");
+		s->step = (int)integer(res, i, "step");
 		s->action = strcmp(action, "slow") == 0     ? GATE_ACTION_SLOW
 		            : strcmp(action, "stop") == 0   ? GATE_ACTION_STOP
 		            : strcmp(action, "adjust") == 0 ? GATE_ACTION_ADJUST
 		                                            : GATE_ACTION_ALERT;
-		field(s->parameter, sizeof(s->parameter), res, i, 3);
-		s->gain = number(res, i, 4);
-		s->max_step = number(res, i, 5);
-		s->has_min = has(res, i, 6);
-		s->min_value = number(res, i, 6);
-		s->has_max = has(res, i, 7);
-		s->max_value = number(res, i, 7);
-		s->target_value = number(res, i, 8);
-		field(s->uom, sizeof(s->uom), res, i, 9);
-		field(s->reason_code, sizeof(s->reason_code), res, i, 10);
-		s->severity = (int)integer(res, i, 11);
-		s->cooldown_s = (int)integer(res, i, 12);
-		s->min_signals = (int)integer(res, i, 13);
+		field(s->parameter, sizeof(s->parameter), res, i, "parameter");
+		s->gain = number(res, i, "gain");
+		s->max_step = number(res, i, "max_step");
+		s->has_min = has(res, i, "min_value");
+		s->min_value = number(res, i, "min_value");
+		s->has_max = has(res, i, "max_value");
+		s->max_value = number(res, i, "max_value");
+		s->target_value = number(res, i, "target_value");
+		field(s->uom, sizeof(s->uom), res, i, "uom");
+		field(s->reason_code, sizeof(s->reason_code), res, i, "reason_code");
+		s->severity = (int)integer(res, i, "severity");
+		s->cooldown_s = (int)integer(res, i, "cooldown_s");
+		s->min_signals = (int)integer(res, i, "min_signals");
 	}
-	PQclear(res);
+	if ((rc = done_with(res, CT_OK, err, err_len)) != CT_OK) {
+		free(rows);
+		return rc;
+	}
 	*ret = rows;
 	*ret_n = (size_t)n;
 	return CT_OK;
@@ -410,63 +449,70 @@ static int load_charts(struct ct_pg *pg, struct gate_chart_def **ret, size_t *re
 	static const char sql[] =
 	        "SELECT chart_id, site, line, station, station_type, recipe, characteristic, kind,"
 	        " subgroup_size, ewma_lambda, ewma_l, cusum_k, cusum_h, rules, baseline_points,"
-	        " centre, sigma, coalesce(reaction_plan, ''),"
+	        " centre, sigma, coalesce(reaction_plan, '') AS reaction_plan,"
 	        " left(md5(concat_ws('|', site, line, station, station_type, recipe,"
 	        "  characteristic, kind, subgroup_size, ewma_lambda, ewma_l, cusum_k, cusum_h, "
 	        "rules,"
 	        "  baseline_points, centre, sigma, profile_z, profile_max_rms, profile_max_abs,"
-	        "  profile_max_outside)), 16),"
+	        "  profile_max_outside)), 16) AS config_hash,"
 	        " profile_z, profile_max_rms, profile_max_abs, profile_max_outside"
 	        " FROM spc_chart WHERE enabled ORDER BY chart_id";
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	struct gate_chart_def *rows = NULL;
 	size_t kept = 0;
 	int n, rc;
 
-	if ((rc = query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
 		return rc;
-	n = PQntuples(res);
+	n = ct_pg_result_rows(res);
 	if (n > 0 && (rows = calloc((size_t)n, sizeof(*rows))) == NULL) {
-		PQclear(res);
+		ct_pg_result_free(res);
 		return CT_ERR_NOMEM;
 	}
 	for (int i = 0; i < n; i++) {
 		struct gate_chart_def *d = &rows[kept];
+		const char *names = str(res, i, "characteristic");
 		char why[256];
 		memset(d, 0, sizeof(*d));
-		field(d->chart_id, sizeof(d->chart_id), res, i, 0);
-		field(d->site, sizeof(d->site), res, i, 1);
-		field(d->line, sizeof(d->line), res, i, 2);
-		field(d->station, sizeof(d->station), res, i, 3);
-		d->station_type = (int)integer(res, i, 4);
-		field(d->recipe, sizeof(d->recipe), res, i, 5);
-		field(d->kind_name, sizeof(d->kind_name), res, i, 7);
-		field(d->plan_id, sizeof(d->plan_id), res, i, 17);
-		field(d->config_hash, sizeof(d->config_hash), res, i, 18);
-		if (!split_names(d, PQgetvalue(res, i, 6))) {
+		field(d->chart_id, sizeof(d->chart_id), res, i, "chart_id");
+		field(d->site, sizeof(d->site), res, i, "site");
+		field(d->line, sizeof(d->line), res, i, "line");
+		field(d->station, sizeof(d->station), res, i, "station");
+		d->station_type = (int)integer(res, i, "station_type");
+		field(d->recipe, sizeof(d->recipe), res, i, "recipe");
+		field(d->kind_name, sizeof(d->kind_name), res, i, "kind");
+		field(d->plan_id, sizeof(d->plan_id), res, i, "reaction_plan");
+		field(d->config_hash, sizeof(d->config_hash), res, i, "config_hash");
+		if (!split_names(d, names)) {
 			ct_warn("chart %s ignored: characteristic list '%s' is empty, too long or "
 			        "names more than %d",
-			        d->chart_id, PQgetvalue(res, i, 6), SPC_T2_MAX_P);
+			        d->chart_id, names, SPC_T2_MAX_P);
 			continue;
 		}
-		if (gate_chart_def_build(d, (int)integer(res, i, 8), PQgetvalue(res, i, 13),
-		                         has(res, i, 14), (int)integer(res, i, 14), has(res, i, 15),
-		                         number(res, i, 15), has(res, i, 16), number(res, i, 16),
-		                         number(res, i, 9), number(res, i, 10), number(res, i, 11),
-		                         number(res, i, 12), why, sizeof(why)) != CT_OK) {
+		if (gate_chart_def_build(
+		            d, (int)integer(res, i, "subgroup_size"), str(res, i, "rules"),
+		            has(res, i, "baseline_points"), (int)integer(res, i, "baseline_points"),
+		            has(res, i, "centre"), number(res, i, "centre"), has(res, i, "sigma"),
+		            number(res, i, "sigma"), number(res, i, "ewma_lambda"),
+		            number(res, i, "ewma_l"), number(res, i, "cusum_k"),
+		            number(res, i, "cusum_h"), why, sizeof(why)) != CT_OK) {
 			ct_warn("chart %s ignored: %s", d->chart_id, why);
 			continue;
 		}
 		if (d->is_profile &&
-		    gate_chart_def_profile_limits(d, number(res, i, 19), number(res, i, 20),
-		                                  number(res, i, 21), number(res, i, 22), why,
-		                                  sizeof(why)) != CT_OK) {
+		    gate_chart_def_profile_limits(
+		            d, number(res, i, "profile_z"), number(res, i, "profile_max_rms"),
+		            number(res, i, "profile_max_abs"),
+		            number(res, i, "profile_max_outside"), why, sizeof(why)) != CT_OK) {
 			ct_warn("chart %s ignored: %s", d->chart_id, why);
 			continue;
 		}
 		kept++;
 	}
-	PQclear(res);
+	if ((rc = done_with(res, CT_OK, err, err_len)) != CT_OK) {
+		free(rows);
+		return rc;
+	}
 	*ret = rows;
 	*ret_n = kept;
 	return CT_OK;
@@ -475,35 +521,39 @@ static int load_charts(struct ct_pg *pg, struct gate_chart_def **ret, size_t *re
 static int load_rules(struct ct_pg *pg, struct gate_lots *lots, char *err, size_t err_len)
 {
 	static const char sql[] =
-	        "SELECT rule_id, station, station_type, coalesce(characteristic, ''), mode,"
-	        " fail_rate, min_units, lot_scope, hold_state FROM lot_gate_rule WHERE enabled";
-	PGresult *res = NULL;
+	        "SELECT rule_id, station, station_type,"
+	        " coalesce(characteristic, '') AS characteristic, mode, fail_rate, min_units,"
+	        " lot_scope, hold_state FROM lot_gate_rule WHERE enabled";
+	struct ct_pg_result *res = NULL;
 	struct gate_lot_rule *rows = NULL;
 	int n, rc;
 
-	if ((rc = query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
 		return rc;
-	n = PQntuples(res);
+	n = ct_pg_result_rows(res);
 	if (n > 0 && (rows = calloc((size_t)n, sizeof(*rows))) == NULL) {
-		PQclear(res);
+		ct_pg_result_free(res);
 		return CT_ERR_NOMEM;
 	}
 	for (int i = 0; i < n; i++) {
 		struct gate_lot_rule *r = &rows[i];
-		const char *scope = PQgetvalue(res, i, 7);
-		field(r->rule_id, sizeof(r->rule_id), res, i, 0);
-		field(r->station, sizeof(r->station), res, i, 1);
-		r->station_type = (int)integer(res, i, 2);
-		field(r->characteristic, sizeof(r->characteristic), res, i, 3);
-		r->fail_rate_mode = strcmp(PQgetvalue(res, i, 4), "fail_rate") == 0;
-		r->fail_rate = number(res, i, 5);
-		r->min_units = integer(res, i, 6);
+		const char *scope = str(res, i, "lot_scope");
+		field(r->rule_id, sizeof(r->rule_id), res, i, "rule_id");
+		field(r->station, sizeof(r->station), res, i, "station");
+		r->station_type = (int)integer(res, i, "station_type");
+		field(r->characteristic, sizeof(r->characteristic), res, i, "characteristic");
+		r->fail_rate_mode = strcmp(str(res, i, "mode"), "fail_rate") == 0;
+		r->fail_rate = number(res, i, "fail_rate");
+		r->min_units = integer(res, i, "min_units");
 		r->scope = strcmp(scope, "self") == 0        ? GATE_SCOPE_SELF
 		           : strcmp(scope, "materials") == 0 ? GATE_SCOPE_MATERIALS
 		                                             : GATE_SCOPE_ALL;
-		r->hold_state = (int)integer(res, i, 8);
+		r->hold_state = (int)integer(res, i, "hold_state");
 	}
-	PQclear(res);
+	if ((rc = done_with(res, CT_OK, err, err_len)) != CT_OK) {
+		free(rows);
+		return rc;
+	}
 	gate_lots_set_rules(lots, rows, (size_t)n);
 	return CT_OK;
 }
@@ -534,37 +584,40 @@ int gate_db_load_charts(struct ct_pg *pg, struct gate_charts *charts, char *err,
 	static const char sql[] =
 	        "SELECT chart_id, site, line, station, recipe, config_hash, state,"
 	        " overall_n, overall_mean, overall_m2 FROM spc_chart_state";
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	int rc, restored = 0;
 
-	if ((rc = query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
 		return rc;
-	for (int i = 0; i < PQntuples(res) && rc == CT_OK; i++) {
+	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++) {
+		uint8_t *bytes = NULL;
 		size_t len = 0;
-		unsigned char *bytes =
-		        PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 6), &len);
-		if (bytes == NULL) {
-			rc = CT_ERR_NOMEM;
+		rc = ct_pg_bytea(res, i, "state", &bytes, &len);
+		if (rc == CT_ERR_INVALID)
+			rc = ct_pg_result_check(res, err, err_len);
+		if (rc != CT_OK)
 			break;
-		}
-		struct gate_overall overall = {(uint64_t)integer(res, i, 7), number(res, i, 8),
-		                               number(res, i, 9)};
-		rc = gate_charts_restore(charts, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-		                         PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-		                         PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), bytes, len,
-		                         &overall);
-		PQfreemem(bytes);
+		struct gate_overall overall = {(uint64_t)integer(res, i, "overall_n"),
+		                               number(res, i, "overall_mean"),
+		                               number(res, i, "overall_m2")};
+		rc = gate_charts_restore(charts, str(res, i, "chart_id"), str(res, i, "site"),
+		                         str(res, i, "line"), str(res, i, "station"),
+		                         str(res, i, "recipe"), str(res, i, "config_hash"), bytes,
+		                         len, &overall);
+		free(bytes);
 		if (rc == CT_ERR_CORRUPT)
 			ct_warn("chart %s at %s/%s/%s: saved state is not one this build wrote; "
 			        "the chart starts over",
-			        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-			        PQgetvalue(res, i, 3));
+			        str(res, i, "chart_id"), str(res, i, "site"), str(res, i, "line"),
+			        str(res, i, "station"));
 		if (rc == CT_OK)
 			restored++;
 		if (rc == CT_ERR_CORRUPT || rc == CT_ERR_NOT_FOUND)
 			rc = CT_OK;
 	}
-	PQclear(res);
+	if (rc == CT_ERR_NOMEM)
+		ct_set_error(err, err_len, rc, "out of memory");
+	rc = done_with(res, rc, err, err_len);
 	if (rc == CT_OK)
 		ct_info("restored %d chart instances", restored);
 	return rc;
@@ -572,37 +625,34 @@ int gate_db_load_charts(struct ct_pg *pg, struct gate_charts *charts, char *err,
 
 int gate_db_load_lots(struct ct_pg *pg, struct gate_lots *lots, char *err, size_t err_len)
 {
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	int rc;
 
 	gate_map_clear(&lots->held);
 	gate_map_clear(&lots->held_units);
-	if ((rc = query(pg, "SELECT site, lot_id, state FROM lot_status WHERE state <> 1", 0, NULL,
-	                &res, err, err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, "SELECT site, lot_id, state FROM lot_status WHERE state <> 1", 0,
+	                      NULL, &res, err, err_len)) != CT_OK)
 		return rc;
-	for (int i = 0; i < PQntuples(res) && rc == CT_OK; i++)
-		rc = gate_lots_set_held(lots, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-		                        (int)integer(res, i, 2));
-	PQclear(res);
-	if (rc != CT_OK)
+	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++)
+		rc = gate_lots_set_held(lots, str(res, i, "site"), str(res, i, "lot_id"),
+		                        (int)integer(res, i, "state"));
+	if ((rc = done_with(res, rc, err, err_len)) != CT_OK)
 		return rc;
-	if ((rc = query(pg, "SELECT DISTINCT unit_id FROM held_unit", 0, NULL, &res, err,
-	                err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, "SELECT DISTINCT unit_id FROM held_unit", 0, NULL, &res, err,
+	                      err_len)) != CT_OK)
 		return rc;
-	for (int i = 0; i < PQntuples(res) && rc == CT_OK; i++)
-		rc = gate_lots_add_held_unit(lots, PQgetvalue(res, i, 0));
-	PQclear(res);
-	if (rc != CT_OK || lots->n_counters > 0)
+	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++)
+		rc = gate_lots_add_held_unit(lots, str(res, i, "unit_id"));
+	if ((rc = done_with(res, rc, err, err_len)) != CT_OK || lots->n_counters > 0)
 		return rc; /* counters live in memory once loaded; only the first load reads them */
-	if ((rc = query(pg, "SELECT rule_id, site, lot_id, units, failed FROM lot_quality", 0, NULL,
-	                &res, err, err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, "SELECT rule_id, site, lot_id, units, failed FROM lot_quality", 0,
+	                      NULL, &res, err, err_len)) != CT_OK)
 		return rc;
-	for (int i = 0; i < PQntuples(res) && rc == CT_OK; i++)
-		rc = gate_lots_restore_counter(lots, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-		                               PQgetvalue(res, i, 2), integer(res, i, 3),
-		                               integer(res, i, 4));
-	PQclear(res);
-	return rc;
+	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++)
+		rc = gate_lots_restore_counter(lots, str(res, i, "rule_id"), str(res, i, "site"),
+		                               str(res, i, "lot_id"), integer(res, i, "units"),
+		                               integer(res, i, "failed"));
+	return done_with(res, rc, err, err_len);
 }
 
 /* ---- judged IDs ---------------------------------------------------------------------- */
@@ -610,7 +660,7 @@ int gate_db_load_lots(struct ct_pg *pg, struct gate_lots *lots, char *err, size_
 int gate_db_judged(struct ct_pg *pg, const char *const *ids, size_t n, bool *judged, char *err,
                    size_t err_len)
 {
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	struct ct_pgarray array;
 	const char *literal;
 	int rc;
@@ -623,19 +673,18 @@ int gate_db_judged(struct ct_pg *pg, const char *const *ids, size_t n, bool *jud
 		ct_pgarray_text(&array, ids[i]);
 	literal = ct_pgarray_literal(&array);
 	rc = literal == NULL ? CT_ERR_NOMEM
-	                     : query(pg,
-	                             "SELECT source_event_id FROM spc_judged"
-	                             " WHERE source_event_id = ANY($1::text[])",
-	                             1, (const char *const[]){literal}, &res, err, err_len);
+	                     : ct_pg_query(pg,
+	                                   "SELECT source_event_id FROM spc_judged"
+	                                   " WHERE source_event_id = ANY($1::text[])",
+	                                   1, (const char *const[]){literal}, &res, err, err_len);
 	ct_pgarray_cleanup(&array);
 	if (rc != CT_OK)
 		return rc;
-	for (int r = 0; r < PQntuples(res); r++)
+	for (int r = 0; r < ct_pg_result_rows(res); r++)
 		for (size_t i = 0; i < n; i++)
-			if (strcmp(ids[i], PQgetvalue(res, r, 0)) == 0)
+			if (strcmp(ids[i], str(res, r, "source_event_id")) == 0)
 				judged[i] = true;
-	PQclear(res);
-	return CT_OK;
+	return done_with(res, CT_OK, err, err_len);
 }
 
 /* ---- the batch transaction ----------------------------------------------------------- */
@@ -718,8 +767,6 @@ static int insert_rows(struct ct_pg *pg, const char *sql, struct gate_rows *rows
                        size_t err_len)
 {
 	const char *params[GATE_ROWS_MAX_COLS];
-	PGresult *res = NULL;
-	int rc;
 
 	if (rows->rows == 0)
 		return CT_OK;
@@ -729,9 +776,7 @@ static int insert_rows(struct ct_pg *pg, const char *sql, struct gate_rows *rows
 			return ct_set_error(err, err_len, CT_ERR_NOMEM,
 			                    "out of memory for a batch");
 	}
-	rc = query(pg, sql, rows->ncols, params, &res, err, err_len);
-	PQclear(res);
-	return rc;
+	return ct_pg_query(pg, sql, rows->ncols, params, NULL, err, err_len);
 }
 
 static int save_job(struct ct_pg *pg, struct gate_pending *p, char *err, size_t err_len)
@@ -741,12 +786,10 @@ static int save_job(struct ct_pg *pg, struct gate_pending *p, char *err, size_t 
 	for (size_t i = 0; i < p->n_holds && rc == CT_OK; i++) {
 		const struct gate_hold *h = &p->holds[i];
 		char state[8];
-		PGresult *res = NULL;
 		snprintf(state, sizeof(state), "%d", h->state);
-		rc = query(pg, "SELECT ct_spc_hold($1, $2, $3::smallint, $4)", 4,
-		           (const char *const[]){h->site, h->lot_id, state, h->reason}, &res, err,
-		           err_len);
-		PQclear(res);
+		rc = ct_pg_query(pg, "SELECT ct_spc_hold($1, $2, $3::smallint, $4)", 4,
+		                 (const char *const[]){h->site, h->lot_id, state, h->reason}, NULL,
+		                 err, err_len);
 	}
 	if (rc == CT_OK)
 		rc = insert_rows(pg, judged_sql, &p->judged, err, err_len);
@@ -769,7 +812,7 @@ int gate_db_save(struct ct_pg *pg, struct gate_pending *const *jobs, size_t n, c
                  size_t err_len)
 {
 	bool holds = false, hold_rows = false;
-	int rc = exec_sql(pg, "BEGIN", err, err_len);
+	int rc = ct_pg_begin(pg, err, err_len);
 
 	/* The locks of 0004_hold_genealogy.sql, first and in their order, before any row: the
 	 * hold lock when the transaction holds lots (traveler's genealogy trigger must not look
@@ -781,18 +824,16 @@ int gate_db_save(struct ct_pg *pg, struct gate_pending *const *jobs, size_t n, c
 		             jobs[i]->held_units.rows > 0;
 	}
 	if (rc == CT_OK && holds)
-		rc = exec_sql(pg, "SELECT ct_hold_lock()", err, err_len);
+		rc = ct_pg_exec(pg, "SELECT ct_hold_lock()", err, err_len);
 	if (rc == CT_OK && hold_rows)
-		rc = exec_sql(pg, "SELECT ct_hold_write_lock()", err, err_len);
+		rc = ct_pg_exec(pg, "SELECT ct_hold_write_lock()", err, err_len);
 
 	for (size_t i = 0; i < n && rc == CT_OK; i++)
 		rc = save_job(pg, jobs[i], err, err_len);
 	if (rc == CT_OK)
-		rc = exec_sql(pg, "COMMIT", err, err_len);
-	if (rc != CT_OK) {
-		char ignored[64];
-		exec_sql(pg, "ROLLBACK", ignored, sizeof(ignored));
-	}
+		rc = ct_pg_commit(pg, err, err_len);
+	if (rc != CT_OK)
+		ct_pg_rollback(pg);
 	return rc;
 }
 
@@ -803,108 +844,105 @@ int gate_db_lot_changes(struct ct_pg *pg, struct gate_lot_change *ret, size_t ma
 {
 	static const char sql[] =
 	        "SELECT audit_id, site, lot_id, to_state, reason, actor,"
-	        " (extract(epoch FROM at) * 1000000)::int8"
+	        " (extract(epoch FROM at) * 1000000)::int8 AS at_us"
 	        " FROM lot_audit WHERE published_at IS NULL ORDER BY audit_id LIMIT $1::int";
 	char limit[24];
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
+	size_t n;
 	int rc;
 
 	snprintf(limit, sizeof(limit), "%zu", max);
-	if ((rc = query(pg, sql, 1, (const char *const[]){limit}, &res, err, err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, sql, 1, (const char *const[]){limit}, &res, err, err_len)) !=
+	    CT_OK)
 		return rc;
-	*ret_n = (size_t)PQntuples(res);
-	for (size_t i = 0; i < *ret_n; i++) {
+	n = (size_t)ct_pg_result_rows(res);
+	for (size_t i = 0; i < n && i < max; i++) {
 		struct gate_lot_change *c = &ret[i];
 		int r = (int)i;
-		c->audit_id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-		field(c->site, sizeof(c->site), res, r, 1);
-		field(c->lot_id, sizeof(c->lot_id), res, r, 2);
-		c->state = (int)integer(res, r, 3);
-		field(c->reason, sizeof(c->reason), res, r, 4);
-		field(c->actor, sizeof(c->actor), res, r, 5);
-		c->at_us = strtoll(PQgetvalue(res, r, 6), NULL, 10);
+		ct_pg_int64(res, r, "audit_id", &c->audit_id);
+		field(c->site, sizeof(c->site), res, r, "site");
+		field(c->lot_id, sizeof(c->lot_id), res, r, "lot_id");
+		c->state = (int)integer(res, r, "to_state");
+		field(c->reason, sizeof(c->reason), res, r, "reason");
+		field(c->actor, sizeof(c->actor), res, r, "actor");
+		ct_pg_int64(res, r, "at_us", &c->at_us);
 	}
-	PQclear(res);
-	return CT_OK;
+	if ((rc = done_with(res, CT_OK, err, err_len)) == CT_OK)
+		*ret_n = n < max ? n : max;
+	return rc;
 }
 
 int gate_db_lot_changes_published(struct ct_pg *pg, const struct gate_lot_change *changes, size_t n,
                                   char *err, size_t err_len)
 {
 	char last[24];
-	PGresult *res = NULL;
-	int rc;
 
 	if (n == 0)
 		return CT_OK;
 	/* Published oldest first, so everything up to the last one is out. */
 	snprintf(last, sizeof(last), "%" PRId64, changes[n - 1].audit_id);
-	rc = query(pg,
-	           "UPDATE lot_audit SET published_at = now()"
-	           " WHERE published_at IS NULL AND audit_id <= $1::int8",
-	           1, (const char *const[]){last}, &res, err, err_len);
-	PQclear(res);
-	return rc;
+	return ct_pg_query(pg,
+	                   "UPDATE lot_audit SET published_at = now()"
+	                   " WHERE published_at IS NULL AND audit_id <= $1::int8",
+	                   1, (const char *const[]){last}, NULL, err, err_len);
 }
 
 int gate_db_pending_undos(struct ct_pg *pg, struct gate_undo *ret, size_t max, size_t *ret_n,
                           char *err, size_t err_len)
 {
 	static const char sql[] =
-	        "SELECT command_id, site, line, station, kind, coalesce(parameter, ''),"
-	        " target_value, delta, uom, reason_code, undo_requested_by, undo_reason"
+	        "SELECT command_id, site, line, station, kind,"
+	        " coalesce(parameter, '') AS parameter, target_value, delta, uom, reason_code,"
+	        " undo_requested_by, undo_reason"
 	        " FROM automatic_action WHERE undo_requested_at IS NOT NULL AND undone_at IS NULL"
 	        " ORDER BY undo_requested_at LIMIT $1::int";
 	char limit[24];
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
+	size_t n;
 	int rc;
 
 	snprintf(limit, sizeof(limit), "%zu", max);
-	if ((rc = query(pg, sql, 1, (const char *const[]){limit}, &res, err, err_len)) != CT_OK)
+	if ((rc = ct_pg_query(pg, sql, 1, (const char *const[]){limit}, &res, err, err_len)) !=
+	    CT_OK)
 		return rc;
-	*ret_n = (size_t)PQntuples(res);
-	for (size_t i = 0; i < *ret_n; i++) {
+	n = (size_t)ct_pg_result_rows(res);
+	for (size_t i = 0; i < n && i < max; i++) {
 		struct gate_undo *u = &ret[i];
 		int r = (int)i;
-		field(u->command_id, sizeof(u->command_id), res, r, 0);
-		field(u->site, sizeof(u->site), res, r, 1);
-		field(u->line, sizeof(u->line), res, r, 2);
-		field(u->station, sizeof(u->station), res, r, 3);
-		u->kind = (int)integer(res, r, 4);
-		field(u->parameter, sizeof(u->parameter), res, r, 5);
-		u->target_value = number(res, r, 6);
-		u->delta = number(res, r, 7);
-		field(u->uom, sizeof(u->uom), res, r, 8);
-		field(u->reason_code, sizeof(u->reason_code), res, r, 9);
-		field(u->requested_by, sizeof(u->requested_by), res, r, 10);
-		field(u->reason, sizeof(u->reason), res, r, 11);
+		field(u->command_id, sizeof(u->command_id), res, r, "command_id");
+		field(u->site, sizeof(u->site), res, r, "site");
+		field(u->line, sizeof(u->line), res, r, "line");
+		field(u->station, sizeof(u->station), res, r, "station");
+		u->kind = (int)integer(res, r, "kind");
+		field(u->parameter, sizeof(u->parameter), res, r, "parameter");
+		u->target_value = number(res, r, "target_value");
+		u->delta = number(res, r, "delta");
+		field(u->uom, sizeof(u->uom), res, r, "uom");
+		field(u->reason_code, sizeof(u->reason_code), res, r, "reason_code");
+		field(u->requested_by, sizeof(u->requested_by), res, r, "undo_requested_by");
+		field(u->reason, sizeof(u->reason), res, r, "undo_reason");
 	}
-	PQclear(res);
-	return CT_OK;
+	if ((rc = done_with(res, CT_OK, err, err_len)) == CT_OK)
+		*ret_n = n < max ? n : max;
+	return rc;
 }
 
 int gate_db_undo_done(struct ct_pg *pg, const char *command_id, const char *undo_command_id,
                       char *err, size_t err_len)
 {
-	PGresult *res = NULL;
-	int rc = query(pg,
-	               "UPDATE automatic_action SET undone_at = now(), undo_command_id = $2"
-	               " WHERE command_id = $1 AND undone_at IS NULL",
-	               2, (const char *const[]){command_id, undo_command_id}, &res, err, err_len);
-	PQclear(res);
-	return rc;
+	return ct_pg_query(pg,
+	                   "UPDATE automatic_action SET undone_at = now(), undo_command_id = $2"
+	                   " WHERE command_id = $1 AND undone_at IS NULL",
+	                   2, (const char *const[]){command_id, undo_command_id}, NULL, err,
+	                   err_len);
 }
 
 int gate_db_prune(struct ct_pg *pg, int keep_days, char *err, size_t err_len)
 {
 	char days[16];
-	PGresult *res = NULL;
-	int rc;
 
 	snprintf(days, sizeof(days), "%d", keep_days);
-	rc = query(pg,
-	           "DELETE FROM spc_judged WHERE judged_at < now() - $1::int * interval '1 day'", 1,
-	           (const char *const[]){days}, &res, err, err_len);
-	PQclear(res);
-	return rc;
+	return ct_pg_query(
+	        pg, "DELETE FROM spc_judged WHERE judged_at < now() - $1::int * interval '1 day'",
+	        1, (const char *const[]){days}, NULL, err, err_len);
 }

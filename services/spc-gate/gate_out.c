@@ -6,65 +6,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
-
 #include "ct_error.h"
+#include "ct_ids.h"
 #include "ct_log.h"
 #include "ct_time.h"
 #include "ct_topic.h"
 #include "gate.h"
+#include "gate_plan.h"
 
 #define MAX_LOT_CHANGES 256
 #define MAX_UNDOS       64
-/* Signals at most this many points apart belong to one persisting pattern (a rule that
- * keeps firing on every point, or 2-of-3 / 4-of-5 rules with a point between). */
-#define PLAN_PERSIST_POINTS 3u
 
 /* ---- IDs and publishing ---------------------------------------------------------------- */
 
-/* Writes prefix + 32 hex digits of SHA-256 over the parts: the same inputs give the same
- * ID, so a replayed batch republishes under the IDs consumers already have. */
+/* Writes prefix + 32 hex digits of SHA-256 over the parts (ct_id_derive): the same inputs
+ * give the same ID, so a replayed batch republishes under the IDs consumers already have. */
 static void derive_id(char *buf, size_t len, const char *prefix, const char *a, const char *b,
                       const char *c)
 {
-	unsigned char digest[SHA256_DIGEST_LENGTH];
-	char joined[3 * 256];
-	int n = snprintf(joined, sizeof(joined), "%s|%s|%s", a, b ? b : "", c ? c : "");
-	size_t at;
+	const char *parts[3] = {a, b, c};
 
-	SHA256((const unsigned char *)joined, (size_t)(n < 0 ? 0 : n), digest);
-	at = (size_t)snprintf(buf, len, "%s", prefix);
-	for (int i = 0; i < 16 && at + 2 < len; i++, at += 2)
-		snprintf(buf + at, len - at, "%02x", digest[i]);
+	if (ct_id_derive(buf, len, prefix, parts, 3) != CT_OK && len > 0)
+		buf[0] =
+		        '\0'; /* out of memory: an empty ID is refused downstream, never mixed up */
 }
 
 int gate_flush(struct gate *g)
 {
-	int rc = ct_mqtt_flush(g->svc.mqtt, PUBLISH_WAIT_MS);
-
-	/* The flush clears the client's failure count: keep the news for the batches that are
-	 * still waiting for their acknowledgements. */
-	if (rc != CT_OK)
-		g->publish_failed = true;
-	return rc;
+	return ct_loop_flush(&g->loop);
 }
 
 void gate_publish(struct gate *g, const char *topic, const ProtobufCMessage *msg, bool retain)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	if (ct_pb_pack(msg, &buf, &len) != CT_OK) {
-		ct_error("out of memory encoding %s for %s", msg->descriptor->name, topic);
-		return;
-	}
-	if (ct_mqtt_publish(g->svc.mqtt, topic, buf, len, 1, retain, PUBLISH_WAIT_MS) != CT_OK) {
-		ct_warn("cannot publish %s to %s (broker away for %d s); the batch will be "
-		        "judged again",
-		        msg->descriptor->name, topic, PUBLISH_WAIT_MS / 1000);
-		g->publish_failed = true;
-	}
-	free(buf);
+	/* A failure is remembered by the loop, which judges everything since the last save
+	 * again. */
+	ct_loop_publish(&g->loop, topic, msg, retain);
 }
 
 static void plant_topic(char *buf, size_t len, const char *site, const char *line,
@@ -120,7 +96,7 @@ static void add_to_verdict_batch(struct gate *g, const char *topic,
 		grown = realloc(b->buf, cap);
 		if (grown == NULL) {
 			ct_error("out of memory for verdicts; the batch will be judged again");
-			g->publish_failed = true;
+			g->verdicts_failed = true;
 			return;
 		}
 		b->buf = grown;
@@ -194,13 +170,7 @@ void gate_flush_verdicts(struct gate *g)
 
 	if (b->len == 0)
 		return;
-	if (ct_mqtt_publish(g->svc.mqtt, b->topic, b->buf, b->len, 1, false, PUBLISH_WAIT_MS) !=
-	    CT_OK) {
-		ct_warn("cannot publish verdicts to %s (broker away for %d s); the batch will be "
-		        "judged again",
-		        b->topic, PUBLISH_WAIT_MS / 1000);
-		g->publish_failed = true;
-	}
+	ct_loop_publish_raw(&g->loop, b->topic, b->buf, b->len, false);
 	b->len = 0;
 }
 
@@ -340,7 +310,10 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 	struct gate *g = ctx;
 	struct gate_chart *chart = s->chart;
 	struct gate_chart_blob *blob = &chart->blob;
-	const struct gate_plan_step *step;
+	const struct gate_plan_step *step, *plan_steps;
+	size_t n_plan_steps;
+	struct gate_plan_state plan;
+	struct gate_plan_decision decision;
 	int64_t holdoff_us = g->cfg.alert_holdoff_s * 1000000LL;
 	int slot = s->rule % GATE_RULE_SLOTS;
 	char alert_id[48], reaction[512] = "", code[64], text[1024], topic[CT_TOPIC_MAX];
@@ -350,35 +323,15 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 	derive_id(alert_id, sizeof(alert_id), "a-", r->header->event_id, s->def->chart_id,
 	          s->rule_name);
 
-	/* Reaction plan: a step is taken when its cooldown has passed since the last action and
-	 * the chart has signalled min_signals times since then without a break (a persisting
-	 * pattern, not stray points); steps escalate while the signals go on. A signal more than
-	 * PLAN_PERSIST_POINTS points after the chart's previous one starts the count again:
-	 * chance patterns on a healthy process (a run of 14 alternating points every few
-	 * hundred) must not add up to an action over a shift. A chart quiet for ten cooldowns
-	 * (at least a minute) starts the plan itself over. */
-	uint32_t point = (uint32_t)s->last_point;
-	if (blob->last_signal_point == 0 ||
-	    (uint32_t)(point - blob->last_signal_point) > PLAN_PERSIST_POINTS)
-		blob->signals_at_action = blob->signals - 1; /* this signal is the first */
-	blob->last_signal_point = point != 0 ? point : 1;
-	step = gate_charts_plan_step(&g->charts, chart);
-	if (step != NULL && blob->last_signal_us > 0 &&
-	    g->now_us - blob->last_signal_us >
-	            1000000LL * (step->cooldown_s > 6 ? 10LL * step->cooldown_s : 60)) {
-		blob->plan_step = 1;
-		blob->signals_at_action = blob->signals - 1;
-		step = gate_charts_plan_step(&g->charts, chart);
-	}
-	blob->last_signal_us = g->now_us;
-	if (step != NULL &&
-	    (blob->last_action_us == 0 ||
-	     g->now_us - blob->last_action_us >= step->cooldown_s * 1000000LL) &&
-	    blob->signals - blob->signals_at_action >= (uint64_t)step->min_signals) {
+	/* Reaction plan (gate_plan.h): a persisting pattern takes the plan's steps, stray
+	 * points and chance patterns do not. */
+	plan_steps = gate_charts_plan(&g->charts, chart, &n_plan_steps);
+	gate_plan_state_get(blob, &plan);
+	gate_plan_decide(plan_steps, n_plan_steps, &plan, s->last_point, g->now_us, &decision);
+	gate_plan_state_set(blob, &plan);
+	step = decision.step;
+	if (decision.act) {
 		react(g, s, r, step, alert_id, reaction, sizeof(reaction));
-		blob->last_action_us = g->now_us;
-		blob->signals_at_action = blob->signals;
-		blob->plan_step++;
 		alert_due = true; /* every action is announced */
 	}
 	chart->dirty = true;

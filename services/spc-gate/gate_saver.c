@@ -2,6 +2,7 @@
 #include "gate_saver.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,41 +73,47 @@ static void list_free(struct job_list *l)
 	free(l->items);
 }
 
-/* Saves a group, retrying while the connection is away; a refusal marks every job of the
- * group (they are saved one by one first, so only the bad one is marked). */
+/* A group being saved: which jobs are in the database or refused by now. */
+struct group {
+	struct gate_saver *saver;
+	struct gate_pending **jobs;
+	bool finished[SAVE_GROUP_MAX];
+};
+
+static int store_jobs(void *ctx, size_t first, size_t count, char *err, size_t err_len)
+{
+	struct group *g = ctx;
+	int rc = gate_db_save(g->saver->pg, &g->jobs[first], count, err, err_len);
+
+	for (size_t i = first; rc == CT_OK && i < first + count; i++)
+		g->finished[i] = true;
+	return rc;
+}
+
+static void job_refused(void *ctx, size_t index, const char *err)
+{
+	struct group *g = ctx;
+
+	ct_error("the database refused a batch: %s", err);
+	snprintf(g->jobs[index]->error, sizeof(g->jobs[index]->error), "%s", err);
+	g->finished[index] = true;
+}
+
+/* Saves a group in one transaction, retrying while the connection is away or after a
+ * class-40 rollback; a refused group is saved job by job, so only the bad job is marked
+ * refused. A job shutdown kept from the database is marked stopped. */
 static void save_group(struct gate_saver *s, struct gate_pending **jobs, size_t n)
 {
-	char err[512];
-	int rc;
+	struct group g = {s, jobs, {false}};
 
-	for (;;) {
-		if (ct_pg_ensure(s->pg, -1, (volatile int *)s->stop_flag, err, sizeof(err)) !=
-		    CT_OK) {
-			for (size_t i = 0; i < n; i++) {
-				snprintf(jobs[i]->error, sizeof(jobs[i]->error),
-				         "stopped before it was saved");
-				jobs[i]->stopped = true;
-			}
-			return;
-		}
-		rc = gate_db_save(s->pg, jobs, n, err, sizeof(err));
-		if (rc == CT_OK)
-			return;
-		if (ct_pg_is_transient_error(s->pg)) {
-			ct_warn("save rolled back (%s); saving again", err);
-			continue;
-		}
-		if (!ct_pg_is_connection_error(s->pg))
-			break;
-		ct_warn("database connection lost while saving (%s); saving again", err);
-	}
-	if (n > 1) {
-		for (size_t i = 0; i < n; i++)
-			save_group(s, &jobs[i], 1);
+	if (ct_pg_store_batch(s->pg, s->stop_flag, n, store_jobs, job_refused, &g) == CT_OK)
 		return;
+	for (size_t i = 0; i < n; i++) {
+		if (g.finished[i])
+			continue;
+		snprintf(jobs[i]->error, sizeof(jobs[i]->error), "stopped before it was saved");
+		jobs[i]->stopped = true;
 	}
-	ct_error("the database refused a batch: %s", err);
-	snprintf(jobs[0]->error, sizeof(jobs[0]->error), "%s", err);
 }
 
 static void *saver_main(void *arg)

@@ -308,7 +308,7 @@ static int insert_events(struct traveler_store *store, struct ct_pg *pg, char *e
 	        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) "
 	        "ON CONFLICT DO NOTHING RETURNING event_id";
 	const char *params[4];
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	int rc;
 
 	for (int i = 0; i < 4; i++)
@@ -334,9 +334,12 @@ static int insert_events(struct traveler_store *store, struct ct_pg *pg, char *e
 	if (rc != CT_OK)
 		return rc;
 	/* RETURNING rows are few compared to lookups: binary-search each in the sorted refs. */
-	for (int r = 0; r < PQntuples(res); r++) {
-		const char *id = PQgetvalue(res, r, 0);
+	for (int r = 0; r < ct_pg_result_rows(res); r++) {
+		const char *id = ct_pg_text(res, r, "event_id");
 		size_t lo = 0, hi = store->n_events;
+		if (id == NULL)
+			continue; /* cannot be: the primary key; an unknown column is checked below
+			           */
 		while (lo < hi) {
 			size_t mid = (lo + hi) / 2;
 			int c = strcmp(store->events[mid].event_id, id);
@@ -348,8 +351,9 @@ static int insert_events(struct traveler_store *store, struct ct_pg *pg, char *e
 		if (lo < store->n_events && strcmp(store->events[lo].event_id, id) == 0)
 			store->events[lo].is_new = true; /* the first of equal IDs */
 	}
-	PQclear(res);
-	return CT_OK;
+	rc = ct_pg_result_check(res, err, err_len);
+	ct_pg_result_free(res);
+	return rc;
 }
 
 static int upsert_units(struct traveler_store *store, struct ct_pg *pg, char *err, size_t err_len)
@@ -364,9 +368,7 @@ static int upsert_units(struct traveler_store *store, struct ct_pg *pg, char *er
 	        "first_seen_at = least(u.first_seen_at, excluded.first_seen_at), "
 	        "last_seen_at = greatest(u.last_seen_at, excluded.last_seen_at)";
 	const char *params[6];
-	PGresult *res = NULL;
 	size_t n = 0;
-	int rc;
 
 	if (store->n_units == 0)
 		return CT_OK;
@@ -408,9 +410,7 @@ static int upsert_units(struct traveler_store *store, struct ct_pg *pg, char *er
 		if (params[i] == NULL)
 			return ct_set_error(err, err_len, CT_ERR_NOMEM, "out of memory");
 	}
-	rc = ct_pg_query(pg, sql, 6, params, &res, err, err_len);
-	PQclear(res);
-	return rc;
+	return ct_pg_query(pg, sql, 6, params, NULL, err, err_len);
 }
 
 static void copy_genealogy_row(struct ct_copy *c, const char *parent, const char *child,
@@ -753,7 +753,7 @@ int traveler_store_batch(struct traveler_store *store, struct ct_pg *pg,
 		return ct_set_error(err, err_len, rc, "out of memory");
 	if (store->n_events == 0)
 		goto done;
-	rc = ct_pg_exec(pg, "BEGIN", err, err_len);
+	rc = ct_pg_begin(pg, err, err_len);
 	if (rc != CT_OK)
 		return rc;
 	rc = insert_events(store, pg, err, err_len);
@@ -764,10 +764,9 @@ int traveler_store_batch(struct traveler_store *store, struct ct_pg *pg,
 	for (int t = 0; t < T_COUNT && rc == CT_OK; t++)
 		rc = ct_pg_copy(pg, copy_sql[t], &store->copies[t], err, err_len);
 	if (rc == CT_OK)
-		rc = ct_pg_exec(pg, "COMMIT", err, err_len);
+		rc = ct_pg_commit(pg, err, err_len);
 	if (rc != CT_OK) {
-		char ignored[256];
-		ct_pg_exec(pg, "ROLLBACK", ignored, sizeof(ignored));
+		ct_pg_rollback(pg);
 		return rc;
 	}
 done:

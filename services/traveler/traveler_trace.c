@@ -14,7 +14,7 @@
 #include "ct_error.h"
 #include "ct_ids.h"
 #include "ct_time.h"
-#include "ingest_json.h"
+#include "ct_json.h"
 
 static const char back_sql[] =
         "WITH RECURSIVE tree AS ("
@@ -704,7 +704,7 @@ static json_t *number_or_null(bool present, double value)
 json_t *traveler_verdict_to_json(const Cellthread__V1__Verdict *v)
 {
 	json_t *failed = json_array(), *held = json_array(), *o = NULL;
-	const char *kind = ingest_unit_kind_name(v->unit_kind);
+	const char *kind = ct_unit_kind_name(v->unit_kind);
 	char when[40];
 
 	if (failed == NULL || held == NULL)
@@ -778,7 +778,7 @@ char *traveler_trace_to_json(const Cellthread__V1__TraceResponse *response)
 	json_object_set_new(root, "truncated", json_boolean(response->truncated));
 	for (size_t i = 0; i < response->n_nodes; i++) {
 		const Cellthread__V1__TraceNode *n = response->nodes[i];
-		const char *kind = ingest_unit_kind_name(n->kind);
+		const char *kind = ct_unit_kind_name(n->kind);
 		json_array_append_new(
 		        nodes, json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "unit_id",
 		                         n->unit_id, "kind", kind ? kind : "unspecified", "via",
@@ -789,7 +789,7 @@ char *traveler_trace_to_json(const Cellthread__V1__TraceResponse *response)
 	/* Visits use the same JSON form as ingest accepts, so an export can be replayed. */
 	visits.n_results = response->n_visits;
 	visits.results = response->visits;
-	visits_text = ingest_json_encode_result_batch(&visits);
+	visits_text = ct_json_encode_result_batch(&visits);
 	if (visits_text == NULL)
 		goto out;
 	visits_json = json_loads(visits_text, 0, NULL);
@@ -827,7 +827,7 @@ void traveler_trace_print(const Cellthread__V1__TraceResponse *response, FILE *o
 	        response->truncated ? " (truncated)" : "");
 	for (size_t i = 0; i < response->n_nodes; i++) {
 		const Cellthread__V1__TraceNode *n = response->nodes[i];
-		const char *kind = ingest_unit_kind_name(n->kind);
+		const char *kind = ct_unit_kind_name(n->kind);
 		fprintf(out, "  %*s%-24s %-12s %s %s %g %s%s%s\n", (int)(2 * (n->depth - 1)), "",
 		        n->unit_id, kind ? kind : "?", back ? "in" : "contains", n->via_unit_id,
 		        n->quantity, n->unit, *n->position ? " @" : "", n->position);
@@ -837,7 +837,7 @@ void traveler_trace_print(const Cellthread__V1__TraceResponse *response, FILE *o
 	fprintf(out, "Station history (%zu visits):\n", response->n_visits);
 	for (size_t i = 0; i < response->n_visits; i++) {
 		const Cellthread__V1__StationResult *v = response->visits[i];
-		const char *result = ingest_result_code_name(v->result);
+		const char *result = ct_result_code_name(v->result);
 		fprintf(out, "  %s %-10s %-16s %s v%u result=%s operator=%s\n",
 		        ct_time_format_us(v->started_at_us, when, sizeof(when)), v->unit_id,
 		        v->station, v->recipe, v->recipe_version, result ? result : "?",

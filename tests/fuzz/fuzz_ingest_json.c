@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "ct_error.h"
-#include "ingest_json.h"
+#include "ct_json.h"
 #include "ingest_validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -20,14 +20,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int reason;
 
 	ingest_limits_init(&limits);
-	if (ingest_json_result_batch((const char *)data, size, &batch, err, sizeof(err)) == CT_OK) {
-		char *text = ingest_json_encode_result_batch(batch);
+	if (ct_json_result_batch((const char *)data, size, &batch, err, sizeof(err)) == CT_OK) {
+		char *text = ct_json_encode_result_batch(batch);
 		if (text != NULL) {
 			char *text2;
-			if (ingest_json_result_batch(text, strlen(text), &again, err,
-			                             sizeof(err)) != CT_OK)
+			if (ct_json_result_batch(text, strlen(text), &again, err, sizeof(err)) !=
+			    CT_OK)
 				abort();
-			text2 = ingest_json_encode_result_batch(again);
+			text2 = ct_json_encode_result_batch(again);
 			if (text2 == NULL || strcmp(text, text2) != 0)
 				abort();
 			free(text2);
@@ -40,17 +40,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			                          &limits, &reason, err, sizeof(err));
 		protobuf_c_message_free_unpacked(&batch->base, NULL);
 	}
-	if (ingest_json_telemetry((const char *)data, size, &telemetry, err, sizeof(err)) ==
-	    CT_OK) {
-		free(ingest_json_encode_telemetry(telemetry));
+	if (ct_json_telemetry((const char *)data, size, &telemetry, err, sizeof(err)) == CT_OK) {
+		free(ct_json_encode_telemetry(telemetry));
 		if (telemetry->header != NULL)
 			ingest_check_telemetry(telemetry, NULL, telemetry->header->produced_at_us,
 			                       &limits, &reason, err, sizeof(err));
 		protobuf_c_message_free_unpacked(&telemetry->base, NULL);
 	}
-	if (ingest_json_genealogy((const char *)data, size, &genealogy, err, sizeof(err)) ==
-	    CT_OK) {
-		free(ingest_json_encode_genealogy(genealogy));
+	if (ct_json_genealogy((const char *)data, size, &genealogy, err, sizeof(err)) == CT_OK) {
+		free(ct_json_encode_genealogy(genealogy));
 		if (genealogy->header != NULL)
 			ingest_check_genealogy(genealogy, NULL, genealogy->header->produced_at_us,
 			                       &limits, &reason, err, sizeof(err));

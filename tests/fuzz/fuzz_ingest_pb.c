@@ -5,7 +5,7 @@
 
 #include "ct_error.h"
 #include "ct_pb.h"
-#include "ingest_json.h"
+#include "ct_json.h"
 #include "ingest_validate.h"
 
 #define FUZZ_NOW_US 1795326890000000LL
@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ct_pb_unpack(&cellthread__v1__station_result_batch__descriptor, data, size, 1 << 20,
 	                 &msg) == CT_OK) {
 		Cellthread__V1__StationResultBatch *batch = (void *)msg;
-		free(ingest_json_encode_result_batch(batch));
+		free(ct_json_encode_result_batch(batch));
 		for (size_t i = 0; i < batch->n_results; i++)
 			ingest_check_result(batch->results[i], i, size & 1 ? &topic : NULL,
 			                    FUZZ_NOW_US, &limits, &reason, err, sizeof(err));
@@ -32,14 +32,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ct_pb_unpack(&cellthread__v1__telemetry__descriptor, data, size, 1 << 20, &msg) ==
 	    CT_OK) {
-		free(ingest_json_encode_telemetry((void *)msg));
+		free(ct_json_encode_telemetry((void *)msg));
 		ingest_check_telemetry((void *)msg, NULL, FUZZ_NOW_US, &limits, &reason, err,
 		                       sizeof(err));
 		ct_pb_free(msg);
 	}
 	if (ct_pb_unpack(&cellthread__v1__genealogy__descriptor, data, size, 1 << 20, &msg) ==
 	    CT_OK) {
-		free(ingest_json_encode_genealogy((void *)msg));
+		free(ct_json_encode_genealogy((void *)msg));
 		ingest_check_genealogy((void *)msg, NULL, FUZZ_NOW_US, &limits, &reason, err,
 		                       sizeof(err));
 		ct_pb_free(msg);

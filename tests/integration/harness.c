@@ -59,6 +59,7 @@
 #define BROKER_CONFIG     SCRIPTS_DIR "/broker-config.sh"
 #define PG_CLUSTER        SCRIPTS_DIR "/pg-cluster.sh"
 #define MIGRATIONS_DIR    CT_SOURCE_DIR "/deploy/migrations"
+#define REGISTRY          CT_SOURCE_DIR "/deploy/services.conf"
 #define MOSQUITTO_BIN     "mosquitto"
 #define STOP_TIMEOUT_MS   60000
 #define SCRIPT_TIMEOUT_MS 120000
@@ -628,16 +629,82 @@ static const char *service_bin(enum harness_service service)
 	return "";
 }
 
-/* Who a harness_env name is: its broker user and its PostgreSQL login (NULL: none). The
- * CLI runs as "cli" (read-only login) or as "quality" (a quality engineer's login, in
- * ct_quality, with the cli broker credential). */
-static const struct {
-	const char *name, *mqtt_user, *pg_login;
-} identities[] = {
-        {"traveler", "traveler", "traveler"}, {"cli", "cli", "cli"},
-        {"quality", "cli", "quality"},        {"spc-gate", "spc-gate", "spcgate"},
-        {"spcgate", "spc-gate", "spcgate"},
+/* ---- The service registry ---- */
+
+/* Who a harness_env name is, by the service registry deploy/services.conf (the file the
+ * deploy scripts derive the broker users, ACL and login roles from): its MQTT user and its
+ * PostgreSQL login (empty: none). */
+struct identity {
+	char mqtt_user[64], pg_login[64];
 };
+
+/* The next word of *p (blank-separated) into buf, or false at the end of the line. */
+static bool next_word(const char **p, char *buf, size_t len)
+{
+	size_t n;
+
+	*p += strspn(*p, " \t\r");
+	n = strcspn(*p, " \t\r\n");
+	if (n == 0 || n >= len)
+		return false;
+	memcpy(buf, *p, n);
+	buf[n] = '\0';
+	*p += n;
+	return true;
+}
+
+/* Looks name up in the registry: the `service` or `client` entry called name, or else the
+ * entry whose `pg` login is name (so "spcgate" is spc-gate). Its `mqtt` and `pg ROLE GROUP`
+ * lines fill *ret (`pg none` or no pg line: empty login). CT_ERR_NOT_FOUND when no entry
+ * matches, CT_ERR_IO when the registry cannot be read; *ret untouched on failure. The
+ * format is documented at the top of the file; comment lines start with `#`. */
+static int registry_identity(const char *name, struct identity *ret)
+{
+	char *text = NULL;
+	int rc = harness_read_file(REGISTRY, &text, NULL);
+
+	if (rc != CT_OK) {
+		harness_say("cannot read the service registry %s", REGISTRY);
+		return CT_ERR_IO;
+	}
+	rc = CT_ERR_NOT_FOUND;
+	/* Pass 0 matches entry names, pass 1 PostgreSQL logins. */
+	for (int pass = 0; pass < 2 && rc != CT_OK; pass++) {
+		struct identity cur = {{0}, {0}};
+		bool in_entry = false, named = false;
+
+		for (const char *line = text; line != NULL && *line != '\0';) {
+			const char *p = line, *nl = strchr(line, '\n');
+			char key[32], word[64];
+
+			line = nl != NULL ? nl + 1 : NULL;
+			if (!next_word(&p, key, sizeof(key)) || key[0] == '#')
+				continue;
+			if (strcmp(key, "service") == 0 || strcmp(key, "client") == 0) {
+				if (in_entry &&
+				    (named || (pass == 1 && strcmp(cur.pg_login, name) == 0)))
+					break;
+				memset(&cur, 0, sizeof(cur));
+				in_entry = true;
+				named = next_word(&p, word, sizeof(word)) && pass == 0 &&
+				        strcmp(word, name) == 0;
+			} else if (in_entry && strcmp(key, "mqtt") == 0) {
+				if (next_word(&p, word, sizeof(word)))
+					snprintf(cur.mqtt_user, sizeof(cur.mqtt_user), "%s", word);
+			} else if (in_entry && strcmp(key, "pg") == 0) {
+				if (next_word(&p, word, sizeof(word)) && strcmp(word, "none") != 0)
+					snprintf(cur.pg_login, sizeof(cur.pg_login), "%s", word);
+			}
+		}
+		if (in_entry && (named || (pass == 1 && strcmp(cur.pg_login, name) == 0)) &&
+		    cur.mqtt_user[0] != '\0') {
+			*ret = cur;
+			rc = CT_OK;
+		}
+	}
+	free(text);
+	return rc;
+}
 
 /* The environment every service gets: broker, its own credentials, spool, log level; the
  * database for traveler, spc-gate and the CLI's logins. */
@@ -646,13 +713,17 @@ static int service_env(struct harness *h, const char *user, char ***envp)
 	char password[128], conninfo[256];
 	const char *level = getenv("CT_IT_LOG_LEVEL");
 	const char *mqtt_user = user, *pg_login = NULL;
+	struct identity id;
 	int rc;
 
-	for (size_t i = 0; i < sizeof(identities) / sizeof(identities[0]); i++)
-		if (strcmp(user, identities[i].name) == 0) {
-			mqtt_user = identities[i].mqtt_user;
-			pg_login = identities[i].pg_login;
-		}
+	/* A name the registry does not know is a broker user without a database login. */
+	rc = registry_identity(user, &id);
+	if (rc == CT_OK) {
+		mqtt_user = id.mqtt_user;
+		pg_login = id.pg_login[0] != '\0' ? id.pg_login : NULL;
+	} else if (rc != CT_ERR_NOT_FOUND) {
+		return rc;
+	}
 	if ((rc = harness_mqtt_password(h, mqtt_user, password, sizeof(password))) != CT_OK)
 		return rc;
 	if (env_putf(envp, "CT_MQTT_URL=%s", h->mqtt_url) != CT_OK ||
@@ -1061,9 +1132,8 @@ int harness_broker_start(struct harness *h)
 		snprintf(h->broker_dir, sizeof(h->broker_dir), "%s/broker", h->dir);
 		snprintf(port_text, sizeof(port_text), "%d", h->mqtt_port);
 		snprintf(log_path, sizeof(log_path), "%s/broker-config.log", h->dir);
-		const char *argv[] = {BROKER_CONFIG, h->broker_dir, port_text, "ingest",
-		                      "traveler",    "linesim",     "gateway", "cli",
-		                      "spc-gate",    NULL};
+		/* No users named: every MQTT user of the service registry. */
+		const char *argv[] = {BROKER_CONFIG, h->broker_dir, port_text, NULL};
 		env = env_base();
 		if (env == NULL)
 			return CT_ERR_NOMEM;

@@ -117,9 +117,10 @@ int harness_free_port(void);
 
 /* ---- Broker ---- */
 
-/* First call: writes the config with broker-config.sh for the users ingest, traveler,
- * linesim, gateway, cli and spc-gate on a free port. Every call: starts mosquitto and waits
- * until the port accepts connections. Returns CT_OK, CT_ERR_IO or CT_ERR_TIMEOUT. */
+/* First call: writes the config with broker-config.sh on a free port, for every MQTT user
+ * of the service registry deploy/services.conf and with the ACL it generates from it. Every call:
+ * starts mosquitto and waits until the port accepts connections. Returns CT_OK, CT_ERR_IO or
+ * CT_ERR_TIMEOUT. */
 int harness_broker_start(struct harness *h);
 /* SIGTERM, wait, CT_OK only when mosquitto exits 0. */
 int harness_broker_stop(struct harness *h);
@@ -140,7 +141,8 @@ int harness_pg_start(struct harness *h);
 int harness_pg_stop(struct harness *h);
 /* "host=127.0.0.1 port=P dbname=cellthread user=USER" into buf. */
 void harness_pg_conninfo(struct harness *h, const char *user, char *buf, size_t len);
-/* The database password of a login role (traveler, cli, spcgate, quality, ct_admin). */
+/* The database password of a login role (ct_admin, or a `pg` login of the registry:
+ * traveler, cli, spcgate, quality). */
 int harness_pg_password(struct harness *h, const char *role, char *buf, size_t len);
 /* A new connection as a login role with its own password (PQfinish it), or NULL with the
  * reason printed. */
@@ -164,16 +166,18 @@ int harness_wait_sql_countv(struct harness *h, const char *sql, int n_params,
 /* ---- Processes ---- */
 
 /* Starts a service binary with the harness's environment for it (CT_MQTT_URL, user and
- * password of the service, CT_SPOOL_DIR=<dir>/spool, CT_PG_* for traveler, CT_LOG_LEVEL)
+ * password of the service, CT_SPOOL_DIR=<dir>/spool, CT_PG_* when it has a login, CT_LOG_LEVEL)
  * plus extra_env ("KEY=value", NULL-terminated, may be NULL; overrides the defaults), and
  * waits until it logs "ready" (not for linesim, which may finish first). name names the log;
  * NULL uses the service's name. */
 int harness_service_start(struct harness *h, enum harness_service service, const char *name,
                           const char *const *extra_env, struct harness_proc **ret);
-/* The environment harness_service_start gives user's service (CT_MQTT_* with user's
- * password, CT_SPOOL_DIR, CT_LOG_LEVEL and CT_PG_* for those with a database login:
- * traveler, cli, spc-gate (login spcgate; "spcgate" is the same)), plus extra. "quality" is
- * the CLI of a quality engineer: broker user cli, PostgreSQL login quality (in ct_quality).
+/* The environment harness_service_start gives user's service (CT_MQTT_* with its broker
+ * user's password, CT_SPOOL_DIR, CT_LOG_LEVEL and CT_PG_* for those with a database login),
+ * plus extra. user is an entry of the service registry deploy/services.conf, whose `mqtt`
+ * and `pg` lines say who it is (traveler, cli, spc-gate: login spcgate; "quality": the CLI of
+ * a quality engineer, broker user cli, login quality), or a PostgreSQL login named there
+ * ("spcgate" is spc-gate); a name the registry lacks is a broker user without a login.
  * NULL-terminated; free it with harness_env_free. NULL when out of memory or a secret is
  * missing. */
 char **harness_env(struct harness *h, const char *user, const char *const *extra);

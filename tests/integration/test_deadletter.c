@@ -16,11 +16,13 @@
 
 #include <cmocka.h>
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_config.h"
 #include "ct_error.h"
 #include "ct_time.h"
 #include "harness.h"
@@ -31,6 +33,16 @@
 
 #define MAX_PAYLOAD_KIB 64 /* ingest's limit in this test, so "oversize" is cheap to send */
 #define OVERSIZE_BYTES  (100 * 1024)
+
+/* The integer a query returned as text; fails the test when it is not one. */
+static long sql_long_of(const char *text)
+{
+	long v = 0;
+
+	if (ct_parse_long(text, LONG_MIN, LONG_MAX, &v) != CT_OK)
+		fail_msg("SQL value \"%s\" is not an integer", text);
+	return v;
+}
 
 /* A valid one-result batch that each case breaks in one place. */
 struct one {
@@ -250,7 +262,7 @@ static void check_dead_letter(struct harness *h, const struct expect *e)
 	                             "source_topic = $1",
 	                             1, params, &res),
 	                 CT_OK);
-	code = atoi(PQgetvalue(res, 0, 0));
+	code = (int)sql_long_of(PQgetvalue(res, 0, 0));
 	reason = PQgetvalue(res, 0, 1);
 	printf("dead letter %-36s code %d: %s\n", e->topic, code, reason);
 	if (code != e->reason_code) {
@@ -274,8 +286,8 @@ static void check_dead_letter(struct harness *h, const struct expect *e)
 		}
 	}
 	assert_string_equal(PQgetvalue(res, 0, 2), "ingest");
-	assert_true(atoll(PQgetvalue(res, 0, 3)) > 0);
-	assert_true(atoll(PQgetvalue(res, 0, 4)) > 0);
+	assert_true(sql_long_of(PQgetvalue(res, 0, 3)) > 0);
+	assert_true(sql_long_of(PQgetvalue(res, 0, 4)) > 0);
 	PQclear(res);
 }
 
@@ -324,8 +336,8 @@ static void test_bad_inputs_are_dead_lettered(void **state)
 		                    "source_topic = $1",
 		                    1, p, &res),
 		        CT_OK);
-		assert_int_equal(atoll(PQgetvalue(res, 0, 0)), OVERSIZE_BYTES);
-		stored = atoll(PQgetvalue(res, 0, 1));
+		assert_int_equal(sql_long_of(PQgetvalue(res, 0, 0)), OVERSIZE_BYTES);
+		stored = sql_long_of(PQgetvalue(res, 0, 1));
 		assert_true(stored > 16 && stored < OVERSIZE_BYTES);
 		for (size_t i = 0; i < 16; i++) {
 			first[i] = (uint8_t)(i * 7 + 3);
@@ -418,9 +430,9 @@ static void test_traveler_dead_letters(void **state)
 	       PQgetvalue(res, 0, 1));
 	printf("traveler dead letter %s code %s: %s\n", t_noid, PQgetvalue(res, 1, 0),
 	       PQgetvalue(res, 1, 1));
-	assert_int_equal(atoi(PQgetvalue(res, 0, 0)), DECODE);
-	assert_int_equal(atoi(PQgetvalue(res, 0, 2)), sizeof(garbage));
-	assert_int_equal(atoi(PQgetvalue(res, 1, 0)), INVALID);
+	assert_int_equal(sql_long_of(PQgetvalue(res, 0, 0)), DECODE);
+	assert_int_equal(sql_long_of(PQgetvalue(res, 0, 2)), sizeof(garbage));
+	assert_int_equal(sql_long_of(PQgetvalue(res, 1, 0)), INVALID);
 	assert_non_null(strcasestr(PQgetvalue(res, 1, 1), "event"));
 	PQclear(res);
 	{

@@ -322,8 +322,10 @@ static void expect_array(PGresult *res, int row, const char *name, const double 
 	char *copy, *p, *tok, *save = NULL;
 	size_t i = 0;
 
-	if (text == NULL)
+	if (text == NULL) {
 		fail_msg("row %d %s is NULL", row, name);
+		return; /* not reached (fail_msg ends the test); tells the compiler so */
+	}
 	assert_true(text[0] == '{' && text[strlen(text) - 1] == '}');
 	copy = strdup(text + 1);
 	assert_non_null(copy);
@@ -445,11 +447,12 @@ static void check_stored(struct harness *h, const struct rich *m)
 			expect_text(res, i, "source", "material");
 		} else {
 			const Cellthread__V1__ChildUnit *x = r->children[i - N_MAT];
+			const char *material = col(res, i, "material");
+
 			expect_text(res, i, "child_id", x->unit_id);
 			expect_int(res, i, "child_kind", x->kind);
-			if (col(res, i, "material") != NULL && col(res, i, "material")[0] != '\0')
-				fail_msg("child %s has material \"%s\"", x->unit_id,
-				         col(res, i, "material"));
+			if (material != NULL && material[0] != '\0')
+				fail_msg("child %s has material \"%s\"", x->unit_id, material);
 			expect_double(res, i, "quantity", x->quantity);
 			expect_text(res, i, "uom", x->unit);
 			expect_text(res, i, "position", x->position);

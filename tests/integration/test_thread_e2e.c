@@ -21,10 +21,12 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_config.h"
 #include "ct_error.h"
 #include "ct_time.h"
 #include "harness.h"
@@ -268,9 +270,12 @@ static json_t *oracle_depths(struct harness *h, const char *id, bool back)
 	json_t *depths = json_object();
 
 	assert_int_equal(harness_sql(h, back ? back_sql : forward_sql, 1, params, &res), CT_OK);
-	for (int r = 0; r < PQntuples(res); r++)
-		json_object_set_new(depths, PQgetvalue(res, r, 0),
-		                    json_integer(atoll(PQgetvalue(res, r, 1))));
+	for (int r = 0; r < PQntuples(res); r++) {
+		long depth = -1;
+
+		assert_int_equal(ct_parse_long(PQgetvalue(res, r, 1), 0, LONG_MAX, &depth), CT_OK);
+		json_object_set_new(depths, PQgetvalue(res, r, 0), json_integer(depth));
+	}
 	PQclear(res);
 	return depths;
 }

@@ -22,11 +22,13 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_config.h"
 #include "ct_error.h"
 #include "ct_time.h"
 #include "harness.h"
@@ -552,7 +554,12 @@ static void test_cli_decisions(void **state)
 	}
 	assert_int_equal(json_array_size(doc), 1);
 	row = json_array_get(doc, 0);
-	assert_int_equal(json_integer_value(json_object_get(row, "item_id")), atoll(item));
+	{
+		long item_id = 0;
+
+		assert_int_equal(ct_parse_long(item, 1, LONG_MAX, &item_id), CT_OK);
+		assert_int_equal(json_integer_value(json_object_get(row, "item_id")), item_id);
+	}
 	assert_string_equal(jstr(row, "unit_id"), UNIT_HELD);
 	assert_string_equal(jstr(row, "unit_kind"), "cell");
 	assert_string_equal(jstr(row, "queue"), "inspection");

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "ct_error.h"
-#include "ingest_json.h"
+#include "ct_json.h"
 #include "ingest_validate.h"
 
 #define S(text) ((char *)(text)) /* a literal as a protobuf-c string field (never freed) */
@@ -358,7 +358,7 @@ static int decode_batch(const char *fixture, Cellthread__V1__StationResultBatch 
                         size_t err_len)
 {
 	char *text = fixture_text(fixture);
-	int rc = ingest_json_result_batch(text, strlen(text), ret, err, err_len);
+	int rc = ct_json_result_batch(text, strlen(text), ret, err, err_len);
 
 	free(text);
 	return rc;
@@ -388,19 +388,19 @@ static void test_round_trip_rich_result(void **state)
 
 	(void)state;
 	build_rich(&r);
-	text = ingest_json_encode_result_batch(&r.batch);
+	text = ct_json_encode_result_batch(&r.batch);
 	assert_non_null(text);
-	if (ingest_json_result_batch(text, strlen(text), &back, err, sizeof(err)) != CT_OK)
+	if (ct_json_result_batch(text, strlen(text), &back, err, sizeof(err)) != CT_OK)
 		fail_msg("decode of encoded batch: %s\n%s", err, text);
 	assert_int_equal(back->n_results, 2);
 	for (i = 0; i < 2; i++)
 		assert_result_equal(&r.result[i], back->results[i]);
 	assert_same_wire(&r.batch.base, &back->base);
 	/* And JSON -> proto -> JSON is stable text. */
-	text2 = ingest_json_encode_result_batch(back);
+	text2 = ct_json_encode_result_batch(back);
 	assert_non_null(text2);
 	assert_string_equal(text, text2);
-	assert_int_equal(ingest_json_result_batch(text2, strlen(text2), &again, err, sizeof(err)),
+	assert_int_equal(ct_json_result_batch(text2, strlen(text2), &again, err, sizeof(err)),
 	                 CT_OK);
 	assert_same_wire(&back->base, &again->base);
 	free(text);
@@ -419,7 +419,7 @@ static void test_encode_shape(void **state)
 	build_rich(&r);
 	r.batch.n_results = 1;
 	r.batch.results = &r.results[1];
-	text = ingest_json_encode_result_batch(&r.batch);
+	text = ct_json_encode_result_batch(&r.batch);
 	assert_non_null(text);
 	assert_string_equal(
 	        text, "{\"results\":[{\"header\":{\"event_id\":\"gw-fill-01:000123458\","
@@ -445,16 +445,16 @@ static void test_encode_short_doubles(void **state)
 	r.batch.n_results = 1;
 	r.result[0].n_curves = 0;
 	r.meas[0].value = 4.81;
-	text = ingest_json_encode_result_batch(&r.batch);
+	text = ct_json_encode_result_batch(&r.batch);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "\"value\":4.81,"));
 	assert_non_null(strstr(text, "\"quantity\":1520.5,"));
 	free(text);
 	r.meas[1].value = 0.1 + 0.2;
-	text = ingest_json_encode_result_batch(&r.batch);
+	text = ct_json_encode_result_batch(&r.batch);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "\"value\":0.30000000000000004,"));
-	assert_int_equal(ingest_json_result_batch(text, strlen(text), &back, err, sizeof(err)),
+	assert_int_equal(ct_json_result_batch(text, strlen(text), &back, err, sizeof(err)),
 	                 CT_OK);
 	assert_same_double(back->results[0]->measurements[0]->value, 4.81);
 	assert_same_double(back->results[0]->measurements[1]->value, 0.1 + 0.2);
@@ -469,22 +469,22 @@ static void test_encode_refuses_what_json_cannot_carry(void **state)
 	char *text;
 
 	(void)state;
-	text = ingest_json_encode_result_batch(&empty);
+	text = ct_json_encode_result_batch(&empty);
 	assert_string_equal(text, "{\"results\":[]}");
 	free(text);
 	build_rich(&r);
 	r.meas[1].value = NAN;
-	assert_null(ingest_json_encode_result_batch(&r.batch));
+	assert_null(ct_json_encode_result_batch(&r.batch));
 	build_rich(&r);
 	r.y[0] = INFINITY;
-	assert_null(ingest_json_encode_result_batch(&r.batch));
+	assert_null(ct_json_encode_result_batch(&r.batch));
 	build_rich(&r);
 	r.note[0].text = S("caf\xc3\x28");
-	assert_null(ingest_json_encode_result_batch(&r.batch));
+	assert_null(ct_json_encode_result_batch(&r.batch));
 	/* An enum value this build does not name stays visible as its number. */
 	build_rich(&r);
 	r.result[1].unit_kind = 99;
-	text = ingest_json_encode_result_batch(&r.batch);
+	text = ct_json_encode_result_batch(&r.batch);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "\"unit_kind\":99"));
 	free(text);
@@ -516,7 +516,7 @@ static void test_round_trip_telemetry(void **state)
 	char *text = fixture_text(telemetry_fixture), *json, err[256] = "";
 
 	(void)state;
-	assert_int_equal(ingest_json_telemetry(text, strlen(text), &m, err, sizeof(err)), CT_OK);
+	assert_int_equal(ct_json_telemetry(text, strlen(text), &m, err, sizeof(err)), CT_OK);
 	assert_string_equal(m->header->event_id, "gw-coat-01:tl:1");
 	assert_int_equal(m->header->produced_at_us, INT64_C(1795326888200000));
 	assert_string_equal(m->asset, "coater-1.slot-die");
@@ -526,9 +526,9 @@ static void test_round_trip_telemetry(void **state)
 	assert_int_equal(m->signals[0]->samples[1]->at_us, INT64_C(1795326887100000));
 	assert_same_double(m->signals[0]->samples[1]->value, 182.5);
 	assert_same_double(m->signals[1]->samples[0]->value, 118);
-	json = ingest_json_encode_telemetry(m);
+	json = ct_json_encode_telemetry(m);
 	assert_non_null(json);
-	assert_int_equal(ingest_json_telemetry(json, strlen(json), &back, err, sizeof(err)), CT_OK);
+	assert_int_equal(ct_json_telemetry(json, strlen(json), &back, err, sizeof(err)), CT_OK);
 	assert_same_wire(&m->base, &back->base);
 	free(json);
 	free(text);
@@ -542,7 +542,7 @@ static void test_round_trip_genealogy(void **state)
 	char *text = fixture_text(genealogy_fixture), *json, err[256] = "";
 
 	(void)state;
-	assert_int_equal(ingest_json_genealogy(text, strlen(text), &m, err, sizeof(err)), CT_OK);
+	assert_int_equal(ct_json_genealogy(text, strlen(text), &m, err, sizeof(err)), CT_OK);
 	assert_string_equal(m->header->event_id, "mes-1:gen:5521");
 	assert_string_equal(m->header->producer, "mes-1");
 	assert_string_equal(m->parent_unit_id, "MOD-2026-000311");
@@ -550,9 +550,9 @@ static void test_round_trip_genealogy(void **state)
 	assert_int_equal(m->n_children, 2);
 	assert_string_equal(m->children[1]->position, "2");
 	assert_int_equal(m->assembled_at_us, INT64_C(1795326888123000));
-	json = ingest_json_encode_genealogy(m);
+	json = ct_json_encode_genealogy(m);
 	assert_non_null(json);
-	assert_int_equal(ingest_json_genealogy(json, strlen(json), &back, err, sizeof(err)), CT_OK);
+	assert_int_equal(ct_json_genealogy(json, strlen(json), &back, err, sizeof(err)), CT_OK);
 	assert_same_wire(&m->base, &back->base);
 	free(json);
 	free(text);
@@ -655,13 +655,13 @@ static void test_length_bounded(void **state)
 	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(ingest_json_result_batch(buf, 17, &b, err, sizeof(err)), CT_OK);
+	assert_int_equal(ct_json_result_batch(buf, 17, &b, err, sizeof(err)), CT_OK);
 	assert_string_equal(b->results[0]->unit_id, "U1");
 	free_msg(b);
 	b = NULL;
-	assert_int_equal(ingest_json_result_batch(buf, 20, &b, err, sizeof(err)), CT_ERR_DECODE);
+	assert_int_equal(ct_json_result_batch(buf, 20, &b, err, sizeof(err)), CT_ERR_DECODE);
 	assert_null(b);
-	assert_int_equal(ingest_json_result_batch(NULL, 0, &b, err, sizeof(err)), CT_ERR_DECODE);
+	assert_int_equal(ct_json_result_batch(NULL, 0, &b, err, sizeof(err)), CT_ERR_DECODE);
 	assert_null(b);
 }
 
@@ -794,27 +794,27 @@ static void test_telemetry_and_genealogy_errors(void **state)
 
 	(void)state;
 	text = fixture_text("{'signals': [{'name': 's', 'samples': [{'at_us': 1, 'vlaue': 2}]}]}");
-	assert_int_equal(ingest_json_telemetry(text, strlen(text), &t, err, sizeof(err)),
+	assert_int_equal(ct_json_telemetry(text, strlen(text), &t, err, sizeof(err)),
 	                 CT_ERR_DECODE);
 	assert_string_equal(err, "signals[0].samples[0].vlaue: unknown key");
 	assert_null(t);
 	free(text);
 	text = fixture_text("{'signals': [{'samples': [{'at': 5}]}]}");
-	assert_int_equal(ingest_json_telemetry(text, strlen(text), &t, err, sizeof(err)),
+	assert_int_equal(ct_json_telemetry(text, strlen(text), &t, err, sizeof(err)),
 	                 CT_ERR_DECODE);
 	assert_string_equal(err,
 	                    "signals[0].samples[0].at: expected an RFC 3339 time string, got an "
 	                    "integer");
 	free(text);
 	text = fixture_text("{'parent_kind': 'cell', 'children': [{'kind': 'cel'}]}");
-	assert_int_equal(ingest_json_genealogy(text, strlen(text), &g, err, sizeof(err)),
+	assert_int_equal(ct_json_genealogy(text, strlen(text), &g, err, sizeof(err)),
 	                 CT_ERR_DECODE);
 	assert_string_equal(err, "children[0].kind: unknown value \"cel\" (expected one of "
 	                         "material_lot|batch|electrode|cell|module|pack)");
 	assert_null(g);
 	free(text);
 	text = fixture_text("{'results': []}");
-	assert_int_equal(ingest_json_genealogy(text, strlen(text), &g, err, sizeof(err)),
+	assert_int_equal(ct_json_genealogy(text, strlen(text), &g, err, sizeof(err)),
 	                 CT_ERR_DECODE);
 	assert_string_equal(err, "results: unknown key");
 	free(text);
@@ -852,17 +852,17 @@ static void assert_names_follow_proto(const struct enum_api *api)
 static void test_enum_names(void **state)
 {
 	static const struct enum_api apis[] = {
-	        {ingest_unit_kind_name, ingest_unit_kind_from_name,
+	        {ct_unit_kind_name, ct_unit_kind_from_name,
 	         "material_lot batch electrode cell module pack",
 	         &cellthread__v1__unit_kind__descriptor},
-	        {ingest_station_type_name, ingest_station_type_from_name,
+	        {ct_station_type_name, ct_station_type_from_name,
 	         "mixing coating calendering slitting vacuum_drying winding stacking tab_welding "
 	         "insulation_test electrolyte_filling sealing formation aging eol_test vision "
 	         "module_assembly pack_assembly",
 	         &cellthread__v1__station_type__descriptor},
-	        {ingest_result_code_name, ingest_result_code_from_name, "ok nok aborted",
+	        {ct_result_code_name, ct_result_code_from_name, "ok nok aborted",
 	         &cellthread__v1__result_code__descriptor},
-	        {ingest_severity_name, ingest_severity_from_name, "info low medium high critical",
+	        {ct_severity_name, ct_severity_from_name, "info low medium high critical",
 	         &cellthread__v1__severity__descriptor},
 	};
 	size_t i;
@@ -894,13 +894,13 @@ static void test_enum_names(void **state)
 	}
 	/* The proto's values, not just the tables' order. */
 	assert_string_equal(
-	        ingest_station_type_name(CELLTHREAD__V1__STATION_TYPE__STATION_TYPE_EOL_TEST),
+	        ct_station_type_name(CELLTHREAD__V1__STATION_TYPE__STATION_TYPE_EOL_TEST),
 	        "eol_test");
-	assert_string_equal(ingest_unit_kind_name(CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_MODULE),
+	assert_string_equal(ct_unit_kind_name(CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_MODULE),
 	                    "module");
-	assert_string_equal(ingest_result_code_name(CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK),
+	assert_string_equal(ct_result_code_name(CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK),
 	                    "nok");
-	assert_string_equal(ingest_severity_name(CELLTHREAD__V1__SEVERITY__SEVERITY_HIGH), "high");
+	assert_string_equal(ct_severity_name(CELLTHREAD__V1__SEVERITY__SEVERITY_HIGH), "high");
 }
 
 #ifdef INGEST_JSON_MD
@@ -936,7 +936,7 @@ static void check_example(const char *kind, const char *json, size_t len, size_t
 	if (strcmp(kind, "result") == 0) {
 		Cellthread__V1__StationResultBatch *b = NULL;
 
-		if (ingest_json_result_batch(json, len, &b, err, sizeof(err)) != CT_OK)
+		if (ct_json_result_batch(json, len, &b, err, sizeof(err)) != CT_OK)
 			fail_msg("JSON.md example %zu: %s", n, err);
 		rc = ingest_check_result_batch(b, NULL, b->results[0]->header->produced_at_us,
 		                               &limits, &reason, err, sizeof(err));
@@ -944,7 +944,7 @@ static void check_example(const char *kind, const char *json, size_t len, size_t
 	} else if (strcmp(kind, "telemetry") == 0) {
 		Cellthread__V1__Telemetry *t = NULL;
 
-		if (ingest_json_telemetry(json, len, &t, err, sizeof(err)) != CT_OK)
+		if (ct_json_telemetry(json, len, &t, err, sizeof(err)) != CT_OK)
 			fail_msg("JSON.md example %zu: %s", n, err);
 		rc = ingest_check_telemetry(t, NULL, t->header->produced_at_us, &limits, &reason,
 		                            err, sizeof(err));
@@ -952,7 +952,7 @@ static void check_example(const char *kind, const char *json, size_t len, size_t
 	} else if (strcmp(kind, "genealogy") == 0) {
 		Cellthread__V1__Genealogy *g = NULL;
 
-		if (ingest_json_genealogy(json, len, &g, err, sizeof(err)) != CT_OK)
+		if (ct_json_genealogy(json, len, &g, err, sizeof(err)) != CT_OK)
 			fail_msg("JSON.md example %zu: %s", n, err);
 		rc = ingest_check_genealogy(g, NULL, g->header->produced_at_us, &limits, &reason,
 		                            err, sizeof(err));

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "ct_error.h"
-#include "ingest_json.h"
+#include "ct_json.h"
 #include "ingest_validate.h"
 
 #define NOW_US  INT64_C(1795326890000000) /* 2026-11-22T05:54:50Z */
@@ -116,7 +116,7 @@ static Cellthread__V1__StationResultBatch *load_batch(const char *fixture)
 	Cellthread__V1__StationResultBatch *batch = NULL;
 	char *text = fixture_text(fixture), err[256] = "";
 
-	if (ingest_json_result_batch(text, strlen(text), &batch, err, sizeof(err)) != CT_OK)
+	if (ct_json_result_batch(text, strlen(text), &batch, err, sizeof(err)) != CT_OK)
 		fail_msg("fixture: %s", err);
 	free(text);
 	return batch;
@@ -127,7 +127,7 @@ static Cellthread__V1__Telemetry *load_telemetry(const char *fixture)
 	Cellthread__V1__Telemetry *msg = NULL;
 	char *text = fixture_text(fixture), err[256] = "";
 
-	if (ingest_json_telemetry(text, strlen(text), &msg, err, sizeof(err)) != CT_OK)
+	if (ct_json_telemetry(text, strlen(text), &msg, err, sizeof(err)) != CT_OK)
 		fail_msg("fixture: %s", err);
 	free(text);
 	return msg;
@@ -138,7 +138,7 @@ static Cellthread__V1__Genealogy *load_genealogy(const char *fixture)
 	Cellthread__V1__Genealogy *msg = NULL;
 	char *text = fixture_text(fixture), err[256] = "";
 
-	if (ingest_json_genealogy(text, strlen(text), &msg, err, sizeof(err)) != CT_OK)
+	if (ct_json_genealogy(text, strlen(text), &msg, err, sizeof(err)) != CT_OK)
 		fail_msg("fixture: %s", err);
 	free(text);
 	return msg;
@@ -539,7 +539,8 @@ static void test_result_normalised(void **state)
 }
 
 /* The derived ID is the documented hash (JSON.md, ingest_validate.h): a gateway-independent
- * recomputation in Python gives the same value. */
+ * recomputation (`printf %s 'result|S1|L1|ST1|CELL-1|1763790888000000' | sha256sum`) gives the
+ * same value. */
 static void test_result_derived_id_documented(void **state)
 {
 	Cellthread__V1__StationResultBatch *b = load_batch(
@@ -556,7 +557,7 @@ static void test_result_derived_id_documented(void **state)
 	assert_int_equal(ingest_check_result_batch(b, NULL, INT64_C(1763790890000000), &limits,
 	                                           &reason, err, sizeof(err)),
 	                 CT_OK);
-	assert_string_equal(b->results[0]->header->event_id, "d-be5c9430c47388f81c4d7f82affdfc34");
+	assert_string_equal(b->results[0]->header->event_id, "d-35439c5f92128cb458e578cbf3de7bf0");
 	free_msg(b);
 }
 
@@ -816,7 +817,7 @@ static void test_telemetry_derived_id(void **state)
 	assert_int_equal(ingest_check_telemetry(m, &telemetry_topic, NOW_US, &limits, &reason, err,
 	                                        sizeof(err)),
 	                 CT_OK);
-	assert_string_equal(m->header->event_id, "d-3793479ef488aefaeaab517f77633798");
+	assert_string_equal(m->header->event_id, "d-afcc3a2eaa641e4eba8191912c76f008");
 	assert_int_equal(m->header->schema_version, 1);
 	/* The same samples under other signal names are other telemetry. */
 	set_str(&m2->signals[1]->name, "web_tension_2");
@@ -919,7 +920,7 @@ static void test_genealogy_derived_id(void **state)
 	assert_int_equal(ingest_check_genealogy(m, &genealogy_topic, NOW_US, &limits, &reason, err,
 	                                        sizeof(err)),
 	                 CT_OK);
-	assert_string_equal(m->header->event_id, "d-973ddd28a3db821f98a7c6a375c05ac7");
+	assert_string_equal(m->header->event_id, "d-7fdbc926795625afb50b1a204584897f");
 	free_msg(m);
 }
 

@@ -462,6 +462,19 @@ static const Cellthread__V1__StationResult *find(const struct recorder *r, const
 	return NULL;
 }
 
+/* find() for a result the test goes on to read: fails the test when there is none. */
+static const Cellthread__V1__StationResult *must_find(const struct recorder *r, const char *unit,
+                                                      const char *station)
+{
+	const Cellthread__V1__StationResult *res = find(r, unit, station);
+
+	if (res == NULL) {
+		fail_msg("no %s result for %s", station, unit);
+		abort(); /* not reached (fail_msg ends the test); tells the compiler so */
+	}
+	return res;
+}
+
 static void test_genealogy_complete(void **state)
 {
 	struct recorder r = {.keep = true};
@@ -498,39 +511,34 @@ static void test_genealogy_complete(void **state)
 		assert_int_equal(res->n_children, 12);
 		for (size_t c = 0; c < res->n_children; c++) {
 			const char *cell = res->children[c]->unit_id;
-			const Cellthread__V1__StationResult *wind = find(&r, cell, "WIND-01");
-			const Cellthread__V1__StationResult *vis = find(&r, cell, "VIS-01");
-			const Cellthread__V1__StationResult *fill = find(&r, cell, "FILL-01");
+			const Cellthread__V1__StationResult *wind = must_find(&r, cell, "WIND-01");
+			const Cellthread__V1__StationResult *vis = must_find(&r, cell, "VIS-01");
+			const Cellthread__V1__StationResult *fill = must_find(&r, cell, "FILL-01");
 
 			assert_int_equal(res->children[c]->kind,
 			                 CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_CELL);
 			/* Only finished cells go into modules. */
-			assert_non_null(vis);
 			assert_int_equal(vis->result, CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_OK);
 			/* Cell <- coils (with meter position) and separator; coil <- batch and
 			 * foil; batch <- powders and solvent. */
-			assert_non_null(wind);
 			assert_int_equal(wind->n_children, 2);
 			assert_int_equal(wind->n_materials, 1);
 			assert_string_equal(wind->materials[0]->material, "separator");
-			assert_non_null(fill);
 			assert_string_equal(fill->materials[0]->material, "electrolyte_LiPF6");
 			for (size_t e = 0; e < 2; e++) {
 				const Cellthread__V1__ChildUnit *coil = wind->children[e];
-				const Cellthread__V1__StationResult *coat =
-				        find(&r, coil->unit_id, e == 0 ? "COAT-C01" : "COAT-A01");
+				const Cellthread__V1__StationResult *coat = must_find(
+				        &r, coil->unit_id, e == 0 ? "COAT-C01" : "COAT-A01");
 				const Cellthread__V1__StationResult *mix;
 
 				assert_int_equal(coil->kind,
 				                 CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_ELECTRODE);
 				assert_string_equal(coil->unit, "m");
 				assert_true(strtod(coil->position, NULL) >= 0.0);
-				assert_non_null(coat);
 				assert_int_equal(coat->n_children, 1);
 				assert_int_equal(coat->n_materials, 1);
-				mix = find(&r, coat->children[0]->unit_id,
-				           e == 0 ? "MIX-C01" : "MIX-A01");
-				assert_non_null(mix);
+				mix = must_find(&r, coat->children[0]->unit_id,
+				                e == 0 ? "MIX-C01" : "MIX-A01");
 				assert_int_equal(mix->n_materials, 4);
 			}
 		}

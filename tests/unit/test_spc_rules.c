@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "spc.h"
@@ -153,12 +154,104 @@ static void test_explicit_asymmetric_limits(void **unused)
 	}
 }
 
+/* The names of kinds and rules are defined once in the library: each name leads back to its
+ * number, the kind list in help texts has every kind, and the two spellings of a rule (reported
+ * name, configuration code) belong to the same rule. */
+static void test_names(void **unused)
+{
+	static const struct {
+		int rule;
+		const char *name;
+		const char *code;
+	} rules[] = {
+	        {SPC_RULE_WE1, "we1", "WE1"},
+	        {SPC_RULE_WE4, "we4", "WE4"},
+	        {SPC_RULE_NELSON1, "nelson1", "N1"},
+	        {SPC_RULE_NELSON8, "nelson8", "N8"},
+	        {SPC_RULE_SECONDARY_LIMIT, "secondary", "SEC"},
+	        {SPC_RULE_EWMA_LIMIT, "ewma", NULL},
+	        {SPC_RULE_CUSUM_UPPER, "cusum_upper", NULL},
+	        {SPC_RULE_CUSUM_LOWER, "cusum_lower", NULL},
+	};
+	char list[] = SPC_CHART_KIND_LIST;
+	enum spc_chart_kind kind;
+	enum spc_rule rule;
+	size_t n_list = 1;
+
+	(void)unused;
+	for (char *p = list; *p; p++)
+		if (*p == '|')
+			n_list++;
+	for (int k = SPC_CHART_IMR; k <= SPC_CHART_CUSUM; k++) {
+		const char *name = spc_chart_kind_name(k);
+		size_t len = strlen(name);
+		const char *at = strstr(list, name);
+		assert_int_equal(spc_chart_kind_from_name(name, &kind), SPC_OK);
+		assert_int_equal(kind, k);
+		/* A whole word of the list ("p" must not be found inside "imr|np"). */
+		while (at != NULL &&
+		       !((at == list || at[-1] == '|') && (at[len] == '|' || at[len] == '\0')))
+			at = strstr(at + 1, name);
+		assert_non_null(at);
+	}
+	assert_int_equal(n_list, SPC_CHART_CUSUM);
+	assert_string_equal(spc_chart_kind_name(SPC_CHART_XBAR_S), "xbar_s");
+	assert_string_equal(spc_chart_kind_name(0), "unknown");
+	assert_string_equal(spc_chart_kind_name(SPC_CHART_CUSUM + 1), "unknown");
+	kind = SPC_CHART_C;
+	assert_int_equal(spc_chart_kind_from_name("XBAR_R", &kind), SPC_ERR_INVALID);
+	assert_int_equal(spc_chart_kind_from_name("t2", &kind), SPC_ERR_INVALID);
+	assert_int_equal(spc_chart_kind_from_name(NULL, &kind), SPC_ERR_INVALID);
+	assert_int_equal(kind, SPC_CHART_C);
+	assert_true(spc_chart_kind_is_attribute(SPC_CHART_NP));
+	assert_true(spc_chart_kind_is_attribute(SPC_CHART_U));
+	assert_false(spc_chart_kind_is_attribute(SPC_CHART_EWMA));
+	assert_false(spc_chart_kind_is_attribute(99));
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		assert_string_equal(spc_rule_name(rules[i].rule), rules[i].name);
+		assert_int_equal(spc_rule_from_name(rules[i].name, strlen(rules[i].name), &rule),
+		                 SPC_OK);
+		assert_int_equal(rule, rules[i].rule);
+		assert_int_equal(spc_rule_is_selectable(rules[i].rule), rules[i].code != NULL);
+		if (rules[i].code == NULL) {
+			assert_null(spc_rule_code(rules[i].rule));
+			continue;
+		}
+		assert_string_equal(spc_rule_code(rules[i].rule), rules[i].code);
+		assert_int_equal(spc_rule_from_code(rules[i].code, strlen(rules[i].code), &rule),
+		                 SPC_OK);
+		assert_int_equal(rule, rules[i].rule);
+	}
+	/* Codes in any case, a length instead of a terminator; names exact. */
+	assert_int_equal(spc_rule_from_code("sec,WE1", 3, &rule), SPC_OK);
+	assert_int_equal(rule, SPC_RULE_SECONDARY_LIMIT);
+	assert_int_equal(spc_rule_from_code("n9", 2, &rule), SPC_ERR_INVALID);
+	assert_int_equal(spc_rule_from_code("ewma", 4, &rule), SPC_ERR_INVALID);
+	assert_int_equal(spc_rule_from_name("WE1", 3, &rule), SPC_ERR_INVALID);
+	assert_int_equal(spc_rule_from_name("we12", 3, &rule), SPC_OK);
+	assert_int_equal(rule, SPC_RULE_WE1);
+	assert_false(spc_rule_is_selectable(0));
+	assert_false(spc_rule_is_selectable(SPC_RULE_CUSUM_LOWER + 1));
+
+	/* Defaults: WE1, plus the secondary limits where there is a secondary chart. */
+	assert_int_equal(spc_chart_default_rules(SPC_CHART_IMR),
+	                 SPC_RULE_BIT(SPC_RULE_WE1) | SPC_RULE_BIT(SPC_RULE_SECONDARY_LIMIT));
+	assert_int_equal(spc_chart_default_rules(SPC_CHART_XBAR_S),
+	                 SPC_RULE_BIT(SPC_RULE_WE1) | SPC_RULE_BIT(SPC_RULE_SECONDARY_LIMIT));
+	assert_int_equal(spc_chart_default_rules(SPC_CHART_P), SPC_RULE_BIT(SPC_RULE_WE1));
+	assert_int_equal(spc_chart_default_rules(SPC_CHART_EWMA), 0);
+	assert_int_equal(spc_chart_default_rules(SPC_CHART_CUSUM), 0);
+	assert_int_equal(spc_chart_default_rules(0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_each_rule_on_its_pattern),
 	        cmocka_unit_test(test_rules_are_selected_per_chart),
 	        cmocka_unit_test(test_explicit_asymmetric_limits),
+	        cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,8 @@ enum ct_err {
 	CT_ERR_NOT_FOUND = 10, /* the thing asked for does not exist */
 	CT_ERR_STOPPED = 11,   /* shutdown was requested while waiting */
 	CT_ERR_CORRUPT = 12,   /* stored data failed its integrity check */
+	CT_ERR_UNACKED = 13,   /* published messages were not acknowledged by the broker in time */
+	CT_ERR_AGAIN = 14,     /* nothing done this time; try again later */
 };
 
 /* Short static text for an error code; never NULL. */

@@ -31,6 +31,7 @@ struct ct_common_config {
 	char *spool_dir;
 	long spool_segment_kib;
 	bool spool_sync;
+	long loop_publish_timeout_s;
 	char *log_level;
 };
 

@@ -12,7 +12,12 @@
  * Points are numbered from 1 (point 1 is the first subgroup or observation plotted), the
  * way textbooks number samples. Control limits are NAN where they do not exist (during phase I,
  * or the lower CUSUM limit). Estimators, constants and rule definitions are documented in
- * services/spc-gate/README.md, "The SPC engine". */
+ * services/spc/README.md.
+ *
+ * The names of chart kinds and rules, and the defaults of their parameters, are defined here
+ * once for every user of the library (spc-gate's configuration tables, ct-spc-analyze's
+ * options, JSON output): the numbers of the enums are stored, the names are shown and
+ * configured. */
 #ifndef SPC_H
 #define SPC_H
 
@@ -49,6 +54,29 @@ enum spc_chart_kind {
 	SPC_CHART_EWMA = 8,   /* exponentially weighted moving average of observations or means */
 	SPC_CHART_CUSUM = 9,  /* two one-sided tabular CUSUMs of observations or means */
 };
+
+/* The kinds' names as one text, for help and error messages; spc_chart_kind_name() gives each
+ * (a unit test keeps the two in step). */
+#define SPC_CHART_KIND_LIST "imr|xbar_r|xbar_s|p|np|c|u|ewma|cusum"
+
+/* Stable name of a chart kind ("imr", "xbar_r", "xbar_s", "p", "np", "c", "u", "ewma",
+ * "cusum"), as spc-gate's spc_chart.kind and ct-spc-analyze's --chart spell it; "unknown" for
+ * anything else. */
+const char *spc_chart_kind_name(int kind);
+
+/* The kind whose spc_chart_kind_name() is `name` (exact, case-sensitive). Returns SPC_OK, or
+ * SPC_ERR_INVALID (*ret_kind untouched) for any other text. */
+int spc_chart_kind_from_name(const char *name, enum spc_chart_kind *ret_kind);
+
+/* p, np, c, u: the observation is a count (and a size); sigma follows from the centre. */
+bool spc_chart_kind_is_attribute(int kind);
+
+/* Defaults for the parameters a chart definition may leave out (spc-gate's NULL columns,
+ * ct-spc-analyze's options). Plain literals, so a tool can show them as text (--help). */
+#define SPC_DEFAULT_EWMA_LAMBDA 0.2 /* EWMA weight of the newest point */
+#define SPC_DEFAULT_EWMA_WIDTH  3   /* EWMA limits: L standard deviations of the statistic */
+#define SPC_DEFAULT_CUSUM_K     0.5 /* CUSUM reference value, in sigmas of the plotted value */
+#define SPC_DEFAULT_CUSUM_H     5   /* CUSUM decision interval, in sigmas of the plotted value */
 
 /* Where the control limits come from. */
 enum spc_limits_source {
@@ -96,8 +124,29 @@ enum spc_rule {
 	 SPC_RULE_BIT(SPC_RULE_NELSON7) | SPC_RULE_BIT(SPC_RULE_NELSON8))
 
 /* Short stable name of a rule ("we1", "nelson7", "secondary", "ewma", "cusum_upper", ...);
- * "unknown" for anything else. */
+ * "unknown" for anything else. These names are reported (JSON, spc_signal.rule, alerts). */
 const char *spc_rule_name(int rule);
+
+/* The rule whose spc_rule_name() is the `len` bytes at `name` (exact, case-sensitive; no
+ * terminating NUL needed). Returns SPC_OK, or SPC_ERR_INVALID (*ret_rule untouched). */
+int spc_rule_from_name(const char *name, size_t len, enum spc_rule *ret_rule);
+
+/* Short configuration code of a selectable rule, as chart definitions spell it ("WE1".."WE4",
+ * "N1".."N8", "SEC"); NULL for the chart signals (EWMA, CUSUM) and anything else. */
+const char *spc_rule_code(int rule);
+
+/* The selectable rule whose spc_rule_code() is the `len` bytes at `code`, in any case ("we1",
+ * "n8", "Sec"). Returns SPC_OK, or SPC_ERR_INVALID (*ret_rule untouched). */
+int spc_rule_from_code(const char *code, size_t len, enum spc_rule *ret_rule);
+
+/* True for the rules a chart may select in spc_chart_config.rules (WE, Nelson, secondary);
+ * false for the chart signals that are always on (EWMA, CUSUM) and unknown numbers. */
+bool spc_rule_is_selectable(int rule);
+
+/* The rules a chart of this kind judges when its definition names none: WE1 and, where the
+ * kind has an MR, R or S chart, the secondary limits; none for EWMA and CUSUM, whose own
+ * signals are always on. 0 for an unknown kind. */
+uint32_t spc_chart_default_rules(int kind);
 
 /* What chart to keep. Zero-initialise, then set the fields the chart kind uses; fields a kind
  * does not use must stay 0. */

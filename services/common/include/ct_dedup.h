@@ -1,4 +1,4 @@
-/* ingest_dedup: a bounded set of recently seen event IDs, to drop redelivered messages early.
+/* ct_dedup: a bounded set of recently seen event IDs, to drop redelivered messages early.
  *
  * The set remembers the last `capacity` distinct IDs added (first in, first out: seeing an ID
  * again does not make it younger) in memory allocated once at creation. Lookups and inserts
@@ -6,32 +6,32 @@
  * another, whatever their hashes. It is a fast path in front of the database's unique event_id,
  * not a replacement for it: an ID older than the window is simply not found. Not thread-safe;
  * one owner at a time. */
-#ifndef INGEST_DEDUP_H
-#define INGEST_DEDUP_H
+#ifndef CT_DEDUP_H
+#define CT_DEDUP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-struct ingest_dedup;
+struct ct_dedup;
 
-/* Largest capacity ingest_dedup_new accepts. */
-#define INGEST_DEDUP_MAX_CAPACITY ((size_t)1 << 30)
+/* Largest capacity ct_dedup_new accepts. */
+#define CT_DEDUP_MAX_CAPACITY ((size_t)1 << 30)
 
-/* Creates a set remembering up to capacity IDs (1..INGEST_DEDUP_MAX_CAPACITY); about
+/* Creates a set remembering up to capacity IDs (1..CT_DEDUP_MAX_CAPACITY); about
  * 90 bytes per entry, all allocated here. Returns NULL for a capacity out of range or when
- * allocation fails. Free with ingest_dedup_free. */
-struct ingest_dedup *ingest_dedup_new(size_t capacity);
+ * allocation fails. Free with ct_dedup_free. */
+struct ct_dedup *ct_dedup_new(size_t capacity);
 
 /* Frees the set; NULL is a no-op. */
-void ingest_dedup_free(struct ingest_dedup *dedup);
+void ct_dedup_free(struct ct_dedup *dedup);
 
 /* Returns true when id is in the set (seen within the window). Otherwise records it, evicting
  * the oldest ID when the set is full, and returns false. IDs that are NULL, empty or longer
  * than CT_ID_MAX (64) are never recorded and always return false: callers validate IDs first.
  * Can't fail. */
-bool ingest_dedup_check_and_add(struct ingest_dedup *dedup, const char *id);
+bool ct_dedup_check_and_add(struct ct_dedup *dedup, const char *id);
 
 /* Number of IDs currently remembered (at most the capacity). */
-size_t ingest_dedup_count(const struct ingest_dedup *dedup);
+size_t ct_dedup_count(const struct ct_dedup *dedup);
 
 #endif

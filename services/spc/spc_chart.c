@@ -35,35 +35,9 @@ const char *spc_strerror(int err)
 	}
 }
 
-const char *spc_rule_name(int rule)
-{
-	static const char *const names[] = {
-	        [SPC_RULE_WE1] = "we1",
-	        [SPC_RULE_WE2] = "we2",
-	        [SPC_RULE_WE3] = "we3",
-	        [SPC_RULE_WE4] = "we4",
-	        [SPC_RULE_NELSON1] = "nelson1",
-	        [SPC_RULE_NELSON2] = "nelson2",
-	        [SPC_RULE_NELSON3] = "nelson3",
-	        [SPC_RULE_NELSON4] = "nelson4",
-	        [SPC_RULE_NELSON5] = "nelson5",
-	        [SPC_RULE_NELSON6] = "nelson6",
-	        [SPC_RULE_NELSON7] = "nelson7",
-	        [SPC_RULE_NELSON8] = "nelson8",
-	        [SPC_RULE_SECONDARY_LIMIT] = "secondary",
-	        [SPC_RULE_EWMA_LIMIT] = "ewma",
-	        [SPC_RULE_CUSUM_UPPER] = "cusum_upper",
-	        [SPC_RULE_CUSUM_LOWER] = "cusum_lower",
-	};
-	if (rule < SPC_RULE_WE1 || rule > SPC_RULE_CUSUM_LOWER)
-		return "unknown";
-	return names[rule];
-}
-
 static bool is_attribute(enum spc_chart_kind kind)
 {
-	return kind == SPC_CHART_P || kind == SPC_CHART_NP || kind == SPC_CHART_C ||
-	       kind == SPC_CHART_U;
+	return spc_chart_kind_is_attribute(kind);
 }
 
 static bool has_secondary_chart(enum spc_chart_kind kind)

@@ -1,4 +1,4 @@
-/* ingest_json: JSON <-> protobuf-c mapping of StationResultBatch, Telemetry and Genealogy.
+/* ct_json: JSON <-> protobuf-c mapping of StationResultBatch, Telemetry and Genealogy.
  *
  * The mapping is driven by the protobuf-c descriptors rather than written out per message: a
  * JSON key is looked up as a field name of the message being filled, and the field's type and
@@ -8,7 +8,7 @@
  * protobuf_c unpack would, and every partial state is one protobuf_c_message_free_unpacked can
  * free (an array's count only covers entries already stored). The few places the JSON form
  * departs from the proto are handled around that walk, in one place each: enum short names
- * (the tables below), time aliases (key without "_us" takes an RFC 3339 string), the flattened
+ * (ct_msg), time aliases (key without "_us" takes an RFC 3339 string), the flattened
  * header, and Parameter's has_setpoint (implied by the presence of "setpoint").
  *
  * Only the field types the cellthread protos use are supported (string, int64, uint32, double,
@@ -26,71 +26,14 @@
 
 #include "ct_error.h"
 #include "ct_time.h"
-#include "ingest_json.h"
+#include "ct_json.h"
+#include "ct_msg.h"
 
 #define PATH_LEN      192
 #define KEY_SHOWN     48 /* longest key or value copied into a path or reason */
 #define ALIAS_SUFFIX  "_us"
 #define MAX_FIELDS    64 /* fields per message the seen-set can track */
 #define ENUM_LIST_LEN 256
-
-/* Short names of one enum, indexed by value; [0] (UNSPECIFIED) has no name. */
-struct enum_names {
-	const ProtobufCEnumDescriptor *desc;
-	const char *const *names;
-	size_t count;
-};
-
-static const char *const unit_kind_names[] = {
-        NULL, "material_lot", "batch", "electrode", "cell", "module", "pack",
-};
-
-static const char *const station_type_names[] = {
-        NULL,
-        "mixing",
-        "coating",
-        "calendering",
-        "slitting",
-        "vacuum_drying",
-        "winding",
-        "stacking",
-        "tab_welding",
-        "insulation_test",
-        "electrolyte_filling",
-        "sealing",
-        "formation",
-        "aging",
-        "eol_test",
-        "vision",
-        "module_assembly",
-        "pack_assembly",
-};
-
-static const char *const result_code_names[] = {NULL, "ok", "nok", "aborted"};
-
-static const char *const severity_names[] = {NULL, "info", "low", "medium", "high", "critical"};
-
-#define ENUM_NAMES(desc, names)                                                                    \
-	{                                                                                          \
-		&(desc), (names), sizeof(names) / sizeof((names)[0])                               \
-	}
-
-static const struct enum_names unit_kinds =
-        ENUM_NAMES(cellthread__v1__unit_kind__descriptor, unit_kind_names);
-static const struct enum_names station_types =
-        ENUM_NAMES(cellthread__v1__station_type__descriptor, station_type_names);
-static const struct enum_names result_codes =
-        ENUM_NAMES(cellthread__v1__result_code__descriptor, result_code_names);
-static const struct enum_names severities =
-        ENUM_NAMES(cellthread__v1__severity__descriptor, severity_names);
-
-/* Every enum the JSON form names, found by the field's enum descriptor. */
-static const struct enum_names *const enum_tables[] = {
-        &unit_kinds,
-        &station_types,
-        &result_codes,
-        &severities,
-};
 
 /* A decode in progress: the key path of the value being decoded, and where errors go. */
 struct decoder {
@@ -101,79 +44,6 @@ struct decoder {
 };
 
 static int decode_message(struct decoder *d, json_t *obj, ProtobufCMessage *msg);
-
-static const struct enum_names *enum_table(const ProtobufCEnumDescriptor *desc)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(enum_tables) / sizeof(enum_tables[0]); i++) {
-		if (enum_tables[i]->desc == desc)
-			return enum_tables[i];
-	}
-	return NULL;
-}
-
-static const char *enum_name(const struct enum_names *t, int value)
-{
-	if (t == NULL || value <= 0 || (size_t)value >= t->count)
-		return NULL;
-	return t->names[value];
-}
-
-static int enum_value(const struct enum_names *t, const char *name, int *ret_value)
-{
-	size_t i;
-
-	if (t == NULL || name == NULL)
-		return CT_ERR_INVALID;
-	for (i = 1; i < t->count; i++) {
-		if (strcmp(t->names[i], name) == 0) {
-			*ret_value = (int)i;
-			return CT_OK;
-		}
-	}
-	return CT_ERR_INVALID;
-}
-
-const char *ingest_unit_kind_name(int kind)
-{
-	return enum_name(&unit_kinds, kind);
-}
-
-const char *ingest_station_type_name(int type)
-{
-	return enum_name(&station_types, type);
-}
-
-const char *ingest_result_code_name(int code)
-{
-	return enum_name(&result_codes, code);
-}
-
-const char *ingest_severity_name(int severity)
-{
-	return enum_name(&severities, severity);
-}
-
-int ingest_unit_kind_from_name(const char *name, int *ret_value)
-{
-	return enum_value(&unit_kinds, name, ret_value);
-}
-
-int ingest_station_type_from_name(const char *name, int *ret_value)
-{
-	return enum_value(&station_types, name, ret_value);
-}
-
-int ingest_result_code_from_name(const char *name, int *ret_value)
-{
-	return enum_value(&result_codes, name, ret_value);
-}
-
-int ingest_severity_from_name(const char *name, int *ret_value)
-{
-	return enum_value(&severities, name, ret_value);
-}
 
 /* Copies at most KEY_SHOWN characters of untrusted text into dst (cap bytes, cap > 4), with
  * anything but printable ASCII as '?' and "..." when cut: reasons stay short, printable and
@@ -257,18 +127,6 @@ static const char *json_type_name(const json_t *v)
 	return "an unknown JSON type";
 }
 
-/* Writes "a|b|c" of an enum's names into buf, for "expected one of" reasons. */
-static void enum_list(const struct enum_names *t, char *buf, size_t len)
-{
-	size_t i, used = 0;
-
-	buf[0] = '\0';
-	for (i = 1; i < t->count && used < len; i++) {
-		snprintf(buf + used, len - used, "%s%s", i > 1 ? "|" : "", t->names[i]);
-		used += strlen(buf + used);
-	}
-}
-
 static size_t field_index(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *f)
 {
 	return (size_t)(f - desc->fields);
@@ -306,7 +164,7 @@ static const ProtobufCFieldDescriptor *field_for_key(const ProtobufCMessageDescr
 static int decode_value(struct decoder *d, json_t *v, const ProtobufCFieldDescriptor *f, void *slot,
                         bool alias)
 {
-	const struct enum_names *t;
+	const ProtobufCEnumDescriptor *ed;
 	char list[ENUM_LIST_LEN], shown[KEY_SHOWN + 4];
 	json_int_t i;
 	int64_t us;
@@ -365,15 +223,14 @@ static int decode_value(struct decoder *d, json_t *v, const ProtobufCFieldDescri
 		*(protobuf_c_boolean *)slot = json_is_true(v);
 		return CT_OK;
 	case PROTOBUF_C_TYPE_ENUM:
-		t = enum_table(f->descriptor);
-		if (t == NULL)
-			return decode_fail(d, "enum %s has no JSON names",
-			                   ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
+		ed = f->descriptor;
+		if (!ct_enum_has_short_names(ed))
+			return decode_fail(d, "enum %s has no JSON names", ed->name);
 		if (!json_is_string(v))
 			return decode_fail(d, "expected a string, got %s", json_type_name(v));
-		if (enum_value(t, json_string_value(v), &e) != CT_OK) {
+		if (ct_enum_from_short_name(ed, json_string_value(v), &e) != CT_OK) {
 			copy_shown(shown, sizeof(shown), json_string_value(v));
-			enum_list(t, list, sizeof(list));
+			ct_enum_short_name_list(ed, list, sizeof(list));
 			return decode_fail(d, "unknown value \"%s\" (expected one of %s)", shown,
 			                   list);
 		}
@@ -668,8 +525,8 @@ out:
 	return rc;
 }
 
-int ingest_json_result_batch(const char *buf, size_t len, Cellthread__V1__StationResultBatch **ret,
-                             char *err, size_t err_len)
+int ct_json_result_batch(const char *buf, size_t len, Cellthread__V1__StationResultBatch **ret,
+                         char *err, size_t err_len)
 {
 	struct decoder d = {.len = 0, .err = err, .err_len = err_len};
 	Cellthread__V1__StationResultBatch *batch = NULL;
@@ -727,8 +584,8 @@ out:
 	return rc;
 }
 
-int ingest_json_telemetry(const char *buf, size_t len, Cellthread__V1__Telemetry **ret, char *err,
-                          size_t err_len)
+int ct_json_telemetry(const char *buf, size_t len, Cellthread__V1__Telemetry **ret, char *err,
+                      size_t err_len)
 {
 	ProtobufCMessage *msg = NULL;
 	int rc;
@@ -739,8 +596,8 @@ int ingest_json_telemetry(const char *buf, size_t len, Cellthread__V1__Telemetry
 	return rc;
 }
 
-int ingest_json_genealogy(const char *buf, size_t len, Cellthread__V1__Genealogy **ret, char *err,
-                          size_t err_len)
+int ct_json_genealogy(const char *buf, size_t len, Cellthread__V1__Genealogy **ret, char *err,
+                      size_t err_len)
 {
 	ProtobufCMessage *msg = NULL;
 	int rc;
@@ -793,7 +650,7 @@ static json_t *encode_value(const ProtobufCFieldDescriptor *f, const void *slot,
 		return json_boolean(*(const protobuf_c_boolean *)slot);
 	case PROTOBUF_C_TYPE_ENUM:
 		/* A value the tables don't name (newer sender) stays visible as its number. */
-		name = enum_name(enum_table(f->descriptor), *(const int *)slot);
+		name = ct_enum_short_name(f->descriptor, *(const int *)slot);
 		return name != NULL ? json_string(name) : json_integer(*(const int *)slot);
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return encode_message(*(ProtobufCMessage *const *)slot, digits);
@@ -896,17 +753,17 @@ out:
 	return text;
 }
 
-char *ingest_json_encode_result_batch(const Cellthread__V1__StationResultBatch *batch)
+char *ct_json_encode_result_batch(const Cellthread__V1__StationResultBatch *batch)
 {
 	return encode_document(&batch->base);
 }
 
-char *ingest_json_encode_telemetry(const Cellthread__V1__Telemetry *msg)
+char *ct_json_encode_telemetry(const Cellthread__V1__Telemetry *msg)
 {
 	return encode_document(&msg->base);
 }
 
-char *ingest_json_encode_genealogy(const Cellthread__V1__Genealogy *msg)
+char *ct_json_encode_genealogy(const Cellthread__V1__Genealogy *msg)
 {
 	return encode_document(&msg->base);
 }

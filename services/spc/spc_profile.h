@@ -26,6 +26,18 @@
 
 #define SPC_PROFILE_MAX_GRID 512
 
+/* Name of the chart kind (spc-gate's spc_chart.kind) and the defaults where a definition leaves
+ * a parameter out: a normalised grid of 128 points; a curve fails with more than 10 % of its
+ * points beyond z = 3 golden standard deviations, an RMS deviation above 2.5 or one point
+ * beyond 6; the band's minimum half-width only keeps it from being 0. */
+#define SPC_PROFILE_KIND_NAME              "profile"
+#define SPC_PROFILE_DEFAULT_GRID           128
+#define SPC_PROFILE_DEFAULT_Z              3.0
+#define SPC_PROFILE_DEFAULT_MAX_RMS        2.5
+#define SPC_PROFILE_DEFAULT_MAX_ABS        6.0
+#define SPC_PROFILE_DEFAULT_MAX_OUTSIDE    0.10
+#define SPC_PROFILE_DEFAULT_MIN_HALF_WIDTH 1e-6
+
 /* Error codes. 0 is success; never renumbered. General codes carry the numbers of the project's
  * enum ct_err (ct_error.h) as spc.h does; profile-specific ones sit at 201+. */
 enum spc_profile_err {

@@ -1,25 +1,94 @@
 /* ct-spc-analyze: offline control chart analysis of a CSV file, printed as JSON.
  *
- * The command is a thin shell around the streaming engine (engine/spc.h), so offline results
- * are the live service's results: with phase I limits it runs the engine twice, once over the
- * chosen phase I points to freeze the centre and sigma, then over every point with those values
- * as fixed parameters (retrospective phase I analysis judges the baseline points too). All input
- * problems are reported on stderr naming the row or option, with exit code 2; 1 means the
- * command itself failed (memory, output). */
+ * The command is a thin shell around the streaming engine (services/spc, spc.h), so offline
+ * results are the live service's results: with phase I limits it runs the engine twice, once
+ * over the chosen phase I points to freeze the centre and sigma, then over every point with
+ * those values as fixed parameters (retrospective phase I analysis judges the baseline points
+ * too). Options are ct_config keys (--key=value or --key value, CT_<KEY> in the environment,
+ * a --config file, --help). All input problems are reported on stderr naming the row or
+ * option, with exit code 2; 1 means the command itself failed (memory, output). */
 #include "spc.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_config.h"
+#include "ct_error.h"
+
 #define EXIT_INPUT  2
 #define EXIT_FAILED 1
 #define MAX_COLUMNS 256
+
+/* A library default (a number literal) as the text of a config default. */
+#define TEXT(x)       TEXT_CHARS(x)
+#define TEXT_CHARS(x) #x
+
+extern char **environ;
+
+/* The keys as ct_config fills them. Numbers that may be left out (centre, limits, the
+ * specification, subgroup size) are strings: ct_config has no "unset" for a number, and
+ * whether they were given decides what the command does. */
+struct config {
+	char *chart;
+	char *input;
+	char *column;
+	char *subgroup_column;
+	char *size_column;
+	char *subgroup_size;
+	double sample_size;
+	double lambda, width, k, h;
+	bool steady_state;
+	char *rules;
+	char *phase1;
+	char *centre, *sigma, *lcl, *cl, *ucl;
+	char *lsl, *usl, *target;
+};
+
+#define KEY(name, type, field, def, help)                                                          \
+	{                                                                                          \
+		name, type, offsetof(struct config, field), def, -INFINITY, INFINITY, help         \
+	}
+
+static const struct ct_config_key keys[] = {
+        KEY("chart", CT_CONF_STRING, chart, NULL, SPC_CHART_KIND_LIST " (required)"),
+        KEY("input", CT_CONF_STRING, input, NULL, "CSV file (required)"),
+        KEY("column", CT_CONF_STRING, column, "1",
+            "value (or count) column, by header name or 1-based index"),
+        KEY("subgroup-column", CT_CONF_STRING, subgroup_column, NULL,
+            "consecutive rows with the same id form a subgroup"),
+        KEY("size-column", CT_CONF_STRING, size_column, NULL, "sample size column (p, np, u)"),
+        KEY("sample-size", CT_CONF_DOUBLE, sample_size, "0",
+            "constant sample size instead of a size column (0: none)"),
+        KEY("subgroup-size", CT_CONF_STRING, subgroup_size, NULL,
+            "rows per subgroup (xbar_r, xbar_s; ewma, cusum: 1..25)"),
+        KEY("lambda", CT_CONF_DOUBLE, lambda, TEXT(SPC_DEFAULT_EWMA_LAMBDA), "EWMA weight"),
+        KEY("L", CT_CONF_DOUBLE, width, TEXT(SPC_DEFAULT_EWMA_WIDTH), "EWMA limit width"),
+        KEY("steady-state", CT_CONF_BOOL, steady_state, "false",
+            "EWMA asymptotic limits instead of time-varying ones"),
+        KEY("k", CT_CONF_DOUBLE, k, TEXT(SPC_DEFAULT_CUSUM_K), "CUSUM reference value (sigmas)"),
+        KEY("h", CT_CONF_DOUBLE, h, TEXT(SPC_DEFAULT_CUSUM_H), "CUSUM decision interval (sigmas)"),
+        KEY("rules", CT_CONF_STRING, rules, NULL,
+            "we, nelson, we1..we4, nelson1..nelson8, secondary, none (default: we1, and "
+            "secondary for imr/xbar_r/xbar_s; none for ewma/cusum)"),
+        KEY("phase1", CT_CONF_STRING, phase1, NULL,
+            "estimate the limits from points A:B (default: all)"),
+        KEY("centre", CT_CONF_STRING, centre, NULL,
+            "fixed process centre (attribute charts: the p, c or u rate)"),
+        KEY("sigma", CT_CONF_STRING, sigma, NULL, "fixed sigma of one observation"),
+        KEY("lcl", CT_CONF_STRING, lcl, NULL, "fixed explicit lower control limit"),
+        KEY("cl", CT_CONF_STRING, cl, NULL, "fixed explicit centre line"),
+        KEY("ucl", CT_CONF_STRING, ucl, NULL, "fixed explicit upper control limit"),
+        KEY("lsl", CT_CONF_STRING, lsl, NULL, "lower specification limit (capability)"),
+        KEY("usl", CT_CONF_STRING, usl, NULL, "upper specification limit (capability)"),
+        KEY("target", CT_CONF_STRING, target, NULL, "target (capability; default: mid-spec)"),
+};
 
 struct options {
 	const char *input;
@@ -30,7 +99,6 @@ struct options {
 	double sample_size;          /* constant size when no size column; 0 = none */
 	uint32_t subgroup_size;
 	uint32_t rules;
-	bool rules_given;
 	double lambda, width, k, h;
 	bool steady_state;
 	unsigned long phase1_first, phase1_last; /* 0 = all points */
@@ -67,277 +135,167 @@ static void die(int code, const char *fmt, ...)
 
 static bool parse_double(const char *text, double *ret)
 {
-	char *end = NULL;
-	errno = 0;
-	double v = strtod(text, &end);
-	if (end == text || *end != '\0' || errno == ERANGE || !isfinite(v))
+	return ct_parse_double(text, -INFINITY, INFINITY, ret) == CT_OK;
+}
+
+/* An optional number: false when the option was not given. */
+static bool option_double(const char *name, const char *text, double *ret)
+{
+	if (text == NULL)
 		return false;
-	*ret = v;
+	if (!parse_double(text, ret))
+		die(EXIT_INPUT, "option --%s: '%s' is not a finite number", name, text);
 	return true;
 }
 
-static double option_double(const char *name, const char *text)
+static uint32_t option_count(const char *name, const char *text)
 {
-	double v;
-	if (!parse_double(text, &v))
-		die(EXIT_INPUT, "option --%s: '%s' is not a finite number", name, text);
-	return v;
-}
-
-static unsigned long option_count(const char *name, const char *text)
-{
-	char *end = NULL;
-	errno = 0;
-	unsigned long v = strtoul(text, &end, 10);
-	if (text[0] == '-' || end == text || *end != '\0' || errno == ERANGE || v == 0)
+	long v;
+	if (ct_parse_long(text, 1, LONG_MAX, &v) != CT_OK)
 		die(EXIT_INPUT, "option --%s: '%s' is not a positive whole number", name, text);
-	return v;
-}
-
-static const struct {
-	const char *name;
-	enum spc_chart_kind kind;
-} chart_names[] = {
-        {"imr", SPC_CHART_IMR}, {"xbar_r", SPC_CHART_XBAR_R}, {"xbar_s", SPC_CHART_XBAR_S},
-        {"p", SPC_CHART_P},     {"np", SPC_CHART_NP},         {"c", SPC_CHART_C},
-        {"u", SPC_CHART_U},     {"ewma", SPC_CHART_EWMA},     {"cusum", SPC_CHART_CUSUM},
-};
-
-static const char *chart_name(enum spc_chart_kind kind)
-{
-	for (size_t i = 0; i < sizeof(chart_names) / sizeof(chart_names[0]); i++)
-		if (chart_names[i].kind == kind)
-			return chart_names[i].name;
-	return "unknown";
+	/* Anything above 2^32 - 1 is as wrong as 26; the caller names the limit. */
+	return (unsigned long)v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
 static uint32_t parse_rules(const char *text)
 {
-	char copy[256];
 	uint32_t rules = 0;
-	if (strlen(text) >= sizeof(copy))
-		die(EXIT_INPUT, "option --rules: list too long");
-	strcpy(copy, text);
-	char *save = NULL;
-	for (char *token = strtok_r(copy, ",", &save); token; token = strtok_r(NULL, ",", &save)) {
-		bool known = false;
-		if (strcmp(token, "none") == 0)
-			known = true;
-		else if (strcmp(token, "we") == 0)
-			rules |= SPC_RULES_WESTERN_ELECTRIC, known = true;
-		else if (strcmp(token, "nelson") == 0)
-			rules |= SPC_RULES_NELSON, known = true;
-		for (int rule = SPC_RULE_WE1; !known && rule <= SPC_RULE_SECONDARY_LIMIT; rule++) {
-			if (strcmp(token, spc_rule_name(rule)) == 0) {
-				rules |= SPC_RULE_BIT(rule);
-				known = true;
-			}
-		}
-		if (!known)
+
+	for (const char *p = text;; p++) {
+		size_t len = strcspn(p, ",");
+		enum spc_rule rule;
+		if (len == 2 && memcmp(p, "we", 2) == 0)
+			rules |= SPC_RULES_WESTERN_ELECTRIC;
+		else if (len == 6 && memcmp(p, "nelson", 6) == 0)
+			rules |= SPC_RULES_NELSON;
+		else if (len > 0 && spc_rule_from_name(p, len, &rule) == SPC_OK &&
+		         spc_rule_is_selectable(rule))
+			rules |= SPC_RULE_BIT(rule);
+		else if (len > 0 && !(len == 4 && memcmp(p, "none", 4) == 0))
 			die(EXIT_INPUT,
-			    "option --rules: unknown rule '%s' (use we, nelson, we1..we4, "
+			    "option --rules: unknown rule '%.*s' (use we, nelson, we1..we4, "
 			    "nelson1..nelson8, secondary, none)",
-			    token);
+			    (int)len, p);
+		p += len;
+		if (*p == '\0')
+			return rules;
 	}
-	return rules;
 }
 
+/* "A:B" (or "A-B"), 1 <= A < B. */
 static void parse_phase1(const char *text, struct options *o)
 {
-	char *end = NULL;
-	errno = 0;
-	unsigned long first = strtoul(text, &end, 10);
-	if (text[0] == '-' || end == text || (*end != ':' && *end != '-') || errno == ERANGE)
+	size_t len = strcspn(text, ":-");
+	char first_text[32];
+	long first, last;
+
+	if (text[len] == '\0' || len >= sizeof(first_text))
 		die(EXIT_INPUT, "option --phase1: '%s' is not a range A:B of point numbers", text);
-	const char *second = end + 1;
-	unsigned long last = strtoul(second, &end, 10);
-	if (second[0] == '-' || end == second || *end != '\0' || errno == ERANGE || first < 1 ||
+	memcpy(first_text, text, len);
+	first_text[len] = '\0';
+	if (ct_parse_long(first_text, 0, LONG_MAX, &first) != CT_OK)
+		die(EXIT_INPUT, "option --phase1: '%s' is not a range A:B of point numbers", text);
+	if (ct_parse_long(text + len + 1, 0, LONG_MAX, &last) != CT_OK || first < 1 ||
 	    last <= first)
 		die(EXIT_INPUT, "option --phase1: '%s' needs 1 <= A < B", text);
-	o->phase1_first = first;
-	o->phase1_last = last;
+	o->phase1_first = (unsigned long)first;
+	o->phase1_last = (unsigned long)last;
 }
 
-static void usage(FILE *out)
+/* ct_config reads `--key value`; a boolean given as a bare flag (`--steady-state` last, or
+ * before another option) means true. Returns argv with such flags written as --key=true
+ * (a heap array of the same strings plus new ones; free with free_args). */
+static char **expand_flags(int argc, char **argv)
 {
-	fputs("usage: ct-spc-analyze --chart KIND --input FILE.csv [options]\n"
-	      "  --chart imr|xbar_r|xbar_s|p|np|c|u|ewma|cusum\n"
-	      "  --column NAME|N           value (or count) column, by header name or 1-based\n"
-	      "                            index (default 1)\n"
-	      "  --subgroup-column NAME|N  consecutive rows with the same id form a subgroup\n"
-	      "  --size-column NAME|N      sample size column (p, np, u)\n"
-	      "  --sample-size X           constant sample size instead of a size column\n"
-	      "  --subgroup-size N         rows per subgroup (xbar_r, xbar_s; ewma, cusum: 1..25)\n"
-	      "  --lambda X --L X          EWMA weight and limit width (default 0.2 and 3)\n"
-	      "  --steady-state            EWMA asymptotic limits (default: time-varying)\n"
-	      "  --k X --h X               CUSUM reference value and decision interval in sigmas\n"
-	      "                            (default 0.5 and 5)\n"
-	      "  --rules LIST              we, nelson, we1..we4, nelson1..nelson8, secondary,\n"
-	      "                            none (default: we1,secondary for Shewhart charts)\n"
-	      "  --phase1 A:B              estimate limits from points A..B (default: all)\n"
-	      "  --centre X --sigma X      fixed process centre and sigma (attribute charts:\n"
-	      "                            --centre only)\n"
-	      "  --lcl X --cl X --ucl X    fixed explicit limits\n"
-	      "  --lsl X --usl X --target X  specification, for capability indices\n",
-	      out);
-}
+	char **out = calloc((size_t)argc + 1, sizeof(*out));
 
-static void parse_options(int argc, char **argv, struct options *o)
-{
-	enum {
-		O_CHART = 256,
-		O_INPUT,
-		O_COLUMN,
-		O_SUBGROUP_COLUMN,
-		O_SIZE_COLUMN,
-		O_SAMPLE_SIZE,
-		O_SUBGROUP_SIZE,
-		O_LAMBDA,
-		O_WIDTH,
-		O_STEADY,
-		O_K,
-		O_H,
-		O_RULES,
-		O_PHASE1,
-		O_CENTRE,
-		O_SIGMA,
-		O_LCL,
-		O_CL,
-		O_UCL,
-		O_LSL,
-		O_USL,
-		O_TARGET,
-		O_HELP
-	};
-	static const struct option long_options[] = {
-	        {"chart", required_argument, NULL, O_CHART},
-	        {"input", required_argument, NULL, O_INPUT},
-	        {"column", required_argument, NULL, O_COLUMN},
-	        {"subgroup-column", required_argument, NULL, O_SUBGROUP_COLUMN},
-	        {"size-column", required_argument, NULL, O_SIZE_COLUMN},
-	        {"sample-size", required_argument, NULL, O_SAMPLE_SIZE},
-	        {"subgroup-size", required_argument, NULL, O_SUBGROUP_SIZE},
-	        {"lambda", required_argument, NULL, O_LAMBDA},
-	        {"L", required_argument, NULL, O_WIDTH},
-	        {"steady-state", no_argument, NULL, O_STEADY},
-	        {"k", required_argument, NULL, O_K},
-	        {"h", required_argument, NULL, O_H},
-	        {"rules", required_argument, NULL, O_RULES},
-	        {"phase1", required_argument, NULL, O_PHASE1},
-	        {"centre", required_argument, NULL, O_CENTRE},
-	        {"sigma", required_argument, NULL, O_SIGMA},
-	        {"lcl", required_argument, NULL, O_LCL},
-	        {"cl", required_argument, NULL, O_CL},
-	        {"ucl", required_argument, NULL, O_UCL},
-	        {"lsl", required_argument, NULL, O_LSL},
-	        {"usl", required_argument, NULL, O_USL},
-	        {"target", required_argument, NULL, O_TARGET},
-	        {"help", no_argument, NULL, O_HELP},
-	        {NULL, 0, NULL, 0},
-	};
-	bool has_kind = false;
-	int c;
-
-	*o = (struct options){.lambda = 0.2, .width = 3.0, .k = 0.5, .h = 5.0};
-	opterr = 0;
-	while ((c = getopt_long_only(argc, argv, "", long_options, NULL)) != -1) {
-		const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-		switch (c) {
-		case O_CHART:
-			for (size_t i = 0; i < sizeof(chart_names) / sizeof(chart_names[0]); i++)
-				if (strcmp(optarg, chart_names[i].name) == 0) {
-					o->kind = chart_names[i].kind;
-					has_kind = true;
-				}
-			if (!has_kind)
-				die(EXIT_INPUT, "option --chart: unknown chart '%s'", optarg);
-			break;
-		case O_INPUT:
-			o->input = optarg;
-			break;
-		case O_COLUMN:
-			o->value_column = optarg;
-			break;
-		case O_SUBGROUP_COLUMN:
-			o->subgroup_column = optarg;
-			break;
-		case O_SIZE_COLUMN:
-			o->size_column = optarg;
-			break;
-		case O_SAMPLE_SIZE:
-			o->sample_size = option_double("sample-size", optarg);
-			break;
-		case O_SUBGROUP_SIZE:
-			o->subgroup_size = (uint32_t)option_count("subgroup-size", optarg);
-			break;
-		case O_LAMBDA:
-			o->lambda = option_double("lambda", optarg);
-			break;
-		case O_WIDTH:
-			o->width = option_double("L", optarg);
-			break;
-		case O_STEADY:
-			o->steady_state = true;
-			break;
-		case O_K:
-			o->k = option_double("k", optarg);
-			break;
-		case O_H:
-			o->h = option_double("h", optarg);
-			break;
-		case O_RULES:
-			o->rules = parse_rules(optarg);
-			o->rules_given = true;
-			break;
-		case O_PHASE1:
-			parse_phase1(optarg, o);
-			break;
-		case O_CENTRE:
-			o->centre = option_double("centre", optarg), o->has_centre = true;
-			break;
-		case O_SIGMA:
-			o->sigma = option_double("sigma", optarg), o->has_sigma = true;
-			break;
-		case O_LCL:
-			o->lcl = option_double("lcl", optarg), o->has_lcl = true;
-			break;
-		case O_CL:
-			o->cl = option_double("cl", optarg), o->has_cl = true;
-			break;
-		case O_UCL:
-			o->ucl = option_double("ucl", optarg), o->has_ucl = true;
-			break;
-		case O_LSL:
-			o->spec.lsl = option_double("lsl", optarg), o->spec.has_lsl = true;
-			break;
-		case O_USL:
-			o->spec.usl = option_double("usl", optarg), o->spec.has_usl = true;
-			break;
-		case O_TARGET:
-			o->spec.target = option_double("target", optarg), o->spec.has_target = true;
-			break;
-		case O_HELP:
-			usage(stdout);
-			exit(0);
-		default:
-			die(EXIT_INPUT, "unknown or incomplete option '%s' (see --help)", name);
+	if (out == NULL)
+		die(EXIT_FAILED, "out of memory");
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		out[i] = argv[i];
+		if (i == 0 || strncmp(arg, "--", 2) != 0 || strchr(arg, '=') != NULL)
+			continue;
+		bool flag = false;
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (keys[k].type == CT_CONF_BOOL && strcmp(arg + 2, keys[k].name) == 0)
+				flag = true;
+		if (flag && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+			size_t len = strlen(arg) + sizeof("=true");
+			out[i] = malloc(len);
+			if (out[i] == NULL)
+				die(EXIT_FAILED, "out of memory");
+			snprintf(out[i], len, "%s=true", arg);
+		} else if (i + 1 < argc) {
+			i++; /* the option's value, whatever it looks like */
+			out[i] = argv[i];
 		}
 	}
-	if (optind < argc)
-		die(EXIT_INPUT, "unexpected argument '%s' (see --help)", argv[optind]);
-	if (!has_kind)
+	return out;
+}
+
+static void free_args(int argc, char **args, char **argv)
+{
+	for (int i = 0; i < argc; i++)
+		if (args[i] != argv[i])
+			free(args[i]);
+	free(args);
+}
+
+/* Loads the options into table's struct config and checks them into *o (pointing into it). */
+static void parse_options(int argc, char **argv, const struct ct_config_table *table,
+                          struct options *o)
+{
+	const struct config *cfg = table->base;
+	char err[512];
+	char **args = expand_flags(argc, argv);
+	int rc = ct_config_load(table, 1, argc, args, environ, err, sizeof(err));
+
+	free_args(argc, args, argv);
+	if (rc == CT_ERR_STOPPED) {
+		fputs("\nusage: ct-spc-analyze --chart KIND --input FILE.csv [options]\n"
+		      "Prints the chart, its limits, violations and capability as JSON; exit 2 on "
+		      "bad input or options.\n",
+		      stdout);
+		exit(0);
+	}
+	if (rc != CT_OK)
+		die(rc == CT_ERR_NOMEM ? EXIT_FAILED : EXIT_INPUT, "%s (see --help)", err);
+
+	*o = (struct options){
+	        .input = cfg->input,
+	        .value_column = cfg->column,
+	        .subgroup_column = cfg->subgroup_column,
+	        .size_column = cfg->size_column,
+	        .sample_size = cfg->sample_size,
+	        .lambda = cfg->lambda,
+	        .width = cfg->width,
+	        .k = cfg->k,
+	        .h = cfg->h,
+	        .steady_state = cfg->steady_state,
+	};
+	if (cfg->chart != NULL && spc_chart_kind_from_name(cfg->chart, &o->kind) != SPC_OK)
+		die(EXIT_INPUT, "option --chart: unknown chart '%s'", cfg->chart);
+	if (cfg->subgroup_size != NULL)
+		o->subgroup_size = option_count("subgroup-size", cfg->subgroup_size);
+	if (cfg->rules != NULL)
+		o->rules = parse_rules(cfg->rules);
+	if (cfg->phase1 != NULL)
+		parse_phase1(cfg->phase1, o);
+	o->has_centre = option_double("centre", cfg->centre, &o->centre);
+	o->has_sigma = option_double("sigma", cfg->sigma, &o->sigma);
+	o->has_lcl = option_double("lcl", cfg->lcl, &o->lcl);
+	o->has_cl = option_double("cl", cfg->cl, &o->cl);
+	o->has_ucl = option_double("ucl", cfg->ucl, &o->ucl);
+	o->spec.has_lsl = option_double("lsl", cfg->lsl, &o->spec.lsl);
+	o->spec.has_usl = option_double("usl", cfg->usl, &o->spec.usl);
+	o->spec.has_target = option_double("target", cfg->target, &o->spec.target);
+	if (cfg->chart == NULL)
 		die(EXIT_INPUT, "option --chart is required (see --help)");
-	if (!o->input)
+	if (o->input == NULL)
 		die(EXIT_INPUT, "option --input is required (see --help)");
-	if (!o->value_column)
-		o->value_column = "1";
-	if (!o->rules_given)
-		o->rules = o->kind == SPC_CHART_EWMA || o->kind == SPC_CHART_CUSUM
-		                   ? 0
-		                   : SPC_RULE_BIT(SPC_RULE_WE1) |
-		                             (o->kind <= SPC_CHART_XBAR_S
-		                                      ? SPC_RULE_BIT(SPC_RULE_SECONDARY_LIMIT)
-		                                      : 0);
+	if (cfg->rules == NULL)
+		o->rules = spc_chart_default_rules(o->kind);
 }
 
 /* Splits a CSV line in place on commas; trims blanks and one pair of double quotes. */
@@ -375,11 +333,11 @@ static bool is_index(const char *text)
 static size_t find_column(const char *option, const char *column, char **header, size_t n)
 {
 	if (is_index(column)) {
-		unsigned long index = strtoul(column, NULL, 10);
-		if (index < 1 || index > MAX_COLUMNS)
+		long index;
+		if (ct_parse_long(column, 1, MAX_COLUMNS, &index) != CT_OK)
 			die(EXIT_INPUT, "option --%s: column index %s out of range", option,
 			    column);
-		return index - 1;
+		return (size_t)index - 1;
 	}
 	if (!header)
 		die(EXIT_INPUT, "option --%s: column '%s' named, but the file has no header row",
@@ -415,12 +373,6 @@ static bool row_is_numeric(char **cells, size_t n)
 		if (cells[i][0] != '\0' && parse_double(cells[i], &v))
 			return true;
 	return false;
-}
-
-static bool is_attribute_kind(enum spc_chart_kind kind)
-{
-	return kind == SPC_CHART_P || kind == SPC_CHART_NP || kind == SPC_CHART_C ||
-	       kind == SPC_CHART_U;
 }
 
 static void read_table(const struct options *o, struct table *t)
@@ -482,7 +434,7 @@ static void read_table(const struct options *o, struct table *t)
 		struct row *r = &t->rows[t->count++];
 		memset(r, 0, sizeof(*r));
 		r->line = number;
-		if (is_attribute_kind(o->kind)) {
+		if (spc_chart_kind_is_attribute(o->kind)) {
 			r->observation.count = cell_number(cells, n, value_col, number, "count");
 			if (o->size_column)
 				r->observation.size =
@@ -493,15 +445,16 @@ static void read_table(const struct options *o, struct table *t)
 				die(EXIT_INPUT,
 				    "row %lu: %s chart needs a sample size > 0 "
 				    "(--size-column or --sample-size)",
-				    number, chart_name(o->kind));
+				    number, spc_chart_kind_name(o->kind));
 		} else {
 			r->observation.value = cell_number(cells, n, value_col, number, "value");
 		}
 		if (o->subgroup_column) {
 			const char *id = cell_at(cells, n, subgroup_col, number, "subgroup id");
-			if (strlen(id) >= sizeof(r->subgroup))
+			size_t len = strlen(id);
+			if (len >= sizeof(r->subgroup))
 				die(EXIT_INPUT, "row %lu: subgroup id too long", number);
-			strcpy(r->subgroup, id);
+			memcpy(r->subgroup, id, len + 1);
 		}
 	}
 	bool read_error = ferror(f);
@@ -524,7 +477,7 @@ static uint32_t rows_per_point(const struct options *o, const struct table *t)
 			die(EXIT_INPUT,
 			    "option --subgroup-size/--subgroup-column: a %s chart has "
 			    "no subgroups",
-			    chart_name(o->kind));
+			    spc_chart_kind_name(o->kind));
 		return 1;
 	}
 	if (o->subgroup_column && t->count > 0 && n == 0) {
@@ -539,7 +492,7 @@ static uint32_t rows_per_point(const struct options *o, const struct table *t)
 		die(EXIT_INPUT,
 		    "option --subgroup-size: required for %s (or give "
 		    "--subgroup-column)",
-		    chart_name(o->kind));
+		    spc_chart_kind_name(o->kind));
 	if (n > SPC_SUBGROUP_MAX)
 		die(EXIT_INPUT, "option --subgroup-size: %u is more than %d", n, SPC_SUBGROUP_MAX);
 	if (t->count % n != 0)
@@ -634,14 +587,14 @@ static struct spc_chart_limits estimate(const struct options *o, const struct ta
 		struct spc_result r;
 		if (spc_chart_add(&state, &t->rows[i].observation, &r) != SPC_OK)
 			die(EXIT_INPUT, "row %lu: observation not valid for a %s chart",
-			    t->rows[i].line, chart_name(o->kind));
+			    t->rows[i].line, spc_chart_kind_name(o->kind));
 	}
-	if (!(state.limits.sigma > 0) && !is_attribute_kind(o->kind))
+	if (!(state.limits.sigma > 0) && !spc_chart_kind_is_attribute(o->kind))
 		die(EXIT_INPUT,
 		    "option --phase1: points %zu..%zu have no spread (sigma = 0); "
 		    "limits cannot be estimated",
 		    first, last);
-	if (!(state.limits.centre > 0) && is_attribute_kind(o->kind))
+	if (!(state.limits.centre > 0) && spc_chart_kind_is_attribute(o->kind))
 		die(EXIT_INPUT,
 		    "option --phase1: points %zu..%zu have no nonconformities; "
 		    "limits cannot be estimated",
@@ -658,9 +611,11 @@ static struct spc_chart_limits estimate(const struct options *o, const struct ta
 
 int main(int argc, char **argv)
 {
+	struct config cfg = {0};
+	const struct ct_config_table table = {keys, sizeof(keys) / sizeof(keys[0]), &cfg};
 	struct options o;
 	struct table t = {0};
-	parse_options(argc, argv, &o);
+	parse_options(argc, argv, &table, &o);
 	read_table(&o, &t);
 
 	uint32_t n = rows_per_point(&o, &t);
@@ -678,12 +633,13 @@ int main(int argc, char **argv)
 		die(EXIT_INPUT, "option --phase1: not with fixed limits");
 	if (fixed_sigma && !o.has_centre)
 		die(EXIT_INPUT, "option --centre: required with --sigma");
-	if (fixed_sigma && !o.has_sigma && !is_attribute_kind(o.kind))
-		die(EXIT_INPUT, "option --sigma: required for a %s chart", chart_name(o.kind));
-	if (o.has_sigma && is_attribute_kind(o.kind))
+	if (fixed_sigma && !o.has_sigma && !spc_chart_kind_is_attribute(o.kind))
+		die(EXIT_INPUT, "option --sigma: required for a %s chart",
+		    spc_chart_kind_name(o.kind));
+	if (o.has_sigma && spc_chart_kind_is_attribute(o.kind))
 		die(EXIT_INPUT, "option --sigma: an attribute chart's sigma follows from --centre");
 	bool has_spec = o.spec.has_lsl || o.spec.has_usl;
-	if ((has_spec || o.spec.has_target) && is_attribute_kind(o.kind))
+	if ((has_spec || o.spec.has_target) && spc_chart_kind_is_attribute(o.kind))
 		die(EXIT_INPUT, "options --lsl/--usl/--target: capability needs a variables chart");
 	if (o.spec.has_target && !has_spec)
 		die(EXIT_INPUT, "option --target: needs --lsl and/or --usl");
@@ -732,7 +688,7 @@ int main(int argc, char **argv)
 		values[i] = t.rows[i].observation.value;
 		if (spc_chart_add(&state, &t.rows[i].observation, &r) != SPC_OK)
 			die(EXIT_INPUT, "row %lu: observation not valid for a %s chart",
-			    t.rows[i].line, chart_name(o.kind));
+			    t.rows[i].line, spc_chart_kind_name(o.kind));
 		if (!r.plotted)
 			continue;
 		if (r.point == 1)
@@ -757,7 +713,7 @@ int main(int argc, char **argv)
 			                                (json_int_t)r.violations[v].last_point));
 	}
 
-	json_object_set_new(out, "chart", json_string(chart_name(o.kind)));
+	json_object_set_new(out, "chart", json_string(spc_chart_kind_name(o.kind)));
 	json_object_set_new(out, "subgroup_size", json_integer(n));
 	json_object_set_new(out, "points", json_integer((json_int_t)points));
 	json_object_set_new(out, "limits_source", json_string(source));
@@ -767,7 +723,7 @@ int main(int argc, char **argv)
 	                          : json_null());
 	json_object_set_new(out, "centre", number(state.limits.centre));
 	json_object_set_new(out, "sigma",
-	                    is_attribute_kind(o.kind) || explicit_limits
+	                    spc_chart_kind_is_attribute(o.kind) || explicit_limits
 	                            ? json_null()
 	                            : number(state.limits.sigma));
 	json_object_set_new(out, "limits_vary", json_boolean(limits_vary));
@@ -820,6 +776,7 @@ int main(int argc, char **argv)
 	json_decref(out);
 	free(values);
 	free(t.rows);
+	ct_config_cleanup(&table, 1);
 	if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
 		die(EXIT_FAILED, "cannot write the result");
 	return 0;

@@ -1,6 +1,6 @@
-/* ingest_dedup: fixed-size FIFO window of event IDs with an open-addressing index.
+/* ct_dedup: fixed-size FIFO window of event IDs with an open-addressing index.
  *
- * Two arrays, both allocated in ingest_dedup_new and never resized. `ring` holds the IDs
+ * Two arrays, both allocated in ct_dedup_new and never resized. `ring` holds the IDs
  * themselves (copied, with their hash) in insertion order; `next` is where the next ID goes,
  * which once the ring is full is the oldest entry, evicted first. `table` is a linear-probing
  * hash index into the ring (slot = ring index + 1, 0 = empty) with at least twice as many slots
@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "ct_ids.h"
-#include "ingest_dedup.h"
+#include "ct_dedup.h"
 
 /* One remembered ID. */
 struct entry {
@@ -25,7 +25,7 @@ struct entry {
 	char id[CT_ID_MAX + 1];
 };
 
-struct ingest_dedup {
+struct ct_dedup {
 	size_t capacity; /* entries in ring */
 	size_t count;    /* entries in use, <= capacity */
 	size_t next;     /* ring index the next ID goes to; the oldest once full */
@@ -91,12 +91,12 @@ static uint64_t siphash24(const uint64_t key[2], const unsigned char *in, size_t
 	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
-struct ingest_dedup *ingest_dedup_new(size_t capacity)
+struct ct_dedup *ct_dedup_new(size_t capacity)
 {
-	struct ingest_dedup *dedup = NULL;
+	struct ct_dedup *dedup = NULL;
 	size_t slots = 2;
 
-	if (capacity == 0 || capacity > INGEST_DEDUP_MAX_CAPACITY)
+	if (capacity == 0 || capacity > CT_DEDUP_MAX_CAPACITY)
 		return NULL;
 	while (slots < 2 * capacity)
 		slots *= 2;
@@ -115,11 +115,11 @@ struct ingest_dedup *ingest_dedup_new(size_t capacity)
 	}
 	return dedup;
 fail:
-	ingest_dedup_free(dedup);
+	ct_dedup_free(dedup);
 	return NULL;
 }
 
-void ingest_dedup_free(struct ingest_dedup *dedup)
+void ct_dedup_free(struct ct_dedup *dedup)
 {
 	if (dedup == NULL)
 		return;
@@ -129,7 +129,7 @@ void ingest_dedup_free(struct ingest_dedup *dedup)
 }
 
 /* The table slot holding id, or the empty slot where probing for it stopped. */
-static size_t probe(const struct ingest_dedup *dedup, const char *id, uint64_t hash)
+static size_t probe(const struct ct_dedup *dedup, const char *id, uint64_t hash)
 {
 	size_t slot = hash & dedup->mask;
 	const struct entry *e;
@@ -145,7 +145,7 @@ static size_t probe(const struct ingest_dedup *dedup, const char *id, uint64_t h
 
 /* Removes the slot of ring entry idx, shifting later members of its probe chain back so
  * every remaining entry stays reachable from its home slot. */
-static void remove_slot(struct ingest_dedup *dedup, size_t idx)
+static void remove_slot(struct ct_dedup *dedup, size_t idx)
 {
 	const struct entry *e = &dedup->ring[idx];
 	size_t hole = probe(dedup, e->id, e->hash), j = hole, home;
@@ -165,7 +165,7 @@ static void remove_slot(struct ingest_dedup *dedup, size_t idx)
 	dedup->table[hole] = 0;
 }
 
-bool ingest_dedup_check_and_add(struct ingest_dedup *dedup, const char *id)
+bool ct_dedup_check_and_add(struct ct_dedup *dedup, const char *id)
 {
 	struct entry *e;
 	uint64_t hash;
@@ -194,7 +194,7 @@ bool ingest_dedup_check_and_add(struct ingest_dedup *dedup, const char *id)
 	return false;
 }
 
-size_t ingest_dedup_count(const struct ingest_dedup *dedup)
+size_t ct_dedup_count(const struct ct_dedup *dedup)
 {
 	return dedup->count;
 }

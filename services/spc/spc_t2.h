@@ -39,6 +39,11 @@
 
 #define SPC_T2_MAX_P 10
 
+/* Name of the chart kind (spc-gate's spc_chart.kind) and the default false-alarm probability
+ * per point: 0.0027, that of 3-sigma Shewhart limits. */
+#define SPC_T2_KIND_NAME     "t2"
+#define SPC_T2_DEFAULT_ALPHA 0.0027
+
 /* Error codes of the T2 module (and of spc_t2_dist.h). 0 is success; never renumbered. The
  * general codes carry the numbers of the project's enum ct_err (ct_error.h), as spc.h does, so a
  * service may hand them to ct_strerror(); the T2-specific ones sit at 101+ outside that range. */

@@ -1,4 +1,4 @@
-/* ingest_json: the JSON form of station messages, for PLC gateways and Node-RED flows.
+/* ct_json: the JSON form of station messages, for PLC gateways and Node-RED flows.
  *
  * The JSON form mirrors the protobuf messages (services/ingest/JSON.md is its documentation):
  * keys are the proto field names, times are integer microseconds under their *_us name or
@@ -9,11 +9,12 @@
  * never drops data silently. Decoded messages are heap protobuf-c messages with the same
  * ownership as protobuf_c unpack's, freed with protobuf_c_message_free_unpacked(&m->base, NULL).
  * Decoding does not apply the ingest rules; ingest_validate does that for both encodings. */
-#ifndef INGEST_JSON_H
-#define INGEST_JSON_H
+#ifndef CT_JSON_H
+#define CT_JSON_H
 
 #include <stddef.h>
 
+#include "ct_msg.h"
 #include "ct_pb.h"
 
 /* Decodes buf (len bytes of UTF-8 JSON, not necessarily NUL-terminated) into a new batch.
@@ -22,15 +23,15 @@
  * errors the key path, e.g. "results[1].measurements[0].value: expected a number, got a
  * string"), or CT_ERR_NOMEM. *ret is untouched on failure. A single result object decodes
  * into a batch of one; its error paths are relative to that object. */
-int ingest_json_result_batch(const char *buf, size_t len, Cellthread__V1__StationResultBatch **ret,
+int ct_json_result_batch(const char *buf, size_t len, Cellthread__V1__StationResultBatch **ret,
                              char *err, size_t err_len);
 
-/* Decodes one Telemetry object; contract as ingest_json_result_batch. */
-int ingest_json_telemetry(const char *buf, size_t len, Cellthread__V1__Telemetry **ret, char *err,
+/* Decodes one Telemetry object; contract as ct_json_result_batch. */
+int ct_json_telemetry(const char *buf, size_t len, Cellthread__V1__Telemetry **ret, char *err,
                           size_t err_len);
 
-/* Decodes one Genealogy object; contract as ingest_json_result_batch. */
-int ingest_json_genealogy(const char *buf, size_t len, Cellthread__V1__Genealogy **ret, char *err,
+/* Decodes one Genealogy object; contract as ct_json_result_batch. */
+int ct_json_genealogy(const char *buf, size_t len, Cellthread__V1__Genealogy **ret, char *err,
                           size_t err_len);
 
 /* Encodes a batch as the JSON form: {"results":[...]}, the header as an object, times as
@@ -38,26 +39,12 @@ int ingest_json_genealogy(const char *buf, size_t len, Cellthread__V1__Genealogy
  * setpoints and empty repeated fields are left out. Returns a malloc'ed NUL-terminated
  * string the caller frees with free(), or NULL when allocation fails, a double is not finite
  * or a string is not valid UTF-8 (JSON can carry neither). */
-char *ingest_json_encode_result_batch(const Cellthread__V1__StationResultBatch *batch);
+char *ct_json_encode_result_batch(const Cellthread__V1__StationResultBatch *batch);
 
-/* Encodes one Telemetry message; contract as ingest_json_encode_result_batch. */
-char *ingest_json_encode_telemetry(const Cellthread__V1__Telemetry *msg);
+/* Encodes one Telemetry message; contract as ct_json_encode_result_batch. */
+char *ct_json_encode_telemetry(const Cellthread__V1__Telemetry *msg);
 
-/* Encodes one Genealogy message; contract as ingest_json_encode_result_batch. */
-char *ingest_json_encode_genealogy(const Cellthread__V1__Genealogy *msg);
-
-/* Short names of the enums in the JSON form ("cell", "eol_test", "nok", "high"): static
- * strings, or NULL for UNSPECIFIED and values the proto does not define. */
-const char *ingest_unit_kind_name(int kind);
-const char *ingest_station_type_name(int type);
-const char *ingest_result_code_name(int code);
-const char *ingest_severity_name(int severity);
-
-/* The value of a short name. Returns CT_OK with *ret_value set, or CT_ERR_INVALID for NULL,
- * "unspecified" or an unknown name (*ret_value untouched). */
-int ingest_unit_kind_from_name(const char *name, int *ret_value);
-int ingest_station_type_from_name(const char *name, int *ret_value);
-int ingest_result_code_from_name(const char *name, int *ret_value);
-int ingest_severity_from_name(const char *name, int *ret_value);
+/* Encodes one Genealogy message; contract as ct_json_encode_result_batch. */
+char *ct_json_encode_genealogy(const Cellthread__V1__Genealogy *msg);
 
 #endif

@@ -14,36 +14,36 @@
 
 #include <cmocka.h>
 
-#include "ingest_dedup.h"
+#include "ct_dedup.h"
 
 static void test_new_rejects_bad_capacity(void **state)
 {
 	(void)state;
-	assert_null(ingest_dedup_new(0));
-	assert_null(ingest_dedup_new(INGEST_DEDUP_MAX_CAPACITY + 1));
-	ingest_dedup_free(NULL);
+	assert_null(ct_dedup_new(0));
+	assert_null(ct_dedup_new(CT_DEDUP_MAX_CAPACITY + 1));
+	ct_dedup_free(NULL);
 }
 
 static void test_hit_and_miss(void **state)
 {
-	struct ingest_dedup *d = ingest_dedup_new(16);
+	struct ct_dedup *d = ct_dedup_new(16);
 
 	(void)state;
 	assert_non_null(d);
-	assert_false(ingest_dedup_check_and_add(d, "gw-1:1"));
-	assert_false(ingest_dedup_check_and_add(d, "gw-1:2"));
-	assert_true(ingest_dedup_check_and_add(d, "gw-1:1"));
-	assert_true(ingest_dedup_check_and_add(d, "gw-1:2"));
+	assert_false(ct_dedup_check_and_add(d, "gw-1:1"));
+	assert_false(ct_dedup_check_and_add(d, "gw-1:2"));
+	assert_true(ct_dedup_check_and_add(d, "gw-1:1"));
+	assert_true(ct_dedup_check_and_add(d, "gw-1:2"));
 	/* Prefixes and extensions of a seen ID are different IDs. */
-	assert_false(ingest_dedup_check_and_add(d, "gw-1:"));
-	assert_false(ingest_dedup_check_and_add(d, "gw-1:10"));
-	assert_int_equal(ingest_dedup_count(d), 4);
-	ingest_dedup_free(d);
+	assert_false(ct_dedup_check_and_add(d, "gw-1:"));
+	assert_false(ct_dedup_check_and_add(d, "gw-1:10"));
+	assert_int_equal(ct_dedup_count(d), 4);
+	ct_dedup_free(d);
 }
 
 static void test_ids_never_recorded(void **state)
 {
-	struct ingest_dedup *d = ingest_dedup_new(4);
+	struct ct_dedup *d = ct_dedup_new(4);
 	char longest[65], too_long[66];
 
 	(void)state;
@@ -51,54 +51,54 @@ static void test_ids_never_recorded(void **state)
 	longest[64] = '\0';
 	memset(too_long, 'b', 65);
 	too_long[65] = '\0';
-	assert_false(ingest_dedup_check_and_add(d, NULL));
-	assert_false(ingest_dedup_check_and_add(d, NULL));
-	assert_false(ingest_dedup_check_and_add(d, ""));
-	assert_false(ingest_dedup_check_and_add(d, ""));
-	assert_false(ingest_dedup_check_and_add(d, too_long));
-	assert_false(ingest_dedup_check_and_add(d, too_long));
-	assert_int_equal(ingest_dedup_count(d), 0);
-	assert_false(ingest_dedup_check_and_add(d, longest));
-	assert_true(ingest_dedup_check_and_add(d, longest));
-	ingest_dedup_free(d);
+	assert_false(ct_dedup_check_and_add(d, NULL));
+	assert_false(ct_dedup_check_and_add(d, NULL));
+	assert_false(ct_dedup_check_and_add(d, ""));
+	assert_false(ct_dedup_check_and_add(d, ""));
+	assert_false(ct_dedup_check_and_add(d, too_long));
+	assert_false(ct_dedup_check_and_add(d, too_long));
+	assert_int_equal(ct_dedup_count(d), 0);
+	assert_false(ct_dedup_check_and_add(d, longest));
+	assert_true(ct_dedup_check_and_add(d, longest));
+	ct_dedup_free(d);
 }
 
 static void test_fifo_eviction(void **state)
 {
-	struct ingest_dedup *d = ingest_dedup_new(3);
+	struct ct_dedup *d = ct_dedup_new(3);
 
 	(void)state;
-	assert_false(ingest_dedup_check_and_add(d, "a"));
-	assert_false(ingest_dedup_check_and_add(d, "b"));
-	assert_false(ingest_dedup_check_and_add(d, "c"));
+	assert_false(ct_dedup_check_and_add(d, "a"));
+	assert_false(ct_dedup_check_and_add(d, "b"));
+	assert_false(ct_dedup_check_and_add(d, "c"));
 	/* Seeing "a" again does not make it younger. */
-	assert_true(ingest_dedup_check_and_add(d, "a"));
-	assert_false(ingest_dedup_check_and_add(d, "d")); /* evicts a */
-	assert_int_equal(ingest_dedup_count(d), 3);
-	assert_true(ingest_dedup_check_and_add(d, "b"));
-	assert_true(ingest_dedup_check_and_add(d, "c"));
-	assert_true(ingest_dedup_check_and_add(d, "d"));
-	assert_false(ingest_dedup_check_and_add(d, "a")); /* gone; re-added, evicts b */
-	assert_false(ingest_dedup_check_and_add(d, "b")); /* gone; re-added, evicts c */
-	assert_true(ingest_dedup_check_and_add(d, "d"));
-	assert_true(ingest_dedup_check_and_add(d, "a"));
-	assert_true(ingest_dedup_check_and_add(d, "b"));
-	assert_false(ingest_dedup_check_and_add(d, "c"));
-	ingest_dedup_free(d);
+	assert_true(ct_dedup_check_and_add(d, "a"));
+	assert_false(ct_dedup_check_and_add(d, "d")); /* evicts a */
+	assert_int_equal(ct_dedup_count(d), 3);
+	assert_true(ct_dedup_check_and_add(d, "b"));
+	assert_true(ct_dedup_check_and_add(d, "c"));
+	assert_true(ct_dedup_check_and_add(d, "d"));
+	assert_false(ct_dedup_check_and_add(d, "a")); /* gone; re-added, evicts b */
+	assert_false(ct_dedup_check_and_add(d, "b")); /* gone; re-added, evicts c */
+	assert_true(ct_dedup_check_and_add(d, "d"));
+	assert_true(ct_dedup_check_and_add(d, "a"));
+	assert_true(ct_dedup_check_and_add(d, "b"));
+	assert_false(ct_dedup_check_and_add(d, "c"));
+	ct_dedup_free(d);
 }
 
 static void test_capacity_one(void **state)
 {
-	struct ingest_dedup *d = ingest_dedup_new(1);
+	struct ct_dedup *d = ct_dedup_new(1);
 
 	(void)state;
-	assert_false(ingest_dedup_check_and_add(d, "x"));
-	assert_true(ingest_dedup_check_and_add(d, "x"));
-	assert_false(ingest_dedup_check_and_add(d, "y"));
-	assert_false(ingest_dedup_check_and_add(d, "x"));
-	assert_false(ingest_dedup_check_and_add(d, "y"));
-	assert_int_equal(ingest_dedup_count(d), 1);
-	ingest_dedup_free(d);
+	assert_false(ct_dedup_check_and_add(d, "x"));
+	assert_true(ct_dedup_check_and_add(d, "x"));
+	assert_false(ct_dedup_check_and_add(d, "y"));
+	assert_false(ct_dedup_check_and_add(d, "x"));
+	assert_false(ct_dedup_check_and_add(d, "y"));
+	assert_int_equal(ct_dedup_count(d), 1);
+	ct_dedup_free(d);
 }
 
 /* xorshift64*: a fixed pseudo-random sequence, so failures reproduce. */
@@ -114,7 +114,7 @@ static uint64_t next_random(uint64_t *s)
  * FIFO window kept in a plain array. */
 static void run_model(size_t capacity, size_t keys, size_t ops, uint64_t seed)
 {
-	struct ingest_dedup *d = ingest_dedup_new(capacity);
+	struct ct_dedup *d = ct_dedup_new(capacity);
 	char(*window)[24] = calloc(capacity, sizeof(*window));
 	size_t i, k, n = 0, next = 0, hits = 0;
 	char id[24];
@@ -126,24 +126,24 @@ static void run_model(size_t capacity, size_t keys, size_t ops, uint64_t seed)
 		snprintf(id, sizeof(id), "gw-%zu", (size_t)(next_random(&seed) % keys));
 		for (expect = false, k = 0; k < n && !expect; k++)
 			expect = strcmp(window[k], id) == 0;
-		if (ingest_dedup_check_and_add(d, id) != expect)
+		if (ct_dedup_check_and_add(d, id) != expect)
 			fail_msg("op %zu (capacity %zu): %s expected %s", i, capacity, id,
 			         expect ? "seen" : "new");
 		if (expect) {
 			hits++;
 			continue;
 		}
-		strcpy(window[next], id);
+		memcpy(window[next], id, sizeof(id));
 		next = (next + 1) % capacity;
 		if (n < capacity)
 			n++;
 	}
-	assert_int_equal(ingest_dedup_count(d), n);
+	assert_int_equal(ct_dedup_count(d), n);
 	/* The sequence must have had both outcomes in quantity to mean anything. */
 	assert_true(hits > ops / 10);
 	assert_true(ops - hits > ops / 10);
 	free(window);
-	ingest_dedup_free(d);
+	ct_dedup_free(d);
 }
 
 static void test_model_small_tables(void **state)
@@ -167,7 +167,7 @@ static void test_model_larger_table(void **state)
 static void test_many_ids(void **state)
 {
 	const size_t capacity = 65536, total = 300000;
-	struct ingest_dedup *d = ingest_dedup_new(capacity);
+	struct ct_dedup *d = ct_dedup_new(capacity);
 	char id[32];
 	size_t i;
 
@@ -175,19 +175,19 @@ static void test_many_ids(void **state)
 	assert_non_null(d);
 	for (i = 0; i < total; i++) {
 		snprintf(id, sizeof(id), "site1:gw-7:%zu", i);
-		assert_false(ingest_dedup_check_and_add(d, id));
+		assert_false(ct_dedup_check_and_add(d, id));
 	}
-	assert_int_equal(ingest_dedup_count(d), capacity);
+	assert_int_equal(ct_dedup_count(d), capacity);
 	for (i = total - capacity; i < total; i++) {
 		snprintf(id, sizeof(id), "site1:gw-7:%zu", i);
-		assert_true(ingest_dedup_check_and_add(d, id));
+		assert_true(ct_dedup_check_and_add(d, id));
 	}
 	/* The last check of the oldest evicted ID re-adds it and evicts the oldest remaining. */
 	snprintf(id, sizeof(id), "site1:gw-7:%zu", total - capacity - 1);
-	assert_false(ingest_dedup_check_and_add(d, id));
+	assert_false(ct_dedup_check_and_add(d, id));
 	snprintf(id, sizeof(id), "site1:gw-7:%zu", total - capacity);
-	assert_false(ingest_dedup_check_and_add(d, id));
-	ingest_dedup_free(d);
+	assert_false(ct_dedup_check_and_add(d, id));
+	ct_dedup_free(d);
 }
 
 int main(void)

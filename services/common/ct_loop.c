@@ -1,0 +1,278 @@
+/* ct_loop: the durable consume -> handle -> publish -> commit-after-acknowledgement loop
+ * (contract and design in ct_loop.h).
+ *
+ * State: a queue of batches handled and published but not yet acknowledged, oldest first,
+ * each with its spool end position, its mark in the publish stream and the service's job.
+ * Each turn: the service's tick; move the acknowledged batches on (commit, or hand the job
+ * to the service); read the next batch (woken early by the acknowledgement of the oldest
+ * awaited batch); handle it; queue it. Any failure of the broker to take a batch's messages
+ * leads to one place, handle_again(). */
+#include "ct_loop.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_error.h"
+#include "ct_log.h"
+#include "ct_mqtt.h"
+#include "ct_time.h"
+
+#define REPORT_EVERY_MS 30000
+/* Longest wait for the first record of a batch: the period of tick when nothing arrives. */
+#define READ_TIMEOUT_MS 100
+
+void ct_loop_init(struct ct_loop *loop, struct ct_service *svc,
+                  const struct ct_loop_options *options, const struct ct_loop_handlers *handlers,
+                  void *ctx)
+{
+	memset(loop, 0, sizeof(*loop));
+	loop->svc = svc;
+	loop->handlers = handlers;
+	loop->ctx = ctx;
+	loop->options = *options;
+	loop->publish_timeout_ms = (int)svc->config->loop_publish_timeout_s * 1000;
+}
+
+size_t ct_loop_awaiting(const struct ct_loop *loop)
+{
+	return loop->n_awaiting;
+}
+
+int ct_loop_publish_timeout_ms(const struct ct_loop *loop)
+{
+	return loop->publish_timeout_ms;
+}
+
+int ct_loop_publish_raw(struct ct_loop *loop, const char *topic, const void *payload, size_t len,
+                        bool retain)
+{
+	if (ct_mqtt_publish(loop->svc->mqtt, topic, payload, len, 1, retain,
+	                    loop->publish_timeout_ms) != CT_OK) {
+		ct_warn("cannot publish to %s within %d s", topic, loop->publish_timeout_ms / 1000);
+		loop->publish_failed = true;
+		return CT_ERR_UNACKED;
+	}
+	return CT_OK;
+}
+
+int ct_loop_publish(struct ct_loop *loop, const char *topic, const ProtobufCMessage *msg,
+                    bool retain)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = ct_pb_pack(msg, &buf, &len)) != CT_OK) {
+		ct_error("out of memory encoding %s for %s", msg->descriptor->name, topic);
+		return rc;
+	}
+	rc = ct_loop_publish_raw(loop, topic, buf, len, retain);
+	free(buf);
+	return rc;
+}
+
+int ct_loop_flush(struct ct_loop *loop)
+{
+	/* The flush clears the client's failure count: keep the news for the batches that are
+	 * still waiting for their acknowledgements. */
+	if (ct_mqtt_flush(loop->svc->mqtt, loop->publish_timeout_ms) != CT_OK) {
+		loop->publish_failed = true;
+		return CT_ERR_UNACKED;
+	}
+	return CT_OK;
+}
+
+int ct_loop_commit(struct ct_loop *loop, uint64_t end_segment, uint64_t end_offset)
+{
+	struct ct_spool_batch position = {0};
+
+	position.end_segment = end_segment;
+	position.end_offset = end_offset;
+	return ct_spool_commit_async(loop->svc->spool, &position);
+}
+
+/* Moves every batch whose publishes the broker has acknowledged on, oldest first: to the
+ * service's acked handler, or committed here (one cursor write for all of them, by the
+ * spool's own thread: the write costs up to milliseconds on a busy disk, time a result
+ * arriving meanwhile would otherwise wait). Returns CT_ERR_UNACKED when a publish failed or
+ * the oldest batch waited longer than the publish timeout; else CT_OK or the error of a
+ * commit or of the acked handler. */
+static int move_acked(struct ct_loop *loop)
+{
+	const struct ct_loop_handlers *h = loop->handlers;
+	size_t done = 0, last_position = 0;
+	bool have_position = false;
+	int rc = CT_OK;
+
+	while (done < loop->n_awaiting) {
+		bool reached = false;
+		if (ct_mqtt_mark_reached(loop->svc->mqtt, &loop->awaiting[done].mark, &reached) !=
+		            CT_OK ||
+		    loop->publish_failed) {
+			rc = CT_ERR_UNACKED;
+			break;
+		}
+		if (!reached) {
+			if (ct_mono_ms() - loop->awaiting[done].since_ms > loop->publish_timeout_ms)
+				rc = CT_ERR_UNACKED;
+			break;
+		}
+		if (h->acked != NULL) {
+			void *job = loop->awaiting[done].job;
+			loop->awaiting[done].job = NULL;
+			done++;
+			if (job != NULL && (rc = h->acked(loop->ctx, job)) != CT_OK)
+				break;
+			continue;
+		}
+		if (loop->awaiting[done].has_position) {
+			last_position = done;
+			have_position = true;
+		}
+		done++;
+	}
+	if (have_position) {
+		int commit_rc = ct_loop_commit(loop, loop->awaiting[last_position].end_segment,
+		                               loop->awaiting[last_position].end_offset);
+		if (commit_rc != CT_OK) {
+			ct_error("cannot commit the spool position: %s", ct_strerror(commit_rc));
+			rc = commit_rc;
+		}
+	}
+	memmove(loop->awaiting, loop->awaiting + done,
+	        (loop->n_awaiting - done) * sizeof(loop->awaiting[0]));
+	loop->n_awaiting -= done;
+	return rc;
+}
+
+/* Drops the jobs of every batch still waiting for acknowledgements. */
+static void discard_awaiting(struct ct_loop *loop)
+{
+	for (size_t i = 0; i < loop->n_awaiting; i++)
+		if (loop->awaiting[i].job != NULL && loop->handlers->discard != NULL)
+			loop->handlers->discard(loop->ctx, loop->awaiting[i].job);
+	loop->n_awaiting = 0;
+}
+
+/* The broker did not take everything: handle every batch since the last commit again.
+ * Returns CT_OK to go on, else the error to stop with. */
+static int handle_again(struct ct_loop *loop)
+{
+	int rc;
+
+	ct_warn("published messages not acknowledged; handling the %zu batches since the last "
+	        "commit again",
+	        loop->n_awaiting + 1);
+	/* Settles what is in flight and clears the client's failure count. */
+	ct_mqtt_flush(loop->svc->mqtt, loop->publish_timeout_ms);
+	discard_awaiting(loop);
+	loop->publish_failed = false;
+	if (loop->handlers->rewind != NULL && (rc = loop->handlers->rewind(loop->ctx)) != CT_OK) {
+		ct_error("cannot go back to the last commit: %s", ct_strerror(rc));
+		return rc;
+	}
+	ct_spool_rewind(loop->svc->spool);
+	return CT_OK;
+}
+
+/* Queues a handled batch (with or without records) until its publishes are acknowledged. */
+static int queue_handled(struct ct_loop *loop, const struct ct_spool_batch *batch, void *job)
+{
+	/* A full queue means the broker is far behind: wait for it rather than grow. */
+	while (loop->n_awaiting == CT_LOOP_MAX_AWAITING) {
+		int rc = ct_loop_flush(loop);
+		if (rc == CT_OK)
+			rc = move_acked(loop);
+		if (rc != CT_OK) {
+			if (job != NULL && loop->handlers->discard != NULL)
+				loop->handlers->discard(loop->ctx, job);
+			return rc;
+		}
+	}
+	loop->awaiting[loop->n_awaiting].job = job;
+	loop->awaiting[loop->n_awaiting].has_position = batch->count > 0;
+	loop->awaiting[loop->n_awaiting].end_segment = batch->end_segment;
+	loop->awaiting[loop->n_awaiting].end_offset = batch->end_offset;
+	ct_mqtt_mark(loop->svc->mqtt, &loop->awaiting[loop->n_awaiting].mark);
+	loop->awaiting[loop->n_awaiting].since_ms = ct_mono_ms();
+	loop->n_awaiting++;
+	return CT_OK;
+}
+
+/* One turn: tick, move acknowledged batches on, read, handle, queue. Returns CT_OK, or
+ * CT_ERR_UNACKED (handle again), or an error to stop with. */
+static int turn(struct ct_loop *loop, struct ct_spool_batch *batch)
+{
+	const struct ct_loop_handlers *h = loop->handlers;
+	void *job = NULL;
+	int rc;
+
+	if (h->tick != NULL && (rc = h->tick(loop->ctx)) != CT_OK)
+		return rc;
+	if ((rc = move_acked(loop)) != CT_OK)
+		return rc;
+	/* An acknowledgement of the oldest awaited batch wakes this read (move_acked asked for
+	 * it through ct_mqtt_mark_reached): no polling. */
+	rc = ct_spool_read(loop->svc->spool, loop->options.batch_records, loop->options.batch_bytes,
+	                   READ_TIMEOUT_MS, batch);
+	if (rc != CT_OK && rc != CT_ERR_CORRUPT) {
+		ct_error("cannot read the spool: %s", ct_strerror(rc));
+		return rc;
+	}
+	if (batch->count == 0 && (h->has_work == NULL || !h->has_work(loop->ctx)))
+		return CT_OK;
+	rc = h->handle(loop->ctx, batch, &job);
+	if (rc == CT_OK && loop->publish_failed)
+		rc = CT_ERR_UNACKED;
+	if (rc != CT_OK) {
+		if (job != NULL && h->discard != NULL)
+			h->discard(loop->ctx, job);
+		return rc;
+	}
+	return queue_handled(loop, batch, job);
+}
+
+static bool is_unacked(int rc)
+{
+	return rc == CT_ERR_UNACKED || rc == CT_ERR_MQTT || rc == CT_ERR_TIMEOUT;
+}
+
+int ct_loop_run(struct ct_loop *loop)
+{
+	const struct ct_loop_handlers *h = loop->handlers;
+	struct ct_spool_batch batch;
+	int64_t next_report = ct_mono_ms() + REPORT_EVERY_MS;
+	int rc = CT_OK;
+
+	memset(&batch, 0, sizeof(batch));
+	while (!ct_service_stop) {
+		rc = turn(loop, &batch);
+		if (rc == CT_ERR_AGAIN)
+			rc = CT_OK;
+		if (is_unacked(rc))
+			rc = handle_again(loop);
+		if (rc != CT_OK)
+			break;
+		if (h->report != NULL && ct_mono_ms() >= next_report) {
+			h->report(loop->ctx);
+			next_report = ct_mono_ms() + REPORT_EVERY_MS;
+		}
+	}
+	if (rc == CT_ERR_STOPPED)
+		rc = CT_OK;
+	/* A clean stop moves on what the broker has taken; the rest is handled again at the
+	 * next start, nothing lost. */
+	if (rc == CT_OK && ct_loop_flush(loop) == CT_OK) {
+		int acked_rc = move_acked(loop);
+		if (!is_unacked(acked_rc))
+			rc = acked_rc;
+	}
+	discard_awaiting(loop);
+	if (h->finish != NULL) {
+		int finish_rc = h->finish(loop->ctx);
+		if (rc == CT_OK)
+			rc = finish_rc;
+	}
+	ct_spool_batch_cleanup(&batch);
+	return rc;
+}

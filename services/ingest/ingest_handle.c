@@ -1,0 +1,289 @@
+/* ingest_handle: what ct-ingest does with each received message (ingest.h).
+ *
+ * Edge messages are decoded by the topic's encoding (protobuf, or the JSON form), checked
+ * (ingest_validate), de-duplicated by event ID and published on the plant tree; whatever is
+ * refused is dead-lettered with the reason, and the loop goes on. Held lots: spc-gate's
+ * retained LotStatus messages arrive through the same spool, in the broker's order, and update
+ * the held-lot set (ingest_lots); an accepted result that consumed a held lot carries it in
+ * held_lots. Before a batch's first lot message the set is copied, and a rewind starts again
+ * from that copy, so each result is flagged by the holds that preceded it, as the first time. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_dedup.h"
+#include "ct_error.h"
+#include "ct_json.h"
+#include "ct_log.h"
+#include "ct_msg.h"
+#include "ct_pb.h"
+#include "ct_time.h"
+#include "ct_topic.h"
+#include "ingest.h"
+
+/* True when id was seen before within the filter's window (and remembers it). */
+static bool is_duplicate(struct ingest *in, const char *id)
+{
+	return ct_dedup_check_and_add(in->seen, id);
+}
+
+/* Empties the duplicate filter before a batch is handled again. Forgetting older IDs only
+ * lets a late duplicate through to traveler, which is idempotent by event ID. */
+static int reset_filter(struct ingest *in)
+{
+	ct_dedup_free(in->seen);
+	in->seen = ct_dedup_new((size_t)in->cfg.dedup_capacity);
+	return in->seen ? CT_OK : CT_ERR_NOMEM;
+}
+
+static int publish_message(struct ingest *in, const char *topic, const ProtobufCMessage *msg)
+{
+	return ct_loop_publish(&in->loop, topic, msg, false);
+}
+
+static int dead_letter(struct ingest *in, const char *source_topic, int reason_code,
+                       const char *reason, const void *payload, size_t payload_len)
+{
+	Cellthread__V1__DeadLetter dl = CELLTHREAD__V1__DEAD_LETTER__INIT;
+	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
+	char id[40];
+	size_t cap = (size_t)in->cfg.deadletter_payload_kib * 1024;
+
+	ct_pb_header_fill(&header, id, sizeof(id), in->producer);
+	dl.header = &header;
+	dl.service = (char *)SERVICE_NAME;
+	dl.source_topic = (char *)source_topic;
+	dl.reason_code = (Cellthread__V1__DeadLetterReason)reason_code;
+	dl.reason = (char *)reason;
+	dl.payload.data = (uint8_t *)payload;
+	dl.payload.len = payload_len < cap ? payload_len : cap;
+	dl.payload_size = (uint32_t)payload_len;
+	dl.received_at_us = ct_now_us();
+	in->dead_lettered++;
+	ct_warn("dead letter from %s: %s", source_topic, reason);
+	return publish_message(in, CT_TOPIC_ROOT "/sys/deadletter/" SERVICE_NAME, &dl.base);
+}
+
+/* Validates each result of a batch on its own, so one bad result does not hold back the
+ * good ones: bad results are dead-lettered one by one (packed alone, so they can be
+ * replayed), duplicates dropped, the rest published as one canonical batch. */
+static int handle_results(struct ingest *in, const char *topic, const struct ct_topic *where,
+                          Cellthread__V1__StationResultBatch *batch, const uint8_t *payload,
+                          size_t len)
+{
+	Cellthread__V1__StationResultBatch out = CELLTHREAD__V1__STATION_RESULT_BATCH__INIT;
+	Cellthread__V1__StationResult **keep = NULL;
+	char plant_topic[CT_TOPIC_MAX];
+	int64_t now = ct_now_us();
+	int rc = CT_OK;
+
+	if (batch->n_results == 0 || batch->n_results > in->limits.max_results) {
+		char reason[128];
+		snprintf(reason, sizeof(reason), "results: %zu results, expected 1 to %zu",
+		         batch->n_results, in->limits.max_results);
+		return dead_letter(in, topic,
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID,
+		                   reason, payload, len);
+	}
+	keep = calloc(batch->n_results, sizeof(*keep));
+	if (keep == NULL)
+		return CT_ERR_NOMEM;
+	for (size_t i = 0; i < batch->n_results; i++) {
+		Cellthread__V1__StationResult *result = batch->results[i];
+		Cellthread__V1__StationResultBatch one = CELLTHREAD__V1__STATION_RESULT_BATCH__INIT;
+		char err[512];
+		int why = 0;
+
+		if (ingest_check_result(result, i, where, now, &in->limits, &why, err,
+		                        sizeof(err)) != CT_OK) {
+			/* Dead-lettered alone, as a one-result batch, so it can be fixed and
+			 * replayed on its own. */
+			uint8_t *raw = NULL;
+			size_t raw_len = 0;
+			one.n_results = 1;
+			one.results = &result;
+			rc = ct_pb_pack(&one.base, &raw, &raw_len);
+			if (rc == CT_OK)
+				rc = dead_letter(in, topic, why, err, raw, raw_len);
+			free(raw);
+			if (rc != CT_OK)
+				goto out;
+			continue;
+		}
+		if (is_duplicate(in, result->header->event_id)) {
+			in->duplicates++;
+			ct_debug("duplicate event %s dropped", result->header->event_id);
+			continue;
+		}
+		rc = ingest_lots_mark_result(in->lots, result);
+		if (rc != CT_OK)
+			goto out;
+		if (result->n_held_lots > 0) {
+			in->flagged++;
+			ct_debug("%s consumed %zu held lot(s), first %s", result->unit_id,
+			         result->n_held_lots, result->held_lots[0]);
+		}
+		keep[out.n_results++] = result;
+	}
+	if (out.n_results == 0)
+		goto out;
+	out.results = keep;
+	rc = ct_topic_plant(plant_topic, sizeof(plant_topic), where->site, where->line,
+	                    where->station, CT_KIND_RESULT);
+	if (rc == CT_OK)
+		rc = publish_message(in, plant_topic, &out.base);
+	if (rc == CT_OK)
+		in->accepted += out.n_results;
+out:
+	free(keep);
+	return rc;
+}
+
+/* Decodes a payload by the topic's encoding into a message of the topic's kind. Returns
+ * CT_OK or CT_ERR_DECODE with the reason in err. */
+static int decode(const struct ct_topic *where, const uint8_t *payload, size_t len, size_t max_len,
+                  ProtobufCMessage **ret, char *err, size_t err_len)
+{
+	const ProtobufCMessageDescriptor *desc = NULL;
+	int rc;
+
+	if (where->encoding == CT_ENC_JSON) {
+		switch (where->kind) {
+		case CT_KIND_RESULT:
+			return ct_json_result_batch((const char *)payload, len,
+			                            (Cellthread__V1__StationResultBatch **)ret, err,
+			                            err_len);
+		case CT_KIND_TELEMETRY:
+			return ct_json_telemetry((const char *)payload, len,
+			                         (Cellthread__V1__Telemetry **)ret, err, err_len);
+		default:
+			return ct_json_genealogy((const char *)payload, len,
+			                         (Cellthread__V1__Genealogy **)ret, err, err_len);
+		}
+	}
+	desc = ct_msg_descriptor(where->kind);
+	rc = ct_pb_unpack(desc, payload, len, max_len, ret);
+	if (rc != CT_OK)
+		ct_set_error(err, err_len, rc, "not a valid %s protobuf message", desc->name);
+	return rc;
+}
+
+/* Applies a lot status to the held-lot set; a malformed one is dead-lettered. */
+static int handle_lot_status(struct ingest *in, const char *topic, const uint8_t *payload,
+                             size_t len)
+{
+	char err[512];
+	int why = CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID;
+
+	if (in->lots_at_batch_start == NULL) {
+		in->lots_at_batch_start = ingest_lots_clone(in->lots);
+		if (in->lots_at_batch_start == NULL)
+			return CT_ERR_NOMEM;
+	}
+	if (ingest_lots_apply(in->lots, topic, payload, len, (size_t)in->cfg.max_payload_kib * 1024,
+	                      &why, err, sizeof(err)) != CT_OK)
+		return dead_letter(in, topic, why, err, payload, len);
+	return CT_OK;
+}
+
+/* Handles one received message. Returns CT_OK when it was published or dead-lettered;
+ * an error only when publishing itself failed (the batch is then retried). */
+static int handle_message(struct ingest *in, const char *topic, const uint8_t *payload, size_t len)
+{
+	struct ct_topic where;
+	ProtobufCMessage *msg = NULL;
+	char err[512];
+	size_t max_len = (size_t)in->cfg.max_payload_kib * 1024;
+	int why = 0;
+	int rc;
+
+	if (ingest_lots_is_lot_topic(topic))
+		return handle_lot_status(in, topic, payload, len);
+	if (ct_topic_parse(topic, &where, err, sizeof(err)) != CT_OK || !where.is_edge)
+		return dead_letter(in, topic,
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
+		                   where.is_edge ? err : "not an edge topic", payload, len);
+	if (where.kind != CT_KIND_RESULT && where.kind != CT_KIND_TELEMETRY &&
+	    where.kind != CT_KIND_GENEALOGY)
+		return dead_letter(in, topic,
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
+		                   "ingest accepts result, telemetry and genealogy", payload, len);
+	if (len > max_len) {
+		snprintf(err, sizeof(err), "payload of %zu bytes exceeds the limit of %zu", len,
+		         max_len);
+		return dead_letter(in, topic,
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_OVERSIZE,
+		                   err, payload, len);
+	}
+	if (decode(&where, payload, len, max_len, &msg, err, sizeof(err)) != CT_OK)
+		return dead_letter(in, topic,
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE,
+		                   err, payload, len);
+	if (where.kind == CT_KIND_RESULT) {
+		rc = handle_results(in, topic, &where, (Cellthread__V1__StationResultBatch *)msg,
+		                    payload, len);
+	} else {
+		char plant_topic[CT_TOPIC_MAX];
+		const Cellthread__V1__Header *header;
+		if (where.kind == CT_KIND_TELEMETRY)
+			rc = ingest_check_telemetry((Cellthread__V1__Telemetry *)msg, &where,
+			                            ct_now_us(), &in->limits, &why, err,
+			                            sizeof(err));
+		else
+			rc = ingest_check_genealogy((Cellthread__V1__Genealogy *)msg, &where,
+			                            ct_now_us(), &in->limits, &why, err,
+			                            sizeof(err));
+		if (rc != CT_OK) {
+			rc = dead_letter(in, topic, why, err, payload, len);
+			goto out;
+		}
+		header = where.kind == CT_KIND_TELEMETRY
+		                 ? ((Cellthread__V1__Telemetry *)msg)->header
+		                 : ((Cellthread__V1__Genealogy *)msg)->header;
+		if (is_duplicate(in, header->event_id)) {
+			in->duplicates++;
+			goto out;
+		}
+		rc = ct_topic_plant(plant_topic, sizeof(plant_topic), where.site, where.line,
+		                    where.station, where.kind);
+		if (rc == CT_OK)
+			rc = publish_message(in, plant_topic, msg);
+		if (rc == CT_OK)
+			in->accepted++;
+	}
+out:
+	ct_pb_free(msg);
+	return rc;
+}
+
+/* ct_loop's handle: every message of a batch. The held-lot set as it was at the last commit
+ * is kept until no batch awaits acknowledgement, for rewind. */
+int ingest_handle_batch(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
+{
+	struct ingest *in = ctx;
+	int rc = CT_OK;
+
+	(void)ret_job;
+	if (ct_loop_awaiting(&in->loop) == 0 && in->lots_at_batch_start != NULL) {
+		ingest_lots_free(in->lots_at_batch_start);
+		in->lots_at_batch_start = NULL;
+	}
+	for (size_t i = 0; i < batch->count && rc == CT_OK; i++)
+		rc = handle_message(in, batch->records[i].topic, batch->records[i].payload,
+		                    batch->records[i].payload_len);
+	return rc;
+}
+
+/* ct_loop's rewind: everything since the last commit is handled again, from the held lots
+ * as they were then and with an empty duplicate filter. */
+int ingest_rewind(void *ctx)
+{
+	struct ingest *in = ctx;
+
+	if (in->lots_at_batch_start != NULL) {
+		ingest_lots_free(in->lots);
+		in->lots = in->lots_at_batch_start;
+		in->lots_at_batch_start = NULL;
+	}
+	return reset_filter(in);
+}
