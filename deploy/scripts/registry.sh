@@ -30,7 +30,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SCRIPT_DIR/lib.sh"
 
-REGISTRY=${CT_SERVICES_CONF:-$SCRIPT_DIR/../services.conf}
+REGISTRY=${CT_SERVICES_CONF:-$(dirname "$SCRIPT_DIR")/services.conf}
 
 usage() {
 	sed -n '5,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2

@@ -1,10 +1,13 @@
-/* cli: what the cellthread command's files share (exit codes, the database connection).
+/* cli: what the cellthread command's files share (exit codes, settings, the database).
  *
- * main.c parses the command and runs trace and deadletters; cli_quality.c runs the quality
- * commands (inspect, lot, actions, verdicts) on spc-gate's tables and decision functions. */
+ * main.c reads the settings and dispatches; cli_trace.c runs trace (on PostgreSQL or over
+ * MQTT) and deadletters; cli_quality.c the quality commands (inspect, lot, actions, verdicts,
+ * charts) on spc-gate's tables and decision functions; cli_db.c connects and runs statements,
+ * printing the database's refusals. */
 #ifndef CLI_H
 #define CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "ct_pg.h"
@@ -14,20 +17,51 @@
 #define EXIT_UNKNOWN 3 /* the ID asked about is unknown */
 #define EXIT_REFUSED 4 /* the database refused a decision (privilege, rule, state) */
 
+/* The CLI's settings, from the environment only (ct_config keys: CT_PG_CONNINFO, ...; the
+ * command line is the command). The MQTT keys are the services' own (ct_service.h). */
+struct cli_config {
+	char *pg_conninfo;
+	char *pg_password;
+	char *mqtt_url;
+	char *mqtt_username;
+	char *mqtt_password;
+	char *mqtt_ca_file;
+	char *mqtt_cert_file;
+	char *mqtt_key_file;
+	bool mqtt_tls_verify;
+	char *log_level;
+};
+
 /* Prints the usage of every command to out. */
 void cli_usage(FILE *out);
-/* The value of environment variable name, or fallback when it is unset or empty. */
-const char *cli_env_or(const char *name, const char *fallback);
-/* Connects with CT_PG_CONNINFO / CT_PG_PASSWORD (or PGPASSFILE), 5 s at most; prints why
- * on failure. Returns CT_OK with *ret set, or CT_ERR_PG / CT_ERR_NOMEM. */
-int cli_connect_pg(struct ct_pg **ret);
 
-/* The quality commands; argv starts after the command's name. Each returns an exit code. */
-int cli_inspect(int argc, char **argv);
-int cli_lot(int argc, char **argv);
-int cli_actions(int argc, char **argv);
-int cli_verdicts(int argc, char **argv);
+/* Connects with cfg's pg.conninfo / pg.password (or PGPASSFILE), 5 s at most; prints why on
+ * failure. Returns CT_OK with *ret set, or CT_ERR_PG / CT_ERR_NOMEM. */
+int cli_connect_pg(const struct cli_config *cfg, struct ct_pg **ret);
+/* cli_connect_pg with the session's time zone UTC (times print in UTC). Returns 0 with
+ * *ret set, or EXIT_FAILED (printed). */
+int cli_connect_utc(const struct cli_config *cfg, struct ct_pg **ret);
+/* Runs sql with text parameters. On failure prints the database's message (and its detail
+ * and hint) and returns EXIT_REFUSED when the database refused on purpose (a missing
+ * privilege, a rule of a decision function, a constraint, bad input:
+ * CT_PG_ERR_REFUSED), EXIT_FAILED for anything else; *ret is set (free it) only on 0. ret
+ * may be NULL when no rows are wanted. */
+int cli_query(struct ct_pg *pg, const char *sql, int n, const char *const *params,
+              struct ct_pg_result **ret);
+/* Connects (UTC), runs one statement, disconnects: as cli_query. */
+int cli_run(const struct cli_config *cfg, const char *sql, int n, const char *const *params,
+            struct ct_pg_result **ret);
+/* 0 when every value read from res parsed, else EXIT_FAILED after printing which did not. */
+int cli_check(const struct ct_pg_result *res);
+
+/* The commands; argv starts after the command's name. Each returns an exit code. */
+int cli_trace(const struct cli_config *cfg, int argc, char **argv);
+int cli_deadletters(const struct cli_config *cfg, int argc, char **argv);
+int cli_inspect(const struct cli_config *cfg, int argc, char **argv);
+int cli_lot(const struct cli_config *cfg, int argc, char **argv);
+int cli_actions(const struct cli_config *cfg, int argc, char **argv);
+int cli_verdicts(const struct cli_config *cfg, int argc, char **argv);
 /* cellthread charts [--json]: every chart instance, its last point and live capability. */
-int cli_charts(int argc, char **argv);
+int cli_charts(const struct cli_config *cfg, int argc, char **argv);
 
 #endif

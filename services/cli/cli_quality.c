@@ -6,7 +6,8 @@
  * which record the logged-in PostgreSQL role as the one who decided and refuse roles without
  * the privilege; the CLI only refuses a missing or blank --reason itself, before connecting,
  * and prints the database's own message when it refuses. Values reach SQL only as query
- * parameters. Times are printed in UTC (the session's time zone is set to UTC). */
+ * parameters. Times are printed in UTC (the session's time zone is set to UTC). Columns are
+ * read by name: a JSON list's keys are the query's column names. */
 #include <ctype.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -97,86 +98,30 @@ static int require_ids(const char *const *ids, int n)
 	return 0;
 }
 
-/* ---- database -------------------------------------------------------------------------- */
-
-/* Runs sql with text parameters. On failure prints the database's message (and its detail
- * and hint) and returns EXIT_REFUSED when the database refused on purpose (a missing
- * privilege, a rule of a decision function, a constraint, bad input), EXIT_FAILED for
- * anything else; *ret is set (PQclear it) only on 0. */
-static int query(struct ct_pg *pg, const char *sql, int n, const char *const *params,
-                 PGresult **ret)
-{
-	PGconn *conn = ct_pg_conn(pg);
-	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-	const char *state, *primary, *detail, *hint;
-	int rc;
-
-	if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
-		*ret = res;
-		return 0;
-	}
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-	hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-	/* P0: raised by a decision function; 42501: no privilege; 23: a constraint; 22: bad
-	 * data (e.g. a number out of range). */
-	rc = state != NULL && (strncmp(state, "P0", 2) == 0 || strcmp(state, "42501") == 0 ||
-	                       strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
-	             ? EXIT_REFUSED
-	             : EXIT_FAILED;
-	if (primary != NULL)
-		fprintf(stderr, "cellthread: %s: %s\n",
-		        rc == EXIT_REFUSED ? "refused by the database" : "database error", primary);
-	else
-		fprintf(stderr, "cellthread: database error: %s", PQerrorMessage(conn));
-	if (detail != NULL)
-		fprintf(stderr, "  detail: %s\n", detail);
-	if (hint != NULL)
-		fprintf(stderr, "  hint: %s\n", hint);
-	PQclear(res);
-	return rc;
-}
-
-/* Connects with the session in UTC. Returns 0 with *ret set, or EXIT_FAILED (printed). */
-static int connect_utc(struct ct_pg **ret)
-{
-	struct ct_pg *pg = NULL;
-	char err[512];
-
-	if (cli_connect_pg(&pg) != CT_OK)
-		return EXIT_FAILED;
-	if (ct_pg_exec(pg, "SET TIME ZONE 'UTC'", err, sizeof(err)) != CT_OK) {
-		fprintf(stderr, "cellthread: %s", err);
-		ct_pg_free(pg);
-		return EXIT_FAILED;
-	}
-	*ret = pg;
-	return 0;
-}
-
-/* Connects, runs one statement, disconnects: *ret as query(). */
-static int run(const char *sql, int n, const char *const *params, PGresult **ret)
-{
-	struct ct_pg *pg = NULL;
-	int rc;
-
-	if ((rc = connect_utc(&pg)) != 0)
-		return rc;
-	rc = query(pg, sql, n, params, ret);
-	ct_pg_free(pg);
-	return rc;
-}
-
-static const char *value(PGresult *res, int r, int c)
-{
-	return PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
-}
+/* ---- result values --------------------------------------------------------------------- */
 
 /* A column for text: its value, or "-" for NULL. */
-static const char *text(PGresult *res, int r, int c)
+static const char *text(struct ct_pg_result *res, int r, const char *col)
 {
-	return PQgetisnull(res, r, c) ? "-" : PQgetvalue(res, r, c);
+	const char *v = ct_pg_text(res, r, col);
+	return v ? v : "-";
+}
+
+/* A column that is never NULL, for text ("" if it were). */
+static const char *val(struct ct_pg_result *res, int r, const char *col)
+{
+	const char *v = ct_pg_text(res, r, col);
+	return v ? v : "";
+}
+
+/* An integer column (a code: kind, state, verdict), 0 for NULL; a value that does not parse
+ * is remembered by res (cli_check). */
+static int code(struct ct_pg_result *res, int r, const char *col)
+{
+	int v = 0;
+	if (!ct_pg_is_null(res, r, col))
+		ct_pg_int(res, r, col, &v);
+	return v;
 }
 
 static const char *lot_state_name(int state)
@@ -225,39 +170,44 @@ struct column {
 	enum col_type type;
 };
 
-static json_t *column_json(PGresult *res, int r, int c, enum col_type type)
+static json_t *column_json(struct ct_pg_result *res, int r, const char *col, enum col_type type)
 {
-	const char *v = value(res, r, c);
+	const char *v = ct_pg_text(res, r, col);
 	const char *name;
+	int64_t i = 0;
+	double d = 0;
 
 	if (v == NULL)
 		return json_null();
 	switch (type) {
 	case COL_INT:
-		return json_integer(strtoll(v, NULL, 10));
+		ct_pg_int64(res, r, col, &i);
+		return json_integer((json_int_t)i);
 	case COL_REAL:
-		return json_real(strtod(v, NULL));
+		ct_pg_double(res, r, col, &d);
+		return json_real(d);
 	case COL_UNIT_KIND:
-		name = ct_unit_kind_name(atoi(v));
+		name = ct_unit_kind_name(code(res, r, col));
 		return json_string(name ? name : "unspecified");
 	case COL_VERDICT:
-		return json_string(traveler_verdict_name(atoi(v)));
+		return json_string(traveler_verdict_name(code(res, r, col)));
 	case COL_LOT_STATE:
-		return json_string(lot_state_name(atoi(v)));
+		return json_string(lot_state_name(code(res, r, col)));
 	case COL_COMMAND:
-		return json_string(command_kind_name(atoi(v)));
+		return json_string(command_kind_name(code(res, r, col)));
 	case COL_TEXT:
 		break;
 	}
 	return json_string(v);
 }
 
-/* Row r as a JSON object with the columns' names (cols[i] is column i). */
-static json_t *row_json(PGresult *res, int r, const struct column *cols, size_t n)
+/* Row r as a JSON object, each column under its name (the query's column names). */
+static json_t *row_json(struct ct_pg_result *res, int r, const struct column *cols, size_t n)
 {
 	json_t *o = json_object();
 	for (size_t c = 0; o != NULL && c < n; c++)
-		json_object_set_new(o, cols[c].name, column_json(res, r, (int)c, cols[c].type));
+		json_object_set_new(o, cols[c].name,
+		                    column_json(res, r, cols[c].name, cols[c].type));
 	return o;
 }
 
@@ -277,11 +227,15 @@ static int print_json(json_t *value)
 	return 0;
 }
 
-static int print_rows_json(PGresult *res, const struct column *cols, size_t n)
+static int print_rows_json(struct ct_pg_result *res, const struct column *cols, size_t n)
 {
 	json_t *rows = json_array();
-	for (int r = 0; rows != NULL && r < PQntuples(res); r++)
+	for (int r = 0; rows != NULL && r < ct_pg_result_rows(res); r++)
 		json_array_append_new(rows, row_json(res, r, cols, n));
+	if (cli_check(res) != 0) {
+		json_decref(rows);
+		return EXIT_FAILED;
+	}
 	return print_json(rows);
 }
 
@@ -295,7 +249,7 @@ static const struct column inspect_cols[] = {
         {"disposed_by", COL_TEXT}, {"disposed_at", COL_TEXT}, {"disposition_reason", COL_TEXT},
 };
 
-static int inspect_list(const struct opts *o)
+static int inspect_list(const struct cli_config *cfg, const struct opts *o)
 {
 	static const char sql[] =
 	        "SELECT item_id, unit_id, unit_kind, site, line, station, queue, cause, reason,"
@@ -303,8 +257,8 @@ static int inspect_list(const struct opts *o)
 	        " FROM inspection_item WHERE $1::bool OR disposition IS NULL"
 	        " ORDER BY entered_at, item_id";
 	const char *params[1] = {o->all ? "true" : "false"};
-	PGresult *res = NULL;
-	int rc = run(sql, 1, params, &res);
+	struct ct_pg_result *res = NULL;
+	int rc = cli_run(cfg, sql, 1, params, &res);
 
 	if (rc != 0)
 		return rc;
@@ -312,33 +266,34 @@ static int inspect_list(const struct opts *o)
 		rc = print_rows_json(res, inspect_cols,
 		                     sizeof(inspect_cols) / sizeof(inspect_cols[0]));
 	} else {
-		printf("%d %s item(s)\n", PQntuples(res),
+		printf("%d %s item(s)\n", ct_pg_result_rows(res),
 		       o->all ? "inspection" : "open inspection");
-		for (int r = 0; r < PQntuples(res); r++) {
-			const char *kind = ct_unit_kind_name(atoi(PQgetvalue(res, r, 2)));
+		for (int r = 0; r < ct_pg_result_rows(res); r++) {
+			const char *kind = ct_unit_kind_name(code(res, r, "unit_kind"));
 			printf("#%-6s %-20s %-10s %s/%s/%s queue=%s entered %s\n",
-			       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), kind ? kind : "?",
-			       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),
-			       PQgetvalue(res, r, 6), PQgetvalue(res, r, 10));
-			printf("        reason: %s (verdict %s, cause %s)\n", PQgetvalue(res, r, 8),
-			       traveler_verdict_name(atoi(PQgetvalue(res, r, 9))),
-			       PQgetvalue(res, r, 7));
-			if (!PQgetisnull(res, r, 11))
+			       val(res, r, "item_id"), val(res, r, "unit_id"), kind ? kind : "?",
+			       val(res, r, "site"), val(res, r, "line"), val(res, r, "station"),
+			       val(res, r, "queue"), val(res, r, "entered_at"));
+			printf("        reason: %s (verdict %s, cause %s)\n", val(res, r, "reason"),
+			       traveler_verdict_name(code(res, r, "verdict")),
+			       val(res, r, "cause"));
+			if (!ct_pg_is_null(res, r, "disposition"))
 				printf("        disposed: %s by %s at %s: %s\n",
-				       PQgetvalue(res, r, 11), text(res, r, 12), text(res, r, 13),
-				       text(res, r, 14));
+				       val(res, r, "disposition"), text(res, r, "disposed_by"),
+				       text(res, r, "disposed_at"),
+				       text(res, r, "disposition_reason"));
 		}
+		rc = cli_check(res);
 	}
-	PQclear(res);
+	ct_pg_result_free(res);
 	return rc;
 }
 
-static int inspect_dispose(const struct opts *o)
+static int inspect_dispose(const struct cli_config *cfg, const struct opts *o)
 {
 	static const char sql[] = "SELECT ct_dispose($1::bigint, $2, $3)";
 	const char *disposition = o->pos[1];
 	const char *params[3] = {o->pos[0], disposition, o->reason};
-	PGresult *res = NULL;
 	long item;
 	int rc;
 
@@ -353,14 +308,13 @@ static int inspect_dispose(const struct opts *o)
 	}
 	if ((rc = require_reason(o)) != 0)
 		return rc;
-	if ((rc = run(sql, 3, params, &res)) != 0)
+	if ((rc = cli_run(cfg, sql, 3, params, NULL)) != 0)
 		return rc;
-	PQclear(res);
 	printf("inspection item #%ld disposed: %s\n", item, disposition);
 	return 0;
 }
 
-int cli_inspect(int argc, char **argv)
+int cli_inspect(const struct cli_config *cfg, int argc, char **argv)
 {
 	struct opts o;
 	int rc;
@@ -368,11 +322,11 @@ int cli_inspect(int argc, char **argv)
 	if (argc > 0 && strcmp(argv[0], "dispose") == 0) {
 		if ((rc = parse_opts(argc - 1, argv + 1, OPT_REASON, 2, &o)) != 0)
 			return rc;
-		return inspect_dispose(&o);
+		return inspect_dispose(cfg, &o);
 	}
 	if ((rc = parse_opts(argc, argv, OPT_ALL | OPT_JSON, 0, &o)) != 0)
 		return rc;
-	return inspect_list(&o);
+	return inspect_list(cfg, &o);
 }
 
 /* ---- lot ------------------------------------------------------------------------------- */
@@ -388,32 +342,34 @@ static const struct column audit_cols[] = {
         {"published_at", COL_TEXT},
 };
 
-static int lot_list(const struct opts *o)
+static int lot_list(const struct cli_config *cfg, const struct opts *o)
 {
 	static const char sql[] =
 	        "SELECT site, lot_id, state, reason, changed_by, changed_at FROM lot_status"
 	        " WHERE $1::bool OR state <> 1 ORDER BY changed_at DESC, site, lot_id";
 	const char *params[1] = {o->all ? "true" : "false"};
-	PGresult *res = NULL;
-	int rc = run(sql, 1, params, &res);
+	struct ct_pg_result *res = NULL;
+	int rc = cli_run(cfg, sql, 1, params, &res);
 
 	if (rc != 0)
 		return rc;
 	if (o->json) {
 		rc = print_rows_json(res, lot_cols, sizeof(lot_cols) / sizeof(lot_cols[0]));
 	} else {
-		printf("%d %s lot(s)\n", PQntuples(res),
+		printf("%d %s lot(s)\n", ct_pg_result_rows(res),
 		       o->all ? "recorded" : "held or quarantined");
-		for (int r = 0; r < PQntuples(res); r++)
-			printf("%s/%-24s %-11s since %s by %s: %s\n", PQgetvalue(res, r, 0),
-			       PQgetvalue(res, r, 1), lot_state_name(atoi(PQgetvalue(res, r, 2))),
-			       PQgetvalue(res, r, 5), PQgetvalue(res, r, 4), PQgetvalue(res, r, 3));
+		for (int r = 0; r < ct_pg_result_rows(res); r++)
+			printf("%s/%-24s %-11s since %s by %s: %s\n", val(res, r, "site"),
+			       val(res, r, "lot_id"), lot_state_name(code(res, r, "state")),
+			       val(res, r, "changed_at"), val(res, r, "changed_by"),
+			       val(res, r, "reason"));
+		rc = cli_check(res);
 	}
-	PQclear(res);
+	ct_pg_result_free(res);
 	return rc;
 }
 
-static int lot_show(const struct opts *o)
+static int lot_show(const struct cli_config *cfg, const struct opts *o)
 {
 	static const char status_sql[] =
 	        "SELECT site, lot_id, state, reason, changed_by, changed_at FROM lot_status"
@@ -422,21 +378,21 @@ static int lot_show(const struct opts *o)
 	        "SELECT audit_id, from_state, to_state, reason, actor, at, published_at"
 	        " FROM lot_audit WHERE site = $1 AND lot_id = $2 ORDER BY at, audit_id";
 	const char *params[2] = {o->pos[0], o->pos[1]};
-	PGresult *status = NULL, *audit = NULL;
+	struct ct_pg_result *status = NULL, *audit = NULL;
 	struct ct_pg *pg = NULL;
 	int rc;
 
-	if ((rc = require_ids(params, 2)) != 0 || (rc = connect_utc(&pg)) != 0)
+	if ((rc = require_ids(params, 2)) != 0 || (rc = cli_connect_utc(cfg, &pg)) != 0)
 		return rc;
-	rc = query(pg, status_sql, 2, params, &status);
+	rc = cli_query(pg, status_sql, 2, params, &status);
 	if (rc == 0)
-		rc = query(pg, audit_sql, 2, params, &audit);
+		rc = cli_query(pg, audit_sql, 2, params, &audit);
 	ct_pg_free(pg);
 	if (rc != 0)
 		goto out;
 	if (o->json) {
 		json_t *root, *trail = json_array();
-		if (PQntuples(status) > 0) {
+		if (ct_pg_result_rows(status) > 0) {
 			root = row_json(status, 0, lot_cols,
 			                sizeof(lot_cols) / sizeof(lot_cols[0]));
 		} else {
@@ -445,57 +401,63 @@ static int lot_show(const struct opts *o)
 			                 "lot_id", params[1], "state", "released", "reason",
 			                 "changed_by", "changed_at");
 		}
-		for (int r = 0; trail != NULL && r < PQntuples(audit); r++)
+		for (int r = 0; trail != NULL && r < ct_pg_result_rows(audit); r++)
 			json_array_append_new(trail,
 			                      row_json(audit, r, audit_cols,
 			                               sizeof(audit_cols) / sizeof(audit_cols[0])));
 		json_object_set_new(root, "audit", trail);
-		rc = print_json(root);
+		if ((rc = cli_check(status)) != 0 || (rc = cli_check(audit)) != 0)
+			json_decref(root);
+		else
+			rc = print_json(root);
 		goto out;
 	}
-	if (PQntuples(status) > 0)
+	if (ct_pg_result_rows(status) > 0)
 		printf("lot %s/%s: %s since %s by %s: %s\n", params[0], params[1],
-		       lot_state_name(atoi(PQgetvalue(status, 0, 2))), PQgetvalue(status, 0, 5),
-		       PQgetvalue(status, 0, 4), PQgetvalue(status, 0, 3));
+		       lot_state_name(code(status, 0, "state")), val(status, 0, "changed_at"),
+		       val(status, 0, "changed_by"), val(status, 0, "reason"));
 	else
 		printf("lot %s/%s: released (never held)\n", params[0], params[1]);
-	printf("audit trail (%d change(s)):\n", PQntuples(audit));
-	for (int r = 0; r < PQntuples(audit); r++)
-		printf("  #%-6s %s %s -> %s by %s: %s (published %s)\n", PQgetvalue(audit, r, 0),
-		       PQgetvalue(audit, r, 5), lot_state_name(atoi(PQgetvalue(audit, r, 1))),
-		       lot_state_name(atoi(PQgetvalue(audit, r, 2))), PQgetvalue(audit, r, 4),
-		       PQgetvalue(audit, r, 3), text(audit, r, 6));
+	printf("audit trail (%d change(s)):\n", ct_pg_result_rows(audit));
+	for (int r = 0; r < ct_pg_result_rows(audit); r++)
+		printf("  #%-6s %s %s -> %s by %s: %s (published %s)\n", val(audit, r, "audit_id"),
+		       val(audit, r, "at"), lot_state_name(code(audit, r, "from_state")),
+		       lot_state_name(code(audit, r, "to_state")), val(audit, r, "actor"),
+		       val(audit, r, "reason"), text(audit, r, "published_at"));
+	if ((rc = cli_check(status)) == 0)
+		rc = cli_check(audit);
 out:
-	PQclear(status);
-	PQclear(audit);
+	ct_pg_result_free(status);
+	ct_pg_result_free(audit);
 	return rc;
 }
 
 /* lot hold / lot release through ct_lot_set (releasing needs a ct_quality login). */
-static int lot_set(const struct opts *o, int state)
+static int lot_set(const struct cli_config *cfg, const struct opts *o, int state)
 {
-	static const char sql[] = "SELECT ct_lot_set($1, $2, $3::smallint, $4)";
+	static const char sql[] = "SELECT ct_lot_set($1, $2, $3::smallint, $4) AS audit_id";
 	char state_text[4];
 	const char *params[4] = {o->pos[0], o->pos[1], state_text, o->reason};
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	int rc;
 
 	if ((rc = require_ids(params, 2)) != 0 || (rc = require_reason(o)) != 0)
 		return rc;
 	snprintf(state_text, sizeof(state_text), "%d", state);
-	if ((rc = run(sql, 4, params, &res)) != 0)
+	if ((rc = cli_run(cfg, sql, 4, params, &res)) != 0)
 		return rc;
-	if (PQgetisnull(res, 0, 0))
+	if (ct_pg_is_null(res, 0, "audit_id"))
 		printf("lot %s/%s is already %s; nothing changed\n", params[0], params[1],
 		       lot_state_name(state));
 	else
 		printf("lot %s/%s is now %s (audit #%s; spc-gate publishes the status)\n",
-		       params[0], params[1], lot_state_name(state), PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return 0;
+		       params[0], params[1], lot_state_name(state), val(res, 0, "audit_id"));
+	rc = cli_check(res);
+	ct_pg_result_free(res);
+	return rc;
 }
 
-int cli_lot(int argc, char **argv)
+int cli_lot(const struct cli_config *cfg, int argc, char **argv)
 {
 	const char *sub = argc > 0 ? argv[0] : "";
 	struct opts o;
@@ -504,22 +466,22 @@ int cli_lot(int argc, char **argv)
 	if (strcmp(sub, "list") == 0) {
 		if ((rc = parse_opts(argc - 1, argv + 1, OPT_ALL | OPT_JSON, 0, &o)) != 0)
 			return rc;
-		return lot_list(&o);
+		return lot_list(cfg, &o);
 	}
 	if (strcmp(sub, "show") == 0) {
 		if ((rc = parse_opts(argc - 1, argv + 1, OPT_JSON, 2, &o)) != 0)
 			return rc;
-		return lot_show(&o);
+		return lot_show(cfg, &o);
 	}
 	if (strcmp(sub, "hold") == 0) {
 		if ((rc = parse_opts(argc - 1, argv + 1, OPT_REASON | OPT_QUARANTINE, 2, &o)) != 0)
 			return rc;
-		return lot_set(&o, o.quarantine ? 3 : 2);
+		return lot_set(cfg, &o, o.quarantine ? 3 : 2);
 	}
 	if (strcmp(sub, "release") == 0) {
 		if ((rc = parse_opts(argc - 1, argv + 1, OPT_REASON, 2, &o)) != 0)
 			return rc;
-		return lot_set(&o, 1);
+		return lot_set(cfg, &o, 1);
 	}
 	cli_usage(stderr);
 	return EXIT_USAGE;
@@ -551,18 +513,18 @@ static const struct column action_cols[] = {
         {"undone_at", COL_TEXT},
 };
 
-static int actions_list(const struct opts *o)
+static int actions_list(const struct cli_config *cfg, const struct opts *o)
 {
 	static const char sql[] =
 	        "SELECT command_id, alert_id, chart_id, site, line, station, kind, parameter,"
-	        " target_value, delta, uom, reason_code, reason_text, cause_event_id, decided_at,"
-	        " CASE WHEN undone_at IS NOT NULL THEN 'undone'"
-	        " WHEN undo_requested_at IS NOT NULL THEN 'requested' ELSE 'none' END,"
+	        " target_value, delta, uom AS unit, reason_code, reason_text, cause_event_id,"
+	        " decided_at, CASE WHEN undone_at IS NOT NULL THEN 'undone'"
+	        " WHEN undo_requested_at IS NOT NULL THEN 'requested' ELSE 'none' END AS undo,"
 	        " undo_requested_by, undo_requested_at, undo_reason, undo_command_id, undone_at"
 	        " FROM automatic_action ORDER BY decided_at DESC, command_id LIMIT $1::int";
 	const char *params[1] = {o->limit};
-	PGresult *res = NULL;
-	int rc = run(sql, 1, params, &res);
+	struct ct_pg_result *res = NULL;
+	int rc = cli_run(cfg, sql, 1, params, &res);
 
 	if (rc != 0)
 		return rc;
@@ -570,51 +532,54 @@ static int actions_list(const struct opts *o)
 		rc = print_rows_json(res, action_cols,
 		                     sizeof(action_cols) / sizeof(action_cols[0]));
 	} else {
-		printf("%d automatic action(s), newest first\n", PQntuples(res));
-		for (int r = 0; r < PQntuples(res); r++) {
-			const char *undo = PQgetvalue(res, r, 15);
-			printf("%s %s %s/%s/%s chart %s: %s", PQgetvalue(res, r, 14),
-			       PQgetvalue(res, r, 0), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4),
-			       PQgetvalue(res, r, 5), PQgetvalue(res, r, 2),
-			       command_kind_name(atoi(PQgetvalue(res, r, 6))));
-			if (!PQgetisnull(res, r, 7))
-				printf(" %s", PQgetvalue(res, r, 7));
-			if (!PQgetisnull(res, r, 8))
-				printf(" to %s %s", PQgetvalue(res, r, 8), PQgetvalue(res, r, 10));
-			if (!PQgetisnull(res, r, 9))
-				printf(" (delta %s)", PQgetvalue(res, r, 9));
-			printf("\n        reason %s: %s; cause %s\n", PQgetvalue(res, r, 11),
-			       PQgetvalue(res, r, 12), PQgetvalue(res, r, 13));
+		printf("%d automatic action(s), newest first\n", ct_pg_result_rows(res));
+		for (int r = 0; r < ct_pg_result_rows(res); r++) {
+			const char *undo = val(res, r, "undo");
+			printf("%s %s %s/%s/%s chart %s: %s", val(res, r, "decided_at"),
+			       val(res, r, "command_id"), val(res, r, "site"), val(res, r, "line"),
+			       val(res, r, "station"), val(res, r, "chart_id"),
+			       command_kind_name(code(res, r, "kind")));
+			if (!ct_pg_is_null(res, r, "parameter"))
+				printf(" %s", val(res, r, "parameter"));
+			if (!ct_pg_is_null(res, r, "target_value"))
+				printf(" to %s %s", val(res, r, "target_value"),
+				       val(res, r, "unit"));
+			if (!ct_pg_is_null(res, r, "delta"))
+				printf(" (delta %s)", val(res, r, "delta"));
+			printf("\n        reason %s: %s; cause %s\n", val(res, r, "reason_code"),
+			       val(res, r, "reason_text"), val(res, r, "cause_event_id"));
 			if (strcmp(undo, "undone") == 0)
 				printf("        undone at %s by command %s (asked by %s: %s)\n",
-				       text(res, r, 20), text(res, r, 19), text(res, r, 16),
-				       text(res, r, 18));
+				       text(res, r, "undone_at"), text(res, r, "undo_command_id"),
+				       text(res, r, "undo_requested_by"),
+				       text(res, r, "undo_reason"));
 			else if (strcmp(undo, "requested") == 0)
 				printf("        undo requested by %s at %s: %s (pending)\n",
-				       text(res, r, 16), text(res, r, 17), text(res, r, 18));
+				       text(res, r, "undo_requested_by"),
+				       text(res, r, "undo_requested_at"),
+				       text(res, r, "undo_reason"));
 		}
+		rc = cli_check(res);
 	}
-	PQclear(res);
+	ct_pg_result_free(res);
 	return rc;
 }
 
-static int actions_undo(const struct opts *o)
+static int actions_undo(const struct cli_config *cfg, const struct opts *o)
 {
 	static const char sql[] = "SELECT ct_undo_action($1, $2)";
 	const char *params[2] = {o->pos[0], o->reason};
-	PGresult *res = NULL;
 	int rc;
 
 	if ((rc = require_ids(params, 1)) != 0 || (rc = require_reason(o)) != 0)
 		return rc;
-	if ((rc = run(sql, 2, params, &res)) != 0)
+	if ((rc = cli_run(cfg, sql, 2, params, NULL)) != 0)
 		return rc;
-	PQclear(res);
 	printf("undo of %s requested; spc-gate sends the inverse command\n", params[0]);
 	return 0;
 }
 
-int cli_actions(int argc, char **argv)
+int cli_actions(const struct cli_config *cfg, int argc, char **argv)
 {
 	struct opts o;
 	int rc;
@@ -622,11 +587,11 @@ int cli_actions(int argc, char **argv)
 	if (argc > 0 && strcmp(argv[0], "undo") == 0) {
 		if ((rc = parse_opts(argc - 1, argv + 1, OPT_REASON, 1, &o)) != 0)
 			return rc;
-		return actions_undo(&o);
+		return actions_undo(cfg, &o);
 	}
 	if ((rc = parse_opts(argc, argv, OPT_JSON | OPT_LIMIT, 0, &o)) != 0)
 		return rc;
-	return actions_list(&o);
+	return actions_list(cfg, &o);
 }
 
 /* ---- charts ---------------------------------------------------------------------------- */
@@ -642,41 +607,43 @@ static const struct column chart_cols[] = {
 };
 
 /* Every chart instance with its last point and live capability (migration 0006). */
-int cli_charts(int argc, char **argv)
+int cli_charts(const struct cli_config *cfg, int argc, char **argv)
 {
 	static const char sql[] =
 	        "SELECT chart_id, site, line, station, recipe, points, signals, last_value, lcl,"
-	        " centre, ucl, overall_n,"
-	        " CASE WHEN overall_n > 0 THEN overall_mean END, cp, cpk, pp, ppk, cpm,"
+	        " centre, ucl, overall_n AS \"values\","
+	        " CASE WHEN overall_n > 0 THEN overall_mean END AS mean, cp, cpk, pp, ppk, cpm,"
 	        " updated_at FROM spc_chart_state ORDER BY chart_id, site, line, station, recipe";
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	struct opts o;
 	int rc;
 
 	if ((rc = parse_opts(argc, argv, OPT_JSON, 0, &o)) != 0)
 		return rc;
-	if ((rc = run(sql, 0, NULL, &res)) != 0)
+	if ((rc = cli_run(cfg, sql, 0, NULL, &res)) != 0)
 		return rc;
 	if (o.json) {
 		rc = print_rows_json(res, chart_cols, sizeof(chart_cols) / sizeof(chart_cols[0]));
 	} else {
-		printf("%d chart instance(s)\n", PQntuples(res));
-		for (int r = 0; r < PQntuples(res); r++)
+		printf("%d chart instance(s)\n", ct_pg_result_rows(res));
+		for (int r = 0; r < ct_pg_result_rows(res); r++)
 			printf("%-18s %s/%s/%s/%s: %s points, %s signals, last %s (%s..%s); "
 			       "Cp %s Cpk %s Pp %s Ppk %s over %s values\n",
-			       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
-			       PQgetvalue(res, r, 3), PQgetvalue(res, r, 4), PQgetvalue(res, r, 5),
-			       PQgetvalue(res, r, 6), text(res, r, 7), text(res, r, 8),
-			       text(res, r, 10), text(res, r, 13), text(res, r, 14),
-			       text(res, r, 15), text(res, r, 16), PQgetvalue(res, r, 11));
+			       val(res, r, "chart_id"), val(res, r, "site"), val(res, r, "line"),
+			       val(res, r, "station"), val(res, r, "recipe"), val(res, r, "points"),
+			       val(res, r, "signals"), text(res, r, "last_value"),
+			       text(res, r, "lcl"), text(res, r, "ucl"), text(res, r, "cp"),
+			       text(res, r, "cpk"), text(res, r, "pp"), text(res, r, "ppk"),
+			       val(res, r, "values"));
+		rc = cli_check(res);
 	}
-	PQclear(res);
+	ct_pg_result_free(res);
 	return rc;
 }
 
 /* ---- verdicts -------------------------------------------------------------------------- */
 
-int cli_verdicts(int argc, char **argv)
+int cli_verdicts(const struct cli_config *cfg, int argc, char **argv)
 {
 	Cellthread__V1__Verdict **verdicts = NULL;
 	size_t n = 0;
@@ -689,7 +656,7 @@ int cli_verdicts(int argc, char **argv)
 	if ((rc = parse_opts(argc, argv, OPT_JSON, 1, &o)) != 0 ||
 	    (rc = require_ids(o.pos, 1)) != 0)
 		return rc;
-	if (cli_connect_pg(&pg) != CT_OK)
+	if (cli_connect_pg(cfg, &pg) != CT_OK)
 		return EXIT_FAILED;
 	if (traveler_verdicts_load(pg, (char *const *)o.pos, 1, 100000, &verdicts, &n, &truncated,
 	                           err, sizeof(err)) != CT_OK) {

@@ -116,7 +116,8 @@ static int set_value(const struct ct_config_key *key, void *base, const char *te
 		*(double *)(void *)field = value;
 		return CT_OK;
 	}
-	case CT_CONF_BOOL: {
+	case CT_CONF_BOOL:
+	case CT_CONF_FLAG: {
 		bool value;
 		if (text == NULL || ct_parse_bool(text, &value) != CT_OK)
 			return ct_set_error(err, err_len, CT_ERR_CONFIG,
@@ -203,6 +204,23 @@ static void env_name(const char *key, char *buf, size_t len)
 	buf[n + i] = '\0';
 }
 
+/* The environment variable of key: CT_<KEY>, or the source's own name for it; false when
+ * the key is not read from the environment. */
+static bool key_env_name(const struct ct_config_source *source, const char *key, char *buf,
+                         size_t len)
+{
+	for (size_t i = 0; i < source->n_env_names; i++) {
+		if (strcmp(source->env_names[i].key, key) != 0)
+			continue;
+		if (source->env_names[i].env == NULL)
+			return false;
+		snprintf(buf, len, "%s", source->env_names[i].env);
+		return true;
+	}
+	env_name(key, buf, len);
+	return true;
+}
+
 static const char *env_lookup(char **envp, const char *name)
 {
 	size_t n = strlen(name);
@@ -212,14 +230,16 @@ static const char *env_lookup(char **envp, const char *name)
 	return NULL;
 }
 
-static void print_help(const struct ct_config_table *tables, size_t n_tables)
+static void print_help(const struct ct_config_table *tables, size_t n_tables,
+                       const struct ct_config_source *source)
 {
 	printf("Options (--key=value; env CT_KEY; file: --config PATH):\n");
 	for (size_t t = 0; t < n_tables; t++) {
 		for (size_t k = 0; k < tables[t].n_keys; k++) {
 			const struct ct_config_key *key = &tables[t].keys[k];
 			char env[128];
-			env_name(key->name, env, sizeof(env));
+			if (!key_env_name(source, key->name, env, sizeof(env)))
+				snprintf(env, sizeof(env), "no env");
 			printf("  --%-24s %s [%s] (%s)\n", key->name, key->help,
 			       key->default_value ? key->default_value : "unset", env);
 		}
@@ -229,7 +249,18 @@ static void print_help(const struct ct_config_table *tables, size_t n_tables)
 int ct_config_load(const struct ct_config_table *tables, size_t n_tables, int argc, char **argv,
                    char **envp, char *err, size_t err_len)
 {
-	const char *config_path = env_lookup(envp, "CT_CONFIG");
+	struct ct_config_source source = {.argc = argc, .argv = argv, .envp = envp};
+
+	return ct_config_load_from(tables, n_tables, &source, err, err_len);
+}
+
+int ct_config_load_from(const struct ct_config_table *tables, size_t n_tables,
+                        const struct ct_config_source *source, char *err, size_t err_len)
+{
+	int argc = source->argc;
+	char **argv = source->argv;
+	char **envp = source->envp;
+	const char *config_path = source->no_file ? NULL : env_lookup(envp, "CT_CONFIG");
 	int rc;
 
 	/* Defaults. */
@@ -247,10 +278,13 @@ int ct_config_load(const struct ct_config_table *tables, size_t n_tables, int ar
 	}
 	/* The config file path may come from the command line too. */
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			print_help(tables, n_tables);
+		if (!source->own_help &&
+		    (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
+			print_help(tables, n_tables, source);
 			return CT_ERR_STOPPED;
 		}
+		if (source->no_file)
+			continue;
 		if (strncmp(argv[i], "--config=", 9) == 0)
 			config_path = argv[i] + 9;
 		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
@@ -267,7 +301,8 @@ int ct_config_load(const struct ct_config_table *tables, size_t n_tables, int ar
 			const struct ct_config_key *key = &tables[t].keys[k];
 			char name[128];
 			const char *value;
-			env_name(key->name, name, sizeof(name));
+			if (!key_env_name(source, key->name, name, sizeof(name)))
+				continue;
 			value = env_lookup(envp, name);
 			if (value == NULL)
 				continue;
@@ -294,14 +329,22 @@ int ct_config_load(const struct ct_config_table *tables, size_t n_tables, int ar
 		if (eq != NULL) {
 			snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
 			value = eq + 1;
+		} else if ((key = find_key(tables, n_tables, arg, &base)) != NULL &&
+		           key->type == CT_CONF_FLAG) {
+			snprintf(name, sizeof(name), "%s", arg);
+			value = "true"; /* a switch: --status */
 		} else {
 			snprintf(name, sizeof(name), "%s", arg);
+			if (find_key(tables, n_tables, name, &base) == NULL &&
+			    (strcmp(name, "config") != 0 || source->no_file))
+				return ct_set_error(err, err_len, CT_ERR_CONFIG,
+				                    "unknown option '--%s'", name);
 			if (i + 1 >= argc)
 				return ct_set_error(err, err_len, CT_ERR_CONFIG,
 				                    "option --%s needs a value", name);
 			value = argv[++i];
 		}
-		if (strcmp(name, "config") == 0)
+		if (strcmp(name, "config") == 0 && !source->no_file)
 			continue;
 		key = find_key(tables, n_tables, name, &base);
 		if (key == NULL)
@@ -340,6 +383,7 @@ void ct_config_log(const struct ct_config_table *tables, size_t n_tables)
 				        *(const double *)(const void *)field);
 				break;
 			case CT_CONF_BOOL:
+			case CT_CONF_FLAG:
 				ct_info("config %s = %s", key->name,
 				        *(const bool *)(const void *)field ? "true" : "false");
 				break;

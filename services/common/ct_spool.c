@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "ct_array.h"
 #include "ct_error.h"
 #include "ct_log.h"
 
@@ -381,28 +382,16 @@ out:
 
 static int batch_reserve(struct ct_spool_batch *batch, size_t bytes, size_t records)
 {
-	if (bytes > batch->buf_cap) {
-		size_t cap = batch->buf_cap ? batch->buf_cap : 65536;
-		uint8_t *p;
-		while (cap < bytes)
-			cap *= 2;
-		p = realloc(batch->buf, cap);
-		if (p == NULL)
-			return CT_ERR_NOMEM;
-		batch->buf = p;
-		batch->buf_cap = cap;
-	}
-	if (records > batch->records_cap) {
-		size_t cap = batch->records_cap ? batch->records_cap * 2 : 256;
-		struct ct_spool_record *r;
-		while (cap < records)
-			cap *= 2;
-		r = realloc(batch->records, cap * sizeof(*r));
-		if (r == NULL)
-			return CT_ERR_NOMEM;
-		batch->records = r;
-		batch->records_cap = cap;
-	}
+	uint8_t *buf = ct_array_grow(batch->buf, &batch->buf_cap, bytes, 1, 65536);
+	struct ct_spool_record *r;
+
+	if (buf == NULL)
+		return CT_ERR_NOMEM;
+	batch->buf = buf;
+	r = ct_array_grow(batch->records, &batch->records_cap, records, sizeof(*r), 256);
+	if (r == NULL)
+		return CT_ERR_NOMEM;
+	batch->records = r;
 	return CT_OK;
 }
 

@@ -98,12 +98,21 @@ int ct_topic_parse(const char *topic, struct ct_topic *ret, char *err, size_t er
 	return CT_OK;
 }
 
+int ct_topic_plant_name(char *buf, size_t len, const char *site, const char *line,
+                        const char *station, const char *name)
+{
+	int n;
+
+	if (!ct_id_is_valid(name))
+		return CT_ERR_INVALID;
+	n = snprintf(buf, len, CT_TOPIC_ROOT "/plant/%s/%s/%s/%s", site, line, station, name);
+	return n < 0 || (size_t)n >= len ? CT_ERR_TOO_BIG : CT_OK;
+}
+
 int ct_topic_plant(char *buf, size_t len, const char *site, const char *line, const char *station,
                    enum ct_topic_kind kind)
 {
-	int n = snprintf(buf, len, CT_TOPIC_ROOT "/plant/%s/%s/%s/%s", site, line, station,
-	                 ct_topic_kind_name(kind));
-	return n < 0 || (size_t)n >= len ? CT_ERR_TOO_BIG : CT_OK;
+	return ct_topic_plant_name(buf, len, site, line, station, ct_topic_kind_name(kind));
 }
 
 int ct_topic_edge(char *buf, size_t len, const char *site, const char *line, const char *station,

@@ -1,15 +1,10 @@
-/* ingest_lots: held-lot set with linear probing (contract in ingest_lots.h).
+/* ingest_lots: the held-lot set (contract in ingest_lots.h).
  *
  * The key of a lot is "site/lot_id": IDs never contain '/', so the pair maps to one string
- * and back. `slots` is a power-of-two array of entries (key NULL = empty), kept at most half
- * full so probe chains stay short; it doubles when an insert would pass that. A removal
- * shifts later members of its probe chain back (Knuth's algorithm R) instead of leaving a
- * tombstone, so holds and releases can go on for years without the table filling with dead
- * slots.
- *
- * The hash is FNV-1a, unkeyed: only spc-gate may publish lot status (broker ACL), so the keys
- * in the table are not an outsider's choice, and a lookup with any string costs at most one
- * probe chain of those keys. */
+ * and back. The set is the runtime's hash map (ct_map), whose removals leave tombstones that
+ * the next growth drops, so holds and releases can go on for years without the table filling
+ * with dead slots. Keys are not an outsider's choice: only spc-gate may publish lot status
+ * (broker ACL). */
 #include "ingest_lots.h"
 
 #include <stdint.h>
@@ -19,31 +14,15 @@
 
 #include "ct_error.h"
 #include "ct_ids.h"
+#include "ct_map.h"
 #include "ct_topic.h"
 
 #define LOT_TOPIC_PREFIX CT_TOPIC_ROOT "/lot/"
 #define KEY_MAX          (2 * CT_ID_MAX + 2)
 
-struct entry {
-	uint64_t hash;
-	char *key; /* "site/lot_id", heap; NULL for an empty slot */
-};
-
 struct ingest_lots {
-	struct entry *slots;
-	size_t mask;  /* slots - 1 */
-	size_t count; /* keys in the table */
+	struct ct_map held; /* "site/lot_id" -> 0 */
 };
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= UINT64_C(0x100000001b3);
-	}
-	return h;
-}
 
 /* Writes "site/lot_id" into key[KEY_MAX]; false when either is not an ID. */
 static bool make_key(const char *site, const char *lot_id, char *key)
@@ -57,14 +36,9 @@ static bool make_key(const char *site, const char *lot_id, char *key)
 struct ingest_lots *ingest_lots_new(void)
 {
 	struct ingest_lots *lots = calloc(1, sizeof(*lots));
-	if (lots == NULL)
-		return NULL;
-	lots->slots = calloc(16, sizeof(*lots->slots));
-	if (lots->slots == NULL) {
-		free(lots);
-		return NULL;
-	}
-	lots->mask = 15;
+
+	if (lots != NULL)
+		ct_map_init(&lots->held);
 	return lots;
 }
 
@@ -72,9 +46,7 @@ void ingest_lots_free(struct ingest_lots *lots)
 {
 	if (lots == NULL)
 		return;
-	for (size_t i = 0; i <= lots->mask; i++)
-		free(lots->slots[i].key);
-	free(lots->slots);
+	ct_map_cleanup(&lots->held);
 	free(lots);
 }
 
@@ -84,122 +56,42 @@ struct ingest_lots *ingest_lots_clone(const struct ingest_lots *lots)
 
 	if (copy == NULL)
 		return NULL;
-	copy->slots = calloc(lots->mask + 1, sizeof(*copy->slots));
-	if (copy->slots == NULL) {
+	if (ct_map_clone(&lots->held, &copy->held) != CT_OK) {
 		free(copy);
 		return NULL;
 	}
-	copy->mask = lots->mask;
-	for (size_t i = 0; i <= lots->mask; i++) {
-		if (lots->slots[i].key == NULL)
-			continue;
-		copy->slots[i].hash = lots->slots[i].hash;
-		copy->slots[i].key = strdup(lots->slots[i].key);
-		if (copy->slots[i].key == NULL) {
-			ingest_lots_free(copy);
-			return NULL;
-		}
-		copy->count++;
-	}
 	return copy;
-}
-
-/* The slot holding key, or the empty slot where probing for it stopped. */
-static size_t probe(const struct ingest_lots *lots, const char *key, uint64_t hash)
-{
-	size_t slot = hash & lots->mask;
-	while (lots->slots[slot].key != NULL) {
-		if (lots->slots[slot].hash == hash && strcmp(lots->slots[slot].key, key) == 0)
-			break;
-		slot = (slot + 1) & lots->mask;
-	}
-	return slot;
-}
-
-/* Doubles the table, re-inserting every key. Returns CT_OK or CT_ERR_NOMEM (unchanged). */
-static int grow(struct ingest_lots *lots)
-{
-	size_t n = (lots->mask + 1) * 2;
-	struct entry *old = lots->slots, *slots = calloc(n, sizeof(*slots));
-	size_t old_n = lots->mask + 1;
-
-	if (slots == NULL)
-		return CT_ERR_NOMEM;
-	lots->slots = slots;
-	lots->mask = n - 1;
-	for (size_t i = 0; i < old_n; i++)
-		if (old[i].key != NULL)
-			lots->slots[probe(lots, old[i].key, old[i].hash)] = old[i];
-	free(old);
-	return CT_OK;
-}
-
-/* Empties slot `hole`, moving later members of its chain back so each stays reachable. */
-static void remove_slot(struct ingest_lots *lots, size_t hole)
-{
-	size_t j = hole, home;
-
-	free(lots->slots[hole].key);
-	for (;;) {
-		j = (j + 1) & lots->mask;
-		if (lots->slots[j].key == NULL)
-			break;
-		home = lots->slots[j].hash & lots->mask;
-		/* The entry at j stays when its home lies cyclically in (hole, j]. */
-		if (hole <= j ? (home > hole && home <= j) : (home > hole || home <= j))
-			continue;
-		lots->slots[hole] = lots->slots[j];
-		hole = j;
-	}
-	lots->slots[hole].key = NULL;
-	lots->slots[hole].hash = 0;
-	lots->count--;
 }
 
 int ingest_lots_set(struct ingest_lots *lots, const char *site, const char *lot_id, bool held)
 {
 	char key[KEY_MAX];
-	uint64_t hash;
-	size_t slot;
 
 	if (!make_key(site, lot_id, key))
 		return CT_ERR_INVALID;
-	hash = fnv1a(key);
-	slot = probe(lots, key, hash);
 	if (!held) {
-		if (lots->slots[slot].key != NULL)
-			remove_slot(lots, slot);
+		ct_map_remove(&lots->held, key);
 		return CT_OK;
 	}
-	if (lots->slots[slot].key != NULL)
+	if (ct_map_get(&lots->held, key, NULL))
 		return CT_OK; /* already held */
-	if (lots->count >= INGEST_LOTS_MAX)
+	if (ct_map_count(&lots->held) >= INGEST_LOTS_MAX)
 		return CT_ERR_TOO_BIG;
-	if (2 * (lots->count + 1) > lots->mask + 1) {
-		if (grow(lots) != CT_OK)
-			return CT_ERR_NOMEM;
-		slot = probe(lots, key, hash);
-	}
-	lots->slots[slot].key = strdup(key);
-	if (lots->slots[slot].key == NULL)
-		return CT_ERR_NOMEM;
-	lots->slots[slot].hash = hash;
-	lots->count++;
-	return CT_OK;
+	return ct_map_put(&lots->held, key, 0);
 }
 
 bool ingest_lots_is_held(const struct ingest_lots *lots, const char *site, const char *lot_id)
 {
 	char key[KEY_MAX];
 
-	if (lots->count == 0 || !make_key(site, lot_id, key))
+	if (ct_map_count(&lots->held) == 0 || !make_key(site, lot_id, key))
 		return false;
-	return lots->slots[probe(lots, key, fnv1a(key))].key != NULL;
+	return ct_map_get(&lots->held, key, NULL);
 }
 
 size_t ingest_lots_count(const struct ingest_lots *lots)
 {
-	return lots->count;
+	return ct_map_count(&lots->held);
 }
 
 bool ingest_lots_is_lot_topic(const char *topic)
@@ -302,7 +194,7 @@ int ingest_lots_mark_result(const struct ingest_lots *lots, Cellthread__V1__Stat
 	int rc = CT_OK;
 
 	clear_held(result);
-	if (lots->count == 0 || cap == 0)
+	if (ct_map_count(&lots->held) == 0 || cap == 0)
 		return CT_OK;
 	for (size_t i = 0; i < result->n_materials && rc == CT_OK; i++)
 		if (ingest_lots_is_held(lots, result->site, result->materials[i]->lot_id)) {

@@ -852,8 +852,7 @@ int ingest_check_result(Cellthread__V1__StationResult *result, size_t index,
 		return rc;
 	}
 	if (is_empty(result->header->event_id)) {
-		if (derive_result_id(result, derived) != CT_OK ||
-		    (owned = strdup(derived)) == NULL)
+		if (derive_result_id(result, derived) != CT_OK || (owned = strdup(derived)) == NULL)
 			return CT_ERR_NOMEM;
 	}
 	normalise_header(result->header, owned);
@@ -895,8 +894,7 @@ int ingest_check_telemetry(Cellthread__V1__Telemetry *msg, const struct ct_topic
 		return rc;
 	}
 	if (is_empty(msg->header->event_id)) {
-		if (derive_telemetry_id(msg, derived) != CT_OK ||
-		    (owned = strdup(derived)) == NULL)
+		if (derive_telemetry_id(msg, derived) != CT_OK || (owned = strdup(derived)) == NULL)
 			return CT_ERR_NOMEM;
 	}
 	normalise_header(msg->header, owned);
@@ -945,8 +943,7 @@ int ingest_check_genealogy(Cellthread__V1__Genealogy *msg, const struct ct_topic
 		return rc;
 	}
 	if (is_empty(msg->header->event_id)) {
-		if (derive_genealogy_id(msg, derived) != CT_OK ||
-		    (owned = strdup(derived)) == NULL)
+		if (derive_genealogy_id(msg, derived) != CT_OK || (owned = strdup(derived)) == NULL)
 			return CT_ERR_NOMEM;
 	}
 	normalise_header(msg->header, owned);

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "ct_error.h"
+#include "ct_log.h"
 
 #define VERSION_DIGITS_MAX 9 /* 999999999 fits an int (and a PostgreSQL integer) */
 
@@ -377,4 +378,50 @@ unsigned migrate_line_of_position(const char *text, size_t len, long pos)
 			line++;
 	}
 	return 0;
+}
+
+void migrate_print_status(const struct migrate_step *steps, size_t n, FILE *out)
+{
+	fprintf(out, "%-8s %-12s %-20s %-24s %s\n", "VERSION", "STATE", "APPLIED_AT", "FILE",
+	        "SHA256");
+	for (size_t i = 0; i < n; i++) {
+		const struct migrate_step *s = &steps[i];
+
+		fprintf(out, "%-8d %-12s %-20s %-24s %s\n", s->version,
+		        migrate_state_name(s->state), s->applied ? s->applied->applied_at : "-",
+		        s->file ? s->file->file : "-",
+		        s->file ? s->file->sha256 : s->applied->sha256);
+	}
+}
+
+void migrate_report_problems(const struct migrate_step *steps, size_t n, const char *dir)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct migrate_step *s = &steps[i];
+
+		switch (s->state) {
+		case MIGRATE_CHANGED:
+			ct_error("%s was edited after it was applied (SHA-256 then %s, now %s): "
+			         "restore the file and put the change in a new migration",
+			         s->file->file, s->applied->sha256, s->file->sha256);
+			break;
+		case MIGRATE_RENAMED:
+			ct_error("%s was applied as version %d named '%s': restore the file name",
+			         s->file->file, s->version, s->applied->name);
+			break;
+		case MIGRATE_MISSING:
+			ct_error("version %d ('%s', applied %s) has no file in %s: wrong --dir, or "
+			         "the file was removed",
+			         s->version, s->applied->name, s->applied->applied_at, dir);
+			break;
+		case MIGRATE_OUT_OF_ORDER:
+			ct_error("%s is not applied but older than an applied migration: give it a "
+			         "version above the newest applied one",
+			         s->file->file);
+			break;
+		case MIGRATE_APPLIED:
+		case MIGRATE_PENDING:
+			break;
+		}
+	}
 }

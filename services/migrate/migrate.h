@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define MIGRATE_NAME_MAX   128                 /* bytes of a name, NUL included */
 #define MIGRATE_FILE_MAX   160                 /* bytes of a file name, NUL included */
@@ -106,5 +107,10 @@ bool migrate_state_is_problem(enum migrate_state state);
  * error position, counted in characters of the UTF-8 text). Returns 0 when pos is out of
  * range. */
 unsigned migrate_line_of_position(const char *text, size_t len, long pos);
+
+/* Prints the steps as a table (VERSION STATE APPLIED_AT FILE SHA256), for --status. */
+void migrate_print_status(const struct migrate_step *steps, size_t n, FILE *out);
+/* Logs, at error level, why each refusing step refuses and what to do about it. */
+void migrate_report_problems(const struct migrate_step *steps, size_t n, const char *dir);
 
 #endif

@@ -15,7 +15,7 @@
 void gate_charts_init(struct gate_charts *charts)
 {
 	memset(charts, 0, sizeof(*charts));
-	gate_map_init(&charts->index);
+	ct_map_init(&charts->index);
 }
 
 void gate_charts_drop_instances(struct gate_charts *charts)
@@ -23,7 +23,7 @@ void gate_charts_drop_instances(struct gate_charts *charts)
 	for (size_t i = 0; i < charts->n_charts; i++)
 		free(charts->charts[i]);
 	charts->n_charts = 0;
-	gate_map_clear(&charts->index);
+	ct_map_clear(&charts->index);
 }
 
 void gate_charts_cleanup(struct gate_charts *charts)
@@ -32,7 +32,7 @@ void gate_charts_cleanup(struct gate_charts *charts)
 	free(charts->charts);
 	free(charts->defs);
 	free(charts->steps);
-	gate_map_cleanup(&charts->index);
+	ct_map_cleanup(&charts->index);
 	memset(charts, 0, sizeof(*charts));
 }
 
@@ -222,7 +222,7 @@ void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *d
 	charts->n_steps = n_steps;
 
 	/* Keep the instances whose definition is unchanged, re-pointed at the new array. */
-	gate_map_clear(&charts->index);
+	ct_map_clear(&charts->index);
 	for (size_t i = 0; i < charts->n_charts; i++) {
 		struct gate_chart *chart = charts->charts[i];
 		const struct gate_chart_def *old =
@@ -238,7 +238,7 @@ void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *d
 		chart->def = index;
 		instance_key(key, sizeof(key), now->chart_id, chart->site, chart->line,
 		             chart->station, chart->recipe);
-		if (gate_map_put(&charts->index, key, kept) != CT_OK) {
+		if (ct_map_put(&charts->index, key, kept) != CT_OK) {
 			free(chart); /* out of memory: the chart restarts from its saved state */
 			continue;
 		}
@@ -285,7 +285,7 @@ static int add_instance(struct gate_charts *charts, size_t def_index, const char
 		return CT_ERR_INVALID; /* gate_chart_def_build checked it: cannot happen */
 	}
 	instance_key(key, sizeof(key), def->chart_id, site, line, station, recipe);
-	if (gate_map_put(&charts->index, key, charts->n_charts) != CT_OK) {
+	if (ct_map_put(&charts->index, key, charts->n_charts) != CT_OK) {
 		free(chart);
 		return CT_ERR_NOMEM;
 	}
@@ -321,7 +321,7 @@ int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const 
 	                      : spc_state_validate(&blob.engine.spc) != SPC_OK)
 		return CT_ERR_CORRUPT;
 	instance_key(key, sizeof(key), chart_id, site, line, station, recipe);
-	if (gate_map_get(&charts->index, key, &existing)) {
+	if (ct_map_get(&charts->index, key, &existing)) {
 		chart = charts->charts[existing];
 	} else {
 		rc = add_instance(charts, index, site, line, station, recipe, &chart);
@@ -553,7 +553,7 @@ int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationRe
 			recipe = result->recipe;
 		instance_key(key, sizeof(key), def->chart_id, result->site, result->line,
 		             result->station, recipe);
-		if (gate_map_get(&charts->index, key, &index)) {
+		if (ct_map_get(&charts->index, key, &index)) {
 			chart = charts->charts[index];
 		} else {
 			int rc = add_instance(charts, d, result->site, result->line,

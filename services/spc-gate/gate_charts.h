@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "ct_pb.h"
-#include "gate_map.h"
+#include "ct_map.h"
 #include "gate_spec.h"
 #include "spc.h"
 #include "spc_profile.h"
@@ -139,7 +139,7 @@ struct gate_charts {
 	size_t n_steps;
 	struct gate_chart **charts; /* instances, stable addresses */
 	size_t n_charts, cap_charts;
-	struct gate_map index; /* instance key -> index into charts */
+	struct ct_map index; /* instance key -> index into charts */
 	/* The spec limits, for capability; NULL: none computed. Not owned. */
 	const struct gate_spec_set *specs;
 };

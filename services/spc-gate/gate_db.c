@@ -628,8 +628,8 @@ int gate_db_load_lots(struct ct_pg *pg, struct gate_lots *lots, char *err, size_
 	struct ct_pg_result *res = NULL;
 	int rc;
 
-	gate_map_clear(&lots->held);
-	gate_map_clear(&lots->held_units);
+	ct_map_clear(&lots->held);
+	ct_map_clear(&lots->held_units);
 	if ((rc = ct_pg_query(pg, "SELECT site, lot_id, state FROM lot_status WHERE state <> 1", 0,
 	                      NULL, &res, err, err_len)) != CT_OK)
 		return rc;

@@ -90,7 +90,7 @@ static int judge_genealogy(struct gate *g, const Cellthread__V1__Genealogy *gen)
 
 	for (size_t i = 0; i < gen->n_children; i++) {
 		const char *child = gen->children[i]->unit_id;
-		if (!gate_map_get(&g->lots.held_units, child, NULL) &&
+		if (!ct_map_get(&g->lots.held_units, child, NULL) &&
 		    !gate_lots_is_held(&g->lots, gen->site, child))
 			continue;
 		snprintf(cause, sizeof(cause), "lot:%s", child);
@@ -119,8 +119,8 @@ static int refresh(struct gate *g, bool first)
 		return rc;
 	}
 	ct_info("loaded %zu specs, %zu charts, %zu gate rules, %zu held lots, %zu held units",
-	        g->specs.count, g->charts.n_defs, g->lots.n_rules, gate_map_count(&g->lots.held),
-	        gate_map_count(&g->lots.held_units));
+	        g->specs.count, g->charts.n_defs, g->lots.n_rules, ct_map_count(&g->lots.held),
+	        ct_map_count(&g->lots.held_units));
 	gate_publish_lot_changes(g);
 	gate_process_undos(g);
 	return CT_OK;

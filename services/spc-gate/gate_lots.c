@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_array.h"
 #include "ct_error.h"
 
 #define KIND(x)      CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_##x
@@ -14,18 +15,18 @@
 void gate_lots_init(struct gate_lots *lots)
 {
 	memset(lots, 0, sizeof(*lots));
-	gate_map_init(&lots->held);
-	gate_map_init(&lots->held_units);
-	gate_map_init(&lots->counter_index);
+	ct_map_init(&lots->held);
+	ct_map_init(&lots->held_units);
+	ct_map_init(&lots->counter_index);
 }
 
 void gate_lots_cleanup(struct gate_lots *lots)
 {
 	free(lots->rules);
 	free(lots->counters);
-	gate_map_cleanup(&lots->held);
-	gate_map_cleanup(&lots->held_units);
-	gate_map_cleanup(&lots->counter_index);
+	ct_map_cleanup(&lots->held);
+	ct_map_cleanup(&lots->held_units);
+	ct_map_cleanup(&lots->counter_index);
 	memset(lots, 0, sizeof(*lots));
 }
 
@@ -47,10 +48,10 @@ int gate_lots_set_held(struct gate_lots *lots, const char *site, const char *lot
 
 	lot_key(key, sizeof(key), site, lot_id);
 	if (state == LOT_RELEASED) {
-		gate_map_remove(&lots->held, key);
+		ct_map_remove(&lots->held, key);
 		return CT_OK;
 	}
-	return gate_map_put(&lots->held, key, (size_t)state);
+	return ct_map_put(&lots->held, key, (size_t)state);
 }
 
 bool gate_lots_is_held(const struct gate_lots *lots, const char *site, const char *lot_id)
@@ -58,12 +59,12 @@ bool gate_lots_is_held(const struct gate_lots *lots, const char *site, const cha
 	char key[2 * GATE_NAME_MAX + 2];
 
 	lot_key(key, sizeof(key), site, lot_id);
-	return gate_map_get(&lots->held, key, NULL);
+	return ct_map_get(&lots->held, key, NULL);
 }
 
 int gate_lots_add_held_unit(struct gate_lots *lots, const char *unit_id)
 {
-	return gate_map_put(&lots->held_units, unit_id, 1);
+	return ct_map_put(&lots->held_units, unit_id, 1);
 }
 
 static int counter(struct gate_lots *lots, const char *rule_id, const char *site,
@@ -73,19 +74,19 @@ static int counter(struct gate_lots *lots, const char *rule_id, const char *site
 	size_t index;
 
 	snprintf(key, sizeof(key), "%s|%s|%s", rule_id, site, lot_id);
-	if (gate_map_get(&lots->counter_index, key, &index)) {
+	if (ct_map_get(&lots->counter_index, key, &index)) {
 		*ret = &lots->counters[index];
 		return CT_OK;
 	}
-	if (lots->n_counters == lots->cap_counters) {
-		size_t cap = lots->cap_counters ? lots->cap_counters * 2 : 64;
-		struct gate_lot_counter *grown = realloc(lots->counters, cap * sizeof(*grown));
+	{
+		struct gate_lot_counter *grown =
+		        ct_array_grow(lots->counters, &lots->cap_counters, lots->n_counters + 1,
+		                      sizeof(*grown), 64);
 		if (grown == NULL)
 			return CT_ERR_NOMEM;
 		lots->counters = grown;
-		lots->cap_counters = cap;
 	}
-	if (gate_map_put(&lots->counter_index, key, lots->n_counters) != CT_OK)
+	if (ct_map_put(&lots->counter_index, key, lots->n_counters) != CT_OK)
 		return CT_ERR_NOMEM;
 	*ret = &lots->counters[lots->n_counters++];
 	memset(*ret, 0, sizeof(**ret));
@@ -98,7 +99,7 @@ static int counter(struct gate_lots *lots, const char *rule_id, const char *site
 void gate_lots_clear_counters(struct gate_lots *lots)
 {
 	lots->n_counters = 0;
-	gate_map_clear(&lots->counter_index);
+	ct_map_clear(&lots->counter_index);
 }
 
 int gate_lots_restore_counter(struct gate_lots *lots, const char *rule_id, const char *site,
@@ -200,7 +201,7 @@ int gate_lots_judge(struct gate_lots *lots, const Cellthread__V1__StationResult 
 		if (gate_lots_is_held(lots, r->site, ids[i]))
 			note_held(out, ids[i]);
 	for (size_t i = 0; i < r->n_children; i++)
-		if (gate_map_get(&lots->held_units, r->children[i]->unit_id, NULL))
+		if (ct_map_get(&lots->held_units, r->children[i]->unit_id, NULL))
 			note_held(out, r->children[i]->unit_id);
 	if (out->n_held > 0) {
 		snprintf(out->held_via_lot, sizeof(out->held_via_lot), "%s", out->held[0]);

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "ct_pb.h"
-#include "gate_map.h"
+#include "ct_map.h"
 #include "gate_spec.h"
 
 #define GATE_MAX_HOLDS     16
@@ -68,11 +68,11 @@ struct gate_lot_outcome {
 struct gate_lots {
 	struct gate_lot_rule *rules;
 	size_t n_rules;
-	struct gate_map held;       /* "site|lot" -> LotState */
-	struct gate_map held_units; /* unit ID -> 1 */
+	struct ct_map held;       /* "site|lot" -> LotState */
+	struct ct_map held_units; /* unit ID -> 1 */
 	struct gate_lot_counter *counters;
 	size_t n_counters, cap_counters;
-	struct gate_map counter_index; /* "rule|site|lot" -> index into counters */
+	struct ct_map counter_index; /* "rule|site|lot" -> index into counters */
 };
 
 void gate_lots_init(struct gate_lots *lots);

@@ -470,7 +470,11 @@ void gate_process_undos(struct gate *g)
 		const struct gate_undo *u = &undos[i];
 		Cellthread__V1__StationCommand cmd = CELLTHREAD__V1__STATION_COMMAND__INIT;
 		Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-		char id[48], topic[CT_TOPIC_MAX], text[512];
+		char id[48], topic[CT_TOPIC_MAX];
+		/* Room for the longest text the fields hold; the precisions below state that
+		 * bound, which the compiler cannot see through an array of structs. */
+		char text[sizeof("undo of  asked by : ") + sizeof(u->command_id) +
+		          sizeof(u->requested_by) + sizeof(u->reason)];
 
 		derive_id(id, sizeof(id), "u-", u->command_id, NULL, NULL);
 		header.event_id = id;
@@ -483,8 +487,10 @@ void gate_process_undos(struct gate *g)
 		cmd.station = (char *)u->station;
 		cmd.undoes_event_id = (char *)u->command_id;
 		cmd.reason_code = (char *)"UNDO";
-		snprintf(text, sizeof(text), "undo of %s asked by %s: %s", u->command_id,
-		         u->requested_by, u->reason);
+		snprintf(text, sizeof(text), "undo of %.*s asked by %.*s: %.*s",
+		         (int)sizeof(u->command_id) - 1, u->command_id,
+		         (int)sizeof(u->requested_by) - 1, u->requested_by,
+		         (int)sizeof(u->reason) - 1, u->reason);
 		cmd.reason_text = text;
 		cmd.cause_event_id = (char *)u->command_id;
 		cmd.unit = (char *)u->uom;

@@ -208,8 +208,7 @@ static void store_refused(void *ctx, size_t index, const char *err)
 
 	/* Logged as a dead letter by traveler_store_own_dead_letter. */
 	own_dead_letter(job->t, job->items[index].topic,
-	                CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_STORE, err, NULL,
-	                0);
+	                CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_STORE, err, NULL, 0);
 }
 
 /* Stores items in one transaction (ct_pg_store_batch: retried through lost connections and

@@ -40,7 +40,8 @@ static const char forward_sql[] =
         "  t.path || g.parent_id"
         " FROM genealogy g JOIN tree t ON g.child_id = t.node"
         " WHERE t.depth < $2::int AND g.parent_id <> ALL (t.path))"
-        " SELECT d.node, coalesce(u.kind, 0), d.via, d.depth, d.quantity, d.uom, d.position FROM ("
+        " SELECT d.node, coalesce(u.kind, 0) AS kind, d.via, d.depth, d.quantity, d.uom, "
+        "d.position FROM ("
         "  SELECT DISTINCT ON (node, via) * FROM tree ORDER BY node, via, depth) d"
         " LEFT JOIN unit u ON u.unit_id = d.node"
         " ORDER BY d.depth, d.via, d.node LIMIT $3::int";
@@ -49,23 +50,26 @@ static const char forward_sql[] =
 
 static const char visits_sql[] =
         "SELECT event_id, unit_id, unit_kind, site, line, station, station_type, recipe,"
-        " recipe_version, operator_id, " US("started_at") ", " US(
-                "ended_at") ", result, to_json(held_lots)::text"
+        " recipe_version, operator_id, " US("started_at") " AS started_at_us, " US(
+                "ended_at") " AS ended_at_us, result, to_json(held_lots)::text AS held_lots"
                             " FROM station_visit WHERE unit_id = ANY ($1::text[])"
                             " ORDER BY started_at, event_id LIMIT $2::int";
 /* US() spelled out: clang-format cannot lay out string literals around a macro. */
 static const char verdicts_sql[] =
-        "SELECT v.event_id, coalesce(e.producer, ''),"
-        " (extract(epoch from coalesce(e.produced_at, v.decided_at)) * 1000000)::int8,"
-        " v.unit_id, coalesce(u.kind, 0), v.site, v.line, v.station, v.source_event_id,"
-        " v.verdict, v.failed::text, v.inspection_reason, to_json(v.held_lots)::text,"
-        " (extract(epoch from v.decided_at) * 1000000)::int8, v.recipe, v.recipe_version"
+        "SELECT v.event_id, coalesce(e.producer, '') AS producer,"
+        " (extract(epoch from coalesce(e.produced_at, v.decided_at)) * 1000000)::int8"
+        "  AS produced_at_us,"
+        " v.unit_id, coalesce(u.kind, 0) AS unit_kind, v.site, v.line, v.station,"
+        " v.source_event_id, v.verdict, v.failed::text AS failed, v.inspection_reason,"
+        " to_json(v.held_lots)::text AS held_lots,"
+        " (extract(epoch from v.decided_at) * 1000000)::int8 AS decided_at_us, v.recipe,"
+        " v.recipe_version"
         " FROM unit_verdict v"
         " LEFT JOIN event e ON e.event_id = v.event_id"
         " LEFT JOIN unit u ON u.unit_id = v.unit_id"
         " WHERE v.unit_id = ANY ($1::text[]) ORDER BY v.decided_at, v.event_id LIMIT $2::int";
 static const char measurements_sql[] = "SELECT event_id, characteristic, value, uom, " US(
-        "measured_at") " FROM measurement"
+        "measured_at") " AS measured_at_us FROM measurement"
                        " WHERE unit_id = ANY ($1::text[]) AND event_id = ANY ($2::text[]) ORDER BY "
                        "event_id, seq";
 static const char parameters_sql[] =
@@ -76,15 +80,15 @@ static const char materials_sql[] =
         " FROM genealogy WHERE event_id = ANY ($1::text[]) AND source <> 'genealogy'"
         " ORDER BY event_id, seq";
 static const char environment_sql[] = "SELECT event_id, quantity, value, uom, sensor, " US(
-        "measured_at") " FROM"
+        "measured_at") " AS measured_at_us FROM"
                        " environment_reading WHERE event_id = ANY ($1::text[]) ORDER BY event_id, "
                        "seq";
 static const char notes_sql[] = "SELECT event_id, kind, code, severity, author, body, " US(
-        "at") " FROM visit_note"
+        "at") " AS at_us FROM visit_note"
               " WHERE event_id = ANY ($1::text[]) ORDER BY event_id, kind, seq";
 static const char curves_sql[] =
-        "SELECT event_id, name, x_unit, y_unit, array_to_string(x, ','),"
-        " array_to_string(y, ',') FROM visit_curve WHERE event_id = ANY ($1::text[])"
+        "SELECT event_id, name, x_unit, y_unit, array_to_string(x, ',') AS x,"
+        " array_to_string(y, ',') AS y FROM visit_curve WHERE event_id = ANY ($1::text[])"
         " ORDER BY event_id, seq";
 
 void traveler_trace_limits_init(struct traveler_trace_limits *limits)
@@ -121,9 +125,55 @@ static int push(void ***array, size_t *n, void *item)
 	return CT_OK;
 }
 
-static int64_t to_i64(const char *s)
+/* Result columns are read by name. NULL in a number column reads as 0 (as protobuf's
+ * absent field); a value that does not parse is remembered by the result and reported by
+ * ct_pg_result_check once the rows are read. */
+
+/* A text column, "" for NULL. */
+static const char *str_of(struct ct_pg_result *res, int row, const char *col)
 {
-	return strtoll(s, NULL, 10);
+	const char *v = ct_pg_text(res, row, col);
+	return v ? v : "";
+}
+
+/* A text column as a protobuf string ("" for NULL). */
+static char *text_of(struct ct_pg_result *res, int row, const char *col)
+{
+	return dup_text(ct_pg_text(res, row, col));
+}
+
+static int64_t int64_of(struct ct_pg_result *res, int row, const char *col)
+{
+	int64_t v = 0;
+	if (!ct_pg_is_null(res, row, col))
+		ct_pg_int64(res, row, col, &v);
+	return v;
+}
+
+static int int_of(struct ct_pg_result *res, int row, const char *col)
+{
+	int v = 0;
+	if (!ct_pg_is_null(res, row, col))
+		ct_pg_int(res, row, col, &v);
+	return v;
+}
+
+static double double_of(struct ct_pg_result *res, int row, const char *col)
+{
+	double v = 0;
+	if (!ct_pg_is_null(res, row, col))
+		ct_pg_double(res, row, col, &v);
+	return v;
+}
+
+/* Frees res; a value that did not parse turns rc into CT_ERR_INVALID, and out of memory
+ * gets its message (reason in err). */
+static int finish(struct ct_pg_result *res, int rc, char *err, size_t err_len)
+{
+	if (rc == CT_OK && res != NULL)
+		rc = ct_pg_result_check(res, err, err_len);
+	ct_pg_result_free(res);
+	return rc == CT_ERR_NOMEM ? ct_set_error(err, err_len, rc, "out of memory") : rc;
 }
 
 /* A text[] literal of the IDs (malloc'ed; NULL when out of memory). */
@@ -147,7 +197,7 @@ static int walk(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 {
 	char depth[16], limit[16];
 	const char *params[3] = {resp->id, depth, limit};
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	int rc;
 
 	snprintf(depth, sizeof(depth), "%u", limits->max_depth);
@@ -159,7 +209,7 @@ static int walk(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 	                 3, params, &res, err, err_len);
 	if (rc != CT_OK)
 		return rc;
-	for (int r = 0; r < PQntuples(res) && rc == CT_OK; r++) {
+	for (int r = 0; r < ct_pg_result_rows(res) && rc == CT_OK; r++) {
 		Cellthread__V1__TraceNode *node;
 		if ((unsigned)r >= limits->max_nodes) {
 			resp->truncated = true;
@@ -171,21 +221,20 @@ static int walk(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 			break;
 		}
 		cellthread__v1__trace_node__init(node);
-		node->unit_id = dup_text(PQgetvalue(res, r, 0));
-		node->kind = (Cellthread__V1__UnitKind)atoi(PQgetvalue(res, r, 1));
-		node->via_unit_id = dup_text(PQgetvalue(res, r, 2));
-		node->depth = (uint32_t)atoi(PQgetvalue(res, r, 3));
-		node->quantity = strtod(PQgetvalue(res, r, 4), NULL);
-		node->unit = dup_text(PQgetvalue(res, r, 5));
-		node->position = dup_text(PQgetvalue(res, r, 6));
+		node->unit_id = text_of(res, r, "node");
+		node->kind = (Cellthread__V1__UnitKind)int_of(res, r, "kind");
+		node->via_unit_id = text_of(res, r, "via");
+		node->depth = (uint32_t)int_of(res, r, "depth");
+		node->quantity = double_of(res, r, "quantity");
+		node->unit = text_of(res, r, "uom");
+		node->position = text_of(res, r, "position");
 		rc = push((void ***)&resp->nodes, &resp->n_nodes, node);
 		if (rc != CT_OK)
 			protobuf_c_message_free_unpacked(&node->base, NULL);
 		else if (node->depth >= limits->max_depth)
 			resp->truncated = true;
 	}
-	PQclear(res);
-	return rc == CT_ERR_NOMEM ? ct_set_error(err, err_len, rc, "out of memory") : rc;
+	return finish(res, rc, err, err_len);
 }
 
 /* Finds the visit with event_id in visits sorted as loaded (by time): a linear scan per
@@ -222,6 +271,10 @@ static int parse_doubles(const char *text, double **ret, size_t *ret_n)
 	for (size_t i = 0; i < n; i++) {
 		char *end = NULL;
 		values[i] = strtod(text, &end);
+		if (end == text || (*end != ',' && *end != '\0')) {
+			free(values);
+			return CT_ERR_INVALID;
+		}
 		text = *end == ',' ? end + 1 : end;
 	}
 	*ret = values;
@@ -232,12 +285,12 @@ static int parse_doubles(const char *text, double **ret, size_t *ret_n)
 /* Runs one detail query and hands each row to `add`. */
 static int load_details(struct ct_pg *pg, const char *sql, const char *units, const char *events,
                         const struct visit_index *index, size_t n_index,
-                        int (*add)(Cellthread__V1__StationResult *, PGresult *, int), char *err,
-                        size_t err_len)
+                        int (*add)(Cellthread__V1__StationResult *, struct ct_pg_result *, int),
+                        char *err, size_t err_len)
 {
 	const char *params[2];
 	int n_params = 0;
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	int rc;
 
 	if (units != NULL)
@@ -246,120 +299,127 @@ static int load_details(struct ct_pg *pg, const char *sql, const char *units, co
 	rc = ct_pg_query(pg, sql, n_params, params, &res, err, err_len);
 	if (rc != CT_OK)
 		return rc;
-	for (int r = 0; r < PQntuples(res) && rc == CT_OK; r++) {
+	for (int r = 0; r < ct_pg_result_rows(res) && rc == CT_OK; r++) {
+		const char *event_id = ct_pg_text(res, r, "event_id");
 		Cellthread__V1__StationResult *visit =
-		        find_visit(index, n_index, PQgetvalue(res, r, 0));
+		        event_id ? find_visit(index, n_index, event_id) : NULL;
 		if (visit != NULL)
 			rc = add(visit, res, r);
 	}
-	PQclear(res);
-	return rc == CT_ERR_NOMEM ? ct_set_error(err, err_len, rc, "out of memory") : rc;
+	if (rc == CT_ERR_INVALID)
+		ct_set_error(err, err_len, rc, "a stored curve is not a list of numbers");
+	return finish(res, rc, err, err_len);
 }
 
-static int add_measurement(Cellthread__V1__StationResult *v, PGresult *res, int r)
+static int add_measurement(Cellthread__V1__StationResult *v, struct ct_pg_result *res, int r)
 {
 	Cellthread__V1__Measurement *m = malloc(sizeof(*m));
 	if (m == NULL)
 		return CT_ERR_NOMEM;
 	cellthread__v1__measurement__init(m);
-	m->characteristic = dup_text(PQgetvalue(res, r, 1));
-	m->value = strtod(PQgetvalue(res, r, 2), NULL);
-	m->unit = dup_text(PQgetvalue(res, r, 3));
-	m->measured_at_us = to_i64(PQgetvalue(res, r, 4));
+	m->characteristic = text_of(res, r, "characteristic");
+	m->value = double_of(res, r, "value");
+	m->unit = text_of(res, r, "uom");
+	m->measured_at_us = int64_of(res, r, "measured_at_us");
 	return push((void ***)&v->measurements, &v->n_measurements, m);
 }
 
-static int add_parameter(Cellthread__V1__StationResult *v, PGresult *res, int r)
+static int add_parameter(Cellthread__V1__StationResult *v, struct ct_pg_result *res, int r)
 {
 	Cellthread__V1__Parameter *p = malloc(sizeof(*p));
 	if (p == NULL)
 		return CT_ERR_NOMEM;
 	cellthread__v1__parameter__init(p);
-	p->name = dup_text(PQgetvalue(res, r, 1));
-	p->actual = strtod(PQgetvalue(res, r, 2), NULL);
-	p->has_setpoint = !PQgetisnull(res, r, 3);
-	p->setpoint = p->has_setpoint ? strtod(PQgetvalue(res, r, 3), NULL) : 0;
-	p->unit = dup_text(PQgetvalue(res, r, 4));
+	p->name = text_of(res, r, "name");
+	p->actual = double_of(res, r, "actual");
+	p->has_setpoint = !ct_pg_is_null(res, r, "setpoint");
+	p->setpoint = double_of(res, r, "setpoint");
+	p->unit = text_of(res, r, "uom");
 	return push((void ***)&v->parameters, &v->n_parameters, p);
 }
 
-static int add_material_or_child(Cellthread__V1__StationResult *v, PGresult *res, int r)
+static int add_material_or_child(Cellthread__V1__StationResult *v, struct ct_pg_result *res, int r)
 {
-	if (strcmp(PQgetvalue(res, r, 7), "material") == 0) {
+	const char *source = ct_pg_text(res, r, "source");
+
+	if (source != NULL && strcmp(source, "material") == 0) {
 		Cellthread__V1__MaterialUse *m = malloc(sizeof(*m));
 		if (m == NULL)
 			return CT_ERR_NOMEM;
 		cellthread__v1__material_use__init(m);
-		m->lot_id = dup_text(PQgetvalue(res, r, 1));
-		m->material = dup_text(PQgetvalue(res, r, 3));
-		m->quantity = strtod(PQgetvalue(res, r, 4), NULL);
-		m->unit = dup_text(PQgetvalue(res, r, 5));
+		m->lot_id = text_of(res, r, "child_id");
+		m->material = text_of(res, r, "material");
+		m->quantity = double_of(res, r, "quantity");
+		m->unit = text_of(res, r, "uom");
 		return push((void ***)&v->materials, &v->n_materials, m);
 	} else {
 		Cellthread__V1__ChildUnit *c = malloc(sizeof(*c));
 		if (c == NULL)
 			return CT_ERR_NOMEM;
 		cellthread__v1__child_unit__init(c);
-		c->unit_id = dup_text(PQgetvalue(res, r, 1));
-		c->kind = (Cellthread__V1__UnitKind)atoi(PQgetvalue(res, r, 2));
-		c->quantity = strtod(PQgetvalue(res, r, 4), NULL);
-		c->unit = dup_text(PQgetvalue(res, r, 5));
-		c->position = dup_text(PQgetvalue(res, r, 6));
+		c->unit_id = text_of(res, r, "child_id");
+		c->kind = (Cellthread__V1__UnitKind)int_of(res, r, "child_kind");
+		c->quantity = double_of(res, r, "quantity");
+		c->unit = text_of(res, r, "uom");
+		c->position = text_of(res, r, "position");
 		return push((void ***)&v->children, &v->n_children, c);
 	}
 }
 
-static int add_environment(Cellthread__V1__StationResult *v, PGresult *res, int r)
+static int add_environment(Cellthread__V1__StationResult *v, struct ct_pg_result *res, int r)
 {
 	Cellthread__V1__EnvironmentReading *e = malloc(sizeof(*e));
 	if (e == NULL)
 		return CT_ERR_NOMEM;
 	cellthread__v1__environment_reading__init(e);
-	e->quantity = dup_text(PQgetvalue(res, r, 1));
-	e->value = strtod(PQgetvalue(res, r, 2), NULL);
-	e->unit = dup_text(PQgetvalue(res, r, 3));
-	e->sensor = dup_text(PQgetvalue(res, r, 4));
-	e->measured_at_us = to_i64(PQgetvalue(res, r, 5));
+	e->quantity = text_of(res, r, "quantity");
+	e->value = double_of(res, r, "value");
+	e->unit = text_of(res, r, "uom");
+	e->sensor = text_of(res, r, "sensor");
+	e->measured_at_us = int64_of(res, r, "measured_at_us");
 	return push((void ***)&v->environment, &v->n_environment, e);
 }
 
-static int add_note(Cellthread__V1__StationResult *v, PGresult *res, int r)
+static int add_note(Cellthread__V1__StationResult *v, struct ct_pg_result *res, int r)
 {
-	if (strcmp(PQgetvalue(res, r, 1), "note") == 0) {
+	const char *kind = ct_pg_text(res, r, "kind");
+
+	if (kind != NULL && strcmp(kind, "note") == 0) {
 		Cellthread__V1__OperatorNote *n = malloc(sizeof(*n));
 		if (n == NULL)
 			return CT_ERR_NOMEM;
 		cellthread__v1__operator_note__init(n);
-		n->author = dup_text(PQgetvalue(res, r, 4));
-		n->text = dup_text(PQgetvalue(res, r, 5));
-		n->at_us = to_i64(PQgetvalue(res, r, 6));
+		n->author = text_of(res, r, "author");
+		n->text = text_of(res, r, "body");
+		n->at_us = int64_of(res, r, "at_us");
 		return push((void ***)&v->notes, &v->n_notes, n);
 	} else {
 		Cellthread__V1__ProcessException *x = malloc(sizeof(*x));
 		if (x == NULL)
 			return CT_ERR_NOMEM;
 		cellthread__v1__process_exception__init(x);
-		x->code = dup_text(PQgetvalue(res, r, 2));
-		x->severity = (Cellthread__V1__Severity)atoi(PQgetvalue(res, r, 3));
-		x->text = dup_text(PQgetvalue(res, r, 5));
-		x->at_us = to_i64(PQgetvalue(res, r, 6));
+		x->code = text_of(res, r, "code");
+		x->severity = (Cellthread__V1__Severity)int_of(res, r, "severity");
+		x->text = text_of(res, r, "body");
+		x->at_us = int64_of(res, r, "at_us");
 		return push((void ***)&v->exceptions, &v->n_exceptions, x);
 	}
 }
 
-static int add_curve(Cellthread__V1__StationResult *v, PGresult *res, int r)
+static int add_curve(Cellthread__V1__StationResult *v, struct ct_pg_result *res, int r)
 {
 	Cellthread__V1__Curve *c = malloc(sizeof(*c));
 	int rc;
 	if (c == NULL)
 		return CT_ERR_NOMEM;
 	cellthread__v1__curve__init(c);
-	c->name = dup_text(PQgetvalue(res, r, 1));
-	c->x_unit = dup_text(PQgetvalue(res, r, 2));
-	c->y_unit = dup_text(PQgetvalue(res, r, 3));
-	rc = parse_doubles(PQgetvalue(res, r, 4), &c->x, &c->n_x);
+	c->name = text_of(res, r, "name");
+	c->x_unit = text_of(res, r, "x_unit");
+	c->y_unit = text_of(res, r, "y_unit");
+	rc = parse_doubles(ct_pg_text(res, r, "x") ? ct_pg_text(res, r, "x") : "", &c->x, &c->n_x);
 	if (rc == CT_OK)
-		rc = parse_doubles(PQgetvalue(res, r, 5), &c->y, &c->n_y);
+		rc = parse_doubles(ct_pg_text(res, r, "y") ? ct_pg_text(res, r, "y") : "", &c->y,
+		                   &c->n_y);
 	if (rc == CT_OK)
 		rc = push((void ***)&v->curves, &v->n_curves, c);
 	if (rc != CT_OK)
@@ -447,7 +507,7 @@ int traveler_verdicts_load(struct ct_pg *pg, char *const *unit_ids, size_t n, un
 	char *units = id_array((char **)unit_ids, n);
 	char limit_text[16];
 	const char *params[2] = {units, limit_text};
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	int rc;
 
 	if (units == NULL)
@@ -457,7 +517,7 @@ int traveler_verdicts_load(struct ct_pg *pg, char *const *unit_ids, size_t n, un
 	free(units);
 	if (rc != CT_OK)
 		return rc;
-	for (int r = 0; r < PQntuples(res) && rc == CT_OK; r++) {
+	for (int r = 0; r < ct_pg_result_rows(res) && rc == CT_OK; r++) {
 		Cellthread__V1__Verdict *v;
 		Cellthread__V1__Header *h;
 		if ((unsigned)r >= limit) {
@@ -475,32 +535,31 @@ int traveler_verdicts_load(struct ct_pg *pg, char *const *unit_ids, size_t n, un
 		cellthread__v1__verdict__init(v);
 		cellthread__v1__header__init(h);
 		v->header = h;
-		h->event_id = dup_text(PQgetvalue(res, r, 0));
-		h->producer = dup_text(PQgetvalue(res, r, 1));
-		h->produced_at_us = to_i64(PQgetvalue(res, r, 2));
+		h->event_id = text_of(res, r, "event_id");
+		h->producer = text_of(res, r, "producer");
+		h->produced_at_us = int64_of(res, r, "produced_at_us");
 		h->schema_version = 1;
-		v->unit_id = dup_text(PQgetvalue(res, r, 3));
-		v->unit_kind = (Cellthread__V1__UnitKind)atoi(PQgetvalue(res, r, 4));
-		v->site = dup_text(PQgetvalue(res, r, 5));
-		v->line = dup_text(PQgetvalue(res, r, 6));
-		v->station = dup_text(PQgetvalue(res, r, 7));
-		v->source_event_id = dup_text(PQgetvalue(res, r, 8));
-		v->verdict = (Cellthread__V1__VerdictCode)atoi(PQgetvalue(res, r, 9));
-		v->inspection_reason = dup_text(PQgetvalue(res, r, 11));
-		v->decided_at_us = to_i64(PQgetvalue(res, r, 13));
-		v->recipe = dup_text(PQgetvalue(res, r, 14));
-		v->recipe_version = (uint32_t)strtoul(PQgetvalue(res, r, 15), NULL, 10);
-		rc = parse_failed(PQgetvalue(res, r, 10), v);
+		v->unit_id = text_of(res, r, "unit_id");
+		v->unit_kind = (Cellthread__V1__UnitKind)int_of(res, r, "unit_kind");
+		v->site = text_of(res, r, "site");
+		v->line = text_of(res, r, "line");
+		v->station = text_of(res, r, "station");
+		v->source_event_id = text_of(res, r, "source_event_id");
+		v->verdict = (Cellthread__V1__VerdictCode)int_of(res, r, "verdict");
+		v->inspection_reason = text_of(res, r, "inspection_reason");
+		v->decided_at_us = int64_of(res, r, "decided_at_us");
+		v->recipe = text_of(res, r, "recipe");
+		v->recipe_version = (uint32_t)int64_of(res, r, "recipe_version");
+		rc = parse_failed(str_of(res, r, "failed"), v);
 		if (rc == CT_OK)
-			rc = parse_string_array(PQgetvalue(res, r, 12), &v->held_lots,
+			rc = parse_string_array(str_of(res, r, "held_lots"), &v->held_lots,
 			                        &v->n_held_lots);
 		if (rc == CT_OK)
 			rc = push((void ***)verdicts, n_verdicts, v);
 		if (rc != CT_OK)
 			protobuf_c_message_free_unpacked(&v->base, NULL);
 	}
-	PQclear(res);
-	return rc == CT_ERR_NOMEM ? ct_set_error(err, err_len, rc, "out of memory") : rc;
+	return finish(res, rc, err, err_len);
 }
 
 /* Loads the station visits of the traced unit and of every non-lot node. */
@@ -514,7 +573,7 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 	bool verdicts_truncated = false;
 	char limit[16];
 	const char *params[2];
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	int rc = CT_ERR_NOMEM;
 
 	unit_ids = malloc((resp->n_nodes + 1) * sizeof(*unit_ids));
@@ -533,7 +592,7 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 	rc = ct_pg_query(pg, visits_sql, 2, params, &res, err, err_len);
 	if (rc != CT_OK)
 		goto out;
-	for (int r = 0; r < PQntuples(res); r++) {
+	for (int r = 0; r < ct_pg_result_rows(res); r++) {
 		Cellthread__V1__StationResult *v;
 		Cellthread__V1__Header *h;
 		if ((unsigned)r >= limits->max_visits) {
@@ -551,21 +610,22 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 		cellthread__v1__station_result__init(v);
 		cellthread__v1__header__init(h);
 		v->header = h;
-		h->event_id = dup_text(PQgetvalue(res, r, 0));
+		h->event_id = text_of(res, r, "event_id");
 		h->schema_version = 1;
-		v->unit_id = dup_text(PQgetvalue(res, r, 1));
-		v->unit_kind = (Cellthread__V1__UnitKind)atoi(PQgetvalue(res, r, 2));
-		v->site = dup_text(PQgetvalue(res, r, 3));
-		v->line = dup_text(PQgetvalue(res, r, 4));
-		v->station = dup_text(PQgetvalue(res, r, 5));
-		v->station_type = (Cellthread__V1__StationType)atoi(PQgetvalue(res, r, 6));
-		v->recipe = dup_text(PQgetvalue(res, r, 7));
-		v->recipe_version = (uint32_t)strtoul(PQgetvalue(res, r, 8), NULL, 10);
-		v->operator_id = dup_text(PQgetvalue(res, r, 9));
-		v->started_at_us = to_i64(PQgetvalue(res, r, 10));
-		v->ended_at_us = to_i64(PQgetvalue(res, r, 11));
-		v->result = (Cellthread__V1__ResultCode)atoi(PQgetvalue(res, r, 12));
-		rc = parse_string_array(PQgetvalue(res, r, 13), &v->held_lots, &v->n_held_lots);
+		v->unit_id = text_of(res, r, "unit_id");
+		v->unit_kind = (Cellthread__V1__UnitKind)int_of(res, r, "unit_kind");
+		v->site = text_of(res, r, "site");
+		v->line = text_of(res, r, "line");
+		v->station = text_of(res, r, "station");
+		v->station_type = (Cellthread__V1__StationType)int_of(res, r, "station_type");
+		v->recipe = text_of(res, r, "recipe");
+		v->recipe_version = (uint32_t)int64_of(res, r, "recipe_version");
+		v->operator_id = text_of(res, r, "operator_id");
+		v->started_at_us = int64_of(res, r, "started_at_us");
+		v->ended_at_us = int64_of(res, r, "ended_at_us");
+		v->result = (Cellthread__V1__ResultCode)int_of(res, r, "result");
+		rc = parse_string_array(str_of(res, r, "held_lots"), &v->held_lots,
+		                        &v->n_held_lots);
 		if (rc == CT_OK)
 			rc = push((void ***)&resp->visits, &resp->n_visits, v);
 		if (rc != CT_OK) {
@@ -573,8 +633,11 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 			goto out;
 		}
 	}
-	PQclear(res);
+	rc = ct_pg_result_check(res, err, err_len);
+	ct_pg_result_free(res);
 	res = NULL;
+	if (rc != CT_OK)
+		goto out;
 	/* The verdicts of the same units (a lot is never judged as a unit). */
 	rc = traveler_verdicts_load(pg, unit_ids, n_units, limits->max_visits, &resp->verdicts,
 	                            &resp->n_verdicts, &verdicts_truncated, err, err_len);
@@ -618,7 +681,7 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 out:
 	if (rc == CT_ERR_NOMEM)
 		ct_set_error(err, err_len, rc, "out of memory");
-	PQclear(res);
+	ct_pg_result_free(res);
 	free(unit_ids);
 	free(event_ids);
 	free(units);
@@ -633,7 +696,7 @@ int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection directio
 {
 	Cellthread__V1__TraceResponse *resp = malloc(sizeof(*resp));
 	const char *params[1] = {id};
-	PGresult *res = NULL;
+	struct ct_pg_result *res = NULL;
 	int rc;
 
 	if (resp == NULL)
@@ -658,14 +721,14 @@ int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection directio
 	                 err_len);
 	if (rc != CT_OK)
 		goto fail;
-	if (PQntuples(res) == 0) {
+	if (ct_pg_result_rows(res) == 0) {
 		char text[160];
 		snprintf(text, sizeof(text), "unknown unit or lot '%s'", id);
 		resp->error = dup_text(text);
-		PQclear(res);
+		ct_pg_result_free(res);
 		goto answered;
 	}
-	PQclear(res);
+	ct_pg_result_free(res);
 	rc = walk(pg, resp, limits, err, err_len);
 	if (rc == CT_OK && direction == CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK)
 		rc = load_visits(pg, resp, limits, err, err_len);

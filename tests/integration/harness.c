@@ -610,6 +610,8 @@ static const char *service_name(enum harness_service service)
 		return "linesim";
 	case HARNESS_SPCGATE:
 		return "spc-gate";
+	case HARNESS_FPYREPORT:
+		return "fpy-report";
 	}
 	return "unknown";
 }
@@ -625,6 +627,8 @@ static const char *service_bin(enum harness_service service)
 		return CT_LINESIM_BIN;
 	case HARNESS_SPCGATE:
 		return CT_SPCGATE_BIN;
+	case HARNESS_FPYREPORT:
+		return CT_FPYREPORT_BIN;
 	}
 	return "";
 }

@@ -44,7 +44,8 @@ enum harness_service {
 	HARNESS_INGEST,
 	HARNESS_TRAVELER,
 	HARNESS_LINESIM,
-	HARNESS_SPCGATE, /* ct-spc-gate: broker user "spc-gate", PostgreSQL login "spcgate" */
+	HARNESS_SPCGATE,   /* ct-spc-gate: broker user "spc-gate", PostgreSQL login "spcgate" */
+	HARNESS_FPYREPORT, /* ct-fpy-report: broker user "fpy-report", no database */
 };
 
 /* A child process the harness keeps running: a service or the broker. */

@@ -14,7 +14,7 @@
 #include "ct_error.h"
 #include "gate_charts.h"
 #include "gate_lots.h"
-#include "gate_map.h"
+#include "ct_map.h"
 #include "gate_spec.h"
 
 #define VERDICT(x) CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_##x
@@ -194,40 +194,40 @@ static void test_judge(void **state)
 
 static void test_map(void **state)
 {
-	struct gate_map map;
+	struct ct_map map;
 	char key[32];
 	size_t value = 0;
 
 	(void)state;
-	gate_map_init(&map);
-	assert_false(gate_map_get(&map, "x", NULL));
+	ct_map_init(&map);
+	assert_false(ct_map_get(&map, "x", NULL));
 	for (size_t i = 0; i < 5000; i++) {
 		snprintf(key, sizeof(key), "lot-%zu", i);
-		assert_int_equal(gate_map_put(&map, key, i), CT_OK);
+		assert_int_equal(ct_map_put(&map, key, i), CT_OK);
 	}
-	assert_int_equal(gate_map_count(&map), 5000);
+	assert_int_equal(ct_map_count(&map), 5000);
 	for (size_t i = 0; i < 5000; i += 2) {
 		snprintf(key, sizeof(key), "lot-%zu", i);
-		assert_true(gate_map_remove(&map, key));
-		assert_false(gate_map_remove(&map, key));
+		assert_true(ct_map_remove(&map, key));
+		assert_false(ct_map_remove(&map, key));
 	}
 	/* Removals leave tombstones; inserts after them still find every key. */
 	for (size_t i = 5000; i < 8000; i++) {
 		snprintf(key, sizeof(key), "lot-%zu", i);
-		assert_int_equal(gate_map_put(&map, key, i), CT_OK);
+		assert_int_equal(ct_map_put(&map, key, i), CT_OK);
 	}
 	for (size_t i = 0; i < 8000; i++) {
 		snprintf(key, sizeof(key), "lot-%zu", i);
-		bool present = gate_map_get(&map, key, &value);
+		bool present = ct_map_get(&map, key, &value);
 		assert_int_equal(present, i >= 5000 || i % 2 == 1);
 		if (present)
 			assert_int_equal(value, i);
 	}
-	assert_int_equal(gate_map_count(&map), 5500);
-	gate_map_clear(&map);
-	assert_int_equal(gate_map_count(&map), 0);
-	assert_false(gate_map_get(&map, "lot-1", NULL));
-	gate_map_cleanup(&map);
+	assert_int_equal(ct_map_count(&map), 5500);
+	ct_map_clear(&map);
+	assert_int_equal(ct_map_count(&map), 0);
+	assert_false(ct_map_get(&map, "lot-1", NULL));
+	ct_map_cleanup(&map);
 }
 
 static struct gate_lot_rule rule_fail_rate(double rate, long min_units)

@@ -10,9 +10,12 @@
 
 #include <cmocka.h>
 
+#include "ct_array.h"
 #include "ct_config.h"
 #include "ct_error.h"
 #include "ct_ids.h"
+#include "ct_map.h"
+#include "ct_msg.h"
 #include "ct_pg.h"
 #include "ct_time.h"
 #include "ct_topic.h"
@@ -303,6 +306,93 @@ static void test_pgarray_literal(void **state)
 	ct_pgarray_cleanup(&a);
 }
 
+/* The one derivation rule: prefix + first 32 hex digits of SHA-256 over the parts joined by
+ * '|' (a NULL part is ""). Expected values: printf %s 'a|b|' | sha256sum, and so on. */
+static void test_id_derive(void **state)
+{
+	const char *abc[] = {"a", "b", NULL};
+	const char *one[] = {"result|S1"};
+	char id[CT_DERIVED_ID_MAX], small[10];
+
+	(void)state;
+	assert_int_equal(ct_id_derive(id, sizeof(id), "v-", abc, 3), CT_OK);
+	assert_string_equal(id, "v-8609ff598817d3680360cee50279d3bb");
+	assert_true(ct_id_is_valid(id));
+	assert_int_equal(ct_id_derive(id, sizeof(id), "d-", one, 1), CT_OK);
+	assert_string_equal(id, "d-da806d43fbaa1136eb25ccf56cd56789");
+	assert_int_equal(ct_id_derive(small, sizeof(small), "d-", one, 1), CT_ERR_TOO_BIG);
+}
+
+static void test_msg_kinds_and_enum_names(void **state)
+{
+	int v = -1;
+	char list[128];
+
+	(void)state;
+	assert_ptr_equal(ct_msg_descriptor(CT_KIND_RESULT),
+	                 &cellthread__v1__station_result_batch__descriptor);
+	assert_ptr_equal(ct_msg_descriptor(CT_KIND_VERDICT),
+	                 &cellthread__v1__verdict_batch__descriptor);
+	assert_ptr_equal(ct_msg_descriptor(CT_KIND_COMMAND),
+	                 &cellthread__v1__station_command__descriptor);
+	assert_null(ct_msg_descriptor(CT_KIND_UNKNOWN));
+	assert_string_equal(ct_unit_kind_name(4), "cell");
+	assert_null(ct_unit_kind_name(0));
+	assert_null(ct_unit_kind_name(99));
+	assert_int_equal(ct_station_type_from_name("eol_test", &v), CT_OK);
+	assert_string_equal(ct_station_type_name(v), "eol_test");
+	assert_int_equal(ct_severity_from_name("unspecified", &v), CT_ERR_INVALID);
+	ct_enum_short_name_list(&cellthread__v1__result_code__descriptor, list, sizeof(list));
+	assert_string_equal(list, "ok|nok|aborted");
+	assert_false(ct_enum_has_short_names(&cellthread__v1__lot_state__descriptor));
+}
+
+static void test_map_put_get_remove_clone(void **state)
+{
+	struct ct_map map, copy;
+	char key[32];
+	size_t v = 0;
+
+	(void)state;
+	ct_map_init(&map);
+	for (size_t i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "lot-%zu", i);
+		assert_int_equal(ct_map_put(&map, key, i), CT_OK);
+	}
+	for (size_t i = 0; i < 1000; i += 2) {
+		snprintf(key, sizeof(key), "lot-%zu", i);
+		assert_true(ct_map_remove(&map, key));
+	}
+	assert_int_equal(ct_map_count(&map), 500);
+	assert_int_equal(ct_map_clone(&map, &copy), CT_OK);
+	ct_map_cleanup(&map);
+	assert_true(ct_map_get(&copy, "lot-999", &v));
+	assert_int_equal(v, 999);
+	assert_false(ct_map_get(&copy, "lot-998", NULL));
+	assert_int_equal(ct_map_count(&copy), 500);
+	ct_map_cleanup(&copy);
+}
+
+static void test_array_grow(void **state)
+{
+	int *items = NULL, *grown;
+	size_t cap = 0;
+
+	(void)state;
+	grown = ct_array_grow(items, &cap, 1, sizeof(*items), 16);
+	assert_non_null(grown);
+	assert_int_equal(cap, 16);
+	items = grown;
+	assert_ptr_equal(ct_array_grow(items, &cap, 16, sizeof(*items), 16), items);
+	items = ct_array_grow(items, &cap, 100, sizeof(*items), 16);
+	assert_non_null(items);
+	assert_int_equal(cap, 128);
+	/* Overflow is refused and leaves the array as it was. */
+	assert_null(ct_array_grow(items, &cap, SIZE_MAX / 2, sizeof(*items), 16));
+	assert_int_equal(cap, 128);
+	free(items);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +405,10 @@ int main(void)
 	        cmocka_unit_test(test_config_errors_name_the_key),
 	        cmocka_unit_test(test_copy_text_escaping),
 	        cmocka_unit_test(test_pgarray_literal),
+	        cmocka_unit_test(test_id_derive),
+	        cmocka_unit_test(test_msg_kinds_and_enum_names),
+	        cmocka_unit_test(test_map_put_get_remove_clone),
+	        cmocka_unit_test(test_array_grow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,8 @@ enum ct_config_type {
 	CT_CONF_INT,    /* long, within [min, max] */
 	CT_CONF_DOUBLE, /* double, finite, within [min, max] */
 	CT_CONF_BOOL,   /* bool: true/false/yes/no/on/off/1/0 */
+	CT_CONF_FLAG,   /* bool as CT_CONF_BOOL, but `--key` alone on the command line means
+	                 * true (a switch like --status); `--key=false` also works */
 };
 
 struct ct_config_key {
@@ -47,6 +49,29 @@ struct ct_config_table {
  * On failure returns CT_ERR_CONFIG with the reason (naming the key) in err. */
 int ct_config_load(const struct ct_config_table *tables, size_t n_tables, int argc, char **argv,
                    char **envp, char *err, size_t err_len);
+
+/* A key whose environment variable is not CT_<KEY> (a tool's documented variable, e.g.
+ * {"dir", "CT_MIGRATIONS_DIR"}), or, with env NULL, a key not read from the environment
+ * (a command-line switch). */
+struct ct_config_env {
+	const char *key;
+	const char *env;
+};
+
+/* Where ct_config_load_from reads from, for tools whose options are not a service's. */
+struct ct_config_source {
+	int argc; /* argv[0] is skipped; argc <= 1: no command line (the caller parses it) */
+	char **argv;
+	char **envp; /* NULL-terminated; NULL: no environment */
+	const struct ct_config_env *env_names;
+	size_t n_env_names;
+	bool no_file;  /* ignore --config and CT_CONFIG */
+	bool own_help; /* --help is a key of the tables (the tool prints its own usage) */
+};
+
+/* As ct_config_load, from the given sources, with the given environment names. */
+int ct_config_load_from(const struct ct_config_table *tables, size_t n_tables,
+                        const struct ct_config_source *source, char *err, size_t err_len);
 /* Logs every key's effective value at INFO, secrets as "****". */
 void ct_config_log(const struct ct_config_table *tables, size_t n_tables);
 /* Frees the strings ct_config_load allocated and sets them to NULL. */

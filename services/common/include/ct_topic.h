@@ -49,6 +49,12 @@ enum ct_topic_kind ct_topic_kind_from_name(const char *name);
 /* Builds ct/v1/plant/{site}/{line}/{station}/{kind}. Returns CT_OK or CT_ERR_TOO_BIG. */
 int ct_topic_plant(char *buf, size_t len, const char *site, const char *line, const char *station,
                    enum ct_topic_kind kind);
+/* Builds ct/v1/plant/{site}/{line}/{station}/{name} for a kind the runtime does not know: a
+ * new service publishes on a new kind ("fpy") with this, without adding to enum
+ * ct_topic_kind (which lists the kinds the runtime itself decodes). name must be an ID
+ * (ct_id_is_valid). Returns CT_OK, CT_ERR_INVALID for a bad name, or CT_ERR_TOO_BIG. */
+int ct_topic_plant_name(char *buf, size_t len, const char *site, const char *line,
+                        const char *station, const char *name);
 /* Builds ct/v1/edge/{site}/{line}/{station}/{kind}/{pb|json}. */
 int ct_topic_edge(char *buf, size_t len, const char *site, const char *line, const char *station,
                   enum ct_topic_kind kind, enum ct_topic_encoding enc);

@@ -1,5 +1,5 @@
-/* gate_map: string-keyed open-addressing hash map (see gate_map.h). */
-#include "gate_map.h"
+/* ct_map: string-keyed open-addressing hash map (see ct_map.h). */
+#include "ct_map.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include "ct_error.h"
 
 static char tombstone;
-#define GATE_MAP_TOMBSTONE (&tombstone)
+#define CT_MAP_TOMBSTONE (&tombstone)
 
 /* FNV-1a: keys are short IDs chosen by the plant, not by an attacker with a budget; the
  * table's load bound keeps even a poor distribution usable. */
@@ -22,15 +22,15 @@ static uint64_t hash(const char *key)
 	return h;
 }
 
-void gate_map_init(struct gate_map *map)
+void ct_map_init(struct ct_map *map)
 {
 	memset(map, 0, sizeof(*map));
 }
 
-void gate_map_clear(struct gate_map *map)
+void ct_map_clear(struct ct_map *map)
 {
 	for (size_t i = 0; i < map->cap; i++) {
-		if (map->slots[i].key != NULL && map->slots[i].key != GATE_MAP_TOMBSTONE)
+		if (map->slots[i].key != NULL && map->slots[i].key != CT_MAP_TOMBSTONE)
 			free(map->slots[i].key);
 		map->slots[i].key = NULL;
 	}
@@ -38,38 +38,38 @@ void gate_map_clear(struct gate_map *map)
 	map->dead = 0;
 }
 
-void gate_map_cleanup(struct gate_map *map)
+void ct_map_cleanup(struct ct_map *map)
 {
-	gate_map_clear(map);
+	ct_map_clear(map);
 	free(map->slots);
-	gate_map_init(map);
+	ct_map_init(map);
 }
 
 /* The slot holding key, or NULL. */
-static struct gate_map_slot *find(const struct gate_map *map, const char *key)
+static struct ct_map_slot *find(const struct ct_map *map, const char *key)
 {
 	if (map->cap == 0)
 		return NULL;
 	for (size_t i = hash(key) & (map->cap - 1);; i = (i + 1) & (map->cap - 1)) {
-		struct gate_map_slot *slot = &map->slots[i];
+		struct ct_map_slot *slot = &map->slots[i];
 		if (slot->key == NULL)
 			return NULL;
-		if (slot->key != GATE_MAP_TOMBSTONE && strcmp(slot->key, key) == 0)
+		if (slot->key != CT_MAP_TOMBSTONE && strcmp(slot->key, key) == 0)
 			return slot;
 	}
 }
 
 /* Moves every live key into a table of new_cap slots, dropping tombstones. */
-static int grow(struct gate_map *map, size_t new_cap)
+static int grow(struct ct_map *map, size_t new_cap)
 {
-	struct gate_map_slot *slots = calloc(new_cap, sizeof(*slots));
+	struct ct_map_slot *slots = calloc(new_cap, sizeof(*slots));
 
 	if (slots == NULL)
 		return CT_ERR_NOMEM;
 	for (size_t i = 0; i < map->cap; i++) {
-		struct gate_map_slot *old = &map->slots[i];
+		struct ct_map_slot *old = &map->slots[i];
 		size_t j;
-		if (old->key == NULL || old->key == GATE_MAP_TOMBSTONE)
+		if (old->key == NULL || old->key == CT_MAP_TOMBSTONE)
 			continue;
 		for (j = hash(old->key) & (new_cap - 1); slots[j].key != NULL;
 		     j = (j + 1) & (new_cap - 1))
@@ -83,9 +83,9 @@ static int grow(struct gate_map *map, size_t new_cap)
 	return CT_OK;
 }
 
-int gate_map_put(struct gate_map *map, const char *key, size_t value)
+int ct_map_put(struct ct_map *map, const char *key, size_t value)
 {
-	struct gate_map_slot *slot = find(map, key);
+	struct ct_map_slot *slot = find(map, key);
 	char *copy;
 
 	if (slot != NULL) {
@@ -104,8 +104,8 @@ int gate_map_put(struct gate_map *map, const char *key, size_t value)
 		return CT_ERR_NOMEM;
 	for (size_t i = hash(key) & (map->cap - 1);; i = (i + 1) & (map->cap - 1)) {
 		slot = &map->slots[i];
-		if (slot->key == NULL || slot->key == GATE_MAP_TOMBSTONE) {
-			if (slot->key == GATE_MAP_TOMBSTONE)
+		if (slot->key == NULL || slot->key == CT_MAP_TOMBSTONE) {
+			if (slot->key == CT_MAP_TOMBSTONE)
 				map->dead--;
 			slot->key = copy;
 			slot->value = value;
@@ -115,9 +115,9 @@ int gate_map_put(struct gate_map *map, const char *key, size_t value)
 	}
 }
 
-bool gate_map_get(const struct gate_map *map, const char *key, size_t *ret_value)
+bool ct_map_get(const struct ct_map *map, const char *key, size_t *ret_value)
 {
-	const struct gate_map_slot *slot = find(map, key);
+	const struct ct_map_slot *slot = find(map, key);
 
 	if (slot == NULL)
 		return false;
@@ -126,15 +126,30 @@ bool gate_map_get(const struct gate_map *map, const char *key, size_t *ret_value
 	return true;
 }
 
-bool gate_map_remove(struct gate_map *map, const char *key)
+bool ct_map_remove(struct ct_map *map, const char *key)
 {
-	struct gate_map_slot *slot = find(map, key);
+	struct ct_map_slot *slot = find(map, key);
 
 	if (slot == NULL)
 		return false;
 	free(slot->key);
-	slot->key = GATE_MAP_TOMBSTONE;
+	slot->key = CT_MAP_TOMBSTONE;
 	map->used--;
 	map->dead++;
 	return true;
+}
+
+int ct_map_clone(const struct ct_map *map, struct ct_map *ret)
+{
+	ct_map_init(ret);
+	for (size_t i = 0; i < map->cap; i++) {
+		const struct ct_map_slot *slot = &map->slots[i];
+		if (slot->key == NULL || slot->key == CT_MAP_TOMBSTONE)
+			continue;
+		if (ct_map_put(ret, slot->key, slot->value) != CT_OK) {
+			ct_map_cleanup(ret);
+			return CT_ERR_NOMEM;
+		}
+	}
+	return CT_OK;
 }

@@ -1,0 +1,377 @@
+/* linesim_run: ct-linesim's real-time loop (linesim_service.h; the design is in main.c's
+ * opening comment): the schedule, publishing through linesim_out, station commands and fault
+ * switches from the spool, the drain at the end and the summary. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "ct_config.h"
+#include "ct_error.h"
+#include "ct_log.h"
+#include "ct_mqtt.h"
+#include "ct_pb.h"
+#include "ct_service.h"
+#include "ct_spool.h"
+#include "ct_time.h"
+#include "ct_topic.h"
+#include "linesim_model.h"
+#include "linesim_out.h"
+#include "ct_json.h"
+#include "linesim_service.h"
+
+int64_t linesim_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Re-decodes the packed payload and encodes it with the runtime's JSON form (ingest's). */
+static char *to_json(const struct linesim_publish *msg)
+{
+	const ProtobufCMessageDescriptor *desc =
+	        msg->kind == LINESIM_MSG_RESULT ? &cellthread__v1__station_result_batch__descriptor
+	                                        : &cellthread__v1__telemetry__descriptor;
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, msg->len, msg->payload);
+	char *text;
+
+	if (m == NULL)
+		return NULL;
+	if (msg->kind == LINESIM_MSG_RESULT)
+		text = ct_json_encode_result_batch((const Cellthread__V1__StationResultBatch *)m);
+	else
+		text = ct_json_encode_telemetry((const Cellthread__V1__Telemetry *)m);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return text;
+}
+
+int linesim_publish(void *ctx, const struct linesim_publish *msg)
+{
+	struct run *r = ctx;
+	char topic[CT_TOPIC_MAX];
+	const void *payload = msg->payload;
+	size_t len = msg->len;
+	char *json = NULL;
+	int rc;
+
+	rc = ct_topic_edge(topic, sizeof(topic), r->cfg->site, msg->line, msg->station,
+	                   msg->kind == LINESIM_MSG_RESULT ? CT_KIND_RESULT : CT_KIND_TELEMETRY,
+	                   r->json ? CT_ENC_JSON : CT_ENC_PROTOBUF);
+	if (rc != CT_OK)
+		return rc;
+	if (r->json) {
+		json = to_json(msg);
+		if (json == NULL)
+			return CT_ERR_NOMEM;
+		payload = json;
+		len = strlen(json);
+	}
+	rc = ct_mqtt_publish(r->svc.mqtt, topic, payload, len, 1, false, PUBLISH_TIMEOUT_MS);
+	free(json);
+	return rc;
+}
+
+/* True for ct/v1/plant/{...}/command. */
+static bool is_command_topic(const char *topic)
+{
+	size_t n = strlen(topic), k = strlen("/" COMMAND_KIND);
+
+	return ct_topic_has_prefix(topic, CT_TOPIC_ROOT "/plant") && n > k &&
+	       strcmp(topic + n - k, "/" COMMAND_KIND) == 0;
+}
+
+/* Applies one StationCommand (when obeyed); every outcome is logged, once, here. */
+static void handle_command(struct run *r, struct linesim_model *model,
+                           const struct ct_spool_record *rec)
+{
+	struct linesim_command_report rep;
+
+	if (!r->cfg->obey_commands) {
+		/* A persistent session keeps the subscription of an earlier run that obeyed. */
+		if (!r->told_commands_off)
+			ct_info("station commands arrive (%s) but sim.obey_commands is off: "
+			        "ignoring them",
+			        rec->topic);
+		r->told_commands_off = true;
+		return;
+	}
+	switch (linesim_model_command_payload(model, rec->topic, rec->payload, rec->payload_len,
+	                                      ct_now_us(), &rep)) {
+	case LINESIM_CMD_APPLIED:
+		ct_info("command applied: %s", rep.text);
+		break;
+	case LINESIM_CMD_INVALID:
+	case LINESIM_CMD_UNSUPPORTED:
+		ct_warn("command ignored (%s): %s", linesim_command_outcome_name(rep.outcome),
+		        rep.text);
+		break;
+	default: /* duplicate, expired, not simulated: normal traffic, nothing to fix */
+		ct_info("command ignored (%s): %s", linesim_command_outcome_name(rep.outcome),
+		        rep.text);
+		break;
+	}
+}
+
+/* Applies one {"scenario": "...", "enabled": true|false} request, or hands a station command
+ * on; refusals are logged and dropped, since a retry of the same bad request would fail the
+ * same way. */
+static void handle_control(struct run *r, struct linesim_model *model,
+                           const struct ct_spool_record *rec)
+{
+	json_error_t jerr;
+	json_t *root = NULL;
+	const char *scenario = NULL;
+	int enabled = 0;
+	enum linesim_fault fault;
+
+	if (is_command_topic(rec->topic)) {
+		handle_command(r, model, rec);
+		return;
+	}
+	if (strcmp(rec->topic, FAULT_TOPIC) != 0) {
+		ct_warn("ignoring message on %s: not a linesim request", rec->topic);
+		return;
+	}
+	root = json_loadb((const char *)rec->payload, rec->payload_len, 0, &jerr);
+	if (root == NULL || json_unpack_ex(root, &jerr, JSON_STRICT, "{s:s, s:b}", "scenario",
+	                                   &scenario, "enabled", &enabled) != 0) {
+		ct_warn("fault request ignored: %s (want {\"scenario\": NAME, \"enabled\": BOOL})",
+		        jerr.text);
+		goto out;
+	}
+	if (linesim_fault_from_name(scenario, &fault) != CT_OK) {
+		ct_warn("fault request ignored: unknown scenario '%s' (nozzle, coating_drift, "
+		        "dew_point, weld_wear)",
+		        scenario);
+		goto out;
+	}
+	linesim_model_set_fault(model, fault, enabled != 0);
+	ct_info("fault %s switched %s", linesim_fault_name(fault), enabled ? "on" : "off");
+out:
+	json_decref(root);
+}
+
+/* Waits up to wait_ms for control requests (faults, station commands) and applies them.
+ * Returns CT_OK or the spool's error. */
+static int poll_control(struct run *r, struct linesim_model *model, struct ct_spool_batch *batch,
+                        int wait_ms)
+{
+	int rc = ct_spool_read(r->svc.spool, 16, 64 * 1024, wait_ms, batch);
+
+	if (rc != CT_OK || batch->count == 0)
+		return rc;
+	for (size_t i = 0; i < batch->count; i++)
+		handle_control(r, model, &batch->records[i]);
+	return ct_spool_commit(r->svc.spool, batch);
+}
+
+/* True when `line` has finished its sim.cells cells (never with sim.cells = 0). */
+static bool line_done(const struct linesim_config *cfg, const struct linesim_model *model,
+                      unsigned line)
+{
+	unsigned long long finished = linesim_model_line_stats(model, line)->cells_finished;
+
+	return cfg->cells > 0 && finished >= (unsigned long long)cfg->cells;
+}
+
+static bool all_done(const struct linesim_config *cfg, const struct linesim_model *model)
+{
+	for (unsigned i = 0; i < (unsigned)cfg->lines; i++)
+		if (!line_done(cfg, model, i))
+			return false;
+	return true;
+}
+
+static int emit_telemetry(const struct linesim_config *cfg, struct linesim_model *model,
+                          const struct linesim_sink *sink, int64_t wall_us)
+{
+	int rc = CT_OK;
+
+	for (unsigned i = 0; rc == CT_OK && i < (unsigned)cfg->lines; i++)
+		rc = linesim_model_telemetry(model, i, wall_us, sink);
+	return rc;
+}
+
+/* Logs each line whose share of sim.rate changed (a SLOW, STOP, RESUME or expiry). */
+static void log_rates(const struct linesim_config *cfg, const struct linesim_model *model,
+                      double *rates)
+{
+	for (unsigned i = 0; i < (unsigned)cfg->lines; i++) {
+		double rate = linesim_model_line_rate(model, i);
+
+		if (rate == rates[i])
+			continue;
+		if (rate <= 0.0)
+			ct_info("L%u stopped by a station command", i + 1);
+		else if (rate >= 1.0)
+			ct_info("L%u back to full rate (%g cells/s)", i + 1, cfg->rate);
+		else
+			ct_info("L%u runs at %.6g %% of its rate (%g cells/s)", i + 1, 100.0 * rate,
+			        cfg->rate * rate);
+		rates[i] = rate;
+	}
+}
+
+static int clamp_wait(int64_t ms)
+{
+	return ms < 0 ? 0 : (ms > 1000 ? 1000 : (int)ms);
+}
+
+/* The production loop; returns CT_OK when stopped or done, or a fatal error. */
+int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_out *out)
+{
+	const struct linesim_config *cfg = r->cfg;
+	struct linesim_sink sink = linesim_out_sink(out);
+	struct ct_spool_batch batch;
+	double period_us = 1e6 / cfg->rate;
+	int64_t t0 = linesim_mono_us(), wall0 = ct_now_us();
+	int64_t next_tel_ms = t0 / 1000, next_progress_ms = t0 / 1000 + PROGRESS_MS;
+	unsigned long long ticks = 0;
+	bool was_stalled = false;
+	double rates[LINESIM_MAX_LINES];
+	int rc = CT_OK;
+
+	memset(&batch, 0, sizeof(batch));
+	for (unsigned i = 0; i < (unsigned)cfg->lines; i++)
+		rates[i] = 1.0;
+	while (!ct_service_stop && !all_done(cfg, model)) {
+		int64_t now = linesim_mono_us(), now_ms, wait;
+		unsigned long long due = (unsigned long long)((double)(now - t0) / period_us) + 1;
+		unsigned burst = 0;
+
+		while (ticks < due && burst < MAX_BURST && !linesim_out_is_stalled(out)) {
+			int64_t at = wall0 + (int64_t)((double)ticks * period_us);
+
+			for (unsigned i = 0; rc == CT_OK && i < (unsigned)cfg->lines; i++)
+				if (!line_done(cfg, model, i))
+					rc = linesim_model_tick(model, i, at, &sink, NULL);
+			if (rc != CT_OK)
+				goto out;
+			ticks++;
+			burst++;
+		}
+		log_rates(cfg, model, rates);
+		now = linesim_mono_us();
+		now_ms = now / 1000;
+		if (cfg->telemetry_hz > 0 && now_ms >= next_tel_ms) {
+			rc = emit_telemetry(cfg, model, &sink, wall0 + (now - t0));
+			if (rc != CT_OK)
+				goto out;
+			next_tel_ms = now_ms + TELEMETRY_MS;
+		}
+		linesim_out_poll(out, now_ms);
+		if (linesim_out_is_stalled(out) != was_stalled) {
+			was_stalled = !was_stalled;
+			if (was_stalled)
+				ct_warn("broker refuses publishes; pausing production");
+			else
+				ct_info("publishing resumed, catching up with the schedule");
+		}
+		if (now_ms >= next_progress_ms) {
+			/* Behind schedule means the broker (or this CPU) is slower than sim.rate;
+			 * the cells come anyway, later, with their own timestamps. */
+			ct_info("L1: %llu cells finished, %llu messages published, %.1f s behind "
+			        "schedule",
+			        linesim_model_line_stats(model, 0)->cells_finished,
+			        linesim_out_counts(out)->messages,
+			        (double)(due > ticks ? due - ticks : 0) * period_us / 1e6);
+			next_progress_ms = now_ms + PROGRESS_MS;
+		}
+
+		/* Sleep until the next cell, batch or telemetry is due (or a request comes). */
+		if (was_stalled)
+			wait = 1000;
+		else if (burst == MAX_BURST)
+			wait = 0;
+		else
+			wait = (t0 + (int64_t)((double)ticks * period_us) - now + 999) / 1000;
+		if (linesim_out_next_due_ms(out) - now_ms < wait)
+			wait = linesim_out_next_due_ms(out) - now_ms;
+		if (cfg->telemetry_hz > 0 && next_tel_ms - now_ms < wait)
+			wait = next_tel_ms - now_ms;
+		rc = poll_control(r, model, &batch, clamp_wait(wait));
+		if (rc != CT_OK) {
+			ct_error("control spool: %s", ct_strerror(rc));
+			goto out;
+		}
+	}
+	if (cfg->telemetry_hz > 0)
+		rc = emit_telemetry(cfg, model, &sink, wall0 + (linesim_mono_us() - t0));
+out:
+	ct_spool_batch_cleanup(&batch);
+	return rc;
+}
+
+/* Publishes what is queued and waits for the broker's acknowledgements. */
+int linesim_drain(struct run *r, struct linesim_out *out)
+{
+	int64_t deadline = linesim_mono_us() / 1000 + DRAIN_TIMEOUT_MS;
+	int rc;
+
+	while ((rc = linesim_out_flush(out)) != CT_OK && linesim_mono_us() / 1000 < deadline) {
+		struct timespec pause = {0, 200 * 1000000L};
+
+		nanosleep(&pause, NULL);
+	}
+	if (rc == CT_OK)
+		rc = ct_mqtt_flush(r->svc.mqtt, DRAIN_TIMEOUT_MS);
+	if (rc != CT_OK)
+		ct_error("could not publish everything before exit: %s; the summary counts only "
+		         "what the broker took",
+		         ct_strerror(rc));
+	return rc;
+}
+
+int linesim_write_summary(const struct linesim_config *cfg, const struct linesim_out *out,
+                          const struct linesim_model *model, bool complete, double elapsed_s)
+{
+	json_t *root = NULL, *faults = NULL;
+	char tmp[4096];
+	int rc = CT_ERR_NOMEM;
+
+	if (cfg->summary == NULL || cfg->summary[0] == '\0')
+		return CT_OK;
+	root = linesim_out_summary(out, model);
+	faults = json_array();
+	if (root == NULL || faults == NULL)
+		goto out;
+	for (unsigned f = 0; f < LINESIM_FAULT_COUNT; f++)
+		if (linesim_model_fault_is_on(model, f))
+			json_array_append_new(faults, json_string(linesim_fault_name(f)));
+	if (json_object_set_new(root, "site", json_string(cfg->site)) != 0 ||
+	    json_object_set_new(root, "seed", json_integer(cfg->seed)) != 0 ||
+	    json_object_set_new(root, "encoding", json_string(cfg->encoding)) != 0 ||
+	    json_object_set_new(root, "faults_on", faults) != 0 ||
+	    json_object_set_new(root, "obey_commands", json_boolean(cfg->obey_commands)) != 0 ||
+	    json_object_set_new(root, "complete", json_boolean(complete)) != 0 ||
+	    json_object_set_new(root, "elapsed_s", json_real(elapsed_s)) != 0) {
+		faults = NULL;
+		goto out;
+	}
+	faults = NULL;
+	rc = CT_ERR_IO;
+	if (strcmp(cfg->summary, "-") == 0) {
+		if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF ||
+		    fflush(stdout) != 0)
+			goto out;
+	} else {
+		/* Written aside and renamed, so a reader never sees half a summary. */
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", cfg->summary) >= sizeof(tmp) ||
+		    json_dump_file(root, tmp, JSON_INDENT(2)) != 0 ||
+		    rename(tmp, cfg->summary) != 0)
+			goto out;
+	}
+	rc = CT_OK;
+out:
+	if (rc != CT_OK)
+		ct_error("cannot write summary to %s", cfg->summary);
+	json_decref(faults);
+	json_decref(root);
+	return rc;
+}

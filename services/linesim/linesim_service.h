@@ -1,0 +1,63 @@
+/* linesim_service: the running ct-linesim, shared by main.c (configuration, start) and
+ * linesim_run.c (the real-time loop, publishing, commands, summary). */
+#ifndef LINESIM_SERVICE_H
+#define LINESIM_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ct_service.h"
+#include "linesim_model.h"
+#include "linesim_out.h"
+
+#define SERVICE            "linesim"
+#define FAULT_TOPIC        "ct/v1/sys/rpc/linesim/fault"
+#define COMMAND_KIND       "command" /* last level of ct/v1/plant/{site}/{line}/{station}/... */
+#define CONNECT_TIMEOUT_MS 15000
+#define PUBLISH_TIMEOUT_MS 5000
+#define DRAIN_TIMEOUT_MS   30000
+#define TELEMETRY_MS       1000           /* one Telemetry message per asset per second */
+#define MAX_BATCH_BYTES    (512u * 1024u) /* well under ingest's 1 MiB payload limit */
+#define MAX_BURST          256            /* schedule ticks per loop turn before looking around */
+#define PROGRESS_MS        60000
+
+struct linesim_config {
+	char *site;
+	char *unit_prefix;
+	long lines;
+	double rate;
+	long seed;
+	long cells;
+	char *encoding;
+	long batch_ms;
+	long max_batch;
+	char *faults;
+	long cells_per_module;
+	long modules_per_pack;
+	double telemetry_hz;
+	char *summary;
+	bool obey_commands;
+};
+
+/* What the publish callback needs. */
+struct run {
+	struct linesim_config *cfg;
+	struct ct_service svc;
+	bool json;
+	bool told_commands_off; /* logged once that commands arrive while not obeyed */
+};
+
+/* The monotonic clock in microseconds. */
+int64_t linesim_mono_us(void);
+/* linesim_out's publish callback (ctx is the struct run): one batch or telemetry message. */
+int linesim_publish(void *ctx, const struct linesim_publish *msg);
+/* Runs the schedule until SIGTERM/SIGINT or sim.cells finished on every line. Returns CT_OK
+ * or the error that stopped it. */
+int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_out *out);
+/* Publishes what is queued and waits for its acknowledgements. */
+int linesim_drain(struct run *r, struct linesim_out *out);
+/* Writes the JSON summary (sim.summary) of a run. */
+int linesim_write_summary(const struct linesim_config *cfg, const struct linesim_out *out,
+                          const struct linesim_model *model, bool complete, double elapsed_s);
+
+#endif
