@@ -541,8 +541,10 @@ int ct_pg_col(struct ct_pg_result *res, const char *name)
 {
 	int col;
 
+	/* A pointer seen before is checked against the column's name: a caller's buffer may
+	 * hold another name by now. */
 	for (int i = 0; i < res->cols; i++)
-		if (res->names[i] == name)
+		if (res->names[i] == name && strcmp(PQfname(res->res, i), name) == 0)
 			return i;
 	col = PQfnumber(res->res, name);
 	if (col >= 0)

@@ -29,7 +29,6 @@
 #include "ct_error.h"
 #include "ct_log.h"
 #include "ct_pg.h"
-#include "ct_time.h"
 #include "migrate.h"
 #include "migrate_db.h"
 
@@ -141,43 +140,6 @@ static int load_config(int argc, char **argv, const struct ct_config_table *tabl
 	return -1;
 }
 
-/* Applies the pending steps in order. Returns EXIT_DONE or EXIT_FAILED (logged). */
-static int apply_pending(struct ct_pg *pg, const struct migrate_step *steps, size_t n_steps,
-                         const char **notice_file)
-{
-	size_t done = 0;
-	char err[1024];
-
-	for (size_t i = 0; i < n_steps; i++) {
-		const struct migration *m = steps[i].file;
-		int64_t started;
-		int rc;
-
-		if (steps[i].state != MIGRATE_PENDING)
-			continue;
-		*notice_file = m->file;
-		started = ct_mono_ms();
-		rc = migrate_db_apply(pg, m, err, sizeof(err));
-		*notice_file = NULL;
-		if (rc != CT_OK) {
-			ct_error("%s", err);
-			/* CT_ERR_INVALID: the file committed part of itself (said above). */
-			ct_error("migration %s failed%s; %zu applied before it", m->file,
-			         rc == CT_ERR_INVALID ? "" : " and was rolled back", done);
-			return EXIT_FAILED;
-		}
-		ct_info("applied %s (%lld ms)", m->file, (long long)(ct_mono_ms() - started));
-		done++;
-	}
-	if (done == 0)
-		ct_info("database is up to date at version %d (%zu migrations)",
-		        n_steps ? steps[n_steps - 1].version : 0, n_steps);
-	else
-		ct_info("applied %zu migration(s); database now at version %d", done,
-		        steps[n_steps - 1].version);
-	return EXIT_DONE;
-}
-
 int main(int argc, char **argv)
 {
 	struct migrate_config cfg = {0};
@@ -250,7 +212,9 @@ int main(int argc, char **argv)
 		         problems, dir);
 		goto out;
 	}
-	exit_code = apply_pending(pg, steps, n_steps, &notice_file);
+	exit_code = migrate_db_apply_pending(pg, steps, n_steps, &notice_file) == CT_OK
+	                    ? EXIT_DONE
+	                    : EXIT_FAILED;
 out:
 	/* Closing the session releases the advisory lock. */
 	ct_pg_free(pg);

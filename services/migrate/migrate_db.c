@@ -8,6 +8,7 @@
 
 #include "ct_error.h"
 #include "ct_log.h"
+#include "ct_time.h"
 
 /* pg_advisory_lock key shared by every ct-migrate: the bytes "cellthrd" as a bigint. */
 #define LOCK_KEY "7162249995467911780"
@@ -272,4 +273,40 @@ int migrate_db_apply(struct ct_pg *pg, const struct migration *m, char *err, siz
 	if (rc != CT_OK && ct_pg_tx_status(pg) != CT_PG_TX_IDLE)
 		ct_pg_rollback(pg);
 	return rc;
+}
+
+int migrate_db_apply_pending(struct ct_pg *pg, const struct migrate_step *steps, size_t n_steps,
+                             const char **notice_file)
+{
+	size_t done = 0;
+	char err[1024];
+
+	for (size_t i = 0; i < n_steps; i++) {
+		const struct migration *m = steps[i].file;
+		int64_t started;
+		int rc;
+
+		if (steps[i].state != MIGRATE_PENDING)
+			continue;
+		*notice_file = m->file;
+		started = ct_mono_ms();
+		rc = migrate_db_apply(pg, m, err, sizeof(err));
+		*notice_file = NULL;
+		if (rc != CT_OK) {
+			ct_error("%s", err);
+			/* CT_ERR_INVALID: the file committed part of itself (said above). */
+			ct_error("migration %s failed%s; %zu applied before it", m->file,
+			         rc == CT_ERR_INVALID ? "" : " and was rolled back", done);
+			return rc;
+		}
+		ct_info("applied %s (%lld ms)", m->file, (long long)(ct_mono_ms() - started));
+		done++;
+	}
+	if (done == 0)
+		ct_info("database is up to date at version %d (%zu migrations)",
+		        n_steps ? steps[n_steps - 1].version : 0, n_steps);
+	else
+		ct_info("applied %zu migration(s); database now at version %d", done,
+		        steps[n_steps - 1].version);
+	return CT_OK;
 }

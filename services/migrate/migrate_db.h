@@ -38,6 +38,12 @@ int migrate_db_read_applied(struct ct_pg *pg, struct migrate_applied **ret, size
  * CT_ERR_INVALID, and what ran before its COMMIT stays. */
 int migrate_db_apply(struct ct_pg *pg, const struct migration *m, char *err, size_t err_len);
 
+/* Applies the PENDING steps in version order (migrate_db_apply), logging each with its
+ * duration and the server's notices with the file (*notice_file); stops at the first
+ * failure, logged with how many were applied before it. Returns CT_OK or that failure. */
+int migrate_db_apply_pending(struct ct_pg *pg, const struct migrate_step *steps, size_t n_steps,
+                             const char **notice_file);
+
 /* Formats a refused statement (the connection's last error) into err, with the file and
  * line of its position when m is not NULL. Returns CT_ERR_PG. Pure but for reading e. */
 int migrate_db_error(const struct ct_pg_error *e, const struct migration *m, char *err,

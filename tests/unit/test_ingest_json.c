@@ -454,8 +454,7 @@ static void test_encode_short_doubles(void **state)
 	text = ct_json_encode_result_batch(&r.batch);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "\"value\":0.30000000000000004,"));
-	assert_int_equal(ct_json_result_batch(text, strlen(text), &back, err, sizeof(err)),
-	                 CT_OK);
+	assert_int_equal(ct_json_result_batch(text, strlen(text), &back, err, sizeof(err)), CT_OK);
 	assert_same_double(back->results[0]->measurements[0]->value, 4.81);
 	assert_same_double(back->results[0]->measurements[1]->value, 0.1 + 0.2);
 	free(text);

@@ -24,15 +24,15 @@
  * string"), or CT_ERR_NOMEM. *ret is untouched on failure. A single result object decodes
  * into a batch of one; its error paths are relative to that object. */
 int ct_json_result_batch(const char *buf, size_t len, Cellthread__V1__StationResultBatch **ret,
-                             char *err, size_t err_len);
+                         char *err, size_t err_len);
 
 /* Decodes one Telemetry object; contract as ct_json_result_batch. */
 int ct_json_telemetry(const char *buf, size_t len, Cellthread__V1__Telemetry **ret, char *err,
-                          size_t err_len);
+                      size_t err_len);
 
 /* Decodes one Genealogy object; contract as ct_json_result_batch. */
 int ct_json_genealogy(const char *buf, size_t len, Cellthread__V1__Genealogy **ret, char *err,
-                          size_t err_len);
+                      size_t err_len);
 
 /* Encodes a batch as the JSON form: {"results":[...]}, the header as an object, times as
  * integer *_us fields, enums as short names; empty strings, unspecified enums, absent
