@@ -37,12 +37,12 @@ struct opts {
 	const char *reason; /* NULL when not given */
 	const char *limit;
 	const char *pos[4];
-	int n_pos;
+	size_t n_pos;
 };
 
 /* Parses argv into o, allowing the options in `allowed` and exactly n_pos positional
  * arguments. Returns 0, or EXIT_USAGE after printing why. */
-static int parse_opts(int argc, char **argv, unsigned allowed, int n_pos, struct opts *o)
+static int parse_opts(int argc, char **argv, unsigned allowed, size_t n_pos, struct opts *o)
 {
 	long parsed;
 
@@ -63,7 +63,8 @@ static int parse_opts(int argc, char **argv, unsigned allowed, int n_pos, struct
 		else if ((allowed & OPT_LIMIT) && strcmp(a, "--limit") == 0 && i + 1 < argc &&
 		         ct_parse_long(argv[i + 1], 1, 1000000, &parsed) == CT_OK)
 			o->limit = argv[++i];
-		else if (a[0] != '-' && o->n_pos < n_pos)
+		else if (a[0] != '-' && o->n_pos < n_pos &&
+		         o->n_pos < sizeof(o->pos) / sizeof(o->pos[0]))
 			o->pos[o->n_pos++] = a;
 		else
 			goto bad;
