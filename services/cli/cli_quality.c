@@ -20,7 +20,7 @@
 #include "ct_error.h"
 #include "ct_ids.h"
 #include "ct_json.h"
-#include "traveler_trace.h"
+#include "ct_trace.h"
 
 /* ---- arguments ------------------------------------------------------------------------- */
 

@@ -18,7 +18,7 @@
 #include "ct_spool.h"
 #include "ct_time.h"
 #include "ct_topic.h"
-#include "traveler_trace.h"
+#include "ct_trace.h"
 
 #define MQTT_TIMEOUT_MS 30000
 
@@ -144,7 +144,7 @@ int cli_trace(const struct cli_config *cfg, int argc, char **argv)
 {
 	Cellthread__V1__TraceDirection direction;
 	Cellthread__V1__TraceResponse *resp = NULL;
-	struct traveler_trace_limits limits;
+	struct ct_trace_limits limits;
 	bool json = false, mqtt = false;
 	const char *id = NULL;
 	int rc;
@@ -185,8 +185,8 @@ int cli_trace(const struct cli_config *cfg, int argc, char **argv)
 		rc = cli_connect_pg(cfg, &pg);
 		if (rc != CT_OK)
 			return EXIT_FAILED;
-		traveler_trace_limits_init(&limits);
-		rc = traveler_trace_run(pg, direction, id, &limits, &resp, err, sizeof(err));
+		ct_trace_limits_init(&limits);
+		rc = ct_trace_run(pg, direction, id, &limits, &resp, err, sizeof(err));
 		if (rc != CT_OK)
 			fprintf(stderr, "cellthread: trace failed: %s\n", err);
 		ct_pg_free(pg);
@@ -194,19 +194,19 @@ int cli_trace(const struct cli_config *cfg, int argc, char **argv)
 	if (rc != CT_OK)
 		return EXIT_FAILED;
 	if (json) {
-		char *text = traveler_trace_to_json(resp);
+		char *text = ct_trace_to_json(resp);
 		if (text == NULL) {
 			fprintf(stderr, "cellthread: out of memory\n");
-			traveler_trace_response_free(resp);
+			ct_trace_response_free(resp);
 			return EXIT_FAILED;
 		}
 		printf("%s\n", text);
 		free(text);
 	} else {
-		traveler_trace_print(resp, stdout);
+		ct_trace_print(resp, stdout);
 	}
 	rc = resp->ok ? 0 : EXIT_UNKNOWN;
-	traveler_trace_response_free(resp);
+	ct_trace_response_free(resp);
 	return rc;
 }
 

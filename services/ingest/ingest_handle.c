@@ -199,10 +199,15 @@ static int handle_message(struct ingest *in, const char *topic, const uint8_t *p
 
 	if (ingest_lots_is_lot_topic(topic))
 		return handle_lot_status(in, topic, payload, len);
-	if (ct_topic_parse(topic, &where, err, sizeof(err)) != CT_OK || !where.is_edge)
+	/* where is filled only when the topic parses: the reason comes from the parser then. */
+	if (ct_topic_parse(topic, &where, err, sizeof(err)) != CT_OK)
 		return dead_letter(in, topic,
 		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
-		                   where.is_edge ? err : "not an edge topic", payload, len);
+		                   err, payload, len);
+	if (!where.is_edge)
+		return dead_letter(in, topic,
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
+		                   "not an edge topic", payload, len);
 	if (where.kind != CT_KIND_RESULT && where.kind != CT_KIND_TELEMETRY &&
 	    where.kind != CT_KIND_GENEALOGY)
 		return dead_letter(in, topic,

@@ -15,6 +15,7 @@
 
 #include "ct_error.h"
 #include "ct_ids.h"
+#include "ct_msg.h"
 #include "ct_pb.h"
 #include "ct_time.h"
 #include "ct_topic.h"
@@ -26,8 +27,6 @@
 #define MACHINE_RANGE_LO 0.75 /* setpoints stay within 75-125 % of nominal */
 #define MACHINE_RANGE_HI 1.25
 
-static const char *const kind_names[LINESIM_CMD_KINDS] = {"unspecified", "slow", "stop", "resume",
-                                                          "adjust"};
 static const char *const outcome_names[LINESIM_CMD_OUTCOMES] = {
         [LINESIM_CMD_APPLIED] = "applied", [LINESIM_CMD_DUPLICATE] = "duplicate",
         [LINESIM_CMD_EXPIRED] = "expired", [LINESIM_CMD_NOT_SIMULATED] = "not_simulated",
@@ -36,7 +35,9 @@ static const char *const outcome_names[LINESIM_CMD_OUTCOMES] = {
 
 const char *linesim_command_kind_name(int kind)
 {
-	return kind > 0 && kind < LINESIM_CMD_KINDS ? kind_names[kind] : kind_names[0];
+	const char *name = ct_enum_short_name(&cellthread__v1__command_kind__descriptor, kind);
+
+	return name != NULL ? name : "unspecified";
 }
 
 const char *linesim_command_outcome_name(enum linesim_cmd_outcome outcome)

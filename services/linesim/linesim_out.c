@@ -10,6 +10,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "ct_error.h"
+#include "ct_msg.h"
 #include "linesim_out.h"
 
 struct batch {
@@ -340,8 +341,6 @@ static json_t *command_summary(const struct linesim_command_counts *c)
 
 json_t *linesim_out_summary(const struct linesim_out *out, const struct linesim_model *model)
 {
-	static const char *const kinds[LINESIM_UNIT_KINDS] = {
-	        "unspecified", "material_lot", "batch", "electrode", "cell", "module", "pack"};
 	const struct linesim_counts *c = &out->counts;
 	const struct linesim_line_stats *first = linesim_model_line_stats(model, 0);
 	json_t *root = json_object(), *units = json_object(), *lines = json_array();
@@ -371,7 +370,7 @@ json_t *linesim_out_summary(const struct linesim_out *out, const struct linesim_
 	rc |= set_count(root, "telemetry_dropped", c->telemetry_dropped);
 	rc |= set_count(root, "bytes", c->bytes);
 	for (size_t k = 1; k < LINESIM_UNIT_KINDS; k++) {
-		rc |= set_count(units, kinds[k], c->units[k]);
+		rc |= set_count(units, ct_unit_kind_name((int)k), c->units[k]); /* k > 0: named */
 		total += c->units[k];
 	}
 	rc |= json_object_set(root, "units_by_kind", units);

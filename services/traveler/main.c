@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ct_service_install_signals();
-	traveler_trace_limits_init(&t.limits);
+	ct_trace_limits_init(&t.limits);
 	t.limits.max_depth = (unsigned)t.cfg.max_trace_depth;
 	t.limits.max_nodes = (unsigned)t.cfg.max_trace_nodes;
 	snprintf(t.producer, sizeof(t.producer), "%s-%s", SERVICE_NAME, common.instance);

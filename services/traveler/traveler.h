@@ -12,7 +12,7 @@
 #include "ct_service.h"
 #include "ct_topic.h"
 #include "traveler_store.h"
-#include "traveler_trace.h"
+#include "ct_trace.h"
 
 #define SERVICE_NAME    "traveler"
 #define RPC_TRACE_TOPIC CT_TOPIC_ROOT "/sys/rpc/traveler/trace"
@@ -40,7 +40,7 @@ struct traveler {
 	struct traveler_config cfg;
 	struct ct_pg *pg;
 	struct traveler_store *store;
-	struct traveler_trace_limits limits;
+	struct ct_trace_limits limits;
 	struct decoded *decoded;
 	size_t decoded_cap;
 	struct traveler_item *items; /* the stored messages of the batch in hand */

@@ -227,7 +227,7 @@ static void answer_trace(struct traveler *t, const Cellthread__V1__TraceRequest 
 	Cellthread__V1__TraceResponse *resp = NULL;
 	Cellthread__V1__TraceResponse failed = CELLTHREAD__V1__TRACE_RESPONSE__INIT;
 	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	struct traveler_trace_limits limits = t->limits;
+	struct ct_trace_limits limits = t->limits;
 	char err[512], id[40];
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -244,7 +244,7 @@ static void answer_trace(struct traveler *t, const Cellthread__V1__TraceRequest 
 	if (req->max_depth > 0 && req->max_depth < limits.max_depth)
 		limits.max_depth = req->max_depth;
 	if (ct_pg_ensure(t->pg, 10000, &ct_service_stop, err, sizeof(err)) != CT_OK ||
-	    traveler_trace_run(t->pg, req->direction, req->id, &limits, &resp, err, sizeof(err)) !=
+	    ct_trace_run(t->pg, req->direction, req->id, &limits, &resp, err, sizeof(err)) !=
 	            CT_OK) {
 		failed.error = err;
 		failed.id = req->id;
@@ -267,7 +267,7 @@ static void answer_trace(struct traveler *t, const Cellthread__V1__TraceRequest 
 		out->request_id = saved_request;
 	}
 	free(buf);
-	traveler_trace_response_free(resp);
+	ct_trace_response_free(resp);
 }
 
 static void ensure_partitions(struct traveler *t)

@@ -44,9 +44,10 @@ struct judged {
 	int64_t at_us;
 };
 
-/* Publishes one VerdictBatch as spc-gate on site/LINE/station's verdict topic; each verdict
- * names verdict_station (normally station itself). */
-static void publish_verdicts(struct harness *h, const char *site, const char *station,
+/* Publishes one VerdictBatch with pub (connected as spc-gate) on site/LINE/station's verdict
+ * topic; each verdict names verdict_station (normally station itself). One connection for
+ * all, so the messages go out within milliseconds of each other. */
+static void publish_verdicts(struct ct_mqtt *pub, const char *site, const char *station,
                              const char *verdict_station, const struct judged *j, size_t n)
 {
 	Cellthread__V1__VerdictBatch batch = CELLTHREAD__V1__VERDICT_BATCH__INIT;
@@ -80,7 +81,7 @@ static void publish_verdicts(struct harness *h, const char *site, const char *st
 	batch.n_verdicts = n;
 	snprintf(topic, sizeof(topic), "ct/v1/plant/%s/" LINE "/%s/verdict", site, station);
 	assert_int_equal(ct_pb_pack(&batch.base, &buf, &len), CT_OK);
-	assert_int_equal(harness_publish(h, "spc-gate", topic, buf, len), CT_OK);
+	assert_int_equal(ct_mqtt_publish(pub, topic, buf, len, 1, false, HARNESS_WAIT_MS), CT_OK);
 	free(buf);
 }
 
@@ -94,7 +95,8 @@ struct expect {
 
 /* Reads yields from sub until every one of want is seen; a yield of site not in want, or one
  * seen twice, fails the test (yields of other sites are skipped). */
-static void expect_yields(struct harness_sub *sub, const char *site, struct expect *want, size_t n)
+static void expect_yields(struct harness_sub *sub, const char *site, struct expect *want,
+                          size_t n)
 {
 	size_t seen = 0;
 

@@ -1,11 +1,12 @@
-/* traveler_trace: trace-back and trace-forward queries over the digital thread, shared by
- * ct-traveler (MQTT request/response) and the `cellthread` command-line tool.
+/* ct_trace: trace-back and trace-forward queries over the digital thread (library ct_trace,
+ * services/trace), shared by ct-traveler (MQTT request/response) and the `cellthread`
+ * command-line tool.
  *
  * Responses are heap TraceResponse messages built so that protobuf_c_message_free_unpacked
  * frees them (every string and array individually allocated): a response built here and one
- * unpacked from MQTT are freed the same way, with traveler_trace_response_free. */
-#ifndef TRAVELER_TRACE_H
-#define TRAVELER_TRACE_H
+ * unpacked from MQTT are freed the same way, with ct_trace_response_free. */
+#ifndef CT_TRACE_H
+#define CT_TRACE_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -14,21 +15,21 @@
 #include "ct_pb.h"
 #include "ct_pg.h"
 
-struct traveler_trace_limits {
+struct ct_trace_limits {
 	unsigned max_depth;  /* genealogy levels walked, e.g. 32 */
 	unsigned max_nodes;  /* nodes returned before `truncated`, e.g. 100000 */
 	unsigned max_visits; /* station visits returned (back), e.g. 5000 */
 };
 
-void traveler_trace_limits_init(struct traveler_trace_limits *limits);
+void ct_trace_limits_init(struct ct_trace_limits *limits);
 
 /* Runs a trace of `id` (a unit or a lot). A database failure returns CT_ERR_PG with the
  * reason in err; an unknown ID is not a failure: *ret has ok=false and an error text.
  * *ret is set only on CT_OK. */
-int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction, const char *id,
-                       const struct traveler_trace_limits *limits,
-                       Cellthread__V1__TraceResponse **ret, char *err, size_t err_len);
-void traveler_trace_response_free(Cellthread__V1__TraceResponse *response);
+int ct_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction, const char *id,
+                 const struct ct_trace_limits *limits, Cellthread__V1__TraceResponse **ret,
+                 char *err, size_t err_len);
+void ct_trace_response_free(Cellthread__V1__TraceResponse *response);
 
 /* Loads the verdicts stored for the n unit IDs (table unit_verdict), oldest first, at most
  * `limit`, appending them to *verdicts / *n_verdicts (heap messages, each freed with
@@ -49,8 +50,8 @@ json_t *traveler_verdict_to_json(const Cellthread__V1__Verdict *verdict);
 void traveler_verdict_print(const Cellthread__V1__Verdict *verdict, const char *indent, FILE *out);
 
 /* JSON text of a response (malloc'ed, NUL-terminated), or NULL when out of memory. */
-char *traveler_trace_to_json(const Cellthread__V1__TraceResponse *response);
+char *ct_trace_to_json(const Cellthread__V1__TraceResponse *response);
 /* Human-readable report of a response. */
-void traveler_trace_print(const Cellthread__V1__TraceResponse *response, FILE *out);
+void ct_trace_print(const Cellthread__V1__TraceResponse *response, FILE *out);
 
 #endif

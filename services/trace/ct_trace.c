@@ -1,10 +1,10 @@
-/* traveler_trace: genealogy walks with recursive CTEs, and the traced units' station
- * history (contract in traveler_trace.h).
+/* ct_trace: genealogy walks with recursive CTEs, and the traced units' station
+ * history (contract in ct_trace.h).
  *
  * Both walks carry the path in the recursion and refuse to revisit a node, so a genealogy
  * loop entered by mistake (a rework swapping a cell back) cannot recurse forever; depth and
  * node limits bound the answer's size. */
-#include "traveler_trace.h"
+#include "ct_trace.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -91,14 +91,14 @@ static const char curves_sql[] =
         " array_to_string(y, ',') AS y FROM visit_curve WHERE event_id = ANY ($1::text[])"
         " ORDER BY event_id, seq";
 
-void traveler_trace_limits_init(struct traveler_trace_limits *limits)
+void ct_trace_limits_init(struct ct_trace_limits *limits)
 {
 	limits->max_depth = 32;
 	limits->max_nodes = 100000;
 	limits->max_visits = 5000;
 }
 
-void traveler_trace_response_free(Cellthread__V1__TraceResponse *response)
+void ct_trace_response_free(Cellthread__V1__TraceResponse *response)
 {
 	if (response != NULL)
 		protobuf_c_message_free_unpacked(&response->base, NULL);
@@ -193,7 +193,7 @@ static char *id_array(char **ids, size_t n)
 }
 
 static int walk(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
-                const struct traveler_trace_limits *limits, char *err, size_t err_len)
+                const struct ct_trace_limits *limits, char *err, size_t err_len)
 {
 	char depth[16], limit[16];
 	const char *params[3] = {resp->id, depth, limit};
@@ -564,7 +564,7 @@ int traveler_verdicts_load(struct ct_pg *pg, char *const *unit_ids, size_t n, un
 
 /* Loads the station visits of the traced unit and of every non-lot node. */
 static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
-                       const struct traveler_trace_limits *limits, char *err, size_t err_len)
+                       const struct ct_trace_limits *limits, char *err, size_t err_len)
 {
 	char **unit_ids = NULL, **event_ids = NULL;
 	char *units = NULL, *events = NULL;
@@ -690,9 +690,9 @@ out:
 	return rc;
 }
 
-int traveler_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction, const char *id,
-                       const struct traveler_trace_limits *limits,
-                       Cellthread__V1__TraceResponse **ret, char *err, size_t err_len)
+int ct_trace_run(struct ct_pg *pg, Cellthread__V1__TraceDirection direction, const char *id,
+                 const struct ct_trace_limits *limits, Cellthread__V1__TraceResponse **ret,
+                 char *err, size_t err_len)
 {
 	Cellthread__V1__TraceResponse *resp = malloc(sizeof(*resp));
 	const char *params[1] = {id};
@@ -739,7 +739,7 @@ answered:
 	*ret = resp;
 	return CT_OK;
 fail:
-	traveler_trace_response_free(resp);
+	ct_trace_response_free(resp);
 	return rc;
 }
 
@@ -820,7 +820,7 @@ void traveler_verdict_print(const Cellthread__V1__Verdict *v, const char *indent
 		fprintf(out, "%s    held lot %s\n", indent, v->held_lots[k]);
 }
 
-char *traveler_trace_to_json(const Cellthread__V1__TraceResponse *response)
+char *ct_trace_to_json(const Cellthread__V1__TraceResponse *response)
 {
 	Cellthread__V1__StationResultBatch visits = CELLTHREAD__V1__STATION_RESULT_BATCH__INIT;
 	json_t *root = json_object(), *nodes = json_array(), *visits_json = NULL;
@@ -875,7 +875,7 @@ out:
 	return text;
 }
 
-void traveler_trace_print(const Cellthread__V1__TraceResponse *response, FILE *out)
+void ct_trace_print(const Cellthread__V1__TraceResponse *response, FILE *out)
 {
 	char when[40];
 	bool back = response->direction == CELLTHREAD__V1__TRACE_DIRECTION__TRACE_DIRECTION_BACK;
