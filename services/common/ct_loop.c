@@ -46,13 +46,13 @@ int ct_loop_publish_timeout_ms(const struct ct_loop *loop)
 int ct_loop_publish_raw(struct ct_loop *loop, const char *topic, const void *payload, size_t len,
                         bool retain)
 {
-	if (ct_mqtt_publish(loop->svc->mqtt, topic, payload, len, 1, retain,
-	                    loop->publish_timeout_ms) != CT_OK) {
-		ct_warn("cannot publish to %s within %d s", topic, loop->publish_timeout_ms / 1000);
-		loop->publish_failed = true;
-		return CT_ERR_UNACKED;
-	}
-	return CT_OK;
+	int rc = ct_mqtt_publish(loop->svc->mqtt, topic, payload, len, 1, retain,
+	                         loop->publish_timeout_ms);
+
+	if (rc == CT_OK || rc == CT_ERR_INVALID)
+		return rc; /* an unsendable message was logged by ct_mqtt; the batch goes on */
+	loop->publish_failed = true;
+	return CT_ERR_UNACKED;
 }
 
 int ct_loop_publish(struct ct_loop *loop, const char *topic, const ProtobufCMessage *msg,
@@ -64,6 +64,7 @@ int ct_loop_publish(struct ct_loop *loop, const char *topic, const ProtobufCMess
 
 	if ((rc = ct_pb_pack(msg, &buf, &len)) != CT_OK) {
 		ct_error("out of memory encoding %s for %s", msg->descriptor->name, topic);
+		loop->publish_failed = true; /* not sent: handle the batch again */
 		return rc;
 	}
 	rc = ct_loop_publish_raw(loop, topic, buf, len, retain);
@@ -104,6 +105,9 @@ static int move_acked(struct ct_loop *loop)
 	bool have_position = false;
 	int rc = CT_OK;
 
+	/* A publish failed (perhaps in tick, with nothing awaited): no use waiting for marks. */
+	if (loop->publish_failed)
+		return CT_ERR_UNACKED;
 	while (done < loop->n_awaiting) {
 		bool reached = false;
 		if (ct_mqtt_mark_reached(loop->svc->mqtt, &loop->awaiting[done].mark, &reached) !=
@@ -136,43 +140,58 @@ static int move_acked(struct ct_loop *loop)
 		                               loop->awaiting[last_position].end_offset);
 		if (commit_rc != CT_OK) {
 			ct_error("cannot commit the spool position: %s", ct_strerror(commit_rc));
-			rc = commit_rc;
+			return commit_rc;
 		}
 	}
+	/* Committed (or handed to acked, which took the job): the jobs of the loop's own
+	 * commits are done with. */
+	for (size_t i = 0; i < done; i++)
+		if (loop->awaiting[i].job != NULL && h->discard != NULL)
+			h->discard(loop->ctx, loop->awaiting[i].job);
 	memmove(loop->awaiting, loop->awaiting + done,
 	        (loop->n_awaiting - done) * sizeof(loop->awaiting[0]));
 	loop->n_awaiting -= done;
 	return rc;
 }
 
-/* Drops the jobs of every batch still waiting for acknowledgements. */
+/* Drops the jobs of every batch still waiting for acknowledgements, and of a failed one. */
 static void discard_awaiting(struct ct_loop *loop)
 {
+	const struct ct_loop_handlers *h = loop->handlers;
+
 	for (size_t i = 0; i < loop->n_awaiting; i++)
-		if (loop->awaiting[i].job != NULL && loop->handlers->discard != NULL)
-			loop->handlers->discard(loop->ctx, loop->awaiting[i].job);
+		if (loop->awaiting[i].job != NULL && h->discard != NULL)
+			h->discard(loop->ctx, loop->awaiting[i].job);
 	loop->n_awaiting = 0;
+	if (loop->failed_job != NULL && h->discard != NULL)
+		h->discard(loop->ctx, loop->failed_job);
+	loop->failed_job = NULL;
 }
 
 /* The broker did not take everything: handle every batch since the last commit again.
  * Returns CT_OK to go on, else the error to stop with. */
 static int handle_again(struct ct_loop *loop)
 {
-	int rc;
+	void *jobs[CT_LOOP_MAX_AWAITING + 1];
+	size_t n_jobs = 0;
+	int rc = CT_OK;
 
-	ct_warn("published messages not acknowledged; handling the %zu batches since the last "
+	ct_warn("published messages not acknowledged; handling the %zu batch(es) since the last "
 	        "commit again",
-	        loop->n_awaiting + 1);
+	        loop->n_awaiting + (loop->failed_job != NULL ? 1 : 0));
 	/* Settles what is in flight and clears the client's failure count. */
 	ct_mqtt_flush(loop->svc->mqtt, loop->publish_timeout_ms);
-	discard_awaiting(loop);
 	loop->publish_failed = false;
-	if (loop->handlers->rewind != NULL && (rc = loop->handlers->rewind(loop->ctx)) != CT_OK) {
+	for (size_t i = 0; i < loop->n_awaiting; i++)
+		jobs[n_jobs++] = loop->awaiting[i].job;
+	jobs[n_jobs++] = loop->failed_job; /* the newest: the batch whose handling failed */
+	if (loop->handlers->rewind != NULL &&
+	    (rc = loop->handlers->rewind(loop->ctx, jobs, n_jobs)) != CT_OK)
 		ct_error("cannot go back to the last commit: %s", ct_strerror(rc));
-		return rc;
-	}
-	ct_spool_rewind(loop->svc->spool);
-	return CT_OK;
+	discard_awaiting(loop);
+	if (rc == CT_OK)
+		ct_spool_rewind(loop->svc->spool);
+	return rc;
 }
 
 /* Queues a handled batch (with or without records) until its publishes are acknowledged. */
@@ -184,8 +203,7 @@ static int queue_handled(struct ct_loop *loop, const struct ct_spool_batch *batc
 		if (rc == CT_OK)
 			rc = move_acked(loop);
 		if (rc != CT_OK) {
-			if (job != NULL && loop->handlers->discard != NULL)
-				loop->handlers->discard(loop->ctx, job);
+			loop->failed_job = job; /* the newest batch: handled again with the rest */
 			return rc;
 		}
 	}
@@ -225,8 +243,8 @@ static int turn(struct ct_loop *loop, struct ct_spool_batch *batch)
 	if (rc == CT_OK && loop->publish_failed)
 		rc = CT_ERR_UNACKED;
 	if (rc != CT_OK) {
-		if (job != NULL && h->discard != NULL)
-			h->discard(loop->ctx, job);
+		/* Kept for rewind (handle_again discards it), or dropped when the service stops. */
+		loop->failed_job = job;
 		return rc;
 	}
 	return queue_handled(loop, batch, job);

@@ -689,6 +689,14 @@ int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload
 		mqtt->pub.connected = false; /* lost in between: wait for the reconnect */
 		pthread_mutex_unlock(&mqtt->lock);
 	}
+	if (rc == MQTTASYNC_BAD_UTF8_STRING || rc == MQTTASYNC_TOPICNAME_TRUNCATED ||
+	    rc == MQTTASYNC_NULL_PARAMETER) {
+		/* The message itself is unsendable (a topic that is not UTF-8, say): no broker
+		 * would take it, so it is not a failure of the session to be retried. */
+		publish_finished(mqtt, false);
+		ct_warn("mqtt: refused to publish to %s: %s", topic, MQTTAsync_strerror(rc));
+		return CT_ERR_INVALID;
+	}
 	if (rc != MQTTASYNC_SUCCESS) {
 		publish_finished(mqtt, true);
 		ct_warn("mqtt: cannot publish to %s: %s", topic, MQTTAsync_strerror(rc));

@@ -877,15 +877,20 @@ static enum ct_pg_attempt store_attempt(void *arg, size_t first, size_t count, c
 {
 	struct store_batch *b = arg;
 
+	int rc;
+
 	if (ct_pg_ensure(b->pg, -1, b->stop, err, err_len) != CT_OK)
 		return CT_PG_ATTEMPT_STOPPED;
-	if (b->store(b->ctx, first, count, err, err_len) == CT_OK)
+	if ((rc = b->store(b->ctx, first, count, err, err_len)) == CT_OK)
 		return CT_PG_ATTEMPT_STORED;
 	if (ct_pg_is_connection_error(b->pg)) {
 		ct_warn("database connection lost (%s); storing %zu item(s) again", err, count);
 		return CT_PG_ATTEMPT_RETRY;
 	}
-	if (ct_pg_is_transient_error(b->pg)) {
+	/* Only a failure the database reported can be a lost race: the flag is the last
+	 * statement's, and an error of the caller's own (out of memory, a value it could not
+	 * parse) must not be retried for ever on the strength of an earlier deadlock. */
+	if (rc == CT_ERR_PG && ct_pg_is_transient_error(b->pg)) {
 		ct_warn("transaction rolled back (%s); storing %zu item(s) again", err, count);
 		return CT_PG_ATTEMPT_RETRY;
 	}

@@ -122,3 +122,24 @@ int ct_topic_edge(char *buf, size_t len, const char *site, const char *line, con
 	                 ct_topic_kind_name(kind), enc == CT_ENC_JSON ? "json" : "pb");
 	return n < 0 || (size_t)n >= len ? CT_ERR_TOO_BIG : CT_OK;
 }
+
+bool ct_topic_is_reply(const char *topic)
+{
+	static const char prefix[] = CT_TOPIC_ROOT "/sys/reply/";
+	char level[CT_ID_MAX + 1];
+	const char *p;
+	unsigned levels = 0;
+
+	if (topic == NULL || strncmp(topic, prefix, sizeof(prefix) - 1) != 0 ||
+	    strlen(topic) >= CT_TOPIC_MAX)
+		return false;
+	p = topic + sizeof(prefix) - 1;
+	while (*p != '\0') {
+		if (++levels > CT_TOPIC_REPLY_LEVELS || next_level(&p, level) != CT_OK ||
+		    !ct_id_is_valid(level))
+			return false;
+		if (*p == '\0' && p[-1] == '/')
+			return false; /* a trailing slash: an empty last level */
+	}
+	return levels > 0;
+}

@@ -21,6 +21,7 @@ void fpy_init(struct fpy *f, int64_t interval_us, int64_t grace_us)
 	f->interval_us = interval_us;
 	f->grace_us = grace_us;
 	f->closed_until_us = FPY_NO_WINDOW;
+	f->published_until_us = FPY_NO_WINDOW;
 	ct_map_init(&f->index);
 }
 
@@ -45,6 +46,12 @@ void fpy_rewind(struct fpy *f)
 {
 	drop_windows(f);
 	f->n_pending = 0;
+	f->closed_until_us = f->published_until_us;
+}
+
+void fpy_published(struct fpy *f)
+{
+	f->published_until_us = f->closed_until_us;
 }
 
 int fpy_check_verdict(const Cellthread__V1__Verdict *v, const char *site, const char *line,
@@ -210,8 +217,8 @@ bool fpy_pending_take(struct fpy *f, uint64_t *ret_segment, uint64_t *ret_offset
 
 	while (n < f->n_pending &&
 	       (f->pending[n].newest_window_us == FPY_NO_WINDOW ||
-	        (f->closed_until_us != FPY_NO_WINDOW &&
-	         f->pending[n].newest_window_us + f->interval_us <= f->closed_until_us)))
+	        (f->published_until_us != FPY_NO_WINDOW &&
+	         f->pending[n].newest_window_us + f->interval_us <= f->published_until_us)))
 		n++;
 	if (n == 0)
 		return false;

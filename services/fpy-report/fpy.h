@@ -53,6 +53,9 @@ struct fpy {
 	int64_t interval_us, grace_us;
 	/* Windows ending at or before this are closed (a multiple of interval_us). */
 	int64_t closed_until_us;
+	/* ... and at or before this their yields are acknowledged by the broker: what a rewind
+	 * goes back to, and what commits wait for. */
+	int64_t published_until_us;
 	struct fpy_window *windows; /* open windows, in no order */
 	size_t n_windows, cap_windows;
 	struct ct_map index; /* "site/line/station/start" -> position in windows */
@@ -67,9 +70,12 @@ void fpy_init(struct fpy *f, int64_t interval_us, int64_t grace_us);
 /* Frees what f holds. */
 void fpy_cleanup(struct fpy *f);
 /* Forgets the open windows and the pending batches (they will be handled again: the loop's
- * rewind). Closed windows stay closed, so verdicts counted in a published yield are late
- * the second time, not counted twice. */
+ * rewind). Windows whose yields were published stay closed, so verdicts counted in a
+ * published yield are late the second time, not counted twice; windows closed but not
+ * published open again, so their yields are made again from the replay. */
 void fpy_rewind(struct fpy *f);
+/* Everything closed so far is published and acknowledged (after a successful flush). */
+void fpy_published(struct fpy *f);
 
 /* Checks one verdict of a VerdictBatch received on the plant topic of site/line/station: IDs
  * present and valid and equal to the topic's, decided_at_us > 0, a verdict code the proto
@@ -91,7 +97,7 @@ double fpy_ratio(const struct fpy_yield *y);
  * CT_ERR_NOMEM. */
 int fpy_pending_add(struct fpy *f, uint64_t end_segment, uint64_t end_offset,
                     int64_t newest_window_us);
-/* Takes the oldest pending batches whose windows are all closed; true with the last one's
+/* Takes the oldest pending batches whose windows are all published; true with the last one's
  * end in *ret_segment / *ret_offset (to commit), false when the oldest still waits. */
 bool fpy_pending_take(struct fpy *f, uint64_t *ret_segment, uint64_t *ret_offset);
 

@@ -88,6 +88,15 @@ out:
 	return rc;
 }
 
+static size_t batch_bytes(const struct ct_spool_batch *batch)
+{
+	size_t bytes = 0;
+
+	for (size_t i = 0; i < batch->count; i++)
+		bytes += batch->records[i].payload_len;
+	return bytes;
+}
+
 static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 {
 	struct fpy_report *r = ctx;
@@ -95,7 +104,11 @@ static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 	struct batch_job *job;
 	int rc = CT_OK;
 
-	r->behind = batch->count >= (size_t)r->cfg.batch_records;
+	/* A batch cut at either limit (records, or near the loop's byte limit: the spool stops
+	 * before a record that would not fit) means more may be waiting: windows stay open until
+	 * a read comes back short. */
+	r->behind = batch->count >= (size_t)r->cfg.batch_records ||
+	            batch_bytes(batch) >= r->loop.options.batch_bytes / 2;
 	for (size_t i = 0; i < batch->count && rc == CT_OK; i++)
 		rc = handle_message(r, &batch->records[i], &newest);
 	if (rc != CT_OK || batch->count == 0)
@@ -187,7 +200,10 @@ static int tick(void *ctx)
 	free(yields);
 	if (rc == CT_OK && n > 0)
 		rc = ct_loop_flush(&r->loop);
-	return rc == CT_OK ? commit_closed(r) : rc;
+	if (rc != CT_OK)
+		return rc; /* the loop rewinds: the closed windows are made again from the replay */
+	fpy_published(&r->fpy);
+	return commit_closed(r);
 }
 
 /* A turn with an empty read tells handle the loop has caught up. */
@@ -198,10 +214,12 @@ static bool has_work(void *ctx)
 
 /* Handled again from the last commit: open windows start empty, and stay open until the
  * replay is read. */
-static int rewind_windows(void *ctx)
+static int rewind_windows(void *ctx, void *const *jobs, size_t n_jobs)
 {
 	struct fpy_report *r = ctx;
 
+	(void)jobs; /* batch positions, discarded by the loop: the replay makes them again */
+	(void)n_jobs;
 	fpy_rewind(&r->fpy);
 	r->behind = true;
 	return CT_OK;

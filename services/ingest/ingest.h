@@ -32,19 +32,22 @@ struct ingest {
 	struct ingest_limits limits;
 	struct ct_dedup *seen;    /* recent event IDs */
 	struct ingest_lots *lots; /* held lots, from spc-gate's lot status */
-	/* Copy of the held-lot set as it was at the last spool commit (taken before the first
-	 * lot message after it), to handle everything since then again after a failure. */
-	struct ingest_lots *lots_at_batch_start;
+	/* Copy of the held-lot set as it was before the batch in hand changed it (taken at the
+	 * batch's first lot message), handed to the loop as the batch's job for rewinds. */
+	struct ingest_lots *batch_start_lots;
 	char producer[CT_ID_MAX + 16];
 	/* Counters for the periodic log line. */
 	unsigned long accepted, duplicates, dead_lettered, flagged;
 };
 
 /* ct_loop's handlers (ingest_handle.c). handle_batch handles every message of a batch:
- * decode, validate, drop duplicates, publish canonical or dead letter. */
+ * decode, validate, drop duplicates, publish canonical or dead letter; a batch that changes
+ * the held-lot set returns the set as it was before as its job. */
 int ingest_handle_batch(void *ctx, const struct ct_spool_batch *batch, void **ret_job);
-/* Everything since the last commit is handled again: held lots as they were then, an empty
- * duplicate filter. */
-int ingest_rewind(void *ctx);
+/* Everything since the last commit is handled again: held lots as they were then (the
+ * oldest job), an empty duplicate filter. */
+int ingest_rewind(void *ctx, void *const *jobs, size_t n_jobs);
+/* Frees a job (a copy of the held-lot set). */
+void ingest_discard(void *ctx, void *job);
 
 #endif

@@ -175,9 +175,9 @@ static int handle_lot_status(struct ingest *in, const char *topic, const uint8_t
 	char err[512];
 	int why = CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID;
 
-	if (in->lots_at_batch_start == NULL) {
-		in->lots_at_batch_start = ingest_lots_clone(in->lots);
-		if (in->lots_at_batch_start == NULL)
+	if (in->batch_start_lots == NULL) {
+		in->batch_start_lots = ingest_lots_clone(in->lots);
+		if (in->batch_start_lots == NULL)
 			return CT_ERR_NOMEM;
 	}
 	if (ingest_lots_apply(in->lots, topic, payload, len, (size_t)in->cfg.max_payload_kib * 1024,
@@ -261,34 +261,44 @@ out:
 	return rc;
 }
 
-/* ct_loop's handle: every message of a batch. The held-lot set as it was at the last commit
- * is kept until no batch awaits acknowledgement, for rewind. */
+/* ct_loop's handle: every message of a batch. A batch that changes the held-lot set takes a
+ * copy of the set as it was before it (its job), so a rewind can go back to the set at the
+ * start of the oldest batch handled again. */
 int ingest_handle_batch(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 {
 	struct ingest *in = ctx;
 	int rc = CT_OK;
 
-	(void)ret_job;
-	if (ct_loop_awaiting(&in->loop) == 0 && in->lots_at_batch_start != NULL) {
-		ingest_lots_free(in->lots_at_batch_start);
-		in->lots_at_batch_start = NULL;
-	}
+	in->batch_start_lots = NULL;
 	for (size_t i = 0; i < batch->count && rc == CT_OK; i++)
 		rc = handle_message(in, batch->records[i].topic, batch->records[i].payload,
 		                    batch->records[i].payload_len);
+	*ret_job = in->batch_start_lots; /* the loop's now, even when rc is an error */
+	in->batch_start_lots = NULL;
 	return rc;
 }
 
-/* ct_loop's rewind: everything since the last commit is handled again, from the held lots
- * as they were then and with an empty duplicate filter. */
-int ingest_rewind(void *ctx)
+int ingest_rewind(void *ctx, void *const *jobs, size_t n_jobs)
 {
 	struct ingest *in = ctx;
 
-	if (in->lots_at_batch_start != NULL) {
+	/* The oldest copy is the set at the start of the first batch that changed it; the
+	 * batches before that one did not change it. */
+	for (size_t i = 0; i < n_jobs; i++) {
+		struct ingest_lots *copy;
+		if (jobs[i] == NULL)
+			continue;
+		if ((copy = ingest_lots_clone(jobs[i])) == NULL)
+			return CT_ERR_NOMEM;
 		ingest_lots_free(in->lots);
-		in->lots = in->lots_at_batch_start;
-		in->lots_at_batch_start = NULL;
+		in->lots = copy;
+		break;
 	}
 	return reset_filter(in);
+}
+
+void ingest_discard(void *ctx, void *job)
+{
+	(void)ctx;
+	ingest_lots_free(job);
 }

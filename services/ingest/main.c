@@ -60,7 +60,11 @@ int main(int argc, char **argv)
 	struct ct_common_config common;
 	struct ingest in;
 	static const struct ct_loop_handlers handlers = {
-	        .handle = ingest_handle_batch, .rewind = ingest_rewind, .report = report};
+	        .handle = ingest_handle_batch,
+	        .discard = ingest_discard,
+	        .rewind = ingest_rewind,
+	        .report = report,
+	};
 	struct ct_config_table own = {ingest_keys, sizeof(ingest_keys) / sizeof(ingest_keys[0]),
 	                              &in.cfg};
 	struct ct_loop_options loop_options;
@@ -111,7 +115,6 @@ int main(int argc, char **argv)
 out:
 	ct_dedup_free(in.seen);
 	ingest_lots_free(in.lots);
-	ingest_lots_free(in.lots_at_batch_start);
 	ct_service_cleanup_config(&common, &own);
 	return exit_code;
 }

@@ -85,7 +85,7 @@ bool gate_has_work(void *ctx);
 int gate_handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job);
 int gate_acked(void *ctx, void *job);
 void gate_discard(void *ctx, void *job);
-int gate_rewind(void *ctx);
+int gate_rewind(void *ctx, void *const *jobs, size_t n_jobs);
 int gate_finish(void *ctx);
 void gate_report(void *ctx);
 

@@ -292,10 +292,6 @@ static int finish_saved(struct gate *g)
 	return rc;
 }
 
-/* Moves the batches whose messages the broker has acknowledged to the saver, oldest first.
- * Returns CT_ERR_MQTT when a publish failed or a batch waited PUBLISH_WAIT_MS: the caller
- * judges again from the last save. */
-
 /* ---- ct_loop's handlers ------------------------------------------------------------------ */
 
 int gate_tick(void *ctx)
@@ -407,14 +403,21 @@ void gate_discard(void *ctx, void *job)
 	free(job);
 }
 
-int gate_rewind(void *ctx)
+int gate_rewind(void *ctx, void *const *jobs, size_t n_jobs)
 {
 	struct gate *g = ctx;
 	char err[512];
 	int rc;
 
-	/* The batches already with the saver are good: let them reach the database and commit
-	 * them; everything after is judged again from the chart states of the last save. */
+	/* The jobs of the batches judged again (discarded by the loop) hold nothing needed:
+	 * judging again makes them anew. The batches already with the saver are good: let them
+	 * reach the database and commit them; everything after is judged again from the chart
+	 * states of the last save. Lot changes and undos whose publish may have failed are
+	 * looked at again. */
+	(void)jobs;
+	(void)n_jobs;
+	g->reload_lots = true;
+	g->undo_wanted = true;
 	gate_saver_drain(g->saver);
 	if ((rc = finish_saved(g)) != CT_OK)
 		return rc;

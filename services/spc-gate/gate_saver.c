@@ -139,8 +139,10 @@ static void *saver_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 		for (size_t i = 0; i < n; i++) {
 			if (!list_push(&s->done, group[i])) {
-				/* Cannot happen short of memory exhaustion; the job is lost to the
-				 * loop, which then never commits past it: replayed at restart. */
+				/* Cannot happen short of memory exhaustion. The job went through
+				 * save_group, so only its return is lost: a later job commits past
+				 * its position, which is safe if it was saved; if the database
+				 * refused it, its dead letter is what is lost. */
 				ct_error("out of memory returning a saved batch");
 				gate_pending_cleanup(group[i]);
 				free(group[i]);

@@ -1,8 +1,8 @@
 /* ct-traveler: owns the digital thread in PostgreSQL and answers trace queries.
  *
  * This file is the service's configuration and start; what it does with each batch (store,
- * answer, commit) is traveler_loop.c, the storage traveler_store.c and the trace queries
- * traveler_trace.c. */
+ * answer, commit) is traveler_loop.c, the storage traveler_store.c and the trace queries the
+ * shared library ct_trace (services/trace). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -233,12 +233,12 @@ static void answer_trace(struct traveler *t, const Cellthread__V1__TraceRequest 
 	size_t len = 0;
 
 	/* Replies go only under ct/v1/sys/reply/<client>/..., never to a wildcard or a topic
-	 * another service owns. */
-	if (req->reply_topic == NULL ||
-	    strncmp(req->reply_topic, REPLY_PREFIX, strlen(REPLY_PREFIX)) != 0 ||
-	    strpbrk(req->reply_topic, "+#") != NULL) {
-		ct_warn("trace request %s refused: reply topic must be under %s", req->request_id,
-		        REPLY_PREFIX);
+	 * another service owns, and only to a topic the broker takes: a request that can never
+	 * be answered must not be handled again and again. */
+	if (!ct_topic_is_reply(req->reply_topic)) {
+		ct_warn("trace request refused: the reply topic must be under %s, with up to %d "
+		        "levels that are IDs",
+		        REPLY_PREFIX, CT_TOPIC_REPLY_LEVELS);
 		return;
 	}
 	if (req->max_depth > 0 && req->max_depth < limits.max_depth)

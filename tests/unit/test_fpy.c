@@ -100,6 +100,7 @@ static void test_late_and_rewind(void **state)
 	assert_int_equal(fpy_close(&f, 250, &y, &n), CT_OK);
 	assert_int_equal(n, 1);
 	free(y);
+	fpy_published(&f); /* the broker took the yield */
 	/* [100, 200) was published: a verdict for it now is late, counted nowhere. */
 	assert_int_equal(add(&f, "A", "c9", 150, PASS), FPY_NO_WINDOW);
 	assert_int_equal(f.late, 1);
@@ -116,6 +117,34 @@ static void test_late_and_rewind(void **state)
 	assert_int_equal(fpy_close(&f, 120, &y, &n), CT_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(add(&f, "A", "c3", 250, PASS), FPY_NO_WINDOW);
+	fpy_cleanup(&f);
+}
+
+/* A yield whose publish failed is not lost: the rewind opens its window again and the
+ * replayed verdicts make the same yield. */
+static void test_rewind_after_failed_publish(void **state)
+{
+	struct fpy f;
+	struct fpy_yield *y = NULL;
+	size_t n = 0;
+
+	(void)state;
+	fpy_init(&f, 100, 0);
+	add(&f, "A", "c1", 100, PASS);
+	add(&f, "A", "c2", 150, FAIL);
+	assert_int_equal(fpy_close(&f, 200, &y, &n), CT_OK);
+	assert_int_equal(n, 1);
+	free(y);
+	/* No fpy_published: the broker did not take it. */
+	fpy_rewind(&f);
+	assert_int_equal(add(&f, "A", "c1", 100, PASS), 100);
+	assert_int_equal(add(&f, "A", "c2", 150, FAIL), 100);
+	assert_int_equal(fpy_close(&f, 200, &y, &n), CT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(y[0].window_start_us, 100);
+	assert_int_equal(y[0].units_judged, 2);
+	assert_int_equal(y[0].units_passed_first, 1);
+	free(y);
 	fpy_cleanup(&f);
 }
 
@@ -141,12 +170,16 @@ static void test_commit_waits_for_windows(void **state)
 	assert_false(fpy_pending_take(&f, &segment, &offset));
 	assert_int_equal(fpy_close(&f, 200, &y, &n), CT_OK);
 	free(y);
-	/* [100, 200) closed; the third batch touched [200, 300): it and all after it wait. */
+	/* Closed but its yield not yet acknowledged: still nothing more may go. */
+	assert_false(fpy_pending_take(&f, &segment, &offset));
+	fpy_published(&f);
+	/* [100, 200) published; the third batch touched [200, 300): it and all after it wait. */
 	assert_true(fpy_pending_take(&f, &segment, &offset));
 	assert_int_equal(offset, 20);
 	assert_false(fpy_pending_take(&f, &segment, &offset));
 	assert_int_equal(fpy_close(&f, 300, &y, &n), CT_OK);
 	free(y);
+	fpy_published(&f);
 	assert_true(fpy_pending_take(&f, &segment, &offset));
 	assert_int_equal(segment, 2);
 	assert_int_equal(offset, 5);
@@ -204,6 +237,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_first_verdict_per_unit),
 	        cmocka_unit_test(test_late_and_rewind),
+	        cmocka_unit_test(test_rewind_after_failed_publish),
 	        cmocka_unit_test(test_commit_waits_for_windows),
 	        cmocka_unit_test(test_check_verdict),
 	};

@@ -373,6 +373,23 @@ static void test_map_put_get_remove_clone(void **state)
 	ct_map_cleanup(&copy);
 }
 
+static void test_reply_topics(void **state)
+{
+	(void)state;
+	assert_true(ct_topic_is_reply("ct/v1/sys/reply/cli-4242/trace"));
+	assert_true(ct_topic_is_reply("ct/v1/sys/reply/dash.1"));
+	assert_false(ct_topic_is_reply(NULL));
+	assert_false(ct_topic_is_reply("ct/v1/sys/reply/"));
+	assert_false(ct_topic_is_reply("ct/v1/sys/reply/cli-1/"));
+	assert_false(ct_topic_is_reply("ct/v1/sys/reply/cli-1//x"));
+	assert_false(ct_topic_is_reply("ct/v1/sys/reply/+/trace"));
+	assert_false(ct_topic_is_reply("ct/v1/sys/reply/cli-1/#"));
+	assert_false(ct_topic_is_reply("ct/v1/sys/reply/cli-1/\xc3("));
+	assert_false(ct_topic_is_reply("ct/v1/plant/s/l/st/command"));
+	assert_false(ct_topic_is_reply("ct/v1/sys/reply/a/b/c/d/e/f/g/h/i"));
+	assert_true(ct_topic_is_reply("ct/v1/sys/reply/a/b/c/d/e/f/g/h"));
+}
+
 static void test_array_grow(void **state)
 {
 	int *items = NULL, *grown;
@@ -408,6 +425,7 @@ int main(void)
 	        cmocka_unit_test(test_id_derive),
 	        cmocka_unit_test(test_msg_kinds_and_enum_names),
 	        cmocka_unit_test(test_map_put_get_remove_clone),
+	        cmocka_unit_test(test_reply_topics),
 	        cmocka_unit_test(test_array_grow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,21 +43,25 @@ struct ct_loop_handlers {
 	/* Handles one batch (batch->count may be 0 when has_work asked for a turn): decode,
 	 * work, publish with ct_loop_publish. Refused input is dead-lettered here, not returned.
 	 * *ret_job (NULL on entry) may be set to something of the service's that travels with
-	 * the batch until its publishes are acknowledged, then goes to acked. Returns CT_OK;
-	 * CT_ERR_UNACKED (or any MQTT/timeout error) when a publish failed: everything since the
-	 * last commit is handled again; any other error stops the service. */
+	 * the batch: to acked once the batch's publishes are acknowledged, to rewind if the batch
+	 * is handled again, and to discard in the end. It may be set even when handle fails; the
+	 * loop owns it from then on. Returns CT_OK; CT_ERR_UNACKED (or any MQTT/timeout error)
+	 * when a publish failed: everything since the last commit is handled again; any other
+	 * error stops the service. */
 	int (*handle)(void *ctx, const struct ct_spool_batch *batch, void **ret_job);
 	/* Everything published while handling the batch that made job is acknowledged. NULL: the
-	 * loop commits the batch's spool position itself. Otherwise the service owns job now and
-	 * commits the position later (ct_loop_commit) once the batch is safe (saved). Not called
-	 * for a NULL job. Returns CT_OK or an error to stop with. */
+	 * loop commits the batch's spool position itself (and then discards the job). Otherwise
+	 * the service owns job now and commits the position later (ct_loop_commit) once the batch
+	 * is safe (saved). Not called for a NULL job. Returns CT_OK or an error to stop with. */
 	int (*acked)(void *ctx, void *job);
-	/* Frees a job that will not reach acked (handled again after a rewind, or at stop). */
+	/* Frees a job (committed, handled again after a rewind, or left at stop). */
 	void (*discard)(void *ctx, void *job);
 	/* Undoes in memory what the batches since the last commit did, so they can be handled
-	 * again as after a restart. Called after the in-flight publishes settled and the waiting
-	 * jobs were discarded, before the spool rewinds. Returns CT_OK or an error to stop with. */
-	int (*rewind)(void *ctx);
+	 * again as after a restart. jobs are those batches' jobs, oldest first (NULL where a
+	 * batch made none), still owned by the loop, which discards them afterwards. Called after
+	 * the in-flight publishes settled, before the spool rewinds. Returns CT_OK or an error to
+	 * stop with. */
+	int (*rewind)(void *ctx, void *const *jobs, size_t n_jobs);
 	/* Called every turn before the read (database notifications, finished saves, timers).
 	 * Returns CT_OK; CT_ERR_AGAIN to skip this turn's read; else an error to stop with. */
 	int (*tick)(void *ctx);
@@ -83,6 +87,7 @@ struct ct_loop {
 	struct ct_loop_options options;
 	int publish_timeout_ms;
 	bool publish_failed; /* a publish since the last settle did not reach the broker */
+	void *failed_job;    /* the job of a batch whose handling failed, for rewind */
 	struct {
 		void *job;
 		bool has_position;
@@ -103,8 +108,10 @@ void ct_loop_init(struct ct_loop *loop, struct ct_service *svc,
 int ct_loop_run(struct ct_loop *loop);
 
 /* Encodes msg and publishes it (QoS 1), waiting at most the publish timeout for flow
- * control. A failure is remembered: the loop then handles everything since the last commit
- * again. Returns CT_OK, CT_ERR_NOMEM or CT_ERR_UNACKED. */
+ * control. A failure (including no memory to encode) is remembered: the loop then handles
+ * everything since the last commit again. A message no broker would take (its topic is not
+ * UTF-8) is refused with CT_ERR_INVALID and not remembered: handling it again would fail the
+ * same way. Returns CT_OK, CT_ERR_NOMEM, CT_ERR_INVALID or CT_ERR_UNACKED. */
 int ct_loop_publish(struct ct_loop *loop, const char *topic, const ProtobufCMessage *msg,
                     bool retain);
 /* The same for bytes already encoded. */

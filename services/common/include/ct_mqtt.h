@@ -58,7 +58,9 @@ int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_
 bool ct_mqtt_is_connected(struct ct_mqtt *mqtt);
 /* Publishes a copy of payload. QoS 1 publishes count as in flight until the broker's PUBACK;
  * beyond max_inflight this waits, and while the connection is down it waits for the
- * reconnect (both up to timeout_ms). Returns CT_OK, CT_ERR_TIMEOUT, CT_ERR_MQTT. */
+ * reconnect (both up to timeout_ms). Returns CT_OK, CT_ERR_TIMEOUT, CT_ERR_MQTT, or
+ * CT_ERR_INVALID for a message no broker would take (a topic that is not UTF-8): that one
+ * does not count as a failed publish for ct_mqtt_flush and ct_mqtt_mark_reached. */
 int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload, size_t len,
                     int qos, bool retain, int timeout_ms);
 /* Waits until every publish so far is acknowledged. Returns CT_OK, CT_ERR_TIMEOUT, or

@@ -60,5 +60,10 @@ int ct_topic_edge(char *buf, size_t len, const char *site, const char *line, con
                   enum ct_topic_kind kind, enum ct_topic_encoding enc);
 /* True when topic starts with prefix followed by '/' or end. */
 bool ct_topic_has_prefix(const char *topic, const char *prefix);
+/* True when topic is a reply topic a service may publish to: ct/v1/sys/reply/ followed by 1
+ * to CT_TOPIC_REPLY_LEVELS levels that are each an ID (so no wildcard, no empty level, nothing
+ * that is not ASCII), shorter than CT_TOPIC_MAX. The client's ID is the first level. */
+#define CT_TOPIC_REPLY_LEVELS 8
+bool ct_topic_is_reply(const char *topic);
 
 #endif
