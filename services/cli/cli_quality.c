@@ -127,18 +127,12 @@ static int code(struct ct_pg_result *res, int r, const char *col)
 
 static const char *lot_state_name(int state)
 {
-	switch (state) {
-	case 1:
-		return "released";
-	case 2:
-		return "held";
-	case 3:
-		return "quarantined";
-	default:
-		return "unspecified";
-	}
+	const char *name = ct_enum_short_name(&cellthread__v1__lot_state__descriptor, state);
+
+	return name != NULL ? name : "unspecified";
 }
 
+/* Commands print in capitals, as stations and the reaction plans name them. */
 static const char *command_kind_name(int kind)
 {
 	switch (kind) {

@@ -68,6 +68,8 @@ static const char *const severity_names[] = {NULL, "info", "low", "medium", "hig
 
 static const char *const command_kind_names[] = {NULL, "slow", "stop", "resume", "adjust"};
 
+static const char *const lot_state_names[] = {NULL, "released", "held", "quarantined"};
+
 #define ENUM_NAMES(desc, names)                                                                    \
 	{                                                                                          \
 		&(desc), (names), sizeof(names) / sizeof((names)[0])                               \
@@ -83,9 +85,11 @@ static const struct enum_names severities =
         ENUM_NAMES(cellthread__v1__severity__descriptor, severity_names);
 static const struct enum_names command_kinds =
         ENUM_NAMES(cellthread__v1__command_kind__descriptor, command_kind_names);
+static const struct enum_names lot_states =
+        ENUM_NAMES(cellthread__v1__lot_state__descriptor, lot_state_names);
 
 static const struct enum_names *const enum_tables[] = {
-        &unit_kinds, &station_types, &result_codes, &severities, &command_kinds,
+        &unit_kinds, &station_types, &result_codes, &severities, &command_kinds, &lot_states,
 };
 
 static const struct enum_names *enum_table(const ProtobufCEnumDescriptor *desc)

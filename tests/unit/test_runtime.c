@@ -344,7 +344,9 @@ static void test_msg_kinds_and_enum_names(void **state)
 	assert_int_equal(ct_severity_from_name("unspecified", &v), CT_ERR_INVALID);
 	ct_enum_short_name_list(&cellthread__v1__result_code__descriptor, list, sizeof(list));
 	assert_string_equal(list, "ok|nok|aborted");
-	assert_false(ct_enum_has_short_names(&cellthread__v1__lot_state__descriptor));
+	assert_string_equal(ct_enum_short_name(&cellthread__v1__lot_state__descriptor, 3),
+	                    "quarantined");
+	assert_false(ct_enum_has_short_names(&cellthread__v1__dead_letter_reason__descriptor));
 }
 
 static void test_map_put_get_remove_clone(void **state)
