@@ -8,6 +8,7 @@
  * The COPY buffer is built in memory and sent in one PQputCopyData stream: a batch of a
  * few thousand rows is a few hundred KiB, and one round trip per table per batch is what
  * makes COPY fast. */
+#include "ct_array.h"
 #include "ct_pg.h"
 
 #include <errno.h>
@@ -938,17 +939,12 @@ static bool reserve(struct ct_copy *copy, size_t more)
 	if (copy->failed)
 		return false;
 	if (copy->len + more > copy->cap) {
-		size_t cap = copy->cap ? copy->cap : 65536;
-		char *p;
-		while (cap < copy->len + more)
-			cap *= 2;
-		p = realloc(copy->data, cap);
+		char *p = ct_array_grow(copy->data, &copy->cap, copy->len + more, 1, 65536);
 		if (p == NULL) {
 			copy->failed = true;
 			return false;
 		}
 		copy->data = p;
-		copy->cap = cap;
 	}
 	return true;
 }
@@ -1158,17 +1154,12 @@ static bool array_reserve(struct ct_pgarray *a, size_t n)
 	if (a->failed)
 		return false;
 	if (need > a->cap) {
-		size_t cap = a->cap ? a->cap : 256;
-		char *grown;
-		while (cap < need)
-			cap *= 2;
-		grown = realloc(a->buf, cap);
+		char *grown = ct_array_grow(a->buf, &a->cap, need, 1, 256);
 		if (grown == NULL) {
 			a->failed = true;
 			return false;
 		}
 		a->buf = grown;
-		a->cap = cap;
 	}
 	if (a->len == 0)
 		a->buf[a->len++] = '{';

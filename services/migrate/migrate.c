@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "ct_array.h"
 #include "ct_error.h"
 #include "ct_log.h"
 
@@ -215,16 +216,15 @@ int migrate_set_load(struct migration_set *set, const char *dir, char *err, size
 			goto out;
 		}
 
-		if (set->n == cap) {
-			size_t new_cap = cap ? cap * 2 : 16;
-			struct migration *items = realloc(set->items, new_cap * sizeof(*items));
+		{
+			struct migration *items =
+			        ct_array_grow(set->items, &cap, set->n + 1, sizeof(*items), 16);
 
 			if (!items) {
 				rc = ct_set_error(err, err_len, CT_ERR_NOMEM, "out of memory");
 				goto out;
 			}
 			set->items = items;
-			cap = new_cap;
 		}
 		m = &set->items[set->n];
 		memset(m, 0, sizeof(*m));

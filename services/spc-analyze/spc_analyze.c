@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_array.h"
 #include "ct_config.h"
 #include "ct_error.h"
 
@@ -423,13 +424,12 @@ static void read_table(const struct options *o, struct table *t)
 				        find_column("size-column", o->size_column, names, header_n);
 			have_columns = true;
 		}
-		if (t->count == t->capacity) {
-			size_t capacity = t->capacity ? t->capacity * 2 : 256;
-			struct row *rows = realloc(t->rows, capacity * sizeof(*rows));
+		{
+			struct row *rows = ct_array_grow(t->rows, &t->capacity, t->count + 1,
+			                                 sizeof(*rows), 256);
 			if (!rows)
 				die(EXIT_FAILED, "out of memory");
 			t->rows = rows;
-			t->capacity = capacity;
 		}
 		struct row *r = &t->rows[t->count++];
 		memset(r, 0, sizeof(*r));

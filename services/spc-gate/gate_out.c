@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_array.h"
 #include "ct_error.h"
 #include "ct_ids.h"
 #include "ct_log.h"
@@ -89,18 +90,13 @@ static void add_to_verdict_batch(struct gate *g, const char *topic,
 		snprintf(b->topic, sizeof(b->topic), "%s", topic);
 	need = b->len + size + 11; /* tag + up to 10 bytes of varint */
 	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		uint8_t *grown;
-		while (cap < need)
-			cap *= 2;
-		grown = realloc(b->buf, cap);
+		uint8_t *grown = ct_array_grow(b->buf, &b->cap, need, 1, 4096);
 		if (grown == NULL) {
 			ct_error("out of memory for verdicts; the batch will be judged again");
 			g->verdicts_failed = true;
 			return;
 		}
 		b->buf = grown;
-		b->cap = cap;
 	}
 	b->buf[b->len++] = (1 << 3) | 2; /* field 1, wire type 2 (length-delimited) */
 	for (size_t n = size;; n >>= 7) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_array.h"
 #include "ct_error.h"
 #include "ct_log.h"
 #include "ct_time.h"
@@ -117,13 +118,12 @@ static int add_event(struct traveler_store *store, const Cellthread__V1__Header 
                      const char *kind, size_t item, size_t sub)
 {
 	struct event_ref *e;
-	if (store->n_events == store->events_cap) {
-		size_t cap = store->events_cap ? store->events_cap * 2 : 1024;
-		struct event_ref *p = realloc(store->events, cap * sizeof(*p));
+	{
+		struct event_ref *p = ct_array_grow(store->events, &store->events_cap,
+		                                    store->n_events + 1, sizeof(*p), 1024);
 		if (p == NULL)
 			return CT_ERR_NOMEM;
 		store->events = p;
-		store->events_cap = cap;
 	}
 	e = &store->events[store->n_events++];
 	e->event_id = header->event_id;
@@ -142,13 +142,12 @@ static int add_unit(struct traveler_store *store, const char *unit_id, int kind,
 	struct unit_ref *u;
 	if (unit_id == NULL || *unit_id == '\0')
 		return CT_OK;
-	if (store->n_units == store->units_cap) {
-		size_t cap = store->units_cap ? store->units_cap * 2 : 1024;
-		struct unit_ref *p = realloc(store->units, cap * sizeof(*p));
+	{
+		struct unit_ref *p = ct_array_grow(store->units, &store->units_cap,
+		                                   store->n_units + 1, sizeof(*p), 1024);
 		if (p == NULL)
 			return CT_ERR_NOMEM;
 		store->units = p;
-		store->units_cap = cap;
 	}
 	u = &store->units[store->n_units++];
 	u->unit_id = unit_id;
@@ -187,16 +186,12 @@ static void array_add(struct ct_copy *array, const char *text)
 	if (array->failed)
 		return;
 	if (array->len + need + 2 > array->cap) {
-		size_t cap = array->cap ? array->cap : 4096;
-		while (cap < array->len + need + 2)
-			cap *= 2;
-		p = realloc(array->data, cap);
+		p = ct_array_grow(array->data, &array->cap, array->len + need + 2, 1, 4096);
 		if (p == NULL) {
 			array->failed = true;
 			return;
 		}
 		array->data = p;
-		array->cap = cap;
 	}
 	p = array->data + array->len;
 	*p++ = array->rows ? ',' : '{';
