@@ -58,10 +58,12 @@ int ct_topic_parse(const char *topic, struct ct_topic *ret, char *err, size_t er
 	if (strlen(topic) >= CT_TOPIC_MAX)
 		return ct_set_error(err, err_len, CT_ERR_INVALID, "topic longer than %d bytes",
 		                    CT_TOPIC_MAX - 1);
-	if (ct_topic_has_prefix(topic, CT_TOPIC_ROOT "/edge")) {
+	/* The prefix with its '/': "ct/v1/edge" alone has no levels to parse (and skipping a
+	 * '/' it does not have would read past its end). */
+	if (strncmp(topic, CT_TOPIC_ROOT "/edge/", strlen(CT_TOPIC_ROOT "/edge/")) == 0) {
 		t.is_edge = true;
 		p += strlen(CT_TOPIC_ROOT "/edge/");
-	} else if (ct_topic_has_prefix(topic, CT_TOPIC_ROOT "/plant")) {
+	} else if (strncmp(topic, CT_TOPIC_ROOT "/plant/", strlen(CT_TOPIC_ROOT "/plant/")) == 0) {
 		p += strlen(CT_TOPIC_ROOT "/plant/");
 	} else {
 		return ct_set_error(err, err_len, CT_ERR_INVALID,
@@ -94,6 +96,8 @@ int ct_topic_parse(const char *topic, struct ct_topic *ret, char *err, size_t er
 	}
 	if (*p != '\0')
 		return ct_set_error(err, err_len, CT_ERR_INVALID, "topic has extra levels");
+	if (p[-1] == '/')
+		return ct_set_error(err, err_len, CT_ERR_INVALID, "topic ends with '/'");
 	*ret = t;
 	return CT_OK;
 }

@@ -520,6 +520,105 @@ static json_t *number(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* Standard deviation of one unit the chart's limits are built from: the process sigma of one
+ * observation (variables, EWMA, CUSUM), sqrt(p-bar (1 - p-bar)) for p and np (one unit
+ * inspected), sqrt(c-bar) for c (one inspection unit), sqrt(u-bar) for u (one unit). NAN with
+ * explicit limits, which carry no sigma. */
+static double unit_sigma(const struct spc_state *s)
+{
+	double centre = s->limits.centre;
+
+	if (s->config.limits_source == SPC_LIMITS_FIXED_EXPLICIT)
+		return NAN;
+	switch (s->config.kind) {
+	case SPC_CHART_P:
+	case SPC_CHART_NP:
+		return sqrt(centre * (1.0 - centre));
+	case SPC_CHART_C:
+	case SPC_CHART_U:
+		return sqrt(centre);
+	default:
+		return s->limits.sigma;
+	}
+}
+
+/* Standard deviation of the statistic plotted at point `index` of sample size `size` (p, np,
+ * u), the one that sets its limits (centre line +- 3 of it; EWMA: +- L): Montgomery, ISQC 6th
+ * ed., Sec. 6.2-6.4 (sigma / sqrt(n)), 7.2 (p: sqrt(p-bar (1 - p-bar) / n_i), np:
+ * sqrt(n p-bar (1 - p-bar))), 7.3 (c: sqrt(c-bar), u: sqrt(u-bar / n_i)), 9.2 (EWMA: sigma_z(i)
+ * = sigma / sqrt(n) sqrt(lambda / (2 - lambda) (1 - (1 - lambda)^(2i)))); CUSUM: sigma /
+ * sqrt(n), the unit of k and h. The engine's formulas (spc_chart.c, limits_for), which it
+ * does not export. NAN with explicit limits. */
+static double point_sigma(const struct spc_state *s, double size, uint64_t index)
+{
+	const struct spc_chart_config *c = &s->config;
+	double unit = unit_sigma(s);
+
+	switch (c->kind) {
+	case SPC_CHART_P:
+	case SPC_CHART_U:
+		return unit / sqrt(size);
+	case SPC_CHART_NP:
+		return unit * sqrt(size);
+	case SPC_CHART_C:
+	case SPC_CHART_IMR:
+		return unit;
+	case SPC_CHART_EWMA: {
+		double lambda = c->ewma_lambda;
+		double factor = lambda / (2.0 - lambda);
+		if (!c->ewma_steady_state)
+			factor *= 1.0 - pow(1.0 - lambda, 2.0 * (double)index);
+		return unit / sqrt((double)c->subgroup_size) * sqrt(factor);
+	}
+	default: /* X-bar/R, X-bar/S, CUSUM: the mean of subgroup_size observations */
+		return unit / sqrt((double)c->subgroup_size);
+	}
+}
+
+/* Writes a JSON text, rewriting every real number (a token with '.', 'e' or 'E' outside a
+ * string) in the fewest significant digits that read back as the same double (%.17g always
+ * does): 31.6, not 31.600000000000001. A real stays a real (5.0, not 5). Returns 0, or -1 when
+ * the stream fails. */
+static int write_shortest_reals(const char *text, FILE *out)
+{
+	bool in_string = false;
+
+	for (const char *p = text; *p != '\0';) {
+		if (in_string || (*p != '-' && (*p < '0' || *p > '9'))) {
+			size_t len = 1;
+			if (*p == '"')
+				in_string = !in_string;
+			else if (in_string && *p == '\\' && p[1] != '\0')
+				len = 2; /* an escape: its second character does not end the string */
+			if (fwrite(p, 1, len, out) != len)
+				return -1;
+			p += len;
+			continue;
+		}
+		size_t len = strspn(p, "0123456789+-.eE");
+		char token[64], shortest[40];
+		if (len >= sizeof(token) || strcspn(p, ".eE") >= len) {
+			if (fwrite(p, 1, len, out) != len)
+				return -1;
+			p += len;
+			continue;
+		}
+		memcpy(token, p, len);
+		token[len] = '\0';
+		p += len;
+		double v = strtod(token, NULL);
+		for (int digits = 1; digits <= 17; digits++) {
+			snprintf(shortest, sizeof(shortest), "%.*g", digits, v);
+			if (strtod(shortest, NULL) == v)
+				break;
+		}
+		if (fputs(shortest, out) == EOF ||
+		    (shortest[strspn(shortest, "-0123456789")] == '\0' && fputs(".0", out) == EOF))
+			return -1;
+	}
+	return 0;
+}
+
 static json_t *point_json(const struct spc_point *p)
 {
 	return json_pack("{s:o, s:o, s:o, s:o}", "value", number(p->value), "lcl", number(p->lcl),
@@ -545,6 +644,20 @@ static const char *secondary_name(enum spc_chart_kind kind)
 	default:
 		return NULL;
 	}
+}
+
+/* CUSUM: the point's deviation from the target mu0 (the frozen centre), x-bar_i - mu0, in data
+ * units and in standard deviations of the plotted mean (the unit of k and h). `rows` are the
+ * point's n observations. */
+static void add_deviation(json_t *point, const struct spc_state *s, const struct row *rows,
+                          uint32_t n)
+{
+	double sum = 0;
+	for (uint32_t i = 0; i < n; i++)
+		sum += rows[i].observation.value;
+	double deviation = sum / n - s->limits.centre;
+	json_object_set_new(point, "deviation", number(deviation));
+	json_object_set_new(point, "deviation_sigmas", number(deviation / point_sigma(s, 1, 0)));
 }
 
 static void check_or_die(int rc, const char *problem, const char *context)
@@ -677,8 +790,9 @@ int main(int argc, char **argv)
 	json_t *plotted = json_array();
 	json_t *violations = json_array();
 	const char *second_name = secondary_name(o.kind);
-	bool limits_vary = false;
+	bool limits_vary = false, sigma_varies = false;
 	struct spc_point first_limits = {0};
+	double first_sigma = NAN;
 	double *values = malloc(t.count * sizeof(*values));
 	if (!out || !plotted || !violations || !values)
 		die(EXIT_FAILED, "out of memory");
@@ -698,6 +812,14 @@ int main(int argc, char **argv)
 			limits_vary = true;
 		json_t *p = point_json(&r.primary);
 		json_object_set_new(p, "point", json_integer((json_int_t)r.point));
+		double sigma = point_sigma(&state, t.rows[i].observation.size, r.point);
+		json_object_set_new(p, "sigma", number(sigma));
+		if (r.point == 1)
+			first_sigma = sigma;
+		else if (sigma != first_sigma)
+			sigma_varies = true;
+		if (o.kind == SPC_CHART_CUSUM)
+			add_deviation(p, &state, &t.rows[i + 1 - n], n);
 		if (second_name)
 			json_object_set_new(p, second_name,
 			                    r.has_secondary ? point_json(&r.secondary)
@@ -722,10 +844,9 @@ int main(int argc, char **argv)
 	                                      (json_int_t)last)
 	                          : json_null());
 	json_object_set_new(out, "centre", number(state.limits.centre));
-	json_object_set_new(out, "sigma",
-	                    spc_chart_kind_is_attribute(o.kind) || explicit_limits
-	                            ? json_null()
-	                            : number(state.limits.sigma));
+	json_object_set_new(out, "sigma", number(unit_sigma(&state)));
+	json_object_set_new(out, "sigma_statistic",
+	                    sigma_varies ? json_null() : number(first_sigma));
 	json_object_set_new(out, "limits_vary", json_boolean(limits_vary));
 	json_object_set_new(out, "centre_line",
 	                    limits_vary ? json_null() : number(first_limits.cl));
@@ -772,8 +893,12 @@ int main(int argc, char **argv)
 	}
 	json_object_set_new(out, "capability", capability);
 
-	int rc = json_dumpf(out, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+	char *text = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
 	json_decref(out);
+	if (!text)
+		die(EXIT_FAILED, "out of memory");
+	int rc = write_shortest_reals(text, stdout);
+	free(text);
 	free(values);
 	free(t.rows);
 	ct_config_cleanup(&table, 1);

@@ -522,6 +522,63 @@ static void test_duplicate_stored_once(void **state)
 	harness_pass(h);
 }
 
+/* What a duplicate filter would drop without a word is told instead: a batch holding two
+ * results under one event ID (the first is stored, the second dead-lettered with the reason,
+ * JSON.md: "no two results with the same event ID"), and a topic with a trailing '/'. */
+static void test_same_batch_duplicate_told(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *ingest = NULL, *traveler = NULL;
+	static const char *const same[] = {"dl-same-batch"};
+	static const char *const topics[] = {EDGE "DL-SAME/result/pb"};
+	static const char *const slash[] = {EDGE "DL-SLASH/result/pb/"};
+	Cellthread__V1__StationResult second;
+	Cellthread__V1__StationResult *both[2];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	long long n = -1;
+	struct one m;
+	const struct expect dup = {topics[0], INVALID, {"duplicate", "results[0]", "same batch"}};
+	const struct expect trailing = {slash[0], TOPIC, {"ends with '/'", NULL, NULL}};
+
+	assert_int_equal(harness_service_start(h, HARNESS_INGEST, NULL, NULL, &ingest), CT_OK);
+	assert_int_equal(harness_service_start(h, HARNESS_TRAVELER, NULL, NULL, &traveler), CT_OK);
+	/* The same event ID twice in one batch, the second a NOK of another unit. */
+	one_init(&m, "DL-SAME", same[0], "CELL-SAME-1");
+	second = m.result;
+	second.unit_id = (char *)"CELL-SAME-2";
+	second.result = CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK;
+	both[0] = &m.result;
+	both[1] = &second;
+	m.batch.n_results = 2;
+	m.batch.results = both;
+	assert_int_equal(ct_pb_pack(&m.batch.base, &buf, &len), CT_OK);
+	assert_int_equal(harness_publish(h, "gateway", topics[0], buf, len), CT_OK);
+	free(buf);
+	buf = NULL;
+	/* A valid result on a topic with a trailing '/'. */
+	one_init(&m, "DL-SLASH", "dl-slash", "CELL-SLASH");
+	assert_int_equal(ct_pb_pack(&m.batch.base, &buf, &len), CT_OK);
+	assert_int_equal(harness_publish(h, "gateway", slash[0], buf, len), CT_OK);
+	free(buf);
+
+	check_dead_letter(h, &dup);
+	check_dead_letter(h, &trailing);
+	/* The first of the two is stored, once. */
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM station_visit WHERE "
+	                                         "event_id = $1",
+	                                         1, same, 1, HARNESS_WAIT_MS),
+	                 CT_OK);
+	assert_int_equal(harness_sql_long(h, "SELECT count(*) FROM unit WHERE unit_id = $1", 1,
+	                                  (const char *const[]){"CELL-SAME-2"}, &n),
+	                 CT_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(harness_proc_stop(h, traveler), CT_OK);
+	assert_int_equal(harness_proc_stop(h, ingest), CT_OK);
+	harness_pass(h);
+}
+
 static int group_setup(void **state)
 {
 	return harness_group_start("deadletter", CT_IT_WATCHDOG_S, state);
@@ -535,6 +592,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_duplicate_stored_once, harness_test_setup,
 	                                        harness_test_teardown),
 	        cmocka_unit_test_setup_teardown(test_traveler_dead_letters, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_same_batch_duplicate_told, harness_test_setup,
 	                                        harness_test_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
