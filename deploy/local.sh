@@ -395,15 +395,24 @@ service_env() {
 	done
 	env[CT_MQTT_URL]=tcp://127.0.0.1:$MQTT_PORT
 	env[CT_MQTT_USERNAME]=${MQTT_OF[$svc]}
-	env[CT_MQTT_PASSWORD]=$(read_secret "$BROKER_DIR/secrets/${MQTT_OF[$svc]}.password")
+	# The password goes in a file only its owner reads (CT_CONFIG), never on a command line
+	# or in the environment, where any local user could see it (ps, /proc/PID/environ is
+	# the owner's, but the supervisor's argv is everyone's).
+	printf 'mqtt.password = %s\n' \
+		"$(read_secret "$BROKER_DIR/secrets/${MQTT_OF[$svc]}.password")" |
+		write_file "$RUN/$svc.secrets.conf" 600
+	env[CT_CONFIG]=$RUN/$svc.secrets.conf
+	unset 'env[CT_MQTT_PASSWORD]'
 	env[CT_SPOOL_DIR]=$DATA/spool
 	if [[ -n $role ]]; then
 		env[CT_PG_CONNINFO]="host=127.0.0.1 port=$PG_PORT dbname=cellthread user=$role"
 		env[PGPASSFILE]=$PG_DIR/secrets/$role.pgpass
 	fi
-	# Only what the service knows (an unknown CT_* stops it), plus what libpq reads.
+	# Only what the service knows (an unknown CT_* stops it), plus its secrets file and what
+	# libpq reads.
 	for key in "${!env[@]}"; do
-		if [[ $key == PGPASSFILE ]] || printf '%s\n' "${keys[@]}" | grep -qx "$key"; then
+		if [[ $key == PGPASSFILE || $key == CT_CONFIG ]] ||
+			printf '%s\n' "${keys[@]}" | grep -qx "$key"; then
 			printf '%s=%s\n' "$key" "${env[$key]}"
 		fi
 	done
@@ -586,6 +595,8 @@ cmd_up() {
 	registry_list SERVICES local-services "${extra[@]}"
 	ensure_packages
 	mkdir -p "$DATA" "$DATA/spool" "$LOGS" "$RUN"
+	# The services' logs, spools and secrets files are theirs (and the operator's) alone.
+	chmod 700 "$DATA/spool" "$LOGS" "$RUN"
 	take_lock
 	build_local
 
