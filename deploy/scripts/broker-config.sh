@@ -114,6 +114,13 @@ max_queued_messages 0
 max_queued_bytes 0
 max_inflight_messages 100
 
+# No message larger than a service's disk inbox takes (ct_spool: 64 MiB a record): the
+# broker disconnects a client that sends one, instead of handing it to a service whose
+# spool would refuse it while Paho had already acknowledged it (the service would stall).
+# Every service's own payload limit (ingest.max_payload_kib and the like) is lower still, so
+# what passes here and is too big for a service is dead-lettered by it.
+max_packet_size 33554432
+
 # Without TCP_NODELAY every QoS 1 round trip waits for Nagle and delayed ACK (~35 ms).
 set_tcp_nodelay true
 

@@ -589,14 +589,15 @@ static int write_shortest_reals(const char *text, FILE *out)
 			if (*p == '"')
 				in_string = !in_string;
 			else if (in_string && *p == '\\' && p[1] != '\0')
-				len = 2; /* an escape: its second character does not end the string */
+				len = 2; /* an escape: its second character does not end the string
+				          */
 			if (fwrite(p, 1, len, out) != len)
 				return -1;
 			p += len;
 			continue;
 		}
 		size_t len = strspn(p, "0123456789+-.eE");
-		char token[64], shortest[40];
+		char token[64], shortest[40], plain[40];
 		if (len >= sizeof(token) || strcspn(p, ".eE") >= len) {
 			if (fwrite(p, 1, len, out) != len)
 				return -1;
@@ -607,10 +608,18 @@ static int write_shortest_reals(const char *text, FILE *out)
 		token[len] = '\0';
 		p += len;
 		double v = strtod(token, NULL);
-		for (int digits = 1; digits <= 17; digits++) {
+		int digits = 1;
+		for (;; digits++) {
 			snprintf(shortest, sizeof(shortest), "%.*g", digits, v);
-			if (strtod(shortest, NULL) == v)
+			if (digits == 17 || strtod(shortest, NULL) == v)
 				break;
+		}
+		/* %g writes 50 as 5e+01: more digits (trailing zeros it drops) avoid the exponent
+		 * unless the number is too large or small for that. */
+		for (int more = digits + 1; more <= 17 && strpbrk(shortest, "eE"); more++) {
+			snprintf(plain, sizeof(plain), "%.*g", more, v);
+			if (strpbrk(plain, "eE") == NULL && strtod(plain, NULL) == v)
+				memcpy(shortest, plain, sizeof(shortest));
 		}
 		if (fputs(shortest, out) == EOF ||
 		    (shortest[strspn(shortest, "-0123456789")] == '\0' && fputs(".0", out) == EOF))
@@ -628,6 +637,12 @@ static json_t *point_json(const struct spc_point *p)
 static json_t *index_json(struct spc_index index)
 {
 	return index.defined ? number(index.value) : json_null();
+}
+
+static json_t *ppm_json(const struct spc_ppm *ppm)
+{
+	return json_pack("{s:o, s:o, s:o}", "below", index_json(ppm->below), "above",
+	                 index_json(ppm->above), "total", index_json(ppm->total));
 }
 
 static const char *secondary_name(enum spc_chart_kind kind)
@@ -860,13 +875,15 @@ int main(int argc, char **argv)
 		double overall_mean, overall_sd;
 		if (spc_mean_sd(values, t.count, &overall_mean, &overall_sd) != SPC_OK)
 			die(EXIT_INPUT, "input '%s': too few values for capability", o.input);
-		/* Cp/Cpk describe the process the chart models (its centre and within sigma);
-		 * Pp/Ppk/Cpm the data as they are. Explicit limits carry no sigma. */
+		/* Cp/Cpk/Cpm describe the process the chart models (its centre and within
+		 * sigma); Pp/Ppk/Ppm the data as they are. Explicit limits carry no sigma. */
 		double within = explicit_limits ? NAN : state.limits.sigma;
 		double centre = explicit_limits ? overall_mean : state.limits.centre;
 		struct spc_capability cw, co;
+		struct spc_ppm observed;
 		if (spc_capability_compute(&o.spec, centre, within, NAN, &cw) != SPC_OK ||
-		    spc_capability_compute(&o.spec, overall_mean, NAN, overall_sd, &co) != SPC_OK)
+		    spc_capability_compute(&o.spec, overall_mean, NAN, overall_sd, &co) != SPC_OK ||
+		    spc_capability_observed(&o.spec, values, t.count, &observed) != SPC_OK)
 			die(EXIT_INPUT, "options --lsl/--usl/--target: need LSL < USL");
 		capability = json_object();
 		json_object_set_new(capability, "lsl",
@@ -887,7 +904,13 @@ int main(int argc, char **argv)
 		json_object_set_new(capability, "ppl", index_json(co.ppl));
 		json_object_set_new(capability, "ppu", index_json(co.ppu));
 		json_object_set_new(capability, "ppk", index_json(co.ppk));
-		json_object_set_new(capability, "cpm", index_json(co.cpm));
+		json_object_set_new(capability, "cpm", index_json(cw.cpm));
+		json_object_set_new(capability, "ppm", index_json(co.ppm));
+		json_object_set_new(capability, "expected_within_ppm",
+		                    ppm_json(&cw.expected_within));
+		json_object_set_new(capability, "expected_overall_ppm",
+		                    ppm_json(&co.expected_overall));
+		json_object_set_new(capability, "observed_ppm", ppm_json(&observed));
 		if (!capability)
 			die(EXIT_FAILED, "out of memory");
 	}

@@ -614,9 +614,10 @@ bool gate_chart_capability(const struct gate_charts *charts, const struct gate_c
 		return false;
 	if (st->phase != SPC_PHASE_MONITORING || chart->overall.n < 2 || !chart->has_spec)
 		return false;
-	/* As ct-spc-analyze: Cp/Cpk describe the process the chart models (its centre and
-	 * within sigma; none for limits without a sigma), Pp/Ppk/Cpm the values as they are
-	 * (their mean and sample sigma). */
+	/* As ct-spc-analyze: Cp/Cpk/Cpm and the expected within PPM describe the process the
+	 * chart models (its centre and within sigma; none for limits without a sigma),
+	 * Pp/Ppk/Ppm and the expected overall PPM the values as they are (their mean and sample
+	 * sigma). */
 	bool has_sigma = st->limits.sigma > 0.0;
 	struct spc_capability within, overall;
 	if (spc_capability_compute(&chart->spec,
@@ -631,6 +632,8 @@ bool gate_chart_capability(const struct gate_charts *charts, const struct gate_c
 	ret->cpl = within.cpl;
 	ret->cpu = within.cpu;
 	ret->cpk = within.cpk;
+	ret->cpm = within.cpm;
+	ret->expected_within = within.expected_within;
 	return true;
 }
 

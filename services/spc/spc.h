@@ -357,26 +357,48 @@ struct spc_spec {
 	double target;
 };
 
+/* Expected or observed fraction outside the specification, in parts per million. A side
+ * without its limit is undefined; total is the sum of the defined sides. */
+struct spc_ppm {
+	struct spc_index below; /* below LSL */
+	struct spc_index above; /* above USL */
+	struct spc_index total; /* below + above */
+};
+
+/* Formulas and sources: services/spc/README.md, "Capability". */
 struct spc_capability {
 	struct spc_index cp;  /* (USL - LSL) / (6 sigma_within), two-sided only */
 	struct spc_index cpl; /* (mean - LSL) / (3 sigma_within) */
 	struct spc_index cpu; /* (USL - mean) / (3 sigma_within) */
 	struct spc_index cpk; /* min of the defined ones of cpl, cpu */
-	/* (USL - LSL) / (6 sqrt(sigma_overall^2 + (mean - T)^2)), two-sided only; T is the
+	/* (USL - LSL) / (6 sqrt(sigma_within^2 + (mean - T)^2)), two-sided only; T is the
 	 * target, or the mid-point of the specification when no target is given. */
 	struct spc_index cpm;
 	struct spc_index pp;  /* as cp with sigma_overall */
 	struct spc_index ppl; /* as cpl with sigma_overall */
 	struct spc_index ppu; /* as cpu with sigma_overall */
 	struct spc_index ppk; /* min of the defined ones of ppl, ppu */
+	struct spc_index ppm; /* as cpm with sigma_overall */
+	/* Normal model: below = 1e6 Phi((LSL - mean) / sigma), above = 1e6 (1 - Phi((USL -
+	 * mean) / sigma)), with sigma_within and sigma_overall. Undefined where the sigma is. */
+	struct spc_ppm expected_within;
+	struct spc_ppm expected_overall;
 };
 
 /* Computes capability indices from the process mean, the within-subgroup sigma (the chart's
  * estimate: MR-bar/d2, R-bar/d2 or S-bar/c4) and the overall sigma (sample standard deviation
- * of all observations). Returns SPC_OK, or SPC_ERR_INVALID when the spec has neither limit,
- * has LSL >= USL, or a number is not finite; *ret is untouched on failure. */
+ * of all observations); NAN for a sigma leaves its indices and expected PPM undefined.
+ * Returns SPC_OK, or SPC_ERR_INVALID when the spec has neither limit, has LSL >= USL, or a
+ * number is not finite; *ret is untouched on failure. */
 int spc_capability_compute(const struct spc_spec *spec, double mean, double sigma_within,
                            double sigma_overall, struct spc_capability *ret);
+
+/* Observed PPM: 1e6 x (values < LSL) / count and 1e6 x (values > USL) / count; a value on a
+ * limit is inside the specification. Returns SPC_OK, or SPC_ERR_INVALID when count is 0, a
+ * value is not finite, or the spec is invalid as for spc_capability_compute(); *ret is
+ * untouched on failure. */
+int spc_capability_observed(const struct spc_spec *spec, const double *values, size_t count,
+                            struct spc_ppm *ret);
 
 /* Sample mean and standard deviation (n - 1 denominator) of count values, two-pass.
  * Returns SPC_OK, or SPC_ERR_INVALID when count < 2 or a value is not finite. */

@@ -579,6 +579,37 @@ static void test_same_batch_duplicate_told(void **state)
 	harness_pass(h);
 }
 
+/* A message larger than any service's spool takes is stopped at the broker (max_packet_size,
+ * deploy/scripts/broker-config.sh): the sender is disconnected, and ingest, which used to
+ * stall on a record its spool refused while Paho had acknowledged it, goes on storing. */
+static void test_oversize_stopped_at_broker(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *ingest = NULL, *traveler = NULL;
+	static const char *const after[] = {"dl-after-huge"};
+	const size_t huge_len = (size_t)48 << 20; /* over the broker's 32 MiB, under 64 MiB */
+	uint8_t *huge = malloc(huge_len);
+	struct one m;
+
+	assert_non_null(huge);
+	memset(huge, 0x5a, huge_len);
+	assert_int_equal(harness_service_start(h, HARNESS_INGEST, NULL, NULL, &ingest), CT_OK);
+	assert_int_equal(harness_service_start(h, HARNESS_TRAVELER, NULL, NULL, &traveler), CT_OK);
+	assert_int_not_equal(
+	        harness_publish(h, "gateway", EDGE "DL-HUGE/result/pb", huge, huge_len), CT_OK);
+	free(huge);
+	one_init(&m, "DL-AFTER", after[0], "CELL-AFTER");
+	publish_one(h, &m, "pb");
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM station_visit WHERE "
+	                                         "event_id = $1",
+	                                         1, after, 1, HARNESS_WAIT_MS),
+	                 CT_OK);
+	assert_int_equal(harness_proc_stop(h, traveler), CT_OK);
+	assert_int_equal(harness_proc_stop(h, ingest), CT_OK);
+	harness_pass(h);
+}
+
 static int group_setup(void **state)
 {
 	return harness_group_start("deadletter", CT_IT_WATCHDOG_S, state);
@@ -594,6 +625,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_traveler_dead_letters, harness_test_setup,
 	                                        harness_test_teardown),
 	        cmocka_unit_test_setup_teardown(test_same_batch_duplicate_told, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_oversize_stopped_at_broker, harness_test_setup,
 	                                        harness_test_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);

@@ -432,9 +432,10 @@ static void check_chart_points(struct harness *h, const char *site)
 /* Live capability of the fill-nozzle charts (fixed sigma 0.010, spec 4.955..5.045 g) against
  * the stored measurements: values = the station's fill_mass measurements (so the overall
  * statistics, saved with the chart, were neither lost nor counted twice across the kills),
- * Cp = 0.09 / (6 * 0.010) = 1.5 and Cpk = 0.045 / 0.030 = 1.5 (the chart's centre 5.00 and
- * sigma), Pp, Ppk and Cpm (target 5.00) from PostgreSQL's own avg and stddev_samp of the same
- * values, to 1e-9 relative. */
+ * Cp = 0.09 / (6 * 0.010) = 1.5, Cpk = 0.045 / 0.030 = 1.5 and Cpm = 0.09 / (6 sqrt(0.010^2 +
+ * (5.00 - 5.00)^2)) = 1.5 (the chart's centre 5.00 and within sigma; Montgomery ISQC eq. 8.21;
+ * before issue 11 the column held Ppm, the overall-sigma index), Pp and Ppk from PostgreSQL's
+ * own avg and stddev_samp of the same values, to 1e-9 relative. */
 static void check_capability(struct harness *h, const char *site)
 {
 	const char *p[] = {site};
@@ -452,7 +453,7 @@ static void check_capability(struct harness *h, const char *site)
 	         "SELECT count(*)%s AND NOT (s.overall_n = m.n AND abs(s.cp - 1.5) < 1e-9"
 	         " AND abs(s.pp / (0.09 / (6 * m.sd)) - 1) < 1e-9"
 	         " AND abs(s.ppk / (least(m.mu - 4.955, 5.045 - m.mu) / (3 * m.sd)) - 1) < 1e-9"
-	         " AND abs(s.cpm / (0.09 / (6 * sqrt(m.sd ^ 2 + (m.mu - 5.0) ^ 2))) - 1) < 1e-9"
+	         " AND abs(s.cpm - 1.5) < 1e-9"
 	         " AND abs(s.cpk - 1.5) < 1e-9)",
 	         from);
 	wrong = count(h, sql, 1, p);

@@ -454,8 +454,9 @@ static void test_charts_instances_and_restore(void **state)
 	gate_charts_cleanup(&charts);
 }
 
-/* Live capability of a variables chart: Cp/Cpk with the chart's centre and sigma (fixed 5.00
- * and 0.01 here), Pp/Ppk/Cpm with the mean and sample standard deviation of the values fed; the
+/* Live capability of a variables chart: Cp/Cpk/Cpm with the chart's centre and sigma (fixed
+ * 5.00 and 0.01 here), Pp/Ppk/Ppm with the mean and sample standard deviation of the values fed;
+ * the
  * overall statistics survive a restore; nothing without a spec, and Cp undefined for a one-sided
  * one. Expected values from the definitions (Montgomery, ISQC 8.2): values 4.99 5.00 5.01 5.02 4.98
  * have mean 5.00 and s = sqrt(0.001 / 4) = 0.0158114; spec 4.94..5.06. */
@@ -505,7 +506,14 @@ static void test_charts_capability(void **state)
 	assert_float_equal(cap.cpk.value, 0.06 / 0.03, 1e-9);
 	assert_float_equal(cap.pp.value, 0.12 / (6.0 * s), 1e-9);
 	assert_float_equal(cap.ppk.value, 0.06 / (3.0 * s), 1e-9);
-	assert_float_equal(cap.cpm.value, 0.12 / (6.0 * s), 1e-9); /* on target (mid-point) */
+	/* On target (mid-point): Cpm = Cp with the within sigma, Ppm = Pp with the overall one
+	 * (Montgomery ISQC eq. 8.21; issue 11 item 3: cpm was Ppm before). */
+	assert_float_equal(cap.cpm.value, 0.12 / 0.06, 1e-9);
+	assert_true(cap.ppm.defined);
+	assert_float_equal(cap.ppm.value, 0.12 / (6.0 * s), 1e-9);
+	/* Expected within PPM: both limits 6 within sigmas away, 1e6 x 2 Phi(-6). */
+	assert_true(cap.expected_within.total.defined);
+	assert_float_equal(cap.expected_within.total.value, 1e6 * erfc(6.0 / sqrt(2.0)), 1e-12);
 
 	/* Restored with its overall statistics, the next value continues them. */
 	gate_charts_init(&restored);

@@ -6,12 +6,15 @@
  *          Table 16-1 / Fig. 16-8 (vane opening X-bar/R), Table 16-3 / Sec. 16-6 (I-MR),
  *          Sec. 16-7 (capability: sigma-hat 2.15, x-bar 33.19, PCR 1.55, PCRk 1.06).
  *   [ISQC] Montgomery, Introduction to Statistical Quality Control, 6th ed., Tables 7.4/7.5
- *          (p chart, variable sample size), Example 9.1 (tabular CUSUM).
+ *          (p chart, variable sample size), Example 7.3 (c chart), Example 9.1 (tabular
+ *          CUSUM), Sec. 7.2-7.3 (sigma of p, np, c, u), Sec. 9.1.3 (standardized CUSUM),
+ *          Sec. 9.2 (EWMA variance).
  *   [NIST-EWMA] NIST/SEMATECH e-Handbook 6.3.2.4,
  *          https://www.itl.nist.gov/div898/handbook/pmc/section3/pmc324.htm */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,6 +53,32 @@ static double real(const json_t *object, const char *key)
 	json_t *v = json_object_get(object, key);
 	assert_true(json_is_number(v));
 	return json_number_value(v);
+}
+
+static bool is_null(const json_t *object, const char *key)
+{
+	return json_is_null(json_object_get(object, key));
+}
+
+/* Runs the command and returns its standard output as text (caller frees). */
+static char *run_text(const char *args)
+{
+	char command[2048];
+	int len = snprintf(command, sizeof(command), "cd '%s' && '%s' %s 2>/dev/null", SPC_DATA_DIR,
+	                   SPC_ANALYZE_BIN, args);
+	assert_true(len > 0 && (size_t)len < sizeof(command));
+	FILE *pipe = popen(command, "r");
+	assert_non_null(pipe);
+	size_t size = 0, cap = 1 << 16;
+	char *text = malloc(cap);
+	assert_non_null(text);
+	size_t got;
+	while ((got = fread(text + size, 1, cap - 1 - size, pipe)) > 0)
+		size += got;
+	text[size] = '\0';
+	assert_int_equal(pclose(pipe), 0);
+	assert_true(size < cap - 1); /* the whole document fitted */
+	return text;
 }
 
 static const json_t *point(const json_t *out, size_t number)
@@ -211,6 +240,175 @@ static void test_capability_vane_opening(void **unused)
 	json_decref(out);
 }
 
+/* Issue 11 item 4: every double printed so that it reads back as the same double, in its
+ * shortest such form. */
+static void test_numbers_round_trip(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	assert_int_equal(run("--chart p --input purchase_orders.csv --column nonconforming "
+	                     "--size-column inspected --rules none",
+	                     &out),
+	                 0);
+	/* The engine's p-bar is 234/2450 and day 1's fraction 12/100, each one IEEE division:
+	 * equal to the last bit (12 significant digits would lose the 17th). */
+	assert_true(real(out, "centre") == 234.0 / 2450.0);
+	assert_true(real(point(out, 1), "value") == 12.0 / 100.0);
+	json_decref(out);
+
+	/* Shortest form: sample 1 of [MR3] Table 16-1 has mean 158/5 = 31.6, printed as 31.6 (not
+	 * 31.600000000000001); a whole number stays a real (33.0 is not written 3.3e+01). */
+	char *text = run_text("--chart xbar_r --input vane_opening.csv --column opening "
+	                      "--subgroup-column sample");
+	assert_non_null(strstr(text, "\"value\": 31.6,"));
+	assert_null(strstr(text, "e+0"));
+	free(text);
+}
+
+/* Issue 11 item 4: attribute charts report the standard deviation behind their limits. */
+static void test_attribute_sigma(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* p with varying n, [ISQC] Table 7.4: p-bar = 234/2450 = 0.0955102; one unit:
+	 * sqrt(0.0955102 x 0.9044898) = sqrt(0.0863880) = 0.293918; per point
+	 * sqrt(p-bar (1 - p-bar) / n_i): n = 100: sqrt(0.000863880) = 0.0293918; n = 80:
+	 * sqrt(0.00107985) = 0.0328611; n = 120 (day 12): sqrt(0.000719900) = 0.0268310. (Table
+	 * 7.5 computes its limits 0.096 +- 3 sqrt(0.096 x 0.904 / n_i) = 0.096 +- 3 x 0.029 at
+	 * n = 100.) Limits vary, so there is no chart-level sigma of the statistic. */
+	assert_int_equal(run("--chart p --input purchase_orders.csv --column nonconforming "
+	                     "--size-column inspected --rules none",
+	                     &out),
+	                 0);
+	assert_near(real(out, "sigma"), 0.293918, 5e-7);
+	assert_true(is_null(out, "sigma_statistic"));
+	assert_near(real(point(out, 1), "sigma"), 0.0293918, 5e-8);
+	assert_near(real(point(out, 1), "sigma"), 0.029, 0.0005 + 0.0001); /* Table 7.5 */
+	assert_near(real(point(out, 2), "sigma"), 0.0328611, 5e-8);
+	assert_near(real(point(out, 12), "sigma"), 0.0268310, 5e-8);
+	/* The limits are cl +- 3 sigma (day 1's LCL is not clipped at 0). */
+	assert_near(real(point(out, 1), "ucl") - real(point(out, 1), "cl"),
+	            3 * real(point(out, 1), "sigma"), 1e-15);
+	json_decref(out);
+
+	/* np on the same data: sqrt(n_i p-bar (1 - p-bar)); n = 100: sqrt(8.63880) = 2.93918;
+	 * n = 80: sqrt(6.91104) = 2.62889. */
+	assert_int_equal(run("--chart np --input purchase_orders.csv --column nonconforming "
+	                     "--size-column inspected --rules none",
+	                     &out),
+	                 0);
+	assert_near(real(out, "sigma"), 0.293918, 5e-7);
+	assert_near(real(point(out, 1), "sigma"), 2.93918, 5e-6);
+	assert_near(real(point(out, 2), "sigma"), 2.62889, 5e-6);
+	json_decref(out);
+
+	/* u on the same data (nonconformities per unit): u-bar = 234/2450 = 0.0955102; one unit
+	 * sqrt(0.0955102) = 0.309047; per point sqrt(u-bar / n_i): n = 100: 0.0309047; n = 80:
+	 * sqrt(0.00119388) = 0.0345525. */
+	assert_int_equal(run("--chart u --input purchase_orders.csv --column nonconforming "
+	                     "--size-column inspected --rules none",
+	                     &out),
+	                 0);
+	assert_near(real(out, "sigma"), 0.309047, 5e-7);
+	assert_true(is_null(out, "sigma_statistic"));
+	assert_near(real(point(out, 1), "sigma"), 0.0309047, 5e-8);
+	assert_near(real(point(out, 2), "sigma"), 0.0345525, 5e-8);
+	json_decref(out);
+
+	/* c, [ISQC] Ex. 7.3: c-bar = 516/26 = 19.846154 (printed 19.85), sigma = sqrt(c-bar) =
+	 * 4.454902, the same at every point; the book's UCL = 19.85 + 3 sqrt(19.85) = 33.22. */
+	assert_int_equal(run("--chart c --input circuit_boards.csv --column nonconformities", &out),
+	                 0);
+	assert_near(real(out, "sigma"), 4.454902, 5e-7);
+	assert_near(real(out, "sigma_statistic"), 4.454902, 5e-7);
+	assert_near(real(point(out, 20), "sigma"), 4.454902, 5e-7);
+	assert_near(real(out, "ucl"), 33.22, 0.0104); /* tolerance as in test_spc_charts.c */
+	assert_true(violations_of(out, "we1") == (BIT(6) | BIT(20))); /* [ISQC] Ex. 7.3 */
+	json_decref(out);
+
+	/* Explicit limits carry no sigma. */
+	assert_int_equal(run("--chart c --input circuit_boards.csv --column nonconformities "
+	                     "--lcl 6 --cl 20 --ucl 34",
+	                     &out),
+	                 0);
+	assert_true(is_null(out, "sigma"));
+	assert_true(is_null(point(out, 1), "sigma"));
+	json_decref(out);
+}
+
+/* Issue 11 item 4: the EWMA's per-point standard deviation, sigma_z(i) = sigma sqrt(lambda /
+ * (2 - lambda) (1 - (1 - lambda)^(2i))) ([ISQC] Sec. 9.2, [NIST-EWMA]). */
+static void test_ewma_sigma(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* Time-varying, sigma 2.0539, lambda 0.3: lambda / (2 - lambda) = 0.3 / 1.7 = 0.176471.
+	 * i = 1: 0.176471 x (1 - 0.7^2) = 0.176471 x 0.51 = 0.09, sigma_z = 2.0539 x 0.3 =
+	 * 0.61617 and UCL = 50 + 3 x 0.61617 = 51.84851. i = 2: 0.176471 x (1 - 0.7^4 = 0.7599)
+	 * = 0.1341, sigma_z = 2.0539 x 0.366197 = 0.752131. */
+	assert_int_equal(run("--chart ewma --input nist_ewma.csv --centre 50 --sigma 2.0539 "
+	                     "--lambda 0.3 --L 3",
+	                     &out),
+	                 0);
+	assert_near(real(point(out, 1), "sigma"), 0.61617, 1e-12);
+	assert_near(real(point(out, 1), "ucl"), 51.84851, 1e-12);
+	assert_near(real(point(out, 2), "sigma"), 0.752131, 5e-7);
+	assert_true(is_null(out, "sigma_statistic"));
+	assert_near(real(out, "sigma"), 2.0539, 1e-15);
+	json_decref(out);
+
+	/* Steady state: [NIST-EWMA] UCL = 50 + 3 (0.4201)(2.0539), i.e. sigma_z = 0.4201 x
+	 * 2.0539 = 0.86284 with sqrt(0.3/1.7) printed to 4 decimals: tolerance 0.00005 x 2.0539. */
+	assert_int_equal(run("--chart ewma --input nist_ewma.csv --centre 50 --sigma 2.0539 "
+	                     "--lambda 0.3 --L 3 --steady-state",
+	                     &out),
+	                 0);
+	assert_near(real(out, "sigma_statistic"), 0.4201 * 2.0539, 0.00005 * 2.0539);
+	assert_near(real(point(out, 20), "sigma"), 0.4201 * 2.0539, 0.00005 * 2.0539);
+	json_decref(out);
+}
+
+/* Issue 11 item 4: the CUSUM's per-point deviation from target, in data units and in sigmas
+ * ([ISQC] Sec. 9.1.3, the standardized y_i = (x_i - mu0) / sigma). */
+static void test_cusum_deviation(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* [ISQC] Ex. 9.1 / Table 9.1, mu0 = 10, sigma = 1: x_1 = 9.45, x_1 - 10 = -0.55; x_29 =
+	 * 11.31, + 1.31 (Table 9.2 lists x_i - 10.5 = 0.81 there, i.e. x_i - mu0 - K). */
+	assert_int_equal(run("--chart cusum --input cusum_example_9_1.csv --column x "
+	                     "--centre 10 --sigma 1 --k 0.5 --h 5",
+	                     &out),
+	                 0);
+	assert_near(real(point(out, 1), "deviation"), -0.55, 1e-12);
+	assert_near(real(point(out, 1), "deviation_sigmas"), -0.55, 1e-12);
+	assert_near(real(point(out, 29), "deviation"), 1.31, 1e-12);
+	assert_near(real(point(out, 29), "sigma"), 1.0, 1e-15);
+	json_decref(out);
+
+	/* sigma = 2: the same deviations, halved in sigma units: x_2 = 7.99, -2.01 = -1.005
+	 * sigmas; H = 5 x 2 = 10. */
+	assert_int_equal(run("--chart cusum --input cusum_example_9_1.csv --column x "
+	                     "--centre 10 --sigma 2 --k 0.5 --h 5",
+	                     &out),
+	                 0);
+	assert_near(real(point(out, 2), "deviation"), -2.01, 1e-12);
+	assert_near(real(point(out, 2), "deviation_sigmas"), -1.005, 1e-12);
+	assert_near(real(point(out, 2), "ucl"), 10.0, 1e-12);
+	json_decref(out);
+
+	/* Subgroups of 2 (periods 1-2, 3-4, ...): point 1's mean (9.45 + 7.99) / 2 = 8.72,
+	 * deviation -1.28, in sigmas of the mean (1 / sqrt 2): -1.28 x sqrt 2 = -1.810193. */
+	assert_int_equal(run("--chart cusum --input cusum_example_9_1.csv --column x "
+	                     "--centre 10 --sigma 1 --subgroup-size 2",
+	                     &out),
+	                 0);
+	assert_near(real(point(out, 1), "deviation"), -1.28, 1e-12);
+	assert_near(real(point(out, 1), "deviation_sigmas"), -1.810193, 5e-7);
+	assert_near(real(point(out, 1), "sigma"), 0.707107, 5e-7);
+	json_decref(out);
+}
+
 static void test_bad_input_exits_2(void **unused)
 {
 	(void)unused;
@@ -239,6 +437,10 @@ int main(void)
 	        cmocka_unit_test(test_ewma_nist),
 	        cmocka_unit_test(test_cusum_example_9_1),
 	        cmocka_unit_test(test_capability_vane_opening),
+	        cmocka_unit_test(test_numbers_round_trip),
+	        cmocka_unit_test(test_attribute_sigma),
+	        cmocka_unit_test(test_ewma_sigma),
+	        cmocka_unit_test(test_cusum_deviation),
 	        cmocka_unit_test(test_bad_input_exits_2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

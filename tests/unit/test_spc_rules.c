@@ -50,6 +50,25 @@ static uint64_t first_firing(enum spc_rule rule, const double *values, size_t co
 	return 0;
 }
 
+/* Sources of the expected behaviour, cited per case:
+ *   [WE]  Western Electric, Statistical Quality Control Handbook (1956), rules 1-4 as listed in
+ *         Montgomery, ISQC 6th ed., Sec. 5.3.6 / Table 5.1, and NIST/SEMATECH e-Handbook 6.3.2
+ *         ("WECO rules"): 1 one point outside the 3-sigma limits; 2 two out of three
+ *         consecutive points beyond the 2-sigma warning limits (same side); 3 four out of five
+ *         consecutive points beyond 1 sigma (same side); 4 eight consecutive points on one side.
+ *   [N84] Nelson, J. Quality Technology 16(4), 1984, 237-239, tests 1-8: 1 one point beyond
+ *         Zone A; 2 nine points in a row in Zone C or beyond (one side); 3 six points in a row
+ *         steadily increasing or decreasing; 4 fourteen points in a row alternating up and down;
+ *         5 two out of three points in a row in Zone A or beyond; 6 four out of five points in a
+ *         row in Zone B or beyond (tests 1, 2, 5, 6 are applied to each half of the chart
+ *         separately: same side); 7 fifteen points in a row in Zone C (above and below the
+ *         centre line); 8 eight points in a row on both sides of the centre line with none in
+ *         Zone C.
+ *   [I11] issue 11 item 2: a rule over m consecutive points needs m points, so it cannot fire
+ *         before the m-th point of the series.
+ *   [ENG] engine convention for the measure-zero boundary cases (services/spc/README.md):
+ *         "beyond" and "within" are strict, a point on the centre line is on neither side,
+ *         equal neighbours are neither up nor down. */
 static void test_each_rule_on_its_pattern(void **unused)
 {
 	(void)unused;
@@ -57,44 +76,139 @@ static void test_each_rule_on_its_pattern(void **unused)
 		enum spc_rule rule;
 		double values[16];
 		size_t count;
-		uint64_t fires_at;
-		uint64_t first;
+		uint64_t fires_at; /* first point where it fires; 0: never */
+		uint64_t first;    /* first point of the pattern reported there */
 	} cases[] = {
-	        /* one point beyond 3 sigma */
+	        /* WE1 [WE] rule 1: one point beyond 3 sigma fires at that point. */
 	        {SPC_RULE_WE1, {0.5, 3.2}, 2, 2, 2},
+	        {SPC_RULE_WE1, {-3.2}, 1, 1, 1},
+	        /* ... and not inside the limits. */
+	        {SPC_RULE_WE1, {2.99, -2.99}, 2, 0, 0},
+	        /* Nelson 1 [N84] test 1, likewise. */
 	        {SPC_RULE_NELSON1, {0.5, -3.5}, 2, 2, 2},
-	        /* 2 of 3 beyond 2 sigma on one side (the middle one is not) */
+	        {SPC_RULE_NELSON1, {2.99, -2.99}, 2, 0, 0},
+
+	        /* WE2 [WE] rule 2: 2 of 3 beyond 2 sigma on one side (the middle one is not). */
 	        {SPC_RULE_WE2, {2.5, 0.3, 2.1}, 3, 3, 1},
-	        {SPC_RULE_NELSON5, {-2.5, -2.1}, 2, 2, 1},
-	        /* 2 beyond 2 sigma but on opposite sides: no signal */
+	        /* Mid-series: fires at the point that completes the pattern, not earlier. */
+	        {SPC_RULE_WE2, {0, 0, 2.5, 0.3, 2.1}, 5, 5, 3},
+	        /* [I11] Two points exist: no window of 3 consecutive points yet. */
+	        {SPC_RULE_WE2, {2.5, 2.1}, 2, 0, 0},
+	        /* [I11] The first window of 3 exists at point 3: the two earlier points count. */
+	        {SPC_RULE_WE2, {2.5, 2.1, 0.0}, 3, 3, 1},
+	        /* Opposite sides [WE] "same side": no signal. */
 	        {SPC_RULE_WE2, {2.5, -2.5, 0}, 3, 0, 0},
-	        /* 4 of 5 beyond 1 sigma on one side */
+	        {SPC_RULE_WE2, {0, 2.5, -2.1, 0}, 4, 0, 0},
+	        /* Two beyond 2 sigma but 4 points apart: never 2 of 3 consecutive. */
+	        {SPC_RULE_WE2, {0, 2.5, 0.3, 0.3, 2.1}, 5, 0, 0},
+	        /* [ENG] exactly 2 sigma is not beyond it. */
+	        {SPC_RULE_WE2, {2.0, 0, 2.5}, 3, 0, 0},
+
+	        /* Nelson 5 [N84] test 5: same as WE2. */
+	        {SPC_RULE_NELSON5, {-2.5, 0.1, -2.1}, 3, 3, 1},
+	        {SPC_RULE_NELSON5, {-2.5, -2.1, 0.5}, 3, 3, 1},
+	        /* [I11] Before the fix this fired at point 2; two points are not "2 out of 3
+	         * points in a row" [N84]. */
+	        {SPC_RULE_NELSON5, {-2.5, -2.1}, 2, 0, 0},
+	        {SPC_RULE_NELSON5, {-2.5, 2.1, 0.0}, 3, 0, 0},
+
+	        /* WE3 [WE] rule 3: 4 of 5 beyond 1 sigma on one side. */
 	        {SPC_RULE_WE3, {1.5, 1.2, 0.2, 1.1, 1.9}, 5, 5, 1},
-	        {SPC_RULE_NELSON6, {-1.5, -1.2, -1.1, -1.9}, 4, 4, 1},
-	        /* 8 in a row on one side; 9 for Nelson */
+	        {SPC_RULE_WE3, {0.3, 1.5, 1.2, 0.0, 1.1, 1.9}, 6, 6, 2},
+	        /* [I11] Four points exist: no window of 5 yet. */
+	        {SPC_RULE_WE3, {1.5, 1.2, 1.1, 1.9}, 4, 0, 0},
+	        /* [I11] The first window of 5 exists at point 5, whatever the 5th point is. */
+	        {SPC_RULE_WE3, {1.5, 1.2, 1.1, 1.9, 0.0}, 5, 5, 1},
+	        {SPC_RULE_WE3, {1.5, 1.2, 1.1, 1.9, -1.3}, 5, 5, 1},
+	        /* Only 3 of 5 on the upper side, one on the wrong side: no signal. */
+	        {SPC_RULE_WE3, {1.5, 1.2, -1.1, 1.9, 0.2}, 5, 0, 0},
+	        /* [ENG] exactly 1 sigma is not beyond it. */
+	        {SPC_RULE_WE3, {1.5, 1.0, 1.2, 0.2, 1.9}, 5, 0, 0},
+
+	        /* Nelson 6 [N84] test 6: same as WE3. */
+	        {SPC_RULE_NELSON6, {-1.5, -1.2, -1.1, -1.9, -0.2}, 5, 5, 1},
+	        {SPC_RULE_NELSON6, {0.3, -1.5, -1.2, 0.0, -1.1, -1.9}, 6, 6, 2},
+	        /* [I11] Before the fix this fired at point 4; four points are not "four out of
+	         * five points in a row" [N84]. */
+	        {SPC_RULE_NELSON6, {-1.5, -1.2, -1.1, -1.9}, 4, 0, 0},
+	        {SPC_RULE_NELSON6, {-1.5, -1.2, 1.1, -1.9, 0.2}, 5, 0, 0},
+
+	        /* WE4 [WE] rule 4: 8 in a row on one side. */
+	        {SPC_RULE_WE4, {0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.4, 0.2}, 8, 8, 1},
 	        {SPC_RULE_WE4, {-1, 0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.4, 0.2}, 9, 9, 2},
-	        {SPC_RULE_NELSON2, {0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.4, 0.2, 0.1}, 9, 9, 1},
-	        /* a point exactly on the centre line breaks the run */
+	        /* Seven in a row: not yet. */
+	        {SPC_RULE_WE4, {-1, 0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.4}, 8, 0, 0},
+	        /* The 8th on the other side. */
+	        {SPC_RULE_WE4, {0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.4, -0.2}, 8, 0, 0},
+	        /* [ENG] a point exactly on the centre line breaks the run. */
 	        {SPC_RULE_WE4, {0.1, 0.2, 0.1, 0, 0.3, 0.2, 0.1, 0.4, 0.2, 0.1}, 10, 0, 0},
-	        /* 6 in a row steadily increasing */
+
+	        /* Nelson 2 [N84] test 2: 9 in a row on one side. */
+	        {SPC_RULE_NELSON2, {0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.4, 0.2, 0.1}, 9, 9, 1},
+	        {SPC_RULE_NELSON2, {-0.1, -0.2, -0.1, -0.3, -0.2, -0.1, -0.4, -0.2}, 8, 0, 0},
+	        {SPC_RULE_NELSON2, {0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.4, 0.2, -0.1}, 9, 0, 0},
+
+	        /* Nelson 3 [N84] test 3: 6 in a row steadily increasing (5 rises). */
 	        {SPC_RULE_NELSON3, {0.5, -1.0, -0.8, -0.2, 0.1, 0.4, 0.9}, 7, 7, 2},
-	        /* equal neighbours are not a trend */
+	        /* ... or decreasing. */
+	        {SPC_RULE_NELSON3, {0.9, 0.4, 0.1, -0.2, -0.8, -1.0}, 6, 6, 1},
+	        /* Five in a row increasing: not yet. */
+	        {SPC_RULE_NELSON3, {0.5, -1.0, -0.8, -0.2, 0.1, 0.4}, 6, 0, 0},
+	        /* [ENG] equal neighbours are not a trend. */
 	        {SPC_RULE_NELSON3, {-1.0, -0.8, -0.8, 0.1, 0.4, 0.9}, 6, 0, 0},
-	        /* 14 alternating up and down */
+
+	        /* Nelson 4 [N84] test 4: 14 in a row alternating up and down (13 alternating
+	         * steps). */
 	        {SPC_RULE_NELSON4,
 	         {0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5},
 	         14,
 	         14,
 	         1},
-	        /* 15 in a row within 1 sigma */
+	        /* Thirteen: not yet. */
+	        {SPC_RULE_NELSON4,
+	         {0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5},
+	         13,
+	         0,
+	         0},
+	        /* Two rises in a row in the middle break the alternation. */
+	        {SPC_RULE_NELSON4,
+	         {0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.0, 0.5, -0.5, 0.5, -0.5, 0.5, -0.5, 0.5},
+	         14,
+	         0,
+	         0},
+
+	        /* Nelson 7 [N84] test 7: 15 in a row within 1 sigma, either half of Zone C. */
 	        {SPC_RULE_NELSON7,
 	         {2.0, 0.5, -0.5, 0.2, -0.2, 0.9, -0.9, 0.1, 0.3, -0.3, 0.4, -0.4, 0.6, -0.6, 0.7,
 	          0.8},
 	         16,
 	         16,
 	         2},
-	        /* 8 in a row beyond 1 sigma, either side */
+	        /* Fourteen: not yet. */
+	        {SPC_RULE_NELSON7,
+	         {2.0, 0.5, -0.5, 0.2, -0.2, 0.9, -0.9, 0.1, 0.3, -0.3, 0.4, -0.4, 0.6, -0.6, 0.7},
+	         15,
+	         0,
+	         0},
+	        /* [ENG] exactly 1 sigma is not within it. */
+	        {SPC_RULE_NELSON7,
+	         {0.5, -0.5, 0.2, -0.2, 0.9, -0.9, 0.1, 1.0, -0.3, 0.4, -0.4, 0.6, -0.6, 0.7, 0.8},
+	         15,
+	         0,
+	         0},
+
+	        /* Nelson 8 [N84] test 8: 8 in a row beyond 1 sigma, on both sides. */
 	        {SPC_RULE_NELSON8, {1.5, -1.5, 1.2, -1.2, 1.1, -1.1, 1.3, -1.3}, 8, 8, 1},
+	        /* One point below is enough for "both sides". */
+	        {SPC_RULE_NELSON8, {1.5, 1.5, 1.2, 1.2, 1.1, 1.1, 1.3, -1.3}, 8, 8, 1},
+	        /* [N84] "on both sides of the centerline": 8 beyond 1 sigma all above is not test
+	         * 8 (it fired before the fix; that pattern is test 6's). */
+	        {SPC_RULE_NELSON8, {1.5, 1.5, 1.2, 1.2, 1.1, 1.1, 1.3, 1.3}, 8, 0, 0},
+	        {SPC_RULE_NELSON8, {-1.5, -1.5, -1.2, -1.2, -1.1, -1.1, -1.3, -1.3, -2.0}, 9, 0, 0},
+	        /* Seven: not yet. */
+	        {SPC_RULE_NELSON8, {0.0, -1.5, 1.2, -1.2, 1.1, -1.1, 1.3, -1.3}, 8, 0, 0},
+	        /* One of the 8 in Zone C. */
+	        {SPC_RULE_NELSON8, {1.5, -1.5, 1.2, -0.5, 1.1, -1.1, 1.3, -1.3}, 8, 0, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t first = 0;
@@ -103,7 +217,42 @@ static void test_each_rule_on_its_pattern(void **unused)
 			fail_msg("case %zu (%s): fired at %llu, expected %llu", i,
 			         spc_rule_name(cases[i].rule), (unsigned long long)at,
 			         (unsigned long long)cases[i].fires_at);
-		assert_int_equal(first, cases[i].first);
+		if (first != cases[i].first)
+			fail_msg("case %zu (%s): first point %llu, expected %llu", i,
+			         spc_rule_name(cases[i].rule), (unsigned long long)first,
+			         (unsigned long long)cases[i].first);
+	}
+}
+
+/* [I11] The series a rule looks at is the judged points: the phase I baseline does not count.
+ * Baseline 0, 1, 0, 1, 0: centre 0.4, MR-bar 1, sigma 1/1.128 (Montgomery ISQC Sec. 6.4): the
+ * judged values 10 are beyond 3 sigma. WE2 cannot fire at the 2nd judged point (point 7); the
+ * first window of 3 judged points (point 8) holds them. */
+static void test_rules_start_after_the_baseline(void **unused)
+{
+	(void)unused;
+	struct spc_chart_config config = {
+	        .kind = SPC_CHART_IMR,
+	        .rules = SPC_RULE_BIT(SPC_RULE_WE2),
+	        .limits_source = SPC_LIMITS_BASELINE,
+	        .baseline_points = 5,
+	};
+	struct spc_state state;
+	assert_int_equal(spc_state_init(&state, &config, NULL), SPC_OK);
+	const double values[] = {0, 1, 0, 1, 0, 10, 10, 0.4};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		struct spc_result r;
+		struct spc_observation o = {.value = values[i]};
+		assert_int_equal(spc_chart_add(&state, &o, &r), SPC_OK);
+		if (r.point < 8) {
+			assert_int_equal(r.violation_count, 0);
+			continue;
+		}
+		assert_true(r.judged);
+		assert_int_equal(r.violation_count, 1);
+		assert_int_equal(r.violations[0].rule, SPC_RULE_WE2);
+		assert_int_equal(r.violations[0].first_point, 6);
+		assert_int_equal(r.violations[0].last_point, 8);
 	}
 }
 
@@ -249,6 +398,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_each_rule_on_its_pattern),
+	        cmocka_unit_test(test_rules_start_after_the_baseline),
 	        cmocka_unit_test(test_rules_are_selected_per_chart),
 	        cmocka_unit_test(test_explicit_asymmetric_limits),
 	        cmocka_unit_test(test_names),
