@@ -50,6 +50,7 @@ struct config {
 	char *phase1;
 	char *centre, *sigma, *lcl, *cl, *ucl;
 	char *lsl, *usl, *target;
+	char *sigma_estimator;
 };
 
 #define KEY(name, type, field, def, help)                                                          \
@@ -89,6 +90,8 @@ static const struct ct_config_key keys[] = {
         KEY("lsl", CT_CONF_STRING, lsl, NULL, "lower specification limit (capability)"),
         KEY("usl", CT_CONF_STRING, usl, NULL, "upper specification limit (capability)"),
         KEY("target", CT_CONF_STRING, target, NULL, "target (capability; default: mid-spec)"),
+        KEY("sigma-estimator", CT_CONF_STRING, sigma_estimator, "mr",
+            "imr phase I sigma: mr (MR-bar / d2) or sd (s / c4)"),
 };
 
 struct options {
@@ -102,6 +105,7 @@ struct options {
 	uint32_t rules;
 	double lambda, width, k, h;
 	bool steady_state;
+	bool sigma_sd; /* --sigma-estimator sd: I-MR phase I sigma = s / c4(m) */
 	unsigned long phase1_first, phase1_last; /* 0 = all points */
 	bool has_centre, has_sigma, has_lcl, has_cl, has_ucl;
 	double centre, sigma, lcl, cl, ucl;
@@ -291,6 +295,11 @@ static void parse_options(int argc, char **argv, const struct ct_config_table *t
 	o->spec.has_lsl = option_double("lsl", cfg->lsl, &o->spec.lsl);
 	o->spec.has_usl = option_double("usl", cfg->usl, &o->spec.usl);
 	o->spec.has_target = option_double("target", cfg->target, &o->spec.target);
+	if (cfg->sigma_estimator != NULL && strcmp(cfg->sigma_estimator, "sd") == 0)
+		o->sigma_sd = true;
+	else if (cfg->sigma_estimator != NULL && strcmp(cfg->sigma_estimator, "mr") != 0)
+		die(EXIT_INPUT, "option --sigma-estimator: '%s' is not mr or sd",
+		    cfg->sigma_estimator);
 	if (cfg->chart == NULL)
 		die(EXIT_INPUT, "option --chart is required (see --help)");
 	if (o->input == NULL)
@@ -675,6 +684,39 @@ static void add_deviation(json_t *point, const struct spc_state *s, const struct
 	json_object_set_new(point, "deviation_sigmas", number(deviation / point_sigma(s, 1, 0)));
 }
 
+/* c4(m) = sqrt(2 / (m - 1)) Gamma(m / 2) / Gamma((m - 1) / 2), m >= 2: the mean of the
+ * sample standard deviation of m normal observations in units of sigma (Montgomery, ISQC 6th
+ * ed., Sec. 6.3 and Appendix VI; for m > 25, where the table ends, the same definition). */
+static double c4(size_t m)
+{
+	double k = (double)m;
+	return sqrt(2.0 / (k - 1.0)) * exp(lgamma(k / 2.0) - lgamma((k - 1.0) / 2.0));
+}
+
+/* --sigma-estimator sd: sigma of one observation from the individuals first..last (1-based),
+ * s / c4(m), s their sample standard deviation (divisor m - 1): unbiased for a normal
+ * process in control, but inflated by any shift inside phase I, which MR-bar / d2 (the
+ * default) mostly is not (Montgomery Sec. 6.4). */
+static double sd_sigma(const struct table *t, size_t first, size_t last)
+{
+	size_t m = last - first + 1;
+	double *values = malloc(m * sizeof(*values));
+	double mean, sd;
+
+	if (!values)
+		die(EXIT_FAILED, "out of memory");
+	for (size_t i = 0; i < m; i++)
+		values[i] = t->rows[first - 1 + i].observation.value;
+	int rc = spc_mean_sd(values, m, &mean, &sd);
+	free(values);
+	if (rc != SPC_OK || !(sd > 0))
+		die(EXIT_INPUT,
+		    "option --phase1: points %zu..%zu have no spread (s = 0); limits cannot be "
+		    "estimated",
+		    first, last);
+	return sd / c4(m);
+}
+
 static void check_or_die(int rc, const char *problem, const char *context)
 {
 	if (rc != SPC_OK)
@@ -766,6 +808,9 @@ int main(int argc, char **argv)
 		    spc_chart_kind_name(o.kind));
 	if (o.has_sigma && spc_chart_kind_is_attribute(o.kind))
 		die(EXIT_INPUT, "option --sigma: an attribute chart's sigma follows from --centre");
+	if (o.sigma_sd && (o.kind != SPC_CHART_IMR || explicit_limits || fixed_sigma))
+		die(EXIT_INPUT, "option --sigma-estimator sd: only for an imr chart with phase I "
+		                "limits");
 	bool has_spec = o.spec.has_lsl || o.spec.has_usl;
 	if ((has_spec || o.spec.has_target) && spc_chart_kind_is_attribute(o.kind))
 		die(EXIT_INPUT, "options --lsl/--usl/--target: capability needs a variables chart");
@@ -791,6 +836,8 @@ int main(int argc, char **argv)
 			die(EXIT_INPUT, "option --phase1: point %zu is past the last point (%zu)",
 			    last, points);
 		struct spc_chart_limits frozen = estimate(&o, &t, n, first, last);
+		if (o.sigma_sd)
+			frozen.sigma = sd_sigma(&t, first, last);
 		c.limits_source = SPC_LIMITS_FIXED_SIGMA;
 		c.centre = frozen.centre;
 		c.sigma = frozen.sigma;
@@ -854,6 +901,10 @@ int main(int argc, char **argv)
 	json_object_set_new(out, "subgroup_size", json_integer(n));
 	json_object_set_new(out, "points", json_integer((json_int_t)points));
 	json_object_set_new(out, "limits_source", json_string(source));
+	json_object_set_new(out, "sigma_estimator",
+	                    o.kind != SPC_CHART_IMR || !first ? json_null()
+	                    : o.sigma_sd                      ? json_string("sd")
+	                                                      : json_string("mr"));
 	json_object_set_new(out, "phase1",
 	                    first ? json_pack("{s:I, s:I}", "first", (json_int_t)first, "last",
 	                                      (json_int_t)last)

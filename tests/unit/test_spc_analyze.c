@@ -409,6 +409,49 @@ static void test_cusum_deviation(void **unused)
 	json_decref(out);
 }
 
+/* Issue 11 item 5: I-MR sigma from the sample standard deviation, s / c4(m). */
+static void test_imr_sigma_estimator_sd(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* [MR3] Table 16-3, 20 concentrations: sum 1981.9, mean 99.095, sum of squared
+	 * deviations 74.1895, s^2 = 74.1895 / 19 = 3.904711, s = 1.976034; c4(20) = sqrt(2/19)
+	 * Gamma(10) / Gamma(9.5) = 0.986934 ([ISQC] Appendix VI: 0.9869); sigma = 1.976034 /
+	 * 0.986934 = 2.002194; UCL = 99.095 + 3 x 2.002194 = 105.1016, LCL = 93.0884. */
+	assert_int_equal(run("--chart imr --input concentration.csv --column concentration "
+	                     "--sigma-estimator sd",
+	                     &out),
+	                 0);
+	assert_string_equal(json_string_value(json_object_get(out, "sigma_estimator")), "sd");
+	assert_near(real(out, "sigma"), 2.002194, 5e-7);
+	assert_near(real(out, "sigma"), 1.976034 / 0.9869, 1.976034 / 0.9869 * 0.00005 / 0.9869);
+	assert_near(real(out, "centre_line"), 99.095, 1e-12);
+	assert_near(real(out, "ucl"), 105.1016, 5e-5);
+	assert_near(real(out, "lcl"), 93.0884, 5e-5);
+	json_decref(out);
+
+	/* The default is MR-bar / d2, as before. */
+	assert_int_equal(run("--chart imr --input concentration.csv --column concentration", &out),
+	                 0);
+	assert_string_equal(json_string_value(json_object_get(out, "sigma_estimator")), "mr");
+	assert_near(real(out, "ucl"), 105.99, 0.012); /* [MR3] Sec. 16-6, as above */
+	json_decref(out);
+
+	/* Only imr, only with phase I limits, only mr or sd. */
+	assert_int_equal(run("--chart imr --input concentration.csv --column concentration "
+	                     "--sigma-estimator range",
+	                     NULL),
+	                 2);
+	assert_int_equal(run("--chart imr --input concentration.csv --column concentration "
+	                     "--sigma-estimator sd --centre 99 --sigma 2",
+	                     NULL),
+	                 2);
+	assert_int_equal(run("--chart xbar_r --input vane_opening.csv --column opening "
+	                     "--subgroup-column sample --sigma-estimator sd",
+	                     NULL),
+	                 2);
+}
+
 static void test_bad_input_exits_2(void **unused)
 {
 	(void)unused;
@@ -441,6 +484,7 @@ int main(void)
 	        cmocka_unit_test(test_attribute_sigma),
 	        cmocka_unit_test(test_ewma_sigma),
 	        cmocka_unit_test(test_cusum_deviation),
+	        cmocka_unit_test(test_imr_sigma_estimator_sd),
 	        cmocka_unit_test(test_bad_input_exits_2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
