@@ -226,6 +226,22 @@ static void test_capability_vane_opening(void **unused)
 	assert_near(real(c, "cp"), 1.55, 0.005);
 	assert_near(real(c, "cpk"), 1.06, 0.005);
 	assert_near(real(c, "cpl"), 2.04, 0.005);
+	/* Issue 11 item 3, by hand from the same numbers (T = 30, the mid-point):
+	 * Cpm = 20 / (6 sqrt(2.15^2 + 3.19^2)) = 0.86650 (within sigma); expected within PPM
+	 * above = 1e6 (1 - Phi((40 - 33.19) / 2.15)) = 1e6 (1 - Phi(3.16744)) = 768.93, below
+	 * = 1e6 Phi(-6.1349) = 0.00043; observed: one of the 100 openings (43, sample 6) is
+	 * above 40: 10000 ppm above, 0 below. */
+	assert_near(real(c, "cpm"), 0.86650, 5e-6);
+	assert_true(real(c, "ppm") < real(c, "pp"));
+	const json_t *ppm = json_object_get(c, "expected_within_ppm");
+	assert_near(real(ppm, "above"), 768.93, 0.005);
+	assert_near(real(ppm, "below"), 0.00043, 0.000005);
+	assert_near(real(ppm, "total"), real(ppm, "above") + real(ppm, "below"), 1e-9);
+	assert_true(real(json_object_get(c, "expected_overall_ppm"), "total") > 0);
+	ppm = json_object_get(c, "observed_ppm");
+	assert_near(real(ppm, "above"), 10000.0, 1e-9);
+	assert_near(real(ppm, "below"), 0.0, 0);
+	assert_near(real(ppm, "total"), 10000.0, 1e-9);
 	json_decref(out);
 
 	/* One-sided: Cp and Cpm do not exist and are JSON null. */
@@ -236,6 +252,10 @@ static void test_capability_vane_opening(void **unused)
 	c = json_object_get(out, "capability");
 	assert_true(json_is_null(json_object_get(c, "cp")));
 	assert_true(json_is_null(json_object_get(c, "cpm")));
+	assert_true(json_is_null(json_object_get(c, "ppm")));
+	assert_true(is_null(json_object_get(c, "expected_within_ppm"), "below"));
+	assert_true(is_null(json_object_get(c, "observed_ppm"), "below"));
+	assert_near(real(json_object_get(c, "observed_ppm"), "total"), 10000.0, 1e-9);
 	assert_near(real(c, "cpk"), 1.06, 0.005);
 	json_decref(out);
 }
