@@ -8,6 +8,8 @@
  * a --config file, --help). All input problems are reported on stderr naming the row or
  * option, with exit code 2; 1 means the command itself failed (memory, output). */
 #include "spc.h"
+#include "analyze.h"
+#include "spc_t2.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -22,10 +24,6 @@
 #include "ct_array.h"
 #include "ct_config.h"
 #include "ct_error.h"
-
-#define EXIT_INPUT  2
-#define EXIT_FAILED 1
-#define MAX_COLUMNS 256
 
 /* A library default (a number literal) as the text of a config default. */
 #define TEXT(x)       TEXT_CHARS(x)
@@ -51,6 +49,9 @@ struct config {
 	char *centre, *sigma, *lcl, *cl, *ucl;
 	char *lsl, *usl, *target;
 	char *sigma_estimator;
+	char *constants;
+	char *exclude;
+	char *columns, *alpha, *mean_vector, *covariance, *baseline_count; /* chart t2 */
 };
 
 #define KEY(name, type, field, def, help)                                                          \
@@ -59,7 +60,8 @@ struct config {
 	}
 
 static const struct ct_config_key keys[] = {
-        KEY("chart", CT_CONF_STRING, chart, NULL, SPC_CHART_KIND_LIST " (required)"),
+        KEY("chart", CT_CONF_STRING, chart, NULL,
+            SPC_CHART_KIND_LIST "|" SPC_T2_KIND_NAME " (required)"),
         KEY("input", CT_CONF_STRING, input, NULL, "CSV file (required)"),
         KEY("column", CT_CONF_STRING, column, "1",
             "value (or count) column, by header name or 1-based index"),
@@ -90,8 +92,24 @@ static const struct ct_config_key keys[] = {
         KEY("lsl", CT_CONF_STRING, lsl, NULL, "lower specification limit (capability)"),
         KEY("usl", CT_CONF_STRING, usl, NULL, "upper specification limit (capability)"),
         KEY("target", CT_CONF_STRING, target, NULL, "target (capability; default: mid-spec)"),
+        KEY("constants", CT_CONF_STRING, constants, "exact",
+            "control chart constants: exact (as the live service by default) or table "
+            "(as printed in Montgomery ISQC Appendix VI / ASTM E2587: A2, D4, ...)"),
         KEY("sigma-estimator", CT_CONF_STRING, sigma_estimator, "mr",
             "imr phase I sigma: mr (MR-bar / d2) or sd (s / c4)"),
+        KEY("exclude", CT_CONF_STRING, exclude, NULL,
+            "points (1-based, comma list) left out of the phase I estimate, still judged"),
+        KEY("columns", CT_CONF_STRING, columns, NULL,
+            "t2: one value column per variable, comma list of names or 1-based indices"),
+        KEY("alpha", CT_CONF_STRING, alpha, TEXT(SPC_T2_DEFAULT_ALPHA),
+            "t2: false-alarm probability per point"),
+        KEY("mean-vector", CT_CONF_STRING, mean_vector, NULL,
+            "t2: given mean vector (comma list; with --covariance)"),
+        KEY("covariance", CT_CONF_STRING, covariance, NULL,
+            "t2: given covariance matrix, row-major comma list of p x p numbers"),
+        KEY("baseline-count", CT_CONF_STRING, baseline_count, NULL,
+            "t2 with --mean-vector: m it was estimated from (phase II F limit; default: "
+            "known, chi-square limit)"),
 };
 
 struct options {
@@ -106,6 +124,7 @@ struct options {
 	double lambda, width, k, h;
 	bool steady_state;
 	bool sigma_sd; /* --sigma-estimator sd: I-MR phase I sigma = s / c4(m) */
+	enum spc_constants_set constants; /* --constants */
 	unsigned long phase1_first, phase1_last; /* 0 = all points */
 	bool has_centre, has_sigma, has_lcl, has_cl, has_ucl;
 	double centre, sigma, lcl, cl, ucl;
@@ -125,9 +144,7 @@ struct table {
 	size_t capacity;
 };
 
-static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-
-static void die(int code, const char *fmt, ...)
+void die(int code, const char *fmt, ...)
 {
 	va_list ap;
 	fputs("ct-spc-analyze: ", stderr);
@@ -138,7 +155,7 @@ static void die(int code, const char *fmt, ...)
 	exit(code);
 }
 
-static bool parse_double(const char *text, double *ret)
+bool parse_double(const char *text, double *ret)
 {
 	return ct_parse_double(text, -INFINITY, INFINITY, ret) == CT_OK;
 }
@@ -205,6 +222,35 @@ static void parse_phase1(const char *text, struct options *o)
 		die(EXIT_INPUT, "option --phase1: '%s' needs 1 <= A < B", text);
 	o->phase1_first = (unsigned long)first;
 	o->phase1_last = (unsigned long)last;
+}
+
+bool *parse_exclude(const char *text, size_t points)
+{
+	if (text == NULL)
+		return NULL;
+	bool *flags = calloc(points > 0 ? points : 1, sizeof(*flags));
+	if (!flags)
+		die(EXIT_FAILED, "out of memory");
+	for (const char *p = text;; p++) {
+		size_t len = strcspn(p, ",");
+		char item[32];
+		long point;
+		if (len == 0 || len >= sizeof(item))
+			die(EXIT_INPUT,
+			    "option --exclude: '%s' is not a comma list of point numbers", text);
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (ct_parse_long(item, 1, LONG_MAX, &point) != CT_OK)
+			die(EXIT_INPUT, "option --exclude: '%s' is not a point number (1-based)",
+			    item);
+		if ((unsigned long)point > points)
+			die(EXIT_INPUT, "option --exclude: point %ld is past the last point (%zu)",
+			    point, points);
+		flags[point - 1] = true;
+		p += len;
+		if (*p == '\0')
+			return flags;
+	}
 }
 
 /* ct_config reads `--key value`; a boolean given as a bare flag (`--steady-state` last, or
@@ -279,7 +325,8 @@ static void parse_options(int argc, char **argv, const struct ct_config_table *t
 	        .h = cfg->h,
 	        .steady_state = cfg->steady_state,
 	};
-	if (cfg->chart != NULL && spc_chart_kind_from_name(cfg->chart, &o->kind) != SPC_OK)
+	if (cfg->chart != NULL && strcmp(cfg->chart, SPC_T2_KIND_NAME) != 0 &&
+	    spc_chart_kind_from_name(cfg->chart, &o->kind) != SPC_OK)
 		die(EXIT_INPUT, "option --chart: unknown chart '%s'", cfg->chart);
 	if (cfg->subgroup_size != NULL)
 		o->subgroup_size = option_count("subgroup-size", cfg->subgroup_size);
@@ -300,6 +347,10 @@ static void parse_options(int argc, char **argv, const struct ct_config_table *t
 	else if (cfg->sigma_estimator != NULL && strcmp(cfg->sigma_estimator, "mr") != 0)
 		die(EXIT_INPUT, "option --sigma-estimator: '%s' is not mr or sd",
 		    cfg->sigma_estimator);
+	o->constants = SPC_CONSTANTS_EXACT;
+	if (cfg->constants != NULL &&
+	    spc_constants_set_from_name(cfg->constants, &o->constants) != SPC_OK)
+		die(EXIT_INPUT, "option --constants: '%s' is not exact or table", cfg->constants);
 	if (cfg->chart == NULL)
 		die(EXIT_INPUT, "option --chart is required (see --help)");
 	if (o->input == NULL)
@@ -309,7 +360,7 @@ static void parse_options(int argc, char **argv, const struct ct_config_table *t
 }
 
 /* Splits a CSV line in place on commas; trims blanks and one pair of double quotes. */
-static size_t split_csv(char *line, char **cells, size_t max)
+size_t split_csv(char *line, char **cells, size_t max)
 {
 	size_t n = 0;
 	char *cell = line;
@@ -340,7 +391,7 @@ static bool is_index(const char *text)
 }
 
 /* Resolves a column given by 1-based index or header name to a 0-based index. */
-static size_t find_column(const char *option, const char *column, char **header, size_t n)
+size_t find_column(const char *option, const char *column, char **header, size_t n)
 {
 	if (is_index(column)) {
 		long index;
@@ -358,16 +409,14 @@ static size_t find_column(const char *option, const char *column, char **header,
 	die(EXIT_INPUT, "option --%s: no column '%s' in the header row", option, column);
 }
 
-static const char *cell_at(char **cells, size_t n, size_t index, unsigned long line,
-                           const char *what)
+const char *cell_at(char **cells, size_t n, size_t index, unsigned long line, const char *what)
 {
 	if (index >= n)
 		die(EXIT_INPUT, "row %lu: no column %zu for the %s", line, index + 1, what);
 	return cells[index];
 }
 
-static double cell_number(char **cells, size_t n, size_t index, unsigned long line,
-                          const char *what)
+double cell_number(char **cells, size_t n, size_t index, unsigned long line, const char *what)
 {
 	const char *text = cell_at(cells, n, index, line, what);
 	double v;
@@ -376,7 +425,7 @@ static double cell_number(char **cells, size_t n, size_t index, unsigned long li
 	return v;
 }
 
-static bool row_is_numeric(char **cells, size_t n)
+bool row_is_numeric(char **cells, size_t n)
 {
 	double v;
 	for (size_t i = 0; i < n; i++)
@@ -457,6 +506,9 @@ static void read_table(const struct options *o, struct table *t)
 				    number, spc_chart_kind_name(o->kind));
 		} else {
 			r->observation.value = cell_number(cells, n, value_col, number, "value");
+			if (o->size_column && o->kind == SPC_CHART_CUSUM)
+				r->observation.size =
+				        cell_number(cells, n, size_col, number, "subgroup size");
 		}
 		if (o->subgroup_column) {
 			const char *id = cell_at(cells, n, subgroup_col, number, "subgroup id");
@@ -524,7 +576,7 @@ static uint32_t rows_per_point(const struct options *o, const struct table *t)
 	return n;
 }
 
-static json_t *number(double v)
+json_t *number(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
 }
@@ -580,6 +632,14 @@ static double point_sigma(const struct spc_state *s, double size, uint64_t index
 		return unit / sqrt((double)c->subgroup_size) * sqrt(factor);
 	}
 	default: /* X-bar/R, X-bar/S, CUSUM: the mean of subgroup_size observations */
+		if (c->constants == SPC_CONSTANTS_TABLE &&
+		    (c->kind == SPC_CHART_XBAR_R || c->kind == SPC_CHART_XBAR_S) && isfinite(unit)) {
+			/* A2 R-bar / 3, A3 S-bar / 3: the printed factors (spc.h). */
+			struct spc_constants k;
+			(void)spc_constants_get_set(c->subgroup_size, SPC_CONSTANTS_TABLE, &k);
+			return c->kind == SPC_CHART_XBAR_R ? k.a2 * (k.d2 * unit) / 3.0
+			                                   : k.a3 * (k.c4 * unit) / 3.0;
+		}
 		return unit / sqrt((double)c->subgroup_size);
 	}
 }
@@ -588,7 +648,7 @@ static double point_sigma(const struct spc_state *s, double size, uint64_t index
  * string) in the fewest significant digits that read back as the same double (%.17g always
  * does): 31.6, not 31.600000000000001. A real stays a real (5.0, not 5). Returns 0, or -1 when
  * the stream fails. */
-static int write_shortest_reals(const char *text, FILE *out)
+int write_shortest_reals(const char *text, FILE *out)
 {
 	bool in_string = false;
 
@@ -729,6 +789,7 @@ static struct spc_chart_config base_config(const struct options *o, uint32_t n)
 	        .kind = o->kind,
 	        .subgroup_size = n,
 	        .rules = o->rules,
+	        .constants = (uint8_t)o->constants,
 	};
 	if (o->kind == SPC_CHART_EWMA) {
 		c.ewma_lambda = o->lambda;
@@ -779,6 +840,75 @@ static struct spc_chart_limits estimate(const struct options *o, const struct ta
 	return state.limits;
 }
 
+/* --chart t2: the univariate options that mean nothing for it are refused, the rest handed to
+ * analyze_t2 (analyze_t2.c). */
+static int run_t2(const struct config *cfg, const struct options *o,
+                  const struct ct_config_table *table)
+{
+	static const char *const unused[] = {"size-column", "rules", "centre", "sigma", "lcl",
+	                                     "cl",          "ucl",   "lsl",    "usl",   "target"};
+	const char *given[] = {cfg->size_column, cfg->rules, cfg->centre, cfg->sigma, cfg->lcl,
+	                       cfg->cl,          cfg->ucl,   cfg->lsl,    cfg->usl,   cfg->target};
+
+	for (size_t i = 0; i < sizeof(unused) / sizeof(unused[0]); i++)
+		if (given[i] != NULL)
+			die(EXIT_INPUT, "option --%s: not for a t2 chart", unused[i]);
+	if (o->sigma_sd)
+		die(EXIT_INPUT, "option --sigma-estimator: not for a t2 chart");
+	if (o->constants != SPC_CONSTANTS_EXACT)
+		die(EXIT_INPUT, "option --constants: not for a t2 chart");
+	if (cfg->columns == NULL)
+		die(EXIT_INPUT, "option --columns: required for a t2 chart (one per variable)");
+	struct t2_request req = {
+	        .input = o->input,
+	        .columns = cfg->columns,
+	        .subgroup_column = cfg->subgroup_column,
+	        .subgroup_size = o->subgroup_size,
+	        .alpha = cfg->alpha,
+	        .mean_vector = cfg->mean_vector,
+	        .covariance = cfg->covariance,
+	        .baseline_count = cfg->baseline_count,
+	        .phase1_first = o->phase1_first,
+	        .phase1_last = o->phase1_last,
+	        .exclude = cfg->exclude,
+	};
+	int rc = analyze_t2(&req);
+	ct_config_cleanup(table, 1);
+	return rc;
+}
+
+/* CUSUM on subgroups of varying size (--size-column): each row is a subgroup mean xbar_i of
+ * n_i observations. The engine's tabular CUSUM is then run on the standardized
+ * z_i = (xbar_i - mu0) / (sigma / sqrt(n_i)) with centre 0 and sigma 1, so k, h, C+ and C- are
+ * in units of the standard deviation of each mean (Montgomery ISQC 6th ed., Sec. 9.1.5-9.1.6,
+ * the standardized CUSUM; Hawkins & Olwell, Cumulative Sum Charts and Charting for Quality
+ * Improvement, 1998, Sec. 3). Needs --centre and --sigma (mu0 and the sigma of one
+ * observation): means alone carry no within-subgroup spread to estimate sigma from. Rewrites
+ * the rows' values to z_i and returns the means (heap, caller frees), or NULL when the chart is
+ * not a CUSUM with a size column. */
+static double *standardize_sizes(const struct options *o, struct table *t, uint32_t n)
+{
+	if (o->kind != SPC_CHART_CUSUM || !o->size_column)
+		return NULL;
+	if (n != 1)
+		die(EXIT_INPUT, "option --size-column: each row is one subgroup mean; not with "
+		                "--subgroup-size/--subgroup-column");
+	if (!o->has_centre || !o->has_sigma || !(o->sigma > 0))
+		die(EXIT_INPUT, "option --size-column: a CUSUM of means needs --centre and "
+		                "--sigma > 0");
+	double *xbar = malloc(t->count * sizeof(*xbar));
+	if (!xbar)
+		die(EXIT_FAILED, "out of memory");
+	for (size_t i = 0; i < t->count; i++) {
+		struct spc_observation *ob = &t->rows[i].observation;
+		if (!(ob->size >= 1))
+			die(EXIT_INPUT, "row %lu: subgroup size must be >= 1", t->rows[i].line);
+		xbar[i] = ob->value;
+		ob->value = (ob->value - o->centre) / (o->sigma / sqrt(ob->size));
+	}
+	return xbar;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg = {0};
@@ -786,6 +916,14 @@ int main(int argc, char **argv)
 	struct options o;
 	struct table t = {0};
 	parse_options(argc, argv, &table, &o);
+	if (strcmp(cfg.chart, SPC_T2_KIND_NAME) == 0)
+		return run_t2(&cfg, &o, &table);
+	if (cfg.exclude)
+		die(EXIT_INPUT, "option --exclude: only for a t2 chart (not yet for %s)",
+		    cfg.chart);
+	if (cfg.columns || cfg.mean_vector || cfg.covariance || cfg.baseline_count)
+		die(EXIT_INPUT, "options --columns/--mean-vector/--covariance/--baseline-count: "
+		                "only for a t2 chart");
 	read_table(&o, &t);
 
 	uint32_t n = rows_per_point(&o, &t);
@@ -844,6 +982,10 @@ int main(int argc, char **argv)
 		source = "phase1";
 	}
 
+	double *xbar = standardize_sizes(&o, &t, n);
+	if (xbar)
+		c.centre = 0, c.sigma = 1;
+
 	struct spc_state state;
 	const char *problem = NULL;
 	check_or_die(spc_state_init(&state, &c, &problem), problem, "chart options");
@@ -861,7 +1003,7 @@ int main(int argc, char **argv)
 
 	for (size_t i = 0; i < t.count; i++) {
 		struct spc_result r;
-		values[i] = t.rows[i].observation.value;
+		values[i] = xbar ? xbar[i] : t.rows[i].observation.value;
 		if (spc_chart_add(&state, &t.rows[i].observation, &r) != SPC_OK)
 			die(EXIT_INPUT, "row %lu: observation not valid for a %s chart",
 			    t.rows[i].line, spc_chart_kind_name(o.kind));
@@ -874,7 +1016,8 @@ int main(int argc, char **argv)
 			limits_vary = true;
 		json_t *p = point_json(&r.primary);
 		json_object_set_new(p, "point", json_integer((json_int_t)r.point));
-		double sigma = point_sigma(&state, t.rows[i].observation.size, r.point);
+		double sigma = xbar ? o.sigma / sqrt(t.rows[i].observation.size)
+		                    : point_sigma(&state, t.rows[i].observation.size, r.point);
 		json_object_set_new(p, "sigma", number(sigma));
 		if (r.point == 1)
 			first_sigma = sigma;
@@ -882,6 +1025,12 @@ int main(int argc, char **argv)
 			sigma_varies = true;
 		if (o.kind == SPC_CHART_CUSUM)
 			add_deviation(p, &state, &t.rows[i + 1 - n], n);
+		if (xbar) { /* in data units, and z_i, the engine's input */
+			json_object_set_new(p, "deviation", number(xbar[i] - o.centre));
+			json_object_set_new(p, "deviation_sigmas",
+			                    number(t.rows[i].observation.value));
+			json_object_set_new(p, "size", number(t.rows[i].observation.size));
+		}
 		if (second_name)
 			json_object_set_new(p, second_name,
 			                    r.has_secondary ? point_json(&r.secondary)
@@ -901,6 +1050,7 @@ int main(int argc, char **argv)
 	json_object_set_new(out, "subgroup_size", json_integer(n));
 	json_object_set_new(out, "points", json_integer((json_int_t)points));
 	json_object_set_new(out, "limits_source", json_string(source));
+	json_object_set_new(out, "constants", json_string(spc_constants_set_name(o.constants)));
 	json_object_set_new(out, "sigma_estimator",
 	                    o.kind != SPC_CHART_IMR || !first ? json_null()
 	                    : o.sigma_sd                      ? json_string("sd")
@@ -909,8 +1059,10 @@ int main(int argc, char **argv)
 	                    first ? json_pack("{s:I, s:I}", "first", (json_int_t)first, "last",
 	                                      (json_int_t)last)
 	                          : json_null());
-	json_object_set_new(out, "centre", number(state.limits.centre));
-	json_object_set_new(out, "sigma", number(unit_sigma(&state)));
+	json_object_set_new(out, "centre", number(xbar ? o.centre : state.limits.centre));
+	json_object_set_new(out, "sigma", number(xbar ? o.sigma : unit_sigma(&state)));
+	if (o.kind == SPC_CHART_CUSUM)
+		json_object_set_new(out, "standardized", json_boolean(xbar != NULL));
 	json_object_set_new(out, "sigma_statistic",
 	                    sigma_varies ? json_null() : number(first_sigma));
 	json_object_set_new(out, "limits_vary", json_boolean(limits_vary));
@@ -974,6 +1126,7 @@ int main(int argc, char **argv)
 	int rc = write_shortest_reals(text, stdout);
 	free(text);
 	free(values);
+	free(xbar);
 	free(t.rows);
 	ct_config_cleanup(&table, 1);
 	if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)

@@ -445,7 +445,9 @@ static int load_charts(struct ct_pg *pg, struct gate_chart_def **ret, size_t *re
                        size_t err_len)
 {
 	/* config_hash covers what defines the chart's statistics, not its reaction plan:
-	 * changing the plan keeps the chart's history, changing its limits starts it over. */
+	 * changing the plan keeps the chart's history, changing its limits starts it over.
+	 * constants enters it only when not 'exact' (concat_ws skips the NULL), so the charts
+	 * that existed before the column (0007) keep their hash and their saved state. */
 	static const char sql[] =
 	        "SELECT chart_id, site, line, station, station_type, recipe, characteristic, kind,"
 	        " subgroup_size, ewma_lambda, ewma_l, cusum_k, cusum_h, rules, baseline_points,"
@@ -454,8 +456,8 @@ static int load_charts(struct ct_pg *pg, struct gate_chart_def **ret, size_t *re
 	        "  characteristic, kind, subgroup_size, ewma_lambda, ewma_l, cusum_k, cusum_h, "
 	        "rules,"
 	        "  baseline_points, centre, sigma, profile_z, profile_max_rms, profile_max_abs,"
-	        "  profile_max_outside)), 16) AS config_hash,"
-	        " profile_z, profile_max_rms, profile_max_abs, profile_max_outside"
+	        "  profile_max_outside, nullif(constants, 'exact'))), 16) AS config_hash,"
+	        " profile_z, profile_max_rms, profile_max_abs, profile_max_outside, constants"
 	        " FROM spc_chart WHERE enabled ORDER BY chart_id";
 	struct ct_pg_result *res = NULL;
 	struct gate_chart_def *rows = NULL;
@@ -499,6 +501,15 @@ static int load_charts(struct ct_pg *pg, struct gate_chart_def **ret, size_t *re
 			ct_warn("chart %s ignored: %s", d->chart_id, why);
 			continue;
 		}
+		/* Univariate charts only: t2 and profile charts have no such constants. */
+		enum spc_constants_set set = SPC_CONSTANTS_EXACT;
+		if (spc_constants_set_from_name(str(res, i, "constants"), &set) != SPC_OK) {
+			ct_warn("chart %s ignored: constants '%s' is not exact or table", d->chart_id,
+			        str(res, i, "constants"));
+			continue;
+		}
+		if (!d->is_t2 && !d->is_profile)
+			d->spc.constants = (uint8_t)set;
 		if (d->is_profile &&
 		    gate_chart_def_profile_limits(
 		            d, number(res, i, "profile_z"), number(res, i, "profile_max_rms"),

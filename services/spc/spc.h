@@ -165,6 +165,11 @@ struct spc_chart_config {
 	/* EWMA: true for the asymptotic limits, false for the exact time-varying limits that
 	 * start narrow and widen towards them. */
 	bool ewma_steady_state;
+	/* enum spc_constants_set: the constants for sigma estimates and limits (0, the exact
+	 * set, is what a zero-initialised config and every state saved before this field
+	 * existed use). One byte, in what was padding after ewma_steady_state, so the layout
+	 * and size of struct spc_state, and SPC_STATE_VERSION, are unchanged. */
+	uint8_t constants;
 	/* SPC_LIMITS_FIXED_SIGMA. centre: process mean (variables charts; the target for EWMA
 	 * and CUSUM), fraction nonconforming p (p and np charts), nonconformities per
 	 * inspection unit (c chart) or per unit (u chart). sigma: standard deviation of one
@@ -321,11 +326,33 @@ int spc_chart_add(struct spc_state *state, const struct spc_observation *observa
 int spc_chart_next_limits(const struct spc_state *state, double size, struct spc_point *ret_primary,
                           struct spc_point *ret_secondary);
 
-/* Control chart constants for subgroup size n = 2..25. d2 and d3 are tabulated (ASTM STP 15D /
- * Montgomery, Introduction to Statistical Quality Control, Appendix VI); c4 is computed from
- * its gamma-function definition; the others follow from their textbook definitions:
- * A2 = 3/(d2 sqrt n), A3 = 3/(c4 sqrt n), D3 = max(0, 1 - 3 d3/d2), D4 = 1 + 3 d3/d2,
- * B3 = max(0, 1 - 3 sqrt(1 - c4^2)/c4), B4 = 1 + 3 sqrt(1 - c4^2)/c4. */
+/* Which control chart constants a chart uses (services/spc/README.md, "Constants").
+ * SPC_CONSTANTS_EXACT: d2, d3 of the range integrated to 6 decimals, c4 from the gamma
+ * function, the other factors computed from them (the default: what the engine always did).
+ * SPC_CONSTANTS_TABLE: every factor as printed to 3 decimals (c4 to 4) in Montgomery,
+ * Introduction to Statistical Quality Control, Appendix VI (= ASTM E2587 / ASTM STP 15D);
+ * the limits are then computed the textbook way, CL +- A2 R-bar, D3 R-bar, D4 R-bar,
+ * CL +- A3 S-bar, B3 S-bar, B4 S-bar, CL +- 3 MR-bar / 1.128, D4(2) MR-bar, and reproduce a
+ * book's printed limits. The numbers are stored (spc_chart_config.constants). */
+enum spc_constants_set {
+	SPC_CONSTANTS_EXACT = 0,
+	SPC_CONSTANTS_TABLE = 1,
+};
+
+/* "exact" or "table", as spc-gate's spc_chart.constants and ct-spc-analyze's --constants
+ * spell it; "unknown" for anything else. */
+const char *spc_constants_set_name(int set);
+
+/* The set whose spc_constants_set_name() is `name` (exact, case-sensitive). Returns SPC_OK,
+ * or SPC_ERR_INVALID (*ret_set untouched) for any other text. */
+int spc_constants_set_from_name(const char *name, enum spc_constants_set *ret_set);
+
+/* Control chart constants for subgroup size n = 2..25. Exact set: d2 and d3 are tabulated to 6
+ * decimals (they round to ASTM STP 15D / Montgomery, Introduction to Statistical Quality
+ * Control, Appendix VI); c4 is computed from its gamma-function definition; the others follow
+ * from their textbook definitions: A2 = 3/(d2 sqrt n), A3 = 3/(c4 sqrt n),
+ * D3 = max(0, 1 - 3 d3/d2), D4 = 1 + 3 d3/d2, B3 = max(0, 1 - 3 sqrt(1 - c4^2)/c4),
+ * B4 = 1 + 3 sqrt(1 - c4^2)/c4. Table set: every field as printed in Appendix VI. */
 struct spc_constants {
 	double d2;
 	double d3;
@@ -338,8 +365,13 @@ struct spc_constants {
 	double d4_factor; /* D4 */
 };
 
-/* Fills *ret for subgroup size n. Returns SPC_OK, or SPC_ERR_INVALID unless 2 <= n <= 25. */
+/* Fills *ret for subgroup size n, exact set. Returns SPC_OK, or SPC_ERR_INVALID unless
+ * 2 <= n <= 25. */
 int spc_constants_get(unsigned n, struct spc_constants *ret);
+
+/* Fills *ret for subgroup size n from the given set. Returns SPC_OK, or SPC_ERR_INVALID
+ * unless 2 <= n <= 25 and the set is known. */
+int spc_constants_get_set(unsigned n, enum spc_constants_set set, struct spc_constants *ret);
 
 /* Capability. A number that does not exist for the given specification (Cp with one limit,
  * anything with sigma <= 0) has defined = false and value = NAN; JSON shows it as null. */

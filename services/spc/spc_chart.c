@@ -10,12 +10,22 @@
  * Estimators (Montgomery, ISQC; NIST/SEMATECH e-Handbook 6.3.2): I-MR sigma = MR-bar / d2(2);
  * X-bar/R sigma = R-bar / d2(n); X-bar/S sigma = S-bar / c4(n); p-bar and u-bar are pooled
  * (sum of counts / sum of sizes), c-bar is the mean count. EWMA and CUSUM estimate like I-MR
- * (n = 1) or X-bar/R (n > 1). */
+ * (n = 1) or X-bar/R (n > 1). The constants are those of the chart's set (spc_constants_get_set;
+ * services/spc/README.md, "Constants"). */
 #include "spc.h"
 #include "spc_rules.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
+
+/* spc_chart_config.constants lives in what was padding after ewma_steady_state: states saved
+ * before it existed keep their layout (and read 0 there, the exact set). */
+_Static_assert(offsetof(struct spc_chart_config, constants) ==
+                       offsetof(struct spc_chart_config, ewma_steady_state) + 1,
+               "constants must sit in the padding after ewma_steady_state");
+_Static_assert(offsetof(struct spc_chart_config, centre) == 24,
+               "struct spc_chart_config changed its layout: bump SPC_STATE_VERSION");
 
 /* Standardised distances are clamped so a zero sigma (a constant baseline) gives huge but
  * finite values; the state then stays finite and restorable. */
@@ -136,6 +146,9 @@ int spc_chart_config_check(const struct spc_chart_config *config, const char **r
 		return problem(ret_problem, "limits_source: not a limits source");
 	}
 
+	if (c->constants != SPC_CONSTANTS_EXACT && c->constants != SPC_CONSTANTS_TABLE)
+		return problem(ret_problem, "constants: not a constants set (exact or table)");
+
 	if (c->kind == SPC_CHART_EWMA) {
 		if (!(c->ewma_lambda > 0 && c->ewma_lambda <= 1))
 			return problem(ret_problem, "ewma_lambda: must be in (0, 1]");
@@ -158,7 +171,7 @@ bool spc_chart_config_is_equal(const struct spc_chart_config *a, const struct sp
 	       a->ewma_steady_state == b->ewma_steady_state && a->centre == b->centre &&
 	       a->sigma == b->sigma && a->lcl == b->lcl && a->cl == b->cl && a->ucl == b->ucl &&
 	       a->ewma_lambda == b->ewma_lambda && a->ewma_width == b->ewma_width &&
-	       a->cusum_k == b->cusum_k && a->cusum_h == b->cusum_h;
+	       a->cusum_k == b->cusum_k && a->cusum_h == b->cusum_h && a->constants == b->constants;
 }
 
 int spc_state_init(struct spc_state *ret_state, const struct spc_chart_config *config,
@@ -323,13 +336,32 @@ struct point_limits {
 	double sigma_down; /* ... and below it (differs only for explicit asymmetric limits) */
 };
 
-static void spread_limits(const struct spc_state *s, struct spc_point *secondary)
+/* The chart's constants for n = 2..25 (the config check keeps n and the set in range). */
+static struct spc_constants constants_for(const struct spc_chart_config *c, unsigned n)
 {
 	struct spc_constants k;
-	unsigned n = s->config.kind == SPC_CHART_IMR ? 2 : s->config.subgroup_size;
-	double sigma = s->limits.sigma;
-	(void)spc_constants_get(n, &k); /* n is 2..25 by the config check */
+	(void)spc_constants_get_set(n, (enum spc_constants_set)c->constants, &k);
+	return k;
+}
 
+/* The table set computes limits the way the printed table is used: the printed factor times
+ * the phase I statistic, R-bar = d2 sigma (MR-bar for I-MR) or S-bar = c4 sigma, rather than
+ * from sigma; a rounded factor such as A2(5) = 0.577 is then what a book multiplies by. */
+static void spread_limits(const struct spc_state *s, struct spc_point *secondary)
+{
+	unsigned n = s->config.kind == SPC_CHART_IMR ? 2 : s->config.subgroup_size;
+	struct spc_constants k = constants_for(&s->config, n);
+	double sigma = s->limits.sigma;
+
+	if (s->config.constants == SPC_CONSTANTS_TABLE) {
+		double bar = (s->config.kind == SPC_CHART_XBAR_S ? k.c4 : k.d2) * sigma;
+		double lower = s->config.kind == SPC_CHART_XBAR_S ? k.b3 : k.d3_factor;
+		double upper = s->config.kind == SPC_CHART_XBAR_S ? k.b4 : k.d4_factor;
+		secondary->cl = bar;
+		secondary->ucl = upper * bar;
+		secondary->lcl = lower * bar;
+		return;
+	}
 	if (s->config.kind == SPC_CHART_XBAR_S) {
 		double width = 3.0 * sqrt(1.0 - k.c4 * k.c4);
 		secondary->cl = k.c4 * sigma;
@@ -369,6 +401,13 @@ static struct point_limits limits_for(const struct spc_state *s, double size, ui
 	case SPC_CHART_XBAR_R:
 	case SPC_CHART_XBAR_S:
 		sigma_stat = s->limits.sigma / sqrt((double)c->subgroup_size);
+		if (c->constants == SPC_CONSTANTS_TABLE) {
+			/* CL +- A2 R-bar, CL +- A3 S-bar (see spread_limits). */
+			struct spc_constants k = constants_for(c, c->subgroup_size);
+			sigma_stat = c->kind == SPC_CHART_XBAR_R
+			                     ? k.a2 * (k.d2 * s->limits.sigma) / 3.0
+			                     : k.a3 * (k.c4 * s->limits.sigma) / 3.0;
+		}
 		break;
 	case SPC_CHART_P:
 		sigma_stat = sqrt(centre * (1.0 - centre) / size);
@@ -452,14 +491,14 @@ static void freeze_limits(struct spc_state *s)
 		s->limits.sigma = 0;
 		break;
 	case SPC_CHART_XBAR_S:
-		(void)spc_constants_get(c->subgroup_size, &k);
+		k = constants_for(c, c->subgroup_size);
 		s->limits.centre = b->sum_statistic / (double)b->points;
 		s->limits.sigma = spread_mean / k.c4;
 		break;
 	default: {
 		/* I-MR, X-bar/R, EWMA, CUSUM: moving range of 2 or subgroup range. */
 		unsigned n = points_size(c) == 1 ? 2 : points_size(c);
-		(void)spc_constants_get(n, &k);
+		k = constants_for(c, n);
 		s->limits.centre = b->sum_statistic / (double)b->points;
 		s->limits.sigma = spread_mean / k.d2;
 		break;

@@ -128,6 +128,43 @@ static void test_xbar_r_vane_opening(void **unused)
 	json_decref(out);
 }
 
+static void test_xbar_r_vane_table(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	assert_int_equal(run("--chart xbar_r --input vane_opening.csv --column opening "
+	                     "--subgroup-column sample --constants=table",
+	                     &out),
+	                 0);
+	/* [MR3] Fig. 16-8 with the printed table (Montgomery ISQC Appendix VI, see
+	 * test_spc_charts.c): 33.32 +- 0.577 x 5.80 = 36.6666 / 29.9734 -> 36.67 / 29.97 with
+	 * the printed digits' tolerance only; R UCL = 2.114 x 5.80 = 12.2612 ([MR3] prints 12.27
+	 * from its D4(5) = 2.115). */
+	assert_string_equal(json_string_value(json_object_get(out, "constants")), "table");
+	assert_near(real(out, "centre_line"), 33.32, 1e-9);
+	assert_near(real(out, "ucl"), 36.6666, 1e-9);
+	assert_near(real(out, "lcl"), 29.9734, 1e-9);
+	const json_t *range = json_object_get(point(out, 1), "range");
+	assert_near(real(range, "cl"), 5.80, 1e-9);
+	assert_near(real(range, "ucl"), 12.2612, 1e-9);
+	assert_true(violations_of(out, "we1") == (BIT(6) | BIT(8) | BIT(11) | BIT(19)));
+	assert_true(violations_of(out, "secondary") == BIT(9));
+	json_decref(out);
+
+	/* The default is the exact set, as in the live service. */
+	assert_int_equal(run("--chart xbar_r --input vane_opening.csv --column opening "
+	                     "--subgroup-column sample",
+	                     &out),
+	                 0);
+	assert_string_equal(json_string_value(json_object_get(out, "constants")), "exact");
+	assert_true(fabs(real(out, "ucl") - 36.6666) > 1e-4); /* 33.32 + 3.3456 (A2 0.57683) */
+	json_decref(out);
+	assert_int_equal(run("--chart xbar_r --input vane_opening.csv --column opening "
+	                     "--subgroup-column sample --constants=rounded",
+	                     NULL),
+	                 2);
+}
+
 static void test_imr_concentration(void **unused)
 {
 	(void)unused;
@@ -472,6 +509,189 @@ static void test_imr_sigma_estimator_sd(void **unused)
 	                 2);
 }
 
+/* Issue 11 item 5: CUSUM on subgroup means of varying size (--size-column), the standardized
+ * tabular CUSUM of z_i = (xbar_i - mu0) / (sigma / sqrt(n_i)) ([ISQC] Sec. 9.1.5-9.1.6;
+ * Hawkins & Olwell 1998). By hand, mu0 = 10, sigma = 2, k = 0.5, h = 5 (cusum_varying_n.csv):
+ *   i  xbar   n  sigma/sqrt(n)  z                   C+ (C+ + z - k)   C- (C- - z - k)
+ *   1  10.5   4  1              0.5                 0                 0
+ *   2  12    16  0.5            4                   3.5               0
+ *   3  11     1  2              0.5                 3.5               0
+ *   4  11.5   9  2/3            1.5 / (2/3) = 2.25  5.25 > h: signal  0
+ *   5   9     4  1             -1                   3.75              0.5
+ * (C+ and C- floored at 0.)
+ * The upper run began at point 2 (C+ went from 0 to 3.5 there). */
+static void test_cusum_varying_size(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	assert_int_equal(run("--chart cusum --input cusum_varying_n.csv --column mean "
+	                     "--size-column n --centre 10 --sigma 2",
+	                     &out),
+	                 0);
+	static const double upper[] = {0, 3.5, 3.5, 5.25, 3.75}, z[] = {0.5, 4, 0.5, 2.25, -1};
+	static const double sd[] = {1, 0.5, 2, 2.0 / 3.0, 1}, lower5 = 0.5;
+	for (size_t i = 1; i <= 5; i++) {
+		assert_near(real(point(out, i), "value"), upper[i - 1], 1e-12);
+		assert_near(real(point(out, i), "deviation_sigmas"), z[i - 1], 1e-12);
+		assert_near(real(point(out, i), "sigma"), sd[i - 1], 1e-15);
+		assert_near(real(point(out, i), "ucl"), 5.0, 0);
+	}
+	assert_near(real(point(out, 4), "deviation"), 1.5, 1e-12);
+	assert_near(real(json_object_get(point(out, 5), "cusum_lower"), "value"), lower5, 1e-12);
+	assert_true(violations_of(out, "cusum_upper") == BIT(4));
+	const json_t *first = json_array_get(json_object_get(out, "violations"), 0);
+	assert_int_equal(json_integer_value(json_object_get(first, "first_point")), 2);
+	assert_true(json_is_true(json_object_get(out, "standardized")));
+	assert_near(real(out, "centre"), 10.0, 0);
+	assert_near(real(out, "sigma"), 2.0, 0);
+	assert_true(is_null(out, "sigma_statistic"));
+	json_decref(out);
+
+	/* Means alone give no sigma: --centre and --sigma are required; no subgroups on top. */
+	assert_int_equal(run("--chart cusum --input cusum_varying_n.csv --column mean "
+	                     "--size-column n",
+	                     NULL),
+	                 2);
+	assert_int_equal(run("--chart cusum --input cusum_varying_n.csv --column mean "
+	                     "--size-column n --centre 10 --sigma 2 --subgroup-size 5",
+	                     NULL),
+	                 2);
+}
+
+/* Issue 11 item 5: Hotelling T2 (--chart t2), one column per variable. */
+static void test_t2_known_parameters(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* Montgomery, ISQC 6th ed., Exercise 11.1: p = 2, n = 25, mean (55, 30), S = [200 130;
+	 * 130 120]; subgroup means (58, 32) and (60, 33). t2_exercise_11_1.csv has each mean as 25
+	 * identical rows, so the subgroup means are exact. Published solution (github.com/abylai11/
+	 * qda-project, notebook "SOLUTION"; as in test_spc_t2.c): T2 = 1.127 and 3.169, exactly
+	 * 25 x 320 / 7100 and 25 x 900 / 7100 (det S = 7100). With the parameters known the limit
+	 * is chi2_{0.001; 2} = 13.82 ([ISQC] Example 11.1), = -2 ln 0.001 = 13.815511 (df 2). */
+	assert_int_equal(run("--chart t2 --input t2_exercise_11_1.csv --columns x1,x2 "
+	                     "--subgroup-column sample --mean-vector 55,30 "
+	                     "--covariance 200,130,130,120 --alpha 0.001",
+	                     &out),
+	                 0);
+	assert_string_equal(json_string_value(json_object_get(out, "limits_source")), "known");
+	assert_int_equal(json_integer_value(json_object_get(out, "subgroup_size")), 25);
+	assert_near(real(point(out, 1), "value"), 1.127, 0.0005);
+	assert_near(real(point(out, 1), "value"), 25.0 * 320.0 / 7100.0, 1e-12);
+	assert_near(real(point(out, 2), "value"), 3.169, 0.0005);
+	assert_near(real(point(out, 2), "value"), 25.0 * 900.0 / 7100.0, 1e-12);
+	assert_near(real(out, "ucl_chi_square"), 13.82, 0.005);
+	assert_near(real(point(out, 2), "ucl"), -2.0 * log(0.001), 1e-9);
+	assert_string_equal(json_string_value(json_object_get(point(out, 1), "limit")),
+	                    "chi_square");
+	assert_true(is_null(out, "ucl_phase1") && is_null(out, "ucl_phase2"));
+	assert_int_equal(json_array_size(json_object_get(out, "violations")), 0);
+	/* The mean of the second subgroup, as printed. */
+	assert_near(json_number_value(json_array_get(json_object_get(point(out, 2), "mean"), 1)),
+	            33.0, 1e-12);
+	json_decref(out);
+
+	/* Estimated offline from m = 20 subgroups (--baseline-count): the phase II limit
+	 * p (m+1)(n-1) / (mn - m - p + 1) F_{a; p, mn-m-p+1} = 2 x 21 x 24 / 479 F_{0.001; 2, 479};
+	 * for d1 = 2, F_{a; 2, d2} = (d2 / 2)(a^(-2/d2) - 1) exactly (see test_spc_t2.c). */
+	assert_int_equal(run("--chart t2 --input t2_exercise_11_1.csv --columns x1,x2 "
+	                     "--subgroup-column sample --mean-vector 55,30 "
+	                     "--covariance 200,130,130,120 --alpha 0.001 --baseline-count 20",
+	                     &out),
+	                 0);
+	double f = 479.0 / 2.0 * (pow(0.001, -2.0 / 479.0) - 1.0);
+	assert_near(real(out, "ucl_phase2"), 2.0 * 21 * 24 / 479.0 * f, 1e-9);
+	assert_string_equal(json_string_value(json_object_get(out, "limits_source")),
+	                    "fixed_estimate");
+	json_decref(out);
+}
+
+/* Phase I, individuals: Tracy, Young & Mason (1992) start-up data (tym_startup.csv, as in
+ * test_spc_t2.c and the SAS/QC User's Guide, SHEWHART, "Multivariate Control Charts"). */
+static void test_t2_phase1_tracy_young_mason(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	assert_int_equal(run("--chart t2 --input tym_startup.csv --columns impure,temp,conc "
+	                     "--alpha 0.05",
+	                     &out),
+	                 0);
+	/* Means of the 14 rows, by hand: impurities 235.62 / 14 = 16.83, temperature 1192.66 /
+	 * 14 = 85.19, concentration 604.92 / 14 = 43.208571. With S from the same points the T2
+	 * sum to (m - 1) p = 39 (trace identity, test_spc_t2.c), each below (m-1)^2/m = 12.07. */
+	const json_t *mean = json_object_get(out, "mean");
+	assert_near(json_number_value(json_array_get(mean, 0)), 16.83, 1e-9);
+	assert_near(json_number_value(json_array_get(mean, 1)), 85.19, 1e-9);
+	assert_near(json_number_value(json_array_get(mean, 2)), 604.92 / 14.0, 1e-9);
+	double sum = 0;
+	for (size_t i = 1; i <= 14; i++) {
+		sum += real(point(out, i), "value");
+		assert_string_equal(json_string_value(json_object_get(point(out, i), "limit")),
+		                    "phase1");
+	}
+	assert_near(sum, 39.0, 1e-9);
+	/* S[0][0], the sample variance of the impurities, by hand: sum of squared deviations
+	 * 4.7328 / 13 = 0.364062. */
+	const json_t *cov = json_object_get(out, "covariance");
+	assert_near(json_number_value(json_array_get(json_array_get(cov, 0), 0)), 4.7328 / 13.0,
+	            1e-9);
+	json_decref(out);
+
+	/* p = 2 (impurities, temperature): the phase I limit (m-1)^2/m B_{a; 1, (m-3)/2} is
+	 * closed-form, (m-1)^2/m (1 - a^(2/(m-3))) = 169/14 (1 - 0.05^(2/11)). */
+	assert_int_equal(
+	        run("--chart t2 --input tym_startup.csv --columns impure,temp --alpha 0.05", &out),
+	        0);
+	double ucl1 = 169.0 / 14.0 * (1.0 - pow(0.05, 2.0 / 11.0));
+	assert_near(real(out, "ucl_phase1"), ucl1, 1e-9);
+	assert_near(real(point(out, 7), "ucl"), ucl1, 1e-9);
+	json_decref(out);
+}
+
+/* Revised phase I (--exclude) on a T2 chart: the excluded point leaves the estimate and is
+ * judged as a future point (phase II limit for the m that remain). */
+static void test_t2_exclude(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	assert_int_equal(run("--chart t2 --input tym_startup.csv --columns impure,temp "
+	                     "--alpha 0.05 --exclude 1",
+	                     &out),
+	                 0);
+	/* m = 13; impurities mean without row 1: (235.62 - 14.92) / 13 = 220.70 / 13. Limits
+	 * for p = 2, m = 13: phase I 144/13 (1 - 0.05^(2/10)); phase II 2 x 14 x 12 / (169 - 26)
+	 * F_{0.05; 2, 11}, F = 11/2 (0.05^(-2/11) - 1). */
+	assert_int_equal(json_integer_value(json_object_get(out, "baseline_count")), 13);
+	assert_near(json_number_value(json_array_get(json_object_get(out, "mean"), 0)),
+	            220.70 / 13.0, 1e-9);
+	double ucl1 = 144.0 / 13.0 * (1.0 - pow(0.05, 0.2));
+	double ucl2 = 2.0 * 14 * 12 / 143.0 * (5.5 * (pow(0.05, -2.0 / 11.0) - 1.0));
+	assert_near(real(out, "ucl_phase1"), ucl1, 1e-9);
+	assert_near(real(out, "ucl_phase2"), ucl2, 1e-9);
+	assert_near(real(point(out, 1), "ucl"), ucl2, 1e-9);
+	assert_near(real(point(out, 2), "ucl"), ucl1, 1e-9);
+	assert_true(json_is_true(json_object_get(point(out, 1), "excluded")));
+	assert_true(json_is_false(json_object_get(point(out, 2), "excluded")));
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(out, "excluded"), 0)),
+	                 1);
+	json_decref(out);
+
+	/* Bad T2 input: no columns, unknown column, univariate options, too few points for the
+	 * phase I limit (m = 3 <= p + 1), a covariance of the wrong size. */
+	static const char *const bad[] = {
+	        "--chart t2 --input tym_startup.csv",
+	        "--chart t2 --input tym_startup.csv --columns impure,nope",
+	        "--chart t2 --input tym_startup.csv --columns impure,temp --lsl 1",
+	        "--chart t2 --input tym_startup.csv --columns impure,temp,conc --phase1 1:3",
+	        "--chart t2 --input tym_startup.csv --columns impure,temp --mean-vector 1,2 "
+	        "--covariance 1,0,0",
+	        "--chart t2 --input tym_startup.csv --columns impure,temp --alpha 1.5",
+	        "--chart t2 --input tym_startup.csv --columns impure,temp --exclude 15",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(run(bad[i], NULL), 2);
+}
+
 static void test_bad_input_exits_2(void **unused)
 {
 	(void)unused;
@@ -495,6 +715,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_xbar_r_vane_opening),
+	        cmocka_unit_test(test_xbar_r_vane_table),
 	        cmocka_unit_test(test_imr_concentration),
 	        cmocka_unit_test(test_p_chart_variable_sample_size),
 	        cmocka_unit_test(test_ewma_nist),
@@ -505,6 +726,10 @@ int main(void)
 	        cmocka_unit_test(test_ewma_sigma),
 	        cmocka_unit_test(test_cusum_deviation),
 	        cmocka_unit_test(test_imr_sigma_estimator_sd),
+	        cmocka_unit_test(test_cusum_varying_size),
+	        cmocka_unit_test(test_t2_known_parameters),
+	        cmocka_unit_test(test_t2_phase1_tracy_young_mason),
+	        cmocka_unit_test(test_t2_exclude),
 	        cmocka_unit_test(test_bad_input_exits_2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

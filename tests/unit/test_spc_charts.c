@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "spc.h"
@@ -108,6 +109,204 @@ static void test_constants_match_appendix_vi(void **unused)
 	struct spc_constants k;
 	assert_int_equal(spc_constants_get(1, &k), SPC_ERR_INVALID);
 	assert_int_equal(spc_constants_get(26, &k), SPC_ERR_INVALID);
+}
+
+/* Runs the vane data through a phase I chart of the given constants set (limits freeze after
+ * subgroup `baseline` of the kept ones) and returns the limits of the next point. */
+static void vane_table_limits(enum spc_chart_kind kind, uint8_t set, bool revised,
+                              struct spc_point *mean_chart, struct spc_point *spread_chart)
+{
+	struct spc_chart_config config = {
+	        .kind = kind,
+	        .subgroup_size = 5,
+	        .limits_source = SPC_LIMITS_BASELINE,
+	        .baseline_points = revised ? 15 : 20,
+	        .constants = set,
+	};
+	struct spc_state state;
+	struct spc_result r;
+	assert_int_equal(spc_state_init(&state, &config, NULL), SPC_OK);
+	for (int i = 0; i < 20; i++) {
+		int sample = i + 1;
+		if (revised &&
+		    (sample == 6 || sample == 8 || sample == 9 || sample == 11 || sample == 19))
+			continue;
+		for (int j = 0; j < 5; j++) {
+			struct spc_observation o = {.value = vane[i][j]};
+			assert_int_equal(spc_chart_add(&state, &o, &r), SPC_OK);
+		}
+	}
+	assert_int_equal(spc_chart_next_limits(&state, 0, mean_chart, spread_chart), SPC_OK);
+}
+
+static void test_constants_table_set(void **unused)
+{
+	(void)unused;
+	/* [ISQC] Appendix VI (= ASTM E2587), rows n = 2, 5, 10, 25 as printed: the table set
+	 * returns them unchanged (the same rows the exact set rounds to above, except
+	 * D4(5) = 2.114 where the exact value is 2.11450). */
+	static const struct {
+		unsigned n;
+		struct spc_constants k; /* d2, d3, c4, A2, A3, B3, B4, D3, D4 */
+	} rows[] = {
+	        {2, {1.128, 0.853, 0.7979, 1.880, 2.659, 0, 3.267, 0, 3.267}},
+	        {5, {2.326, 0.864, 0.9400, 0.577, 1.427, 0, 2.089, 0, 2.114}},
+	        {10, {3.078, 0.797, 0.9727, 0.308, 0.975, 0.284, 1.716, 0.223, 1.777}},
+	        {25, {3.931, 0.708, 0.9896, 0.153, 0.606, 0.565, 1.435, 0.459, 1.541}},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct spc_constants k, exact, also_exact;
+		const struct spc_constants *p = &rows[i].k;
+		assert_int_equal(spc_constants_get_set(rows[i].n, SPC_CONSTANTS_TABLE, &k), SPC_OK);
+		assert_true(k.d2 == p->d2 && k.d3 == p->d3 && k.c4 == p->c4);
+		assert_true(k.a2 == p->a2 && k.a3 == p->a3);
+		assert_true(k.b3 == p->b3 && k.b4 == p->b4);
+		assert_true(k.d3_factor == p->d3_factor && k.d4_factor == p->d4_factor);
+		/* The exact set is spc_constants_get(), unchanged. */
+		assert_int_equal(spc_constants_get_set(rows[i].n, SPC_CONSTANTS_EXACT, &exact),
+		                 SPC_OK);
+		assert_int_equal(spc_constants_get(rows[i].n, &also_exact), SPC_OK);
+		assert_memory_equal(&exact, &also_exact, sizeof(exact));
+	}
+	/* Every printed number is within one unit of its last digit of the exact value. */
+	for (unsigned n = 2; n <= SPC_SUBGROUP_MAX; n++) {
+		struct spc_constants t, e;
+		assert_int_equal(spc_constants_get_set(n, SPC_CONSTANTS_TABLE, &t), SPC_OK);
+		assert_int_equal(spc_constants_get(n, &e), SPC_OK);
+		assert_near(t.d2, e.d2, 0.001);
+		assert_near(t.d3, e.d3, 0.001);
+		assert_near(t.c4, e.c4, 0.0001);
+		assert_near(t.a2, e.a2, 0.001);
+		assert_near(t.a3, e.a3, 0.001);
+		assert_near(t.b3, e.b3, 0.001);
+		assert_near(t.b4, e.b4, 0.001);
+		assert_near(t.d3_factor, e.d3_factor, 0.001);
+		assert_near(t.d4_factor, e.d4_factor, 0.001);
+	}
+	struct spc_constants k;
+	assert_int_equal(spc_constants_get_set(1, SPC_CONSTANTS_TABLE, &k), SPC_ERR_INVALID);
+	assert_int_equal(spc_constants_get_set(26, SPC_CONSTANTS_TABLE, &k), SPC_ERR_INVALID);
+	assert_int_equal(spc_constants_get_set(5, (enum spc_constants_set)2, &k), SPC_ERR_INVALID);
+
+	enum spc_constants_set set = SPC_CONSTANTS_EXACT;
+	assert_int_equal(spc_constants_set_from_name("table", &set), SPC_OK);
+	assert_int_equal(set, SPC_CONSTANTS_TABLE);
+	assert_string_equal(spc_constants_set_name(SPC_CONSTANTS_TABLE), "table");
+	assert_int_equal(spc_constants_set_from_name("exact", &set), SPC_OK);
+	assert_int_equal(set, SPC_CONSTANTS_EXACT);
+	assert_string_equal(spc_constants_set_name(SPC_CONSTANTS_EXACT), "exact");
+	assert_int_equal(spc_constants_set_from_name("Table", &set), SPC_ERR_INVALID);
+	assert_string_equal(spc_constants_set_name(7), "unknown");
+}
+
+static void test_xbar_r_vane_table(void **unused)
+{
+	(void)unused;
+	struct spc_point mean_chart, range_chart;
+
+	/* [MR3] Sec. 16-5, Fig. 16-8, with the table set (A2 = 0.577, D3 = 0, D4 = 2.114): the
+	 * book's arithmetic, x-double-bar = 666.4 / 20 = 33.32, r-bar = 116 / 20 = 5.80,
+	 * UCL = 33.32 + 0.577 x 5.80 = 36.6666 -> 36.67, LCL = 33.32 - 3.3466 = 29.9734 -> 29.97,
+	 * to every printed digit (tolerance 0.5e-2, not widened). R chart UCL = 2.114 x 5.80 =
+	 * 12.2612 -> 12.26: [MR3] prints 12.27 because its own table has D4(5) = 2.115
+	 * (2.115 x 5.80 = 12.267); ISQC Appendix VI and ASTM E2587 print 2.114. */
+	vane_table_limits(SPC_CHART_XBAR_R, SPC_CONSTANTS_TABLE, false, &mean_chart, &range_chart);
+	assert_near(mean_chart.cl, 33.32, 1e-9);
+	assert_near(mean_chart.ucl, 36.6666, 1e-9);
+	assert_near(mean_chart.lcl, 29.9734, 1e-9);
+	assert_near(mean_chart.ucl, 36.67, 0.005);
+	assert_near(mean_chart.lcl, 29.97, 0.005);
+	assert_near(range_chart.cl, 5.80, 1e-9);
+	assert_near(range_chart.ucl, 12.2612, 1e-9);
+	assert_near(range_chart.lcl, 0.0, 1e-12);
+
+	/* [MR3] Sec. 16-5, revised limits without samples 6, 8, 9, 11, 19: x-double-bar =
+	 * 498.2 / 15 = 33.2133, r-bar = 75 / 15 = 5.0, UCL = 33.2133 + 0.577 x 5.0 = 36.0983 ->
+	 * 36.10, LCL = 30.3283 -> 30.33, R UCL = 2.114 x 5.0 = 10.57: all as printed, with the
+	 * tolerance of the printed digits only (the exact set needs it widened, above). */
+	vane_table_limits(SPC_CHART_XBAR_R, SPC_CONSTANTS_TABLE, true, &mean_chart, &range_chart);
+	assert_near(mean_chart.cl, 33.21, 0.005);
+	assert_near(mean_chart.ucl, 36.10, 0.005);
+	assert_near(mean_chart.lcl, 30.33, 0.005);
+	assert_near(range_chart.cl, 5.0, 0.005);
+	assert_near(range_chart.ucl, 10.57, 0.005);
+	assert_near(range_chart.ucl, 10.57, 1e-9);
+}
+
+static void test_xbar_s_vane_table(void **unused)
+{
+	(void)unused;
+	struct spc_point mean_chart, s_chart;
+
+	/* [MR3] Sec. 16-5, Fig. 16-9, table set (c4 = 0.9400, A3 = 1.427, B3 = 0, B4 = 2.089):
+	 * s-bar = 2.3451 -> 2.345, S UCL = 2.089 x 2.3451 = 4.8988 -> 4.899, LCL = 0, X-bar
+	 * limits 33.32 +- 1.427 x 2.3451 = +- 3.3464 -> 3.35; sigma = s-bar / 0.94. */
+	vane_table_limits(SPC_CHART_XBAR_S, SPC_CONSTANTS_TABLE, false, &mean_chart, &s_chart);
+	assert_near(s_chart.cl, 2.345, 0.0005);
+	assert_near(s_chart.ucl, 4.899, 0.0005);
+	assert_near(s_chart.ucl, 2.089 * s_chart.cl, 1e-12);
+	assert_near(s_chart.lcl, 0.0, 1e-12);
+	assert_near(mean_chart.cl, 33.32, 0.005);
+	assert_near(mean_chart.ucl - mean_chart.cl, 3.35, 0.005);
+	assert_near(mean_chart.ucl - mean_chart.cl, 1.427 * s_chart.cl, 1e-12);
+}
+
+static void test_constants_config_and_state(void **unused)
+{
+	(void)unused;
+	struct spc_chart_config config = {
+	        .kind = SPC_CHART_IMR,
+	        .limits_source = SPC_LIMITS_BASELINE,
+	        .baseline_points = 20,
+	};
+	struct spc_chart_config table = config;
+	struct spc_state exact_state, table_state;
+	const char *problem = NULL;
+	table.constants = SPC_CONSTANTS_TABLE;
+
+	/* A zero-initialised config is the exact set; only 0 and 1 are sets. */
+	assert_int_equal(config.constants, SPC_CONSTANTS_EXACT);
+	assert_false(spc_chart_config_is_equal(&config, &table));
+	config.constants = 2;
+	assert_int_equal(spc_chart_config_check(&config, &problem), SPC_ERR_INVALID);
+	assert_non_null(strstr(problem, "constants"));
+	config.constants = SPC_CONSTANTS_EXACT;
+
+	/* The field is the byte after ewma_steady_state, padding in states saved before it
+	 * existed (always 0 there: spc_state_init zeroes the state and spc-gate its
+	 * definitions), so such a state reads back as the exact set. A byte other than 0 or 1
+	 * is a corrupt state. */
+	assert_int_equal(spc_state_init(&exact_state, &config, NULL), SPC_OK);
+	assert_int_equal(spc_state_init(&table_state, &table, NULL), SPC_OK);
+	size_t at = offsetof(struct spc_state, config) +
+	            offsetof(struct spc_chart_config, ewma_steady_state) + 1;
+	unsigned char *bytes = (unsigned char *)&table_state;
+	assert_int_equal(((unsigned char *)&exact_state)[at], 0);
+	assert_int_equal(bytes[at], 1);
+	bytes[at] = 0;
+	assert_int_equal(spc_state_validate(&table_state), SPC_OK);
+	assert_memory_equal(&table_state, &exact_state, sizeof(exact_state));
+	bytes[at] = 2;
+	assert_int_equal(spc_state_validate(&table_state), SPC_ERR_CORRUPT);
+
+	/* [MR3] Sec. 16-6 data (x-bar = 1981.9 / 20 = 99.095, mr-bar = 49.2 / 19 = 2.58947),
+	 * I-MR with the table set ([ISQC] Sec. 6.4: CL +- 3 mr-bar / d2, MR chart UCL =
+	 * D4 mr-bar, d2 = 1.128, D4 = 3.267): sigma = 2.58947 / 1.128 = 2.29563, UCL =
+	 * 99.095 + 6.88689 = 105.982, MR UCL = 3.267 x 2.58947 = 8.4598. */
+	double mr_bar = 49.2 / 19.0;
+	struct spc_result r;
+	assert_int_equal(spc_state_init(&table_state, &table, NULL), SPC_OK);
+	for (int i = 0; i < 20; i++) {
+		struct spc_observation o = {.value = concentration[i]};
+		assert_int_equal(spc_chart_add(&table_state, &o, &r), SPC_OK);
+	}
+	struct spc_point individuals, moving_range;
+	assert_int_equal(spc_chart_next_limits(&table_state, 0, &individuals, &moving_range),
+	                 SPC_OK);
+	assert_near(table_state.limits.sigma, mr_bar / 1.128, 1e-9);
+	assert_near(individuals.ucl, 99.095 + 3.0 * mr_bar / 1.128, 1e-9);
+	assert_near(moving_range.cl, mr_bar, 1e-9);
+	assert_near(moving_range.ucl, 3.267 * mr_bar, 1e-9);
 }
 
 static void test_xbar_r_vane_opening(void **unused)
@@ -340,6 +539,10 @@ int main(void)
 	        cmocka_unit_test(test_xbar_r_vane_opening),
 	        cmocka_unit_test(test_xbar_r_vane_revised_limits),
 	        cmocka_unit_test(test_xbar_s_vane_opening),
+	        cmocka_unit_test(test_constants_table_set),
+	        cmocka_unit_test(test_xbar_r_vane_table),
+	        cmocka_unit_test(test_xbar_s_vane_table),
+	        cmocka_unit_test(test_constants_config_and_state),
 	        cmocka_unit_test(test_imr_concentration),
 	        cmocka_unit_test(test_p_chart_orange_juice),
 	        cmocka_unit_test(test_p_chart_variable_sample_size),
