@@ -10,3 +10,9 @@
 -- statement trigger of 0003 reloads spc-gate.
 ALTER TABLE spc_chart
     ADD COLUMN constants text NOT NULL DEFAULT 'exact' CHECK (constants IN ('exact', 'table'));
+
+-- From this version spc_chart_state.cpm holds Cpm as Montgomery defines it (eq. 8.21: the
+-- within sigma, from the chart, and the target), no longer the overall-sigma value (that is
+-- Ppm, reported by ct-spc-analyze); the comment in 0006 predates the change.
+COMMENT ON COLUMN spc_chart_state.cpm IS
+    'Cpm: (USL - LSL) / (6 sqrt(sigma_within^2 + (mean - T)^2)); NULL when undefined';

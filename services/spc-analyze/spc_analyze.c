@@ -123,7 +123,7 @@ struct options {
 	uint32_t rules;
 	double lambda, width, k, h;
 	bool steady_state;
-	bool sigma_sd; /* --sigma-estimator sd: I-MR phase I sigma = s / c4(m) */
+	bool sigma_sd;                    /* --sigma-estimator sd: I-MR phase I sigma = s / c4(m) */
 	enum spc_constants_set constants; /* --constants */
 	unsigned long phase1_first, phase1_last; /* 0 = all points */
 	bool has_centre, has_sigma, has_lcl, has_cl, has_ucl;
@@ -633,7 +633,8 @@ static double point_sigma(const struct spc_state *s, double size, uint64_t index
 	}
 	default: /* X-bar/R, X-bar/S, CUSUM: the mean of subgroup_size observations */
 		if (c->constants == SPC_CONSTANTS_TABLE &&
-		    (c->kind == SPC_CHART_XBAR_R || c->kind == SPC_CHART_XBAR_S) && isfinite(unit)) {
+		    (c->kind == SPC_CHART_XBAR_R || c->kind == SPC_CHART_XBAR_S) &&
+		    isfinite(unit)) {
 			/* A2 R-bar / 3, A3 S-bar / 3: the printed factors (spc.h). */
 			struct spc_constants k;
 			(void)spc_constants_get_set(c->subgroup_size, SPC_CONSTANTS_TABLE, &k);
@@ -754,19 +755,20 @@ static double c4(size_t m)
 }
 
 /* --sigma-estimator sd: sigma of one observation from the individuals first..last (1-based),
- * s / c4(m), s their sample standard deviation (divisor m - 1): unbiased for a normal
- * process in control, but inflated by any shift inside phase I, which MR-bar / d2 (the
- * default) mostly is not (Montgomery Sec. 6.4). */
-static double sd_sigma(const struct table *t, size_t first, size_t last)
+ * less those flagged in `excluded` (NULL: none), s / c4(m), s their sample standard deviation
+ * (divisor m - 1): unbiased for a normal process in control, but inflated by any shift inside
+ * phase I, which MR-bar / d2 (the default) mostly is not (Montgomery Sec. 6.4). */
+static double sd_sigma(const struct table *t, size_t first, size_t last, const bool *excluded)
 {
-	size_t m = last - first + 1;
-	double *values = malloc(m * sizeof(*values));
+	size_t m = 0;
+	double *values = malloc((last - first + 1) * sizeof(*values));
 	double mean, sd;
 
 	if (!values)
 		die(EXIT_FAILED, "out of memory");
-	for (size_t i = 0; i < m; i++)
-		values[i] = t->rows[first - 1 + i].observation.value;
+	for (size_t i = first - 1; i < last; i++)
+		if (!(excluded && excluded[i]))
+			values[m++] = t->rows[i].observation.value;
 	int rc = spc_mean_sd(values, m, &mean, &sd);
 	free(values);
 	if (rc != SPC_OK || !(sd > 0))
@@ -803,19 +805,39 @@ static struct spc_chart_config base_config(const struct options *o, uint32_t n)
 	return c;
 }
 
-/* Phase I: feeds points first..last to a baseline chart and returns its frozen parameters. */
+/* Points first..last (1-based) not flagged in `excluded` (NULL: none): the phase I baseline. */
+static size_t baseline_count(const bool *excluded, size_t first, size_t last)
+{
+	size_t m = 0;
+	for (size_t i = first - 1; i < last; i++)
+		m += !(excluded && excluded[i]);
+	return m;
+}
+
+/* Phase I: feeds points first..last, less those flagged in `excluded` (--exclude; NULL: none),
+ * to a baseline chart and returns its frozen parameters. The kept points are fed in order as
+ * if the excluded rows were not in the file, so the estimate is exactly that of the file
+ * without them (I-MR: the moving range bridges an excluded point, |x_(k+1) - x_(k-1)|). */
 static struct spc_chart_limits estimate(const struct options *o, const struct table *t, uint32_t n,
-                                        size_t first, size_t last)
+                                        size_t first, size_t last, const bool *excluded)
 {
 	struct spc_chart_config c = base_config(o, n);
 	struct spc_state state;
 	const char *problem = NULL;
+	size_t m = baseline_count(excluded, first, last);
 
+	if (m < 2)
+		die(EXIT_INPUT,
+		    "options --phase1/--exclude: %zu point(s) left in phase I; at least 2 are "
+		    "needed",
+		    m);
 	c.limits_source = SPC_LIMITS_BASELINE;
-	c.baseline_points = (uint32_t)(last - first + 1);
+	c.baseline_points = (uint32_t)m;
 	check_or_die(spc_state_init(&state, &c, &problem), problem, "chart options");
 	for (size_t i = (first - 1) * n; i < last * n; i++) {
 		struct spc_result r;
+		if (excluded && excluded[i / n])
+			continue;
 		if (spc_chart_add(&state, &t->rows[i].observation, &r) != SPC_OK)
 			die(EXIT_INPUT, "row %lu: observation not valid for a %s chart",
 			    t->rows[i].line, spc_chart_kind_name(o->kind));
@@ -918,9 +940,6 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, &table, &o);
 	if (strcmp(cfg.chart, SPC_T2_KIND_NAME) == 0)
 		return run_t2(&cfg, &o, &table);
-	if (cfg.exclude)
-		die(EXIT_INPUT, "option --exclude: only for a t2 chart (not yet for %s)",
-		    cfg.chart);
 	if (cfg.columns || cfg.mean_vector || cfg.covariance || cfg.baseline_count)
 		die(EXIT_INPUT, "options --columns/--mean-vector/--covariance/--baseline-count: "
 		                "only for a t2 chart");
@@ -930,6 +949,7 @@ int main(int argc, char **argv)
 	size_t points = t.count / n;
 	if (points < 2)
 		die(EXIT_INPUT, "input '%s': %zu point(s); at least 2 are needed", o.input, points);
+	bool *excluded = parse_exclude(cfg.exclude, points);
 
 	bool explicit_limits = o.has_lcl || o.has_cl || o.has_ucl;
 	bool fixed_sigma = o.has_centre || o.has_sigma;
@@ -939,6 +959,8 @@ int main(int argc, char **argv)
 		die(EXIT_INPUT, "options --centre/--sigma and --lcl/--cl/--ucl: choose one");
 	if ((explicit_limits || fixed_sigma) && o.phase1_first)
 		die(EXIT_INPUT, "option --phase1: not with fixed limits");
+	if ((explicit_limits || fixed_sigma) && excluded)
+		die(EXIT_INPUT, "option --exclude: not with fixed limits (it revises phase I limits)");
 	if (fixed_sigma && !o.has_centre)
 		die(EXIT_INPUT, "option --centre: required with --sigma");
 	if (fixed_sigma && !o.has_sigma && !spc_chart_kind_is_attribute(o.kind))
@@ -973,9 +995,9 @@ int main(int argc, char **argv)
 		if (last > points)
 			die(EXIT_INPUT, "option --phase1: point %zu is past the last point (%zu)",
 			    last, points);
-		struct spc_chart_limits frozen = estimate(&o, &t, n, first, last);
+		struct spc_chart_limits frozen = estimate(&o, &t, n, first, last, excluded);
 		if (o.sigma_sd)
-			frozen.sigma = sd_sigma(&t, first, last);
+			frozen.sigma = sd_sigma(&t, first, last, excluded);
 		c.limits_source = SPC_LIMITS_FIXED_SIGMA;
 		c.centre = frozen.centre;
 		c.sigma = frozen.sigma;
@@ -1016,6 +1038,7 @@ int main(int argc, char **argv)
 			limits_vary = true;
 		json_t *p = point_json(&r.primary);
 		json_object_set_new(p, "point", json_integer((json_int_t)r.point));
+		json_object_set_new(p, "excluded", json_boolean(excluded && excluded[r.point - 1]));
 		double sigma = xbar ? o.sigma / sqrt(t.rows[i].observation.size)
 		                    : point_sigma(&state, t.rows[i].observation.size, r.point);
 		json_object_set_new(p, "sigma", number(sigma));
@@ -1058,6 +1081,14 @@ int main(int argc, char **argv)
 	json_object_set_new(out, "phase1",
 	                    first ? json_pack("{s:I, s:I}", "first", (json_int_t)first, "last",
 	                                      (json_int_t)last)
+	                          : json_null());
+	json_t *excluded_json = json_array();
+	for (size_t i = 0; excluded && i < points; i++)
+		if (excluded[i])
+			json_array_append_new(excluded_json, json_integer((json_int_t)(i + 1)));
+	json_object_set_new(out, "excluded", excluded_json);
+	json_object_set_new(out, "baseline_count",
+	                    first ? json_integer((json_int_t)baseline_count(excluded, first, last))
 	                          : json_null());
 	json_object_set_new(out, "centre", number(xbar ? o.centre : state.limits.centre));
 	json_object_set_new(out, "sigma", number(xbar ? o.sigma : unit_sigma(&state)));
@@ -1127,6 +1158,7 @@ int main(int argc, char **argv)
 	free(text);
 	free(values);
 	free(xbar);
+	free(excluded);
 	free(t.rows);
 	ct_config_cleanup(&table, 1);
 	if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)

@@ -504,8 +504,8 @@ static int load_charts(struct ct_pg *pg, struct gate_chart_def **ret, size_t *re
 		/* Univariate charts only: t2 and profile charts have no such constants. */
 		enum spc_constants_set set = SPC_CONSTANTS_EXACT;
 		if (spc_constants_set_from_name(str(res, i, "constants"), &set) != SPC_OK) {
-			ct_warn("chart %s ignored: constants '%s' is not exact or table", d->chart_id,
-			        str(res, i, "constants"));
+			ct_warn("chart %s ignored: constants '%s' is not exact or table",
+			        d->chart_id, str(res, i, "constants"));
 			continue;
 		}
 		if (!d->is_t2 && !d->is_profile)
