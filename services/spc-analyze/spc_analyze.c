@@ -2,11 +2,12 @@
  *
  * The command is a thin shell around the streaming engine (services/spc, spc.h), so offline
  * results are the live service's results: with phase I limits it runs the engine twice, once
- * over the chosen phase I points to freeze the centre and sigma, then over every point with
- * those values as fixed parameters (retrospective phase I analysis judges the baseline points
- * too). Options are ct_config keys (--key=value or --key value, CT_<KEY> in the environment,
- * a --config file, --help). All input problems are reported on stderr naming the row or
- * option, with exit code 2; 1 means the command itself failed (memory, output). */
+ * over the chosen phase I points (less those named by --exclude: a revised chart) to freeze
+ * the centre and sigma, then over every point with those values as fixed parameters
+ * (retrospective phase I analysis judges the baseline and excluded points too). Options are
+ * ct_config keys (--key=value or --key value, CT_<KEY> in the environment, a --config file,
+ * --help). All input problems are reported on stderr naming the row or option, with exit
+ * code 2; 1 means the command itself failed (memory, output). */
 #include "spc.h"
 #include "analyze.h"
 #include "spc_t2.h"
@@ -960,7 +961,8 @@ int main(int argc, char **argv)
 	if ((explicit_limits || fixed_sigma) && o.phase1_first)
 		die(EXIT_INPUT, "option --phase1: not with fixed limits");
 	if ((explicit_limits || fixed_sigma) && excluded)
-		die(EXIT_INPUT, "option --exclude: not with fixed limits (it revises phase I limits)");
+		die(EXIT_INPUT,
+		    "option --exclude: not with fixed limits (it revises phase I limits)");
 	if (fixed_sigma && !o.has_centre)
 		die(EXIT_INPUT, "option --centre: required with --sigma");
 	if (fixed_sigma && !o.has_sigma && !spc_chart_kind_is_attribute(o.kind))

@@ -692,6 +692,198 @@ static void test_t2_exclude(void **unused)
 		assert_int_equal(run(bad[i], NULL), 2);
 }
 
+/* Writes SPC_DATA_DIR/`name` (a header row, then `n` rows per point) without the rows of the
+ * points in `drop` (1-based, ended by 0) to a new temporary file whose path goes to `path`. */
+static void write_without(const char *name, unsigned n, const unsigned *drop, char *path,
+                          size_t size)
+{
+	char source[1024], line[512];
+	int len = snprintf(source, sizeof(source), "%s/%s", SPC_DATA_DIR, name);
+	assert_true(len > 0 && (size_t)len < sizeof(source));
+	FILE *in = fopen(source, "r");
+	assert_non_null(in);
+	len = snprintf(path, size, "/tmp/ct-spc-exclude-XXXXXX");
+	assert_true(len > 0 && (size_t)len < size);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *out = fdopen(fd, "w");
+	assert_non_null(out);
+	for (long row = -1; fgets(line, sizeof(line), in); row++) {
+		bool keep = true;
+		for (const unsigned *d = drop; row >= 0 && *d != 0; d++)
+			keep = keep && (unsigned long)row / n + 1 != *d;
+		if (keep)
+			assert_true(fputs(line, out) != EOF);
+	}
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+/* Both JSON null, or both numbers with the same double. */
+static bool same(const json_t *a, const json_t *b)
+{
+	if (json_is_null(a) || json_is_null(b))
+		return json_is_null(a) && json_is_null(b);
+	return json_is_number(a) && json_is_number(b) &&
+	       json_number_value(a) == json_number_value(b);
+}
+
+static bool same_limits(const json_t *a, const json_t *b)
+{
+	static const char *const keys[] = {"lcl", "cl", "ucl"};
+	if (json_is_null(a) || json_is_null(b))
+		return json_is_null(a) && json_is_null(b);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!same(json_object_get(a, keys[i]), json_object_get(b, keys[i])))
+			return false;
+	return true;
+}
+
+/* Issue 11 item 5, revised charts: `args` (all but --input) run on `name` with
+ * --exclude `list` (the points of `drop`) must give, to the last bit, the centre, sigma and
+ * limits of the same command on a copy of the file without those points' rows; every point is
+ * still plotted, the excluded ones marked. */
+static void check_exclude_is_deletion(const char *args, const char *name, unsigned n,
+                                      const char *list, const unsigned *drop, const char *secondary)
+{
+	char path[64], full_args[512], reduced_args[512];
+	write_without(name, n, drop, path, sizeof(path));
+	int len = snprintf(full_args, sizeof(full_args), "%s --input %s --exclude %s", args, name,
+	                   list);
+	assert_true(len > 0 && (size_t)len < sizeof(full_args));
+	len = snprintf(reduced_args, sizeof(reduced_args), "%s --input %s", args, path);
+	assert_true(len > 0 && (size_t)len < sizeof(reduced_args));
+
+	json_t *full = NULL, *reduced = NULL;
+	assert_int_equal(run(full_args, &full), 0);
+	assert_int_equal(run(reduced_args, &reduced), 0);
+	remove(path);
+	static const char *const top[] = {"centre",      "sigma", "sigma_statistic",
+	                                  "centre_line", "lcl",   "ucl"};
+	for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+		assert_true(same(json_object_get(full, top[i]), json_object_get(reduced, top[i])));
+	size_t kept = json_array_size(json_object_get(reduced, "plotted"));
+	size_t all = json_array_size(json_object_get(full, "plotted"));
+	assert_int_equal(json_integer_value(json_object_get(full, "baseline_count")), kept);
+	assert_int_equal(json_integer_value(json_object_get(full, "points")), all);
+	size_t dropped = 0;
+	for (const unsigned *d = drop; *d != 0; d++)
+		dropped++;
+	assert_int_equal(all, kept + dropped);
+	assert_int_equal(json_array_size(json_object_get(full, "excluded")), dropped);
+
+	/* Point by point: a kept point has the limits and sigma it has in the shorter file. */
+	size_t j = 0;
+	for (size_t i = 1; i <= all; i++) {
+		const json_t *p = point(full, i);
+		bool is_dropped = false;
+		for (const unsigned *d = drop; *d != 0; d++)
+			is_dropped = is_dropped || *d == i;
+		assert_true(json_is_boolean(json_object_get(p, "excluded")));
+		assert_int_equal(json_is_true(json_object_get(p, "excluded")), is_dropped);
+		if (is_dropped)
+			continue;
+		const json_t *q = point(reduced, ++j);
+		assert_true(json_is_false(json_object_get(q, "excluded")));
+		assert_true(same_limits(p, q));
+		assert_true(same(json_object_get(p, "sigma"), json_object_get(q, "sigma")));
+		if (secondary && j > 1) /* I-MR: no moving range at point 1 */
+			assert_true(same_limits(json_object_get(p, secondary),
+			                        json_object_get(q, secondary)));
+	}
+	assert_int_equal(j, kept);
+	json_decref(full);
+	json_decref(reduced);
+}
+
+static void test_exclude_is_deletion(void **unused)
+{
+	(void)unused;
+	static const unsigned two[] = {3, 12, 0}, subgroups[] = {6, 8, 0}, days[] = {3, 20, 0},
+	                      boards[] = {6, 20, 0}, one[] = {5, 0};
+	check_exclude_is_deletion("--chart imr --column concentration", "concentration.csv", 1,
+	                          "12,3", two, "moving_range");
+	check_exclude_is_deletion("--chart imr --column concentration "
+	                          "--sigma-estimator sd",
+	                          "concentration.csv", 1, "3,12,3", two, "moving_range");
+	check_exclude_is_deletion("--chart xbar_r --column opening "
+	                          "--subgroup-column sample",
+	                          "vane_opening.csv", 5, "6,8", subgroups, "range");
+	check_exclude_is_deletion("--chart xbar_r --column opening --subgroup-size 5 "
+	                          "--constants table",
+	                          "vane_opening.csv", 5, "8,6", subgroups, "range");
+	check_exclude_is_deletion("--chart xbar_s --column opening --subgroup-size 5",
+	                          "vane_opening.csv", 5, "6,8", subgroups, "standard_deviation");
+	check_exclude_is_deletion("--chart p --column nonconforming "
+	                          "--size-column inspected",
+	                          "purchase_orders.csv", 1, "3,20", days, NULL);
+	check_exclude_is_deletion("--chart np --column nonconforming "
+	                          "--size-column inspected",
+	                          "purchase_orders.csv", 1, "3,20", days, NULL);
+	check_exclude_is_deletion("--chart u --column nonconforming "
+	                          "--size-column inspected",
+	                          "purchase_orders.csv", 1, "3,20", days, NULL);
+	check_exclude_is_deletion("--chart c --column nonconformities", "circuit_boards.csv", 1,
+	                          "6,20", boards, NULL);
+	check_exclude_is_deletion("--chart ewma --steady-state", "nist_ewma.csv", 1, "5", one,
+	                          NULL);
+	check_exclude_is_deletion("--chart cusum --column x", "cusum_example_9_1.csv", 1, "5", one,
+	                          "cusum_lower");
+}
+
+/* [ISQC] Example 7.3, the revised c chart: samples 6 and 20 (5 and 39 nonconformities) have
+ * assignable causes and are left out of the limits, c-bar = 472/24 = 19.67, UCL = 32.97,
+ * LCL = 6.36 (printed to 2 decimals); both samples are still plotted and still outside the
+ * revised limits. */
+static void test_exclude_revised_c_chart(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	assert_int_equal(run("--chart c --input circuit_boards.csv --column nonconformities "
+	                     "--exclude 6,20",
+	                     &out),
+	                 0);
+	assert_true(real(out, "centre") == 472.0 / 24.0);
+	assert_near(real(out, "centre_line"), 19.67, 0.005);
+	assert_near(real(out, "ucl"), 32.97, 0.005);
+	assert_near(real(out, "lcl"), 6.36, 0.005);
+	assert_int_equal(json_integer_value(json_object_get(out, "points")), 26);
+	assert_int_equal(json_integer_value(json_object_get(out, "baseline_count")), 24);
+	assert_int_equal(json_array_size(json_object_get(out, "plotted")), 26);
+	const json_t *excluded = json_object_get(out, "excluded");
+	assert_int_equal(json_array_size(excluded), 2);
+	assert_int_equal(json_integer_value(json_array_get(excluded, 0)), 6);
+	assert_int_equal(json_integer_value(json_array_get(excluded, 1)), 20);
+	assert_true(json_is_true(json_object_get(point(out, 6), "excluded")));
+	assert_true(json_is_true(json_object_get(point(out, 20), "excluded")));
+	assert_true(json_is_false(json_object_get(point(out, 7), "excluded")));
+	assert_true(real(point(out, 6), "value") == 5.0);
+	assert_true(real(point(out, 20), "value") == 39.0);
+	assert_true(real(point(out, 6), "ucl") == real(out, "ucl"));
+	assert_true(violations_of(out, "we1") == (BIT(6) | BIT(20)));
+	json_decref(out);
+
+	/* Without --exclude: an empty list and every point unmarked. */
+	assert_int_equal(run("--chart c --input circuit_boards.csv --column nonconformities", &out),
+	                 0);
+	assert_int_equal(json_array_size(json_object_get(out, "excluded")), 0);
+	assert_true(json_is_false(json_object_get(point(out, 6), "excluded")));
+	json_decref(out);
+
+	/* Refused: with fixed limits, a point past the end or 0, fewer than 2 points left. */
+	static const char *const bad[] = {
+	        "--chart c --input circuit_boards.csv --column 2 --centre 20 --exclude 6",
+	        "--chart c --input circuit_boards.csv --column 2 --lcl 6 --cl 20 --ucl 34 "
+	        "--exclude 6",
+	        "--chart c --input circuit_boards.csv --column 2 --exclude 27",
+	        "--chart c --input circuit_boards.csv --column 2 --exclude 0",
+	        "--chart c --input circuit_boards.csv --column 2 --exclude 6,",
+	        "--chart imr --input concentration.csv --column 2 --phase1 1:3 --exclude 1,3",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(run(bad[i], NULL), 2);
+}
+
 static void test_bad_input_exits_2(void **unused)
 {
 	(void)unused;
@@ -730,6 +922,8 @@ int main(void)
 	        cmocka_unit_test(test_t2_known_parameters),
 	        cmocka_unit_test(test_t2_phase1_tracy_young_mason),
 	        cmocka_unit_test(test_t2_exclude),
+	        cmocka_unit_test(test_exclude_is_deletion),
+	        cmocka_unit_test(test_exclude_revised_c_chart),
 	        cmocka_unit_test(test_bad_input_exits_2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
