@@ -13,9 +13,9 @@
  *   awaited batch wakes the spool read, so nothing polls.
  * - When the broker does not take a batch's messages (a failed publish, or a batch waiting
  *   longer than loop.publish_timeout_s), everything since the last commit is handled again:
- *   the loop settles what is in flight, drops the jobs that were waiting, asks the service to
- *   undo in memory what those batches did (handlers.rewind) and rewinds the spool. The same
- *   inputs give the same derived IDs, so downstream sees duplicates, never losses.
+ *   the loop settles what is in flight, asks the service to undo in memory what those
+ *   batches did (handlers.rewind, given their jobs), drops the jobs and rewinds the spool.
+ *   The same inputs give the same derived IDs, so downstream sees duplicates, never losses.
  * - A clean stop (SIGTERM) commits what the broker has taken; the rest is replayed at start.
  *
  * Threads: everything here runs on the service's loop thread. Handlers may publish with
