@@ -10,7 +10,12 @@
  *          CUSUM), Sec. 7.2-7.3 (sigma of p, np, c, u), Sec. 9.1.3 (standardized CUSUM),
  *          Sec. 9.2 (EWMA variance).
  *   [NIST-EWMA] NIST/SEMATECH e-Handbook 6.3.2.4,
- *          https://www.itl.nist.gov/div898/handbook/pmc/section3/pmc324.htm */
+ *          https://www.itl.nist.gov/div898/handbook/pmc/section3/pmc324.htm
+ *   [QCC]  The R package qcc 3.0 (L. Scrucca), vignette "A quick tour of qcc" as rendered in
+ *          github.com/luca-scr/qcc, docs/articles/qcc.html (commit 1eeb804c): the printed
+ *          summaries of qcc(), ewma(), processCapability() and mqcc() on its data sets
+ *          pistonrings, pcmanufact, circuit, viscosity, RyanMultivar and boiler (data
+ *          transcribed from the package's data/ directory; tests/data/spc/README.md). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -692,6 +697,294 @@ static void test_t2_exclude(void **unused)
 		assert_int_equal(run(bad[i], NULL), 2);
 }
 
+/* [ISQC] Table 7.5 to its printed digits: the book computes every limit from p-bar rounded to
+ * 0.096 (0.096 +- 3 sqrt(0.096 x 0.904 / n_i)); given that rate (--centre 0.096) the command
+ * prints the table's three-decimal limits: day 1 (n = 100) UCL 0.184, LCL 0.008; day 2
+ * (n = 80) UCL 0.195, LCL 0; day 12 (n = 120) UCL 0.177. */
+static void test_p_chart_table_7_5_digits(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	assert_int_equal(run("--chart p --input purchase_orders.csv --column nonconforming "
+	                     "--size-column inspected --centre 0.096 --rules none",
+	                     &out),
+	                 0);
+	assert_true(json_is_true(json_object_get(out, "limits_vary")));
+	assert_near(real(point(out, 1), "ucl"), 0.184, 0.0005);
+	assert_near(real(point(out, 1), "lcl"), 0.008, 0.0005);
+	assert_near(real(point(out, 2), "ucl"), 0.195, 0.0005);
+	assert_near(real(point(out, 2), "lcl"), 0.0, 0);
+	assert_near(real(point(out, 12), "ucl"), 0.177, 0.0005);
+	json_decref(out);
+}
+
+/* [QCC] The qcc 3.0 vignette prints its summaries with R's 7 significant digits, so each
+ * printed number is compared to half a unit of its last printed digit. Piston rings
+ * (qcc_pistonrings.csv), phase I = samples 1..25 of 40, as in the vignette's
+ * qcc(diameter[1:25,], type = "xbar" / "R" / "S", newdata = diameter[26:40,]). */
+static void test_qcc_xbar_r_pistonrings(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* "Center of group statistics = 74.00118", "LCL 73.98805 UCL 74.0143" (= 74.01430), R
+	 * chart centre 0.02276: with the exact constants (qcc computes its limits as CL +- 3
+	 * sigma / sqrt(n), not from the rounded A2). */
+	assert_int_equal(run("--chart xbar_r --input qcc_pistonrings.csv --column diameter "
+	                     "--subgroup-column sample --phase1 1:25",
+	                     &out),
+	                 0);
+	assert_int_equal(json_integer_value(json_object_get(out, "baseline_count")), 25);
+	assert_near(real(out, "centre_line"), 74.00118, 0.000005);
+	assert_near(real(out, "lcl"), 73.98805, 0.000005);
+	assert_near(real(out, "ucl"), 74.01430, 0.000005);
+	assert_near(real(json_object_get(point(out, 1), "range"), "cl"), 0.02276, 5e-10);
+	json_decref(out);
+
+	/* "Standard deviation = 0.009785039": R-bar / d2(5) with qcc's tabulated d2(5) = 2.326
+	 * (0.02276 / 2.326 = 0.00978503869), i.e. the table set; the exact d2(5) = 2.325929 gives
+	 * 0.009785337. (qcc's R chart UCL 0.04812533 uses its own d3 table and is not one of
+	 * the command's two sets: not compared.) */
+	assert_int_equal(run("--chart xbar_r --input qcc_pistonrings.csv --column diameter "
+	                     "--subgroup-column sample --phase1 1:25 --constants table",
+	                     &out),
+	                 0);
+	assert_near(real(out, "sigma"), 0.009785039, 5e-10);
+	assert_near(real(out, "centre"), 74.00118, 0.000005);
+	json_decref(out);
+}
+
+static void test_qcc_xbar_s_pistonrings(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* [QCC] S chart of samples 1..25: "Center of group statistics = 0.009240037", "Standard
+	 * deviation = 0.009829977" (S-bar / c4(5)), "LCL 0 UCL 0.01930242". */
+	assert_int_equal(run("--chart xbar_s --input qcc_pistonrings.csv --column diameter "
+	                     "--subgroup-column sample --phase1 1:25",
+	                     &out),
+	                 0);
+	assert_near(real(out, "sigma"), 0.009829977, 5e-10);
+	assert_near(real(out, "centre_line"), 74.00118, 0.000005);
+	const json_t *s = json_object_get(point(out, 1), "standard_deviation");
+	assert_near(real(s, "cl"), 0.009240037, 5e-10);
+	assert_near(real(s, "ucl"), 0.01930242, 5e-9);
+	assert_near(real(s, "lcl"), 0.0, 0);
+	s = json_object_get(point(out, 40), "standard_deviation");
+	assert_near(real(s, "ucl"), 0.01930242, 5e-9); /* the same limits for the new data */
+	json_decref(out);
+}
+
+static void test_qcc_u_pcmanufact(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* [QCC] qcc(x, sizes = size, type = "u") on pcmanufact (nonconformities in 20 samples
+	 * of 5 units): "Center of group statistics =
+	 * 1.93", "Standard deviation = 1.389244", "LCL 0.06613305 UCL 3.793867". */
+	assert_int_equal(run("--chart u --input qcc_pcmanufact.csv --column nonconformities "
+	                     "--size-column units",
+	                     &out),
+	                 0);
+	assert_near(real(out, "centre_line"), 1.93, 5e-8);
+	assert_near(real(out, "sigma"), 1.389244, 5e-7);
+	assert_near(real(out, "lcl"), 0.06613305, 5e-9);
+	assert_near(real(out, "ucl"), 3.793867, 5e-7);
+	assert_true(json_is_false(json_object_get(out, "limits_vary")));
+	json_decref(out);
+}
+
+static void test_qcc_circuit_c_u(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* [QCC] circuit (= circuit_boards.csv, Montgomery's Example 7.3): c chart of the 26 trial
+	 * samples: "Center of group statistics = 19.84615", "Standard deviation = 4.454902",
+	 * "LCL 6.481447 UCL 33.21086". */
+	assert_int_equal(run("--chart c --input circuit_boards.csv --column nonconformities", &out),
+	                 0);
+	assert_near(real(out, "centre_line"), 19.84615, 5e-6);
+	assert_near(real(out, "sigma"), 4.454902, 5e-7);
+	assert_near(real(out, "lcl"), 6.481447, 5e-7);
+	assert_near(real(out, "ucl"), 33.21086, 5e-6);
+	json_decref(out);
+
+	/* Samples 6 and 20 removed (the vignette's inc = setdiff(trial, c(6, 20))): c chart
+	 * "19.66667", "4.434712", "LCL 6.362532 UCL 32.9708" (= 32.97080). */
+	assert_int_equal(run("--chart c --input circuit_boards.csv --column nonconformities "
+	                     "--exclude 6,20",
+	                     &out),
+	                 0);
+	assert_near(real(out, "centre_line"), 19.66667, 5e-6);
+	assert_near(real(out, "sigma"), 4.434712, 5e-7);
+	assert_near(real(out, "lcl"), 6.362532, 5e-7);
+	assert_near(real(out, "ucl"), 32.97080, 5e-6);
+	json_decref(out);
+
+	/* The same as a u chart per board (n = 100): "Center of group statistics = 0.1966667",
+	 * "Standard deviation = 0.4434712", "LCL 0.06362532 UCL 0.329708" (= 0.3297080). */
+	assert_int_equal(run("--chart u --input circuit_boards.csv --column nonconformities "
+	                     "--sample-size 100 --exclude 6,20",
+	                     &out),
+	                 0);
+	assert_near(real(out, "centre_line"), 0.1966667, 5e-8);
+	assert_near(real(out, "sigma"), 0.4434712, 5e-8);
+	assert_near(real(out, "lcl"), 0.06362532, 5e-9);
+	assert_near(real(out, "ucl"), 0.3297080, 5e-8);
+	json_decref(out);
+}
+
+static void test_qcc_imr_viscosity(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* [QCC] qcc(viscosity[trial], type = "xbar.one"), trial = batches 1..20 of 35:
+	 * "Center of group statistics = 34.088", "Standard deviation = 0.5076521" (MR-bar / 1.128,
+	 * qcc's tabulated d2(2): the table set), "LCL 32.56504 UCL 35.61096". */
+	assert_int_equal(run("--chart imr --input qcc_viscosity.csv --column viscosity "
+	                     "--phase1 1:20 --constants table",
+	                     &out),
+	                 0);
+	assert_near(real(out, "centre_line"), 34.088, 5e-6);
+	assert_near(real(out, "sigma"), 0.5076521, 5e-8);
+	assert_near(real(out, "lcl"), 32.56504, 5e-6);
+	assert_near(real(out, "ucl"), 35.61096, 5e-6);
+	json_decref(out);
+
+	/* std.dev = "SD": "Standard deviation = 0.5769854" (s / c4(20)), "LCL 32.35704 UCL
+	 * 35.81896". */
+	assert_int_equal(run("--chart imr --input qcc_viscosity.csv --column viscosity "
+	                     "--phase1 1:20 --sigma-estimator sd",
+	                     &out),
+	                 0);
+	assert_near(real(out, "sigma"), 0.5769854, 5e-8);
+	assert_near(real(out, "lcl"), 32.35704, 5e-6);
+	assert_near(real(out, "ucl"), 35.81896, 5e-6);
+	json_decref(out);
+
+	/* Batch 4 removed ("process temperature controller failure") and the limits recomputed
+	 * from the 19 others: "Number of groups = 19", "Center of group statistics = 33.98947",
+	 * "Standard deviation = 0.4117415", "LCL 32.75425 UCL 35.2247" (= 35.22470). qcc deletes
+	 * the row, so its moving range bridges batches 3 and 5, as --exclude does. */
+	assert_int_equal(run("--chart imr --input qcc_viscosity.csv --column viscosity "
+	                     "--phase1 1:20 --exclude 4 --constants table",
+	                     &out),
+	                 0);
+	assert_int_equal(json_integer_value(json_object_get(out, "baseline_count")), 19);
+	assert_near(real(out, "centre_line"), 33.98947, 5e-6);
+	assert_near(real(out, "sigma"), 0.4117415, 5e-8);
+	assert_near(real(out, "lcl"), 32.75425, 5e-6);
+	assert_near(real(out, "ucl"), 35.22470, 5e-6);
+	json_decref(out);
+}
+
+static void test_qcc_ewma(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	/* [QCC] ewma(diameter[1:25,], lambda = 0.2, nsigmas = 3): centre 74.00118, sigma
+	 * 0.009785039 (R-bar / 2.326, the table set), time-varying limits "1 73.99855 74.00380",
+	 * "2 73.99781 74.00454", "25 73.99680 74.00555". */
+	assert_int_equal(run("--chart ewma --input qcc_pistonrings.csv --column diameter "
+	                     "--subgroup-column sample --phase1 1:25 --lambda 0.2 --L 3 "
+	                     "--constants table",
+	                     &out),
+	                 0);
+	assert_near(real(out, "sigma"), 0.009785039, 5e-10);
+	static const size_t at[] = {1, 2, 25};
+	static const double lcl[] = {73.99855, 73.99781, 73.99680};
+	static const double ucl[] = {74.00380, 74.00454, 74.00555};
+	for (size_t i = 0; i < 3; i++) {
+		assert_near(real(point(out, at[i]), "lcl"), lcl[i], 0.000005);
+		assert_near(real(point(out, at[i]), "ucl"), ucl[i], 0.000005);
+	}
+	json_decref(out);
+
+	/* ewma(viscosity[trial], lambda = 0.2, nsigmas = 2.7, newdata = viscosity[!trial]):
+	 * "[1,] 33.81387 34.36213", "[2,] 33.73694 34.43906", "[35,] 33.63111 34.54489". */
+	assert_int_equal(run("--chart ewma --input qcc_viscosity.csv --column viscosity "
+	                     "--phase1 1:20 --lambda 0.2 --L 2.7 --constants table",
+	                     &out),
+	                 0);
+	assert_near(real(out, "sigma"), 0.5076521, 5e-8);
+	static const size_t at2[] = {1, 2, 35};
+	static const double lcl2[] = {33.81387, 33.73694, 33.63111};
+	static const double ucl2[] = {34.36213, 34.43906, 34.54489};
+	for (size_t i = 0; i < 3; i++) {
+		assert_near(real(point(out, at2[i]), "lcl"), lcl2[i], 0.000005);
+		assert_near(real(point(out, at2[i]), "ucl"), ucl2[i], 0.000005);
+	}
+	json_decref(out);
+}
+
+/* [QCC] Hotelling T2 for subgroups: mqcc(RyanMultivar, type = "T2"), Ryan (2011) Table 9.2,
+ * p = 2, m = 20, n = 4 (qcc_ryan_multivar.csv), at qcc's default confidence level
+ * (1 - 0.0027)^p = 0.99460729, i.e. alpha = 0.00539271. Printed: "Center = 60.3750
+ * 18.4875", "Covariance matrix = X1 222.0333 103.11667 / X2 103.1167 56.57917", "|S| =
+ * 1929.414", control (phase I) limits "LCL 0 UCL 11.03976" and with pred.limits = TRUE
+ * prediction (phase II) limits "LPL 0 UPL 12.20184". */
+static void test_qcc_t2_ryan(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	assert_int_equal(run("--chart t2 --input qcc_ryan_multivar.csv --columns x1,x2 "
+	                     "--subgroup-column sample --alpha 0.00539271",
+	                     &out),
+	                 0);
+	assert_int_equal(json_integer_value(json_object_get(out, "subgroup_size")), 4);
+	assert_int_equal(json_integer_value(json_object_get(out, "baseline_count")), 20);
+	const json_t *mean = json_object_get(out, "mean");
+	assert_near(json_number_value(json_array_get(mean, 0)), 60.3750, 0.00005);
+	assert_near(json_number_value(json_array_get(mean, 1)), 18.4875, 0.00005);
+	const json_t *cov = json_object_get(out, "covariance");
+	double s11 = json_number_value(json_array_get(json_array_get(cov, 0), 0));
+	double s12 = json_number_value(json_array_get(json_array_get(cov, 0), 1));
+	double s21 = json_number_value(json_array_get(json_array_get(cov, 1), 0));
+	double s22 = json_number_value(json_array_get(json_array_get(cov, 1), 1));
+	assert_near(s11, 222.0333, 0.00005);
+	assert_near(s12, 103.11667, 0.000005);
+	assert_near(s21, 103.1167, 0.00005);
+	assert_near(s22, 56.57917, 0.000005);
+	assert_near(s11 * s22 - s12 * s21, 1929.414, 0.0005);
+	assert_near(real(out, "ucl_phase1"), 11.03976, 0.000005);
+	assert_near(real(out, "ucl_phase2"), 12.20184, 0.000005);
+	assert_near(real(point(out, 1), "ucl"), 11.03976, 0.000005);
+	json_decref(out);
+}
+
+/* [QCC] Hotelling T2 for individuals: mqcc(boiler, type = "T2.single", confidence.level =
+ * 0.999), 25 boiler temperature readings of p = 8 (qcc_boiler.csv). Printed: "Center = 525.00
+ * 513.56 538.92 521.68 503.80 512.44 478.72 477.24", the covariance matrix (e.g. t1 t1
+ * 54.0000000, t1 t2 0.9583333, t1 t3 20.583333, t4 t6 -2.2700000, t8 t2 3.4433333, t8 t8
+ * 3.8566667), control (phase I, Beta) limit "UCL 17.41705" and prediction (phase II, F)
+ * limit "UPL 70.02943". */
+static void test_qcc_t2_boiler(void **unused)
+{
+	(void)unused;
+	json_t *out = NULL;
+	assert_int_equal(run("--chart t2 --input qcc_boiler.csv --columns t1,t2,t3,t4,t5,t6,t7,t8 "
+	                     "--alpha 0.001",
+	                     &out),
+	                 0);
+	assert_int_equal(json_integer_value(json_object_get(out, "p")), 8);
+	static const double centre[] = {525.00, 513.56, 538.92, 521.68,
+	                                503.80, 512.44, 478.72, 477.24};
+	const json_t *mean = json_object_get(out, "mean");
+	for (size_t i = 0; i < 8; i++)
+		assert_near(json_number_value(json_array_get(mean, i)), centre[i], 0.005);
+	const json_t *cov = json_object_get(out, "covariance");
+#define COV(i, j) json_number_value(json_array_get(json_array_get(cov, (i)-1), (j)-1))
+	assert_near(COV(1, 1), 54.0000000, 5e-8);
+	assert_near(COV(1, 2), 0.9583333, 5e-8);
+	assert_near(COV(1, 3), 20.583333, 5e-7);
+	assert_near(COV(4, 6), -2.2700000, 5e-8);
+	assert_near(COV(8, 2), 3.4433333, 5e-8);
+	assert_near(COV(8, 8), 3.8566667, 5e-8);
+#undef COV
+	assert_near(real(out, "ucl_phase1"), 17.41705, 0.000005);
+	assert_near(real(out, "ucl_phase2"), 70.02943, 0.000005);
+	json_decref(out);
+}
+
 /* Writes SPC_DATA_DIR/`name` (a header row, then `n` rows per point) without the rows of the
  * points in `drop` (1-based, ended by 0) to a new temporary file whose path goes to `path`. */
 static void write_without(const char *name, unsigned n, const unsigned *drop, char *path,
@@ -717,6 +1010,63 @@ static void write_without(const char *name, unsigned n, const unsigned *drop, ch
 	}
 	fclose(in);
 	assert_int_equal(fclose(out), 0);
+}
+
+/* [QCC] processCapability(q, spec.limits = ...) for the X-bar chart of piston-ring samples
+ * 1..25 (125 observations): "Center = 74.00118", "StdDev = 0.009785039" (R-bar / 2.326: the
+ * table set). Printed indices: LSL 73.95, USL 74.05 (target 74, the mid-point): Cp 1.70,
+ * Cp_l 1.74, Cp_u 1.66, Cp_k 1.66, Cpm 1.69; the same with target 74.02: Cp 1.703, Cp_l
+ * 1.743, Cp_u 1.663, Cp_k 1.663, Cpm 0.786; LSL 73.99, USL 74.01: 0.341, 0.381, 0.301,
+ * 0.301, Cpm 0.338; LSL 73.99, USL 74.1 (target 74.045): 1.874, 0.381, 3.367, 0.381, Cpm
+ * 0.408. For 73.99 / 74.01 it prints "Exp<LSL 0.13% Obs<LSL 0.12%, Exp>USL 0.18% Obs>USL
+ * 0.16%": fractions followed by a "%" sign (15 of the 125 diameters are below 73.99 and 20
+ * above 74.01: 0.12 and 0.16), so 0.13 and 0.18 are the expected fractions (ppm / 1e6). */
+static void test_qcc_capability_pistonrings(void **unused)
+{
+	(void)unused;
+	static const struct {
+		const char *spec;
+		double cp, cpl, cpu, cpk, cpm, tolerance;
+	} cases[] = {
+	        {"--lsl 73.95 --usl 74.05", 1.70, 1.74, 1.66, 1.66, 1.69, 0.005},
+	        {"--lsl 73.95 --usl 74.05 --target 74.02", 1.703, 1.743, 1.663, 1.663, 0.786,
+	         0.0005},
+	        {"--lsl 73.99 --usl 74.01", 0.341, 0.381, 0.301, 0.301, 0.338, 0.0005},
+	        {"--lsl 73.99 --usl 74.1", 1.874, 0.381, 3.367, 0.381, 0.408, 0.0005},
+	};
+	/* qcc's capability sees the 25 phase I samples only: samples 26..40 dropped. */
+	static const unsigned later[] = {26, 27, 28, 29, 30, 31, 32, 33,
+	                                 34, 35, 36, 37, 38, 39, 40, 0};
+	char path[64], args[512];
+	write_without("qcc_pistonrings.csv", 5, later, path, sizeof(path));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int len = snprintf(args, sizeof(args),
+		                   "--chart xbar_r --input %s --column diameter --subgroup-column "
+		                   "sample --constants table %s",
+		                   path, cases[i].spec);
+		assert_true(len > 0 && (size_t)len < sizeof(args));
+		json_t *out = NULL;
+		assert_int_equal(run(args, &out), 0);
+		const json_t *c = json_object_get(out, "capability");
+		double t = cases[i].tolerance;
+		assert_near(real(c, "mean"), 74.00118, 0.000005);
+		assert_near(real(c, "sigma_within"), 0.009785039, 5e-10);
+		assert_near(real(c, "cp"), cases[i].cp, t);
+		assert_near(real(c, "cpl"), cases[i].cpl, t);
+		assert_near(real(c, "cpu"), cases[i].cpu, t);
+		assert_near(real(c, "cpk"), cases[i].cpk, t);
+		assert_near(real(c, "cpm"), cases[i].cpm, t);
+		if (i == 2) {
+			const json_t *e = json_object_get(c, "expected_within_ppm");
+			assert_near(real(e, "below") / 1e6, 0.13, 0.005);
+			assert_near(real(e, "above") / 1e6, 0.18, 0.005);
+			const json_t *o = json_object_get(c, "observed_ppm");
+			assert_near(real(o, "below") / 1e6, 0.12, 1e-12);
+			assert_near(real(o, "above") / 1e6, 0.16, 1e-12);
+		}
+		json_decref(out);
+	}
+	remove(path);
 }
 
 /* Both JSON null, or both numbers with the same double. */
@@ -922,6 +1272,16 @@ int main(void)
 	        cmocka_unit_test(test_t2_known_parameters),
 	        cmocka_unit_test(test_t2_phase1_tracy_young_mason),
 	        cmocka_unit_test(test_t2_exclude),
+	        cmocka_unit_test(test_p_chart_table_7_5_digits),
+	        cmocka_unit_test(test_qcc_xbar_r_pistonrings),
+	        cmocka_unit_test(test_qcc_xbar_s_pistonrings),
+	        cmocka_unit_test(test_qcc_u_pcmanufact),
+	        cmocka_unit_test(test_qcc_circuit_c_u),
+	        cmocka_unit_test(test_qcc_imr_viscosity),
+	        cmocka_unit_test(test_qcc_ewma),
+	        cmocka_unit_test(test_qcc_t2_ryan),
+	        cmocka_unit_test(test_qcc_t2_boiler),
+	        cmocka_unit_test(test_qcc_capability_pistonrings),
 	        cmocka_unit_test(test_exclude_is_deletion),
 	        cmocka_unit_test(test_exclude_revised_c_chart),
 	        cmocka_unit_test(test_bad_input_exits_2),
