@@ -11,7 +11,11 @@
  *                  wound from it are in inspection; undoing the action sends the inverse;
  *   kill -9        spc-gate is SIGKILLed twice mid-stream: every result judged exactly once
  *                  (one verdict each, none lost, none twice), and every chart holds exactly
- *                  one point per measurement, so its state continued across the restarts. */
+ *                  one point per measurement, so its state continued across the restarts;
+ *   constants      two X-bar/R charts on one bench characteristic, identical but for
+ *                  spc_chart.constants ('exact', 'table'; migration 0007), fed the same
+ *                  subgroups through ingest: each chart's stored limits, capability and
+ *                  signal limits are those of its own constants (issue 11, item 1). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ct_config.h"
 #include "ct_error.h"
 #include "ct_pb.h"
 #include "ct_time.h"
@@ -52,8 +57,9 @@ static void load_config(struct harness *h)
 	assert_int_equal(harness_read_file(path, &sql, &len), CT_OK);
 	conn = harness_pg_connect(h, "quality");
 	assert_non_null(conn);
-	/* Idempotent across the tests of the group: the configuration is loaded once. */
-	res = PQexec(conn, "SELECT count(*) FROM spc_chart");
+	/* Idempotent across the tests of the group: the configuration is loaded once (looked
+	 * up by one of its charts, as test_chart_constants adds charts of its own). */
+	res = PQexec(conn, "SELECT count(*) FROM spc_chart WHERE chart_id = 'fill-mass'");
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
 		PQclear(res);
@@ -522,6 +528,249 @@ static void test_kill9_gate(void **state)
 	harness_pass(h);
 }
 
+/* ---- constants: the exact and the printed (table) constants, live ---- */
+
+#define CX_SITE    "CX"
+#define CX_STATION "BENCH-1"
+#define CX_TOPIC   "ct/v1/edge/" CX_SITE "/L1/" CX_STATION "/result/pb"
+#define CX_PHASE1  20 /* baseline subgroups */
+/* sqrt(5) as a literal: the test programs do not link libm. */
+#define CX_SQRT5 2.2360679774997896964
+
+/* Montgomery & Runger, Applied Statistics and Probability for Engineers, 3rd ed. (Wiley
+ * 2003), Table 16-1: vane opening, 20 subgroups of 5 (the data of tests/unit/test_spc_charts.c,
+ * whose engine-level checks this test repeats through the service). */
+static const double vane[CX_PHASE1][5] = {
+        {33, 29, 31, 32, 33}, {33, 31, 35, 37, 31}, {35, 37, 33, 34, 36}, {30, 31, 33, 34, 33},
+        {33, 34, 35, 33, 34}, {38, 37, 39, 40, 38}, {30, 31, 32, 34, 31}, {29, 39, 38, 39, 39},
+        {28, 33, 35, 36, 43}, {38, 33, 32, 35, 32}, {28, 30, 28, 32, 31}, {31, 35, 35, 35, 34},
+        {27, 32, 34, 35, 37}, {33, 33, 35, 37, 36}, {35, 37, 32, 35, 39}, {33, 33, 27, 31, 30},
+        {35, 34, 34, 30, 32}, {32, 33, 30, 30, 33}, {25, 27, 34, 27, 28}, {35, 35, 36, 33, 30},
+};
+
+/* Publishes subgroup `sub` of the vane data as one batch of 5 results (one unit each, the
+ * vane opening its only measurement) as the gateway, in the subgroup's order. */
+static void publish_subgroup(struct harness *h, int pass, int sub)
+{
+	Cellthread__V1__StationResultBatch batch = CELLTHREAD__V1__STATION_RESULT_BATCH__INIT;
+	Cellthread__V1__StationResult r[5], *rp[5];
+	Cellthread__V1__Header hd[5];
+	Cellthread__V1__Measurement m[5], *mp[5];
+	char ids[5][48], units[5][48];
+	int64_t now = ct_now_us();
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	for (int j = 0; j < 5; j++) {
+		snprintf(ids[j], sizeof(ids[j]), "cx-%d-%02d-%d", pass, sub, j);
+		snprintf(units[j], sizeof(units[j]), "CX-CELL-%d-%02d-%d", pass, sub, j);
+		cellthread__v1__header__init(&hd[j]);
+		hd[j].event_id = ids[j];
+		hd[j].producer = (char *)"spc-gate-test";
+		hd[j].produced_at_us = now;
+		hd[j].schema_version = 1;
+		cellthread__v1__measurement__init(&m[j]);
+		m[j].characteristic = (char *)"vane_opening";
+		m[j].value = vane[sub][j];
+		m[j].unit = (char *)"mil";
+		m[j].measured_at_us = now;
+		mp[j] = &m[j];
+		cellthread__v1__station_result__init(&r[j]);
+		r[j].header = &hd[j];
+		r[j].unit_id = units[j];
+		r[j].unit_kind = CELLTHREAD__V1__UNIT_KIND__UNIT_KIND_CELL;
+		r[j].site = (char *)CX_SITE;
+		r[j].line = (char *)"L1";
+		r[j].station = (char *)CX_STATION;
+		/* A station type the starter configuration has no spec or chart for. */
+		r[j].station_type = CELLTHREAD__V1__STATION_TYPE__STATION_TYPE_INSULATION_TEST;
+		r[j].recipe = (char *)"bench";
+		r[j].recipe_version = 1;
+		r[j].started_at_us = now - 1000;
+		r[j].ended_at_us = now;
+		r[j].result = CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_OK;
+		r[j].measurements = &mp[j];
+		r[j].n_measurements = 1;
+		rp[j] = &r[j];
+	}
+	batch.results = rp;
+	batch.n_results = 5;
+	assert_int_equal(ct_pb_pack(&batch.base, &buf, &len), CT_OK);
+	assert_int_equal(harness_publish(h, "gateway", CX_TOPIC, buf, len), CT_OK);
+	free(buf);
+}
+
+/* One column of a chart's stored state row, as a number (NULL fails the test). */
+static double cx_state(struct harness *h, const char *chart, const char *column)
+{
+	const char *p[] = {CX_SITE, chart};
+	char sql[256];
+	PGresult *res = NULL;
+	double v = NAN;
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT %s FROM spc_chart_state WHERE site = $1 AND chart_id = $2", column);
+	assert_int_equal(harness_sql(h, sql, 2, p, &res), CT_OK);
+	assert_int_equal(PQntuples(res), 1);
+	if (PQgetisnull(res, 0, 0))
+		fail_msg("%s: %s is NULL", chart, column);
+	assert_int_equal(ct_parse_double(PQgetvalue(res, 0, 0), -1e300, 1e300, &v), CT_OK);
+	PQclear(res);
+	return v;
+}
+
+/* What a chart of the given constants must hold after phase I on the vane data. */
+struct cx_expect {
+	const char *chart;
+	double sigma; /* of one value: R-bar / d2 */
+	double lcl, ucl;
+	double r_ucl; /* R chart */
+};
+
+/* The chart's stored centre, limits and Cp/Cpk (spec 20..46: Cp = 26 / (6 sigma), Cpk =
+ * (46 - x-double-bar) / (3 sigma), so they show the sigma the chart estimated) and its signal
+ * log: phase II (the data once more) judges subgroups 6, 8 (above the UCL), 11, 19 (below the
+ * LCL) as WE1 and 9 (R = 15) as `secondary`, points 20 + subgroup, each signal carrying the
+ * limit it broke. Everything to 1e-9, so the two constant sets (limits 0.001 apart) cannot
+ * pass for each other. */
+static void check_constants_chart(struct harness *h, const struct cx_expect *e, double xbarbar)
+{
+	const char *p[5];
+	char v[4][32];
+	double cl = cx_state(h, e->chart, "centre"), lcl = cx_state(h, e->chart, "lcl");
+	double ucl = cx_state(h, e->chart, "ucl"), cp = cx_state(h, e->chart, "cp");
+	double cpk = cx_state(h, e->chart, "cpk");
+
+	printf("%s: centre %.17g LCL %.17g UCL %.17g Cp %.17g Cpk %.17g (expected LCL %.17g UCL "
+	       "%.17g Cp %.17g, R UCL %.17g)\n",
+	       e->chart, cl, lcl, ucl, cp, cpk, e->lcl, e->ucl, 26.0 / (6.0 * e->sigma), e->r_ucl);
+	assert_float_equal(cl, xbarbar, 1e-9);
+	assert_float_equal(lcl, e->lcl, 1e-9);
+	assert_float_equal(ucl, e->ucl, 1e-9);
+	assert_float_equal(cp, 26.0 / (6.0 * e->sigma), 1e-9);
+	assert_float_equal(cpk, (46.0 - xbarbar) / (3.0 * e->sigma), 1e-9);
+
+	snprintf(v[0], sizeof(v[0]), "%.17g", xbarbar);
+	snprintf(v[1], sizeof(v[1]), "%.17g", e->lcl);
+	snprintf(v[2], sizeof(v[2]), "%.17g", e->ucl);
+	snprintf(v[3], sizeof(v[3]), "%.17g", e->r_ucl);
+	p[0] = CX_SITE;
+	p[1] = e->chart;
+	assert_int_equal(
+	        count(h, "SELECT count(*) FROM spc_signal WHERE site = $1 AND chart_id = $2", 2, p),
+	        5);
+	p[2] = v[0];
+	p[3] = v[1];
+	p[4] = v[2];
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM spc_signal WHERE site = $1 AND chart_id = $2"
+	                       " AND rule = 'we1' AND last_point IN (26, 28, 31, 39)"
+	                       " AND abs(limit_value - CASE WHEN statistic > $3::float8"
+	                       " THEN $5::float8 ELSE $4::float8 END) < 1e-9",
+	                       5, p),
+	                 4);
+	p[2] = v[3];
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM spc_signal WHERE site = $1 AND chart_id = $2"
+	                       " AND rule = 'secondary' AND last_point = 29 AND statistic = 15"
+	                       " AND abs(limit_value - $3::float8) < 1e-9",
+	                       3, p),
+	                 1);
+}
+
+static void test_chart_constants(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *ingest = NULL, *gate = NULL;
+	const char *p[] = {CX_SITE};
+	double sum_means = 0, sum_ranges = 0, xbarbar, rbar;
+	double table_ucl, exact_ucl;
+
+	/* x-double-bar and R-bar of phase I as the engine forms them: the sum of the subgroup
+	 * means (ranges) over the count (666.4 / 20 = 33.32, 116 / 20 = 5.80, [MR3] Sec. 16-5). */
+	for (int i = 0; i < CX_PHASE1; i++) {
+		double sum = 0, low = vane[i][0], high = vane[i][0];
+		for (int j = 0; j < 5; j++) {
+			sum += vane[i][j];
+			low = vane[i][j] < low ? vane[i][j] : low;
+			high = vane[i][j] > high ? vane[i][j] : high;
+		}
+		sum_means += sum / 5.0;
+		sum_ranges += high - low;
+	}
+	xbarbar = sum_means / CX_PHASE1;
+	rbar = sum_ranges / CX_PHASE1;
+
+	/* 'table': Montgomery, ISQC 6th ed., Appendix Table VI (= ASTM E2587), n = 5: d2 = 2.326,
+	 * A2 = 0.577, D3 = 0, D4 = 2.114; limits the textbook way, x-double-bar +- A2 R-bar and
+	 * D4 R-bar. 'exact': d2(5) = 2.325929, d3(5) = 0.864082 (the exact set, integrated,
+	 * services/spc/spc_constants.c); limits from sigma = R-bar / d2: x-double-bar +- 3 sigma /
+	 * sqrt(5), R UCL (d2 + 3 d3) sigma. */
+	const struct cx_expect table = {
+	        .chart = "vane-table",
+	        .sigma = rbar / 2.326,
+	        .lcl = xbarbar - 0.577 * rbar,
+	        .ucl = xbarbar + 0.577 * rbar,
+	        .r_ucl = 2.114 * rbar,
+	};
+	const struct cx_expect exact = {
+	        .chart = "vane-exact",
+	        .sigma = rbar / 2.325929,
+	        .lcl = xbarbar - 3.0 * (rbar / 2.325929) / CX_SQRT5,
+	        .ucl = xbarbar + 3.0 * (rbar / 2.325929) / CX_SQRT5,
+	        .r_ucl = (2.325929 + 3.0 * 0.864082) * (rbar / 2.325929),
+	};
+
+	/* Configured before spc-gate starts, as the quality login: a spec, and two charts that
+	 * differ only in their constants (phase I from the data: no centre, no sigma). */
+	quality_sql(h,
+	            "INSERT INTO spec_limit (site, station, characteristic, lsl, usl, uom)"
+	            " VALUES ('" CX_SITE "', '" CX_STATION "', 'vane_opening', 20, 46, 'mil')",
+	            0, NULL);
+	quality_sql(h,
+	            "INSERT INTO spc_chart (chart_id, site, station, characteristic, kind,"
+	            " subgroup_size, rules, baseline_points, constants) VALUES"
+	            " ('vane-exact', '" CX_SITE "', '" CX_STATION "', 'vane_opening', 'xbar_r',"
+	            "  5, 'WE1,SEC', 20, 'exact'),"
+	            " ('vane-table', '" CX_SITE "', '" CX_STATION "', 'vane_opening', 'xbar_r',"
+	            "  5, 'WE1,SEC', 20, 'table')",
+	            0, NULL);
+	assert_int_equal(harness_service_start(h, HARNESS_SPCGATE, NULL, NULL, &gate), CT_OK);
+	assert_int_equal(harness_service_start(h, HARNESS_INGEST, NULL, NULL, &ingest), CT_OK);
+
+	/* Phase I (the 20 subgroups), then the same data again as phase II. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < CX_PHASE1; i++)
+			publish_subgroup(h, pass, i);
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM spc_chart_state WHERE"
+	                                         " site = $1 AND points = 40 AND chart_id IN"
+	                                         " ('vane-exact', 'vane-table')",
+	                                         1, p, 2, RUN_TIMEOUT_MS),
+	                 CT_OK);
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM spc_signal WHERE"
+	                                         " site = $1 AND chart_id IN"
+	                                         " ('vane-exact', 'vane-table')",
+	                                         1, p, 10, RUN_TIMEOUT_MS),
+	                 CT_OK);
+
+	check_constants_chart(h, &table, xbarbar);
+	check_constants_chart(h, &exact, xbarbar);
+	/* [MR3] Sec. 16-5 prints UCL 36.67, LCL 29.97 (33.32 +- 0.577 x 5.80 = 36.6666, 29.9734):
+	 * the table chart's limits have those digits; the exact one's differ from them by
+	 * (0.577 - 3 / (2.325929 sqrt 5)) x 5.80 = 0.00105, so the column reached the engine. */
+	table_ucl = cx_state(h, "vane-table", "ucl");
+	exact_ucl = cx_state(h, "vane-exact", "ucl");
+	assert_float_equal(table_ucl, 36.6666, 1e-9);
+	assert_float_equal(cx_state(h, "vane-table", "lcl"), 29.9734, 1e-9);
+	assert_true(fabs(table_ucl - exact_ucl) > 1e-3);
+
+	assert_int_equal(harness_proc_stop(h, ingest), CT_OK);
+	assert_int_equal(harness_proc_stop(h, gate), CT_OK);
+	harness_pass(h);
+}
+
 static int group_setup(void **state)
 {
 	return harness_group_start("spc_gate", CT_IT_WATCHDOG_S, state);
@@ -535,6 +784,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_coating_drift, harness_test_setup,
 	                                        harness_test_teardown),
 	        cmocka_unit_test_setup_teardown(test_kill9_gate, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_chart_constants, harness_test_setup,
 	                                        harness_test_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
