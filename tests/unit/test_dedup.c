@@ -1,4 +1,4 @@
-/* test_ingest_dedup: the seen-ID window of ingest (hits, misses, FIFO eviction, bounds).
+/* test_dedup: the runtime's seen-ID window (ct_dedup) (hits, misses, FIFO eviction, bounds).
  *
  * Besides hand-written cases, a model test replays long pseudo-random sequences against a
  * plain array holding the same FIFO window; small capacities make nearly every ID share probe

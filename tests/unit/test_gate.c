@@ -1,5 +1,5 @@
 /* Unit tests for spc-gate's pure logic: spec lookup and verdicts (gate_spec), the string map
- * (gate_map), lot gates and held sets (gate_lots), and live chart instances (gate_charts). */
+ * (ct_map), lot gates and held sets (gate_lots), and live chart instances (gate_charts). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

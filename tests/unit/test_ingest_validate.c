@@ -1,6 +1,6 @@
 /* test_ingest_validate: every ingest rule, accepted and refused, and the normalisation.
  *
- * Table-driven: a valid fixture (JSON with ' for ", decoded with ingest_json) is broken by one
+ * Table-driven: a valid fixture (JSON with ' for ", decoded with ct_json) is broken by one
  * small mutator per case, and the case names the return code, the dead-letter reason and the
  * start of the error text it expects. Mutators run on heap messages shaped like protobuf-c's,
  * so ASan and valgrind also check the ownership rules of the in-place normalisation. */
