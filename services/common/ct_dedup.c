@@ -22,6 +22,7 @@
 /* One remembered ID. */
 struct entry {
 	uint64_t hash;
+	uint64_t content; /* fingerprint of what came with the ID; 0: not known */
 	char id[CT_ID_MAX + 1];
 };
 
@@ -165,12 +166,15 @@ static void remove_slot(struct ct_dedup *dedup, size_t idx)
 	dedup->table[hole] = 0;
 }
 
-bool ct_dedup_check_and_add(struct ct_dedup *dedup, const char *id)
+bool ct_dedup_check_and_add_content(struct ct_dedup *dedup, const char *id, uint64_t content,
+                                    bool *ret_conflict)
 {
 	struct entry *e;
 	uint64_t hash;
 	size_t len, slot;
 
+	if (ret_conflict != NULL)
+		*ret_conflict = false;
 	if (id == NULL)
 		return false;
 	len = strnlen(id, CT_ID_MAX + 1);
@@ -178,8 +182,13 @@ bool ct_dedup_check_and_add(struct ct_dedup *dedup, const char *id)
 		return false;
 	hash = siphash24(dedup->key, (const unsigned char *)id, len);
 	slot = probe(dedup, id, hash);
-	if (dedup->table[slot] != 0)
+	if (dedup->table[slot] != 0) {
+		const struct entry *seen = &dedup->ring[dedup->table[slot] - 1];
+		if (ret_conflict != NULL)
+			*ret_conflict =
+			        content != 0 && seen->content != 0 && content != seen->content;
 		return true;
+	}
 	if (dedup->count == dedup->capacity) {
 		remove_slot(dedup, dedup->next);
 		slot = probe(dedup, id, hash); /* the shift may have moved the empty slot */
@@ -188,10 +197,26 @@ bool ct_dedup_check_and_add(struct ct_dedup *dedup, const char *id)
 	}
 	e = &dedup->ring[dedup->next];
 	e->hash = hash;
+	e->content = content;
 	memcpy(e->id, id, len + 1);
 	dedup->table[slot] = (uint32_t)(dedup->next + 1);
 	dedup->next = (dedup->next + 1) % dedup->capacity;
 	return false;
+}
+
+bool ct_dedup_check_and_add(struct ct_dedup *dedup, const char *id)
+{
+	return ct_dedup_check_and_add_content(dedup, id, 0, NULL);
+}
+
+uint64_t ct_dedup_fingerprint(const struct ct_dedup *dedup, const void *data, size_t len)
+{
+	/* The set's own keyed hash, with the key's halves swapped so a fingerprint is not an
+	 * ID's index hash; never 0, which means "not known". */
+	uint64_t key[2] = {dedup->key[1], dedup->key[0]};
+	uint64_t fp = siphash24(key, (const unsigned char *)data, len);
+
+	return fp != 0 ? fp : 1;
 }
 
 size_t ct_dedup_count(const struct ct_dedup *dedup)

@@ -37,7 +37,7 @@ struct ingest {
 	struct ingest_lots *batch_start_lots;
 	char producer[CT_ID_MAX + 16];
 	/* Counters for the periodic log line. */
-	unsigned long accepted, duplicates, dead_lettered, flagged;
+	unsigned long accepted, duplicates, conflicts, dead_lettered, flagged;
 };
 
 /* ct_loop's handlers (ingest_handle.c). handle_batch handles every message of a batch:

@@ -22,11 +22,36 @@
 #include "ct_topic.h"
 #include "ingest.h"
 
-/* True when id was seen before within the filter's window (and remembers it). */
-static bool is_duplicate(struct ingest *in, const char *id)
+/* Whether msg's event ID (in its header h) was seen before within the filter's window, and
+ * then with other content (*ret_conflict); remembers it. The fingerprint covers the message
+ * with the header's producer and produced_at_us cleared: a gateway resending the same content
+ * later is a duplicate, one sending other content under the same ID is a conflict. Returns
+ * CT_OK or CT_ERR_NOMEM. */
+static int seen_before(struct ingest *in, const ProtobufCMessage *msg, Cellthread__V1__Header *h,
+                       bool *ret_seen, bool *ret_conflict)
 {
-	return ct_dedup_check_and_add(in->seen, id);
+	char *producer = h->producer;
+	int64_t produced_at_us = h->produced_at_us;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	uint64_t fingerprint;
+	int rc;
+
+	h->producer = (char *)protobuf_c_empty_string;
+	h->produced_at_us = 0;
+	rc = ct_pb_pack(msg, &buf, &len);
+	h->producer = producer;
+	h->produced_at_us = produced_at_us;
+	if (rc != CT_OK)
+		return rc;
+	fingerprint = ct_dedup_fingerprint(in->seen, buf, len);
+	free(buf);
+	*ret_seen =
+	        ct_dedup_check_and_add_content(in->seen, h->event_id, fingerprint, ret_conflict);
+	return CT_OK;
 }
+
+#define CONFLICT_REASON "header.event_id \"%s\": seen before with other content (the first kept)"
 
 /* Empties the duplicate filter before a batch is handled again. Forgetting older IDs only
  * lets a late duplicate through to traveler, which is idempotent by event ID. */
@@ -97,6 +122,7 @@ static int handle_results(struct ingest *in, const char *topic, const struct ct_
 		char err[512];
 		int why = 0;
 		size_t first = 0;
+		bool seen = false, conflict = false;
 
 		rc = ingest_check_result(result, i, where, now, &in->limits, &why, err,
 		                         sizeof(err));
@@ -131,7 +157,29 @@ static int handle_results(struct ingest *in, const char *topic, const struct ct_
 				goto out;
 			continue;
 		}
-		if (is_duplicate(in, result->header->event_id)) {
+		if ((rc = seen_before(in, &result->base, result->header, &seen, &conflict)) !=
+		    CT_OK)
+			goto out;
+		if (seen && conflict) {
+			uint8_t *raw = NULL;
+			size_t raw_len = 0;
+			snprintf(err, sizeof(err), "results[%zu]." CONFLICT_REASON, i,
+			         result->header->event_id);
+			in->conflicts++;
+			one.n_results = 1;
+			one.results = &result;
+			rc = ct_pb_pack(&one.base, &raw, &raw_len);
+			if (rc == CT_OK)
+				rc = dead_letter(
+				        in, topic,
+				        CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_CONFLICT,
+				        err, raw, raw_len);
+			free(raw);
+			if (rc != CT_OK)
+				goto out;
+			continue;
+		}
+		if (seen) {
 			in->duplicates++;
 			ct_debug("duplicate event %s dropped", result->header->event_id);
 			continue;
@@ -217,6 +265,7 @@ static int handle_message(struct ingest *in, const char *topic, const uint8_t *p
 	ProtobufCMessage *msg = NULL;
 	char err[512];
 	size_t max_len = (size_t)in->cfg.max_payload_kib * 1024;
+	bool seen = false, conflict = false;
 	int why = 0;
 	int rc;
 
@@ -268,7 +317,19 @@ static int handle_message(struct ingest *in, const char *topic, const uint8_t *p
 		header = where.kind == CT_KIND_TELEMETRY
 		                 ? ((Cellthread__V1__Telemetry *)msg)->header
 		                 : ((Cellthread__V1__Genealogy *)msg)->header;
-		if (is_duplicate(in, header->event_id)) {
+		if ((rc = seen_before(in, msg, (Cellthread__V1__Header *)header, &seen,
+		                      &conflict)) != CT_OK)
+			goto out;
+		if (seen && conflict) {
+			snprintf(err, sizeof(err), CONFLICT_REASON, header->event_id);
+			in->conflicts++;
+			rc = dead_letter(
+			        in, topic,
+			        CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_CONFLICT,
+			        err, payload, len);
+			goto out;
+		}
+		if (seen) {
 			in->duplicates++;
 			goto out;
 		}

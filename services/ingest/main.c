@@ -47,9 +47,9 @@ static void report(void *ctx)
 {
 	struct ingest *in = ctx;
 
-	ct_info("accepted %lu (%lu with held lots), duplicates dropped %lu, dead-lettered %lu, %zu "
-	        "lots held",
-	        in->accepted, in->flagged, in->duplicates, in->dead_lettered,
+	ct_info("accepted %lu (%lu with held lots), duplicates dropped %lu, conflicting %lu, "
+	        "dead-lettered %lu, %zu lots held",
+	        in->accepted, in->flagged, in->duplicates, in->conflicts, in->dead_lettered,
 	        ingest_lots_count(in->lots));
 }
 

@@ -1,8 +1,9 @@
 /* ct-traveler: owns the digital thread in PostgreSQL and answers trace queries.
  *
  * This file is the service's configuration and start; what it does with each batch (store,
- * answer, commit) is traveler_loop.c, the storage traveler_store.c and the trace queries the
- * shared library ct_trace (services/trace). */
+ * hand trace requests on, commit) is traveler_loop.c, the storage traveler_store.c, the trace
+ * worker thread traveler_trace.c and the trace queries the shared library ct_trace
+ * (services/trace). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,10 @@ static const struct ct_config_key traveler_keys[] = {
             "genealogy levels a trace walks"),
         KEY("traveler.max_trace_nodes", CT_CONF_INT, max_trace_nodes, "100000", 1, 10000000,
             "nodes a trace returns at most"),
+        KEY("traveler.trace_queue", CT_CONF_INT, trace_queue, "64", 1, 4096,
+            "trace requests queued for the trace worker at most"),
+        KEY("traveler.trace_per_client", CT_CONF_INT, trace_per_client, "4", 1, 4096,
+            "trace requests queued or in hand per client at most"),
 };
 
 int main(int argc, char **argv)
@@ -47,6 +52,7 @@ int main(int argc, char **argv)
 	        .handle = traveler_handle, .tick = traveler_tick, .report = traveler_report};
 	struct ct_common_config common;
 	struct ct_loop_options loop_options;
+	struct traveler_tracer_options tracer_options;
 	struct traveler t;
 	struct ct_config_table own = {traveler_keys,
 	                              sizeof(traveler_keys) / sizeof(traveler_keys[0]), &t.cfg};
@@ -91,10 +97,26 @@ int main(int argc, char **argv)
 	loop_options.batch_records = (size_t)t.cfg.batch_records;
 	loop_options.batch_bytes = (size_t)t.cfg.batch_kib * 1024;
 	ct_loop_init(&t.loop, &t.svc, &loop_options, &handlers, &t);
+	tracer_options.pg_conninfo = t.cfg.pg_conninfo;
+	tracer_options.pg_password = t.cfg.pg_password;
+	tracer_options.producer = t.producer;
+	tracer_options.limits = t.limits;
+	tracer_options.max_queued = (size_t)t.cfg.trace_queue;
+	tracer_options.max_per_client = (size_t)t.cfg.trace_per_client;
+	tracer_options.publish_timeout_ms = ct_loop_publish_timeout_ms(&t.loop);
+	t.tracer = traveler_tracer_new(&tracer_options, t.svc.mqtt, err, sizeof(err));
+	if (t.tracer == NULL) {
+		ct_error("cannot start: %s", err);
+		ct_service_finish(&t.svc);
+		goto out;
+	}
 	ct_info("ready: storing the digital thread");
 	rc = ct_loop_run(&t.loop);
 	ct_info("stopping: stored %lu events, %lu duplicates ignored", t.stored_events,
 	        t.duplicate_events);
+	/* The worker publishes through the session: stop it before the session ends. */
+	traveler_tracer_free(t.tracer);
+	t.tracer = NULL;
 	ct_service_finish(&t.svc);
 	exit_code = rc == CT_OK ? 0 : 1;
 out:

@@ -13,6 +13,7 @@
 #include "ct_topic.h"
 #include "traveler_store.h"
 #include "ct_trace.h"
+#include "traveler_trace.h"
 
 #define SERVICE_NAME    "traveler"
 #define RPC_TRACE_TOPIC CT_TOPIC_ROOT "/sys/rpc/traveler/trace"
@@ -25,6 +26,8 @@ struct traveler_config {
 	long max_payload_kib;
 	long max_trace_depth;
 	long max_trace_nodes;
+	long trace_queue;
+	long trace_per_client;
 };
 
 /* One decoded message of a batch. */
@@ -41,6 +44,7 @@ struct traveler {
 	struct ct_pg *pg;
 	struct traveler_store *store;
 	struct ct_trace_limits limits;
+	struct traveler_tracer *tracer; /* answers trace requests on its own thread */
 	struct decoded *decoded;
 	size_t decoded_cap;
 	struct traveler_item *items; /* the stored messages of the batch in hand */
@@ -50,7 +54,8 @@ struct traveler {
 };
 
 /* ct_loop's handlers (traveler_loop.c). handle stores a batch's messages in one transaction
- * (retrying while the database is away) and answers its trace requests; tick keeps the
+ * (retrying while the database is away) and hands its trace requests to the tracer (or
+ * refuses them at once when a limit is reached); tick keeps the
  * database connection and the measurement partitions. */
 int traveler_handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job);
 int traveler_tick(void *ctx);

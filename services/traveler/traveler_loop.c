@@ -1,7 +1,9 @@
 /* traveler_loop: what ct-traveler does in the runtime's loop (ct_loop).
  *
- * Per batch: decode; store everything in one transaction (traveler_store); answer trace
- * requests; the loop commits the spool position once the trace responses are acknowledged.
+ * Per batch: decode; store everything in one transaction (traveler_store); hand the trace
+ * requests to the trace worker (traveler_trace), which answers them on its own thread and
+ * database connection, so storing never waits for a trace; the loop commits the spool
+ * position once the transaction is committed.
  * Nothing is acknowledged upstream that is not in the spool, and nothing leaves the spool that
  * is not committed in PostgreSQL: a kill -9 at any point replays at most the batches not yet
  * committed, which the event-ID idempotency turns into no-ops. While PostgreSQL is down the
@@ -17,7 +19,6 @@
 #include "ct_time.h"
 #include "traveler.h"
 
-#define REPLY_PREFIX       CT_TOPIC_ROOT "/sys/reply/"
 #define PARTITION_CHECK_MS (6LL * 3600 * 1000)
 
 /* Checks a header; on failure writes which field is wrong (under `where`) into why. */
@@ -222,52 +223,20 @@ static int store_items(struct traveler *t, struct traveler_item *items, size_t n
 	return ct_pg_store_batch(t->pg, &ct_service_stop, n, store_some, store_refused, &job);
 }
 
-static void answer_trace(struct traveler *t, const Cellthread__V1__TraceRequest *req)
+/* Hands a trace request to the trace worker, or refuses it at once (a limit is reached) with a
+ * response saying so, published from here: a small message, cheaper than keeping the request.
+ * Never waits for a trace. The spool record is committed with the batch, so a request queued
+ * but not yet answered when traveler dies is lost: the client asks again. */
+static void submit_trace(struct traveler *t, const Cellthread__V1__TraceRequest *req)
 {
-	Cellthread__V1__TraceResponse *resp = NULL;
-	Cellthread__V1__TraceResponse failed = CELLTHREAD__V1__TRACE_RESPONSE__INIT;
-	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	struct ct_trace_limits limits = t->limits;
-	char err[512], id[40];
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	char why[256];
+	int rc = traveler_tracer_submit(t->tracer, req, why, sizeof(why));
 
-	/* Replies go only under ct/v1/sys/reply/<client>/..., never to a wildcard or a topic
-	 * another service owns, and only to a topic the broker takes: a request that can never
-	 * be answered must not be handled again and again. */
-	if (!ct_topic_is_reply(req->reply_topic)) {
-		ct_warn("trace request refused: the reply topic must be under %s, with up to %d "
-		        "levels that are IDs",
-		        REPLY_PREFIX, CT_TOPIC_REPLY_LEVELS);
-		return;
-	}
-	if (req->max_depth > 0 && req->max_depth < limits.max_depth)
-		limits.max_depth = req->max_depth;
-	if (ct_pg_ensure(t->pg, 10000, &ct_service_stop, err, sizeof(err)) != CT_OK ||
-	    ct_trace_run(t->pg, req->direction, req->id, &limits, &resp, err, sizeof(err)) !=
-	            CT_OK) {
-		failed.error = err;
-		failed.id = req->id;
-		failed.direction = req->direction;
-		resp = NULL;
-	}
-	{
-		Cellthread__V1__TraceResponse *out = resp ? resp : &failed;
-		Cellthread__V1__Header *saved = out->header;
-		char *saved_request = out->request_id;
-		ct_pb_header_fill(&header, id, sizeof(id), t->producer);
-		out->header = &header;
-		out->request_id = req->request_id;
-		if (ct_pb_pack(&out->base, &buf, &len) != CT_OK)
-			ct_error("out of memory encoding the trace response to %s",
-			         req->reply_topic);
-		else
-			ct_loop_publish_raw(&t->loop, req->reply_topic, buf, len, false);
-		out->header = saved;
-		out->request_id = saved_request;
-	}
-	free(buf);
-	ct_trace_response_free(resp);
+	if (rc == CT_ERR_AGAIN)
+		traveler_tracer_refuse(t->tracer, req, why);
+	else if (rc == CT_ERR_NOMEM)
+		ct_warn("out of memory queueing the trace request to %s; not answered",
+		        req->reply_topic);
 }
 
 static void ensure_partitions(struct traveler *t)
@@ -322,7 +291,7 @@ int traveler_handle(void *ctx, const struct ct_spool_batch *batch, void **ret_jo
 	rc = n_items > 0 ? store_items(t, t->items, n_items) : CT_OK;
 	for (size_t i = 0; i < batch->count && rc == CT_OK; i++)
 		if (t->decoded[i].is_trace && t->decoded[i].msg != NULL)
-			answer_trace(t, (const void *)t->decoded[i].msg);
+			submit_trace(t, (const void *)t->decoded[i].msg);
 	for (size_t i = 0; i < batch->count; i++)
 		ct_pb_free(t->decoded[i].msg);
 	return rc;
@@ -332,7 +301,12 @@ void traveler_report(void *ctx)
 {
 	struct traveler *t = ctx;
 
-	ct_info("stored %lu events, %lu duplicates ignored, spool backlog %llu bytes",
+	struct traveler_tracer_stats st;
+
+	traveler_tracer_stats(t->tracer, &st);
+	ct_info("stored %lu events, %lu duplicates ignored, spool backlog %llu bytes; traces: "
+	        "%lu answered (%lu with a database error), %lu refused, %lu queued",
 	        t->stored_events, t->duplicate_events,
-	        (unsigned long long)ct_spool_backlog_bytes(t->svc.spool));
+	        (unsigned long long)ct_spool_backlog_bytes(t->svc.spool), st.answered, st.failed,
+	        st.refused, st.queued);
 }

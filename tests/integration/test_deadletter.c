@@ -115,6 +115,7 @@ enum {
 	INVALID = CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID,
 	TOPIC = CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
 	CLOCK = CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_CLOCK,
+	CONFLICT = CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_CONFLICT,
 };
 
 static const struct expect cases[] = {
@@ -610,6 +611,54 @@ static void test_oversize_stopped_at_broker(void **state)
 	harness_pass(h);
 }
 
+/* The same event ID with other content is told, not dropped as a duplicate: a NOK resent
+ * under an OK's event ID, and two results without IDs whose derived IDs collide (same unit,
+ * station and start). Identical resends stay silent duplicates (test_duplicate_stored_once). */
+static void test_conflicting_duplicates_told(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *ingest = NULL, *traveler = NULL;
+	static const char *const ids[] = {"dl-conflict"};
+	const struct expect by_id = {
+	        EDGE "DL-CONFLICT/result/pb", CONFLICT, {"dl-conflict", "other content", NULL}};
+	const struct expect by_derived = {
+	        EDGE "DL-DERIVED/result/pb", CONFLICT, {"other content", "d-", NULL}};
+	static const char *const sentinel[] = {"dl-conflict-sentinel"};
+	long long n = -1;
+	struct one m;
+
+	assert_int_equal(harness_service_start(h, HARNESS_INGEST, NULL, NULL, &ingest), CT_OK);
+	assert_int_equal(harness_service_start(h, HARNESS_TRAVELER, NULL, NULL, &traveler), CT_OK);
+	one_init(&m, "DL-CONFLICT", ids[0], "CELL-CONFLICT");
+	publish_one(h, &m, "pb");
+	m.result.result = CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK; /* same ID, other verdict */
+	publish_one(h, &m, "pb");
+	/* No event IDs: ingest derives them from unit, station and start, which collide. */
+	one_init(&m, "DL-DERIVED", "", "CELL-DERIVED");
+	publish_one(h, &m, "pb");
+	m.result.result = CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK;
+	publish_one(h, &m, "pb");
+	one_init(&m, "DL-CONFLICT", sentinel[0], "CELL-CONFLICT-SENTINEL");
+	publish_one(h, &m, "pb");
+	check_dead_letter(h, &by_id);
+	check_dead_letter(h, &by_derived);
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM station_visit WHERE "
+	                                         "event_id = $1",
+	                                         1, sentinel, 1, HARNESS_WAIT_MS),
+	                 CT_OK);
+	/* The first of each pair is what was stored: the OK. */
+	assert_int_equal(harness_sql_long(h,
+	                                  "SELECT count(*) FROM station_visit WHERE event_id = $1 "
+	                                  "AND result = 1",
+	                                  1, ids, &n),
+	                 CT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(harness_proc_stop(h, traveler), CT_OK);
+	assert_int_equal(harness_proc_stop(h, ingest), CT_OK);
+	harness_pass(h);
+}
+
 static int group_setup(void **state)
 {
 	return harness_group_start("deadletter", CT_IT_WATCHDOG_S, state);
@@ -628,6 +677,8 @@ int main(void)
 	                                        harness_test_teardown),
 	        cmocka_unit_test_setup_teardown(test_oversize_stopped_at_broker, harness_test_setup,
 	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_conflicting_duplicates_told,
+	                                        harness_test_setup, harness_test_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
 }

@@ -190,6 +190,35 @@ static void test_many_ids(void **state)
 	ct_dedup_free(d);
 }
 
+/* The same ID with the same content is a duplicate; with other content a conflict; content
+ * not known on either side (0, or the plain call) is never a conflict. */
+static void test_content_conflict(void **state)
+{
+	struct ct_dedup *d = ct_dedup_new(16);
+	uint64_t ok, nok;
+	bool conflict = true;
+
+	(void)state;
+	assert_non_null(d);
+	ok = ct_dedup_fingerprint(d, "result OK", 9);
+	nok = ct_dedup_fingerprint(d, "result NOK", 10);
+	assert_true(ok != 0 && nok != 0 && ok != nok);
+	assert_true(ok == ct_dedup_fingerprint(d, "result OK", 9));
+	assert_false(ct_dedup_check_and_add_content(d, "e-1", ok, &conflict));
+	assert_false(conflict);
+	assert_true(ct_dedup_check_and_add_content(d, "e-1", ok, &conflict));
+	assert_false(conflict); /* a resend */
+	assert_true(ct_dedup_check_and_add_content(d, "e-1", nok, &conflict));
+	assert_true(conflict); /* same ID, other content */
+	assert_true(ct_dedup_check_and_add_content(d, "e-1", 0, &conflict));
+	assert_false(conflict); /* unknown content: a duplicate */
+	assert_true(ct_dedup_check_and_add(d, "e-1"));
+	assert_false(ct_dedup_check_and_add(d, "e-2")); /* remembered without content */
+	assert_true(ct_dedup_check_and_add_content(d, "e-2", nok, &conflict));
+	assert_false(conflict);
+	ct_dedup_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +230,7 @@ int main(void)
 	        cmocka_unit_test(test_model_small_tables),
 	        cmocka_unit_test(test_model_larger_table),
 	        cmocka_unit_test(test_many_ids),
+	        cmocka_unit_test(test_content_conflict),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ct_dedup;
 
@@ -18,7 +19,7 @@ struct ct_dedup;
 #define CT_DEDUP_MAX_CAPACITY ((size_t)1 << 30)
 
 /* Creates a set remembering up to capacity IDs (1..CT_DEDUP_MAX_CAPACITY); about
- * 90 bytes per entry, all allocated here. Returns NULL for a capacity out of range or when
+ * 100 bytes per entry, all allocated here. Returns NULL for a capacity out of range or when
  * allocation fails. Free with ct_dedup_free. */
 struct ct_dedup *ct_dedup_new(size_t capacity);
 
@@ -30,6 +31,17 @@ void ct_dedup_free(struct ct_dedup *dedup);
  * than CT_ID_MAX (64) are never recorded and always return false: callers validate IDs first.
  * Can't fail. */
 bool ct_dedup_check_and_add(struct ct_dedup *dedup, const char *id);
+
+/* As ct_dedup_check_and_add, also remembering a fingerprint of the content the ID came with
+ * (ct_dedup_fingerprint; 0: none). When id is in the set, *ret_conflict (may be NULL) says
+ * whether both fingerprints are known and differ: the same ID with other content, which a
+ * duplicate filter must not drop silently (a NOK resent as OK, or two messages whose derived
+ * IDs collide). Can't fail. */
+bool ct_dedup_check_and_add_content(struct ct_dedup *dedup, const char *id, uint64_t content,
+                                    bool *ret_conflict);
+
+/* A 64-bit fingerprint of len bytes (keyed per set, never 0). */
+uint64_t ct_dedup_fingerprint(const struct ct_dedup *dedup, const void *data, size_t len);
 
 /* Number of IDs currently remembered (at most the capacity). */
 size_t ct_dedup_count(const struct ct_dedup *dedup);
