@@ -15,6 +15,22 @@ if(CT_SANITIZE)
   target_link_options(ct_build_options INTERFACE -fsanitize=address,undefined)
 endif()
 
+# CT_FUZZ: libFuzzer builds (tests/fuzz/README.md). Every cellthread target is compiled with
+# coverage instrumentation (fuzzer-no-link) and the sanitizers, so the fuzzer sees the edges
+# of the code under test, not only of its harness; only the fuzz binaries link libFuzzer
+# itself (-fsanitize=fuzzer, in tests/fuzz/CMakeLists.txt). Needs clang: CC=clang. Services
+# and other tests still link (the sanitizer runtime carries the coverage callbacks).
+option(CT_FUZZ "Build libFuzzer targets and instrument the tree for them (needs clang)" OFF)
+if(CT_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "CT_FUZZ=ON needs clang (configure with CC=clang)")
+  endif()
+  target_compile_options(ct_build_options INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+    -fno-omit-frame-pointer)
+  target_link_options(ct_build_options INTERFACE -fsanitize=address,undefined)
+endif()
+
 # Generated protobuf-c code is compiled without our extra warnings: it is not ours to fix.
 add_library(ct_generated_options INTERFACE)
 target_compile_options(ct_generated_options INTERFACE -w)

@@ -1,11 +1,44 @@
 /* ct_pb: protobuf-c wrappers with size limits. */
 #include "ct_pb.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "ct_error.h"
 #include "ct_ids.h"
 #include "ct_time.h"
+
+/* True when msg or a message inside it kept an unknown field with field number 0. protobuf-c
+ * accepts such a field when its tag is written as a longer varint (80 00), keeps it, and packs
+ * it as the one byte 00, which every decoder refuses: a message a service accepted and passed
+ * on would be refused downstream. No valid encoder writes field number 0. */
+static bool has_field_zero(const ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *desc = msg->descriptor;
+
+	for (unsigned i = 0; i < msg->n_unknown_fields; i++)
+		if (msg->unknown_fields[i].tag == 0)
+			return true;
+	for (unsigned i = 0; i < desc->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &desc->fields[i];
+		const char *member = (const char *)msg + f->offset;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)((const char *)msg + f->quantifier_offset);
+			ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)member;
+			for (size_t k = 0; k < n; k++)
+				if (items[k] != NULL && has_field_zero(items[k]))
+					return true;
+		} else {
+			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
+			if (sub != NULL && has_field_zero(sub))
+				return true;
+		}
+	}
+	return false;
+}
 
 int ct_pb_unpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_t len,
                  size_t max_len, ProtobufCMessage **ret)
@@ -17,6 +50,10 @@ int ct_pb_unpack(const ProtobufCMessageDescriptor *desc, const void *buf, size_t
 	msg = protobuf_c_message_unpack(desc, NULL, len, buf);
 	if (msg == NULL)
 		return CT_ERR_DECODE;
+	if (has_field_zero(msg)) {
+		protobuf_c_message_free_unpacked(msg, NULL);
+		return CT_ERR_DECODE;
+	}
 	*ret = msg;
 	return CT_OK;
 }

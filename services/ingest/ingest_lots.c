@@ -102,12 +102,15 @@ bool ingest_lots_is_lot_topic(const char *topic)
 /* Splits ct/v1/lot/{site}/{lot_id} into its two IDs; false when it is not that shape. */
 static bool parse_topic(const char *topic, char *site, char *lot_id)
 {
-	const char *rest = topic + strlen(LOT_TOPIC_PREFIX);
-	const char *slash = strchr(rest, '/');
+	const char *rest, *slash;
 	size_t site_len;
 	size_t lot_len;
 
-	if (!ingest_lots_is_lot_topic(topic) || slash == NULL)
+	/* The prefix first: a shorter topic has nothing after it to look at. */
+	if (!ingest_lots_is_lot_topic(topic))
+		return false;
+	rest = topic + strlen(LOT_TOPIC_PREFIX);
+	if ((slash = strchr(rest, '/')) == NULL)
 		return false;
 	site_len = (size_t)(slash - rest);
 	lot_len = strlen(slash + 1);
