@@ -104,8 +104,10 @@ static bool write_file(const char *dir, const char *name, const void *buf, size_
 	char path[4096];
 	FILE *f;
 	bool ok;
+	int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return false;
 	f = fopen(path, "wb");
 	if (f == NULL)
 		return false;
