@@ -45,7 +45,7 @@ const struct ct_config_key ct_common_config_keys[] = {
                "directory of the durable inbox (one subfolder per instance)"),
         COMMON("spool.segment_kib", CT_CONF_INT, spool_segment_kib, "8192", 64, 1048576,
                "spool segment size in KiB"),
-        COMMON("spool.sync", CT_CONF_BOOL, spool_sync, "false", 0, 0,
+        COMMON("spool.sync", CT_CONF_BOOL, spool_sync, "true", 0, 0,
                "fdatasync the spool on every commit (survive power loss)"),
         COMMON("loop.publish_timeout_s", CT_CONF_INT, loop_publish_timeout_s, "60", 1, 3600,
                "a batch whose publishes the broker has not acknowledged after this long is "

@@ -342,6 +342,10 @@ int ct_spool_append(struct ct_spool *spool, const char *topic, const void *paylo
 			rc = CT_ERR_IO;
 			goto out;
 		}
+		/* A commit syncs only the newest segment: the one left behind is synced here, once
+		 * per segment, or its tail would miss the next commit's sync. */
+		if (spool->sync && fdatasync(old_fd) != 0)
+			ct_warn("spool: cannot fdatasync a finished segment: %s", strerror(errno));
 		close(old_fd);
 	}
 	while (done < total) {
@@ -558,9 +562,20 @@ static int commit_position(struct ct_spool *spool, uint64_t seq, uint64_t off)
 	int rc;
 
 	if (spool->sync) {
+		/* A duplicate of the segment's descriptor, synced outside the lock: appends from
+		 * Paho's thread go on meanwhile (an fdatasync takes milliseconds, a message
+		 * arriving would otherwise wait for it), and a rotation closing write_fd cannot
+		 * pull the file from under the sync. What was appended before the dup is on disk
+		 * when fdatasync returns. */
+		int fd;
+
 		pthread_mutex_lock(&spool->lock);
-		rc = fdatasync(spool->write_fd) == 0 ? CT_OK : CT_ERR_IO;
+		fd = dup(spool->write_fd);
 		pthread_mutex_unlock(&spool->lock);
+		if (fd < 0)
+			return CT_ERR_IO;
+		rc = fdatasync(fd) == 0 ? CT_OK : CT_ERR_IO;
+		close(fd);
 		if (rc != CT_OK)
 			return rc;
 	}
