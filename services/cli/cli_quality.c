@@ -185,7 +185,7 @@ static json_t *column_json(struct ct_pg_result *res, int r, const char *col, enu
 		name = ct_unit_kind_name(code(res, r, col));
 		return json_string(name ? name : "unspecified");
 	case COL_VERDICT:
-		return json_string(traveler_verdict_name(code(res, r, col)));
+		return json_string(ct_trace_verdict_name(code(res, r, col)));
 	case COL_LOT_STATE:
 		return json_string(lot_state_name(code(res, r, col)));
 	case COL_COMMAND:
@@ -270,7 +270,7 @@ static int inspect_list(const struct cli_config *cfg, const struct opts *o)
 			       val(res, r, "site"), val(res, r, "line"), val(res, r, "station"),
 			       val(res, r, "queue"), val(res, r, "entered_at"));
 			printf("        reason: %s (verdict %s, cause %s)\n", val(res, r, "reason"),
-			       traveler_verdict_name(code(res, r, "verdict")),
+			       ct_trace_verdict_name(code(res, r, "verdict")),
 			       val(res, r, "cause"));
 			if (!ct_pg_is_null(res, r, "disposition"))
 				printf("        disposed: %s by %s at %s: %s\n",
@@ -653,19 +653,19 @@ int cli_verdicts(const struct cli_config *cfg, int argc, char **argv)
 		return rc;
 	if (cli_connect_pg(cfg, &pg) != CT_OK)
 		return EXIT_FAILED;
-	if (traveler_verdicts_load(pg, (char *const *)o.pos, 1, 100000, &verdicts, &n, &truncated,
+	if (ct_trace_verdicts_load(pg, (char *const *)o.pos, 1, 100000, &verdicts, &n, &truncated,
 	                           err, sizeof(err)) != CT_OK) {
 		fprintf(stderr, "cellthread: %s\n", err);
 		rc = EXIT_FAILED;
 	} else if (o.json) {
 		json_t *array = json_array();
 		for (size_t i = 0; array != NULL && i < n; i++)
-			json_array_append_new(array, traveler_verdict_to_json(verdicts[i]));
+			json_array_append_new(array, ct_trace_verdict_to_json(verdicts[i]));
 		rc = print_json(array);
 	} else {
 		printf("%zu verdict(s) on %s%s\n", n, o.pos[0], truncated ? " (truncated)" : "");
 		for (size_t i = 0; i < n; i++)
-			traveler_verdict_print(verdicts[i], "  ", stdout);
+			ct_trace_verdict_print(verdicts[i], "  ", stdout);
 	}
 	for (size_t i = 0; i < n; i++)
 		protobuf_c_message_free_unpacked(&verdicts[i]->base, NULL);

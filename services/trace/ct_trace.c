@@ -500,7 +500,7 @@ static int parse_failed(const char *text, Cellthread__V1__Verdict *v)
 	return rc;
 }
 
-int traveler_verdicts_load(struct ct_pg *pg, char *const *unit_ids, size_t n, unsigned limit,
+int ct_trace_verdicts_load(struct ct_pg *pg, char *const *unit_ids, size_t n, unsigned limit,
                            Cellthread__V1__Verdict ***verdicts, size_t *n_verdicts,
                            bool *ret_truncated, char *err, size_t err_len)
 {
@@ -639,7 +639,7 @@ static int load_visits(struct ct_pg *pg, Cellthread__V1__TraceResponse *resp,
 	if (rc != CT_OK)
 		goto out;
 	/* The verdicts of the same units (a lot is never judged as a unit). */
-	rc = traveler_verdicts_load(pg, unit_ids, n_units, limits->max_visits, &resp->verdicts,
+	rc = ct_trace_verdicts_load(pg, unit_ids, n_units, limits->max_visits, &resp->verdicts,
 	                            &resp->n_verdicts, &verdicts_truncated, err, err_len);
 	if (verdicts_truncated)
 		resp->truncated = true;
@@ -743,7 +743,7 @@ fail:
 	return rc;
 }
 
-const char *traveler_verdict_name(int verdict)
+const char *ct_trace_verdict_name(int verdict)
 {
 	switch (verdict) {
 	case CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_PASS:
@@ -764,7 +764,7 @@ static json_t *number_or_null(bool present, double value)
 	return present && isfinite(value) ? json_real(value) : json_null();
 }
 
-json_t *traveler_verdict_to_json(const Cellthread__V1__Verdict *v)
+json_t *ct_trace_verdict_to_json(const Cellthread__V1__Verdict *v)
 {
 	json_t *failed = json_array(), *held = json_array(), *o = NULL;
 	const char *kind = ct_unit_kind_name(v->unit_kind);
@@ -788,7 +788,7 @@ json_t *traveler_verdict_to_json(const Cellthread__V1__Verdict *v)
 	              v->header ? v->header->producer : "", "unit_id", v->unit_id, "unit_kind",
 	              kind ? kind : "unspecified", "site", v->site, "line", v->line, "station",
 	              v->station, "source_event_id", v->source_event_id, "verdict",
-	              traveler_verdict_name(v->verdict), "failed", failed, "inspection_reason",
+	              ct_trace_verdict_name(v->verdict), "failed", failed, "inspection_reason",
 	              v->inspection_reason, "held_lots", held, "decided_at",
 	              ct_time_format_us(v->decided_at_us, when, sizeof(when)));
 out:
@@ -797,13 +797,13 @@ out:
 	return o;
 }
 
-void traveler_verdict_print(const Cellthread__V1__Verdict *v, const char *indent, FILE *out)
+void ct_trace_verdict_print(const Cellthread__V1__Verdict *v, const char *indent, FILE *out)
 {
 	char when[40];
 
 	fprintf(out, "%s%s %-10s %-16s %s (result %s)\n", indent,
 	        ct_time_format_us(v->decided_at_us, when, sizeof(when)), v->unit_id, v->station,
-	        traveler_verdict_name(v->verdict), v->source_event_id);
+	        ct_trace_verdict_name(v->verdict), v->source_event_id);
 	for (size_t k = 0; k < v->n_failed; k++) {
 		const Cellthread__V1__FailedCharacteristic *f = v->failed[k];
 		char lsl[32] = "-", usl[32] = "-";
@@ -863,7 +863,7 @@ char *ct_trace_to_json(const Cellthread__V1__TraceResponse *response)
 		json_t *verdicts = json_array();
 		for (size_t i = 0; i < response->n_verdicts; i++)
 			json_array_append_new(verdicts,
-			                      traveler_verdict_to_json(response->verdicts[i]));
+			                      ct_trace_verdict_to_json(response->verdicts[i]));
 		json_object_set_new(root, "verdicts", verdicts);
 	}
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
@@ -938,5 +938,5 @@ void ct_trace_print(const Cellthread__V1__TraceResponse *response, FILE *out)
 	}
 	fprintf(out, "Verdicts (%zu):\n", response->n_verdicts);
 	for (size_t i = 0; i < response->n_verdicts; i++)
-		traveler_verdict_print(response->verdicts[i], "  ", out);
+		ct_trace_verdict_print(response->verdicts[i], "  ", out);
 }

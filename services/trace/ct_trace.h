@@ -36,18 +36,18 @@ void ct_trace_response_free(Cellthread__V1__TraceResponse *response);
  * protobuf_c_message_free_unpacked, as a TraceResponse's are); *ret_truncated is set when
  * there were more. Returns CT_OK, or CT_ERR_PG / CT_ERR_NOMEM with the reason in err (what
  * was appended before the failure stays appended, for the caller to free). */
-int traveler_verdicts_load(struct ct_pg *pg, char *const *unit_ids, size_t n, unsigned limit,
+int ct_trace_verdicts_load(struct ct_pg *pg, char *const *unit_ids, size_t n, unsigned limit,
                            Cellthread__V1__Verdict ***verdicts, size_t *n_verdicts,
                            bool *ret_truncated, char *err, size_t err_len);
 /* "pass", "fail", "rework", "scrap" or "unspecified". */
-const char *traveler_verdict_name(int verdict);
+const char *ct_trace_verdict_name(int verdict);
 /* A verdict as a JSON object (new reference), NULL when out of memory: {event_id, producer,
  * unit_id, unit_kind, site, line, station, source_event_id, verdict, failed: [{characteristic,
  * value, lsl, usl, unit, reason}], inspection_reason, held_lots, decided_at}; numbers that
  * are absent (a one-sided spec) or not finite are null. */
-json_t *traveler_verdict_to_json(const Cellthread__V1__Verdict *verdict);
+json_t *ct_trace_verdict_to_json(const Cellthread__V1__Verdict *verdict);
 /* One verdict as text lines, each starting with indent. */
-void traveler_verdict_print(const Cellthread__V1__Verdict *verdict, const char *indent, FILE *out);
+void ct_trace_verdict_print(const Cellthread__V1__Verdict *verdict, const char *indent, FILE *out);
 
 /* JSON text of a response (malloc'ed, NUL-terminated), or NULL when out of memory. */
 char *ct_trace_to_json(const Cellthread__V1__TraceResponse *response);

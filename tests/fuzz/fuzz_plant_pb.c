@@ -68,9 +68,9 @@ static void use(const ProtobufCMessage *msg, FILE *sink)
 	} else if (desc == &cellthread__v1__verdict_batch__descriptor) {
 		const Cellthread__V1__VerdictBatch *b = (const void *)msg;
 		for (size_t i = 0; i < b->n_verdicts; i++) {
-			json_decref(traveler_verdict_to_json(b->verdicts[i]));
+			json_decref(ct_trace_verdict_to_json(b->verdicts[i]));
 			if (sink != NULL)
-				traveler_verdict_print(b->verdicts[i], "  ", sink);
+				ct_trace_verdict_print(b->verdicts[i], "  ", sink);
 		}
 	} else if (desc == &cellthread__v1__trace_request__descriptor) {
 		const Cellthread__V1__TraceRequest *req = (const void *)msg;
