@@ -9,6 +9,7 @@
  * leads to one place, handle_again(). */
 #include "ct_loop.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "ct_log.h"
 #include "ct_mqtt.h"
 #include "ct_time.h"
+#include "ct_topic.h"
 
 #define REPORT_EVERY_MS 30000
 /* Longest wait for the first record of a batch: the period of tick when nothing arrives. */
@@ -70,6 +72,29 @@ int ct_loop_publish(struct ct_loop *loop, const char *topic, const ProtobufCMess
 	rc = ct_loop_publish_raw(loop, topic, buf, len, retain);
 	free(buf);
 	return rc;
+}
+
+int ct_loop_dead_letter(struct ct_loop *loop, const char *source_topic, int reason_code,
+                        const char *reason, const void *payload, size_t len, size_t keep_bytes)
+{
+	Cellthread__V1__DeadLetter dl = CELLTHREAD__V1__DEAD_LETTER__INIT;
+	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
+	char id[40], producer[CT_ID_MAX + 16], topic[CT_TOPIC_MAX];
+
+	ct_warn("dead letter from %s: %s", source_topic, reason);
+	snprintf(producer, sizeof(producer), "%s-%s", loop->svc->name, loop->svc->config->instance);
+	snprintf(topic, sizeof(topic), CT_TOPIC_ROOT "/sys/deadletter/%s", loop->svc->name);
+	ct_pb_header_fill(&header, id, sizeof(id), producer);
+	dl.header = &header;
+	dl.service = (char *)loop->svc->name;
+	dl.source_topic = (char *)source_topic;
+	dl.reason_code = (Cellthread__V1__DeadLetterReason)reason_code;
+	dl.reason = (char *)reason;
+	dl.payload.data = (uint8_t *)payload;
+	dl.payload.len = len < keep_bytes ? len : keep_bytes;
+	dl.payload_size = (uint32_t)len;
+	dl.received_at_us = ct_now_us();
+	return ct_loop_publish(loop, topic, &dl.base, false);
 }
 
 int ct_loop_flush(struct ct_loop *loop)

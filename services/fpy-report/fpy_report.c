@@ -17,9 +17,8 @@
 #include "ct_time.h"
 #include "ct_topic.h"
 
-#define DEADLETTER_TOPIC CT_TOPIC_ROOT "/sys/deadletter/" SERVICE_NAME
-#define DEADLETTER_CAP   (64 * 1024) /* bytes of a refused payload a dead letter keeps */
-#define REASON(r)        CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_##r
+#define DEADLETTER_CAP (64 * 1024) /* bytes of a refused payload a dead letter keeps */
+#define REASON(r)      CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_##r
 
 /* A handled batch: its spool end and the newest window it counted into. */
 struct batch_job {
@@ -30,23 +29,9 @@ struct batch_job {
 static int dead_letter(struct fpy_report *r, const char *topic, int reason_code, const char *reason,
                        const void *payload, size_t len)
 {
-	Cellthread__V1__DeadLetter dl = CELLTHREAD__V1__DEAD_LETTER__INIT;
-	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	char id[40];
-
-	ct_pb_header_fill(&header, id, sizeof(id), r->producer);
-	dl.header = &header;
-	dl.service = (char *)SERVICE_NAME;
-	dl.source_topic = (char *)topic;
-	dl.reason_code = (Cellthread__V1__DeadLetterReason)reason_code;
-	dl.reason = (char *)reason;
-	dl.payload.data = (uint8_t *)payload;
-	dl.payload.len = len < DEADLETTER_CAP ? len : DEADLETTER_CAP;
-	dl.payload_size = (uint32_t)len;
-	dl.received_at_us = ct_now_us();
 	r->dead_lettered++;
-	ct_warn("dead letter from %s: %s", topic, reason);
-	return ct_loop_publish(&r->loop, DEADLETTER_TOPIC, &dl.base, false);
+	return ct_loop_dead_letter(&r->loop, topic, reason_code, reason, payload, len,
+	                           DEADLETTER_CAP);
 }
 
 /* Counts one VerdictBatch, or dead-letters it whole. *newest: the newest window counted into. */

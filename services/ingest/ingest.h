@@ -35,7 +35,6 @@ struct ingest {
 	/* Copy of the held-lot set as it was before the batch in hand changed it (taken at the
 	 * batch's first lot message), handed to the loop as the batch's job for rewinds. */
 	struct ingest_lots *batch_start_lots;
-	char producer[CT_ID_MAX + 16];
 	/* Counters for the periodic log line. */
 	unsigned long accepted, duplicates, conflicts, dead_lettered, flagged;
 };

@@ -70,24 +70,9 @@ static int publish_message(struct ingest *in, const char *topic, const ProtobufC
 static int dead_letter(struct ingest *in, const char *source_topic, int reason_code,
                        const char *reason, const void *payload, size_t payload_len)
 {
-	Cellthread__V1__DeadLetter dl = CELLTHREAD__V1__DEAD_LETTER__INIT;
-	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	char id[40];
-	size_t cap = (size_t)in->cfg.deadletter_payload_kib * 1024;
-
-	ct_pb_header_fill(&header, id, sizeof(id), in->producer);
-	dl.header = &header;
-	dl.service = (char *)SERVICE_NAME;
-	dl.source_topic = (char *)source_topic;
-	dl.reason_code = (Cellthread__V1__DeadLetterReason)reason_code;
-	dl.reason = (char *)reason;
-	dl.payload.data = (uint8_t *)payload;
-	dl.payload.len = payload_len < cap ? payload_len : cap;
-	dl.payload_size = (uint32_t)payload_len;
-	dl.received_at_us = ct_now_us();
 	in->dead_lettered++;
-	ct_warn("dead letter from %s: %s", source_topic, reason);
-	return publish_message(in, CT_TOPIC_ROOT "/sys/deadletter/" SERVICE_NAME, &dl.base);
+	return ct_loop_dead_letter(&in->loop, source_topic, reason_code, reason, payload,
+	                           payload_len, (size_t)in->cfg.deadletter_payload_kib * 1024);
 }
 
 /* Validates each result of a batch on its own, so one bad result does not hold back the

@@ -85,7 +85,6 @@ int main(int argc, char **argv)
 	ingest_limits_init(&in.limits);
 	in.limits.max_future_us = in.cfg.max_future_s * 1000000LL;
 	in.limits.max_past_us = in.cfg.max_past_s * 1000000LL;
-	snprintf(in.producer, sizeof(in.producer), "%s-%s", SERVICE_NAME, common.instance);
 	in.seen = ct_dedup_new((size_t)in.cfg.dedup_capacity);
 	in.lots = ingest_lots_new();
 	if (in.seen == NULL || in.lots == NULL) {

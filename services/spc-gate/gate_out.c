@@ -54,22 +54,7 @@ static void plant_topic(char *buf, size_t len, const char *site, const char *lin
 void gate_dead_letter(struct gate *g, const char *topic, int code, const char *reason,
                       const void *payload, size_t len)
 {
-	Cellthread__V1__DeadLetter dl = CELLTHREAD__V1__DEAD_LETTER__INIT;
-	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	char id[40];
-
-	ct_warn("dead letter from %s: %s", topic, reason);
-	ct_pb_header_fill(&header, id, sizeof(id), g->producer);
-	dl.header = &header;
-	dl.service = (char *)SERVICE_NAME;
-	dl.source_topic = (char *)topic;
-	dl.reason_code = code;
-	dl.reason = (char *)reason;
-	dl.payload.data = (uint8_t *)payload;
-	dl.payload.len = len > 65536 ? 65536 : len;
-	dl.payload_size = (uint32_t)len;
-	dl.received_at_us = ct_now_us();
-	gate_publish(g, CT_TOPIC_ROOT "/sys/deadletter/" SERVICE_NAME, &dl.base, false);
+	ct_loop_dead_letter(&g->loop, topic, code, reason, payload, len, 65536);
 }
 
 /* ---- verdicts -------------------------------------------------------------------------- */

@@ -117,6 +117,13 @@ int ct_loop_publish(struct ct_loop *loop, const char *topic, const ProtobufCMess
 /* The same for bytes already encoded. */
 int ct_loop_publish_raw(struct ct_loop *loop, const char *topic, const void *payload, size_t len,
                         bool retain);
+/* Publishes what the service refused and why: a DeadLetter (the service, its producer
+ * "<service>-<instance>", source_topic, reason_code and reason, when it was received, and the
+ * first keep_bytes of payload, with payload_size its whole size) on
+ * ct/v1/sys/deadletter/<service>, as ct_loop_publish does; logs it once as a warning. payload
+ * may be NULL. */
+int ct_loop_dead_letter(struct ct_loop *loop, const char *source_topic, int reason_code,
+                        const char *reason, const void *payload, size_t len, size_t keep_bytes);
 /* Waits until every publish so far is acknowledged. Returns CT_OK or CT_ERR_UNACKED (also
  * remembered, as for ct_loop_publish). */
 int ct_loop_flush(struct ct_loop *loop);
