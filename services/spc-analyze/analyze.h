@@ -36,6 +36,22 @@ const char *cell_at(char **cells, size_t n, size_t index, unsigned long line, co
 double cell_number(char **cells, size_t n, size_t index, unsigned long line, const char *what);
 bool row_is_numeric(char **cells, size_t n);
 
+/* A CSV file's optional header row: its column names, pointing into a copy of their line
+ * (the next getline reuses the buffer the cells point into). */
+struct csv_header {
+	char *line; /* NULL: the file has no header */
+	char *names[MAX_COLUMNS];
+	size_t n;
+};
+/* For the file's first row (cells split from line, a getline buffer of line_size bytes):
+ * when it is not numbers, keeps it as the header and returns true (the caller skips it).
+ * Dies when out of memory. */
+bool csv_take_header(struct csv_header *h, const char *line, size_t line_size, char **cells,
+                     size_t n);
+/* The names to resolve columns by, NULL without a header (columns are then 1-based indices). */
+char **csv_header_names(struct csv_header *h);
+void csv_header_cleanup(struct csv_header *h);
+
 /* Parses `--exclude` ("3,17": 1-based point numbers, any order, repeats allowed) into a flag per
  * point: *ret_flags[i] is true when point i + 1 is excluded (heap, caller frees; NULL when text
  * is NULL). Dies naming the option when a number is not a whole number in 1..points. */

@@ -110,10 +110,11 @@ static void read_t2_table(const struct t2_request *req, struct t2_table *t)
 	if (!f)
 		die(EXIT_INPUT, "cannot open input '%s': %s", req->input, strerror(errno));
 
-	char *line = NULL, *header_line = NULL;
-	size_t line_size = 0, header_n = 0, subgroup_col = 0;
+	char *line = NULL;
+	size_t line_size = 0, subgroup_col = 0;
 	unsigned long number_ = 0;
-	char *cells[MAX_COLUMNS], *header[MAX_COLUMNS];
+	char *cells[MAX_COLUMNS];
+	struct csv_header header = {0};
 	bool first = true, have_columns = false;
 
 	t->p = split_list("columns", req->columns, t->name, P_MAX);
@@ -125,19 +126,12 @@ static void read_t2_table(const struct t2_request *req, struct t2_table *t)
 		size_t n = split_csv(line, cells, MAX_COLUMNS);
 		if (first) {
 			first = false;
-			if (!row_is_numeric(cells, n)) {
-				header_line = malloc(line_size);
-				if (!header_line)
-					die(EXIT_FAILED, "out of memory");
-				memcpy(header_line, line, line_size);
-				for (size_t i = 0; i < n; i++)
-					header[i] = header_line + (cells[i] - line);
-				header_n = n;
+			if (csv_take_header(&header, line, line_size, cells, n))
 				continue;
-			}
 		}
 		if (!have_columns) {
-			char **names = header_line ? header : NULL;
+			char **names = csv_header_names(&header);
+			size_t header_n = header.n;
 			for (int k = 0; k < t->p; k++)
 				t->column[k] = find_column("columns", t->name[k], names, header_n);
 			if (req->subgroup_column)
@@ -162,7 +156,7 @@ static void read_t2_table(const struct t2_request *req, struct t2_table *t)
 	}
 	bool read_error = ferror(f);
 	free(line);
-	free(header_line);
+	csv_header_cleanup(&header);
 	fclose(f);
 	if (read_error)
 		die(EXIT_INPUT, "cannot read input '%s'", req->input);

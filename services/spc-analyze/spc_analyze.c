@@ -435,17 +435,43 @@ bool row_is_numeric(char **cells, size_t n)
 	return false;
 }
 
+bool csv_take_header(struct csv_header *h, const char *line, size_t line_size, char **cells,
+                     size_t n)
+{
+	if (row_is_numeric(cells, n))
+		return false;
+	if ((h->line = malloc(line_size)) == NULL)
+		die(EXIT_FAILED, "out of memory");
+	memcpy(h->line, line, line_size);
+	for (size_t i = 0; i < n; i++)
+		h->names[i] = h->line + (cells[i] - line);
+	h->n = n;
+	return true;
+}
+
+char **csv_header_names(struct csv_header *h)
+{
+	return h->line != NULL ? h->names : NULL;
+}
+
+void csv_header_cleanup(struct csv_header *h)
+{
+	free(h->line);
+	h->line = NULL;
+	h->n = 0;
+}
+
 static void read_table(const struct options *o, struct table *t)
 {
 	FILE *f = fopen(o->input, "r");
 	if (!f)
 		die(EXIT_INPUT, "cannot open input '%s': %s", o->input, strerror(errno));
 
-	char *line = NULL, *header_line = NULL;
+	char *line = NULL;
 	size_t line_size = 0;
 	unsigned long number = 0;
-	char *cells[MAX_COLUMNS], *header[MAX_COLUMNS];
-	size_t header_n = 0;
+	char *cells[MAX_COLUMNS];
+	struct csv_header header = {0};
 	bool first = true, have_columns = false;
 	size_t value_col = 0, subgroup_col = 0, size_col = 0;
 	bool needs_size =
@@ -459,21 +485,12 @@ static void read_table(const struct options *o, struct table *t)
 		size_t n = split_csv(line, cells, MAX_COLUMNS);
 		if (first) {
 			first = false;
-			if (!row_is_numeric(cells, n)) {
-				/* The cells point into line, which the next getline reuses:
-				 * keep a copy of the whole buffer and point into that. */
-				header_line = malloc(line_size);
-				if (!header_line)
-					die(EXIT_FAILED, "out of memory");
-				memcpy(header_line, line, line_size);
-				for (size_t i = 0; i < n; i++)
-					header[i] = header_line + (cells[i] - line);
-				header_n = n;
+			if (csv_take_header(&header, line, line_size, cells, n))
 				continue;
-			}
 		}
 		if (!have_columns) {
-			char **names = header_line ? header : NULL;
+			char **names = csv_header_names(&header);
+			size_t header_n = header.n;
 			value_col = find_column("column", o->value_column, names, header_n);
 			if (o->subgroup_column)
 				subgroup_col = find_column("subgroup-column", o->subgroup_column,
@@ -521,7 +538,7 @@ static void read_table(const struct options *o, struct table *t)
 	}
 	bool read_error = ferror(f);
 	free(line);
-	free(header_line);
+	csv_header_cleanup(&header);
 	fclose(f);
 	if (read_error)
 		die(EXIT_INPUT, "cannot read input '%s'", o->input);
