@@ -1,14 +1,18 @@
 # Warning and sanitizer flags, carried by the INTERFACE target ct_build_options that every
 # cellthread target links, so one place decides how the whole tree is compiled.
-add_library(ct_build_options INTERFACE)
-target_compile_options(ct_build_options INTERFACE
+# ct_warning_options is its warnings alone, for the one target loaded into a program that is
+# not ours (the broker plugin: Mosquitto is not built with the sanitizers' runtime).
+add_library(ct_warning_options INTERFACE)
+target_compile_options(ct_warning_options INTERFACE
   -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
   -Wpointer-arith -Wcast-align -Wwrite-strings -Wvla -Wundef -Wnull-dereference
   -Wimplicit-fallthrough -fno-common)
-target_compile_definitions(ct_build_options INTERFACE _POSIX_C_SOURCE=200809L _DEFAULT_SOURCE)
+target_compile_definitions(ct_warning_options INTERFACE _POSIX_C_SOURCE=200809L _DEFAULT_SOURCE)
 if(CT_WERROR)
-  target_compile_options(ct_build_options INTERFACE -Werror)
+  target_compile_options(ct_warning_options INTERFACE -Werror)
 endif()
+add_library(ct_build_options INTERFACE)
+target_link_libraries(ct_build_options INTERFACE ct_warning_options)
 if(CT_SANITIZE)
   target_compile_options(ct_build_options INTERFACE
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)

@@ -22,6 +22,7 @@ struct ingest_config {
 	long max_future_s;
 	long max_past_s;
 	long batch_records;
+	char *plant_file; /* the plant registry (ct_plant.h); NULL: any station */
 };
 
 /* Per-process state of the loop. */
@@ -30,6 +31,7 @@ struct ingest {
 	struct ct_loop loop;
 	struct ingest_config cfg;
 	struct ingest_limits limits;
+	struct ct_plant *plant;   /* the plant registry, or NULL */
 	struct ct_dedup *seen;    /* recent event IDs */
 	struct ingest_lots *lots; /* held lots, from spc-gate's lot status */
 	/* Copy of the held-lot set as it was before the batch in hand changed it (taken at the

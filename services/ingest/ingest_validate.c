@@ -24,6 +24,12 @@
 
 #define REASON_INVALID CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID
 #define REASON_CLOCK   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_CLOCK
+#define REASON_UNKNOWN_STATION                                                                     \
+	CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_UNKNOWN_STATION
+#define REASON_IMPLAUSIBLE CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_IMPLAUSIBLE
+/* Without a plant registry every value must still lie within this: it keeps 1e308 and the
+ * like, which are finite but wreck any average or EWMA, out of the thread. */
+#define DEFAULT_PLAUSIBLE_ABS 1e9
 
 #define NAME_MAX_LEN  64 /* characteristic, parameter, quantity, signal and curve names */
 #define UNIT_MAX_LEN  16 /* units of measure */
@@ -57,6 +63,7 @@ void ingest_limits_init(struct ingest_limits *limits)
 	limits->max_text = 1024;
 	limits->max_curve_points = 4096;
 	limits->max_samples = 10000;
+	limits->plant = NULL;
 }
 
 static bool is_empty(const char *s)
@@ -253,10 +260,24 @@ static int check_unit(struct check *c, const char *path, const char *field, cons
 	return CT_OK;
 }
 
-static int check_finite(struct check *c, const char *path, const char *field, double v)
+/* A finite value within the physical range of `name` (the plant registry's, else
+ * +-DEFAULT_PLAUSIBLE_ABS). */
+static int check_plausible(struct check *c, const char *path, const char *field, const char *name,
+                           double v)
 {
+	double min = -DEFAULT_PLAUSIBLE_ABS, max = DEFAULT_PLAUSIBLE_ABS;
+	bool plausible;
+
 	if (!isfinite(v))
 		return fail(c, REASON_INVALID, path, field, "not finite");
+	if (c->limits->plant != NULL)
+		plausible = ct_plant_value_is_plausible(c->limits->plant, name, v, &min, &max);
+	else
+		plausible = v >= min && v <= max;
+	if (!plausible)
+		return fail(c, REASON_IMPLAUSIBLE, path, field,
+		            "%.15g is outside the physical range of %s [%g, %g]", v, name, min,
+		            max);
 	return CT_OK;
 }
 
@@ -329,6 +350,17 @@ static int check_topic(struct check *c, const char *path, const char *field, con
 	return CT_OK;
 }
 
+/* A station (or an asset of one) the plant registry names on that site and line. */
+static int check_registered(struct check *c, const char *path, const char *site, const char *line,
+                            const char *station_field, const char *station)
+{
+	if (c->limits->plant == NULL || ct_plant_has_station(c->limits->plant, site, line, station))
+		return CT_OK;
+	return fail(c, REASON_UNKNOWN_STATION, path, station_field,
+	            "\"%s\" is not a station of site \"%s\" line \"%s\" in the plant registry",
+	            station, site, line);
+}
+
 /* Where a message says it comes from: site, line and station (or asset) are IDs, and when
  * the topic is known they equal its levels. station_field names the message's field. */
 static int check_location(struct check *c, const char *path, const char *site, const char *line,
@@ -344,12 +376,14 @@ static int check_location(struct check *c, const char *path, const char *site, c
 	if ((rc = check_id(c, path, station_field, station, true)) != CT_OK)
 		return rc;
 	if (topic == NULL)
-		return CT_OK;
+		return check_registered(c, path, site, line, station_field, station);
 	if ((rc = check_topic(c, path, "site", site, topic->site, "site")) != CT_OK)
 		return rc;
 	if ((rc = check_topic(c, path, "line", line, topic->line, "line")) != CT_OK)
 		return rc;
-	return check_topic(c, path, station_field, station, topic->station, "station");
+	if ((rc = check_topic(c, path, station_field, station, topic->station, "station")) != CT_OK)
+		return rc;
+	return check_registered(c, path, site, line, station_field, station);
 }
 
 static int check_header(struct check *c, const char *path, const Cellthread__V1__Header *h)
@@ -382,7 +416,7 @@ static int check_measurement(struct check *c, const char *p, const Cellthread__V
 		return fail(c, REASON_INVALID, p, NULL, "missing");
 	if ((rc = check_name(c, p, "characteristic", m->characteristic)) != CT_OK)
 		return rc;
-	if ((rc = check_finite(c, p, "value", m->value)) != CT_OK)
+	if ((rc = check_plausible(c, p, "value", m->characteristic, m->value)) != CT_OK)
 		return rc;
 	if ((rc = check_unit(c, p, "unit", m->unit)) != CT_OK)
 		return rc;
@@ -397,9 +431,9 @@ static int check_parameter(struct check *c, const char *p, const Cellthread__V1_
 		return fail(c, REASON_INVALID, p, NULL, "missing");
 	if ((rc = check_name(c, p, "name", m->name)) != CT_OK)
 		return rc;
-	if ((rc = check_finite(c, p, "actual", m->actual)) != CT_OK)
+	if ((rc = check_plausible(c, p, "actual", m->name, m->actual)) != CT_OK)
 		return rc;
-	if ((rc = check_finite(c, p, "setpoint", m->setpoint)) != CT_OK)
+	if ((rc = check_plausible(c, p, "setpoint", m->name, m->setpoint)) != CT_OK)
 		return rc;
 	return check_unit(c, p, "unit", m->unit);
 }
@@ -449,7 +483,7 @@ static int check_environment(struct check *c, const char *p,
 		return fail(c, REASON_INVALID, p, NULL, "missing");
 	if ((rc = check_name(c, p, "quantity", m->quantity)) != CT_OK)
 		return rc;
-	if ((rc = check_finite(c, p, "value", m->value)) != CT_OK)
+	if ((rc = check_plausible(c, p, "value", m->quantity, m->value)) != CT_OK)
 		return rc;
 	if ((rc = check_unit(c, p, "unit", m->unit)) != CT_OK)
 		return rc;
@@ -635,7 +669,7 @@ static int check_signal(struct check *c, const char *p, const Cellthread__V1__Si
 		if (i > 0 && s->samples[i]->at_us < s->samples[i - 1]->at_us)
 			return fail(c, REASON_INVALID, q, "at_us", "earlier than samples[%zu]",
 			            i - 1);
-		if ((rc = check_finite(c, q, "value", s->samples[i]->value)) != CT_OK)
+		if ((rc = check_plausible(c, q, "value", s->name, s->samples[i]->value)) != CT_OK)
 			return rc;
 	}
 	return CT_OK;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "ct_pb.h"
+#include "ct_plant.h"
 #include "ct_topic.h"
 
 /* Length of a derived event ID including its NUL: "d-" + 32 hex digits + NUL. */
@@ -37,6 +38,9 @@ struct ingest_limits {
 	size_t max_text;         /* bytes of note and exception text; 1024 */
 	size_t max_curve_points; /* points per curve; 4096 */
 	size_t max_samples;      /* samples per telemetry signal; 10000 */
+	/* Stations and physical ranges (ct_plant.h); NULL: any station, and values within
+	 * +-1e9. Borrowed: the caller keeps it alive while checking. */
+	const struct ct_plant *plant;
 };
 
 /* Fills limits with the defaults above. Can't fail. */
@@ -51,7 +55,9 @@ void ingest_limits_init(struct ingest_limits *limits);
  * Returns CT_OK after normalising (schema_version 0 -> 1, empty event_id -> derived ID,
  * zero measured_at_us / at_us of items -> the visit's ended_at_us).
  * Returns CT_ERR_INVALID with *ret_reason set to CELLTHREAD__V1__DEAD_LETTER_REASON__
- * DEAD_LETTER_REASON_CLOCK (a time outside the clock bounds) or ..._INVALID (anything else) and
+ * DEAD_LETTER_REASON_CLOCK (a time outside the clock bounds), ..._UNKNOWN_STATION (site / line /
+ * station not in limits->plant), ..._IMPLAUSIBLE (a measurement, parameter, environment or
+ * telemetry value outside its physical range) or ..._INVALID (anything else) and
  * the field path and reason in err; the batch is unchanged.
  * Returns CT_ERR_NOMEM when a derived ID could not be allocated; the batch is unchanged and
  * *ret_reason untouched. *ret_reason is untouched on success. The caller keeps ownership of

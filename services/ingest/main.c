@@ -19,6 +19,7 @@
 #include "ct_error.h"
 #include "ct_log.h"
 #include "ct_loop.h"
+#include "ct_plant.h"
 #include "ct_service.h"
 #include "ct_topic.h"
 #include "ingest.h"
@@ -41,6 +42,8 @@ static const struct ct_config_key ingest_keys[] = {
             "timestamps earlier than now - this are refused"),
         KEY("ingest.batch_records", CT_CONF_INT, batch_records, "512", 1, 100000,
             "messages handled per spool batch"),
+        KEY("ingest.plant_file", CT_CONF_STRING, plant_file, NULL, 0, 0,
+            "plant registry: stations per line, physical ranges (empty: any station)"),
 };
 
 static void report(void *ctx)
@@ -85,6 +88,19 @@ int main(int argc, char **argv)
 	ingest_limits_init(&in.limits);
 	in.limits.max_future_us = in.cfg.max_future_s * 1000000LL;
 	in.limits.max_past_us = in.cfg.max_past_s * 1000000LL;
+	if (in.cfg.plant_file != NULL && in.cfg.plant_file[0] != '\0') {
+		if (ct_plant_load(in.cfg.plant_file, &in.plant, err, sizeof(err)) != CT_OK) {
+			ct_error("%s", err);
+			exit_code = 2;
+			goto out;
+		}
+		in.limits.plant = in.plant;
+		ct_info("plant registry %s: %zu stations, %zu ranges", in.cfg.plant_file,
+		        ct_plant_station_count(in.plant), ct_plant_range_count(in.plant));
+	} else {
+		ct_warn("no plant registry (ingest.plant_file): any station is accepted and values "
+		        "are only bounded by +-1e9");
+	}
 	in.seen = ct_dedup_new((size_t)in.cfg.dedup_capacity);
 	in.lots = ingest_lots_new();
 	if (in.seen == NULL || in.lots == NULL) {
@@ -114,6 +130,7 @@ int main(int argc, char **argv)
 out:
 	ct_dedup_free(in.seen);
 	ingest_lots_free(in.lots);
+	ct_plant_free(in.plant);
 	ct_service_cleanup_config(&common, &own);
 	return exit_code;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -25,6 +26,8 @@
 #define SEC     INT64_C(1000000)
 #define INVALID CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_INVALID
 #define CLOCK   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_CLOCK
+#define UNKNOWN CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_UNKNOWN_STATION
+#define IMPLAUS CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_IMPLAUSIBLE
 
 /* Two results from ct/v1/edge/S1/L1/FILL-01/result: a rich one and one with only its result. */
 static const char batch_fixture[] =
@@ -186,6 +189,17 @@ static void expect(const char *name, int rc, int reason, const char *err, int wa
 		fail_msg("%s: error \"%s\", expected \"%s...\"", name, err, want_err);
 }
 
+/* A plant registry naming the fixtures' stations (group setup loads it). */
+static struct ct_plant *test_plant;
+static const char plant_text[] = "# the fixtures' plant\n"
+                                 "line S1 L1 FILL-01 MOD-01\n"
+                                 "line S1 L1 coater-1\n"
+                                 "range fill_mass 0 50 g\n"
+                                 "range nozzle_pressure 0 100 bar\n"
+                                 "range dew_point -100 100 C\n"
+                                 "range web_tension 0 1000 N\n"
+                                 "default-range -1e6 1e6\n";
+
 /* Mutators: each takes the valid fixture (and the limits) and breaks or bends one thing. */
 #define RESULT_MUTATOR(name, ...)                                                                  \
 	static void name(Cellthread__V1__StationResultBatch *b, struct ingest_limits *l)           \
@@ -258,6 +272,15 @@ RESULT_MUTATOR(r_child_position_ctl, set_str(&r0->children[0]->position, "1\x1b[
 RESULT_MUTATOR(r_env_name, set_str(&r0->environment[0]->quantity, "Dew Point"))
 RESULT_MUTATOR(r_env_sensor, set_str(&r0->environment[0]->sensor, "dp;1"))
 RESULT_MUTATOR(r_env_inf, r0->environment[0]->value = -INFINITY)
+/* Finite but absurd: accepted as "finite" once, it drove an EWMA chart into 21 ADJUSTs. */
+RESULT_MUTATOR(r_value_huge, r0->measurements[0]->value = 1.7e308)
+RESULT_MUTATOR(r_value_ok_no_registry, r0->measurements[0]->value = 9.9e8)
+RESULT_MUTATOR(r_registered, l->plant = test_plant)
+RESULT_MUTATOR(r_fill_mass_60, l->plant = test_plant; r0->measurements[0]->value = 60)
+RESULT_MUTATOR(r_fill_mass_negative, l->plant = test_plant; r0->measurements[0]->value = -0.1)
+RESULT_MUTATOR(r_default_range, l->plant = test_plant; r0->measurements[1]->value = 2e6)
+RESULT_MUTATOR(r_setpoint_range, l->plant = test_plant; r0->parameters[0]->setpoint = 250)
+RESULT_MUTATOR(r_env_range, l->plant = test_plant; r0->environment[0]->value = -150)
 RESULT_MUTATOR(r_note_bad_utf8, set_str(&r0->notes[0]->text, "caf\xc3\x28"))
 RESULT_MUTATOR(r_note_overlong, set_str(&r0->notes[0]->text, "\xc0\xaf"))
 RESULT_MUTATOR(r_note_surrogate, set_str(&r0->notes[0]->text, "\xed\xa0\x80"))
@@ -399,6 +422,24 @@ static const struct result_case result_cases[] = {
          "results[0].environment[0].sensor: not a valid ID"},
         {"environment -Inf", r_env_inf, CT_ERR_INVALID, INVALID,
          "results[0].environment[0].value: not finite"},
+        {"value 1.7e308 without a registry", r_value_huge, CT_ERR_INVALID, IMPLAUS,
+         "results[0].measurements[0].value: 1.7e+308 is outside the physical "
+         "range of fill_mass [-1e+09, 1e+09]"},
+        {"value 9.9e8 without a registry", r_value_ok_no_registry, CT_OK, 0, ""},
+        {"registered station, values in range", r_registered, CT_OK, 0, ""},
+        {"fill mass 60 g", r_fill_mass_60, CT_ERR_INVALID, IMPLAUS,
+         "results[0].measurements[0].value: 60 is outside the physical range of fill_mass "
+         "[0, 50]"},
+        {"fill mass -0.1 g", r_fill_mass_negative, CT_ERR_INVALID, IMPLAUS,
+         "results[0].measurements[0].value: -0.1 is outside"},
+        {"name without a range: the default", r_default_range, CT_ERR_INVALID, IMPLAUS,
+         "results[0].measurements[1].value: 2000000 is outside the physical range of "
+         "vacuum_level [-1e+06, 1e+06]"},
+        {"parameter setpoint out of range", r_setpoint_range, CT_ERR_INVALID, IMPLAUS,
+         "results[0].parameters[0].setpoint: 250 is outside the physical range of "
+         "nozzle_pressure [0, 100]"},
+        {"environment out of range", r_env_range, CT_ERR_INVALID, IMPLAUS,
+         "results[0].environment[0].value: -150 is outside"},
         {"note not UTF-8", r_note_bad_utf8, CT_ERR_INVALID, INVALID,
          "results[0].notes[0].text: not valid UTF-8"},
         {"note overlong UTF-8", r_note_overlong, CT_ERR_INVALID, INVALID,
@@ -924,6 +965,107 @@ static void test_genealogy_derived_id(void **state)
 	free_msg(m);
 }
 
+/* Stations: a result or telemetry from a station (or asset of one) the registry does not name
+ * on that site and line is refused, with the topic agreeing with the message. */
+static void test_registry_stations(void **state)
+{
+	static const struct {
+		const char *line, *station;
+		int rc, reason;
+	} cases[] = {
+	        {"L1", "FILL-01", CT_OK, -1},
+	        {"L1", "FILL-99", CT_ERR_INVALID, UNKNOWN},
+	        {"L2", "FILL-01", CT_ERR_INVALID, UNKNOWN},
+	};
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		Cellthread__V1__StationResultBatch *b = load_batch(batch_fixture);
+		struct ct_topic topic = result_topic;
+		struct ingest_limits limits;
+		int reason = -1;
+
+		ingest_limits_init(&limits);
+		limits.plant = test_plant;
+		snprintf(topic.line, sizeof(topic.line), "%s", cases[i].line);
+		snprintf(topic.station, sizeof(topic.station), "%s", cases[i].station);
+		for (size_t r = 0; r < b->n_results; r++) {
+			set_str(&b->results[r]->line, cases[i].line);
+			set_str(&b->results[r]->station, cases[i].station);
+		}
+		err[0] = '\0';
+		assert_int_equal(ingest_check_result_batch(b, &topic, NOW_US, &limits, &reason, err,
+		                                           sizeof(err)),
+		                 cases[i].rc);
+		assert_int_equal(reason, cases[i].reason);
+		if (cases[i].rc != CT_OK)
+			assert_non_null(strstr(err, "in the plant registry"));
+		free_msg(b);
+	}
+}
+
+static void test_registry_telemetry(void **state)
+{
+	Cellthread__V1__Telemetry *m = load_telemetry(telemetry_fixture);
+	struct ingest_limits limits;
+	struct ct_topic topic = telemetry_topic;
+	char err[256] = "";
+	int reason = -1;
+
+	(void)state;
+	ingest_limits_init(&limits);
+	limits.plant = test_plant;
+	/* coater-1.slot-die is an asset of the registered coater-1. */
+	assert_int_equal(
+	        ingest_check_telemetry(m, &topic, NOW_US, &limits, &reason, err, sizeof(err)),
+	        CT_OK);
+	/* web_tension 1e4 N is beyond its range. */
+	m->signals[1]->samples[0]->value = 1e4;
+	assert_int_equal(
+	        ingest_check_telemetry(m, &topic, NOW_US, &limits, &reason, err, sizeof(err)),
+	        CT_ERR_INVALID);
+	assert_int_equal(reason, IMPLAUS);
+	assert_non_null(strstr(err, "signals[1].samples[0].value: 10000 is outside"));
+	free_msg(m);
+	m = load_telemetry(telemetry_fixture);
+	set_str(&m->asset, "coater-2.slot-die");
+	snprintf(topic.station, sizeof(topic.station), "coater-2.slot-die");
+	reason = -1;
+	assert_int_equal(
+	        ingest_check_telemetry(m, &topic, NOW_US, &limits, &reason, err, sizeof(err)),
+	        CT_ERR_INVALID);
+	assert_int_equal(reason, UNKNOWN);
+	free_msg(m);
+}
+
+static int load_test_plant(void **state)
+{
+	char path[] = "/tmp/test_plant_XXXXXX", err[256];
+	int fd = mkstemp(path);
+	FILE *f;
+
+	(void)state;
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL)
+		return -1;
+	fputs(plant_text, f);
+	fclose(f);
+	if (ct_plant_load(path, &test_plant, err, sizeof(err)) != CT_OK) {
+		fprintf(stderr, "%s\n", err);
+		unlink(path);
+		return -1;
+	}
+	unlink(path);
+	return 0;
+}
+
+static int free_test_plant(void **state)
+{
+	(void)state;
+	ct_plant_free(test_plant);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -941,7 +1083,9 @@ int main(void)
 	        cmocka_unit_test(test_telemetry_derived_id),
 	        cmocka_unit_test(test_genealogy_cases),
 	        cmocka_unit_test(test_genealogy_derived_id),
+	        cmocka_unit_test(test_registry_stations),
+	        cmocka_unit_test(test_registry_telemetry),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, load_test_plant, free_test_plant);
 }

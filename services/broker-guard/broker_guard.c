@@ -1,0 +1,153 @@
+/* ct_broker_guard: a Mosquitto 2.0 plugin that enforces what its password file and ACL cannot.
+ *
+ * Loaded by the broker configuration deploy/scripts/broker-config.sh writes:
+ *
+ *   plugin .../ct_broker_guard.so
+ *   plugin_opt_service_users ingest traveler spc-gate linesim
+ *   plugin_opt_retain_topics ct/v1/sys/status/# ct/v1/lot/#
+ *   plugin_opt_queued_topics ct/v1/sys/reply/%c/# ct/v1/plant/+/+/+/command
+ *
+ * It refuses a CONNECT whose client ID is not the credential's own, refuses subscriptions with
+ * QoS 1 or 2 outside the queued topics for clients that are not services, and clears the retain
+ * flag of messages outside the retain topics (the message itself is delivered). The decisions are
+ * guard_policy's; here only the broker's events. Every callback that lets a request through
+ * returns MOSQ_ERR_PLUGIN_DEFER, so the password file and the ACL still decide everything else.
+ */
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "guard_policy.h"
+
+#define LOG_PREFIX "ct_broker_guard: "
+
+static mosquitto_plugin_id_t *plugin_id;
+static struct guard_policy policy;
+/* Messages whose retain flag was cleared, to log the 1st, 2nd, 4th, 8th, ... only: a gateway
+ * retaining every result must not fill the broker's log. Callbacks run on the broker's one
+ * thread. */
+static unsigned long retain_cleared;
+
+int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+{
+	for (int i = 0; i < supported_version_count; i++) {
+		if (supported_versions[i] == 5)
+			return 5;
+	}
+	return -1;
+}
+
+static int on_basic_auth(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_basic_auth *auth = event_data;
+	const char *client_id = mosquitto_client_id(auth->client);
+
+	(void)event;
+	(void)userdata;
+	/* No user name: the password file refuses it (allow_anonymous false). */
+	if (auth->username == NULL || guard_client_id_is_allowed(auth->username, client_id))
+		return MOSQ_ERR_PLUGIN_DEFER;
+	mosquitto_log_printf(MOSQ_LOG_WARNING,
+	                     LOG_PREFIX
+	                     "refused %s: client ID '%s' is not user '%s''s own (it must "
+	                     "be '%s' or start with '%s-')",
+	                     mosquitto_client_address(auth->client), client_id ? client_id : "",
+	                     auth->username, auth->username, auth->username);
+	return MOSQ_ERR_AUTH;
+}
+
+static int on_acl_check(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_acl_check *check = event_data;
+	const char *username, *client_id;
+
+	(void)event;
+	(void)userdata;
+	if (check->access != MOSQ_ACL_SUBSCRIBE)
+		return MOSQ_ERR_PLUGIN_DEFER;
+	username = mosquitto_client_username(check->client);
+	client_id = mosquitto_client_id(check->client);
+	if (guard_subscription_is_allowed(&policy, username, client_id, check->topic, check->qos))
+		return MOSQ_ERR_PLUGIN_DEFER;
+	mosquitto_log_printf(MOSQ_LOG_NOTICE,
+	                     LOG_PREFIX "refused %s (user %s) a QoS %d subscription to %s: clients "
+	                                "that are not services subscribe there with QoS 0",
+	                     client_id ? client_id : "", username ? username : "", (int)check->qos,
+	                     check->topic);
+	return MOSQ_ERR_ACL_DENIED;
+}
+
+static int on_message(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_message *msg = event_data;
+
+	(void)event;
+	(void)userdata;
+	/* An empty retained message deletes the one the broker holds: always let that through. */
+	if (!msg->retain || msg->payloadlen == 0 || guard_retain_is_allowed(&policy, msg->topic))
+		return MOSQ_ERR_SUCCESS;
+	msg->retain = false;
+	retain_cleared++;
+	if ((retain_cleared & (retain_cleared - 1)) == 0) {
+		const char *client_id = mosquitto_client_id(msg->client);
+
+		mosquitto_log_printf(MOSQ_LOG_NOTICE,
+		                     LOG_PREFIX
+		                     "not retained: %s from %s (retained messages are kept "
+		                     "only on the status and lot topics; %lu so far)",
+		                     msg->topic, client_id ? client_id : "", retain_cleared);
+	}
+	return MOSQ_ERR_SUCCESS;
+}
+
+static const char *option(const struct mosquitto_opt *options, int option_count, const char *key)
+{
+	for (int i = 0; i < option_count; i++) {
+		if (strcmp(options[i].key, key) == 0)
+			return options[i].value;
+	}
+	return NULL;
+}
+
+int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
+                          struct mosquitto_opt *options, int option_count)
+{
+	char err[256];
+
+	*userdata = NULL;
+	plugin_id = identifier;
+	if (guard_policy_init(&policy, option(options, option_count, "service_users"),
+	                      option(options, option_count, "retain_topics"),
+	                      option(options, option_count, "queued_topics"), err,
+	                      sizeof(err)) != 0) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "%s", err);
+		return MOSQ_ERR_INVAL;
+	}
+	if (mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL,
+	                                NULL) != MOSQ_ERR_SUCCESS ||
+	    mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL) !=
+	            MOSQ_ERR_SUCCESS ||
+	    mosquitto_callback_register(plugin_id, MOSQ_EVT_MESSAGE, on_message, NULL, NULL) !=
+	            MOSQ_ERR_SUCCESS) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "cannot register its callbacks");
+		guard_policy_cleanup(&policy);
+		return MOSQ_ERR_UNKNOWN;
+	}
+	mosquitto_log_printf(MOSQ_LOG_INFO, LOG_PREFIX "services: %s", policy.service_users);
+	return MOSQ_ERR_SUCCESS;
+}
+
+int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count)
+{
+	(void)userdata;
+	(void)options;
+	(void)option_count;
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_MESSAGE, on_message, NULL);
+	guard_policy_cleanup(&policy);
+	return MOSQ_ERR_SUCCESS;
+}
