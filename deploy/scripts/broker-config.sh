@@ -19,6 +19,10 @@
 #   CT_BROKER_TLS_PORT  also listen with TLS on this port, using DIR/tls/{ca.crt,server.crt,
 #                       server.key} (make them with tls-selfsigned.sh DIR/tls HOSTNAME)
 #   CT_SERVICES_CONF    the registry to read (default: services.conf beside scripts/)
+#   CT_BROKER_PLUGIN    the broker guard plugin, ct_broker_guard.so (default: the installed
+#                       one, PREFIX/lib/cellthread/ beside PREFIX/share/cellthread/scripts/);
+#                       required: without it any credential could take a service's session
+#   CT_BROKER_SESSION_EXPIRY  persistent_client_expiration (default 30d)
 #
 # As root: Mosquitto 2.0 (Debian 12: 2.0.11) drops privileges to the user `mosquitto` right
 # after reading this config and before it opens anything else: password file, ACL, pid
@@ -70,6 +74,14 @@ write_passwd() {
 	mv -f "$tmp" "$dir/passwd"
 }
 
+# guard_plugin: the path of ct_broker_guard.so, or dies naming where it looked.
+guard_plugin() {
+	local plugin=${CT_BROKER_PLUGIN:-$SCRIPT_DIR/../../../lib/cellthread/ct_broker_guard.so}
+	[[ -r $plugin ]] || die "broker guard plugin not found at $plugin; build it" \
+		"(services/broker-guard) and set CT_BROKER_PLUGIN to its ct_broker_guard.so"
+	abs_path "$plugin"
+}
+
 # tls_block DIR TLS_PORT: the TLS listener's lines, or dies when the certificates are missing.
 tls_block() {
 	local dir=$1 port=$2 f
@@ -90,7 +102,7 @@ EOF
 }
 
 write_conf() {
-	local dir=$1 port=$2 bind=${CT_BROKER_BIND:-127.0.0.1}
+	local dir=$1 port=$2 plugin=$3 guard_options=$4 bind=${CT_BROKER_BIND:-127.0.0.1}
 	{
 		cat <<EOF
 # Mosquitto configuration for cellthread, written by deploy/scripts/broker-config.sh.
@@ -120,6 +132,21 @@ max_inflight_messages 100
 # Every service's own payload limit (ingest.max_payload_kib and the like) is lower still, so
 # what passes here and is too big for a service is dead-lettered by it.
 max_packet_size 33554432
+
+# The broker guard (services/broker-guard) enforces what the password file and ACL cannot:
+# a credential connects only with its own client IDs (USER or USER-...), so nobody takes over
+# a service's persistent session or reads replies meant for another credential; clients that
+# are not services subscribe with QoS 0 except to their own replies and their commands, so
+# the broker queues nothing for an absent dashboard or CLI; retained messages stay only on
+# the status and lot topics (the flag is cleared elsewhere; the message is delivered).
+# Its options come from the registry (registry.sh guard-options).
+plugin $plugin
+$guard_options
+
+# A persistent session not resumed for 30 days is removed with its queue: the bound on what
+# an abandoned client ID can hold. A service that is down for longer than that loses what
+# was queued for it (raise this for plants that stop for longer).
+persistent_client_expiration ${CT_BROKER_SESSION_EXPIRY:-30d}
 
 # Without TCP_NODELAY every QoS 1 round trip waits for Nagle and delayed ACK (~35 ms).
 set_tcp_nodelay true
@@ -167,7 +194,7 @@ give_to_broker() {
 
 main() {
 	(($# >= 2)) || usage
-	local dir port user acl
+	local dir port user acl plugin guard_options
 	local -a users
 	dir=$(abs_path "$1")
 	port=$2
@@ -175,6 +202,8 @@ main() {
 	check_port "$port"
 	# Generated first: a broken registry stops here, before anything is written.
 	acl=$(registry acl) || die "cannot generate the ACL from the service registry"
+	guard_options=$(registry guard-options) || die "cannot read the guard options"
+	plugin=$(guard_plugin)
 	if (($#)); then
 		users=("$@")
 	else
@@ -194,7 +223,7 @@ main() {
 	done
 	write_passwd "$dir" "$@"
 	printf '%s\n' "$acl" | write_file "$dir/acl" 600
-	write_conf "$dir" "$port"
+	write_conf "$dir" "$port" "$plugin" "$guard_options"
 	if is_root; then
 		give_to_broker "$dir"
 	fi

@@ -7,6 +7,8 @@
 #   registry.sh mqtt-users            every MQTT user, once each, in registry order
 #   registry.sh pg-logins             ROLE:GROUP of every PostgreSQL login role
 #   registry.sh pg-groups             the group roles those logins join, once each
+#   registry.sh guard-options         the broker guard plugin's options (plugin_opt_ lines):
+#                                     the service users, retain and queue filters
 #   registry.sh local-services [all|EXTRA...]
 #                                     the services deploy/local.sh up starts, in start
 #                                     order: those without on-request plus each EXTRA (an
@@ -33,7 +35,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REGISTRY=${CT_SERVICES_CONF:-$(dirname "$SCRIPT_DIR")/services.conf}
 
 usage() {
-	sed -n '5,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '5,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -42,6 +44,8 @@ usage() {
 NAMES=()
 PATTERNS=()
 RULES=()
+RETAIN_FILTERS=()
+QUEUE_FILTERS=()
 declare -A KIND=() BINARY=() START=() ON_REQUEST=() MQTT=() PG_ROLE=() PG_GROUP=() ABOUT=()
 
 bad() {
@@ -70,6 +74,18 @@ parse() {
 			for word in "${words[@]:1}"; do
 				check_filter "$word"
 				PATTERNS+=("${words[0]} $word")
+			done
+			;;
+		retain | queue)
+			[[ -z $cur ]] || bad "$key filters go before the first entry"
+			((${#words[@]} >= 1)) || bad "usage: $key FILTER..."
+			for word in "${words[@]}"; do
+				check_filter "$word"
+				if [[ $key == retain ]]; then
+					RETAIN_FILTERS+=("$word")
+				else
+					QUEUE_FILTERS+=("$word")
+				fi
 			done
 			;;
 		service | client)
@@ -135,12 +151,19 @@ parse() {
 }
 
 check_entries() {
-	local name
+	local name other
 	local -A login_of=()
 	LINE_NO='end'
 	((${#NAMES[@]})) || bad "no entries"
 	for name in "${NAMES[@]}"; do
 		[[ -n ${MQTT[$name]:-} ]] || bad "entry '$name' has no mqtt user"
+		# The broker guard lets user U connect as U or U-anything: a user named U-x would
+		# let U take its client IDs.
+		for other in "${NAMES[@]}"; do
+			[[ ${MQTT[$other]:-} == "${MQTT[$name]}-"* ]] &&
+				bad "MQTT user '${MQTT[$other]}' starts with user '${MQTT[$name]}-'" \
+					"(user ${MQTT[$name]} could use its client IDs); rename one"
+		done
 		if [[ ${KIND[$name]} == service ]]; then
 			[[ -n ${BINARY[$name]:-} ]] || bad "service '$name' has no binary"
 		fi
@@ -187,6 +210,18 @@ cmd_pg_groups() {
 		[[ -n ${PG_GROUP[$name]:-} ]] && groups+=("${PG_GROUP[$name]}")
 	done
 	((${#groups[@]} == 0)) || unique "${groups[@]}"
+}
+
+# cmd_guard_options: the ct_broker_guard plugin's options for mosquitto.conf.
+cmd_guard_options() {
+	local name
+	local -a users=()
+	for name in "${NAMES[@]}"; do
+		[[ ${KIND[$name]} == service ]] && users+=("${MQTT[$name]}")
+	done
+	printf 'plugin_opt_service_users %s\n' "$(unique "${users[@]}" | tr '\n' ' ' | sed 's/ $//')"
+	printf 'plugin_opt_retain_topics %s\n' "${RETAIN_FILTERS[*]}"
+	printf 'plugin_opt_queued_topics %s\n' "${QUEUE_FILTERS[*]}"
 }
 
 # cmd_acl: patterns first, then one `user` block per MQTT user with rules, holding the rules
@@ -378,6 +413,7 @@ main() {
 	mqtt-users) cmd_mqtt_users ;;
 	pg-logins) cmd_pg_logins ;;
 	pg-groups) cmd_pg_groups ;;
+	guard-options) cmd_guard_options ;;
 	local-services) cmd_local_services "$@" ;;
 	field) cmd_field "$@" ;;
 	entries) cmd_entries ;;

@@ -55,11 +55,13 @@
 #define CT_LINESIM_BIN ""
 #endif
 
-#define SCRIPTS_DIR       CT_SOURCE_DIR "/deploy/scripts"
-#define BROKER_CONFIG     SCRIPTS_DIR "/broker-config.sh"
-#define PG_CLUSTER        SCRIPTS_DIR "/pg-cluster.sh"
-#define MIGRATIONS_DIR    CT_SOURCE_DIR "/deploy/migrations"
-#define REGISTRY          CT_SOURCE_DIR "/deploy/services.conf"
+#define SCRIPTS_DIR    CT_SOURCE_DIR "/deploy/scripts"
+#define BROKER_CONFIG  SCRIPTS_DIR "/broker-config.sh"
+#define PG_CLUSTER     SCRIPTS_DIR "/pg-cluster.sh"
+#define MIGRATIONS_DIR CT_SOURCE_DIR "/deploy/migrations"
+#define REGISTRY       CT_SOURCE_DIR "/deploy/services.conf"
+/* Entries only the tests' broker has (a gateway for every site); appended to REGISTRY. */
+#define TEST_REGISTRY     CT_SOURCE_DIR "/tests/integration/services-test.conf"
 #define MOSQUITTO_BIN     "mosquitto"
 #define STOP_TIMEOUT_MS   60000
 #define SCRIPT_TIMEOUT_MS 120000
@@ -640,6 +642,7 @@ static const char *service_bin(enum harness_service service)
  * PostgreSQL login (empty: none). */
 struct identity {
 	char mqtt_user[64], pg_login[64];
+	bool is_service; /* a `service` entry, not a `client` */
 };
 
 /* The next word of *p (blank-separated) into buf, or false at the end of the line. */
@@ -657,6 +660,54 @@ static bool next_word(const char **p, char *buf, size_t len)
 	return true;
 }
 
+/* Writes len bytes of data to a new file at path (mode 0644). */
+static int write_whole_file(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "w");
+	bool ok;
+
+	if (f == NULL) {
+		harness_say("cannot write %s: %s", path, strerror(errno));
+		return CT_ERR_IO;
+	}
+	ok = fwrite(data, 1, len, f) == len;
+	ok = fclose(f) == 0 && ok;
+	if (!ok)
+		harness_say("cannot write %s", path);
+	return ok ? CT_OK : CT_ERR_IO;
+}
+
+/* The deployed registry followed by the tests' own entries, as one text in *ret (free it);
+ * its length to *ret_len when not NULL. */
+static int read_registry(char **ret, size_t *ret_len)
+{
+	char *deployed = NULL, *test = NULL, *both;
+	size_t deployed_len = 0, test_len = 0;
+
+	if (harness_read_file(REGISTRY, &deployed, &deployed_len) != CT_OK ||
+	    harness_read_file(TEST_REGISTRY, &test, &test_len) != CT_OK) {
+		harness_say("cannot read the service registry %s or %s", REGISTRY, TEST_REGISTRY);
+		free(deployed);
+		free(test);
+		return CT_ERR_IO;
+	}
+	both = malloc(deployed_len + test_len + 2);
+	if (both != NULL) {
+		memcpy(both, deployed, deployed_len);
+		both[deployed_len] = '\n';
+		memcpy(both + deployed_len + 1, test, test_len);
+		both[deployed_len + 1 + test_len] = '\0';
+		if (ret_len != NULL)
+			*ret_len = deployed_len + 1 + test_len;
+	}
+	free(deployed);
+	free(test);
+	if (both == NULL)
+		return CT_ERR_NOMEM;
+	*ret = both;
+	return CT_OK;
+}
+
 /* Looks name up in the registry: the `service` or `client` entry called name, or else the
  * entry whose `pg` login is name (so "spcgate" is spc-gate). Its `mqtt` and `pg ROLE GROUP`
  * lines fill *ret (`pg none` or no pg line: empty login). CT_ERR_NOT_FOUND when no entry
@@ -665,16 +716,14 @@ static bool next_word(const char **p, char *buf, size_t len)
 static int registry_identity(const char *name, struct identity *ret)
 {
 	char *text = NULL;
-	int rc = harness_read_file(REGISTRY, &text, NULL);
+	int rc = read_registry(&text, NULL);
 
-	if (rc != CT_OK) {
-		harness_say("cannot read the service registry %s", REGISTRY);
-		return CT_ERR_IO;
-	}
+	if (rc != CT_OK)
+		return rc;
 	rc = CT_ERR_NOT_FOUND;
 	/* Pass 0 matches entry names, pass 1 PostgreSQL logins. */
 	for (int pass = 0; pass < 2 && rc != CT_OK; pass++) {
-		struct identity cur = {{0}, {0}};
+		struct identity cur = {{0}, {0}, false};
 		bool in_entry = false, named = false;
 
 		for (const char *line = text; line != NULL && *line != '\0';) {
@@ -689,6 +738,7 @@ static int registry_identity(const char *name, struct identity *ret)
 				    (named || (pass == 1 && strcmp(cur.pg_login, name) == 0)))
 					break;
 				memset(&cur, 0, sizeof(cur));
+				cur.is_service = strcmp(key, "service") == 0;
 				in_entry = true;
 				named = next_word(&p, word, sizeof(word)) && pass == 0 &&
 				        strcmp(word, name) == 0;
@@ -1136,11 +1186,27 @@ int harness_broker_start(struct harness *h)
 		snprintf(h->broker_dir, sizeof(h->broker_dir), "%s/broker", h->dir);
 		snprintf(port_text, sizeof(port_text), "%d", h->mqtt_port);
 		snprintf(log_path, sizeof(log_path), "%s/broker-config.log", h->dir);
-		/* No users named: every MQTT user of the service registry. */
+		/* No users named: every MQTT user of the service registry and the tests' own. */
 		const char *argv[] = {BROKER_CONFIG, h->broker_dir, port_text, NULL};
+		char registry[HARNESS_PATH_MAX + 32], setting[HARNESS_PATH_MAX + 64], *text = NULL;
+		size_t text_len = 0;
+
+		snprintf(registry, sizeof(registry), "%s/services.conf", h->dir);
+		rc = read_registry(&text, &text_len);
+		if (rc == CT_OK)
+			rc = write_whole_file(registry, text, text_len);
+		free(text);
+		if (rc != CT_OK)
+			return rc;
 		env = env_base();
 		if (env == NULL)
 			return CT_ERR_NOMEM;
+		snprintf(setting, sizeof(setting), "CT_SERVICES_CONF=%s", registry);
+		if (env_put(&env, setting) != CT_OK ||
+		    env_put(&env, "CT_BROKER_PLUGIN=" CT_BROKER_GUARD_SO) != CT_OK) {
+			strv_free(env);
+			return CT_ERR_NOMEM;
+		}
 		rc = run_logged(argv, env, log_path, SCRIPT_TIMEOUT_MS);
 		strv_free(env);
 		if (rc != CT_OK) {
@@ -1712,7 +1778,8 @@ int harness_sub_newv(struct harness *h, const char *user, const char *const *fil
 	struct ct_mqtt_options options;
 	struct harness_sub *sub = calloc(1, sizeof(*sub));
 	char dir[HARNESS_PATH_MAX + 32], instance[64], password[128], err[256];
-	int rc = CT_ERR_NOMEM;
+	struct identity id;
+	int rc = CT_ERR_NOMEM, qos;
 
 	if (sub == NULL)
 		return rc;
@@ -1741,8 +1808,11 @@ int harness_sub_newv(struct harness *h, const char *user, const char *const *fil
 		rc = CT_ERR_MQTT;
 		goto fail;
 	}
+	/* The broker guard lets only services subscribe with QoS 1 to the plant tree and the like
+	 * (deploy/services.conf, `queue`): others listen with QoS 0, as a dashboard would. */
+	qos = registry_identity(user, &id) == CT_OK && !id.is_service ? 0 : 1;
 	for (size_t i = 0; i < n; i++)
-		if ((rc = ct_mqtt_add_subscription(sub->mqtt, filters[i], 1)) != CT_OK)
+		if ((rc = ct_mqtt_add_subscription(sub->mqtt, filters[i], qos)) != CT_OK)
 			goto fail;
 	rc = ct_mqtt_connect(sub->mqtt, 30000, err, sizeof(err));
 	if (rc != CT_OK) {

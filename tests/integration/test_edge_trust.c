@@ -1,0 +1,334 @@
+/* test_edge_trust: what a credential on the plant network can no longer do (issue 10), against
+ * the real broker (configured with the broker guard and the registry's per-gateway rights) and
+ * ingest with the demo plant registry (deploy/config/plant.conf):
+ *   - take over a service's session or read another credential's replies by using its client
+ *     ID (refused at CONNECT; the service keeps its session and goes on storing);
+ *   - publish for a line that is not its own, invent a station on its own line, or send a
+ *     physically impossible value (refused by the broker, or dead-lettered UNKNOWN_STATION /
+ *     IMPLAUSIBLE by ingest, never stored);
+ *   - make the broker queue the plant tree for a session that never reads (QoS 1 refused,
+ *     nothing queued while away);
+ *   - park retained messages on edge topics (delivered, never retained).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_error.h"
+#include "ct_mqtt.h"
+#include "ct_spool.h"
+#include "ct_time.h"
+#include "harness.h"
+
+#define SITE    "site1"
+#define GATEWAY "gw-site1-l1" /* the registry's gateway of site1 line L1 */
+#define EDGE_L1 "ct/v1/edge/" SITE "/L1/"
+#define EDGE_L2 "ct/v1/edge/" SITE "/L2/"
+
+static const char *const plant_env[] = {
+        "CT_INGEST_PLANT_FILE=" CT_SOURCE_DIR "/deploy/config/plant.conf", NULL};
+
+/* Connects a client as `user` with client ID "<id_base>-<instance>" (clean or persistent
+ * session) subscribed to filters with qos; CT_OK with *ret set, or the connect's error. */
+static int open_session(struct harness *h, const char *user, const char *id_base,
+                        const char *instance, bool clean, const char *const *filters, size_t n,
+                        int qos, struct harness_sub **ret)
+{
+	struct ct_mqtt_options options;
+	struct harness_sub *sub = calloc(1, sizeof(*sub));
+	char dir[512], password[128], err[256];
+	int rc = CT_ERR_NOMEM;
+	static unsigned seq;
+
+	if (sub == NULL)
+		return rc;
+	if ((rc = harness_mqtt_password(h, user, password, sizeof(password))) != CT_OK)
+		goto fail;
+	snprintf(dir, sizeof(dir), "%s/session-%s-%s-%u", h->dir, id_base, instance, ++seq);
+	sub->spool = ct_spool_open(dir, 1 << 20, false, err, sizeof(err));
+	if (sub->spool == NULL) {
+		rc = CT_ERR_IO;
+		goto fail;
+	}
+	memset(&options, 0, sizeof(options));
+	options.url = h->mqtt_url;
+	options.service = id_base;
+	options.instance = instance;
+	options.username = user;
+	options.password = password;
+	options.keepalive_s = 30;
+	options.max_inflight = 64;
+	options.clean_session = clean;
+	options.spool = sub->spool;
+	sub->mqtt = ct_mqtt_new(&options, err, sizeof(err));
+	if (sub->mqtt == NULL) {
+		rc = CT_ERR_MQTT;
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((rc = ct_mqtt_add_subscription(sub->mqtt, filters[i], qos)) != CT_OK)
+			goto fail;
+	rc = ct_mqtt_connect(sub->mqtt, 10000, err, sizeof(err));
+	if (rc != CT_OK) {
+		printf("connect as %s with client ID %s-%s refused: %s\n", user, id_base, instance,
+		       err);
+		goto fail;
+	}
+	*ret = sub;
+	return CT_OK;
+fail:
+	harness_sub_free(sub);
+	return rc;
+}
+
+/* Publishes one result (event ID id, unit id too) as GATEWAY for station on line. */
+static int publish_result(struct harness *h, const char *line, const char *station, const char *id)
+{
+	struct harness_simple spec = {SITE, line, station, "trust-gateway", 2, 0};
+	const char *ids[] = {id}, *units[] = {id};
+	char topic[256];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	snprintf(topic, sizeof(topic), "ct/v1/edge/%s/%s/%s/result/pb", SITE, line, station);
+	rc = harness_simple_batch(&spec, ids, units, 1, &buf, &len);
+	if (rc == CT_OK)
+		rc = harness_publish(h, GATEWAY, topic, buf, len);
+	free(buf);
+	return rc;
+}
+
+static long long count_event(struct harness *h, const char *id)
+{
+	const char *params[] = {id};
+	long long n = -1;
+
+	assert_int_equal(harness_sql_long(h, "SELECT count(*) FROM event WHERE event_id = $1", 1,
+	                                  params, &n),
+	                 CT_OK);
+	return n;
+}
+
+static void wait_stored(struct harness *h, const char *id)
+{
+	const char *params[] = {id};
+
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM event WHERE event_id = $1",
+	                                         1, params, 1, HARNESS_WAIT_MS),
+	                 CT_OK);
+}
+
+static void start_stack(struct harness *h)
+{
+	struct harness_proc *ingest = NULL, *traveler = NULL;
+
+	assert_int_equal(harness_service_start(h, HARNESS_TRAVELER, NULL, NULL, &traveler), CT_OK);
+	assert_int_equal(harness_service_start(h, HARNESS_INGEST, NULL, plant_env, &ingest), CT_OK);
+}
+
+static void test_client_id_bound_to_credential(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *s = NULL;
+	const char *reply[] = {"ct/v1/sys/reply/cli-4242/#"};
+	int ingest_state = 0;
+
+	start_stack(h);
+	assert_int_equal(publish_result(h, "L1", "L1-FILL-01", "trust-before"), CT_OK);
+	wait_stored(h, "trust-before");
+	/* The gateway credential posing as ingest's subscriber, and as a CLI awaiting a trace. */
+	assert_int_not_equal(open_session(h, GATEWAY, "ingest", "1", false, NULL, 0, 1, &s), CT_OK);
+	assert_int_not_equal(open_session(h, GATEWAY, "cli", "4242", true, reply, 1, 1, &s), CT_OK);
+	/* cli's own credential as another service, and a bare service name without its user. */
+	assert_int_not_equal(open_session(h, "cli", "traveler", "1", true, NULL, 0, 1, &s), CT_OK);
+	assert_int_not_equal(open_session(h, "cli", "clix", "1", true, NULL, 0, 1, &s), CT_OK);
+	/* Its own IDs work: "gw-site1-l1-<anything>". */
+	assert_int_equal(open_session(h, GATEWAY, GATEWAY, "probe", true, NULL, 0, 1, &s), CT_OK);
+	harness_sub_free(s);
+	s = NULL;
+	/* ingest was never kicked: it is ONLINE and stores what comes next. */
+	assert_int_equal(harness_service_status(h, "ingest", "1", HARNESS_WAIT_MS, &ingest_state),
+	                 CT_OK);
+	assert_int_equal(ingest_state, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_ONLINE);
+	assert_int_equal(publish_result(h, "L1", "L1-FILL-01", "trust-after"), CT_OK);
+	wait_stored(h, "trust-after");
+	harness_pass(h);
+}
+
+static void expect_dead_letter(struct harness *h, const char *topic, int reason_code,
+                               const char *reason_part)
+{
+	char code[16], like[256];
+	const char *params[3];
+
+	snprintf(code, sizeof(code), "%d", reason_code);
+	snprintf(like, sizeof(like), "%%%s%%", reason_part);
+	params[0] = topic;
+	params[1] = code;
+	params[2] = like;
+	if (harness_wait_sql_countv(h,
+	                            "SELECT count(*) FROM dead_letter WHERE source_topic = $1 AND "
+	                            "reason_code = $2::int AND reason LIKE $3",
+	                            3, params, 1, HARNESS_WAIT_MS) != CT_OK)
+		fail_msg("no dead letter %s for %s with a reason containing \"%s\"", code, topic,
+		         reason_part);
+}
+
+static void test_gateway_keeps_to_its_line(void **state)
+{
+	struct harness *h = *state;
+	Cellthread__V1__StationResultBatch *batch = NULL;
+	struct harness_simple spec = {SITE, "L1", "L1-FILL-01", "trust-gateway", 1, 0};
+	const char *ids[] = {"trust-huge"}, *units[] = {"trust-huge"};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	start_stack(h);
+	/* Another line's station: the broker drops it (ACL), nothing reaches ingest. */
+	rc = publish_result(h, "L2", "L2-FILL-01", "trust-l2-forged");
+	printf("publish to line L2 with the L1 gateway's credential: %s\n", ct_strerror(rc));
+	/* A station the plant registry does not name on its own line. */
+	assert_int_equal(publish_result(h, "L1", "L1-FAKE-01", "trust-fake"), CT_OK);
+	expect_dead_letter(h, EDGE_L1 "L1-FAKE-01/result/pb",
+	                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_UNKNOWN_STATION,
+	                   "\"L1-FAKE-01\" is not a station of site \"site1\" line \"L1\"");
+	/* A fill mass of 1.7e308 g: finite, and impossible. */
+	assert_int_equal(harness_simple_batch(&spec, ids, units, 1, &buf, &len), CT_OK);
+	batch = cellthread__v1__station_result_batch__unpack(NULL, len, buf);
+	assert_non_null(batch);
+	free(buf);
+	buf = NULL;
+	free(batch->results[0]->measurements[0]->characteristic);
+	batch->results[0]->measurements[0]->characteristic = strdup("fill_mass");
+	batch->results[0]->measurements[0]->value = 1.7e308;
+	assert_int_equal(ct_pb_pack(&batch->base, &buf, &len), CT_OK);
+	cellthread__v1__station_result_batch__free_unpacked(batch, NULL);
+	assert_int_equal(harness_publish(h, GATEWAY, EDGE_L1 "L1-FILL-01/result/pb", buf, len),
+	                 CT_OK);
+	free(buf);
+	expect_dead_letter(h, EDGE_L1 "L1-FILL-01/result/pb",
+	                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_IMPLAUSIBLE,
+	                   "1.7e+308 is outside the physical range of fill_mass [0, 50]");
+	/* Its own station, published last: stored; the forgeries never were. */
+	assert_int_equal(publish_result(h, "L1", "L1-FILL-01", "trust-own"), CT_OK);
+	wait_stored(h, "trust-own");
+	assert_int_equal(count_event(h, "trust-l2-forged"), 0);
+	assert_int_equal(count_event(h, "trust-fake"), 0);
+	assert_int_equal(count_event(h, "trust-huge"), 0);
+	{
+		long long n = -1;
+		const char *params[] = {EDGE_L2 "L2-FILL-01/result/pb"};
+
+		assert_int_equal(harness_sql_long(h,
+		                                  "SELECT count(*) FROM dead_letter WHERE "
+		                                  "source_topic = $1",
+		                                  1, params, &n),
+		                 CT_OK);
+		assert_int_equal(n, 0); /* dropped by the broker: ingest never saw it */
+	}
+	harness_pass(h);
+}
+
+/* Messages on sub before the marker arrives on it (the marker is published after everything
+ * the broker had queued, so all of that comes first). */
+static int count_before_marker(struct harness *h, struct harness_sub *sub, const char *user,
+                               const char *marker_topic)
+{
+	const char *topic = NULL;
+	const uint8_t *payload = NULL;
+	size_t len = 0;
+	int before = 0;
+
+	assert_int_equal(harness_publish(h, user, marker_topic, "m", 1), CT_OK);
+	for (;;) {
+		assert_int_equal(harness_sub_next(sub, HARNESS_WAIT_MS, &topic, &payload, &len),
+		                 CT_OK);
+		if (strcmp(topic, marker_topic) == 0)
+			return before;
+		printf("before the marker: %s\n", topic);
+		before++;
+	}
+}
+
+static void test_absent_reader_holds_nothing(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *s = NULL;
+	const char *plant[] = {"ct/v1/plant/#"};
+	const char *both[] = {"ct/v1/plant/#", "ct/v1/sys/status/cli/marker"};
+	char id[32];
+
+	start_stack(h);
+	/* QoS 1 on the plant tree is for services only. */
+	assert_int_not_equal(open_session(h, "cli", "cli", "absent", false, plant, 1, 1, &s),
+	                     CT_OK);
+	/* QoS 0 is granted; the session persists but holds nothing while its owner is away. */
+	assert_int_equal(open_session(h, "cli", "cli", "absent", false, both, 2, 0, &s), CT_OK);
+	harness_sub_free(s);
+	s = NULL;
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "trust-away-%02d", i);
+		assert_int_equal(publish_result(h, "L1", "L1-FILL-01", id), CT_OK);
+	}
+	wait_stored(h, "trust-away-19");
+	assert_int_equal(open_session(h, "cli", "cli", "absent", false, both, 2, 0, &s), CT_OK);
+	assert_int_equal(count_before_marker(h, s, "cli", "ct/v1/sys/status/cli/marker"), 0);
+	harness_sub_free(s);
+	harness_pass(h);
+}
+
+static void test_edge_not_retained(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *s = NULL;
+	const char *filters[] = {"ct/v1/edge/#", "ct/v1/sys/status/ingest/marker"};
+	struct harness_simple spec = {SITE, "L1", "L1-FILL-01", "trust-gateway", 1, 0};
+	const char *ids[] = {"trust-retained"}, *units[] = {"trust-retained"};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	start_stack(h);
+	assert_int_equal(harness_simple_batch(&spec, ids, units, 1, &buf, &len), CT_OK);
+	assert_int_equal(harness_publish_retained(h, GATEWAY, EDGE_L1 "L1-FILL-01/result/pb", buf,
+	                                          len, true),
+	                 CT_OK);
+	free(buf);
+	/* Delivered as usual ... */
+	wait_stored(h, "trust-retained");
+	/* ... but not kept: a new subscriber to the edge tree gets nothing retained. */
+	assert_int_equal(open_session(h, "ingest", "ingest", "probe", true, filters, 2, 1, &s),
+	                 CT_OK);
+	assert_int_equal(count_before_marker(h, s, "ingest", "ct/v1/sys/status/ingest/marker"), 0);
+	harness_sub_free(s);
+	harness_pass(h);
+}
+
+static int group_setup(void **state)
+{
+	return harness_group_start("edge_trust", CT_IT_WATCHDOG_S, state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_client_id_bound_to_credential,
+	                                        harness_test_setup, harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_gateway_keeps_to_its_line, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_absent_reader_holds_nothing,
+	                                        harness_test_setup, harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_edge_not_retained, harness_test_setup,
+	                                        harness_test_teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
+}
