@@ -65,17 +65,21 @@ mqtt_conf() {
 	else
 		opts="-h $BROKER_HOST"$'\n'"-p $BROKER_PORT"
 	fi
-	[[ -n $user ]] && opts+=$'\n'"-u $user"$'\n'"-P $password"
+	# The broker guard takes only client IDs of the credential's own (USER or USER-...).
+	[[ -n $user ]] && opts+=$'\n'"-u $user"$'\n'"-P $password"$'\n'"--id-prefix $user-"
 	printf '%s\n' "$opts" >"$dir/mosquitto_pub"
 	printf '%s\n' "$opts" >"$dir/mosquitto_sub"
 	chmod 600 "$dir/mosquitto_pub" "$dir/mosquitto_sub"
 	printf '%s\n' "$dir"
 }
 
-GATEWAY=$(mqtt_conf gateway gateway "$GATEWAY_PASSWORD")
+# The tester's site is new on every run, so it sends edge input with the simulator's
+# credential (every site); a real gateway's (site1 L1) is checked for the ACL.
+GATEWAY=$(mqtt_conf gateway linesim "$LINESIM_PASSWORD")
+LINE_GATEWAY=$(mqtt_conf line-gateway gw-site1-l1 "$GATEWAY_PASSWORD")
 CLI=$(mqtt_conf cli cli "$CLI_PASSWORD")
 CLI_TLS=$(mqtt_conf cli-tls cli "$CLI_PASSWORD" tls)
-WRONG=$(mqtt_conf wrong gateway "not-$GATEWAY_PASSWORD")
+WRONG=$(mqtt_conf wrong gw-site1-l1 "not-$GATEWAY_PASSWORD")
 ANON=$(mqtt_conf anonymous '' '')
 
 pub() { # pub CONF ARGS...: mosquitto_pub with that login, QoS 1
@@ -228,24 +232,36 @@ json_result() { # json_result EVENT_ID STATION: one valid result of this run
 }
 
 check_acl() {
-	local out rc=0 first sub_id=tester-acl-$RUN_ID
-	local -a sub=(-c -i "$sub_id" -q 1 -t "ct/v1/plant/$SITE/L1/+/result")
-	# A cli subscriber on the plant tree of this site, as a persistent session: subscribed
-	# (-E: exit once the broker acknowledged the subscription) before anything is sent, and
-	# the broker queues for it whatever is delivered until it reads below.
-	out=$(XDG_CONFIG_HOME=$CLI timeout 30 mosquitto_sub "${sub[@]}" -E 2>&1) ||
-		fail "cli could not subscribe to the plant tree: $out"
-	# The forgery: the gateway writes the plant tree, which only ingest may (ACL).
-	out=$(pub "$GATEWAY" -V mqttv5 -t "ct/v1/plant/$SITE/L1/FORGED-01/result" \
+	local out rc=0 first='' marker=ct/v1/sys/status/cli/acl-$RUN_ID i sub_pid
+	# A live cli subscriber (QoS 0: the broker guard queues the plant tree only for
+	# services) on this site's plant tree and a marker topic of its own; the marker, sent
+	# until it comes back, proves the subscription is in place before anything is sent.
+	XDG_CONFIG_HOME=$CLI timeout 90 mosquitto_sub -q 0 -t "ct/v1/plant/$SITE/L1/+/result" \
+		-t "$marker" -W 85 -F %t >"$WORK/acl.out" 2>&1 &
+	sub_pid=$!
+	for ((i = 0; i < 100; i++)); do
+		pub "$CLI" -q 0 -t "$marker" -m ready || true
+		grep -qx "$marker" "$WORK/acl.out" && break
+		sleep 0.2
+	done
+	grep -qx "$marker" "$WORK/acl.out" || fail "the cli subscriber never came up"
+	# The forgery: a gateway writes the plant tree, which only ingest may (ACL).
+	out=$(pub "$LINE_GATEWAY" -V mqttv5 -t "ct/v1/plant/$SITE/L1/FORGED-01/result" \
 		-m "forged-$RUN_ID" 2>&1) || rc=$?
 	[[ $out == *"ot authorized"* ]] ||
 		fail "the broker did not refuse the gateway's plant-tree publish (rc $rc: $out)"
 	# Sent after the forgery and acknowledged, so the broker handled the forgery first: the
-	# subscriber's first message must be this legitimate one, from ingest.
+	# subscriber's first plant message must be this legitimate one, from ingest.
 	json_result "acl-$RUN_ID" ACL-01 | pub "$GATEWAY" -t "ct/v1/edge/$SITE/L1/ACL-01/result/json" -s ||
 		fail "gateway could not publish a legitimate result"
-	first=$(XDG_CONFIG_HOME=$CLI timeout 60 mosquitto_sub "${sub[@]}" -C 1 -W 50 -F %t 2>&1) ||
-		fail "the cli subscriber received nothing from the plant tree: $first"
+	for ((i = 0; i < 300; i++)); do
+		first=$(grep -vx "$marker" "$WORK/acl.out" | head -n 1)
+		[[ -n $first ]] && break
+		sleep 0.2
+	done
+	kill "$sub_pid" 2>/dev/null || true
+	wait "$sub_pid" 2>/dev/null || true
+	[[ -n $first ]] || fail "the cli subscriber received nothing from the plant tree"
 	[[ $first == "ct/v1/plant/$SITE/L1/ACL-01/result" ]] ||
 		fail "the plant tree carried something else first: $first"
 	ok "ACL: gateway's forged plant-tree publish refused (v5 'not authorized'), never delivered"

@@ -23,6 +23,8 @@
 #                       one, PREFIX/lib/cellthread/ beside PREFIX/share/cellthread/scripts/);
 #                       required: without it any credential could take a service's session
 #   CT_BROKER_SESSION_EXPIRY  persistent_client_expiration (default 30d)
+#   CT_BROKER_SHED_MIB  above this much allocated memory the broker guard disconnects every
+#                       client that is not a service (default 512; 0: never)
 #
 # As root: Mosquitto 2.0 (Debian 12: 2.0.11) drops privileges to the user `mosquitto` right
 # after reading this config and before it opens anything else: password file, ACL, pid
@@ -139,9 +141,13 @@ max_packet_size 33554432
 # are not services subscribe with QoS 0 except to their own replies and their commands, so
 # the broker queues nothing for an absent dashboard or CLI; retained messages stay only on
 # the status and lot topics (the flag is cleared elsewhere; the message is delivered).
-# Its options come from the registry (registry.sh guard-options).
+# Its options come from the registry (registry.sh guard-options). A client that is not a
+# service and stops reading its socket would make the broker queue its QoS 0 stream in memory
+# without bound (Mosquitto's queue limits are global and the services need theirs
+# unlimited): above shed_mib MiB allocated, the guard disconnects every such client.
 plugin $plugin
 $guard_options
+plugin_opt_shed_mib ${CT_BROKER_SHED_MIB:-512}
 
 # A persistent session not resumed for 30 days is removed with its queue: the bound on what
 # an abandoned client ID can hold. A service that is down for longer than that loses what

@@ -1189,6 +1189,7 @@ int harness_broker_start(struct harness *h)
 		/* No users named: every MQTT user of the service registry and the tests' own. */
 		const char *argv[] = {BROKER_CONFIG, h->broker_dir, port_text, NULL};
 		char registry[HARNESS_PATH_MAX + 32], setting[HARNESS_PATH_MAX + 64], *text = NULL;
+		const char *shed;
 		size_t text_len = 0;
 
 		snprintf(registry, sizeof(registry), "%s/services.conf", h->dir);
@@ -1202,8 +1203,11 @@ int harness_broker_start(struct harness *h)
 		if (env == NULL)
 			return CT_ERR_NOMEM;
 		snprintf(setting, sizeof(setting), "CT_SERVICES_CONF=%s", registry);
+		/* CT_IT_BROKER_SHED_MIB: a test's own memory bound for the broker guard. */
+		shed = getenv("CT_IT_BROKER_SHED_MIB");
 		if (env_put(&env, setting) != CT_OK ||
-		    env_put(&env, "CT_BROKER_PLUGIN=" CT_BROKER_GUARD_SO) != CT_OK) {
+		    env_put(&env, "CT_BROKER_PLUGIN=" CT_BROKER_GUARD_SO) != CT_OK ||
+		    (shed != NULL && env_putf(&env, "CT_BROKER_SHED_MIB=%s", shed) != CT_OK)) {
 			strv_free(env);
 			return CT_ERR_NOMEM;
 		}

@@ -8,7 +8,9 @@
  *     IMPLAUSIBLE by ingest, never stored);
  *   - make the broker queue the plant tree for a session that never reads (QoS 1 refused,
  *     nothing queued while away);
- *   - park retained messages on edge topics (delivered, never retained).
+ *   - park retained messages on edge topics (delivered, never retained);
+ *   - grow the broker's memory by subscribing and never reading (disconnected above the
+ *     guard's bound, CT_IT_BROKER_SHED_MIB here; services untouched).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,9 +19,15 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "ct_error.h"
 #include "ct_mqtt.h"
@@ -27,10 +35,11 @@
 #include "ct_time.h"
 #include "harness.h"
 
-#define SITE    "site1"
-#define GATEWAY "gw-site1-l1" /* the registry's gateway of site1 line L1 */
-#define EDGE_L1 "ct/v1/edge/" SITE "/L1/"
-#define EDGE_L2 "ct/v1/edge/" SITE "/L2/"
+#define SITE     "site1"
+#define GATEWAY  "gw-site1-l1" /* the registry's gateway of site1 line L1 */
+#define EDGE_L1  "ct/v1/edge/" SITE "/L1/"
+#define EDGE_L2  "ct/v1/edge/" SITE "/L2/"
+#define SHED_MIB "64" /* the broker guard's memory bound in this test */
 
 static const char *const plant_env[] = {
         "CT_INGEST_PLANT_FILE=" CT_SOURCE_DIR "/deploy/config/plant.conf", NULL};
@@ -313,8 +322,172 @@ static void test_edge_not_retained(void **state)
 	harness_pass(h);
 }
 
+/* ---- A client that never reads ---- */
+
+/* The broker's resident memory in MiB, from /proc. */
+static long broker_rss_mib(struct harness *h)
+{
+	char path[64], *text = NULL, *line;
+	long kib = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)h->broker.pid);
+	assert_int_equal(harness_read_file(path, &text, NULL), CT_OK);
+	line = strstr(text, "VmRSS:");
+	assert_non_null(line);
+	kib = strtol(line + 6, NULL, 10);
+	free(text);
+	return kib / 1024;
+}
+
+static size_t put_str(uint8_t *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	p[0] = (uint8_t)(n >> 8);
+	p[1] = (uint8_t)n;
+	memcpy(p + 2, s, n);
+	return n + 2;
+}
+
+/* Reads exactly n bytes from fd within the deadline. */
+static void read_exact(int fd, uint8_t *buf, size_t n, int64_t deadline)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		ssize_t r;
+
+		assert_true(poll(&pfd, 1, (int)(deadline - ct_mono_ms())) > 0);
+		r = read(fd, buf + got, n - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+}
+
+/* A raw MQTT 3.1.1 client as cli ("cli-lazy") subscribed with QoS 0 to filter, with a tiny
+ * receive buffer, that will never read again: returns its socket. */
+static int lazy_reader(struct harness *h, const char *filter)
+{
+	uint8_t pkt[512], body[500], ack[5];
+	char password[128];
+	struct sockaddr_in addr;
+	size_t n = 0;
+	int fd, small = 4096;
+	int64_t deadline = ct_mono_ms() + HARNESS_WAIT_MS;
+
+	assert_int_equal(harness_mqtt_password(h, "cli", password, sizeof(password)), CT_OK);
+	n += put_str(body + n, "MQTT");
+	body[n++] = 4;    /* 3.1.1 */
+	body[n++] = 0xC2; /* user, password, clean session */
+	body[n++] = 0;
+	body[n++] = 0; /* no keepalive: the broker never drops it for silence */
+	n += put_str(body + n, "cli-lazy");
+	n += put_str(body + n, "cli");
+	n += put_str(body + n, password);
+	pkt[0] = 0x10;
+	pkt[1] = (uint8_t)n;
+	memcpy(pkt + 2, body, n);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	addr.sin_port = htons((uint16_t)h->mqtt_port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(write(fd, pkt, n + 2), (ssize_t)(n + 2));
+	read_exact(fd, ack, 4, deadline);
+	assert_int_equal(ack[0], 0x20);
+	assert_int_equal(ack[3], 0); /* accepted */
+	n = 0;
+	body[n++] = 0;
+	body[n++] = 1; /* packet ID */
+	n += put_str(body + n, filter);
+	body[n++] = 0; /* QoS 0 */
+	pkt[0] = 0x82;
+	pkt[1] = (uint8_t)n;
+	memcpy(pkt + 2, body, n);
+	assert_int_equal(write(fd, pkt, n + 2), (ssize_t)(n + 2));
+	read_exact(fd, ack, 5, deadline);
+	assert_int_equal(ack[0], 0x90);
+	assert_int_equal(ack[4], 0); /* granted QoS 0 */
+	return fd;
+}
+
+/* Whether the broker closed fd: reads (and drops) what it sent until EOF or the deadline. */
+static bool closed_by_broker(int fd, int timeout_ms)
+{
+	int64_t deadline = ct_mono_ms() + timeout_ms;
+	static uint8_t sink[1 << 16];
+
+	for (;;) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		int left = (int)(deadline - ct_mono_ms());
+		ssize_t r;
+
+		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+			return false;
+		r = read(fd, sink, sizeof(sink));
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			return true;
+		if (r < 0 && errno != EINTR)
+			return false;
+	}
+}
+
+static void test_never_reading_client_bounded(void **state)
+{
+	struct harness *h = *state;
+	struct harness_sub *service = NULL;
+	struct ct_mqtt *pub = NULL;
+	const char *keep[] = {"ct/v1/sys/status/ingest/keep"};
+	const char *topic = NULL;
+	const uint8_t *payload = NULL;
+	static uint8_t big[4096];
+	size_t len = 0;
+	long before, peak = 0, after;
+	int fd, i;
+
+	/* A service's session subscribed meanwhile: shedding never touches it. */
+	assert_int_equal(open_session(h, "ingest", "ingest", "keep", false, keep, 1, 1, &service),
+	                 CT_OK);
+	fd = lazy_reader(h, "ct/v1/plant/#");
+	before = broker_rss_mib(h);
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(harness_mqtt_connect(h, "ingest", &pub), CT_OK);
+	/* 4 KiB x 40,000 = 156 MiB for the lazy reader, over the bound of SHED_MIB. */
+	for (i = 0; i < 40000; i++) {
+		assert_int_equal(ct_mqtt_publish(pub, "ct/v1/plant/site1/L1/L1-FILL-01/telemetry",
+		                                 big, sizeof(big), 0, false, 60000),
+		                 CT_OK);
+		if (i % 2000 == 0) {
+			long rss = broker_rss_mib(h);
+			peak = rss > peak ? rss : peak;
+		}
+	}
+	assert_int_equal(ct_mqtt_flush(pub, 60000), CT_OK);
+	ct_mqtt_free(pub);
+	assert_true(closed_by_broker(fd, HARNESS_WAIT_MS));
+	close(fd);
+	after = broker_rss_mib(h);
+	printf("broker RSS: %ld MiB before, %ld MiB peak while the lazy reader held its stream, "
+	       "%ld MiB after it was disconnected (bound " SHED_MIB " MiB)\n",
+	       before, peak, after);
+	/* RSS is printed, not asserted: freed memory need not return to the system. What bounds
+	 * the broker is the disconnect above (its queue is freed with the client). */
+	/* The service's session is still there. */
+	assert_int_equal(harness_publish(h, "ingest", keep[0], "k", 1), CT_OK);
+	assert_int_equal(harness_sub_next(service, HARNESS_WAIT_MS, &topic, &payload, &len), CT_OK);
+	assert_string_equal(topic, keep[0]);
+	harness_sub_free(service);
+	harness_pass(h);
+}
+
 static int group_setup(void **state)
 {
+	/* Read by the harness when it configures the broker. */
+	setenv("CT_IT_BROKER_SHED_MIB", SHED_MIB, 1);
 	return harness_group_start("edge_trust", CT_IT_WATCHDOG_S, state);
 }
 
@@ -329,6 +502,8 @@ int main(void)
 	                                        harness_test_setup, harness_test_teardown),
 	        cmocka_unit_test_setup_teardown(test_edge_not_retained, harness_test_setup,
 	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_never_reading_client_bounded,
+	                                        harness_test_setup, harness_test_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
 }
