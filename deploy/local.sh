@@ -278,7 +278,8 @@ build_local() {
 # ---- broker --------------------------------------------------------------------------
 
 start_broker() {
-	"$SCRIPTS/broker-config.sh" "$BROKER_DIR" "$MQTT_PORT" "${MQTT_USERS[@]}"
+	CT_BROKER_PLUGIN=$BUILD/services/broker-guard/ct_broker_guard.so \
+		"$SCRIPTS/broker-config.sh" "$BROKER_DIR" "$MQTT_PORT" "${MQTT_USERS[@]}"
 	if broker_running; then
 		# Reload passwd and ACL in case users changed.
 		kill -HUP "$(cat "$BROKER_DIR/mosquitto.pid")"
@@ -326,7 +327,8 @@ mqtt_client_config() {
 	local dir=$RUN/mqtt-cli
 	mkdir -p "$dir"
 	chmod 700 "$dir"
-	printf -- '-h 127.0.0.1\n-p %s\n-u cli\n-P %s\n' "$MQTT_PORT" \
+	# --id-prefix: the broker guard takes only the credential's own client IDs (cli-...).
+	printf -- '-h 127.0.0.1\n-p %s\n-u cli\n-P %s\n--id-prefix cli-\n' "$MQTT_PORT" \
 		"$(read_secret "$BROKER_DIR/secrets/cli.password")" | write_file "$dir/mosquitto_sub" 600
 	printf '%s\n' "$dir"
 }
@@ -383,6 +385,10 @@ service_env() {
 	fi
 
 	env[CT_LOG_LEVEL]=info
+	if [[ $svc == ingest ]]; then
+		# The demo plant's stations and physical ranges (UNKNOWN_STATION, IMPLAUSIBLE).
+		env[CT_INGEST_PLANT_FILE]=$DEPLOY_DIR/config/plant.conf
+	fi
 	if [[ $svc == linesim ]]; then
 		env[CT_SIM_RATE]=5
 		env[CT_SIM_OBEY_COMMANDS]=true
@@ -401,12 +407,16 @@ service_env() {
 	printf 'mqtt.password = %s\n' \
 		"$(read_secret "$BROKER_DIR/secrets/${MQTT_OF[$svc]}.password")" |
 		write_file "$RUN/$svc.secrets.conf" 600
+	is_root && chown "$SERVICE_USER:" "$RUN/$svc.secrets.conf"
 	env[CT_CONFIG]=$RUN/$svc.secrets.conf
 	unset 'env[CT_MQTT_PASSWORD]'
 	env[CT_SPOOL_DIR]=$DATA/spool
 	if [[ -n $role ]]; then
 		env[CT_PG_CONNINFO]="host=127.0.0.1 port=$PG_PORT dbname=cellthread user=$role"
-		env[PGPASSFILE]=$PG_DIR/secrets/$role.pgpass
+		# A copy the service's user owns (libpq wants 0600); the original stays root's.
+		install -m 600 "$PG_DIR/secrets/$role.pgpass" "$RUN/$svc.pgpass"
+		is_root && chown "$SERVICE_USER:" "$RUN/$svc.pgpass"
+		env[PGPASSFILE]=$RUN/$svc.pgpass
 	fi
 	# Only what the service knows (an unknown CT_* stops it), plus its secrets file and what
 	# libpq reads.
@@ -435,9 +445,37 @@ echo "$child" >"$pidfile"
 wait "$child"
 echo "$?" >"$exitfile"'
 
+# Started as root, the stack never runs a service as root: each runs as SERVICE_USER
+# (created as a system user when missing), which owns the spool and its own secrets file and
+# can enter RUN (root:SERVICE_USER 0750); logs stay root's (the supervisor writes them).
+# Started as anyone else, the services run as that user.
+SERVICE_USER=cellthread
+
+prepare_service_user() {
+	is_root || return 0
+	if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+		useradd --system --user-group --home-dir /nonexistent --no-create-home \
+			--shell /usr/sbin/nologin "$SERVICE_USER" ||
+			die "cannot create the system user $SERVICE_USER (useradd)"
+		note "created the system user $SERVICE_USER to run the services"
+	fi
+	check_user_can_reach "$SERVICE_USER" "$BUILD"
+	check_user_can_reach "$SERVICE_USER" "$DATA"
+	chown -R "$SERVICE_USER:" "$DATA/spool"
+	chown "root:$SERVICE_USER" "$RUN"
+	chmod 750 "$RUN"
+}
+
+# run_as: the command prefix that starts a service as SERVICE_USER (nothing when not root).
+run_as() {
+	if is_root; then
+		printf '%s\n' setpriv "--reuid=$SERVICE_USER" "--regid=$SERVICE_USER" --init-groups --
+	fi
+}
+
 start_service() {
 	local svc=$1 bin pidfile exitfile log
-	local -a env
+	local -a env as_user
 	bin=$(service_bin "$svc")
 	pidfile=$RUN/$svc.pid
 	exitfile=$RUN/$svc.exit
@@ -447,11 +485,12 @@ start_service() {
 		return
 	fi
 	mapfile -t env < <(service_env "$svc")
+	mapfile -t as_user < <(run_as)
 	rm -f "$pidfile" "$exitfile"
 	LAUNCH_US[$svc]=$(date +%s%6N)
 	LOG_OFFSET[$svc]=$(stat -c %s "$log" 2>/dev/null || echo 0)
 	setsid bash -c "$SUPERVISOR" "ct-run-$svc" "$pidfile" "$exitfile" \
-		env -i "${env[@]}" "$bin" >>"$log" 2>&1 </dev/null 9>&- &
+		"${as_user[@]}" env -i "${env[@]}" "$bin" >>"$log" 2>&1 </dev/null 9>&- &
 	wait_until 5 test -s "$pidfile" || die "$svc did not start (log: $log)"
 }
 
@@ -470,6 +509,42 @@ status_fresh_online() {
 	done <<<"$decoded"
 	# ServiceState: 1 = SERVICE_STATE_ONLINE (proto/cellthread/v1/control.proto).
 	((state == 1 && newest >= launch - 2000000))
+}
+
+# status_summary SVC: what the retained status of SVC/1 says (ServiceStatus,
+# proto/cellthread/v1/control.proto): state, the loop's last progress, the spool's backlog and
+# free space, and why it is PAUSED; nothing when there is no status.
+status_summary() {
+	local svc=$1 decoded line field value state='' reason='' progress=0 backlog=0 free=0 now
+	decoded=$(XDG_CONFIG_HOME=$MQTT_CONFIG timeout 5 mosquitto_sub -t "ct/v1/sys/status/$svc/1" \
+		-C 1 -W 2 -N 2>/dev/null | protoc-c --decode_raw 2>/dev/null) || return 0
+	while IFS= read -r line; do
+		field=${line%%:*}
+		value=${line#*: }
+		case $field in
+		3) state=$value ;;
+		7) reason=${value//\"/} ;;
+		8) progress=$value ;;
+		9) backlog=$value ;;
+		10) free=$value ;;
+		esac
+	done <<<"$decoded"
+	case $state in
+	1) state=ONLINE ;;
+	2) state=OFFLINE ;;
+	3) state=DRAINING ;;
+	4) state=PAUSED ;;
+	*) return 0 ;;
+	esac
+	now=$(date +%s%6N)
+	printf '%s' "$state"
+	if ((progress > 0)); then
+		printf ', last progress %s s ago' "$(((now - progress) / 1000000))"
+	fi
+	printf ', spool backlog %s KiB, %s MiB free' "$((backlog / 1024))" "$((free / 1048576))"
+	if [[ -n $reason ]]; then
+		printf ': %s' "$reason"
+	fi
 }
 
 # logged_ready SVC: the service wrote its "ready" line since we started it.
@@ -599,6 +674,7 @@ cmd_up() {
 	chmod 700 "$DATA/spool" "$LOGS" "$RUN"
 	take_lock
 	build_local
+	prepare_service_user
 
 	load_ports
 	if broker_running; then
@@ -692,10 +768,16 @@ cmd_status() {
 		printf '%-10s stopped\n' postgres
 		all=3
 	fi
+	if broker_running; then
+		MQTT_CONFIG=$(mqtt_client_config)
+	fi
 	for svc in $(stack_services); do
 		if service_running "$svc"; then
 			printf '%-10s running  pid %-8s log %s\n' "$svc" "$(cat "$RUN/$svc.pid")" \
 				"$LOGS/$svc.log"
+			if [[ -n ${MQTT_CONFIG:-} ]]; then
+				printf '%-10s status   %s\n' '' "$(status_summary "$svc")"
+			fi
 		elif [[ -s $RUN/$svc.exit ]]; then
 			printf '%-10s stopped  last exit code %s\n' "$svc" "$(cat "$RUN/$svc.exit")"
 			all=3

@@ -111,10 +111,14 @@ int ct_loop_flush(struct ct_loop *loop)
 int ct_loop_commit(struct ct_loop *loop, uint64_t end_segment, uint64_t end_offset)
 {
 	struct ct_spool_batch position = {0};
+	int rc;
 
 	position.end_segment = end_segment;
 	position.end_offset = end_offset;
-	return ct_spool_commit_async(loop->svc->spool, &position);
+	rc = ct_spool_commit_async(loop->svc->spool, &position);
+	if (rc == CT_OK)
+		ct_mqtt_note_progress(loop->svc->mqtt); /* the status's last_progress_at_us */
+	return rc;
 }
 
 /* Moves every batch whose publishes the broker has acknowledged on, oldest first: to the
@@ -262,8 +266,14 @@ static int turn(struct ct_loop *loop, struct ct_spool_batch *batch)
 		ct_error("cannot read the spool: %s", ct_strerror(rc));
 		return rc;
 	}
-	if (batch->count == 0 && (h->has_work == NULL || !h->has_work(loop->ctx)))
+	if (batch->count == 0 && (h->has_work == NULL || !h->has_work(loop->ctx))) {
+		/* Nothing to do counts as progress only when nothing is waiting either: no batch
+		 * awaiting its acknowledgements, nothing in the spool left to commit (a service's
+		 * own saver may still hold some). */
+		if (loop->n_awaiting == 0 && ct_spool_backlog_bytes(loop->svc->spool) == 0)
+			ct_mqtt_note_progress(loop->svc->mqtt);
 		return CT_OK;
+	}
 	rc = h->handle(loop->ctx, batch, &job);
 	if (rc == CT_OK && loop->publish_failed)
 		rc = CT_ERR_UNACKED;

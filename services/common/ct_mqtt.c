@@ -11,9 +11,17 @@
  *   spool, and consumers are idempotent by event ID.
  *
  * Threads: Paho runs callbacks on its own threads. The callbacks here only append to the
- * spool, or update state under `lock` and signal `cond`; everything else happens on the
- * service's thread. Paho sends the PUBACK for an incoming QoS 1 message before the
- * callback runs, which is why the callback's spool append is the durability point. */
+ * spool, or update state under `lock` and signal `cond` (or `watch_cond`); everything else
+ * happens on the service's thread or the watcher. Paho sends the PUBACK for an incoming QoS 1
+ * message before the callback runs, which is why the callback's spool append is the
+ * durability point.
+ *
+ * The watcher (with status_interval_s > 0): a thread that every WATCH_TICK_MS, or at once
+ * when the message callback finds the spool low, measures the spool's free space (writing
+ * what the spool holds in memory once there is room), pauses or resumes the subscriber
+ * (ct_mqtt.h) and publishes the status when it changed or is due. Its status publishes are
+ * fire-and-forget, outside flow control and the marks: a status that fails is sent again at
+ * the next tick and must never make a service handle its batches again. */
 #include "ct_mqtt.h"
 
 #include <arpa/inet.h>
@@ -39,6 +47,8 @@
 #include "ct_topic.h"
 
 #define VERSION_TEXT "0.1.0"
+/* The watcher's period: how soon space that came back is noticed. */
+#define WATCH_TICK_MS 250
 
 struct subscription {
 	char *filter; /* with the $share prefix when a group is set */
@@ -101,6 +111,20 @@ struct ct_mqtt {
 	volatile sig_atomic_t *stop_flag;
 	bool spool_error_logged;
 
+	/* The watcher and what it shares, under lock. */
+	int status_interval_s;
+	pthread_t watcher;
+	pthread_cond_t watch_cond;
+	bool watcher_running;
+	bool watcher_quit;
+	bool watch_wake;   /* the callback found the spool low, or failed to spool */
+	bool input_paused; /* the subscriber was disconnected for want of spool space */
+	bool sub_restart;  /* resumed: the subscriber's connect is to be retried until it is up */
+	bool status_dirty; /* the status changed and is not yet published */
+	char pause_reason[512];
+	int64_t last_progress_at_us;
+	bool measure_failed_logged; /* watcher only */
+
 	uint8_t *offline_status;
 	size_t offline_status_len;
 };
@@ -161,15 +185,35 @@ int ct_tcp_nodelay_for_peer_port(int peer_port)
 	return set;
 }
 
-static int encode_status(const struct ct_mqtt *mqtt, int state, uint8_t **ret, size_t *ret_len)
+/* The status message in state (ONLINE becomes PAUSED while input is paused) with the loop's
+ * progress and the spool's state. Takes the lock: call without it. */
+static int encode_status(struct ct_mqtt *mqtt, int state, uint8_t **ret, size_t *ret_len)
 {
 	Cellthread__V1__ServiceStatus status = CELLTHREAD__V1__SERVICE_STATUS__INIT;
+	char reason[sizeof(mqtt->pause_reason)] = "";
+	struct ct_spool_space space;
+
+	memset(&space, 0, sizeof(space));
+	if (mqtt->spool != NULL)
+		ct_spool_space(mqtt->spool, &space);
 	status.service = mqtt->service;
 	status.instance = mqtt->instance;
 	status.state = (Cellthread__V1__ServiceState)state;
 	status.version = (char *)VERSION_TEXT;
 	status.started_at_us = mqtt->started_at_us;
 	status.at_us = ct_now_us();
+	pthread_mutex_lock(&mqtt->lock);
+	if (mqtt->input_paused && state == CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_ONLINE) {
+		status.state = CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_PAUSED;
+		memcpy(reason, mqtt->pause_reason, sizeof(reason));
+	}
+	status.last_progress_at_us = mqtt->last_progress_at_us;
+	pthread_mutex_unlock(&mqtt->lock);
+	status.reason = reason;
+	status.spool_backlog_bytes = space.backlog_bytes;
+	status.spool_free_bytes = space.free_bytes;
+	status.spool_reserve_bytes = space.reserve_bytes;
+	status.status_interval_s = (uint32_t)mqtt->status_interval_s;
 	return ct_pb_pack(&status.base, ret, ret_len);
 }
 
@@ -208,24 +252,31 @@ static void on_subscribe_failed(void *context, MQTTAsync_failureData *response)
 	pthread_mutex_unlock(&mqtt->lock);
 }
 
-static void publish_online(struct link *link)
+/* Publishes the current status (ONLINE or PAUSED) retained, fire-and-forget: outside flow
+ * control and the marks (see the top of this file). Returns CT_OK when Paho took it. */
+static int publish_current_status(struct ct_mqtt *mqtt)
 {
-	struct ct_mqtt *mqtt = link->mqtt;
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
 	uint8_t *status = NULL;
 	size_t status_len = 0;
+	int rc;
 
 	if (encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_ONLINE, &status,
 	                  &status_len) != CT_OK)
-		return;
+		return CT_ERR_NOMEM;
 	msg.payload = status;
 	msg.payloadlen = (int)status_len;
 	msg.qos = 1;
 	msg.retained = 1;
-	if (MQTTAsync_sendMessage(link->client, mqtt->status_topic, &msg, NULL) !=
-	    MQTTASYNC_SUCCESS)
-		ct_warn("mqtt: cannot publish ONLINE status");
+	rc = MQTTAsync_sendMessage(mqtt->pub.client, mqtt->status_topic, &msg, NULL);
 	free(status);
+	return rc == MQTTASYNC_SUCCESS ? CT_OK : CT_ERR_MQTT;
+}
+
+static void publish_online(struct link *link)
+{
+	if (publish_current_status(link->mqtt) != CT_OK)
+		ct_warn("mqtt: cannot publish the ONLINE status");
 }
 
 static void subscribe_all(struct link *link)
@@ -252,18 +303,32 @@ static void subscribe_all(struct link *link)
 static void on_up(struct link *link)
 {
 	struct ct_mqtt *mqtt = link->mqtt;
+	bool paused;
 
 	ct_tcp_nodelay_for_peer_port(mqtt->broker_port);
 	pthread_mutex_lock(&mqtt->lock);
 	link->connected = true;
 	if (link->publisher)
 		link->attempt_done = true;
+	else
+		mqtt->sub_restart = false;
+	paused = mqtt->input_paused;
 	pthread_cond_broadcast(&mqtt->cond); /* publishers waiting for the reconnect */
 	pthread_mutex_unlock(&mqtt->lock);
-	if (link->publisher)
+	if (link->publisher) {
 		publish_online(link);
-	else
+	} else if (paused) {
+		/* Paho reconnected on its own a subscriber the watcher had disconnected (the
+		 * connection was down when it did): input stays paused. */
+		MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
+		opts.timeout = 0;
+		pthread_mutex_lock(&mqtt->lock);
+		link->connected = false;
+		pthread_mutex_unlock(&mqtt->lock);
+		MQTTAsync_disconnect(link->client, &opts);
+	} else {
 		subscribe_all(link);
+	}
 }
 
 static void on_connect_ok(void *context, MQTTAsync_successData *response)
@@ -331,6 +396,17 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
 	} else {
 		rc = ct_spool_append(mqtt->spool, topic_buf, message->payload,
 		                     (size_t)(message->payloadlen > 0 ? message->payloadlen : 0));
+	}
+	if (mqtt->spool != NULL && mqtt->status_interval_s > 0 &&
+	    (rc != CT_OK || ct_spool_is_low(mqtt->spool))) {
+		/* Stop reading from the broker as soon as possible: what Paho reads meanwhile
+		 * goes into the spool's reserve. */
+		pthread_mutex_lock(&mqtt->lock);
+		if (!mqtt->input_paused && !mqtt->watch_wake) {
+			mqtt->watch_wake = true;
+			pthread_cond_signal(&mqtt->watch_cond);
+		}
+		pthread_mutex_unlock(&mqtt->lock);
 	}
 	if (rc != CT_OK) {
 		if (!mqtt->spool_error_logged)
@@ -422,7 +498,9 @@ struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, si
 		goto nomem;
 	pthread_mutex_init(&mqtt->lock, NULL);
 	pthread_cond_init(&mqtt->cond, NULL);
+	pthread_cond_init(&mqtt->watch_cond, NULL);
 	mqtt->started_at_us = ct_now_us();
+	mqtt->status_interval_s = options->status_interval_s > 0 ? options->status_interval_s : 0;
 	mqtt->service = strdup(options->service);
 	mqtt->instance = strdup(options->instance && *options->instance ? options->instance : "1");
 	mqtt->url = strdup(options->url);
@@ -571,6 +649,162 @@ static int link_start(struct link *link)
 	return CT_OK;
 }
 
+static double mib(uint64_t bytes)
+{
+	return (double)bytes / (1024.0 * 1024.0);
+}
+
+/* The status's reason while paused: the figures an operator needs to act. */
+static void pause_reason(const struct ct_mqtt *mqtt, const struct ct_spool_space *space, char *buf,
+                         size_t len)
+{
+	snprintf(buf, len,
+	         "spool disk full: %.2f MiB free under %s (reserve %.2f MiB), %zu message(s) "
+	         "held in memory",
+	         mib(space->free_bytes), ct_spool_dir(mqtt->spool), mib(space->reserve_bytes),
+	         space->held_records);
+}
+
+/* Stops reading from the broker: PAUSED with the reason, then a clean disconnect of the
+ * subscriber. Its session is persistent (clean session off), so the broker keeps the
+ * subscriptions and queues what arrives; Paho will not reconnect a link disconnected on
+ * purpose. Watcher thread. */
+static void pause_input(struct ct_mqtt *mqtt, const struct ct_spool_space *space)
+{
+	MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
+	char reason[sizeof(mqtt->pause_reason)];
+
+	pause_reason(mqtt, space, reason, sizeof(reason));
+	pthread_mutex_lock(&mqtt->lock);
+	mqtt->input_paused = true;
+	mqtt->sub_restart = false;
+	mqtt->status_dirty = true;
+	memcpy(mqtt->pause_reason, reason, sizeof(reason));
+	mqtt->sub.connected = false;
+	mqtt->sub.subscribed = false;
+	pthread_mutex_unlock(&mqtt->lock);
+	ct_warn("pausing input: %s; the broker queues for %s meanwhile", reason,
+	        mqtt->sub.client_id);
+	/* Nothing in flight to wait for: Paho acknowledged every message it read already. */
+	opts.timeout = 0;
+	if (MQTTAsync_disconnect(mqtt->sub.client, &opts) != MQTTASYNC_SUCCESS)
+		ct_debug("mqtt: %s was not connected when input paused", mqtt->sub.client_id);
+}
+
+/* Reads from the broker again: the subscriber connects (and subscribes) anew. Watcher
+ * thread. */
+static void resume_input(struct ct_mqtt *mqtt, const struct ct_spool_space *space)
+{
+	ct_info("resuming input: %.2f MiB free under %s (reserve %.2f MiB)", mib(space->free_bytes),
+	        ct_spool_dir(mqtt->spool), mib(space->reserve_bytes));
+	pthread_mutex_lock(&mqtt->lock);
+	mqtt->input_paused = false;
+	mqtt->sub_restart = true;
+	mqtt->status_dirty = true;
+	mqtt->pause_reason[0] = '\0';
+	pthread_mutex_unlock(&mqtt->lock);
+	link_start(&mqtt->sub);
+}
+
+/* Measures the spool and pauses or resumes input accordingly. Watcher thread. */
+static void regulate_input(struct ct_mqtt *mqtt, int64_t *next_restart_ms)
+{
+	struct ct_spool_space space;
+	bool paused, restart;
+
+	if (mqtt->spool == NULL || mqtt->n_subs == 0)
+		return;
+	if (ct_spool_check_space(mqtt->spool, &space) != CT_OK) {
+		if (!mqtt->measure_failed_logged)
+			ct_warn("spool %s: cannot measure the free space or write held messages: "
+			        "%s",
+			        ct_spool_dir(mqtt->spool), strerror(errno));
+		mqtt->measure_failed_logged = true;
+	}
+	pthread_mutex_lock(&mqtt->lock);
+	paused = mqtt->input_paused;
+	/* A resumed subscriber whose connect failed is tried again (Paho retries by itself
+	 * only a connection that was up and got lost). */
+	restart = mqtt->sub_restart && mqtt->sub.attempt_done && !mqtt->sub.connected;
+	if (paused && space.low) /* the reason's figures current for the next status */
+		pause_reason(mqtt, &space, mqtt->pause_reason, sizeof(mqtt->pause_reason));
+	pthread_mutex_unlock(&mqtt->lock);
+	if (space.low && !paused)
+		pause_input(mqtt, &space);
+	else if (!space.low && paused)
+		resume_input(mqtt, &space);
+	else if (restart && ct_mono_ms() >= *next_restart_ms) {
+		*next_restart_ms = ct_mono_ms() + 1000;
+		link_start(&mqtt->sub);
+	}
+}
+
+static void *watcher_main(void *arg)
+{
+	struct ct_mqtt *mqtt = arg;
+	int64_t next_status_ms = 0, next_restart_ms = 0;
+
+	pthread_mutex_lock(&mqtt->lock);
+	while (!mqtt->watcher_quit) {
+		struct timespec ts;
+		bool due;
+		mqtt->watch_wake = false;
+		pthread_mutex_unlock(&mqtt->lock);
+		regulate_input(mqtt, &next_restart_ms);
+		pthread_mutex_lock(&mqtt->lock);
+		due = mqtt->status_dirty || ct_mono_ms() >= next_status_ms;
+		mqtt->status_dirty = false;
+		pthread_mutex_unlock(&mqtt->lock);
+		if (due) {
+			if (publish_current_status(mqtt) == CT_OK) {
+				next_status_ms = ct_mono_ms() + mqtt->status_interval_s * 1000LL;
+			} else {
+				pthread_mutex_lock(&mqtt->lock);
+				mqtt->status_dirty = true; /* again at the next tick */
+				pthread_mutex_unlock(&mqtt->lock);
+			}
+		}
+		pthread_mutex_lock(&mqtt->lock);
+		if (mqtt->watcher_quit)
+			break;
+		if (!mqtt->watch_wake) {
+			deadline_in(&ts, WATCH_TICK_MS);
+			pthread_cond_timedwait(&mqtt->watch_cond, &mqtt->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&mqtt->lock);
+	return NULL;
+}
+
+static void watcher_stop(struct ct_mqtt *mqtt)
+{
+	if (!mqtt->watcher_running)
+		return;
+	pthread_mutex_lock(&mqtt->lock);
+	mqtt->watcher_quit = true;
+	pthread_cond_signal(&mqtt->watch_cond);
+	pthread_mutex_unlock(&mqtt->lock);
+	pthread_join(mqtt->watcher, NULL);
+	mqtt->watcher_running = false;
+}
+
+void ct_mqtt_note_progress(struct ct_mqtt *mqtt)
+{
+	int64_t now = ct_now_us();
+	pthread_mutex_lock(&mqtt->lock);
+	mqtt->last_progress_at_us = now;
+	pthread_mutex_unlock(&mqtt->lock);
+}
+
+bool ct_mqtt_input_paused(struct ct_mqtt *mqtt)
+{
+	bool paused;
+	pthread_mutex_lock(&mqtt->lock);
+	paused = mqtt->input_paused;
+	pthread_mutex_unlock(&mqtt->lock);
+	return paused;
+}
+
 int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_len)
 {
 	struct link *links[2] = {&mqtt->pub, &mqtt->sub};
@@ -612,6 +846,12 @@ int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_
 			pthread_mutex_unlock(&mqtt->lock);
 			ct_info("mqtt: connected as %s (%zu subscriptions)", mqtt->sub.client_id,
 			        mqtt->n_subs);
+			if (mqtt->status_interval_s > 0 && !mqtt->watcher_running) {
+				if (pthread_create(&mqtt->watcher, NULL, watcher_main, mqtt) != 0)
+					return ct_set_error(err, err_len, CT_ERR_NOMEM,
+					                    "mqtt: cannot start the status thread");
+				mqtt->watcher_running = true;
+			}
 			return CT_OK;
 		}
 		if (failed == NULL) {
@@ -787,6 +1027,8 @@ void ct_mqtt_free(struct ct_mqtt *mqtt)
 {
 	if (mqtt == NULL)
 		return;
+	/* First, so no status of the watcher's comes after OFFLINE. */
+	watcher_stop(mqtt);
 	/* A clean stop publishes OFFLINE itself: the broker sends the will only on a crash. */
 	if (mqtt->pub.client != NULL && ct_mqtt_is_connected(mqtt) &&
 	    ct_mqtt_publish_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE) ==
@@ -810,5 +1052,6 @@ void ct_mqtt_free(struct ct_mqtt *mqtt)
 	free(mqtt->offline_status);
 	pthread_mutex_destroy(&mqtt->lock);
 	pthread_cond_destroy(&mqtt->cond);
+	pthread_cond_destroy(&mqtt->watch_cond);
 	free(mqtt);
 }

@@ -47,6 +47,12 @@ const struct ct_config_key ct_common_config_keys[] = {
                "spool segment size in KiB"),
         COMMON("spool.sync", CT_CONF_BOOL, spool_sync, "true", 0, 0,
                "fdatasync the spool on every commit (survive power loss)"),
+        COMMON("spool.min_free_mb", CT_CONF_INT, spool_min_free_mb, "64", 0, 1048576,
+               "free space kept on the spool's file system: below it the service stops "
+               "reading from the broker (PAUSED) until it is back"),
+        COMMON("status.interval_s", CT_CONF_INT, status_interval_s, "15", 1, 3600,
+               "how often the retained status (progress, spool backlog, free space) is "
+               "republished"),
         COMMON("loop.publish_timeout_s", CT_CONF_INT, loop_publish_timeout_s, "60", 1, 3600,
                "a batch whose publishes the broker has not acknowledged after this long is "
                "handled again from the last commit"),
@@ -134,6 +140,7 @@ int ct_service_start(struct ct_service *svc, const char *name, struct ct_common_
 		                           config->spool_sync, err, err_len);
 		if (svc->spool == NULL)
 			return CT_ERR_IO;
+		ct_spool_set_reserve(svc->spool, (uint64_t)config->spool_min_free_mb << 20);
 	}
 	memset(&options, 0, sizeof(options));
 	options.url = config->mqtt_url;
@@ -150,6 +157,7 @@ int ct_service_start(struct ct_service *svc, const char *name, struct ct_common_
 	options.max_inflight = (int)config->mqtt_max_inflight;
 	options.spool = svc->spool;
 	options.stop_flag = &ct_service_stop;
+	options.status_interval_s = (int)config->status_interval_s;
 	svc->mqtt = ct_mqtt_new(&options, err, err_len);
 	if (svc->mqtt == NULL) {
 		rc = CT_ERR_MQTT;

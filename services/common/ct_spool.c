@@ -7,7 +7,12 @@
  *                             atomically (write temp + rename).
  * The writer (any thread) and the reader (the service loop) share only the writer's
  * position, under `lock`; the reader reads finished bytes with pread and never blocks the
- * writer for longer than a position snapshot. */
+ * writer for longer than a position snapshot.
+ *
+ * Free space (ct_spool.h, "Disk full"): measured under `lock` with statvfs at each new
+ * segment, every reserve/8 bytes appended and on ct_spool_check_space. Records that found the
+ * disk full wait in `held` (a FIFO of whole encoded records); while it is not empty every new
+ * record joins it, so the order on disk stays the order of arrival. */
 #include "ct_spool.h"
 
 #include <dirent.h>
@@ -19,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +38,20 @@
 #define HEADER_BYTES 16
 #define MAX_TOPIC    1024
 #define MAX_PAYLOAD  (64u * 1024 * 1024)
+/* Records held in memory for a full disk, at most: past this Paho keeps them (the callback
+ * refuses them and Paho calls it again). A paused service receives far less than this. */
+#define MAX_HELD_BYTES (256u * 1024 * 1024)
+/* Free space is measured at least every this many bytes appended (with a reserve set). */
+#define MIN_MEASURE_BYTES (64u * 1024)
+/* How long the committer waits before writing a cursor again that found the disk full. */
+#define COMMIT_RETRY_MS 500
+
+/* A record that found the disk full, kept until there is room: header, topic, payload. */
+struct held {
+	struct held *next;
+	size_t len;
+	uint8_t data[];
+};
 
 struct ct_spool {
 	char *dir;
@@ -45,6 +65,14 @@ struct ct_spool {
 	uint64_t write_seq;
 	uint64_t write_size;
 	bool wake;
+	/* Free space, under lock. */
+	uint64_t reserve_bytes;
+	uint64_t free_bytes;
+	uint64_t since_measured; /* bytes appended since the last statvfs */
+	bool low;
+	struct held *held_head, *held_tail;
+	size_t held_records;
+	uint64_t held_bytes;
 	/* Committed position, under lock (read by backlog). */
 	uint64_t commit_seq;
 	uint64_t commit_off;
@@ -64,7 +92,10 @@ struct ct_spool {
 	uint64_t want_seq;
 	uint64_t want_off;
 	int commit_error;
+	bool commit_stalled; /* the cursor found the disk full; retried every COMMIT_RETRY_MS */
 };
+
+static int measure_locked(struct ct_spool *spool);
 
 static void segment_path(const struct ct_spool *spool, uint64_t seq, char *buf, size_t len)
 {
@@ -137,24 +168,36 @@ static int read_cursor(struct ct_spool *spool, bool *ret_found)
 	return CT_OK;
 }
 
-static int write_cursor(struct ct_spool *spool, uint64_t seq, uint64_t off)
+/* Writes the cursor file. Returns CT_OK, or CT_ERR_IO with the failing call's errno in
+ * *ret_errno (ENOSPC: the disk is full, worth retrying later). */
+static int write_cursor(struct ct_spool *spool, uint64_t seq, uint64_t off, int *ret_errno)
 {
 	char path[4096], tmp[4096], text[64];
 	int fd, n, rc = CT_OK;
+	ssize_t w;
 
 	snprintf(path, sizeof(path), "%s/cursor", spool->dir);
 	snprintf(tmp, sizeof(tmp), "%s/cursor.tmp", spool->dir);
 	n = snprintf(text, sizeof(text), "%" PRIu64 " %" PRIu64 "\n", seq, off);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if (fd < 0) {
+		*ret_errno = errno;
 		return CT_ERR_IO;
-	if (write(fd, text, (size_t)n) != n)
+	}
+	w = write(fd, text, (size_t)n);
+	if (w != n) {
+		*ret_errno = w < 0 ? errno : ENOSPC; /* a short write of a few bytes: no room */
 		rc = CT_ERR_IO;
-	if (rc == CT_OK && spool->sync && fdatasync(fd) != 0)
+	}
+	if (rc == CT_OK && spool->sync && fdatasync(fd) != 0) {
+		*ret_errno = errno;
 		rc = CT_ERR_IO;
+	}
 	close(fd);
-	if (rc == CT_OK && rename(tmp, path) != 0)
+	if (rc == CT_OK && rename(tmp, path) != 0) {
+		*ret_errno = errno;
 		rc = CT_ERR_IO;
+	}
 	return rc;
 }
 
@@ -307,6 +350,8 @@ struct ct_spool *ct_spool_open(const char *dir, size_t segment_bytes, bool sync,
 		             dir, strerror(errno));
 		goto fail;
 	}
+	if (measure_locked(spool) != CT_OK) /* no other thread has the spool yet */
+		ct_warn("spool %s: cannot measure the free space: %s", dir, strerror(errno));
 	return spool;
 fail_nomem:
 	ct_set_error(err, err_len, CT_ERR_NOMEM, "spool: out of memory");
@@ -315,47 +360,77 @@ fail:
 	return NULL;
 }
 
-int ct_spool_append(struct ct_spool *spool, const char *topic, const void *payload,
-                    size_t payload_len)
+static bool is_full_errno(int err)
 {
-	uint8_t header[HEADER_BYTES];
-	size_t topic_len = strlen(topic);
-	size_t total = HEADER_BYTES + topic_len + payload_len;
-	struct iovec iov[3];
-	size_t done = 0;
-	int rc = CT_OK;
+	return err == ENOSPC || err == EDQUOT;
+}
 
-	if (topic_len > MAX_TOPIC || payload_len > MAX_PAYLOAD)
-		return CT_ERR_TOO_BIG;
-	put_u32(header, RECORD_MAGIC);
-	put_u32(header + 4, (uint32_t)topic_len);
-	put_u32(header + 8, (uint32_t)payload_len);
-	put_u32(header + 12, record_crc(topic, topic_len, payload, payload_len));
+/* Measures the free space; below the reserve the spool is low. Under lock. */
+static int measure_locked(struct ct_spool *spool)
+{
+	struct statvfs st;
 
-	pthread_mutex_lock(&spool->lock);
-	if (spool->write_size >= spool->segment_bytes) {
-		int old_fd = spool->write_fd;
-		spool->write_seq++;
-		if (open_write_segment(spool) != CT_OK) {
-			spool->write_seq--;
-			spool->write_fd = old_fd;
-			rc = CT_ERR_IO;
-			goto out;
-		}
-		/* A commit syncs only the newest segment: the one left behind is synced here, once
-		 * per segment, or its tail would miss the next commit's sync. */
-		if (spool->sync && fdatasync(old_fd) != 0)
-			ct_warn("spool: cannot fdatasync a finished segment: %s", strerror(errno));
-		close(old_fd);
+	if (statvfs(spool->dir, &st) != 0)
+		return CT_ERR_IO;
+	spool->free_bytes = (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
+	spool->since_measured = 0;
+	if (spool->free_bytes < spool->reserve_bytes)
+		spool->low = true;
+	return CT_OK;
+}
+
+/* Bytes appended between measurements: an eighth of the reserve, so the reserve cannot be
+ * eaten unnoticed; without a reserve only new segments and full disks are noticed. */
+static uint64_t measure_every(const struct ct_spool *spool)
+{
+	if (spool->reserve_bytes == 0)
+		return UINT64_MAX;
+	return spool->reserve_bytes / 8 > MIN_MEASURE_BYTES ? spool->reserve_bytes / 8
+	                                                    : MIN_MEASURE_BYTES;
+}
+
+/* Starts a new segment when the current one is full. Returns 0 or the errno of the failure
+ * (the current segment stays). Under lock. */
+static int rotate_locked(struct ct_spool *spool)
+{
+	int old_fd = spool->write_fd;
+
+	if (spool->write_size < spool->segment_bytes)
+		return 0;
+	spool->write_seq++;
+	if (open_write_segment(spool) != CT_OK) {
+		int err = errno;
+		spool->write_seq--;
+		spool->write_fd = old_fd;
+		return err;
 	}
+	/* A commit syncs only the newest segment: the one left behind is synced here, once per
+	 * segment, or its tail would miss the next commit's sync. */
+	if (spool->sync && fdatasync(old_fd) != 0)
+		ct_warn("spool: cannot fdatasync a finished segment: %s", strerror(errno));
+	close(old_fd);
+	if (measure_locked(spool) != CT_OK)
+		ct_warn("spool %s: cannot measure the free space: %s", spool->dir, strerror(errno));
+	return 0;
+}
+
+/* Appends one record given as parts (at most 3) totalling `total` bytes. Returns 0, or the
+ * errno of the failure with nothing of the record left in the segment. Under lock. */
+static int write_locked(struct ct_spool *spool, const uint8_t *const *parts, const size_t *lens,
+                        int n_parts, size_t total)
+{
+	size_t done = 0;
+	int err = rotate_locked(spool);
+
+	if (err != 0)
+		return err;
 	while (done < total) {
 		/* Rebuild the vector from `done` so a short write resumes where it stopped. */
-		const uint8_t *parts[3] = {header, (const uint8_t *)topic, payload};
-		size_t lens[3] = {HEADER_BYTES, topic_len, payload_len};
+		struct iovec iov[3];
 		size_t skip = done;
 		int n = 0;
 		ssize_t w;
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < n_parts; i++) {
 			if (skip >= lens[i]) {
 				skip -= lens[i];
 				continue;
@@ -369,16 +444,122 @@ int ct_spool_append(struct ct_spool *spool, const char *topic, const void *paylo
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
+			err = w < 0 ? errno : EIO;
 			/* Leave no torn record behind for the reader. */
 			if (ftruncate(spool->write_fd, (off_t)spool->write_size) != 0)
 				ct_warn("spool: cannot cut a failed append: %s", strerror(errno));
-			rc = CT_ERR_IO;
-			goto out;
+			return err;
 		}
 		done += (size_t)w;
 	}
 	spool->write_size += total;
+	spool->since_measured += total;
+	if (spool->since_measured >= measure_every(spool) && measure_locked(spool) != CT_OK)
+		ct_warn("spool %s: cannot measure the free space: %s", spool->dir, strerror(errno));
 	pthread_cond_broadcast(&spool->cond);
+	return 0;
+}
+
+/* Keeps a record in memory until there is room for it. Under lock. */
+static int hold_locked(struct ct_spool *spool, const uint8_t *const *parts, const size_t *lens,
+                       int n_parts, size_t total)
+{
+	struct held *h;
+	size_t at = 0;
+
+	if (spool->held_bytes + total > MAX_HELD_BYTES)
+		return CT_ERR_NOMEM;
+	h = malloc(sizeof(*h) + total);
+	if (h == NULL)
+		return CT_ERR_NOMEM;
+	for (int i = 0; i < n_parts; i++) {
+		memcpy(h->data + at, parts[i], lens[i]);
+		at += lens[i];
+	}
+	h->len = total;
+	h->next = NULL;
+	if (spool->held_tail != NULL)
+		spool->held_tail->next = h;
+	else
+		spool->held_head = h;
+	spool->held_tail = h;
+	if (spool->held_records++ == 0)
+		ct_warn("spool %s: the disk is full; holding received messages in memory until "
+		        "there is room",
+		        spool->dir);
+	spool->held_bytes += total;
+	spool->low = true;
+	return CT_OK;
+}
+
+/* Writes held records, oldest first, while there is room. Returns CT_OK (also when the disk
+ * is still full) or CT_ERR_IO for another write error. Under lock. */
+static int write_held_locked(struct ct_spool *spool)
+{
+	size_t written = 0;
+
+	while (spool->held_head != NULL) {
+		struct held *h = spool->held_head;
+		const uint8_t *parts[1] = {h->data};
+		size_t lens[1] = {h->len};
+		int err = write_locked(spool, parts, lens, 1, h->len);
+		if (err != 0) {
+			if (written > 0)
+				ct_info("spool %s: wrote %zu held message(s); %zu still wait for "
+				        "room",
+				        spool->dir, written, spool->held_records);
+			return is_full_errno(err) ? CT_OK : CT_ERR_IO;
+		}
+		spool->held_head = h->next;
+		if (spool->held_head == NULL)
+			spool->held_tail = NULL;
+		spool->held_records--;
+		spool->held_bytes -= h->len;
+		free(h);
+		written++;
+	}
+	if (written > 0)
+		ct_info("spool %s: wrote the %zu message(s) held for a full disk", spool->dir,
+		        written);
+	return CT_OK;
+}
+
+int ct_spool_append(struct ct_spool *spool, const char *topic, const void *payload,
+                    size_t payload_len)
+{
+	uint8_t header[HEADER_BYTES];
+	size_t topic_len = strlen(topic);
+	size_t total = HEADER_BYTES + topic_len + payload_len;
+	const uint8_t *parts[3] = {header, (const uint8_t *)topic, payload};
+	size_t lens[3] = {HEADER_BYTES, topic_len, payload_len};
+	int rc = CT_OK;
+
+	if (topic_len > MAX_TOPIC || payload_len > MAX_PAYLOAD)
+		return CT_ERR_TOO_BIG;
+	put_u32(header, RECORD_MAGIC);
+	put_u32(header + 4, (uint32_t)topic_len);
+	put_u32(header + 8, (uint32_t)payload_len);
+	put_u32(header + 12, record_crc(topic, topic_len, payload, payload_len));
+
+	pthread_mutex_lock(&spool->lock);
+	/* Records already held go first (one failing write while the disk is still full; a
+	 * client without a status thread has no one else to write them), and a later one joins
+	 * them while any remain, to keep the order. */
+	if (spool->held_head != NULL && write_held_locked(spool) != CT_OK) {
+		rc = CT_ERR_IO;
+		goto out;
+	}
+	if (spool->held_head == NULL) {
+		int err = write_locked(spool, parts, lens, 3, total);
+		if (err == 0)
+			goto out;
+		if (!is_full_errno(err)) {
+			rc = CT_ERR_IO;
+			goto out;
+		}
+	}
+	/* The disk is full, and Paho has acknowledged the message already. */
+	rc = hold_locked(spool, parts, lens, 3, total);
 out:
 	pthread_mutex_unlock(&spool->lock);
 	return rc;
@@ -556,8 +737,9 @@ out:
 	return rc;
 }
 
-/* Persists (seq, off) as the committed position and deletes the segments before it. */
-static int commit_position(struct ct_spool *spool, uint64_t seq, uint64_t off)
+/* Persists (seq, off) as the committed position and deletes the segments before it. On
+ * failure *ret_errno says why (ENOSPC: no room for the cursor). */
+static int commit_position(struct ct_spool *spool, uint64_t seq, uint64_t off, int *ret_errno)
 {
 	int rc;
 
@@ -572,14 +754,18 @@ static int commit_position(struct ct_spool *spool, uint64_t seq, uint64_t off)
 		pthread_mutex_lock(&spool->lock);
 		fd = dup(spool->write_fd);
 		pthread_mutex_unlock(&spool->lock);
-		if (fd < 0)
+		if (fd < 0) {
+			*ret_errno = errno;
 			return CT_ERR_IO;
+		}
 		rc = fdatasync(fd) == 0 ? CT_OK : CT_ERR_IO;
+		if (rc != CT_OK)
+			*ret_errno = errno;
 		close(fd);
 		if (rc != CT_OK)
 			return rc;
 	}
-	rc = write_cursor(spool, seq, off);
+	rc = write_cursor(spool, seq, off, ret_errno);
 	if (rc != CT_OK)
 		return rc;
 	pthread_mutex_lock(&spool->lock);
@@ -597,11 +783,25 @@ static int commit_position(struct ct_spool *spool, uint64_t seq, uint64_t off)
 
 int ct_spool_commit(struct ct_spool *spool, const struct ct_spool_batch *batch)
 {
-	return commit_position(spool, batch->end_segment, batch->end_offset);
+	int err = 0;
+	return commit_position(spool, batch->end_segment, batch->end_offset, &err);
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
 }
 
 /* The committer thread: writes the newest position asked for, until told to quit (after
- * writing what is still wanted). */
+ * writing what is still wanted). A cursor that finds the disk full is written again later:
+ * segments go only after their cursor, so committing is what gives the space back once the
+ * disk has room for a few bytes, and a full disk must not stop the service. */
 static void *committer_main(void *arg)
 {
 	struct ct_spool *spool = arg;
@@ -609,21 +809,40 @@ static void *committer_main(void *arg)
 	pthread_mutex_lock(&spool->lock);
 	for (;;) {
 		uint64_t seq, off;
-		int rc;
+		int rc, err = 0;
 		while (!spool->commit_wanted && !spool->committer_quit)
 			pthread_cond_wait(&spool->commit_cond, &spool->lock);
-		if (!spool->commit_wanted)
-			break;
+		if (!spool->commit_wanted || (spool->committer_quit && spool->commit_stalled))
+			break; /* a stalled position is replayed at the next start, like any other
+			        */
 		seq = spool->want_seq;
 		off = spool->want_off;
 		spool->commit_wanted = false;
 		spool->committing = true;
 		pthread_mutex_unlock(&spool->lock);
-		rc = commit_position(spool, seq, off);
+		rc = commit_position(spool, seq, off, &err);
 		pthread_mutex_lock(&spool->lock);
 		spool->committing = false;
+		if (rc != CT_OK && is_full_errno(err)) {
+			struct timespec ts;
+			if (!spool->commit_stalled)
+				ct_warn("spool %s: no room to write the cursor; retrying",
+				        spool->dir);
+			spool->commit_stalled = true;
+			if (!spool->commit_wanted) {
+				spool->want_seq = seq;
+				spool->want_off = off;
+				spool->commit_wanted = true;
+			}
+			pthread_cond_broadcast(&spool->commit_cond);
+			deadline_after(&ts, COMMIT_RETRY_MS);
+			pthread_cond_timedwait(&spool->commit_cond, &spool->lock, &ts);
+			continue;
+		}
 		if (rc != CT_OK)
 			spool->commit_error = rc;
+		else
+			spool->commit_stalled = false;
 		pthread_cond_broadcast(&spool->commit_cond); /* rewind may be waiting */
 	}
 	pthread_mutex_unlock(&spool->lock);
@@ -661,12 +880,13 @@ void ct_spool_rewind(struct ct_spool *spool)
 		close(spool->read_fd);
 	spool->read_fd = -1;
 	pthread_mutex_lock(&spool->lock);
-	/* A background commit still to be written would delete segments the reader is about
-	 * to go back to: let it finish first, and rewind to it. */
-	while (spool->commit_wanted || spool->committing)
+	/* A background commit being written deletes segments the reader might go back to: let it
+	 * finish first. A position asked for and not yet written (perhaps for want of space) is
+	 * done with just the same: rewind to the newest such position. */
+	while (spool->committing)
 		pthread_cond_wait(&spool->commit_cond, &spool->lock);
-	spool->read_seq = spool->commit_seq;
-	spool->read_off = spool->commit_off;
+	spool->read_seq = spool->commit_wanted ? spool->want_seq : spool->commit_seq;
+	spool->read_off = spool->commit_wanted ? spool->want_off : spool->commit_off;
 	pthread_mutex_unlock(&spool->lock);
 }
 
@@ -678,17 +898,95 @@ void ct_spool_wake(struct ct_spool *spool)
 	pthread_mutex_unlock(&spool->lock);
 }
 
+const char *ct_spool_dir(const struct ct_spool *spool)
+{
+	return spool->dir;
+}
+
+/* An estimate from the positions alone (finished segments count as segment_bytes); a commit
+ * at the very end of a segment that overshot segment_bytes, with the next one still empty, is
+ * 0, not a wrapped-around difference. Under lock. */
+static uint64_t backlog_locked(const struct ct_spool *spool)
+{
+	uint64_t first;
+
+	if (spool->commit_seq >= spool->write_seq)
+		return spool->write_size > spool->commit_off ? spool->write_size - spool->commit_off
+		                                             : 0;
+	first = spool->commit_off < spool->segment_bytes ? spool->segment_bytes - spool->commit_off
+	                                                 : 0;
+	return first + (spool->write_seq - spool->commit_seq - 1) * spool->segment_bytes +
+	       spool->write_size;
+}
+
 uint64_t ct_spool_backlog_bytes(struct ct_spool *spool)
 {
 	uint64_t backlog;
 	pthread_mutex_lock(&spool->lock);
-	if (spool->commit_seq == spool->write_seq)
-		backlog = spool->write_size - spool->commit_off;
-	else
-		backlog = (spool->write_seq - spool->commit_seq) * spool->segment_bytes -
-		          spool->commit_off + spool->write_size;
+	backlog = backlog_locked(spool);
 	pthread_mutex_unlock(&spool->lock);
 	return backlog;
+}
+
+/* Under lock. */
+static void space_locked(const struct ct_spool *spool, struct ct_spool_space *ret)
+{
+	ret->free_bytes = spool->free_bytes;
+	ret->reserve_bytes = spool->reserve_bytes;
+	ret->backlog_bytes = backlog_locked(spool) + spool->held_bytes;
+	ret->held_bytes = spool->held_bytes;
+	ret->held_records = spool->held_records;
+	ret->low = spool->low;
+}
+
+void ct_spool_set_reserve(struct ct_spool *spool, uint64_t min_free_bytes)
+{
+	pthread_mutex_lock(&spool->lock);
+	spool->reserve_bytes = min_free_bytes;
+	if (measure_locked(spool) != CT_OK)
+		ct_warn("spool %s: cannot measure the free space: %s", spool->dir, strerror(errno));
+	pthread_mutex_unlock(&spool->lock);
+}
+
+bool ct_spool_is_low(struct ct_spool *spool)
+{
+	bool low;
+	pthread_mutex_lock(&spool->lock);
+	low = spool->low;
+	pthread_mutex_unlock(&spool->lock);
+	return low;
+}
+
+void ct_spool_space(struct ct_spool *spool, struct ct_spool_space *ret)
+{
+	pthread_mutex_lock(&spool->lock);
+	space_locked(spool, ret);
+	pthread_mutex_unlock(&spool->lock);
+}
+
+int ct_spool_check_space(struct ct_spool *spool, struct ct_spool_space *ret)
+{
+	/* Out of the low state only this far above the reserve: at least two segments, so that
+	 * the next new segment does not put the spool straight back under it. */
+	uint64_t margin;
+	int rc;
+
+	pthread_mutex_lock(&spool->lock);
+	margin = spool->reserve_bytes / 2 > 2 * (uint64_t)spool->segment_bytes
+	                 ? spool->reserve_bytes / 2
+	                 : 2 * (uint64_t)spool->segment_bytes;
+	rc = measure_locked(spool);
+	if (rc == CT_OK && spool->held_head != NULL) {
+		rc = write_held_locked(spool);
+		if (rc == CT_OK)
+			rc = measure_locked(spool);
+	}
+	if (rc == CT_OK && spool->held_head == NULL &&
+	    spool->free_bytes >= spool->reserve_bytes + margin)
+		spool->low = false;
+	space_locked(spool, ret);
+	pthread_mutex_unlock(&spool->lock);
+	return rc;
 }
 
 void ct_spool_batch_cleanup(struct ct_spool_batch *batch)
@@ -709,6 +1007,18 @@ void ct_spool_free(struct ct_spool *spool)
 		pthread_cond_broadcast(&spool->commit_cond);
 		pthread_mutex_unlock(&spool->lock);
 		pthread_join(spool->committer, NULL);
+	}
+	if (spool->held_head != NULL && spool->write_fd >= 0 &&
+	    write_held_locked(spool) != CT_OK) /* the lock is ours alone now */
+		ct_warn("spool %s: cannot write held messages: %s", spool->dir, strerror(errno));
+	if (spool->held_head != NULL)
+		ct_error("spool %s: %zu received message(s) (%" PRIu64 " bytes) found no room on "
+		         "the disk and are lost with this stop",
+		         spool->dir, spool->held_records, spool->held_bytes);
+	while (spool->held_head != NULL) {
+		struct held *h = spool->held_head;
+		spool->held_head = h->next;
+		free(h);
 	}
 	if (spool->write_fd >= 0)
 		close(spool->write_fd);

@@ -10,14 +10,16 @@
  *
  * Two kinds of sample, alternated one at a time (one outstanding, then a pause of 30-50 ms,
  * so the bench measures latency and not a queue it built itself; see GAP_MIN_US):
- *   closed loop  the station client (MQTT user gateway) publishes a StationResultBatch with
+ *   closed loop  the station client (MQTT user linesim, the simulator's gateway credential:
+ *                a service's, so its QoS 1 subscriptions are queued like a real station's
+ *                command subscription) publishes a StationResultBatch with
  *                one result whose m0 is 1000 (1000 sigma) to ct/v1/edge/site1/LB/BENCH-01/
  *                result/pb and waits for the StationCommand on .../BENCH-01/command whose
  *                cause_event_id is that result's event_id (decoded and checked: SLOW, the
  *                bench's reason code and target). Path: station -> broker -> ingest ->
  *                broker -> spc-gate -> broker -> station.
  *   raw          the same client publishes a payload of the same size, QoS 1, to
- *                ct/v1/sys/status/gateway/bench-echo-in; an echo client (MQTT user spc-gate)
+ *                ct/v1/sys/status/linesim/bench-echo-in; an echo client (MQTT user spc-gate)
  *                republishes it from its Paho callback to ct/v1/sys/status/spc-gate/
  *                bench-echo-out, where the station client receives it. Path: station ->
  *                broker -> echo -> broker -> station. The status tree is the one place the
@@ -25,7 +27,7 @@
  *                consumes non-retained messages there, so no broker config change is needed.
  * Every client is plain Paho MQTTAsync with TCP_NODELAY, QoS 1, clean session.
  *
- * An observer (user cli, which may read the plant tree) timestamps the canonical result ingest
+ * An observer (user traveler, which reads results and verdicts with QoS 1) timestamps the canonical result ingest
  * publishes and the verdict spc-gate publishes for each closed-loop sample; the command's
  * header.produced_at_us is spc-gate's clock when it started judging the batch. So each sample
  * splits ("split" in the JSON) into ingest_edge_to_canonical (edge publish to canonical result
@@ -79,7 +81,7 @@
 #define PLANT_RESULT  "ct/v1/plant/" SITE "/" LINE "/" STATION "/result"
 #define PLANT_VERDICT "ct/v1/plant/" SITE "/" LINE "/" STATION "/verdict"
 #define COMMAND_TOPIC "ct/v1/plant/" SITE "/" LINE "/" STATION "/command"
-#define ECHO_IN       "ct/v1/sys/status/gateway/bench-echo-in"
+#define ECHO_IN       "ct/v1/sys/status/linesim/bench-echo-in"
 #define ECHO_OUT      "ct/v1/sys/status/spc-gate/bench-echo-out"
 #define N_MEAS        4
 #define DEADLINE_MS   5000
@@ -1114,14 +1116,15 @@ int main(int argc, char **argv)
 		const char *station_f[] = {COMMAND_TOPIC, ECHO_OUT};
 		const char *echo_f[] = {ECHO_IN};
 		const char *observer_f[] = {PLANT_RESULT, PLANT_VERDICT};
-		snprintf(id, sizeof(id), "bench-station-%d", (int)getpid());
-		if (client_start(&r.station, h, "gateway", id, station_f, 2) != CT_OK)
+		/* Client IDs of each credential's own (the broker guard refuses others). */
+		snprintf(id, sizeof(id), "linesim-bench-station-%d", (int)getpid());
+		if (client_start(&r.station, h, "linesim", id, station_f, 2) != CT_OK)
 			goto out;
-		snprintf(id, sizeof(id), "bench-echo-%d", (int)getpid());
+		snprintf(id, sizeof(id), "spc-gate-bench-echo-%d", (int)getpid());
 		if (client_start(&r.echo, h, "spc-gate", id, echo_f, 1) != CT_OK)
 			goto out;
-		snprintf(id, sizeof(id), "bench-observer-%d", (int)getpid());
-		if (client_start(&r.observer, h, "cli", id, observer_f, 2) != CT_OK)
+		snprintf(id, sizeof(id), "traveler-bench-observer-%d", (int)getpid());
+		if (client_start(&r.observer, h, "traveler", id, observer_f, 2) != CT_OK)
 			goto out;
 	}
 	{

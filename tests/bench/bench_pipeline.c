@@ -113,7 +113,7 @@ static int sink_start(struct sink *s, struct harness *h, enum sink_mode mode, in
 	 * itself is not running during the raw phases). */
 	if (harness_mqtt_password(h, "ingest", password, sizeof(password)) != CT_OK)
 		return CT_ERR_IO;
-	MQTTAsync_create(&s->client, url, "bench-sink", MQTTCLIENT_PERSISTENCE_NONE, NULL);
+	MQTTAsync_create(&s->client, url, "ingest-bench-sink", MQTTCLIENT_PERSISTENCE_NONE, NULL);
 	MQTTAsync_setCallbacks(s->client, s, NULL, on_message, NULL);
 	opts.username = "ingest";
 	opts.password = password;

@@ -80,8 +80,10 @@ static void rich_init(struct rich *m, const char *event_id, const char *unit_id)
 	static const char *const mnames[N_MEAS] = {"capacity", "internal_resistance", "tiny",
 	                                           "huge",     "negative_normal_min", "pi"};
 	static const char *const munits[N_MEAS] = {"Ah", "mOhm", "V", "V", "V", "1"};
+	/* "huge" is the largest double ingest takes without a plant registry (+-1e9: anything
+	 * beyond is IMPLAUSIBLE), with all 17 digits significant. */
 	const double mvals[N_MEAS] = {4.987654321012345,        0.1,
-	                              4.9406564584124654e-324,  1.7976931348623157e308,
+	                              4.9406564584124654e-324,  999999999.99999988,
 	                              -2.2250738585072014e-308, 3.141592653589793};
 
 	memset(m, 0, sizeof(*m));

@@ -17,6 +17,11 @@
  *   batches did (handlers.rewind, given their jobs), drops the jobs and rewinds the spool.
  *   The same inputs give the same derived IDs, so downstream sees duplicates, never losses.
  * - A clean stop (SIGTERM) commits what the broker has taken; the rest is replayed at start.
+ * - Progress is visible: every commit, and every turn with nothing to do and nothing waiting,
+ *   is the status's last_progress_at_us (ct_mqtt_note_progress), so a loop stuck while input
+ *   waits shows in the retained status and the health check. The loop goes on working off
+ *   its spool while input is paused for a full disk (ct_mqtt.h): its commits give the space
+ *   back.
  *
  * Threads: everything here runs on the service's loop thread. Handlers may publish with
  * ct_loop_publish / ct_loop_publish_raw. */

@@ -9,7 +9,22 @@
  * - Automatic reconnect with exponential backoff (1 s to 30 s); subscriptions are renewed
  *   on every connect.
  * - Last will: ServiceStatus OFFLINE, retained, on ct/v1/sys/status/<service>/<instance>;
- *   ONLINE is published retained on every connect and OFFLINE on a clean shutdown.
+ *   ONLINE is published retained on every connect and OFFLINE on a clean shutdown. With
+ *   status_interval_s set, a thread of the session's own republishes the status that often
+ *   and on every change, with the loop's last progress (ct_mqtt_note_progress) and the
+ *   spool's backlog and free space: it does not depend on the service's loop, so a loop
+ *   stuck in its work shows as an old last_progress_at_us under a fresh at_us.
+ * - Input pauses while the spool is low on disk space (ct_spool.h, "Disk full"). Paho has
+ *   acknowledged a message before the callback sees it, so refusing it would not make the
+ *   broker keep it; the only way to leave messages with the broker is to stop reading. So the
+ *   same thread, woken by the callback as soon as the spool is low, publishes PAUSED with the
+ *   reason and disconnects the subscriber cleanly: its persistent session stays, and the
+ *   broker queues for it. What Paho delivered before the disconnect still goes to the spool
+ *   (its reserve) or, should the disk be full to the last byte, is held in memory by the
+ *   spool; nothing is refused. The service's loop keeps working off and committing its
+ *   spool, which gives space back; once the free space is back above the reserve plus a
+ *   margin, the subscriber reconnects, the status says ONLINE again and the broker sends
+ *   what it queued.
  * - TCP_NODELAY on the client socket (Paho does not set it; without it every QoS 1 round trip
  *   waits for Nagle and delayed ACK, about 35 ms instead of 0.3 ms).
  * - Publishing is flow-controlled: at most max_inflight unacknowledged QoS 1 publishes; a
@@ -44,6 +59,7 @@ struct ct_mqtt_options {
 	bool clean_session;               /* true only for throwaway clients (CLI, tests) */
 	struct ct_spool *spool;           /* where received messages go; required to subscribe */
 	volatile sig_atomic_t *stop_flag; /* nonzero: stop waiting to connect; may be NULL */
+	int status_interval_s; /* > 0: status thread and input pausing (above); 0: neither */
 };
 
 /* Creates the client (not yet connected). Returns NULL with a reason in err. */
@@ -79,8 +95,14 @@ void ct_mqtt_mark(struct ct_mqtt *mqtt, struct ct_mqtt_mark *ret);
  * reader is woken (ct_spool_wake) as soon as it is, or a publish fails: a loop waiting in
  * ct_spool_read needs no short timeout to notice. */
 int ct_mqtt_mark_reached(struct ct_mqtt *mqtt, const struct ct_mqtt_mark *mark, bool *ret_reached);
-/* Publishes the retained status (ONLINE/DRAINING/OFFLINE) of this service instance. */
+/* Publishes the retained status (ONLINE/DRAINING/OFFLINE; ONLINE says PAUSED while input is
+ * paused) of this service instance, waiting for flow control like ct_mqtt_publish. */
 int ct_mqtt_publish_status(struct ct_mqtt *mqtt, int state);
+/* Records that the service's loop made progress now (committed, or had nothing to do): the
+ * status's last_progress_at_us. Thread-safe and cheap (a mutex). */
+void ct_mqtt_note_progress(struct ct_mqtt *mqtt);
+/* True while input is paused because the spool is low on space. Thread-safe. */
+bool ct_mqtt_input_paused(struct ct_mqtt *mqtt);
 /* The client ID, "<service>-<instance>". */
 const char *ct_mqtt_client_id(const struct ct_mqtt *mqtt);
 /* Publishes OFFLINE, disconnects and frees; NULL is a no-op. */

@@ -31,6 +31,8 @@ struct ct_common_config {
 	char *spool_dir;
 	long spool_segment_kib;
 	bool spool_sync;
+	long spool_min_free_mb;
+	long status_interval_s;
 	long loop_publish_timeout_s;
 	char *log_level;
 };
@@ -51,10 +53,11 @@ struct ct_service {
 	struct ct_mqtt *mqtt;
 };
 
-/* Opens the spool under config->spool_dir/<name>-<instance>, creates the MQTT client with
- * the given subscriptions (may be NULL/0), connects (waiting up to connect_timeout_ms) and
- * publishes ONLINE. Returns CT_OK or an error with its reason in err; on failure everything
- * opened is closed again. */
+/* Opens the spool under config->spool_dir/<name>-<instance> with its free-space reserve
+ * (spool.min_free_mb), creates the MQTT client with the given subscriptions (may be NULL/0)
+ * and its status thread (status.interval_s; input pauses while the spool is low on space,
+ * ct_mqtt.h), connects (waiting up to connect_timeout_ms) and publishes ONLINE. Returns
+ * CT_OK or an error with its reason in err; on failure everything opened is closed again. */
 int ct_service_start(struct ct_service *svc, const char *name, struct ct_common_config *config,
                      const char *const *subscriptions, size_t n_subscriptions,
                      int connect_timeout_ms, char *err, size_t err_len);

@@ -17,8 +17,21 @@
  * payload, topic bytes, payload bytes. A torn record at the tail (crash mid-write) is
  * detected by length or CRC on open and cut off.
  *
- * Thread safety: ct_spool_append may be called from any thread; read, commit and free from
- * one consumer thread. */
+ * Disk full: a record Paho has acknowledged must never be refused, so the spool keeps a
+ * reserve of free space on its file system (ct_spool_set_reserve) for what arrives while the
+ * service stops reading from the broker. The free space is measured (statvfs) at every new
+ * segment, every reserve/8 bytes appended and by ct_spool_check_space; below the reserve the
+ * spool says it is low (ct_spool_is_low) and still takes every record. Should the disk fill
+ * up completely all the same (ENOSPC, EDQUOT: another process filled it), ct_spool_append
+ * keeps the record in memory and writes it, in order before any later one, as soon as space
+ * returns (ct_spool_check_space); only then are those records durable. The spool stays low
+ * until the free space is back above the reserve plus a margin (half the reserve, at least
+ * two segments), so a service does not flap between pausing and resuming. A commit whose
+ * cursor cannot be written for lack of space is retried by the committer thread, not failed.
+ *
+ * Thread safety: ct_spool_append, ct_spool_is_low, ct_spool_space, ct_spool_check_space and
+ * ct_spool_set_reserve may be called from any thread; read, commit and free from one consumer
+ * thread. */
 #ifndef CT_SPOOL_H
 #define CT_SPOOL_H
 
@@ -51,7 +64,10 @@ struct ct_spool_batch {
  * new segment. Returns NULL on failure with the reason in err. */
 struct ct_spool *ct_spool_open(const char *dir, size_t segment_bytes, bool sync, char *err,
                                size_t err_len);
-/* Appends one message. Thread-safe. Returns CT_OK, CT_ERR_TOO_BIG or CT_ERR_IO. */
+/* Appends one message. Thread-safe. A disk that is full (ENOSPC, EDQUOT) does not refuse it:
+ * it is held in memory and written later (see the top of this file). Returns CT_OK,
+ * CT_ERR_TOO_BIG, CT_ERR_NOMEM (no memory to hold it, or more than 256 MiB held already) or
+ * CT_ERR_IO (another write error). */
 int ct_spool_append(struct ct_spool *spool, const char *topic, const void *payload,
                     size_t payload_len);
 /* Reads up to max_records uncommitted-and-unread records (at most about max_bytes of
@@ -73,10 +89,36 @@ int ct_spool_commit_async(struct ct_spool *spool, const struct ct_spool_batch *b
 void ct_spool_rewind(struct ct_spool *spool);
 /* Wakes a reader blocked in ct_spool_read (for shutdown). Thread-safe. */
 void ct_spool_wake(struct ct_spool *spool);
+/* The spool's directory (for messages). */
+const char *ct_spool_dir(const struct ct_spool *spool);
 /* Bytes appended but not yet committed (backlog), for status and flow decisions. */
 uint64_t ct_spool_backlog_bytes(struct ct_spool *spool);
+
+/* The spool's free-space state. */
+struct ct_spool_space {
+	uint64_t free_bytes;    /* free on the file system for this user, as last measured */
+	uint64_t reserve_bytes; /* ct_spool_set_reserve */
+	uint64_t backlog_bytes; /* received and not committed, held records included */
+	uint64_t held_bytes;    /* received and held in memory: the disk was full */
+	size_t held_records;
+	bool low; /* below the reserve (until back above it plus the margin), or records held */
+};
+/* Sets the free space to keep on the spool's file system (0: none; the spool is then low only
+ * when a write fails for lack of space) and measures it. Thread-safe. */
+void ct_spool_set_reserve(struct ct_spool *spool, uint64_t min_free_bytes);
+/* True while the spool is low on space (see struct ct_spool_space). Thread-safe, no system
+ * call: cheap enough for Paho's message callback. */
+bool ct_spool_is_low(struct ct_spool *spool);
+/* The state as last measured, without measuring. Thread-safe. */
+void ct_spool_space(struct ct_spool *spool, struct ct_spool_space *ret);
+/* Measures the free space now, writes held records while there is room, and decides whether
+ * the spool is still low; *ret gets the result. Thread-safe. Returns CT_OK, or CT_ERR_IO when
+ * the file system cannot be measured (ret then holds the previous measurement). */
+int ct_spool_check_space(struct ct_spool *spool, struct ct_spool_space *ret);
 void ct_spool_batch_cleanup(struct ct_spool_batch *batch);
-/* Closes the spool; NULL is a no-op. Uncommitted records stay on disk for the next open. */
+/* Closes the spool; NULL is a no-op. Uncommitted records stay on disk for the next open;
+ * records still held in memory are written if there is room now, else they are lost, and an
+ * error says how many. */
 void ct_spool_free(struct ct_spool *spool);
 
 #endif
