@@ -37,6 +37,8 @@ struct gate_config {
 	long judged_keep_days;
 	long dedup_window;
 	long command_ttl_s;
+	long max_chart_states;
+	long new_streams_per_min;
 };
 
 /* One decoded message of a batch. */
@@ -71,7 +73,9 @@ struct gate {
 	bool reload_config, reload_lots, undo_wanted;
 	char producer[CT_ID_MAX + 16];
 	int64_t now_us;
-	int64_t next_prune_ms; /* when judged IDs older than gate.judged_keep_days go next */
+	int64_t next_prune_ms;   /* when judged IDs older than gate.judged_keep_days go next */
+	uint64_t refused_logged; /* charts.stats.refused when refusals were last logged */
+	int64_t next_refusal_log_ms;
 	unsigned long judged, failed, signals, commands, holds;
 };
 
@@ -88,6 +92,14 @@ void gate_discard(void *ctx, void *job);
 int gate_rewind(void *ctx, void *const *jobs, size_t n_jobs);
 int gate_finish(void *ctx);
 void gate_report(void *ctx);
+/* Logs the live chart set: instances, bound, peak, created, reloaded, evicted, refused. */
+void gate_report_charts(struct gate *g);
+/* gate_charts' loader (ctx is the struct gate): the saved row of a stream, from the loop's
+ * connection. A failure is logged here: CT_ERR_AGAIN for a lost connection (gate_handle
+ * then has the loop judge again from the last save), CT_ERR_IO for any other (it stops). */
+int gate_load_stream(void *ctx, const char *chart_id, const char *site, const char *line,
+                     const char *station, const char *recipe, struct gate_saved_state *ret,
+                     bool *ret_found);
 
 /* ---- gate_out.c: everything spc-gate publishes ---- */
 

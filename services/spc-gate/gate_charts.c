@@ -12,10 +12,14 @@
 
 #define VERDICT_PASS CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_PASS
 
+/* Stream keys remembered as having no saved row, at most (about 100 bytes each). */
+#define NO_ROW_KEYS 4096
+
 void gate_charts_init(struct gate_charts *charts)
 {
 	memset(charts, 0, sizeof(*charts));
 	ct_map_init(&charts->index);
+	ct_map_init(&charts->no_row);
 }
 
 void gate_charts_drop_instances(struct gate_charts *charts)
@@ -23,6 +27,7 @@ void gate_charts_drop_instances(struct gate_charts *charts)
 	for (size_t i = 0; i < charts->n_charts; i++)
 		free(charts->charts[i]);
 	charts->n_charts = 0;
+	charts->newest = charts->oldest = NULL;
 	ct_map_clear(&charts->index);
 }
 
@@ -33,7 +38,32 @@ void gate_charts_cleanup(struct gate_charts *charts)
 	free(charts->defs);
 	free(charts->steps);
 	ct_map_cleanup(&charts->index);
+	ct_map_cleanup(&charts->no_row);
+	for (size_t i = 0; i < charts->no_row_cap; i++)
+		free(charts->no_row_ring[i]);
+	free(charts->no_row_ring);
 	memset(charts, 0, sizeof(*charts));
+}
+
+int gate_charts_limit(struct gate_charts *charts, size_t max_live, double new_per_min)
+{
+	if (charts->no_row_ring == NULL) {
+		charts->no_row_ring = calloc(NO_ROW_KEYS, sizeof(*charts->no_row_ring));
+		if (charts->no_row_ring == NULL)
+			return CT_ERR_NOMEM;
+		charts->no_row_cap = NO_ROW_KEYS;
+	}
+	charts->max_live = max_live;
+	charts->new_per_min = new_per_min;
+	charts->tokens = new_per_min;
+	charts->tokens_at_us = 0;
+	return CT_OK;
+}
+
+void gate_charts_set_loader(struct gate_charts *charts, gate_charts_load_fn load, void *ctx)
+{
+	charts->load = load;
+	charts->load_ctx = ctx;
 }
 
 int gate_rules_parse(const char *text, uint32_t *ret_bits, char *err, size_t err_len)
@@ -206,6 +236,158 @@ static void instance_key(char *buf, size_t len, const char *chart_id, const char
 	snprintf(buf, len, "%s|%s|%s|%s|%s", chart_id, site, line, station, recipe);
 }
 
+/* ---- the live set: recency, eviction, the streams known to have no saved row ---- */
+
+static void lru_unlink(struct gate_charts *charts, struct gate_chart *c)
+{
+	if (c->newer != NULL)
+		c->newer->older = c->older;
+	else if (charts->newest == c)
+		charts->newest = c->older;
+	if (c->older != NULL)
+		c->older->newer = c->newer;
+	else if (charts->oldest == c)
+		charts->oldest = c->newer;
+	c->newer = c->older = NULL;
+}
+
+static void lru_push_newest(struct gate_charts *charts, struct gate_chart *c)
+{
+	c->newer = NULL;
+	c->older = charts->newest;
+	if (charts->newest != NULL)
+		charts->newest->newer = c;
+	else
+		charts->oldest = c;
+	charts->newest = c;
+}
+
+static void touch(struct gate_charts *charts, struct gate_chart *c)
+{
+	if (charts->newest != c) {
+		lru_unlink(charts, c);
+		lru_push_newest(charts, c);
+	}
+}
+
+/* In the database as it is in memory: nothing fed since the last snapshot, and that
+ * snapshot's job came back stored. */
+static bool is_saved(const struct gate_charts *charts, const struct gate_chart *c)
+{
+	return !c->dirty && c->snap_seq <= charts->saved_seq;
+}
+
+/* Removes an instance from the live set and frees it; the last one takes its slot. */
+static void remove_instance(struct gate_charts *charts, struct gate_chart *c)
+{
+	char key[512];
+	size_t slot = c->slot, last = charts->n_charts - 1;
+
+	instance_key(key, sizeof(key), charts->defs[c->def].chart_id, c->site, c->line, c->station,
+	             c->recipe);
+	ct_map_remove(&charts->index, key);
+	lru_unlink(charts, c);
+	if (slot != last) {
+		struct gate_chart *moved = charts->charts[last];
+		charts->charts[slot] = moved;
+		moved->slot = slot;
+		instance_key(key, sizeof(key), charts->defs[moved->def].chart_id, moved->site,
+		             moved->line, moved->station, moved->recipe);
+		(void)ct_map_put(&charts->index, key, slot); /* a present key: cannot fail */
+	}
+	charts->n_charts--;
+	free(c);
+}
+
+/* Evicts the least recently fed saved instances until one more fits the bound. False when
+ * every instance left has unsaved changes. */
+static bool make_room(struct gate_charts *charts)
+{
+	if (charts->max_live == 0)
+		return true;
+	while (charts->n_charts >= charts->max_live) {
+		struct gate_chart *victim = charts->oldest;
+		while (victim != NULL && !is_saved(charts, victim))
+			victim = victim->newer;
+		if (victim == NULL)
+			return false;
+		remove_instance(charts, victim);
+		charts->stats.evicted++;
+	}
+	return true;
+}
+
+size_t gate_charts_trim(struct gate_charts *charts)
+{
+	uint64_t before = charts->stats.evicted;
+
+	while (charts->max_live > 0 && charts->n_charts > charts->max_live && make_room(charts))
+		;
+	return (size_t)(charts->stats.evicted - before);
+}
+
+void gate_charts_saved(struct gate_charts *charts, uint64_t seq, bool stored)
+{
+	if (seq == 0)
+		return;
+	if (!stored) /* the next job carries them again */
+		for (size_t i = 0; i < charts->n_charts; i++)
+			if (charts->charts[i]->snap_seq == seq)
+				charts->charts[i]->dirty = true;
+	if (seq > charts->saved_seq)
+		charts->saved_seq = seq;
+}
+
+/* Remembers that a stream has no saved row (until it gets an instance), replacing the
+ * oldest key remembered once NO_ROW_KEYS are. */
+static void remember_no_row(struct gate_charts *charts, const char *key)
+{
+	char *copy;
+
+	if (charts->no_row_cap == 0 || ct_map_get(&charts->no_row, key, NULL))
+		return;
+	if ((copy = strdup(key)) == NULL)
+		return; /* only a cache: the next result looks the row up again */
+	if (ct_map_put(&charts->no_row, key, 0) != CT_OK) {
+		free(copy);
+		return;
+	}
+	if (charts->no_row_ring[charts->no_row_next] != NULL) {
+		ct_map_remove(&charts->no_row, charts->no_row_ring[charts->no_row_next]);
+		free(charts->no_row_ring[charts->no_row_next]);
+	}
+	charts->no_row_ring[charts->no_row_next] = copy;
+	charts->no_row_next = (charts->no_row_next + 1) % charts->no_row_cap;
+}
+
+/* A new stream may start when the bucket holds a token (one minute's worth at most). */
+static bool may_create(struct gate_charts *charts)
+{
+	if (charts->new_per_min <= 0.0)
+		return true;
+	if (charts->tokens_at_us > 0 && charts->now_us > charts->tokens_at_us) {
+		double minutes = (double)(charts->now_us - charts->tokens_at_us) / 60e6;
+		charts->tokens += minutes * charts->new_per_min;
+		if (charts->tokens > charts->new_per_min)
+			charts->tokens = charts->new_per_min;
+	}
+	if (charts->now_us > charts->tokens_at_us)
+		charts->tokens_at_us = charts->now_us;
+	return charts->tokens >= 1.0;
+}
+
+static void note_refusal(struct gate_charts *charts, const struct gate_chart_def *def,
+                         const Cellthread__V1__StationResult *r, bool full)
+{
+	struct gate_charts_stats *st = &charts->stats;
+
+	st->refused++;
+	st->refused_full = full;
+	snprintf(st->refused_chart, sizeof(st->refused_chart), "%s", def->chart_id);
+	snprintf(st->refused_where, sizeof(st->refused_where), "%s/%s/%s", r->site, r->line,
+	         r->station);
+}
+
 void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *defs, size_t n_defs,
                             struct gate_plan_step *steps, size_t n_steps)
 {
@@ -232,6 +414,7 @@ void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *d
 		if (old != NULL)
 			now = find_def(charts, old->chart_id, &index);
 		if (now == NULL || strcmp(now->config_hash, old->config_hash) != 0) {
+			lru_unlink(charts, chart);
 			free(chart);
 			continue;
 		}
@@ -239,9 +422,11 @@ void gate_charts_set_config(struct gate_charts *charts, struct gate_chart_def *d
 		instance_key(key, sizeof(key), now->chart_id, chart->site, chart->line,
 		             chart->station, chart->recipe);
 		if (ct_map_put(&charts->index, key, kept) != CT_OK) {
+			lru_unlink(charts, chart);
 			free(chart); /* out of memory: the chart restarts from its saved state */
 			continue;
 		}
+		chart->slot = kept;
 		charts->charts[kept++] = chart;
 	}
 	charts->n_charts = kept;
@@ -264,7 +449,8 @@ static int add_instance(struct gate_charts *charts, size_t def_index, const char
 		charts->charts = grown;
 		charts->cap_charts = cap;
 	}
-	chart = calloc(1, sizeof(*chart));
+	/* Only the engine state of the chart's kind (gate_charts.h). */
+	chart = calloc(1, offsetof(struct gate_chart, blob) + gate_blob_size(def));
 	if (chart == NULL)
 		return CT_ERR_NOMEM;
 	chart->def = def_index;
@@ -289,15 +475,22 @@ static int add_instance(struct gate_charts *charts, size_t def_index, const char
 		free(chart);
 		return CT_ERR_NOMEM;
 	}
+	chart->slot = charts->n_charts;
 	charts->charts[charts->n_charts++] = chart;
+	lru_push_newest(charts, chart);
+	if (charts->n_charts > charts->stats.peak)
+		charts->stats.peak = charts->n_charts;
 	*ret = chart;
 	return CT_OK;
 }
 
-int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const char *site,
-                        const char *line, const char *station, const char *recipe,
-                        const char *config_hash, const void *state, size_t state_len,
-                        const struct gate_overall *overall)
+/* Validates a saved state and makes it the stream's live instance (reusing one that exists,
+ * else evicting for room, over the bound when there is none). */
+static int restore(struct gate_charts *charts, const char *chart_id, const char *site,
+                   const char *line, const char *station, const char *recipe,
+                   const char *config_hash, const void *state, size_t state_len,
+                   const struct gate_overall *overall, const double *last_point,
+                   struct gate_chart **ret)
 {
 	const struct gate_chart_def *def;
 	struct gate_chart_blob blob;
@@ -323,16 +516,48 @@ int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const 
 	instance_key(key, sizeof(key), chart_id, site, line, station, recipe);
 	if (ct_map_get(&charts->index, key, &existing)) {
 		chart = charts->charts[existing];
+		touch(charts, chart);
 	} else {
+		(void)make_room(charts); /* a saved stream comes back, if need be over the bound */
 		rc = add_instance(charts, index, site, line, station, recipe, &chart);
 		if (rc != CT_OK)
 			return rc;
 	}
-	chart->blob = blob;
+	memcpy(&chart->blob, &blob, state_len); /* the allocation holds state_len bytes */
 	if (overall != NULL)
 		chart->overall = *overall;
+	if (last_point != NULL) {
+		chart->last_value = last_point[0];
+		chart->lcl = last_point[1];
+		chart->cl = last_point[2];
+		chart->ucl = last_point[3];
+	}
 	chart->dirty = false;
+	chart->snap_seq = 0;
+	*ret = chart;
 	return CT_OK;
+}
+
+int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const char *site,
+                        const char *line, const char *station, const char *recipe,
+                        const char *config_hash, const void *state, size_t state_len,
+                        const struct gate_overall *overall)
+{
+	struct gate_chart *chart;
+
+	return restore(charts, chart_id, site, line, station, recipe, config_hash, state, state_len,
+	               overall, NULL, &chart);
+}
+
+int gate_charts_restore_saved(struct gate_charts *charts, const char *chart_id, const char *site,
+                              const char *line, const char *station, const char *recipe,
+                              const struct gate_saved_state *saved)
+{
+	struct gate_chart *chart;
+	const double last_point[4] = {saved->last_value, saved->lcl, saved->cl, saved->ucl};
+
+	return restore(charts, chart_id, site, line, station, recipe, saved->config_hash,
+	               saved->state, saved->state_len, &saved->overall, last_point, &chart);
 }
 
 static bool matches(const char *pattern, const char *value)
@@ -527,6 +752,63 @@ static void feed_profile(struct gate_chart *chart, const struct gate_chart_def *
 		       on_signal, ctx);
 }
 
+/* The instance of a stream that has none live: its saved row reloaded, or a new one when
+ * the stream has no row (admitted at the configured rate) or a row of another configuration
+ * or build (the chart starts over, as after a configuration change). *ret NULL: refused. */
+static int open_stream(struct gate_charts *charts, size_t d, const Cellthread__V1__StationResult *r,
+                       const char *recipe, const char *key, struct gate_chart **ret)
+{
+	const struct gate_chart_def *def = &charts->defs[d];
+	bool known = false; /* the stream has a saved row */
+	int rc;
+
+	*ret = NULL;
+	if (charts->load != NULL && !ct_map_get(&charts->no_row, key, NULL)) {
+		struct gate_saved_state saved;
+		bool found = false;
+		memset(&saved, 0, sizeof(saved));
+		charts->stats.lookups++;
+		rc = charts->load(charts->load_ctx, def->chart_id, r->site, r->line, r->station,
+		                  recipe, &saved, &found);
+		if (rc != CT_OK)
+			return rc;
+		if (found) {
+			const double last_point[4] = {saved.last_value, saved.lcl, saved.cl,
+			                              saved.ucl};
+			known = true;
+			rc = restore(charts, def->chart_id, r->site, r->line, r->station, recipe,
+			             saved.config_hash, saved.state, saved.state_len,
+			             &saved.overall, last_point, ret);
+			free(saved.state);
+			if (rc == CT_OK) {
+				charts->stats.reloaded++;
+				return CT_OK;
+			}
+			if (rc == CT_ERR_NOMEM)
+				return rc;
+		} else {
+			remember_no_row(charts, key);
+		}
+	}
+	if (!known && !may_create(charts)) {
+		note_refusal(charts, def, r, false);
+		return CT_OK;
+	}
+	if (!make_room(charts) && !known) {
+		note_refusal(charts, def, r, true);
+		return CT_OK;
+	}
+	if ((rc = add_instance(charts, d, r->site, r->line, r->station, recipe, ret)) != CT_OK)
+		return rc;
+	if (!known) {
+		if (charts->new_per_min > 0.0)
+			charts->tokens -= 1.0;
+		charts->stats.created++;
+		ct_map_remove(&charts->no_row, key); /* it will have a row once saved */
+	}
+	return CT_OK;
+}
+
 int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationResult *result,
                      int verdict, gate_signal_fn on_signal, void *ctx)
 {
@@ -555,11 +837,14 @@ int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationRe
 		             result->station, recipe);
 		if (ct_map_get(&charts->index, key, &index)) {
 			chart = charts->charts[index];
+			touch(charts, chart);
 		} else {
-			int rc = add_instance(charts, d, result->site, result->line,
-			                      result->station, recipe, &chart);
+			int rc = open_stream(charts, d, result, recipe, key, &chart);
 			if (rc != CT_OK)
 				return rc;
+			if (chart == NULL)
+				continue; /* refused: the result keeps its verdict, the chart no
+				             point */
 		}
 		if (def->is_t2)
 			feed_t2(chart, def, result, on_signal, ctx);

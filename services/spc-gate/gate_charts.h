@@ -7,7 +7,20 @@
  * its own engine state, so two coaters never share a chart. Attribute charts of the
  * pseudo-characteristic "_nonconforming" count units with a failing verdict, units_per_point
  * units to a point. t2 charts take a comma-separated group of characteristics and plot when a
- * result has all of them. */
+ * result has all of them.
+ *
+ * Memory is bounded (max_live, 0: unbounded): an instance takes only the engine state of
+ * its kind (the blob is the struct's last member and allocated to gate_blob_size()), and
+ * when the bound is reached the least recently fed instance whose state is in the database
+ * (not dirty, and its last snapshot's save job came back stored: gate_charts_saved) is
+ * evicted. A stream without a live instance is looked up through the loader (load, the
+ * saved row of spc_chart_state) and continues from that state, exactly as if it had stayed.
+ * A stream with no saved row is new: new streams are admitted at new_per_min a minute at
+ * most (a token bucket holding one minute's worth), so a flood of invented stations cannot
+ * churn the real streams out of memory; a refused stream's result is judged against its
+ * specs as always and gets no chart point (counted in stats). Streams known to have no
+ * saved row are remembered (a bounded set), so a refused station costs no query per
+ * result. */
 #ifndef GATE_CHARTS_H
 #define GATE_CHARTS_H
 
@@ -108,8 +121,7 @@ struct gate_chart {
 	size_t def; /* index into gate_charts.defs */
 	char site[GATE_NAME_MAX], line[GATE_NAME_MAX], station[GATE_NAME_MAX];
 	char recipe[GATE_NAME_MAX];
-	struct gate_chart_blob blob;
-	bool dirty; /* changed since the last save */
+	bool dirty; /* changed since the last snapshot (gate_pending_snapshot) */
 	bool valid; /* false when the definition vanished on a reload */
 	/* Last plotted point, for the state row (NAN until there is one). */
 	double last_value, lcl, cl, ucl;
@@ -117,6 +129,43 @@ struct gate_chart {
 	/* The spec of the last value fed (gate_charts.specs), for live capability. */
 	bool has_spec;
 	struct spc_spec spec;
+	/* The live set: position in gate_charts.charts, place in the recency list, and the save
+	 * job that holds the last snapshot of this state (0: as loaded from the database). */
+	size_t slot;
+	struct gate_chart *newer, *older;
+	uint64_t snap_seq;
+	/* Last, and allocated to gate_blob_size() of the chart's kind only: an EWMA does not
+	 * carry a curve envelope's 12 kB. Copy it with memcpy of that size, never by value. */
+	struct gate_chart_blob blob;
+};
+
+/* A stream's saved row (spc_chart_state), as the loader finds it. */
+struct gate_saved_state {
+	char config_hash[17];
+	uint8_t *state; /* malloc'd by the loader, freed by gate_charts */
+	size_t state_len;
+	struct gate_overall overall;
+	double last_value, lcl, cl, ucl; /* NAN where NULL */
+};
+
+/* Finds the saved row of one stream: CT_OK with *ret_found (and *ret filled when found), or
+ * an error, which gate_charts_feed returns as it is. */
+typedef int (*gate_charts_load_fn)(void *ctx, const char *chart_id, const char *site,
+                                   const char *line, const char *station, const char *recipe,
+                                   struct gate_saved_state *ret, bool *ret_found);
+
+/* What the live set did since the start (for the status line and the flood test). */
+struct gate_charts_stats {
+	uint64_t created;  /* instances of new streams */
+	uint64_t reloaded; /* instances of evicted streams brought back from their saved row */
+	uint64_t evicted;
+	uint64_t refused; /* chart points of new streams refused (a result may have several) */
+	uint64_t lookups; /* saved rows looked up */
+	size_t peak;      /* live instances, at most */
+	/* The last refused stream, for the log. */
+	char refused_chart[GATE_CHART_ID_MAX];
+	char refused_where[3 * GATE_NAME_MAX];
+	bool refused_full; /* the last refusal: no room (every instance unsaved), not the rate */
 };
 
 /* A signal: one rule firing at one point of one chart instance. */
@@ -142,12 +191,39 @@ struct gate_charts {
 	struct ct_map index; /* instance key -> index into charts */
 	/* The spec limits, for capability; NULL: none computed. Not owned. */
 	const struct gate_spec_set *specs;
+	/* The bound and the admission of new streams (gate_charts_limit; 0: none). */
+	size_t max_live;
+	double new_per_min, tokens;
+	int64_t tokens_at_us;
+	int64_t now_us;                     /* time of the result being fed, set by the caller */
+	struct gate_chart *newest, *oldest; /* recency list of the live instances */
+	uint64_t snap_seq, saved_seq;       /* last snapshot taken, last one known stored */
+	gate_charts_load_fn load;           /* NULL: no saved rows to look for */
+	void *load_ctx;
+	struct ct_map no_row; /* stream keys known to have no saved row */
+	char **no_row_ring;   /* the same keys, oldest replaced first */
+	size_t no_row_next, no_row_cap;
+	struct gate_charts_stats stats;
 };
 
 void gate_charts_init(struct gate_charts *charts);
 void gate_charts_cleanup(struct gate_charts *charts);
 /* Forgets every instance (before reloading the saved ones); definitions stay. */
 void gate_charts_drop_instances(struct gate_charts *charts);
+
+/* Bounds the live instances to max_live (0: no bound) and admits new_per_min new streams a
+ * minute at most (0: no limit); the bucket starts full. Returns CT_OK or CT_ERR_NOMEM. */
+int gate_charts_limit(struct gate_charts *charts, size_t max_live, double new_per_min);
+/* The loader of saved rows for streams without a live instance (NULL: none). */
+void gate_charts_set_loader(struct gate_charts *charts, gate_charts_load_fn load, void *ctx);
+/* Marks the instance snapshots of save job seq (gate_pending.chart_seq) as stored, or, when
+ * the job was not stored, marks those instances dirty again so the next job carries them:
+ * nothing is evicted that the database does not hold. Jobs come back in order. */
+void gate_charts_saved(struct gate_charts *charts, uint64_t seq, bool stored);
+/* Evicts saved instances until the live set is within its bound again (a stream with a saved
+ * row is reloaded even when every live instance is unsaved, going over the bound until the
+ * next save comes back). Returns how many it evicted. */
+size_t gate_charts_trim(struct gate_charts *charts);
 
 /* Parses a rule list ("WE1,WE2,N1..N8,SEC") into engine bits. Returns CT_OK or
  * CT_ERR_INVALID with the bad word in err. */
@@ -180,6 +256,12 @@ int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const 
                         const char *config_hash, const void *state, size_t state_len,
                         const struct gate_overall *overall);
 
+/* Restores a saved row as gate_charts_restore does, with its last point (last_value, lcl, cl,
+ * ucl). The same returns. */
+int gate_charts_restore_saved(struct gate_charts *charts, const char *chart_id, const char *site,
+                              const char *line, const char *station, const char *recipe,
+                              const struct gate_saved_state *saved);
+
 /* Capability of a variables chart (imr, xbar_r, xbar_s, ewma, cusum) against the spec of its
  * last value, as ct-spc-analyze computes it: Cp/Cpk from the chart's centre and sigma of one
  * observation (MR-bar/d2, R-bar/d2 or S-bar/c4 from phase I, or the fixed sigma), Pp/Ppk/Cpm
@@ -189,9 +271,10 @@ int gate_charts_restore(struct gate_charts *charts, const char *chart_id, const 
 bool gate_chart_capability(const struct gate_charts *charts, const struct gate_chart *chart,
                            struct spc_capability *ret);
 
-/* Feeds one judged result to every chart it matches, creating instances as needed, and
- * calls on_signal for every rule that fires. verdict is the result's verdict (for
- * "_nonconforming" charts). Returns CT_OK or CT_ERR_NOMEM. */
+/* Feeds one judged result to every chart it matches, creating instances as needed (reloading
+ * evicted ones, admitting new streams; a refused stream's chart gets no point), and calls
+ * on_signal for every rule that fires. verdict is the result's verdict (for
+ * "_nonconforming" charts). Returns CT_OK, CT_ERR_NOMEM, or the loader's error. */
 int gate_charts_feed(struct gate_charts *charts, const Cellthread__V1__StationResult *result,
                      int verdict, gate_signal_fn on_signal, void *ctx);
 

@@ -110,6 +110,7 @@ void gate_pending_reset(struct gate_pending *p)
 	rows_reset(&p->held_units);
 	rows_reset(&p->counters);
 	p->n_holds = 0;
+	p->chart_seq = 0;
 	p->has_position = false;
 	p->error[0] = '\0';
 	p->stopped = false;
@@ -206,6 +207,7 @@ static void add_capability(struct gate_rows *r, const struct gate_charts *charts
 void gate_pending_snapshot(struct gate_pending *p, struct gate_charts *charts,
                            struct gate_lots *lots, int64_t now_us)
 {
+	p->chart_seq = ++charts->snap_seq;
 	for (size_t i = 0; i < charts->n_charts; i++) {
 		struct gate_chart *chart = charts->charts[i];
 		const struct gate_chart_def *def = &charts->defs[chart->def];
@@ -237,6 +239,7 @@ void gate_pending_snapshot(struct gate_pending *p, struct gate_charts *charts,
 		add_capability(r, charts, chart);
 		gate_rows_end(r);
 		chart->dirty = false;
+		chart->snap_seq = p->chart_seq;
 	}
 	for (size_t i = 0; i < lots->n_counters; i++) {
 		struct gate_lot_counter *k = &lots->counters[i];
@@ -590,32 +593,55 @@ int gate_db_load_config(struct ct_pg *pg, struct gate_spec_set *specs, struct ga
 	return CT_OK;
 }
 
+/* The columns of a saved row, into saved (state malloc'd). */
+static int saved_row(struct ct_pg_result *res, int i, struct gate_saved_state *saved, char *err,
+                     size_t err_len)
+{
+	int rc;
+
+	memset(saved, 0, sizeof(*saved));
+	rc = ct_pg_bytea(res, i, "state", &saved->state, &saved->state_len);
+	if (rc == CT_ERR_INVALID)
+		rc = ct_pg_result_check(res, err, err_len);
+	if (rc != CT_OK)
+		return rc;
+	field(saved->config_hash, sizeof(saved->config_hash), res, i, "config_hash");
+	saved->overall.n = (uint64_t)integer(res, i, "overall_n");
+	saved->overall.mean = number(res, i, "overall_mean");
+	saved->overall.m2 = number(res, i, "overall_m2");
+	saved->last_value = number(res, i, "last_value");
+	saved->lcl = number(res, i, "lcl");
+	saved->cl = number(res, i, "centre");
+	saved->ucl = number(res, i, "ucl");
+	return CT_OK;
+}
+
+#define SAVED_COLUMNS                                                                              \
+	"config_hash, state, overall_n, overall_mean, overall_m2, last_value, lcl, centre, ucl"
+
 int gate_db_load_charts(struct ct_pg *pg, struct gate_charts *charts, char *err, size_t err_len)
 {
-	static const char sql[] =
-	        "SELECT chart_id, site, line, station, recipe, config_hash, state,"
-	        " overall_n, overall_mean, overall_m2 FROM spc_chart_state";
+	/* The most recently saved first in, so they are the last evicted; the oldest beyond the
+	 * bound stay in the table until their stream reports again. */
+	static const char sql[] = "SELECT chart_id, site, line, station, recipe, " SAVED_COLUMNS
+	                          " FROM (SELECT * FROM spc_chart_state ORDER BY updated_at DESC"
+	                          "  LIMIT nullif($1::int8, 0)) s ORDER BY updated_at";
 	struct ct_pg_result *res = NULL;
+	char limit[24];
 	int rc, restored = 0;
 
-	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) != CT_OK)
+	snprintf(limit, sizeof(limit), "%zu", charts->max_live);
+	if ((rc = ct_pg_query(pg, sql, 1, (const char *const[]){limit}, &res, err, err_len)) !=
+	    CT_OK)
 		return rc;
 	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++) {
-		uint8_t *bytes = NULL;
-		size_t len = 0;
-		rc = ct_pg_bytea(res, i, "state", &bytes, &len);
-		if (rc == CT_ERR_INVALID)
-			rc = ct_pg_result_check(res, err, err_len);
-		if (rc != CT_OK)
+		struct gate_saved_state saved;
+		if ((rc = saved_row(res, i, &saved, err, err_len)) != CT_OK)
 			break;
-		struct gate_overall overall = {(uint64_t)integer(res, i, "overall_n"),
-		                               number(res, i, "overall_mean"),
-		                               number(res, i, "overall_m2")};
-		rc = gate_charts_restore(charts, str(res, i, "chart_id"), str(res, i, "site"),
-		                         str(res, i, "line"), str(res, i, "station"),
-		                         str(res, i, "recipe"), str(res, i, "config_hash"), bytes,
-		                         len, &overall);
-		free(bytes);
+		rc = gate_charts_restore_saved(charts, str(res, i, "chart_id"), str(res, i, "site"),
+		                               str(res, i, "line"), str(res, i, "station"),
+		                               str(res, i, "recipe"), &saved);
+		free(saved.state);
 		if (rc == CT_ERR_CORRUPT)
 			ct_warn("chart %s at %s/%s/%s: saved state is not one this build wrote; "
 			        "the chart starts over",
@@ -631,6 +657,31 @@ int gate_db_load_charts(struct ct_pg *pg, struct gate_charts *charts, char *err,
 	rc = done_with(res, rc, err, err_len);
 	if (rc == CT_OK)
 		ct_info("restored %d chart instances", restored);
+	return rc;
+}
+
+int gate_db_load_chart(struct ct_pg *pg, const char *chart_id, const char *site, const char *line,
+                       const char *station, const char *recipe, struct gate_saved_state *ret,
+                       bool *ret_found, char *err, size_t err_len)
+{
+	static const char sql[] = "SELECT " SAVED_COLUMNS " FROM spc_chart_state"
+	                          " WHERE chart_id = $1 AND site = $2 AND line = $3"
+	                          " AND station = $4 AND recipe = $5";
+	struct ct_pg_result *res = NULL;
+	int rc;
+
+	if ((rc = ct_pg_query(pg, sql, 5,
+	                      (const char *const[]){chart_id, site, line, station, recipe}, &res,
+	                      err, err_len)) != CT_OK)
+		return rc;
+	*ret_found = ct_pg_result_rows(res) > 0;
+	if (*ret_found)
+		rc = saved_row(res, 0, ret, err, err_len);
+	rc = done_with(res, rc, err, err_len);
+	if (rc != CT_OK && *ret_found) {
+		free(ret->state);
+		ret->state = NULL;
+	}
 	return rc;
 }
 

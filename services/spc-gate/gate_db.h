@@ -46,6 +46,8 @@ struct gate_pending {
 	struct gate_rows counters;   /* lot_quality, snapshot of the dirty counters */
 	struct gate_hold *holds;
 	size_t n_holds, cap_holds;
+	/* The instance snapshot this job carries (gate_charts_saved once it comes back). */
+	uint64_t chart_seq;
 	/* Spool position after the batch: committed once the job is saved. */
 	uint64_t end_segment, end_offset;
 	bool has_position;
@@ -66,7 +68,8 @@ void gate_pending_item(struct gate_pending *p, const char *unit_id, int unit_kin
                        const char *reason, int verdict, int64_t at_us);
 void gate_pending_held_unit(struct gate_pending *p, const char *unit_id, const char *lot_id,
                             const char *site, int64_t at_us);
-/* Snapshots the dirty chart instances and lot counters into p and clears their flags. */
+/* Snapshots the dirty chart instances and lot counters into p and clears their flags; the
+ * instances remember the snapshot (p->chart_seq), so none is evicted before p is stored. */
 void gate_pending_snapshot(struct gate_pending *p, struct gate_charts *charts,
                            struct gate_lots *lots, int64_t now_us);
 
@@ -79,8 +82,15 @@ int gate_db_session_setup(struct ct_pg *pg, char *err, size_t err_len);
  * CT_ERR_NOMEM. */
 int gate_db_load_config(struct ct_pg *pg, struct gate_spec_set *specs, struct gate_charts *charts,
                         struct gate_lots *lots, char *err, size_t err_len);
-/* Loads saved chart instances (after gate_db_load_config). */
+/* Loads saved chart instances (after gate_db_load_config): the most recently saved ones, as
+ * many as the live set's bound (charts->max_live, 0: all); the rest come back on demand
+ * (gate_db_load_chart). */
 int gate_db_load_charts(struct ct_pg *pg, struct gate_charts *charts, char *err, size_t err_len);
+/* The saved row of one stream (the loader of gate_charts): CT_OK with *ret_found, and *ret
+ * filled when found (ret->state malloc'd), or CT_ERR_PG / CT_ERR_INVALID / CT_ERR_NOMEM. */
+int gate_db_load_chart(struct ct_pg *pg, const char *chart_id, const char *site, const char *line,
+                       const char *station, const char *recipe, struct gate_saved_state *ret,
+                       bool *ret_found, char *err, size_t err_len);
 /* Reloads the held lots and units and the gate counters. */
 int gate_db_load_lots(struct ct_pg *pg, struct gate_lots *lots, char *err, size_t err_len);
 

@@ -16,7 +16,13 @@
  * replay skip them: no chart sees a point twice.
  *
  * Engineers change specs, charts, plans and gate rules with SQL; triggers NOTIFY and tick
- * reloads. Lot releases and undo requests arrive the same way. */
+ * reloads. Lot releases and undo requests arrive the same way.
+ *
+ * Chart instances are bounded (spc.max_chart_states): gate_charts evicts idle instances
+ * whose state is saved, and a stream without a live instance is looked up in
+ * spc_chart_state on this loop's connection (one primary-key query, only on such a miss).
+ * New streams start at spc.new_streams_per_min at most; refusals are logged once a minute
+ * with the latest refused stream and counted in the status line. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +36,8 @@
 #include "gate.h"
 #include "gate_saver.h"
 
-#define PRUNE_EVERY_MS (3600LL * 1000)
+#define PRUNE_EVERY_MS       (3600LL * 1000)
+#define REFUSAL_LOG_EVERY_MS (60LL * 1000)
 
 static int judge_result(struct gate *g, const Cellthread__V1__StationResult *r)
 {
@@ -225,6 +232,7 @@ static int judge_batch(struct gate *g, size_t n)
 	}
 	n_ids = 0;
 	g->now_us = ct_now_us();
+	g->charts.now_us = g->now_us;
 	for (size_t i = 0; i < n && rc == CT_OK; i++) {
 		struct decoded *d = &g->decoded[i];
 		if (d->msg == NULL)
@@ -272,6 +280,8 @@ static int finish_saved(struct gate *g)
 		if (job->stopped)
 			g->commits_blocked = true;
 		holds_saved |= job->n_holds > 0 && job->error[0] == '\0';
+		/* Instances snapshotted in this job may be evicted now, or not if it failed. */
+		gate_charts_saved(&g->charts, job->chart_seq, job->error[0] == '\0');
 		if (job->has_position && !g->commits_blocked) {
 			position.end_segment = job->end_segment;
 			position.end_offset = job->end_offset;
@@ -280,6 +290,9 @@ static int finish_saved(struct gate *g)
 		gate_pending_cleanup(job);
 		free(job);
 	}
+	/* Back within the bound if a saved stream had to come back while every live instance
+	 * was unsaved. */
+	gate_charts_trim(&g->charts);
 	/* One cursor write for every job that came back (jobs come back in order). */
 	if (have_position &&
 	    (rc = ct_loop_commit(&g->loop, position.end_segment, position.end_offset)) != CT_OK)
@@ -345,6 +358,54 @@ bool gate_has_work(void *ctx)
 	return !gate_pending_is_empty(&g->pending);
 }
 
+/* New streams refused since the last time: one warning a minute at most, naming the latest
+ * (a flood of invented stations must not flood the log too). */
+static void log_refusals(struct gate *g)
+{
+	const struct gate_charts_stats *st = &g->charts.stats;
+
+	if (st->refused == g->refused_logged || ct_mono_ms() < g->next_refusal_log_ms)
+		return;
+	ct_warn("refused %llu chart points of new chart streams (%llu in all; latest: chart %s at "
+	        "%s, %s); their results are judged as always",
+	        (unsigned long long)(st->refused - g->refused_logged),
+	        (unsigned long long)st->refused, st->refused_chart, st->refused_where,
+	        st->refused_full ? "every live chart instance has unsaved changes"
+	                         : "over spc.new_streams_per_min");
+	g->refused_logged = st->refused;
+	g->next_refusal_log_ms = ct_mono_ms() + REFUSAL_LOG_EVERY_MS;
+}
+
+int gate_load_stream(void *ctx, const char *chart_id, const char *site, const char *line,
+                     const char *station, const char *recipe, struct gate_saved_state *ret,
+                     bool *ret_found)
+{
+	struct gate *g = ctx;
+	char err[512];
+	int rc = gate_db_load_chart(g->pg, chart_id, site, line, station, recipe, ret, ret_found,
+	                            err, sizeof(err));
+
+	if (rc == CT_OK || rc == CT_ERR_NOMEM)
+		return rc;
+	if (rc == CT_ERR_INVALID) {
+		/* A row that does not parse is a state this build cannot read: start over. */
+		ct_warn("chart %s at %s/%s/%s: saved state unreadable (%s); the chart starts over",
+		        chart_id, site, line, station, err);
+		memset(ret, 0, sizeof(*ret));
+		*ret_found = true;
+		return CT_OK;
+	}
+	if (!ct_pg_is_connection_error(g->pg)) {
+		ct_error("cannot read the saved state of chart %s at %s/%s/%s: %s", chart_id, site,
+		         line, station, err);
+		return CT_ERR_IO; /* not a lost connection: stop rather than loop */
+	}
+	ct_warn("cannot read the saved state of chart %s at %s/%s/%s: %s; judging again from the "
+	        "last save",
+	        chart_id, site, line, station, err);
+	return CT_ERR_AGAIN;
+}
+
 int gate_handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 {
 	struct gate *g = ctx;
@@ -366,6 +427,10 @@ int gate_handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 	rc = judge_batch(g, batch->count);
 	for (size_t i = 0; i < batch->count; i++)
 		ct_pb_free(g->decoded[i].msg);
+	log_refusals(g);
+	if (rc == CT_ERR_AGAIN)
+		return CT_ERR_UNACKED; /* a saved chart state could not be read (logged): judge
+		                        * again from the last save once the database is back */
 	if (rc != CT_OK) {
 		ct_error("cannot judge the batch: %s", ct_strerror(rc));
 		return rc;
@@ -462,6 +527,19 @@ void gate_report(void *ctx)
 	        "backlog %llu bytes",
 	        g->judged, g->failed, g->signals, g->commands, g->holds,
 	        (unsigned long long)ct_spool_backlog_bytes(g->svc.spool));
+	gate_report_charts(g);
+	log_refusals(g);
+}
+
+void gate_report_charts(struct gate *g)
+{
+	const struct gate_charts_stats *st = &g->charts.stats;
+
+	ct_info("chart states: %zu live (peak %zu, bound %zu), %llu created, %llu reloaded, "
+	        "%llu evicted, %llu looked up; %llu chart points of new streams refused",
+	        g->charts.n_charts, st->peak, g->charts.max_live, (unsigned long long)st->created,
+	        (unsigned long long)st->reloaded, (unsigned long long)st->evicted,
+	        (unsigned long long)st->lookups, (unsigned long long)st->refused);
 }
 
 int gate_start(struct gate *g)

@@ -41,6 +41,10 @@ static const struct ct_config_key gate_keys[] = {
             "recent result IDs remembered in memory to drop redeliveries"),
         KEY("gate.command_ttl_s", CT_CONF_INT, command_ttl_s, "600", 0, 86400,
             "SLOW/STOP commands expire after this many seconds (0: never)"),
+        KEY("spc.max_chart_states", CT_CONF_INT, max_chart_states, "4096", 16, 16777216,
+            "live chart instances at most; idle saved ones are evicted and reloaded"),
+        KEY("spc.new_streams_per_min", CT_CONF_INT, new_streams_per_min, "600", 0, 1000000,
+            "chart streams never seen before that may start per minute (0: no limit)"),
 };
 
 int main(int argc, char **argv)
@@ -71,11 +75,17 @@ int main(int argc, char **argv)
 	memset(&g, 0, sizeof(g));
 	gate_charts_init(&g.charts);
 	g.charts.specs = &g.specs; /* for live capability; reloads replace g.specs in place */
+	gate_charts_set_loader(&g.charts, gate_load_stream, &g);
 	gate_lots_init(&g.lots);
 	gate_pending_init(&g.pending);
 	rc = ct_service_load_config(SERVICE_NAME, &common, &own, argc, argv);
 	if (rc != 0) {
 		exit_code = rc == CT_ERR_STOPPED ? 0 : 2; /* --help, or a config error */
+		goto out;
+	}
+	if (gate_charts_limit(&g.charts, (size_t)g.cfg.max_chart_states,
+	                      (double)g.cfg.new_streams_per_min) != CT_OK) {
+		ct_error("out of memory");
 		goto out;
 	}
 	ct_service_install_signals();
@@ -125,6 +135,7 @@ int main(int argc, char **argv)
 	rc = ct_loop_run(&g.loop);
 	ct_info("stopping: judged %lu results (%lu failed), %lu signals, %lu commands, %lu holds",
 	        g.judged, g.failed, g.signals, g.commands, g.holds);
+	gate_report_charts(&g);
 	/* Saves what is queued (replayed and skipped at the next start if not), before the
 	 * spool it wakes goes. */
 	gate_saver_free(g.saver);
