@@ -51,6 +51,120 @@ static char *to_json(const struct linesim_publish *msg)
 	return text;
 }
 
+/* Keeps a copy of a message the broker has not acknowledged yet, with the mark that says
+ * when it has. */
+static int keep_unacked(struct run *r, const char *topic, const void *payload, size_t len)
+{
+	struct unacked *u;
+
+	if (r->n == r->cap && r->head > 0) {
+		/* The acknowledged front is free room: move the rest down. */
+		memmove(r->unacked, r->unacked + r->head, (r->n - r->head) * sizeof(*r->unacked));
+		r->n -= r->head;
+		r->head = 0;
+	}
+	if (r->n == r->cap) {
+		size_t cap = r->cap == 0 ? 64 : r->cap * 2;
+		struct unacked *grown = realloc(r->unacked, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return CT_ERR_NOMEM;
+		r->unacked = grown;
+		r->cap = cap;
+	}
+	u = &r->unacked[r->n];
+	u->topic = strdup(topic);
+	u->payload = malloc(len > 0 ? len : 1);
+	if (u->topic == NULL || u->payload == NULL) {
+		free(u->topic);
+		free(u->payload);
+		return CT_ERR_NOMEM;
+	}
+	memcpy(u->payload, payload, len);
+	u->len = len;
+	ct_mqtt_mark(r->svc.mqtt, &u->mark);
+	r->n++;
+	return CT_OK;
+}
+
+static void drop_unacked(struct run *r, size_t upto)
+{
+	for (; r->head < upto; r->head++) {
+		free(r->unacked[r->head].topic);
+		free(r->unacked[r->head].payload);
+	}
+	if (r->head == r->n)
+		r->head = r->n = 0;
+}
+
+void linesim_run_cleanup(struct run *r)
+{
+	drop_unacked(r, r->n);
+	free(r->unacked);
+	r->unacked = NULL;
+	r->cap = 0;
+}
+
+/* Forgets the kept messages the broker has acknowledged. A failed publish since the last
+ * ct_mqtt_flush (the broker went away: the clean-session publisher's unacknowledged
+ * publishes fail, whether the broker had taken them or not; or a publish could not be handed
+ * over at all) sets r->resend instead: which of the kept ones failed is not known, so all of
+ * them go out again, and consumers drop the copies by event ID. ct_mqtt keeps counting a
+ * failure until ct_mqtt_flush, so the failure is checked even with nothing kept. */
+static void settle_unacked(struct run *r)
+{
+	struct ct_mqtt_mark probe;
+	bool reached = false;
+	size_t i = r->head;
+
+	if (r->resend)
+		return;
+	for (; i < r->n; i++) {
+		if (ct_mqtt_mark_reached(r->svc.mqtt, &r->unacked[i].mark, &reached) != CT_OK) {
+			r->resend = true;
+			break;
+		}
+		if (!reached)
+			break;
+	}
+	if (r->resend)
+		return;
+	drop_unacked(r, i);
+	if (r->head == r->n) {
+		ct_mqtt_mark(r->svc.mqtt, &probe);
+		if (ct_mqtt_mark_reached(r->svc.mqtt, &probe, &reached) != CT_OK)
+			r->resend = true;
+	}
+}
+
+/* Publishes every kept message again, in order, after waiting for what is still in flight
+ * (which also clears ct_mqtt's failure count, so later failures are new ones). Returns CT_OK,
+ * or the publish error: r->resend stays set and the next call starts over. */
+static int resend_unacked(struct run *r)
+{
+	int rc;
+
+	/* Whatever the flush says (a failure is why we are here; a timeout means some are still
+	 * in flight), everything kept goes out again: a copy too many is harmless, one too few
+	 * is a loss. */
+	(void)ct_mqtt_flush(r->svc.mqtt, PUBLISH_TIMEOUT_MS);
+	if (r->n > r->head)
+		ct_info("publishing %zu message(s) again that the broker did not acknowledge",
+		        r->n - r->head);
+	for (size_t i = r->head; i < r->n; i++) {
+		struct unacked *u = &r->unacked[i];
+
+		rc = ct_mqtt_publish(r->svc.mqtt, u->topic, u->payload, u->len, 1, false,
+		                     PUBLISH_TIMEOUT_MS);
+		if (rc != CT_OK)
+			return rc;
+		ct_mqtt_mark(r->svc.mqtt, &u->mark);
+		r->republished++;
+	}
+	r->resend = false;
+	return CT_OK;
+}
+
 int linesim_publish(void *ctx, const struct linesim_publish *msg)
 {
 	struct run *r = ctx;
@@ -60,6 +174,14 @@ int linesim_publish(void *ctx, const struct linesim_publish *msg)
 	char *json = NULL;
 	int rc;
 
+	/* What failed goes out before anything new, so consumers see the stations' order.
+	 * Telemetry does not wait for that (each attempt may wait PUBLISH_TIMEOUT_MS for the
+	 * broker): like linesim_out while stalled, it drops a sample of the stream and counts it.
+	 */
+	if (r->resend && msg->kind == LINESIM_MSG_TELEMETRY)
+		return CT_ERR_MQTT;
+	if (r->resend && (rc = resend_unacked(r)) != CT_OK)
+		return rc;
 	rc = ct_topic_edge(topic, sizeof(topic), r->cfg->site, msg->line, msg->station,
 	                   msg->kind == LINESIM_MSG_RESULT ? CT_KIND_RESULT : CT_KIND_TELEMETRY,
 	                   r->json ? CT_ENC_JSON : CT_ENC_PROTOBUF);
@@ -73,8 +195,20 @@ int linesim_publish(void *ctx, const struct linesim_publish *msg)
 		len = strlen(json);
 	}
 	rc = ct_mqtt_publish(r->svc.mqtt, topic, payload, len, 1, false, PUBLISH_TIMEOUT_MS);
+	/* Handed over, it counts as published: from here on it is ours to get acknowledged. If
+	 * keeping it fails, it is reported as not published and goes out again with its batch
+	 * (telemetry: counted dropped), a harmless copy. */
+	if (rc == CT_OK)
+		rc = keep_unacked(r, topic, payload, len);
 	free(json);
 	return rc;
+}
+
+/* True while production must wait: a batch the broker refused, or failed messages not yet
+ * published again. */
+static bool is_stalled(const struct run *r, const struct linesim_out *out)
+{
+	return linesim_out_is_stalled(out) || r->resend;
 }
 
 /* True for ct/v1/plant/{...}/command. */
@@ -245,7 +379,7 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 		unsigned long long due = (unsigned long long)((double)(now - t0) / period_us) + 1;
 		unsigned burst = 0;
 
-		while (ticks < due && burst < MAX_BURST && !linesim_out_is_stalled(out)) {
+		while (ticks < due && burst < MAX_BURST && !is_stalled(r, out)) {
 			int64_t at = wall0 + (int64_t)((double)ticks * period_us);
 
 			for (unsigned i = 0; rc == CT_OK && i < (unsigned)cfg->lines; i++)
@@ -265,8 +399,14 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 				goto out;
 			next_tel_ms = now_ms + TELEMETRY_MS;
 		}
+		settle_unacked(r);
+		/* Failed messages go out again even when no batch is due to take them along; if
+		 * that fails too, production stays paused (is_stalled) and the next turn retries.
+		 */
+		if (r->resend)
+			(void)resend_unacked(r);
 		linesim_out_poll(out, now_ms);
-		if (linesim_out_is_stalled(out) != was_stalled) {
+		if (is_stalled(r, out) != was_stalled) {
 			was_stalled = !was_stalled;
 			if (was_stalled)
 				ct_warn("broker refuses publishes; pausing production");
@@ -308,22 +448,41 @@ out:
 	return rc;
 }
 
-/* Publishes what is queued and waits for the broker's acknowledgements. */
+/* Publishes what is queued and waits for the broker's acknowledgements; a failure (the broker
+ * restarted meanwhile) publishes the kept messages again, until the deadline. */
 int linesim_drain(struct run *r, struct linesim_out *out)
 {
 	int64_t deadline = linesim_mono_us() / 1000 + DRAIN_TIMEOUT_MS;
 	int rc;
 
-	while ((rc = linesim_out_flush(out)) != CT_OK && linesim_mono_us() / 1000 < deadline) {
-		struct timespec pause = {0, 200 * 1000000L};
+	for (;;) {
+		int64_t left = deadline - linesim_mono_us() / 1000;
 
-		nanosleep(&pause, NULL);
+		settle_unacked(r);
+		rc = r->resend ? resend_unacked(r) : CT_OK;
+		if (rc == CT_OK)
+			rc = linesim_out_flush(out);
+		if (rc == CT_OK)
+			rc = ct_mqtt_flush(r->svc.mqtt, left > 0 ? (int)left : 0);
+		if (rc == CT_OK) {
+			/* Nothing in flight and no failure since the last flush: every kept
+			 * message is acknowledged. */
+			drop_unacked(r, r->n);
+			break;
+		}
+		/* The flush cleared ct_mqtt's failure count: remember it here. */
+		if (rc == CT_ERR_MQTT)
+			r->resend = true;
+		if (linesim_mono_us() / 1000 >= deadline)
+			break;
+		nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
 	}
-	if (rc == CT_OK)
-		rc = ct_mqtt_flush(r->svc.mqtt, DRAIN_TIMEOUT_MS);
+	if (r->republished > 0)
+		ct_info("%llu message(s) were published again after the broker failed them",
+		        r->republished);
 	if (rc != CT_OK)
-		ct_error("could not publish everything before exit: %s; the summary counts only "
-		         "what the broker took",
+		ct_error("could not publish everything before exit: %s; the summary says "
+		         "complete: false",
 		         ct_strerror(rc));
 	return rc;
 }

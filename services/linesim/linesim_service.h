@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ct_mqtt.h"
 #include "ct_service.h"
 #include "linesim_model.h"
 #include "linesim_out.h"
@@ -39,12 +40,26 @@ struct linesim_config {
 	bool obey_commands;
 };
 
+/* A message handed to the broker and not yet known to be acknowledged: kept, so that it can
+ * be published again when the publisher's connection fails it. */
+struct unacked {
+	char *topic;
+	uint8_t *payload;
+	size_t len;
+	struct ct_mqtt_mark mark; /* acknowledged once this mark is reached without a failure */
+};
+
 /* What the publish callback needs. */
 struct run {
 	struct linesim_config *cfg;
 	struct ct_service svc;
 	bool json;
 	bool told_commands_off; /* logged once that commands arrive while not obeyed */
+	/* The unacknowledged messages, oldest first: [head, n) of an array of cap. */
+	struct unacked *unacked;
+	size_t head, n, cap;
+	bool resend;                    /* a publish failed: publish [head, n) again first */
+	unsigned long long republished; /* messages published again, for the log */
 };
 
 /* The monotonic clock in microseconds. */
@@ -54,8 +69,12 @@ int linesim_publish(void *ctx, const struct linesim_publish *msg);
 /* Runs the schedule until SIGTERM/SIGINT or sim.cells finished on every line. Returns CT_OK
  * or the error that stopped it. */
 int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_out *out);
-/* Publishes what is queued and waits for its acknowledgements. */
+/* Publishes what is queued and waits for its acknowledgements, publishing again whatever the
+ * broker failed meanwhile (a restart); returns CT_OK when every message linesim_out counted
+ * is acknowledged, else the error (what was given up on is then not known to be stored). */
 int linesim_drain(struct run *r, struct linesim_out *out);
+/* Frees the kept unacknowledged messages. */
+void linesim_run_cleanup(struct run *r);
 /* Writes the JSON summary (sim.summary) of a run. */
 int linesim_write_summary(const struct linesim_config *cfg, const struct linesim_out *out,
                           const struct linesim_model *model, bool complete, double elapsed_s);

@@ -173,6 +173,7 @@ int main(int argc, char **argv)
 out:
 	if (started)
 		ct_service_finish(&r.svc);
+	linesim_run_cleanup(&r);
 	linesim_out_free(out);
 	linesim_model_free(model);
 	ct_service_cleanup_config(&common, &own);
