@@ -1,8 +1,9 @@
 /* analyze.h: what the parts of ct-spc-analyze share.
  *
- * spc_analyze.c owns the options, the CSV reading of one value column and the univariate
- * charts; analyze_t2.c the Hotelling T2 chart (several value columns). Both print through the
- * same JSON writer and die on bad input with the same exit codes. Internal to the command. */
+ * spc_analyze.c owns the options and the univariate charts; analyze_t2.c the Hotelling T2
+ * chart (several value columns). Both read the file with analyze_csv (a library, so the fuzz
+ * target runs it too), print through the same JSON writer and die on bad input with the same
+ * exit codes. Internal to the command. */
 #ifndef ANALYZE_H
 #define ANALYZE_H
 
@@ -14,7 +15,6 @@
 
 #define EXIT_INPUT  2
 #define EXIT_FAILED 1
-#define MAX_COLUMNS 256
 
 /* Prints "ct-spc-analyze: MESSAGE" on stderr and exits with `code`. */
 void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -25,32 +25,24 @@ bool parse_double(const char *text, double *ret);
 /* A JSON real, or null for a non-finite value. */
 json_t *number(double v);
 
-/* Writes a JSON text with every real in its shortest round-trip form; 0 or -1. */
-int write_shortest_reals(const char *text, FILE *out);
-
-/* CSV helpers: split a line in place, resolve a column by 1-based index or header name (dies
- * when unknown), read a numeric cell (dies naming the row), tell a header row from data. */
-size_t split_csv(char *line, char **cells, size_t max);
-size_t find_column(const char *option, const char *column, char **header, size_t n);
-const char *cell_at(char **cells, size_t n, size_t index, unsigned long line, const char *what);
-double cell_number(char **cells, size_t n, size_t index, unsigned long line, const char *what);
-bool row_is_numeric(char **cells, size_t n);
-
-/* A CSV file's optional header row: its column names, pointing into a copy of their line
- * (the next getline reuses the buffer the cells point into). */
-struct csv_header {
-	char *line; /* NULL: the file has no header */
-	char *names[MAX_COLUMNS];
-	size_t n;
+/* The JSON document on stdout, written as it is made rather than built as one tree (a tree
+ * of two million points took gigabytes): an object whose members are written in order, a
+ * member's array item by item. The text is exactly what json_dumps(JSON_INDENT(2)) of the
+ * whole tree gives, with every real in its shortest round-trip form (31.6, not
+ * 31.600000000000001; 5.0 stays a real), and a final newline. Values are stolen; a NULL value
+ * (jansson out of memory) makes doc_end fail. */
+struct doc_writer {
+	FILE *out;
+	size_t members, items;
+	int rc; /* first failure: CT_ERR_NOMEM or CT_ERR_IO */
 };
-/* For the file's first row (cells split from line, a getline buffer of line_size bytes):
- * when it is not numbers, keeps it as the header and returns true (the caller skips it).
- * Dies when out of memory. */
-bool csv_take_header(struct csv_header *h, const char *line, size_t line_size, char **cells,
-                     size_t n);
-/* The names to resolve columns by, NULL without a header (columns are then 1-based indices). */
-char **csv_header_names(struct csv_header *h);
-void csv_header_cleanup(struct csv_header *h);
+void doc_begin(struct doc_writer *w, FILE *out);
+void doc_member(struct doc_writer *w, const char *key, json_t *value);
+void doc_array_begin(struct doc_writer *w, const char *key);
+void doc_item(struct doc_writer *w, json_t *value);
+void doc_array_end(struct doc_writer *w);
+/* Closes the document and flushes; CT_OK, CT_ERR_NOMEM or CT_ERR_IO (the first failure). */
+int doc_end(struct doc_writer *w);
 
 /* Parses `--exclude` ("3,17": 1-based point numbers, any order, repeats allowed) into a flag per
  * point: *ret_flags[i] is true when point i + 1 is excluded (heap, caller frees; NULL when text

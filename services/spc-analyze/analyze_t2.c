@@ -15,6 +15,7 @@
  *     or the phase II limit when --baseline-count says they were estimated from m points.
  * The lower limit of a T2 chart is 0; a signal is T2 > UCL. */
 #include "analyze.h"
+#include "analyze_csv.h"
 #include "spc_t2.h"
 
 #include <errno.h>
@@ -23,19 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_array.h"
 #include "ct_config.h"
 #include "ct_error.h"
 
 #define P_MAX SPC_T2_MAX_P
 
-/* The CSV as T2 wants it: p values per row, row-major, and the subgroup id of each row. */
+/* The CSV as T2 wants it (analyze_csv.h): p numbers per row, x[row * p + k] variable k, and
+ * the subgroup id of each row. */
 struct t2_table {
-	double *x;            /* x[row * p + k] */
-	char (*subgroup)[64]; /* per row; empty without a subgroup column */
-	unsigned long *line;  /* per row, for messages */
-	size_t count, capacity;
-	size_t column[P_MAX]; /* 0-based CSV column of variable k */
+	struct csv_table csv;
 	char name[P_MAX][64]; /* variable k as given (header name or index) */
 	int p;
 };
@@ -79,116 +76,60 @@ static void parse_numbers(const char *option, const char *text, double *ret, int
 			    items[i]);
 }
 
-static void grow(struct t2_table *t)
-{
-	if (t->count < t->capacity)
-		return;
-	size_t capacity = t->capacity;
-	double *x = ct_array_grow(t->x, &capacity, t->count + 1, sizeof(*x) * (size_t)t->p, 256);
-	if (!x)
-		die(EXIT_FAILED, "out of memory");
-	t->x = x;
-	capacity = t->capacity;
-	char(*subgroup)[64] =
-	        ct_array_grow(t->subgroup, &capacity, t->count + 1, sizeof(*subgroup), 256);
-	if (!subgroup)
-		die(EXIT_FAILED, "out of memory");
-	t->subgroup = subgroup;
-	capacity = t->capacity;
-	unsigned long *line = ct_array_grow(t->line, &capacity, t->count + 1, sizeof(*line), 256);
-	if (!line)
-		die(EXIT_FAILED, "out of memory");
-	t->line = line;
-	t->capacity = capacity;
-}
-
 /* Reads the variables' columns (and the subgroup id) of every data row; header row and blank
  * lines as for the univariate charts. */
 static void read_t2_table(const struct t2_request *req, struct t2_table *t)
 {
+	struct csv_column columns[P_MAX + 1];
+	size_t n = 0;
+	char err[1024];
+
+	t->p = split_list("columns", req->columns, t->name, P_MAX);
+	for (int k = 0; k < t->p; k++)
+		columns[n++] = (struct csv_column){"columns", t->name[k], t->name[k], CSV_NUMBER};
+	if (req->subgroup_column)
+		columns[n++] = (struct csv_column){"subgroup-column", req->subgroup_column,
+		                                   "subgroup id", CSV_ID};
 	FILE *f = fopen(req->input, "r");
 	if (!f)
 		die(EXIT_INPUT, "cannot open input '%s': %s", req->input, strerror(errno));
-
-	char *line = NULL;
-	size_t line_size = 0, subgroup_col = 0;
-	unsigned long number_ = 0;
-	char *cells[MAX_COLUMNS];
-	struct csv_header header = {0};
-	bool first = true, have_columns = false;
-
-	t->p = split_list("columns", req->columns, t->name, P_MAX);
-	while (getline(&line, &line_size, f) != -1) {
-		number_++;
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[strspn(line, " \t")] == '\0')
-			continue;
-		size_t n = split_csv(line, cells, MAX_COLUMNS);
-		if (first) {
-			first = false;
-			if (csv_take_header(&header, line, line_size, cells, n))
-				continue;
-		}
-		if (!have_columns) {
-			char **names = csv_header_names(&header);
-			size_t header_n = header.n;
-			for (int k = 0; k < t->p; k++)
-				t->column[k] = find_column("columns", t->name[k], names, header_n);
-			if (req->subgroup_column)
-				subgroup_col = find_column("subgroup-column", req->subgroup_column,
-				                           names, header_n);
-			have_columns = true;
-		}
-		grow(t);
-		size_t row = t->count++;
-		t->line[row] = number_;
-		t->subgroup[row][0] = '\0';
-		for (int k = 0; k < t->p; k++)
-			t->x[row * (size_t)t->p + (size_t)k] =
-			        cell_number(cells, n, t->column[k], number_, t->name[k]);
-		if (req->subgroup_column) {
-			const char *id = cell_at(cells, n, subgroup_col, number_, "subgroup id");
-			size_t len = strlen(id);
-			if (len >= sizeof(t->subgroup[row]))
-				die(EXIT_INPUT, "row %lu: subgroup id too long", number_);
-			memcpy(t->subgroup[row], id, len + 1);
-		}
-	}
-	bool read_error = ferror(f);
-	free(line);
-	csv_header_cleanup(&header);
+	int rc = csv_table_read(f, columns, n, &t->csv, err, sizeof(err));
 	fclose(f);
-	if (read_error)
+	if (rc == CT_ERR_IO)
 		die(EXIT_INPUT, "cannot read input '%s'", req->input);
+	if (rc != CT_OK)
+		die(rc == CT_ERR_NOMEM ? EXIT_FAILED : EXIT_INPUT, "%s", err);
 }
 
 /* Rows per point: --subgroup-size, else the length of the first run of equal subgroup ids,
  * else 1; with a subgroup column every subgroup must have exactly that many rows. */
 static int subgroup_size(const struct t2_request *req, const struct t2_table *t)
 {
-	size_t n = req->subgroup_size;
+	size_t n = req->subgroup_size, count = t->csv.count;
 
-	if (n == 0 && req->subgroup_column && t->count > 0) {
+	if (n == 0 && req->subgroup_column && count > 0) {
 		n = 1;
-		while (n < t->count && strcmp(t->subgroup[n], t->subgroup[0]) == 0)
+		while (n < count && strcmp(csv_table_id(&t->csv, n), csv_table_id(&t->csv, 0)) == 0)
 			n++;
 	}
 	if (n == 0)
 		n = 1;
 	if (n > INT_MAX / P_MAX)
 		die(EXIT_INPUT, "option --subgroup-size: %zu is too large", n);
-	if (t->count % n != 0)
+	if (count % n != 0)
 		die(EXIT_INPUT,
 		    "row %lu: the file ends inside a subgroup (%zu rows is not a multiple of the "
 		    "subgroup size %zu)",
-		    t->line[t->count - 1], t->count, n);
-	for (size_t i = 0; req->subgroup_column && i < t->count; i++) {
-		const char *head = t->subgroup[i - i % n];
-		bool same = strcmp(t->subgroup[i], head) == 0;
-		bool starts_new = i % n != 0 || i == 0 || strcmp(t->subgroup[i - 1], head) != 0;
+		    t->csv.line[count - 1], count, n);
+	for (size_t i = 0; req->subgroup_column && i < count; i++) {
+		const char *id = csv_table_id(&t->csv, i);
+		const char *head = csv_table_id(&t->csv, i - i % n);
+		bool same = strcmp(id, head) == 0;
+		bool starts_new =
+		        i % n != 0 || i == 0 || strcmp(csv_table_id(&t->csv, i - 1), head) != 0;
 		if (!same || !starts_new)
 			die(EXIT_INPUT, "row %lu: subgroup '%s' does not have exactly %zu rows",
-			    t->line[i], t->subgroup[i], n);
+			    t->csv.line[i], id, n);
 	}
 	return (int)n;
 }
@@ -226,6 +167,19 @@ static const char *limit_name(enum spc_t2_limit limit)
 	                                      : "chi_square";
 }
 
+/* The mean vector of point i: its n rows' values, variable by variable. */
+static void point_mean(const struct t2_table *t, size_t i, int n, double *ret_xbar)
+{
+	int p = t->p;
+
+	for (int k = 0; k < p; k++) {
+		double sum = 0;
+		for (int j = 0; j < n; j++)
+			sum += t->csv.x[(i * (size_t)n + (size_t)j) * (size_t)p + (size_t)k];
+		ret_xbar[k] = sum / n;
+	}
+}
+
 int analyze_t2(const struct t2_request *req)
 {
 	struct t2_table t = {0};
@@ -236,7 +190,7 @@ int analyze_t2(const struct t2_request *req)
 		    req->alpha);
 	read_t2_table(req, &t);
 	int p = t.p, n = subgroup_size(req, &t);
-	size_t points = t.count / (size_t)n;
+	size_t points = t.csv.count / (size_t)n;
 	if (points < 2)
 		die(EXIT_INPUT, "input '%s': %zu point(s); at least 2 are needed", req->input,
 		    points);
@@ -245,7 +199,7 @@ int analyze_t2(const struct t2_request *req)
 	bool *excluded = parse_exclude(req->exclude, points);
 	bool *in_baseline = calloc(points, sizeof(*in_baseline));
 	double *t2 = malloc(points * sizeof(*t2));
-	double *base = malloc(t.count * (size_t)p * sizeof(*base));
+	double *base = malloc(t.csv.count * (size_t)p * sizeof(*base));
 	if (!in_baseline || !t2 || !base)
 		die(EXIT_FAILED, "out of memory");
 
@@ -285,7 +239,7 @@ int analyze_t2(const struct t2_request *req)
 				continue;
 			in_baseline[i] = true;
 			memcpy(base + (size_t)m * (size_t)n * (size_t)p,
-			       t.x + i * (size_t)n * (size_t)p,
+			       t.csv.x + i * (size_t)n * (size_t)p,
 			       (size_t)n * (size_t)p * sizeof(*base));
 			m++;
 		}
@@ -298,82 +252,79 @@ int analyze_t2(const struct t2_request *req)
 	}
 	check_t2(spc_t2_invert(cov, p, inv), "covariance");
 
-	json_t *out = json_object(), *plotted = json_array(), *violations = json_array();
-	json_t *names = json_array();
-	if (!out || !plotted || !violations || !names)
-		die(EXIT_FAILED, "out of memory");
-	for (int k = 0; k < p; k++)
-		json_array_append_new(names, json_string(t.name[k]));
+	/* Every point's statistic first, so a bad point stops the command before anything is
+	 * printed; then the document, written as it goes (analyze.h, doc_writer). */
 	for (size_t i = 0; i < points; i++) {
 		double xbar[P_MAX];
-		for (int k = 0; k < p; k++) {
-			double sum = 0;
-			for (int j = 0; j < n; j++)
-				sum += t.x[(i * (size_t)n + (size_t)j) * (size_t)p + (size_t)k];
-			xbar[k] = sum / n;
-		}
+		point_mean(&t, i, n, xbar);
 		if (spc_t2_stat(xbar, mean, inv, p, n, &t2[i]) != SPC_T2_OK)
-			die(EXIT_INPUT, "row %lu: T2 is not finite", t.line[i * (size_t)n]);
-		bool baseline = in_baseline[i];
-		double ucl = baseline ? ucl_baseline : ucl_other;
-		json_t *pt = json_pack(
-		        "{s:I, s:o, s:o, s:o, s:s, s:b, s:b, s:o}", "point", (json_int_t)(i + 1),
-		        "value", number(t2[i]), "lcl", number(0.0), "ucl", number(ucl), "limit",
-		        limit_name(baseline ? limit_baseline : limit_other), "in_baseline",
-		        baseline, "excluded", excluded != NULL && excluded[i], "mean",
-		        vector_json(xbar, p));
-		if (!pt)
-			die(EXIT_FAILED, "out of memory");
-		json_array_append_new(plotted, pt);
-		if (t2[i] > ucl)
-			json_array_append_new(violations,
-			                      json_pack("{s:s, s:I, s:I, s:I}", "rule", "t2",
-			                                "point", (json_int_t)(i + 1), "first_point",
-			                                (json_int_t)(i + 1), "last_point",
-			                                (json_int_t)(i + 1)));
+			die(EXIT_INPUT, "row %lu: T2 is not finite", t.csv.line[i * (size_t)n]);
 	}
 
+	struct doc_writer w;
+	json_t *names = json_array();
+	for (int k = 0; names && k < p; k++)
+		json_array_append_new(names, json_string(t.name[k]));
 	json_t *excluded_json = json_array();
-	for (size_t i = 0; excluded && i < points; i++)
+	for (size_t i = 0; excluded_json && excluded && i < points; i++)
 		if (excluded[i])
 			json_array_append_new(excluded_json, json_integer((json_int_t)(i + 1)));
-	json_object_set_new(out, "chart", json_string(SPC_T2_KIND_NAME));
-	json_object_set_new(out, "variables", names);
-	json_object_set_new(out, "p", json_integer(p));
-	json_object_set_new(out, "subgroup_size", json_integer(n));
-	json_object_set_new(out, "points", json_integer((json_int_t)points));
-	json_object_set_new(out, "limits_source", json_string(source));
-	json_object_set_new(out, "alpha", number(alpha));
-	json_object_set_new(out, "phase1",
-	                    first ? json_pack("{s:I, s:I}", "first", (json_int_t)first, "last",
-	                                      (json_int_t)last)
-	                          : json_null());
-	json_object_set_new(out, "excluded", excluded_json);
-	json_object_set_new(out, "baseline_count", m > 0 ? json_integer(m) : json_null());
-	json_object_set_new(out, "mean", vector_json(mean, p));
-	json_object_set_new(out, "covariance", matrix_json(cov, p));
-	json_object_set_new(out, "ucl_phase1", given ? json_null() : number(ucl_baseline));
-	json_object_set_new(out, "ucl_phase2",
-	                    limit_other == SPC_T2_LIMIT_PHASE2 ? number(ucl_other) : json_null());
-	json_object_set_new(out, "ucl_chi_square",
-	                    limit_other == SPC_T2_LIMIT_KNOWN ? number(ucl_other) : json_null());
-	json_object_set_new(out, "plotted", plotted);
-	json_object_set_new(out, "violations", violations);
+	doc_begin(&w, stdout);
+	doc_member(&w, "chart", json_string(SPC_T2_KIND_NAME));
+	doc_member(&w, "variables", names);
+	doc_member(&w, "p", json_integer(p));
+	doc_member(&w, "subgroup_size", json_integer(n));
+	doc_member(&w, "points", json_integer((json_int_t)points));
+	doc_member(&w, "limits_source", json_string(source));
+	doc_member(&w, "alpha", number(alpha));
+	doc_member(&w, "phase1",
+	           first ? json_pack("{s:I, s:I}", "first", (json_int_t)first, "last",
+	                             (json_int_t)last)
+	                 : json_null());
+	doc_member(&w, "excluded", excluded_json);
+	doc_member(&w, "baseline_count", m > 0 ? json_integer(m) : json_null());
+	doc_member(&w, "mean", vector_json(mean, p));
+	doc_member(&w, "covariance", matrix_json(cov, p));
+	doc_member(&w, "ucl_phase1", given ? json_null() : number(ucl_baseline));
+	doc_member(&w, "ucl_phase2",
+	           limit_other == SPC_T2_LIMIT_PHASE2 ? number(ucl_other) : json_null());
+	doc_member(&w, "ucl_chi_square",
+	           limit_other == SPC_T2_LIMIT_KNOWN ? number(ucl_other) : json_null());
+	doc_array_begin(&w, "plotted");
+	for (size_t i = 0; i < points; i++) {
+		double xbar[P_MAX];
+		bool baseline = in_baseline[i];
+		double ucl = baseline ? ucl_baseline : ucl_other;
+		point_mean(&t, i, n, xbar);
+		doc_item(&w,
+		         json_pack("{s:I, s:o, s:o, s:o, s:s, s:b, s:b, s:o}", "point",
+		                   (json_int_t)(i + 1), "value", number(t2[i]), "lcl", number(0.0),
+		                   "ucl", number(ucl), "limit",
+		                   limit_name(baseline ? limit_baseline : limit_other),
+		                   "in_baseline", baseline, "excluded",
+		                   excluded != NULL && excluded[i], "mean", vector_json(xbar, p)));
+	}
+	doc_array_end(&w);
+	doc_array_begin(&w, "violations");
+	for (size_t i = 0; i < points; i++) {
+		double ucl = in_baseline[i] ? ucl_baseline : ucl_other;
+		if (t2[i] > ucl)
+			doc_item(&w,
+			         json_pack("{s:s, s:I, s:I, s:I}", "rule", "t2", "point",
+			                   (json_int_t)(i + 1), "first_point", (json_int_t)(i + 1),
+			                   "last_point", (json_int_t)(i + 1)));
+	}
+	doc_array_end(&w);
+	int rc = doc_end(&w);
 
-	char *text = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-	json_decref(out);
-	if (!text)
-		die(EXIT_FAILED, "out of memory");
-	int rc = write_shortest_reals(text, stdout);
-	free(text);
 	free(excluded);
 	free(in_baseline);
 	free(t2);
 	free(base);
-	free(t.x);
-	free(t.subgroup);
-	free(t.line);
-	if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+	csv_table_cleanup(&t.csv);
+	if (rc == CT_ERR_NOMEM)
+		die(EXIT_FAILED, "out of memory");
+	if (rc != CT_OK)
 		die(EXIT_FAILED, "cannot write the result");
 	return 0;
 }

@@ -7,9 +7,12 @@
  * (retrospective phase I analysis judges the baseline and excluded points too). Options are
  * ct_config keys (--key=value or --key value, CT_<KEY> in the environment, a --config file,
  * --help). All input problems are reported on stderr naming the row or option, with exit
- * code 2; 1 means the command itself failed (memory, output). */
+ * code 2; 1 means the command itself failed (memory, output). The file is read by analyze_csv
+ * (a library that returns its errors; the fuzz target runs it too) and the JSON written as it
+ * is made (analyze.h, doc_writer), so memory follows the table, not the output. */
 #include "spc.h"
 #include "analyze.h"
+#include "analyze_csv.h"
 #include "spc_t2.h"
 
 #include <errno.h>
@@ -22,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ct_array.h"
 #include "ct_config.h"
 #include "ct_error.h"
 
@@ -132,17 +134,14 @@ struct options {
 	struct spc_spec spec;
 };
 
-/* One CSV row as the engine wants it, with its line number for messages. */
-struct row {
-	struct spc_observation observation;
-	char subgroup[64];
-	unsigned long line;
-};
-
+/* The CSV rows (analyze_csv.h) as the engine wants them: the first number column of a row is
+ * its value (count for attribute charts), the second, when the size column is read, its size.
+ * Kept as the reader's compact arrays, not as a struct per row: a few tens of bytes a row. */
 struct table {
-	struct row *rows;
-	size_t count;
-	size_t capacity;
+	struct csv_table csv;
+	bool attribute; /* x[0] is a count, the size x[1] or the constant sample size */
+	bool size_read; /* a second number column: the sample (or CUSUM subgroup) size */
+	double sample_size;
 };
 
 void die(int code, const char *fmt, ...)
@@ -360,188 +359,62 @@ static void parse_options(int argc, char **argv, const struct ct_config_table *t
 		o->rules = spc_chart_default_rules(o->kind);
 }
 
-/* Splits a CSV line in place on commas; trims blanks and one pair of double quotes. */
-size_t split_csv(char *line, char **cells, size_t max)
+/* Observation `i` of the table. */
+static struct spc_observation observation(const struct table *t, size_t i)
 {
-	size_t n = 0;
-	char *cell = line;
-	for (;;) {
-		char *comma = strchr(cell, ',');
-		if (comma)
-			*comma = '\0';
-		while (*cell == ' ' || *cell == '\t')
-			cell++;
-		char *end = cell + strlen(cell);
-		while (end > cell && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		if (end - cell >= 2 && cell[0] == '"' && end[-1] == '"') {
-			end[-1] = '\0';
-			cell++;
-		}
-		if (n < max)
-			cells[n++] = cell;
-		if (!comma)
-			return n;
-		cell = comma + 1;
+	const double *x = t->csv.x + i * t->csv.n_numbers;
+	struct spc_observation ob = {0};
+
+	if (t->attribute) {
+		ob.count = x[0];
+		ob.size = t->size_read ? x[1] : t->sample_size;
+	} else {
+		ob.value = x[0];
+		ob.size = t->size_read ? x[1] : 0;
 	}
+	return ob;
 }
 
-static bool is_index(const char *text)
-{
-	return text[0] != '\0' && strspn(text, "0123456789") == strlen(text);
-}
-
-/* Resolves a column given by 1-based index or header name to a 0-based index. */
-size_t find_column(const char *option, const char *column, char **header, size_t n)
-{
-	if (is_index(column)) {
-		long index;
-		if (ct_parse_long(column, 1, MAX_COLUMNS, &index) != CT_OK)
-			die(EXIT_INPUT, "option --%s: column index %s out of range", option,
-			    column);
-		return (size_t)index - 1;
-	}
-	if (!header)
-		die(EXIT_INPUT, "option --%s: column '%s' named, but the file has no header row",
-		    option, column);
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(header[i], column) == 0)
-			return i;
-	die(EXIT_INPUT, "option --%s: no column '%s' in the header row", option, column);
-}
-
-const char *cell_at(char **cells, size_t n, size_t index, unsigned long line, const char *what)
-{
-	if (index >= n)
-		die(EXIT_INPUT, "row %lu: no column %zu for the %s", line, index + 1, what);
-	return cells[index];
-}
-
-double cell_number(char **cells, size_t n, size_t index, unsigned long line, const char *what)
-{
-	const char *text = cell_at(cells, n, index, line, what);
-	double v;
-	if (!parse_double(text, &v))
-		die(EXIT_INPUT, "row %lu: %s '%s' is not a finite number", line, what, text);
-	return v;
-}
-
-bool row_is_numeric(char **cells, size_t n)
-{
-	double v;
-	for (size_t i = 0; i < n; i++)
-		if (cells[i][0] != '\0' && parse_double(cells[i], &v))
-			return true;
-	return false;
-}
-
-bool csv_take_header(struct csv_header *h, const char *line, size_t line_size, char **cells,
-                     size_t n)
-{
-	if (row_is_numeric(cells, n))
-		return false;
-	if ((h->line = malloc(line_size)) == NULL)
-		die(EXIT_FAILED, "out of memory");
-	memcpy(h->line, line, line_size);
-	for (size_t i = 0; i < n; i++)
-		h->names[i] = h->line + (cells[i] - line);
-	h->n = n;
-	return true;
-}
-
-char **csv_header_names(struct csv_header *h)
-{
-	return h->line != NULL ? h->names : NULL;
-}
-
-void csv_header_cleanup(struct csv_header *h)
-{
-	free(h->line);
-	h->line = NULL;
-	h->n = 0;
-}
-
+/* Reads the value column (and the size and subgroup columns when given) of every data row.
+ * The size column is resolved for every chart but read only by those that use it. */
 static void read_table(const struct options *o, struct table *t)
 {
+	bool attribute = spc_chart_kind_is_attribute(o->kind);
+	bool size_read = o->size_column && (attribute || o->kind == SPC_CHART_CUSUM);
+	bool needs_size =
+	        o->kind == SPC_CHART_P || o->kind == SPC_CHART_NP || o->kind == SPC_CHART_U;
+	struct csv_column columns[3];
+	size_t n = 0;
+	char err[1024];
+
+	columns[n++] = (struct csv_column){"column", o->value_column, attribute ? "count" : "value",
+	                                   CSV_NUMBER};
+	if (o->subgroup_column)
+		columns[n++] = (struct csv_column){"subgroup-column", o->subgroup_column,
+		                                   "subgroup id", CSV_ID};
+	if (o->size_column)
+		columns[n++] = (struct csv_column){"size-column", o->size_column,
+		                                   attribute ? "sample size" : "subgroup size",
+		                                   size_read ? CSV_NUMBER : CSV_CHECK};
+
 	FILE *f = fopen(o->input, "r");
 	if (!f)
 		die(EXIT_INPUT, "cannot open input '%s': %s", o->input, strerror(errno));
-
-	char *line = NULL;
-	size_t line_size = 0;
-	unsigned long number = 0;
-	char *cells[MAX_COLUMNS];
-	struct csv_header header = {0};
-	bool first = true, have_columns = false;
-	size_t value_col = 0, subgroup_col = 0, size_col = 0;
-	bool needs_size =
-	        o->kind == SPC_CHART_P || o->kind == SPC_CHART_NP || o->kind == SPC_CHART_U;
-
-	while (getline(&line, &line_size, f) != -1) {
-		number++;
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[strspn(line, " \t")] == '\0')
-			continue; /* blank lines carry no observation */
-		size_t n = split_csv(line, cells, MAX_COLUMNS);
-		if (first) {
-			first = false;
-			if (csv_take_header(&header, line, line_size, cells, n))
-				continue;
-		}
-		if (!have_columns) {
-			char **names = csv_header_names(&header);
-			size_t header_n = header.n;
-			value_col = find_column("column", o->value_column, names, header_n);
-			if (o->subgroup_column)
-				subgroup_col = find_column("subgroup-column", o->subgroup_column,
-				                           names, header_n);
-			if (o->size_column)
-				size_col =
-				        find_column("size-column", o->size_column, names, header_n);
-			have_columns = true;
-		}
-		{
-			struct row *rows = ct_array_grow(t->rows, &t->capacity, t->count + 1,
-			                                 sizeof(*rows), 256);
-			if (!rows)
-				die(EXIT_FAILED, "out of memory");
-			t->rows = rows;
-		}
-		struct row *r = &t->rows[t->count++];
-		memset(r, 0, sizeof(*r));
-		r->line = number;
-		if (spc_chart_kind_is_attribute(o->kind)) {
-			r->observation.count = cell_number(cells, n, value_col, number, "count");
-			if (o->size_column)
-				r->observation.size =
-				        cell_number(cells, n, size_col, number, "sample size");
-			else
-				r->observation.size = o->sample_size;
-			if (needs_size && !(r->observation.size > 0))
-				die(EXIT_INPUT,
-				    "row %lu: %s chart needs a sample size > 0 "
-				    "(--size-column or --sample-size)",
-				    number, spc_chart_kind_name(o->kind));
-		} else {
-			r->observation.value = cell_number(cells, n, value_col, number, "value");
-			if (o->size_column && o->kind == SPC_CHART_CUSUM)
-				r->observation.size =
-				        cell_number(cells, n, size_col, number, "subgroup size");
-		}
-		if (o->subgroup_column) {
-			const char *id = cell_at(cells, n, subgroup_col, number, "subgroup id");
-			size_t len = strlen(id);
-			if (len >= sizeof(r->subgroup))
-				die(EXIT_INPUT, "row %lu: subgroup id too long", number);
-			memcpy(r->subgroup, id, len + 1);
-		}
-	}
-	bool read_error = ferror(f);
-	free(line);
-	csv_header_cleanup(&header);
+	int rc = csv_table_read(f, columns, n, &t->csv, err, sizeof(err));
 	fclose(f);
-	if (read_error)
+	if (rc == CT_ERR_IO)
 		die(EXIT_INPUT, "cannot read input '%s'", o->input);
+	if (rc != CT_OK)
+		die(rc == CT_ERR_NOMEM ? EXIT_FAILED : EXIT_INPUT, "%s", err);
+	t->attribute = attribute;
+	t->size_read = size_read;
+	t->sample_size = o->sample_size;
+	for (size_t i = 0; needs_size && i < t->csv.count; i++)
+		if (!(observation(t, i).size > 0))
+			die(EXIT_INPUT,
+			    "row %lu: %s chart needs a sample size > 0 "
+			    "(--size-column or --sample-size)",
+			    t->csv.line[i], spc_chart_kind_name(o->kind));
 }
 
 /* Observations per plotted point, checking subgroup ids when a subgroup column is given. */
@@ -559,10 +432,12 @@ static uint32_t rows_per_point(const struct options *o, const struct table *t)
 			    spc_chart_kind_name(o->kind));
 		return 1;
 	}
-	if (o->subgroup_column && t->count > 0 && n == 0) {
+	size_t count = t->csv.count;
+
+	if (o->subgroup_column && count > 0 && n == 0) {
 		/* Infer the size from the first subgroup. */
 		n = 1;
-		while (n < t->count && strcmp(t->rows[n].subgroup, t->rows[0].subgroup) == 0)
+		while (n < count && strcmp(csv_table_id(&t->csv, n), csv_table_id(&t->csv, 0)) == 0)
 			n++;
 	}
 	if (n == 0)
@@ -574,21 +449,22 @@ static uint32_t rows_per_point(const struct options *o, const struct table *t)
 		    spc_chart_kind_name(o->kind));
 	if (n > SPC_SUBGROUP_MAX)
 		die(EXIT_INPUT, "option --subgroup-size: %u is more than %d", n, SPC_SUBGROUP_MAX);
-	if (t->count % n != 0)
+	if (count % n != 0)
 		die(EXIT_INPUT,
 		    "row %lu: the file ends inside a subgroup (%zu rows is not a "
 		    "multiple of the subgroup size %u)",
-		    t->rows[t->count - 1].line, t->count, n);
+		    t->csv.line[count - 1], count, n);
 	if (o->subgroup_column) {
-		for (size_t i = 0; i < t->count; i++) {
-			const struct row *head = &t->rows[i - i % n];
-			bool same = strcmp(t->rows[i].subgroup, head->subgroup) == 0;
-			bool new_group_differs = i % n != 0 || i == 0 ||
-			                         strcmp(t->rows[i - 1].subgroup, head->subgroup);
+		for (size_t i = 0; i < count; i++) {
+			const char *id = csv_table_id(&t->csv, i);
+			const char *head = csv_table_id(&t->csv, i - i % n);
+			bool same = strcmp(id, head) == 0;
+			bool new_group_differs =
+			        i % n != 0 || i == 0 || strcmp(csv_table_id(&t->csv, i - 1), head);
 			if (!same || !new_group_differs)
 				die(EXIT_INPUT,
 				    "row %lu: subgroup '%s' does not have exactly %u rows",
-				    t->rows[i].line, t->rows[i].subgroup, n);
+				    t->csv.line[i], id, n);
 		}
 	}
 	return n;
@@ -665,9 +541,10 @@ static double point_sigma(const struct spc_state *s, double size, uint64_t index
 
 /* Writes a JSON text, rewriting every real number (a token with '.', 'e' or 'E' outside a
  * string) in the fewest significant digits that read back as the same double (%.17g always
- * does): 31.6, not 31.600000000000001. A real stays a real (5.0, not 5). Returns 0, or -1 when
- * the stream fails. */
-int write_shortest_reals(const char *text, FILE *out)
+ * does): 31.6, not 31.600000000000001. A real stays a real (5.0, not 5). Every line after the
+ * first gets `indent` more spaces (jansson escapes a newline inside a string, so each '\n' in
+ * its text is a line break). Returns 0, or -1 when the stream fails. */
+static int write_reals(const char *text, int indent, FILE *out)
 {
 	bool in_string = false;
 
@@ -680,6 +557,8 @@ int write_shortest_reals(const char *text, FILE *out)
 				len = 2; /* an escape: its second character does not end the string
 				          */
 			if (fwrite(p, 1, len, out) != len)
+				return -1;
+			if (*p == '\n' && fprintf(out, "%*s", indent, "") < 0)
 				return -1;
 			p += len;
 			continue;
@@ -716,6 +595,74 @@ int write_shortest_reals(const char *text, FILE *out)
 	return 0;
 }
 
+/* Writes `value` (stolen; NULL: out of memory) at `depth`: 1 a member of the document, 2 an
+ * item of a member's array. */
+static void doc_value(struct doc_writer *w, json_t *value, int depth)
+{
+	char *text = NULL;
+
+	if (value != NULL)
+		text = json_dumps(value,
+		                  JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY);
+	json_decref(value);
+	if (text == NULL && w->rc == CT_OK)
+		w->rc = CT_ERR_NOMEM;
+	if (text != NULL && w->rc == CT_OK && write_reals(text, 2 * depth, w->out) != 0)
+		w->rc = CT_ERR_IO;
+	free(text);
+}
+
+static void doc_puts(struct doc_writer *w, const char *text)
+{
+	if (w->rc == CT_OK && fputs(text, w->out) == EOF)
+		w->rc = CT_ERR_IO;
+}
+
+static void doc_key(struct doc_writer *w, const char *key)
+{
+	doc_puts(w, w->members++ > 0 ? ",\n  \"" : "\n  \"");
+	doc_puts(w, key);
+	doc_puts(w, "\": ");
+}
+
+void doc_begin(struct doc_writer *w, FILE *out)
+{
+	*w = (struct doc_writer){.out = out};
+	doc_puts(w, "{");
+}
+
+void doc_member(struct doc_writer *w, const char *key, json_t *value)
+{
+	doc_key(w, key);
+	doc_value(w, value, 1);
+}
+
+void doc_array_begin(struct doc_writer *w, const char *key)
+{
+	doc_key(w, key);
+	doc_puts(w, "[");
+	w->items = 0;
+}
+
+void doc_item(struct doc_writer *w, json_t *value)
+{
+	doc_puts(w, w->items++ > 0 ? ",\n    " : "\n    ");
+	doc_value(w, value, 2);
+}
+
+void doc_array_end(struct doc_writer *w)
+{
+	doc_puts(w, w->items > 0 ? "\n  ]" : "]");
+}
+
+int doc_end(struct doc_writer *w)
+{
+	doc_puts(w, "\n}\n");
+	if (w->rc == CT_OK && fflush(w->out) != 0)
+		w->rc = CT_ERR_IO;
+	return w->rc;
+}
+
 static json_t *point_json(const struct spc_point *p)
 {
 	return json_pack("{s:o, s:o, s:o, s:o}", "value", number(p->value), "lcl", number(p->lcl),
@@ -750,14 +697,14 @@ static const char *secondary_name(enum spc_chart_kind kind)
 }
 
 /* CUSUM: the point's deviation from the target mu0 (the frozen centre), x-bar_i - mu0, in data
- * units and in standard deviations of the plotted mean (the unit of k and h). `rows` are the
- * point's n observations. */
-static void add_deviation(json_t *point, const struct spc_state *s, const struct row *rows,
-                          uint32_t n)
+ * units and in standard deviations of the plotted mean (the unit of k and h). Rows
+ * first..first + n - 1 are the point's n observations. */
+static void add_deviation(json_t *point, const struct spc_state *s, const struct table *t,
+                          size_t first, uint32_t n)
 {
 	double sum = 0;
 	for (uint32_t i = 0; i < n; i++)
-		sum += rows[i].observation.value;
+		sum += observation(t, first + i).value;
 	double deviation = sum / n - s->limits.centre;
 	json_object_set_new(point, "deviation", number(deviation));
 	json_object_set_new(point, "deviation_sigmas", number(deviation / point_sigma(s, 1, 0)));
@@ -786,7 +733,7 @@ static double sd_sigma(const struct table *t, size_t first, size_t last, const b
 		die(EXIT_FAILED, "out of memory");
 	for (size_t i = first - 1; i < last; i++)
 		if (!(excluded && excluded[i]))
-			values[m++] = t->rows[i].observation.value;
+			values[m++] = observation(t, i).value;
 	int rc = spc_mean_sd(values, m, &mean, &sd);
 	free(values);
 	if (rc != SPC_OK || !(sd > 0))
@@ -856,9 +803,10 @@ static struct spc_chart_limits estimate(const struct options *o, const struct ta
 		struct spc_result r;
 		if (excluded && excluded[i / n])
 			continue;
-		if (spc_chart_add(&state, &t->rows[i].observation, &r) != SPC_OK)
+		struct spc_observation ob = observation(t, i);
+		if (spc_chart_add(&state, &ob, &r) != SPC_OK)
 			die(EXIT_INPUT, "row %lu: observation not valid for a %s chart",
-			    t->rows[i].line, spc_chart_kind_name(o->kind));
+			    t->csv.line[i], spc_chart_kind_name(o->kind));
 	}
 	if (!(state.limits.sigma > 0) && !spc_chart_kind_is_attribute(o->kind))
 		die(EXIT_INPUT,
@@ -936,17 +884,150 @@ static double *standardize_sizes(const struct options *o, struct table *t, uint3
 	if (!o->has_centre || !o->has_sigma || !(o->sigma > 0))
 		die(EXIT_INPUT, "option --size-column: a CUSUM of means needs --centre and "
 		                "--sigma > 0");
-	double *xbar = malloc(t->count * sizeof(*xbar));
+	double *xbar = malloc(t->csv.count * sizeof(*xbar));
 	if (!xbar)
 		die(EXIT_FAILED, "out of memory");
-	for (size_t i = 0; i < t->count; i++) {
-		struct spc_observation *ob = &t->rows[i].observation;
-		if (!(ob->size >= 1))
-			die(EXIT_INPUT, "row %lu: subgroup size must be >= 1", t->rows[i].line);
-		xbar[i] = ob->value;
-		ob->value = (ob->value - o->centre) / (o->sigma / sqrt(ob->size));
+	for (size_t i = 0; i < t->csv.count; i++) {
+		double *x = t->csv.x + i * t->csv.n_numbers; /* value, size (read: size_read) */
+		if (!(x[1] >= 1))
+			die(EXIT_INPUT, "row %lu: subgroup size must be >= 1", t->csv.line[i]);
+		xbar[i] = x[0];
+		x[0] = (x[0] - o->centre) / (o->sigma / sqrt(x[1]));
 	}
 	return xbar;
+}
+
+/* What a pass over the rows needs (main). */
+struct run {
+	const struct options *o;
+	const struct table *t;
+	const struct spc_chart_config *c; /* the chart judged, limits frozen */
+	uint32_t n;                       /* rows per point */
+	const double *xbar;               /* standardize_sizes: the means, or NULL */
+	const bool *excluded;             /* --exclude flags per point, or NULL */
+};
+
+enum pass { PASS_SUMMARY, PASS_POINTS, PASS_VIOLATIONS };
+
+/* What the document's head says about the whole chart. */
+struct summary {
+	struct spc_state state; /* after the last row */
+	bool limits_vary, sigma_varies;
+	struct spc_point first_limits;
+	double first_sigma;
+};
+
+/* One pass of the chart over every row: PASS_SUMMARY fills *ret_summary (and dies on a row
+ * the chart refuses), PASS_POINTS writes each plotted point as an item of w's open array,
+ * PASS_VIOLATIONS each violation. The engine is deterministic, so every pass sees the same
+ * points. */
+static void chart_pass(const struct run *run, enum pass pass, struct doc_writer *w,
+                       struct summary *ret_summary)
+{
+	const struct options *o = run->o;
+	const struct table *t = run->t;
+	const char *second_name = secondary_name(o->kind);
+	struct summary s = {.first_sigma = NAN};
+	const char *problem = NULL;
+
+	check_or_die(spc_state_init(&s.state, run->c, &problem), problem, "chart options");
+	for (size_t i = 0; i < t->csv.count; i++) {
+		struct spc_observation ob = observation(t, i);
+		struct spc_result r;
+		if (spc_chart_add(&s.state, &ob, &r) != SPC_OK)
+			die(EXIT_INPUT, "row %lu: observation not valid for a %s chart",
+			    t->csv.line[i], spc_chart_kind_name(o->kind));
+		if (!r.plotted)
+			continue;
+		double sigma = run->xbar ? o->sigma / sqrt(ob.size)
+		                         : point_sigma(&s.state, ob.size, r.point);
+		if (pass == PASS_SUMMARY) {
+			if (r.point == 1)
+				s.first_limits = r.primary;
+			else if (r.primary.lcl != s.first_limits.lcl ||
+			         r.primary.ucl != s.first_limits.ucl ||
+			         r.primary.cl != s.first_limits.cl)
+				s.limits_vary = true;
+			if (r.point == 1)
+				s.first_sigma = sigma;
+			else if (sigma != s.first_sigma)
+				s.sigma_varies = true;
+			continue;
+		}
+		if (pass == PASS_VIOLATIONS) {
+			for (uint32_t v = 0; v < r.violation_count; v++)
+				doc_item(w, json_pack("{s:s, s:I, s:I, s:I}", "rule",
+				                      spc_rule_name(r.violations[v].rule), "point",
+				                      (json_int_t)r.point, "first_point",
+				                      (json_int_t)r.violations[v].first_point,
+				                      "last_point",
+				                      (json_int_t)r.violations[v].last_point));
+			continue;
+		}
+		json_t *p = point_json(&r.primary);
+		json_object_set_new(p, "point", json_integer((json_int_t)r.point));
+		json_object_set_new(p, "excluded",
+		                    json_boolean(run->excluded && run->excluded[r.point - 1]));
+		json_object_set_new(p, "sigma", number(sigma));
+		if (o->kind == SPC_CHART_CUSUM)
+			add_deviation(p, &s.state, t, i + 1 - run->n, run->n);
+		if (run->xbar) { /* in data units, and z_i, the engine's input */
+			json_object_set_new(p, "deviation", number(run->xbar[i] - o->centre));
+			json_object_set_new(p, "deviation_sigmas", number(ob.value));
+			json_object_set_new(p, "size", number(ob.size));
+		}
+		if (second_name)
+			json_object_set_new(p, second_name,
+			                    r.has_secondary ? point_json(&r.secondary)
+			                                    : json_null());
+		doc_item(w, p);
+	}
+	if (ret_summary)
+		*ret_summary = s;
+}
+
+/* Capability against --lsl/--usl (--target) of the `count` values: Cp/Cpk/Cpm describe the
+ * process the chart models (its centre and within sigma, from the final state); Pp/Ppk/Ppm
+ * the data as they are. Explicit limits carry no sigma. Dies on a spec it cannot use. */
+static json_t *capability_json(const struct options *o, bool explicit_limits,
+                               const struct spc_state *state, const double *values, size_t count)
+{
+	double overall_mean, overall_sd;
+	if (spc_mean_sd(values, count, &overall_mean, &overall_sd) != SPC_OK)
+		die(EXIT_INPUT, "input '%s': too few values for capability", o->input);
+	double within = explicit_limits ? NAN : state->limits.sigma;
+	double centre = explicit_limits ? overall_mean : state->limits.centre;
+	struct spc_capability cw, co;
+	struct spc_ppm observed;
+	if (spc_capability_compute(&o->spec, centre, within, NAN, &cw) != SPC_OK ||
+	    spc_capability_compute(&o->spec, overall_mean, NAN, overall_sd, &co) != SPC_OK ||
+	    spc_capability_observed(&o->spec, values, count, &observed) != SPC_OK)
+		die(EXIT_INPUT, "options --lsl/--usl/--target: need LSL < USL");
+	json_t *capability = json_object();
+	if (!capability)
+		die(EXIT_FAILED, "out of memory");
+	json_object_set_new(capability, "lsl", o->spec.has_lsl ? number(o->spec.lsl) : json_null());
+	json_object_set_new(capability, "usl", o->spec.has_usl ? number(o->spec.usl) : json_null());
+	json_object_set_new(capability, "target",
+	                    o->spec.has_target ? number(o->spec.target) : json_null());
+	json_object_set_new(capability, "mean", number(centre));
+	json_object_set_new(capability, "sigma_within", number(within));
+	json_object_set_new(capability, "overall_mean", number(overall_mean));
+	json_object_set_new(capability, "sigma_overall", number(overall_sd));
+	json_object_set_new(capability, "cp", index_json(cw.cp));
+	json_object_set_new(capability, "cpl", index_json(cw.cpl));
+	json_object_set_new(capability, "cpu", index_json(cw.cpu));
+	json_object_set_new(capability, "cpk", index_json(cw.cpk));
+	json_object_set_new(capability, "pp", index_json(co.pp));
+	json_object_set_new(capability, "ppl", index_json(co.ppl));
+	json_object_set_new(capability, "ppu", index_json(co.ppu));
+	json_object_set_new(capability, "ppk", index_json(co.ppk));
+	json_object_set_new(capability, "cpm", index_json(cw.cpm));
+	json_object_set_new(capability, "ppm", index_json(co.ppm));
+	json_object_set_new(capability, "expected_within_ppm", ppm_json(&cw.expected_within));
+	json_object_set_new(capability, "expected_overall_ppm", ppm_json(&co.expected_overall));
+	json_object_set_new(capability, "observed_ppm", ppm_json(&observed));
+	return capability;
 }
 
 int main(int argc, char **argv)
@@ -964,7 +1045,7 @@ int main(int argc, char **argv)
 	read_table(&o, &t);
 
 	uint32_t n = rows_per_point(&o, &t);
-	size_t points = t.count / n;
+	size_t points = t.csv.count / n;
 	if (points < 2)
 		die(EXIT_INPUT, "input '%s': %zu point(s); at least 2 are needed", o.input, points);
 	bool *excluded = parse_exclude(cfg.exclude, points);
@@ -1027,160 +1108,72 @@ int main(int argc, char **argv)
 	if (xbar)
 		c.centre = 0, c.sigma = 1;
 
-	struct spc_state state;
-	const char *problem = NULL;
-	check_or_die(spc_state_init(&state, &c, &problem), problem, "chart options");
-
-	json_t *out = json_object();
-	json_t *plotted = json_array();
-	json_t *violations = json_array();
-	const char *second_name = secondary_name(o.kind);
-	bool limits_vary = false, sigma_varies = false;
-	struct spc_point first_limits = {0};
-	double first_sigma = NAN;
-	double *values = malloc(t.count * sizeof(*values));
-	if (!out || !plotted || !violations || !values)
+	/* The engine runs over the rows three times, the same way each time: first for what the
+	 * document's head says (whether the limits vary, the final centre and sigma) and to find
+	 * a row the chart refuses before anything is printed; then writing the plotted points;
+	 * then the violations. Writing as it goes keeps the memory at the table's: a JSON tree of
+	 * every point took gigabytes for two million rows. */
+	const struct run run = {&o, &t, &c, n, xbar, excluded};
+	double *values = malloc(t.csv.count * sizeof(*values));
+	if (!values)
 		die(EXIT_FAILED, "out of memory");
+	for (size_t i = 0; i < t.csv.count; i++)
+		values[i] = xbar ? xbar[i] : observation(&t, i).value;
+	struct summary sum;
+	chart_pass(&run, PASS_SUMMARY, NULL, &sum);
+	json_t *capability =
+	        has_spec ? capability_json(&o, explicit_limits, &sum.state, values, t.csv.count)
+	                 : json_null();
 
-	for (size_t i = 0; i < t.count; i++) {
-		struct spc_result r;
-		values[i] = xbar ? xbar[i] : t.rows[i].observation.value;
-		if (spc_chart_add(&state, &t.rows[i].observation, &r) != SPC_OK)
-			die(EXIT_INPUT, "row %lu: observation not valid for a %s chart",
-			    t.rows[i].line, spc_chart_kind_name(o.kind));
-		if (!r.plotted)
-			continue;
-		if (r.point == 1)
-			first_limits = r.primary;
-		else if (r.primary.lcl != first_limits.lcl || r.primary.ucl != first_limits.ucl ||
-		         r.primary.cl != first_limits.cl)
-			limits_vary = true;
-		json_t *p = point_json(&r.primary);
-		json_object_set_new(p, "point", json_integer((json_int_t)r.point));
-		json_object_set_new(p, "excluded", json_boolean(excluded && excluded[r.point - 1]));
-		double sigma = xbar ? o.sigma / sqrt(t.rows[i].observation.size)
-		                    : point_sigma(&state, t.rows[i].observation.size, r.point);
-		json_object_set_new(p, "sigma", number(sigma));
-		if (r.point == 1)
-			first_sigma = sigma;
-		else if (sigma != first_sigma)
-			sigma_varies = true;
-		if (o.kind == SPC_CHART_CUSUM)
-			add_deviation(p, &state, &t.rows[i + 1 - n], n);
-		if (xbar) { /* in data units, and z_i, the engine's input */
-			json_object_set_new(p, "deviation", number(xbar[i] - o.centre));
-			json_object_set_new(p, "deviation_sigmas",
-			                    number(t.rows[i].observation.value));
-			json_object_set_new(p, "size", number(t.rows[i].observation.size));
-		}
-		if (second_name)
-			json_object_set_new(p, second_name,
-			                    r.has_secondary ? point_json(&r.secondary)
-			                                    : json_null());
-		json_array_append_new(plotted, p);
-		for (uint32_t v = 0; v < r.violation_count; v++)
-			json_array_append_new(violations,
-			                      json_pack("{s:s, s:I, s:I, s:I}", "rule",
-			                                spc_rule_name(r.violations[v].rule),
-			                                "point", (json_int_t)r.point, "first_point",
-			                                (json_int_t)r.violations[v].first_point,
-			                                "last_point",
-			                                (json_int_t)r.violations[v].last_point));
-	}
-
-	json_object_set_new(out, "chart", json_string(spc_chart_kind_name(o.kind)));
-	json_object_set_new(out, "subgroup_size", json_integer(n));
-	json_object_set_new(out, "points", json_integer((json_int_t)points));
-	json_object_set_new(out, "limits_source", json_string(source));
-	json_object_set_new(out, "constants", json_string(spc_constants_set_name(o.constants)));
-	json_object_set_new(out, "sigma_estimator",
-	                    o.kind != SPC_CHART_IMR || !first ? json_null()
-	                    : o.sigma_sd                      ? json_string("sd")
-	                                                      : json_string("mr"));
-	json_object_set_new(out, "phase1",
-	                    first ? json_pack("{s:I, s:I}", "first", (json_int_t)first, "last",
-	                                      (json_int_t)last)
-	                          : json_null());
+	struct doc_writer w;
+	doc_begin(&w, stdout);
+	doc_member(&w, "chart", json_string(spc_chart_kind_name(o.kind)));
+	doc_member(&w, "subgroup_size", json_integer(n));
+	doc_member(&w, "points", json_integer((json_int_t)points));
+	doc_member(&w, "limits_source", json_string(source));
+	doc_member(&w, "constants", json_string(spc_constants_set_name(o.constants)));
+	doc_member(&w, "sigma_estimator",
+	           o.kind != SPC_CHART_IMR || !first ? json_null()
+	           : o.sigma_sd                      ? json_string("sd")
+	                                             : json_string("mr"));
+	doc_member(&w, "phase1",
+	           first ? json_pack("{s:I, s:I}", "first", (json_int_t)first, "last",
+	                             (json_int_t)last)
+	                 : json_null());
 	json_t *excluded_json = json_array();
 	for (size_t i = 0; excluded && i < points; i++)
 		if (excluded[i])
 			json_array_append_new(excluded_json, json_integer((json_int_t)(i + 1)));
-	json_object_set_new(out, "excluded", excluded_json);
-	json_object_set_new(out, "baseline_count",
-	                    first ? json_integer((json_int_t)baseline_count(excluded, first, last))
-	                          : json_null());
-	json_object_set_new(out, "centre", number(xbar ? o.centre : state.limits.centre));
-	json_object_set_new(out, "sigma", number(xbar ? o.sigma : unit_sigma(&state)));
+	doc_member(&w, "excluded", excluded_json);
+	doc_member(&w, "baseline_count",
+	           first ? json_integer((json_int_t)baseline_count(excluded, first, last))
+	                 : json_null());
+	doc_member(&w, "centre", number(xbar ? o.centre : sum.state.limits.centre));
+	doc_member(&w, "sigma", number(xbar ? o.sigma : unit_sigma(&sum.state)));
 	if (o.kind == SPC_CHART_CUSUM)
-		json_object_set_new(out, "standardized", json_boolean(xbar != NULL));
-	json_object_set_new(out, "sigma_statistic",
-	                    sigma_varies ? json_null() : number(first_sigma));
-	json_object_set_new(out, "limits_vary", json_boolean(limits_vary));
-	json_object_set_new(out, "centre_line",
-	                    limits_vary ? json_null() : number(first_limits.cl));
-	json_object_set_new(out, "lcl", limits_vary ? json_null() : number(first_limits.lcl));
-	json_object_set_new(out, "ucl", limits_vary ? json_null() : number(first_limits.ucl));
-	json_object_set_new(out, "plotted", plotted);
-	json_object_set_new(out, "violations", violations);
+		doc_member(&w, "standardized", json_boolean(xbar != NULL));
+	doc_member(&w, "sigma_statistic", sum.sigma_varies ? json_null() : number(sum.first_sigma));
+	doc_member(&w, "limits_vary", json_boolean(sum.limits_vary));
+	doc_member(&w, "centre_line", sum.limits_vary ? json_null() : number(sum.first_limits.cl));
+	doc_member(&w, "lcl", sum.limits_vary ? json_null() : number(sum.first_limits.lcl));
+	doc_member(&w, "ucl", sum.limits_vary ? json_null() : number(sum.first_limits.ucl));
+	doc_array_begin(&w, "plotted");
+	chart_pass(&run, PASS_POINTS, &w, NULL);
+	doc_array_end(&w);
+	doc_array_begin(&w, "violations");
+	chart_pass(&run, PASS_VIOLATIONS, &w, NULL);
+	doc_array_end(&w);
+	doc_member(&w, "capability", capability);
+	int rc = doc_end(&w);
 
-	json_t *capability = json_null();
-	if (has_spec) {
-		double overall_mean, overall_sd;
-		if (spc_mean_sd(values, t.count, &overall_mean, &overall_sd) != SPC_OK)
-			die(EXIT_INPUT, "input '%s': too few values for capability", o.input);
-		/* Cp/Cpk/Cpm describe the process the chart models (its centre and within
-		 * sigma); Pp/Ppk/Ppm the data as they are. Explicit limits carry no sigma. */
-		double within = explicit_limits ? NAN : state.limits.sigma;
-		double centre = explicit_limits ? overall_mean : state.limits.centre;
-		struct spc_capability cw, co;
-		struct spc_ppm observed;
-		if (spc_capability_compute(&o.spec, centre, within, NAN, &cw) != SPC_OK ||
-		    spc_capability_compute(&o.spec, overall_mean, NAN, overall_sd, &co) != SPC_OK ||
-		    spc_capability_observed(&o.spec, values, t.count, &observed) != SPC_OK)
-			die(EXIT_INPUT, "options --lsl/--usl/--target: need LSL < USL");
-		capability = json_object();
-		json_object_set_new(capability, "lsl",
-		                    o.spec.has_lsl ? number(o.spec.lsl) : json_null());
-		json_object_set_new(capability, "usl",
-		                    o.spec.has_usl ? number(o.spec.usl) : json_null());
-		json_object_set_new(capability, "target",
-		                    o.spec.has_target ? number(o.spec.target) : json_null());
-		json_object_set_new(capability, "mean", number(centre));
-		json_object_set_new(capability, "sigma_within", number(within));
-		json_object_set_new(capability, "overall_mean", number(overall_mean));
-		json_object_set_new(capability, "sigma_overall", number(overall_sd));
-		json_object_set_new(capability, "cp", index_json(cw.cp));
-		json_object_set_new(capability, "cpl", index_json(cw.cpl));
-		json_object_set_new(capability, "cpu", index_json(cw.cpu));
-		json_object_set_new(capability, "cpk", index_json(cw.cpk));
-		json_object_set_new(capability, "pp", index_json(co.pp));
-		json_object_set_new(capability, "ppl", index_json(co.ppl));
-		json_object_set_new(capability, "ppu", index_json(co.ppu));
-		json_object_set_new(capability, "ppk", index_json(co.ppk));
-		json_object_set_new(capability, "cpm", index_json(cw.cpm));
-		json_object_set_new(capability, "ppm", index_json(co.ppm));
-		json_object_set_new(capability, "expected_within_ppm",
-		                    ppm_json(&cw.expected_within));
-		json_object_set_new(capability, "expected_overall_ppm",
-		                    ppm_json(&co.expected_overall));
-		json_object_set_new(capability, "observed_ppm", ppm_json(&observed));
-		if (!capability)
-			die(EXIT_FAILED, "out of memory");
-	}
-	json_object_set_new(out, "capability", capability);
-
-	char *text = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-	json_decref(out);
-	if (!text)
-		die(EXIT_FAILED, "out of memory");
-	int rc = write_shortest_reals(text, stdout);
-	free(text);
 	free(values);
 	free(xbar);
 	free(excluded);
-	free(t.rows);
+	csv_table_cleanup(&t.csv);
 	ct_config_cleanup(&table, 1);
-	if (rc != 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+	if (rc == CT_ERR_NOMEM)
+		die(EXIT_FAILED, "out of memory");
+	if (rc != CT_OK)
 		die(EXIT_FAILED, "cannot write the result");
 	return 0;
 }
