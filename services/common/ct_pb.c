@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ct_error.h"
 #include "ct_ids.h"
@@ -25,14 +26,21 @@ static bool has_field_zero(const ProtobufCMessage *msg)
 
 		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 			continue;
+		/* The members are read with memcpy: the descriptor gives byte offsets, and a cast
+		 * from char * to a wider type is an alignment claim the compiler cannot check. */
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)((const char *)msg + f->quantifier_offset);
-			ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)member;
+			ProtobufCMessage **items;
+			size_t n;
+
+			memcpy(&n, (const char *)msg + f->quantifier_offset, sizeof(n));
+			memcpy(&items, member, sizeof(items));
 			for (size_t k = 0; k < n; k++)
 				if (items[k] != NULL && has_field_zero(items[k]))
 					return true;
 		} else {
-			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
+			const ProtobufCMessage *sub;
+
+			memcpy(&sub, member, sizeof(sub));
 			if (sub != NULL && has_field_zero(sub))
 				return true;
 		}

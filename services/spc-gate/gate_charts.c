@@ -93,6 +93,28 @@ static bool kind_is(const struct gate_chart_def *def, const char *name)
 	return strcmp(def->kind_name, name) == 0;
 }
 
+/* Whether the engine takes def's t2 configuration (e.g. a baseline of more points than
+ * characteristics): a row it would refuse must be refused here, with the row named, and not
+ * when its first result arrives, where every batch holding one would fail to be judged. */
+static int t2_config_check(const struct gate_chart_def *def, char *err, size_t err_len)
+{
+	struct spc_t2_state *scratch = malloc(sizeof(*scratch));
+	int rc;
+
+	if (scratch == NULL)
+		return ct_set_error(err, err_len, CT_ERR_NOMEM, "out of memory");
+	rc = spc_t2_init(scratch, &def->t2);
+	free(scratch);
+	if (rc != SPC_T2_OK)
+		return ct_set_error(
+		        err, err_len, CT_ERR_INVALID,
+		        "the T2 engine refuses this chart (error %d): baseline_points %d "
+		        "for %d characteristics; it needs more points than "
+		        "characteristics",
+		        rc, (int)def->t2.baseline_count, (int)def->t2.p);
+	return CT_OK;
+}
+
 int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const char *rules,
                          bool has_baseline, int baseline_points, bool has_centre, double centre,
                          bool has_sigma, double sigma, double ewma_lambda, double ewma_l,
@@ -145,7 +167,7 @@ int gate_chart_def_build(struct gate_chart_def *def, int subgroup_size, const ch
 		if (def->n_names < 2)
 			return ct_set_error(err, err_len, CT_ERR_INVALID,
 			                    "t2 charts need two or more characteristics");
-		return CT_OK;
+		return t2_config_check(def, err, err_len);
 	}
 	if (def->n_names != 1)
 		return ct_set_error(err, err_len, CT_ERR_INVALID,

@@ -135,12 +135,10 @@ static void feed(const struct gate_chart_def *def, const double *values, size_t 
 		return;
 	}
 	if (def->is_t2) {
-		/* gate_chart_def_build does not check a t2 definition against the engine:
-		 * spc_t2_init refuses too few baseline points for p (m <= p), which the table
-		 * allows (baseline_points >= 2). Reported (issue 10); such a definition is not
-		 * fed until gate_chart_def_build refuses it. */
+		/* gate_chart_def_build refuses what the engine would (a baseline of no more
+		 * points than characteristics was once built and then failed every batch). */
 		if (spc_t2_init(&t2, &def->t2) != SPC_T2_OK)
-			return;
+			abort();
 		for (size_t i = 0; i + (size_t)def->t2.p <= n; i += (size_t)def->t2.p) {
 			struct spc_t2_result r;
 			(void)spc_t2_add(&t2, values + i, &r);

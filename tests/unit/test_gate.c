@@ -554,6 +554,32 @@ static void test_charts_capability(void **state)
 	gate_spec_set_cleanup(&set);
 }
 
+/* A t2 row the engine would refuse (a baseline of no more points than characteristics, which
+ * the table's CHECK allows) is refused when the configuration is loaded, naming why, not when
+ * its first result arrives (where every batch holding one would fail to be judged). */
+static void test_t2_baseline_too_small(void **state)
+{
+	struct gate_chart_def *def = calloc(1, sizeof(*def));
+	char err[256] = "";
+
+	(void)state;
+	assert_non_null(def);
+	snprintf(def->chart_id, sizeof(def->chart_id), "t2");
+	snprintf(def->kind_name, sizeof(def->kind_name), "t2");
+	snprintf(def->names[0], sizeof(def->names[0]), "a");
+	snprintf(def->names[1], sizeof(def->names[1]), "b");
+	snprintf(def->names[2], sizeof(def->names[2]), "c");
+	def->n_names = 3;
+	assert_int_equal(gate_chart_def_build(def, 1, "", true, 3, false, NAN, false, NAN, NAN, NAN,
+	                                      NAN, NAN, err, sizeof(err)),
+	                 CT_ERR_INVALID);
+	assert_non_null(strstr(err, "baseline_points 3 for 3 characteristics"));
+	assert_int_equal(gate_chart_def_build(def, 1, "", true, 20, false, NAN, false, NAN, NAN,
+	                                      NAN, NAN, NAN, err, sizeof(err)),
+	                 CT_OK);
+	free(def);
+}
+
 /* A profile definition of the formation voltage learning from 5 golden curves. */
 static struct gate_chart_def *profile_def(void)
 {
@@ -685,6 +711,7 @@ int main(void)
 	        cmocka_unit_test(test_charts_profile),
 	        cmocka_unit_test(test_profile_limits),
 	        cmocka_unit_test(test_rules_parse),
+	        cmocka_unit_test(test_t2_baseline_too_small),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
