@@ -8,8 +8,9 @@
  * protobuf_c unpack would, and every partial state is one protobuf_c_message_free_unpacked can
  * free (an array's count only covers entries already stored). The few places the JSON form
  * departs from the proto are handled around that walk, in one place each: enum short names
- * (ct_msg), time aliases (key without "_us" takes an RFC 3339 string), the flattened
- * header, and Parameter's has_setpoint (implied by the presence of "setpoint").
+ * (ct_msg; Genealogy.relation's, whose 0 is a real value, here), time aliases (key without "_us"
+ * takes an RFC 3339 string), the flattened header, and Parameter's has_setpoint (implied by the
+ * presence of "setpoint").
  *
  * Only the field types the cellthread protos use are supported (string, int64, uint32, double,
  * bool, enum, message; singular proto3 or repeated); anything else is reported, not guessed. */
@@ -157,6 +158,28 @@ static const ProtobufCFieldDescriptor *field_for_key(const ProtobufCMessageDescr
 	return f;
 }
 
+/* Genealogy.relation: its names are the JSON form's alone (the enum's 0 is ASSEMBLY, a real
+ * value, where ct_msg's enums keep 0 for "unspecified"), so they live here with the mapping. */
+static const char *const relation_names[] = {"assembly", "rework", "disassembly"};
+#define N_RELATIONS (sizeof(relation_names) / sizeof(relation_names[0]))
+
+static int decode_relation(struct decoder *d, json_t *v, int *slot)
+{
+	char shown[KEY_SHOWN + 4];
+
+	if (!json_is_string(v))
+		return decode_fail(d, "expected a string, got %s", json_type_name(v));
+	for (size_t i = 0; i < N_RELATIONS; i++) {
+		if (strcmp(json_string_value(v), relation_names[i]) == 0) {
+			*slot = (int)i;
+			return CT_OK;
+		}
+	}
+	copy_shown(shown, sizeof(shown), json_string_value(v));
+	return decode_fail(d, "unknown value \"%s\" (expected one of assembly rework disassembly)",
+	                   shown);
+}
+
 /* Decodes one value of field f's type into slot (the field member, or an array element);
  * alias means an int64 time given as RFC 3339 text. Singular strings and messages are only
  * stored once complete, except that a submessage is stored before it is filled so a failure
@@ -224,6 +247,8 @@ static int decode_value(struct decoder *d, json_t *v, const ProtobufCFieldDescri
 		return CT_OK;
 	case PROTOBUF_C_TYPE_ENUM:
 		ed = f->descriptor;
+		if (ed == &cellthread__v1__genealogy_relation__descriptor)
+			return decode_relation(d, v, (int *)slot);
 		if (!ct_enum_has_short_names(ed))
 			return decode_fail(d, "enum %s has no JSON names", ed->name);
 		if (!json_is_string(v))
@@ -650,7 +675,12 @@ static json_t *encode_value(const ProtobufCFieldDescriptor *f, const void *slot,
 		return json_boolean(*(const protobuf_c_boolean *)slot);
 	case PROTOBUF_C_TYPE_ENUM:
 		/* A value the tables don't name (newer sender) stays visible as its number. */
-		name = ct_enum_short_name(f->descriptor, *(const int *)slot);
+		if (f->descriptor == &cellthread__v1__genealogy_relation__descriptor)
+			name = *(const int *)slot >= 0 && (size_t) * (const int *)slot < N_RELATIONS
+			               ? relation_names[*(const int *)slot]
+			               : NULL;
+		else
+			name = ct_enum_short_name(f->descriptor, *(const int *)slot);
 		return name != NULL ? json_string(name) : json_integer(*(const int *)slot);
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return encode_message(*(ProtobufCMessage *const *)slot, digits);

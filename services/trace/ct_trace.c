@@ -1,9 +1,11 @@
 /* ct_trace: genealogy walks with recursive CTEs, and the traced units' station
  * history (contract in ct_trace.h).
  *
- * Both walks carry the path in the recursion and refuse to revisit a node, so a genealogy
- * loop entered by mistake (a rework swapping a cell back) cannot recurse forever; depth and
- * node limits bound the answer's size. */
+ * Both walks follow the standing links only (genealogy.ended_at NULL: a rework or disassembly
+ * ended the others, which stay in the table as the unit's history), so a trace shows the
+ * structure as it is now. They carry the path in the recursion and refuse to revisit a node,
+ * so a loop stored before traveler refused cycles (migration 0008) cannot recurse forever;
+ * depth and node limits bound the answer's size. */
 #include "ct_trace.h"
 
 #include <jansson.h>
@@ -20,12 +22,12 @@ static const char back_sql[] =
         "WITH RECURSIVE tree AS ("
         " SELECT g.child_id AS node, g.child_kind AS kind, g.parent_id AS via, 1 AS depth,"
         "  g.quantity, g.uom, g.position, ARRAY[g.parent_id, g.child_id] AS path"
-        " FROM genealogy g WHERE g.parent_id = $1"
+        " FROM genealogy g WHERE g.parent_id = $1 AND g.ended_at IS NULL"
         " UNION ALL"
         " SELECT g.child_id, g.child_kind, g.parent_id, t.depth + 1, g.quantity, g.uom,"
         "  g.position, t.path || g.child_id"
         " FROM genealogy g JOIN tree t ON g.parent_id = t.node"
-        " WHERE t.depth < $2::int AND g.child_id <> ALL (t.path))"
+        " WHERE t.depth < $2::int AND g.ended_at IS NULL AND g.child_id <> ALL (t.path))"
         " SELECT node, kind, via, depth, quantity, uom, position FROM ("
         "  SELECT DISTINCT ON (node, via) * FROM tree ORDER BY node, via, depth) d"
         " ORDER BY depth, via, node LIMIT $3::int";
@@ -34,12 +36,12 @@ static const char forward_sql[] =
         "WITH RECURSIVE tree AS ("
         " SELECT g.parent_id AS node, g.child_id AS via, 1 AS depth, g.quantity, g.uom,"
         "  g.position, ARRAY[g.child_id, g.parent_id] AS path"
-        " FROM genealogy g WHERE g.child_id = $1"
+        " FROM genealogy g WHERE g.child_id = $1 AND g.ended_at IS NULL"
         " UNION ALL"
         " SELECT g.parent_id, g.child_id, t.depth + 1, g.quantity, g.uom, g.position,"
         "  t.path || g.parent_id"
         " FROM genealogy g JOIN tree t ON g.child_id = t.node"
-        " WHERE t.depth < $2::int AND g.parent_id <> ALL (t.path))"
+        " WHERE t.depth < $2::int AND g.ended_at IS NULL AND g.parent_id <> ALL (t.path))"
         " SELECT d.node, coalesce(u.kind, 0) AS kind, d.via, d.depth, d.quantity, d.uom, "
         "d.position FROM ("
         "  SELECT DISTINCT ON (node, via) * FROM tree ORDER BY node, via, depth) d"

@@ -112,8 +112,8 @@ int main(int argc, char **argv)
 	}
 	ct_info("ready: storing the digital thread");
 	rc = ct_loop_run(&t.loop);
-	ct_info("stopping: stored %lu events, %lu duplicates ignored", t.stored_events,
-	        t.duplicate_events);
+	ct_info("stopping: stored %lu events, %lu duplicates ignored, %lu refused", t.stored_events,
+	        t.duplicate_events, t.refused_events);
 	/* The worker publishes through the session: stop it before the session ends. */
 	traveler_tracer_free(t.tracer);
 	t.tracer = NULL;

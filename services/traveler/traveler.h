@@ -50,7 +50,7 @@ struct traveler {
 	struct traveler_item *items; /* the stored messages of the batch in hand */
 	int64_t next_partition_check_ms;
 	char producer[CT_ID_MAX + 16];
-	unsigned long stored_events, duplicate_events;
+	unsigned long stored_events, duplicate_events, refused_events;
 };
 
 /* ct_loop's handlers (traveler_loop.c). handle stores a batch's messages in one transaction

@@ -60,9 +60,21 @@ static bool message_ok(const struct decoded *d, char *why, size_t len)
 	case TRAVELER_TELEMETRY:
 		return header_ok(((const Cellthread__V1__Telemetry *)(const void *)d->msg)->header,
 		                 "", why, len);
-	case TRAVELER_GENEALOGY:
-		return header_ok(((const Cellthread__V1__Genealogy *)(const void *)d->msg)->header,
-		                 "", why, len);
+	case TRAVELER_GENEALOGY: {
+		const Cellthread__V1__Genealogy *g = (const void *)d->msg;
+		if (!header_ok(g->header, "", why, len))
+			return false;
+		/* An enum value this version does not know (a newer sender): storing it as an
+		 * assembly could put a unit into a second parent. */
+		if ((int)g->relation < 0 ||
+		    g->relation >
+		            CELLTHREAD__V1__GENEALOGY_RELATION__GENEALOGY_RELATION_DISASSEMBLY) {
+			snprintf(why, len, "relation: %d is not a GenealogyRelation",
+			         (int)g->relation);
+			return false;
+		}
+		return true;
+	}
 	case TRAVELER_DEAD_LETTER:
 		return header_ok(((const Cellthread__V1__DeadLetter *)(const void *)d->msg)->header,
 		                 "", why, len);
@@ -199,6 +211,7 @@ static int store_some(void *ctx, size_t first, size_t count, char *err, size_t e
 	if (rc == CT_OK) {
 		t->stored_events += counts.events_new;
 		t->duplicate_events += counts.events_duplicate;
+		t->refused_events += counts.events_refused;
 	}
 	return rc;
 }
@@ -304,9 +317,10 @@ void traveler_report(void *ctx)
 	struct traveler_tracer_stats st;
 
 	traveler_tracer_stats(t->tracer, &st);
-	ct_info("stored %lu events, %lu duplicates ignored, spool backlog %llu bytes; traces: "
-	        "%lu answered (%lu with a database error), %lu refused, %lu queued",
-	        t->stored_events, t->duplicate_events,
+	ct_info("stored %lu events, %lu duplicates ignored, %lu refused (dead-lettered), spool "
+	        "backlog %llu bytes; traces: %lu answered (%lu with a database error), %lu "
+	        "refused, %lu queued",
+	        t->stored_events, t->duplicate_events, t->refused_events,
 	        (unsigned long long)ct_spool_backlog_bytes(t->svc.spool), st.answered, st.failed,
 	        st.refused, st.queued);
 }

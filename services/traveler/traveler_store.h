@@ -5,6 +5,15 @@
  * same transaction. A redelivered or replayed event therefore adds nothing, and two
  * traveler instances racing on one event serialise on its primary key.
  *
+ * Integrity (migration 0008): an event whose ID is stored with other content (a different
+ * fingerprint, see event_fingerprint) is refused as CONFLICT; one that gives a unit another
+ * kind than it has as UNIT_KIND; one whose genealogy breaks a rule of ct_genealogy_apply (one
+ * parent per cell, module or pack unless reworked or disassembled; no cycles) as GENEALOGY.
+ * A refused event is not stored; its dead letter (service "traveler", the event packed alone
+ * as payload, an ID derived from the event ID and the reason) is stored in the same
+ * transaction as the rest of the batch, and the refusal logged. Identical redeliveries stay
+ * silent duplicates.
+ *
  * Verdicts (spc-gate's judgement of a result) are events of kind 'verdict' with one
  * unit_verdict row each: the failed characteristics as a JSON array, the inspection reason,
  * the held lots. A StationResult's held_lots (set by ingest) go into station_visit. */
@@ -41,6 +50,7 @@ struct traveler_counts {
 	size_t telemetry_samples;
 	size_t dead_letters;
 	size_t verdicts;
+	size_t events_refused; /* dead-lettered by traveler: conflicts, unit kinds, genealogy */
 };
 
 struct traveler_store;
