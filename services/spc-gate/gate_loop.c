@@ -90,11 +90,16 @@ static int judge_result(struct gate *g, const Cellthread__V1__StationResult *r)
 }
 
 /* A unit assembled from held units is held too (a module of a held cell, a pack of that
- * module). Results with children are checked in gate_lots_judge; Genealogy messages here. */
+ * module). Results with children are checked in gate_lots_judge; Genealogy messages here.
+ * A DISASSEMBLY takes children out of the parent: it holds nothing. (Links traveler refuses,
+ * a second parent or a cycle, may still hold here: holding too much is the safe side, and a
+ * quality engineer releases it.) */
 static int judge_genealogy(struct gate *g, const Cellthread__V1__Genealogy *gen)
 {
 	char cause[GATE_NAME_MAX + 8], reason[GATE_REASON_MAX];
 
+	if (gen->relation == CELLTHREAD__V1__GENEALOGY_RELATION__GENEALOGY_RELATION_DISASSEMBLY)
+		return CT_OK;
 	for (size_t i = 0; i < gen->n_children; i++) {
 		const char *child = gen->children[i]->unit_id;
 		if (!ct_map_get(&g->lots.held_units, child, NULL) &&

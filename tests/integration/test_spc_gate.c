@@ -102,9 +102,11 @@ static void stack_start(struct harness *h, struct stack *st, const char *site, c
                         int cells, int rate, const char *seed)
 {
 	char e_site[64], e_cells[32], e_faults[64], e_seed[64], e_summary[HARNESS_PATH_MAX + 32];
-	char e_rate[32];
-	const char *env[] = {e_site,           e_cells, e_seed,   e_summary,
-	                     "CT_SIM_LINES=1", e_rate,  e_faults, NULL};
+	char e_rate[32], e_prefix[64];
+	/* A unit prefix per site: the sites share one database, and the same cell ID put into
+	 * another site's module is a second parent, which traveler refuses. */
+	const char *env[] = {e_site, e_cells,  e_seed,   e_summary, "CT_SIM_LINES=1",
+	                     e_rate, e_prefix, e_faults, NULL};
 
 	memset(st, 0, sizeof(*st));
 	load_config(h);
@@ -112,10 +114,11 @@ static void stack_start(struct harness *h, struct stack *st, const char *site, c
 	snprintf(e_site, sizeof(e_site), "CT_SIM_SITE=%s", site);
 	snprintf(e_cells, sizeof(e_cells), "CT_SIM_CELLS=%d", cells);
 	snprintf(e_rate, sizeof(e_rate), "CT_SIM_RATE=%d", rate);
+	snprintf(e_prefix, sizeof(e_prefix), "CT_SIM_UNIT_PREFIX=%s-", site);
 	if (faults != NULL)
 		snprintf(e_faults, sizeof(e_faults), "CT_SIM_FAULTS=%s", faults);
 	else
-		env[6] = NULL; /* no fault */
+		env[7] = NULL; /* no fault */
 	snprintf(e_seed, sizeof(e_seed), "CT_SIM_SEED=%s", seed);
 	snprintf(e_summary, sizeof(e_summary), "CT_SIM_SUMMARY=%s", st->summary_path);
 	assert_int_equal(harness_service_start(h, HARNESS_TRAVELER, NULL, NULL, &st->traveler),
