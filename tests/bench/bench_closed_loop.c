@@ -27,12 +27,12 @@
  *                consumes non-retained messages there, so no broker config change is needed.
  * Every client is plain Paho MQTTAsync with TCP_NODELAY, QoS 1, clean session.
  *
- * An observer (user traveler, which reads results and verdicts with QoS 1) timestamps the canonical result ingest
- * publishes and the verdict spc-gate publishes for each closed-loop sample; the command's
- * header.produced_at_us is spc-gate's clock when it started judging the batch. So each sample
- * splits ("split" in the JSON) into ingest_edge_to_canonical (edge publish to canonical result
- * seen), gate_wait_canonical_to_judging (canonical result seen to spc-gate starting the batch
- * that holds it: the earlier batch's judging, PUBACK wait and save) and
+ * An observer (user traveler, which reads results and verdicts with QoS 1) timestamps the canonical
+ * result ingest publishes and the verdict spc-gate publishes for each closed-loop sample; the
+ * command's header.produced_at_us is spc-gate's clock when it started judging the batch. So each
+ * sample splits ("split" in the JSON) into ingest_edge_to_canonical (edge publish to canonical
+ * result seen), gate_wait_canonical_to_judging (canonical result seen to spc-gate starting the
+ * batch that holds it: the earlier batch's judging, PUBACK wait and save) and
  * gate_judging_to_command_at_station (that start to the command at the station: the results
  * ahead of it in its batch, the publish and one broker hop). Realtime and monotonic clocks are
  * both read at each send to line them up.
