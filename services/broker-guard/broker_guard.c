@@ -44,7 +44,7 @@ static struct guard_policy policy;
  * thread. */
 static unsigned long retain_cleared;
 
-/* Users that are not services and have connected, to disconnect under memory pressure (few:
+/* Users that are not services and have subscribed, to disconnect under memory pressure (few:
  * the CLI, the gateways, dashboards). Owned copies. */
 #define MAX_OTHER_USERS 256
 static char *other_users[MAX_OTHER_USERS];
@@ -84,11 +84,8 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	/* No user name: the password file refuses it (allow_anonymous false). */
 	if (auth->username == NULL)
 		return MOSQ_ERR_PLUGIN_DEFER;
-	if (guard_client_id_is_allowed(auth->username, client_id)) {
-		if (!guard_is_service_user(&policy, auth->username))
-			remember_other_user(auth->username);
+	if (guard_client_id_is_allowed(auth->username, client_id))
 		return MOSQ_ERR_PLUGIN_DEFER;
-	}
 	mosquitto_log_printf(MOSQ_LOG_WARNING,
 	                     LOG_PREFIX
 	                     "refused %s: client ID '%s' is not user '%s''s own (it must "
@@ -109,6 +106,10 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_PLUGIN_DEFER;
 	username = mosquitto_client_username(check->client);
 	client_id = mosquitto_client_id(check->client);
+	/* Remembered here, not at CONNECT: only a client whose password passed subscribes, so
+	 * failed logins with invented names cannot fill the list. */
+	if (username != NULL && !guard_is_service_user(&policy, username))
+		remember_other_user(username);
 	if (guard_subscription_is_allowed(&policy, username, client_id, check->topic, check->qos))
 		return MOSQ_ERR_PLUGIN_DEFER;
 	mosquitto_log_printf(MOSQ_LOG_NOTICE,
