@@ -576,17 +576,6 @@ static bool before(const struct timespec *ts)
 	return now.tv_sec < ts->tv_sec || (now.tv_sec == ts->tv_sec && now.tv_nsec < ts->tv_nsec);
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* True when link is up (and, for the subscriber, subscribed). Under lock. */
 static bool link_ready(const struct link *link)
 {
@@ -768,7 +757,7 @@ static void *watcher_main(void *arg)
 		if (mqtt->watcher_quit)
 			break;
 		if (!mqtt->watch_wake) {
-			deadline_in(&ts, WATCH_TICK_MS);
+			ct_time_deadline(&ts, WATCH_TICK_MS);
 			pthread_cond_timedwait(&mqtt->watch_cond, &mqtt->lock, &ts);
 		}
 	}
@@ -839,7 +828,7 @@ int ct_mqtt_connect(struct ct_mqtt *mqtt, int timeout_ms, char *err, size_t err_
 			if (left <= 0 || stop_requested(mqtt))
 				break;
 			/* Wake every 200 ms to notice a shutdown request. */
-			deadline_in(&ts, left < 200 ? (int)left : 200);
+			ct_time_deadline(&ts, left < 200 ? (int)left : 200);
 			pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts);
 		}
 		if (all_ready) {
@@ -894,7 +883,7 @@ int ct_mqtt_publish(struct ct_mqtt *mqtt, const char *topic, const void *payload
 	struct timespec ts;
 	int rc;
 
-	deadline_in(&ts, timeout_ms);
+	ct_time_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&mqtt->lock);
 	while (mqtt->inflight >= mqtt->max_inflight) {
 		if (pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts) == ETIMEDOUT) {
@@ -971,7 +960,7 @@ int ct_mqtt_flush(struct ct_mqtt *mqtt, int timeout_ms)
 	struct timespec ts;
 	int rc = CT_OK;
 
-	deadline_in(&ts, timeout_ms);
+	ct_time_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&mqtt->lock);
 	while (mqtt->inflight > 0) {
 		if (pthread_cond_timedwait(&mqtt->cond, &mqtt->lock, &ts) == ETIMEDOUT) {

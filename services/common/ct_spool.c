@@ -33,6 +33,7 @@
 #include "ct_array.h"
 #include "ct_error.h"
 #include "ct_log.h"
+#include "ct_time.h"
 
 #define RECORD_MAGIC 0x43545350u /* "CTSP" */
 #define HEADER_BYTES 16
@@ -787,17 +788,6 @@ int ct_spool_commit(struct ct_spool *spool, const struct ct_spool_batch *batch)
 	return commit_position(spool, batch->end_segment, batch->end_offset, &err);
 }
 
-static void deadline_after(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* The committer thread: writes the newest position asked for, until told to quit (after
  * writing what is still wanted). A cursor that finds the disk full is written again later:
  * segments go only after their cursor, so committing is what gives the space back once the
@@ -835,7 +825,7 @@ static void *committer_main(void *arg)
 				spool->commit_wanted = true;
 			}
 			pthread_cond_broadcast(&spool->commit_cond);
-			deadline_after(&ts, COMMIT_RETRY_MS);
+			ct_time_deadline(&ts, COMMIT_RETRY_MS);
 			pthread_cond_timedwait(&spool->commit_cond, &spool->lock, &ts);
 			continue;
 		}

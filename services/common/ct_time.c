@@ -121,3 +121,14 @@ int ct_time_parse_us(const char *text, int64_t *ret_us)
 	*ret_us = secs * 1000000 + frac_us;
 	return CT_OK;
 }
+
+void ct_time_deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}

@@ -13,6 +13,7 @@
 
 #include "ct_config.h"
 #include "ct_error.h"
+#include "fuzz_util.h"
 
 #define FUZZ_MAX_INPUT (1u << 14)
 
@@ -39,32 +40,6 @@ static const struct ct_config_key keys[] = {
         KEY("tls-verify", CT_CONF_BOOL, verify, "true", 0, 0),
         KEY("status", CT_CONF_FLAG, status, "false", 0, 0),
 };
-
-/* Writes buf into a new file under $TMPDIR; its path into path. */
-static bool temp_file(char *path, size_t len, const void *buf, size_t n)
-{
-	const char *tmp = getenv("TMPDIR");
-	FILE *f;
-	bool ok;
-	int fd;
-
-	snprintf(path, len, "%s/ct-fuzz-config-XXXXXX", tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	fd = mkstemp(path);
-	if (fd < 0)
-		return false;
-	f = fdopen(fd, "wb");
-	if (f == NULL) {
-		close(fd);
-		unlink(path);
-		return false;
-	}
-	ok = n == 0 || fwrite(buf, 1, n, f) == n;
-	if (fclose(f) != 0 || !ok) {
-		unlink(path);
-		return false;
-	}
-	return true;
-}
 
 static int load(const char *path, struct fuzz_config *cfg, char *err, size_t err_len)
 {
@@ -97,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t text_len = 0;
 	FILE *out;
 
-	if (size > FUZZ_MAX_INPUT || !temp_file(path, sizeof(path), data, size))
+	if (size > FUZZ_MAX_INPUT || !fuzz_temp_file(path, sizeof(path), "config", data, size))
 		return 0;
 	if (load(path, &cfg, err, sizeof(err)) != CT_OK) {
 		cleanup(&cfg);
@@ -121,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	        "status=%s\n",
 	        cfg.password != NULL ? cfg.password : "", cfg.count, cfg.ratio,
 	        cfg.verify ? "true" : "false", cfg.status ? "yes" : "off");
-	if (fclose(out) != 0 || !temp_file(path, sizeof(path), text, text_len))
+	if (fclose(out) != 0 || !fuzz_temp_file(path, sizeof(path), "config", text, text_len))
 		abort();
 	if (load(path, &again, err, sizeof(err)) != CT_OK)
 		abort();

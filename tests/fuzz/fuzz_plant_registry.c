@@ -13,35 +13,11 @@
 
 #include "ct_error.h"
 #include "ct_plant.h"
+#include "fuzz_util.h"
 
 #define FUZZ_MAX_INPUT (1u << 14)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Writes buf into a new file under $TMPDIR; its path into path. */
-static bool temp_file(char *path, size_t len, const void *buf, size_t n)
-{
-	const char *tmp = getenv("TMPDIR");
-	FILE *f;
-	bool ok;
-	int fd;
-
-	snprintf(path, len, "%s/ct-fuzz-plant-XXXXXX", tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-	fd = mkstemp(path);
-	if (fd < 0)
-		return false;
-	f = fdopen(fd, "wb");
-	if (f == NULL) {
-		close(fd);
-		unlink(path);
-		return false;
-	}
-	ok = fwrite(buf, 1, n, f) == n;
-	ok = fclose(f) == 0 && ok;
-	if (!ok)
-		unlink(path);
-	return ok;
-}
 
 /* Checks one name's range answers. */
 static void check_name(const struct ct_plant *plant, const char *name)
@@ -67,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[512], err[512], word[64];
 	size_t n;
 
-	if (size > FUZZ_MAX_INPUT || !temp_file(path, sizeof(path), data, size))
+	if (size > FUZZ_MAX_INPUT || !fuzz_temp_file(path, sizeof(path), "plant", data, size))
 		return 0;
 	if (ct_plant_load(path, &plant, err, sizeof(err)) == CT_OK) {
 		if (ct_plant_station_count(plant) == 0)

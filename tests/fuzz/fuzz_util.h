@@ -1,4 +1,5 @@
-/* fuzz_util: what the fuzz targets share: cutting an input into a topic and payloads.
+/* fuzz_util: what the fuzz targets share: cutting an input into a topic and payloads, and
+ * writing one into a temporary file for the parsers that read files.
  *
  * Inputs that carry several messages are framed as a reader would get them from the spool:
  * a topic line ending in '\n', then a payload length (2 bytes, big-endian, capped at what
@@ -6,9 +7,12 @@
 #ifndef FUZZ_UTIL_H
 #define FUZZ_UTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct fuzz_input {
 	const uint8_t *data;
@@ -65,6 +69,35 @@ static inline uint8_t *fuzz_take_chunk(struct fuzz_input *in, size_t *ret_len)
 	in->pos += n;
 	*ret_len = n;
 	return chunk;
+}
+
+/* Writes buf (n bytes) into a new file "<$TMPDIR or /tmp>/ct-fuzz-<what>-XXXXXX", its path
+ * into path; false (nothing left behind) when it cannot. The caller unlinks it. */
+static inline bool fuzz_temp_file(char *path, size_t len, const char *what, const void *buf,
+                                  size_t n)
+{
+	const char *tmp = getenv("TMPDIR");
+	FILE *f;
+	bool ok;
+	int fd;
+
+	snprintf(path, len, "%s/ct-fuzz-%s-XXXXXX", tmp != NULL && *tmp != '\0' ? tmp : "/tmp",
+	         what);
+	fd = mkstemp(path);
+	if (fd < 0)
+		return false;
+	f = fdopen(fd, "wb");
+	if (f == NULL) {
+		close(fd);
+		unlink(path);
+		return false;
+	}
+	ok = n == 0 || fwrite(buf, 1, n, f) == n;
+	if (fclose(f) != 0 || !ok) {
+		unlink(path);
+		return false;
+	}
+	return true;
 }
 
 #endif

@@ -1489,6 +1489,39 @@ PGconn *harness_pg_connect(struct harness *h, const char *role)
 	return conn;
 }
 
+int harness_pg_exec(PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType status = PQresultStatus(res);
+	int rc = CT_OK;
+
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+		harness_say("SQL failed: %s (%.120s)", PQerrorMessage(conn), sql);
+		rc = CT_ERR_PG;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int harness_load_starter_config(struct harness *h)
+{
+	char path[HARNESS_PATH_MAX], *sql = NULL;
+	PGconn *conn;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/deploy/config/spc-linesim.sql", CT_SOURCE_DIR);
+	rc = harness_read_file(path, &sql, NULL);
+	if (rc != CT_OK) {
+		harness_say("cannot read %s", path);
+		return rc;
+	}
+	conn = harness_pg_connect(h, "quality");
+	rc = conn != NULL ? harness_pg_exec(conn, sql) : CT_ERR_PG;
+	PQfinish(conn);
+	free(sql);
+	return rc;
+}
+
 static int pg_connect_admin(struct harness *h)
 {
 	char password[128], port[16];
@@ -1776,21 +1809,20 @@ int harness_sub_new(struct harness *h, const char *user, const char *filter,
 	return harness_sub_newv(h, user, &filter, 1, ret);
 }
 
-int harness_sub_newv(struct harness *h, const char *user, const char *const *filters, size_t n,
+int harness_sub_open(struct harness *h, const char *user, const char *id_base, const char *instance,
+                     bool clean, const char *const *filters, size_t n, int qos,
                      struct harness_sub **ret)
 {
 	struct ct_mqtt_options options;
 	struct harness_sub *sub = calloc(1, sizeof(*sub));
-	char dir[HARNESS_PATH_MAX + 32], instance[64], password[128], err[256];
-	struct identity id;
-	int rc = CT_ERR_NOMEM, qos;
+	char dir[HARNESS_PATH_MAX + 32], password[128], err[256];
+	int rc = CT_ERR_NOMEM;
 
 	if (sub == NULL)
 		return rc;
 	if ((rc = harness_mqtt_password(h, user, password, sizeof(password))) != CT_OK)
 		goto fail;
-	snprintf(instance, sizeof(instance), "t%d-%u", (int)getpid(), ++h->client_seq);
-	snprintf(dir, sizeof(dir), "%s/sub-%s", h->dir, instance);
+	snprintf(dir, sizeof(dir), "%s/sub-%s-%s-%u", h->dir, id_base, instance, ++h->client_seq);
 	sub->spool = ct_spool_open(dir, 1 << 20, false, err, sizeof(err));
 	if (sub->spool == NULL) {
 		harness_say("spool %s: %s", dir, err);
@@ -1799,28 +1831,26 @@ int harness_sub_newv(struct harness *h, const char *user, const char *const *fil
 	}
 	memset(&options, 0, sizeof(options));
 	options.url = h->mqtt_url;
-	options.service = user;
+	options.service = id_base;
 	options.instance = instance;
 	options.username = user;
 	options.password = password;
 	options.keepalive_s = 30;
 	options.max_inflight = 64;
-	options.clean_session = true;
+	options.clean_session = clean;
 	options.spool = sub->spool;
 	sub->mqtt = ct_mqtt_new(&options, err, sizeof(err));
 	if (sub->mqtt == NULL) {
 		rc = CT_ERR_MQTT;
 		goto fail;
 	}
-	/* The broker guard lets only services subscribe with QoS 1 to the plant tree and the like
-	 * (deploy/services.conf, `queue`): others listen with QoS 0, as a dashboard would. */
-	qos = registry_identity(user, &id) == CT_OK && !id.is_service ? 0 : 1;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = ct_mqtt_add_subscription(sub->mqtt, filters[i], qos)) != CT_OK)
 			goto fail;
 	rc = ct_mqtt_connect(sub->mqtt, 30000, err, sizeof(err));
 	if (rc != CT_OK) {
-		harness_say("cannot subscribe to %s... as %s: %s", filters[0], user, err);
+		harness_say("cannot connect as %s with client ID %s-%s (%s...): %s", user, id_base,
+		            instance, n > 0 ? filters[0] : "no subscription", err);
 		goto fail;
 	}
 	*ret = sub;
@@ -1828,6 +1858,20 @@ int harness_sub_newv(struct harness *h, const char *user, const char *const *fil
 fail:
 	harness_sub_free(sub);
 	return rc;
+}
+
+int harness_sub_newv(struct harness *h, const char *user, const char *const *filters, size_t n,
+                     struct harness_sub **ret)
+{
+	char instance[64];
+	struct identity id;
+	int qos;
+
+	snprintf(instance, sizeof(instance), "t%d-%u", (int)getpid(), ++h->client_seq);
+	/* The broker guard lets only services subscribe with QoS 1 to the plant tree and the like
+	 * (deploy/services.conf, `queue`): others listen with QoS 0, as a dashboard would. */
+	qos = registry_identity(user, &id) == CT_OK && !id.is_service ? 0 : 1;
+	return harness_sub_open(h, user, user, instance, true, filters, n, qos, ret);
 }
 
 int harness_sub_next(struct harness_sub *sub, int timeout_ms, const char **ret_topic,

@@ -148,6 +148,12 @@ int harness_pg_password(struct harness *h, const char *role, char *buf, size_t l
 /* A new connection as a login role with its own password (PQfinish it), or NULL with the
  * reason printed. */
 PGconn *harness_pg_connect(struct harness *h, const char *role);
+/* Runs sql (statements without parameters, results discarded) on conn: CT_OK, or CT_ERR_PG
+ * with the server's message printed. */
+int harness_pg_exec(PGconn *conn, const char *sql);
+/* Loads the starter quality configuration deploy/config/spc-linesim.sql as `quality`, as
+ * deploy/local.sh up does. */
+int harness_load_starter_config(struct harness *h);
 
 /* Runs sql with text parameters as ct_admin; *ret (PQclear it) on CT_OK. Reconnects once
  * when the connection was lost (PostgreSQL restarts). Prints the error on failure. */
@@ -235,7 +241,14 @@ struct harness_sub {
 	size_t next;
 };
 
-/* Subscribes as user to filter (QoS 1) and waits for the SUBACK. */
+/* Connects as user with client ID "<id_base>-<instance>" (clean or persistent session),
+ * subscribed to filters with qos, spooling what arrives, and waits for the SUBACK. Returns the
+ * connect's error (e.g. the broker refused the client ID or a subscription). */
+int harness_sub_open(struct harness *h, const char *user, const char *id_base, const char *instance,
+                     bool clean, const char *const *filters, size_t n, int qos,
+                     struct harness_sub **ret);
+/* Subscribes as user to filter and waits for the SUBACK: QoS 1 for a service, QoS 0 for
+ * clients that are not (the broker guard queues only for services). */
 int harness_sub_new(struct harness *h, const char *user, const char *filter,
                     struct harness_sub **ret);
 /* The same with n filters. */

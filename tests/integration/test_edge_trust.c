@@ -44,59 +44,6 @@
 static const char *const plant_env[] = {
         "CT_INGEST_PLANT_FILE=" CT_SOURCE_DIR "/deploy/config/plant.conf", NULL};
 
-/* Connects a client as `user` with client ID "<id_base>-<instance>" (clean or persistent
- * session) subscribed to filters with qos; CT_OK with *ret set, or the connect's error. */
-static int open_session(struct harness *h, const char *user, const char *id_base,
-                        const char *instance, bool clean, const char *const *filters, size_t n,
-                        int qos, struct harness_sub **ret)
-{
-	struct ct_mqtt_options options;
-	struct harness_sub *sub = calloc(1, sizeof(*sub));
-	char dir[512], password[128], err[256];
-	int rc = CT_ERR_NOMEM;
-	static unsigned seq;
-
-	if (sub == NULL)
-		return rc;
-	if ((rc = harness_mqtt_password(h, user, password, sizeof(password))) != CT_OK)
-		goto fail;
-	snprintf(dir, sizeof(dir), "%s/session-%s-%s-%u", h->dir, id_base, instance, ++seq);
-	sub->spool = ct_spool_open(dir, 1 << 20, false, err, sizeof(err));
-	if (sub->spool == NULL) {
-		rc = CT_ERR_IO;
-		goto fail;
-	}
-	memset(&options, 0, sizeof(options));
-	options.url = h->mqtt_url;
-	options.service = id_base;
-	options.instance = instance;
-	options.username = user;
-	options.password = password;
-	options.keepalive_s = 30;
-	options.max_inflight = 64;
-	options.clean_session = clean;
-	options.spool = sub->spool;
-	sub->mqtt = ct_mqtt_new(&options, err, sizeof(err));
-	if (sub->mqtt == NULL) {
-		rc = CT_ERR_MQTT;
-		goto fail;
-	}
-	for (size_t i = 0; i < n; i++)
-		if ((rc = ct_mqtt_add_subscription(sub->mqtt, filters[i], qos)) != CT_OK)
-			goto fail;
-	rc = ct_mqtt_connect(sub->mqtt, 10000, err, sizeof(err));
-	if (rc != CT_OK) {
-		printf("connect as %s with client ID %s-%s refused: %s\n", user, id_base, instance,
-		       err);
-		goto fail;
-	}
-	*ret = sub;
-	return CT_OK;
-fail:
-	harness_sub_free(sub);
-	return rc;
-}
-
 /* Publishes one result (event ID id, unit id too) as GATEWAY for station on line. */
 static int publish_result(struct harness *h, const char *line, const char *station, const char *id)
 {
@@ -155,13 +102,17 @@ static void test_client_id_bound_to_credential(void **state)
 	assert_int_equal(publish_result(h, "L1", "L1-FILL-01", "trust-before"), CT_OK);
 	wait_stored(h, "trust-before");
 	/* The gateway credential posing as ingest's subscriber, and as a CLI awaiting a trace. */
-	assert_int_not_equal(open_session(h, GATEWAY, "ingest", "1", false, NULL, 0, 1, &s), CT_OK);
-	assert_int_not_equal(open_session(h, GATEWAY, "cli", "4242", true, reply, 1, 1, &s), CT_OK);
+	assert_int_not_equal(harness_sub_open(h, GATEWAY, "ingest", "1", false, NULL, 0, 1, &s),
+	                     CT_OK);
+	assert_int_not_equal(harness_sub_open(h, GATEWAY, "cli", "4242", true, reply, 1, 1, &s),
+	                     CT_OK);
 	/* cli's own credential as another service, and a bare service name without its user. */
-	assert_int_not_equal(open_session(h, "cli", "traveler", "1", true, NULL, 0, 1, &s), CT_OK);
-	assert_int_not_equal(open_session(h, "cli", "clix", "1", true, NULL, 0, 1, &s), CT_OK);
+	assert_int_not_equal(harness_sub_open(h, "cli", "traveler", "1", true, NULL, 0, 1, &s),
+	                     CT_OK);
+	assert_int_not_equal(harness_sub_open(h, "cli", "clix", "1", true, NULL, 0, 1, &s), CT_OK);
 	/* Its own IDs work: "gw-site1-l1-<anything>". */
-	assert_int_equal(open_session(h, GATEWAY, GATEWAY, "probe", true, NULL, 0, 1, &s), CT_OK);
+	assert_int_equal(harness_sub_open(h, GATEWAY, GATEWAY, "probe", true, NULL, 0, 1, &s),
+	                 CT_OK);
 	harness_sub_free(s);
 	s = NULL;
 	/* ingest was never kicked: it is ONLINE and stores what comes next. */
@@ -279,10 +230,10 @@ static void test_absent_reader_holds_nothing(void **state)
 
 	start_stack(h);
 	/* QoS 1 on the plant tree is for services only. */
-	assert_int_not_equal(open_session(h, "cli", "cli", "absent", false, plant, 1, 1, &s),
+	assert_int_not_equal(harness_sub_open(h, "cli", "cli", "absent", false, plant, 1, 1, &s),
 	                     CT_OK);
 	/* QoS 0 is granted; the session persists but holds nothing while its owner is away. */
-	assert_int_equal(open_session(h, "cli", "cli", "absent", false, both, 2, 0, &s), CT_OK);
+	assert_int_equal(harness_sub_open(h, "cli", "cli", "absent", false, both, 2, 0, &s), CT_OK);
 	harness_sub_free(s);
 	s = NULL;
 	for (int i = 0; i < 20; i++) {
@@ -290,7 +241,7 @@ static void test_absent_reader_holds_nothing(void **state)
 		assert_int_equal(publish_result(h, "L1", "L1-FILL-01", id), CT_OK);
 	}
 	wait_stored(h, "trust-away-19");
-	assert_int_equal(open_session(h, "cli", "cli", "absent", false, both, 2, 0, &s), CT_OK);
+	assert_int_equal(harness_sub_open(h, "cli", "cli", "absent", false, both, 2, 0, &s), CT_OK);
 	assert_int_equal(count_before_marker(h, s, "cli", "ct/v1/sys/status/cli/marker"), 0);
 	harness_sub_free(s);
 	harness_pass(h);
@@ -315,7 +266,7 @@ static void test_edge_not_retained(void **state)
 	/* Delivered as usual ... */
 	wait_stored(h, "trust-retained");
 	/* ... but not kept: a new subscriber to the edge tree gets nothing retained. */
-	assert_int_equal(open_session(h, "ingest", "ingest", "probe", true, filters, 2, 1, &s),
+	assert_int_equal(harness_sub_open(h, "ingest", "ingest", "probe", true, filters, 2, 1, &s),
 	                 CT_OK);
 	assert_int_equal(count_before_marker(h, s, "ingest", "ct/v1/sys/status/ingest/marker"), 0);
 	harness_sub_free(s);
@@ -450,8 +401,9 @@ static void test_never_reading_client_bounded(void **state)
 	int fd, i;
 
 	/* A service's session subscribed meanwhile: shedding never touches it. */
-	assert_int_equal(open_session(h, "ingest", "ingest", "keep", false, keep, 1, 1, &service),
-	                 CT_OK);
+	assert_int_equal(
+	        harness_sub_open(h, "ingest", "ingest", "keep", false, keep, 1, 1, &service),
+	        CT_OK);
 	fd = lazy_reader(h, "ct/v1/plant/#");
 	before = broker_rss_mib(h);
 	memset(big, 'x', sizeof(big));

@@ -30,26 +30,15 @@
 
 #define SITE "HG"
 
+/* Fails the test when sql does not run (harness_pg_exec printed why). */
+#define exec_or_fail(conn, sql) assert_int_equal(harness_pg_exec(conn, sql), CT_OK)
+
 static PGconn *connect_as(struct harness *h, const char *role)
 {
 	PGconn *conn = harness_pg_connect(h, role);
 
-	if (conn == NULL)
-		fail_msg("cannot connect as %s", role);
+	assert_non_null(conn);
 	return conn;
-}
-
-static void exec_ok(PGconn *conn, const char *sql)
-{
-	PGresult *res = PQexec(conn, sql);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-		PQclear(res);
-		fail_msg("\"%s\" failed: %s", sql, msg);
-	}
-	PQclear(res);
 }
 
 /* Stores, as traveler does, unit `parent` (kind) made from `child`, under a new event. */
@@ -67,7 +56,7 @@ static void store_edge(PGconn *conn, const char *parent, int kind, const char *c
 	         " station, event_id, assembled_at, seq)"
 	         " VALUES ('%s', '%s', %d, 1, 'pcs', 'assembly', 'ST', 'ev-%s-%s', now(), 0)",
 	         parent, child, parent, kind, parent, child, child_kind, parent, child);
-	exec_ok(conn, sql);
+	exec_or_fail(conn, sql);
 }
 
 static long long count(struct harness *h, const char *sql)
@@ -113,8 +102,9 @@ static void test_hold_follows_genealogy(void **state)
 	PGconn *quality = connect_as(h, "quality");
 
 	/* Stored before the hold: lot -> coil -> cell -> module; and an unrelated cell. */
-	exec_ok(traveler, "INSERT INTO unit (unit_id, kind, site, line, first_seen_at,"
-	                  " last_seen_at) VALUES ('HG-LOT', 1, '" SITE "', 'L1', now(), now())");
+	exec_or_fail(traveler,
+	             "INSERT INTO unit (unit_id, kind, site, line, first_seen_at,"
+	             " last_seen_at) VALUES ('HG-LOT', 1, '" SITE "', 'L1', now(), now())");
 	store_edge(traveler, "HG-COIL", 3, "HG-LOT", 1);
 	store_edge(traveler, "HG-CELL-1", 4, "HG-COIL", 3);
 	store_edge(traveler, "HG-MOD-1", 5, "HG-CELL-1", 4);
@@ -122,7 +112,8 @@ static void test_hold_follows_genealogy(void **state)
 	assert_int_equal(count(h, "SELECT count(*) FROM held_unit"), 0);
 
 	/* A manual hold, as `cellthread lot hold` sends it. */
-	exec_ok(quality, "SELECT ct_lot_set('" SITE "', 'HG-LOT', 2::smallint, 'suspect slurry')");
+	exec_or_fail(quality,
+	             "SELECT ct_lot_set('" SITE "', 'HG-LOT', 2::smallint, 'suspect slurry')");
 	assert_int_equal(held_for(h, "HG-COIL", "HG-LOT"), 1);
 	assert_int_equal(held_for(h, "HG-CELL-1", "HG-LOT"), 1);
 	assert_int_equal(held_for(h, "HG-MOD-1", "HG-LOT"), 1);
@@ -165,7 +156,8 @@ static void test_hold_follows_genealogy(void **state)
 
 	/* Release by the quality login frees the lot's held units (the coil stays held until
 	 * released itself: it is a lot with a status of its own). */
-	exec_ok(quality, "SELECT ct_lot_set('" SITE "', 'HG-LOT', 1::smallint, 'lab cleared it')");
+	exec_or_fail(quality,
+	             "SELECT ct_lot_set('" SITE "', 'HG-LOT', 1::smallint, 'lab cleared it')");
 	assert_int_equal(count(h, "SELECT count(*) FROM held_unit WHERE lot_id = 'HG-LOT'"), 0);
 	assert_int_equal(held_for(h, "HG-CELL-2", "HG-COIL"), 1);
 
@@ -226,10 +218,11 @@ static void test_hold_waits_for_storing_transaction(void **state)
 	PGconn *traveler = connect_as(h, "traveler");
 	PGconn *quality = connect_as(h, "quality");
 
-	exec_ok(traveler, "INSERT INTO unit (unit_id, kind, site, line, first_seen_at,"
-	                  " last_seen_at) VALUES ('HG-LOT-2', 1, '" SITE "', 'L1', now(), now())");
+	exec_or_fail(traveler,
+	             "INSERT INTO unit (unit_id, kind, site, line, first_seen_at,"
+	             " last_seen_at) VALUES ('HG-LOT-2', 1, '" SITE "', 'L1', now(), now())");
 	/* traveler is storing a cell made from the lot; not committed yet. */
-	exec_ok(traveler, "BEGIN");
+	exec_or_fail(traveler, "BEGIN");
 	store_edge(traveler, "HG-CELL-R", 4, "HG-LOT-2", 1);
 	/* Meanwhile the hold is decided: its walk cannot see the uncommitted cell, so it must
 	 * wait for the storing transaction. */
@@ -238,15 +231,16 @@ static void test_hold_waits_for_storing_transaction(void **state)
 	                 1);
 	expect_waiting_for_hold_lock(h, quality, "quality",
 	                             "the hold decided while a storing transaction had looked");
-	exec_ok(traveler, "COMMIT");
+	exec_or_fail(traveler, "COMMIT");
 	finish_sent(quality, PGRES_TUPLES_OK);
 	assert_int_equal(held_for(h, "HG-CELL-R", "HG-LOT-2"), 1);
 	assert_int_equal(inspected_for(h, "HG-CELL-R", "HG-LOT-2"), 1);
 
 	/* The other order: the hold is in progress (its transaction holds the lock), a storing
 	 * transaction's trigger waits, then sees the hold. */
-	exec_ok(quality, "BEGIN");
-	exec_ok(quality, "SELECT ct_lot_set('" SITE "', 'HG-LOT-3', 2::smallint, 'held first')");
+	exec_or_fail(quality, "BEGIN");
+	exec_or_fail(quality,
+	             "SELECT ct_lot_set('" SITE "', 'HG-LOT-3', 2::smallint, 'held first')");
 	assert_int_equal(PQsendQuery(traveler,
 	                             "INSERT INTO event (event_id, kind, producer, produced_at)"
 	                             " VALUES ('ev-HG-CELL-S', 'result', 'test', now());"
@@ -259,7 +253,7 @@ static void test_hold_waits_for_storing_transaction(void **state)
 	                             " 'ST', 'ev-HG-CELL-S', now(), 0)"),
 	                 1);
 	expect_waiting_for_hold_lock(h, traveler, "traveler", "storing during a hold in progress");
-	exec_ok(quality, "COMMIT");
+	exec_or_fail(quality, "COMMIT");
 	finish_sent(traveler, PGRES_COMMAND_OK);
 	assert_int_equal(held_for(h, "HG-CELL-S", "HG-LOT-3"), 1);
 	assert_int_equal(inspected_for(h, "HG-CELL-S", "HG-LOT-3"), 1);

@@ -453,26 +453,15 @@ static void test_one_kind_per_unit(void **state)
 	harness_pass(h);
 }
 
+/* Fails the test when sql does not run (harness_pg_exec printed why). */
+#define exec_or_fail(conn, sql) assert_int_equal(harness_pg_exec(conn, sql), CT_OK)
+
 static PGconn *connect_as(struct harness *h, const char *role)
 {
 	PGconn *conn = harness_pg_connect(h, role);
 
-	if (conn == NULL)
-		fail_msg("cannot connect as %s", role);
+	assert_non_null(conn);
 	return conn;
-}
-
-static void exec_ok(PGconn *conn, const char *sql)
-{
-	PGresult *res = PQexec(conn, sql);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		char msg[512];
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-		PQclear(res);
-		fail_msg("\"%s\" failed: %s", sql, msg);
-	}
-	PQclear(res);
 }
 
 /* True once a backend of the traveler login waits for an advisory lock. */
@@ -497,8 +486,9 @@ static void test_genealogy_check_is_race_free(void **state)
 	PGresult *res;
 	int rows = -1;
 
-	exec_ok(a, "BEGIN");
-	exec_ok(a, "INSERT INTO genealogy (parent_id, child_id, child_kind, quantity, uom, source,"
+	exec_or_fail(a, "BEGIN");
+	exec_or_fail(
+	        a, "INSERT INTO genealogy (parent_id, child_id, child_kind, quantity, uom, source,"
 	           " station, event_id, assembled_at, seq) VALUES ('IT-M5', 'IT-C5', 4, 1, 'pcs',"
 	           " 'genealogy', 'IT-ASM', 'it-race-a', now(), 0)");
 	res = PQexec(a, "SELECT bad_event FROM ct_genealogy_apply(ARRAY['it-race-a'],"
@@ -507,8 +497,9 @@ static void test_genealogy_check_is_race_free(void **state)
 	assert_int_equal(PQntuples(res), 0);
 	PQclear(res);
 
-	exec_ok(b, "BEGIN");
-	exec_ok(b, "INSERT INTO genealogy (parent_id, child_id, child_kind, quantity, uom, source,"
+	exec_or_fail(b, "BEGIN");
+	exec_or_fail(
+	        b, "INSERT INTO genealogy (parent_id, child_id, child_kind, quantity, uom, source,"
 	           " station, event_id, assembled_at, seq) VALUES ('IT-M6', 'IT-C5', 4, 1, 'pcs',"
 	           " 'genealogy', 'IT-ASM', 'it-race-b', now(), 0)");
 	assert_int_equal(
@@ -526,7 +517,7 @@ static void test_genealogy_check_is_race_free(void **state)
 			fail_msg("the second check neither waited nor finished within 10 s");
 		assert_true(poll(&pfd, 1, 10) >= 0);
 	}
-	exec_ok(a, "COMMIT");
+	exec_or_fail(a, "COMMIT");
 	while ((res = PQgetResult(b)) != NULL) {
 		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 		if (rows < 0) {
@@ -542,7 +533,7 @@ static void test_genealogy_check_is_race_free(void **state)
 		PQclear(res);
 	}
 	assert_int_equal(rows, 1);
-	exec_ok(b, "ROLLBACK");
+	exec_or_fail(b, "ROLLBACK");
 	PQfinish(a);
 	PQfinish(b);
 	harness_pass(h);

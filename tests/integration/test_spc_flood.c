@@ -77,25 +77,6 @@ static double real_value(int i)
 }
 
 /* Loads the starter configuration as the quality login, as test_spc_gate does. */
-static void load_config(struct harness *h)
-{
-	char path[HARNESS_PATH_MAX], *sql = NULL;
-	size_t len = 0;
-	PGconn *conn;
-	PGresult *res;
-
-	snprintf(path, sizeof(path), "%s/deploy/config/spc-linesim.sql", CT_SOURCE_DIR);
-	assert_int_equal(harness_read_file(path, &sql, &len), CT_OK);
-	conn = harness_pg_connect(h, "quality");
-	assert_non_null(conn);
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		fail_msg("loading %s failed: %s", path, PQerrorMessage(conn));
-	PQclear(res);
-	PQfinish(conn);
-	free(sql);
-}
-
 static long long count(struct harness *h, const char *sql, int n, const char *const *params)
 {
 	long long v = -1;
@@ -309,7 +290,7 @@ static void test_fake_station_flood(void **state)
 	size_t log_len = 0;
 	long long before_kb, half_kb, after_kb;
 
-	load_config(h);
+	assert_int_equal(harness_load_starter_config(h), CT_OK);
 	assert_int_equal(harness_service_start(h, HARNESS_TRAVELER, NULL, NULL, &traveler), CT_OK);
 	assert_int_equal(harness_service_start(h, HARNESS_SPCGATE, NULL, gate_env, &gate), CT_OK);
 	assert_int_equal(harness_mqtt_connect(h, "ingest", &mqtt), CT_OK);

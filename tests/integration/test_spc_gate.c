@@ -46,32 +46,6 @@
 
 /* Loads the starter configuration as the quality login: the same SQL a plant engineer runs,
  * with the privileges ct_quality has. */
-static void load_config(struct harness *h)
-{
-	char path[HARNESS_PATH_MAX], *sql = NULL;
-	size_t len = 0;
-	PGconn *conn;
-	PGresult *res;
-
-	snprintf(path, sizeof(path), "%s/deploy/config/spc-linesim.sql", CT_SOURCE_DIR);
-	assert_int_equal(harness_read_file(path, &sql, &len), CT_OK);
-	conn = harness_pg_connect(h, "quality");
-	assert_non_null(conn);
-	/* Idempotent across the tests of the group: the configuration is loaded once (looked
-	 * up by one of its charts, as test_chart_constants adds charts of its own). */
-	res = PQexec(conn, "SELECT count(*) FROM spc_chart WHERE chart_id = 'fill-mass'");
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
-		PQclear(res);
-		res = PQexec(conn, sql);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			fail_msg("loading %s failed: %s", path, PQerrorMessage(conn));
-	}
-	PQclear(res);
-	PQfinish(conn);
-	free(sql);
-}
-
 /* Runs SQL as the quality login (decisions with a name on them). */
 static void quality_sql(struct harness *h, const char *sql, int n, const char *const *params)
 {
@@ -109,7 +83,7 @@ static void stack_start(struct harness *h, struct stack *st, const char *site, c
 	                     e_rate, e_prefix, e_faults, NULL};
 
 	memset(st, 0, sizeof(*st));
-	load_config(h);
+	assert_int_equal(harness_load_starter_config(h), CT_OK);
 	snprintf(st->summary_path, sizeof(st->summary_path), "%s/linesim-%s.json", h->dir, site);
 	snprintf(e_site, sizeof(e_site), "CT_SIM_SITE=%s", site);
 	snprintf(e_cells, sizeof(e_cells), "CT_SIM_CELLS=%d", cells);

@@ -4,11 +4,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Wall clock, microseconds since the Unix epoch UTC. */
 int64_t ct_now_us(void);
 /* Monotonic clock in milliseconds, for deadlines and intervals. */
 int64_t ct_mono_ms(void);
+/* Sets *ts to now + ms on CLOCK_REALTIME, the clock pthread_cond_timedwait measures. */
+void ct_time_deadline(struct timespec *ts, int ms);
 /* Formats `us` as "YYYY-MM-DDTHH:MM:SS.ffffffZ" into buf (at least 32 bytes).
  * Returns buf. */
 char *ct_time_format_us(int64_t us, char *buf, size_t len);
