@@ -152,7 +152,7 @@ PGconn *harness_pg_connect(struct harness *h, const char *role);
  * with the server's message printed. */
 int harness_pg_exec(PGconn *conn, const char *sql);
 /* Loads the starter quality configuration deploy/config/spc-linesim.sql as `quality`, as
- * deploy/local.sh up does. */
+ * deploy/local.sh up does, once per database (a later call finds it and does nothing). */
 int harness_load_starter_config(struct harness *h);
 
 /* Runs sql with text parameters as ct_admin; *ret (PQclear it) on CT_OK. Reconnects once
