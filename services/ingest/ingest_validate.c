@@ -41,6 +41,7 @@
 #define STATION_TYPE_MAX CELLTHREAD__V1__STATION_TYPE__STATION_TYPE_PACK_ASSEMBLY
 #define RESULT_CODE_MAX  CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_ABORTED
 #define SEVERITY_MAX     CELLTHREAD__V1__SEVERITY__SEVERITY_CRITICAL
+#define RELATION_MAX     CELLTHREAD__V1__GENEALOGY_RELATION__GENEALOGY_RELATION_DISASSEMBLY
 
 /* The state of one check: its inputs and where the first failure goes. */
 struct check {
@@ -949,6 +950,9 @@ static int check_genealogy(struct check *c, const Cellthread__V1__Genealogy *m,
 	if ((rc = check_id(c, "", "parent_unit_id", m->parent_unit_id, true)) != CT_OK)
 		return rc;
 	if ((rc = check_enum(c, "", "parent_kind", m->parent_kind, UNIT_KIND_MAX, true)) != CT_OK)
+		return rc;
+	/* 0 is ASSEMBLY, the default; traveler applies REWORK and DISASSEMBLY to the thread. */
+	if ((rc = check_enum(c, "", "relation", m->relation, RELATION_MAX, false)) != CT_OK)
 		return rc;
 	if ((rc = check_count(c, "", "children", m->n_children, 1, c->limits->max_items)) != CT_OK)
 		return rc;

@@ -881,6 +881,9 @@ static void test_telemetry_derived_id(void **state)
 GENEALOGY_MUTATOR(g_none, )
 GENEALOGY_MUTATOR(g_no_operator, set_str(&m->operator_id, ""))
 GENEALOGY_MUTATOR(g_parent_kind_0, m->parent_kind = 0)
+GENEALOGY_MUTATOR(g_rework,
+                  m->relation = CELLTHREAD__V1__GENEALOGY_RELATION__GENEALOGY_RELATION_REWORK)
+GENEALOGY_MUTATOR(g_relation_9, m->relation = 9)
 GENEALOGY_MUTATOR(g_child_kind_0, m->children[1]->kind = 0)
 GENEALOGY_MUTATOR(g_no_children, m->n_children = 0)
 GENEALOGY_MUTATOR(g_child_is_parent, set_str(&m->children[0]->unit_id, "MOD-7"))
@@ -903,6 +906,8 @@ struct genealogy_case {
 static const struct genealogy_case genealogy_cases[] = {
         {"valid", g_none, CT_OK, 0, NULL},
         {"no operator", g_no_operator, CT_OK, 0, NULL},
+        {"relation rework", g_rework, CT_OK, 0, ""},
+        {"relation unknown", g_relation_9, CT_ERR_INVALID, INVALID, "relation: unknown value 9"},
         {"parent_kind unspecified", g_parent_kind_0, CT_ERR_INVALID, INVALID,
          "parent_kind: unspecified"},
         {"child kind unspecified", g_child_kind_0, CT_ERR_INVALID, INVALID,
