@@ -406,6 +406,10 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 		if (r->resend)
 			(void)resend_unacked(r);
 		linesim_out_poll(out, now_ms);
+		/* Progress, for the status's last_progress_at_us: a turn that is not stalled on
+		 * the broker (the simulator's work is publishing on schedule). */
+		if (!is_stalled(r, out))
+			ct_mqtt_note_progress(r->svc.mqtt);
 		if (is_stalled(r, out) != was_stalled) {
 			was_stalled = !was_stalled;
 			if (was_stalled)
