@@ -146,7 +146,7 @@ int ct_plant_load(const char *path, struct ct_plant **ret, char *err, size_t err
 	}
 	ct_map_init(&plant->stations);
 	ct_map_init(&plant->range_index);
-	plant->fallback = (struct plant_range){-1e9, 1e9};
+	plant->fallback = (struct plant_range){-CT_PLANT_DEFAULT_LIMIT, CT_PLANT_DEFAULT_LIMIT};
 	while (getline(&line, &line_cap, f) >= 0) {
 		int n = split_words(line, words, MAX_WORDS);
 

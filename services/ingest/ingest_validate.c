@@ -27,9 +27,6 @@
 #define REASON_UNKNOWN_STATION                                                                     \
 	CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_UNKNOWN_STATION
 #define REASON_IMPLAUSIBLE CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_IMPLAUSIBLE
-/* Without a plant registry every value must still lie within this: it keeps 1e308 and the
- * like, which are finite but wreck any average or EWMA, out of the thread. */
-#define DEFAULT_PLAUSIBLE_ABS 1e9
 
 #define NAME_MAX_LEN  64 /* characteristic, parameter, quantity, signal and curve names */
 #define UNIT_MAX_LEN  16 /* units of measure */
@@ -262,11 +259,11 @@ static int check_unit(struct check *c, const char *path, const char *field, cons
 }
 
 /* A finite value within the physical range of `name` (the plant registry's, else
- * +-DEFAULT_PLAUSIBLE_ABS). */
+ * +-CT_PLANT_DEFAULT_LIMIT). */
 static int check_plausible(struct check *c, const char *path, const char *field, const char *name,
                            double v)
 {
-	double min = -DEFAULT_PLAUSIBLE_ABS, max = DEFAULT_PLAUSIBLE_ABS;
+	double min = -CT_PLANT_DEFAULT_LIMIT, max = CT_PLANT_DEFAULT_LIMIT;
 	bool plausible;
 
 	if (!isfinite(v))

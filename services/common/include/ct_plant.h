@@ -25,6 +25,10 @@
 
 struct ct_plant;
 
+/* The default range of a name is -CT_PLANT_DEFAULT_LIMIT .. CT_PLANT_DEFAULT_LIMIT; a service
+ * without a registry bounds values by it too, so 1e308 never passes as "finite". */
+#define CT_PLANT_DEFAULT_LIMIT 1e9
+
 /* Reads the registry at path. Returns CT_OK with *ret set (free with ct_plant_free), or
  * CT_ERR_IO / CT_ERR_CONFIG / CT_ERR_NOMEM with the file, line and problem in err; *ret is
  * untouched on failure. */
