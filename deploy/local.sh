@@ -389,6 +389,10 @@ service_env() {
 		# The demo plant's stations and physical ranges (UNKNOWN_STATION, IMPLAUSIBLE).
 		env[CT_INGEST_PLANT_FILE]=$DEPLOY_DIR/config/plant.conf
 	fi
+	if [[ $svc == alert-router ]]; then
+		# The demo plant's teams and escalations (ct/v1/alert/team/TEAM).
+		env[CT_ROUTER_ROUTES_FILE]=$DEPLOY_DIR/config/alert-routes.conf
+	fi
 	if [[ $svc == linesim ]]; then
 		env[CT_SIM_RATE]=5
 		env[CT_SIM_OBEY_COMMANDS]=true

@@ -2,8 +2,9 @@
  *
  * main.c reads the settings and dispatches; cli_trace.c runs trace (on PostgreSQL or over
  * MQTT) and deadletters; cli_quality.c the quality commands (inspect, lot, actions, verdicts,
- * charts) on spc-gate's tables and decision functions; cli_db.c connects and runs statements,
- * printing the database's refusals. */
+ * charts) on spc-gate's tables and decision functions; cli_alerts.c and cli_alerts_mqtt.c
+ * the alert router's commands; cli_db.c connects and runs statements, printing the database's
+ * refusals. */
 #ifndef CLI_H
 #define CLI_H
 
@@ -63,5 +64,12 @@ int cli_actions(const struct cli_config *cfg, int argc, char **argv);
 int cli_verdicts(const struct cli_config *cfg, int argc, char **argv);
 /* cellthread charts [--json]: every chart instance, its last point and live capability. */
 int cli_charts(const struct cli_config *cfg, int argc, char **argv);
+/* cellthread alerts ...: occurrences and KPIs from PostgreSQL (cli_alerts.c); the live
+ * stream, actions and subscriptions over MQTT with ct-alert-router (cli_alerts_mqtt.c). */
+int cli_alerts(const struct cli_config *cfg, int argc, char **argv);
+int cli_alerts_follow(const struct cli_config *cfg, int argc, char **argv);
+/* verb: ack, shelve, unshelve, comment, disable or enable; argv starts after it. */
+int cli_alerts_action(const struct cli_config *cfg, const char *verb, int argc, char **argv);
+int cli_alerts_subs(const struct cli_config *cfg, int argc, char **argv);
 
 #endif

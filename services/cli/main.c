@@ -4,6 +4,7 @@
  *   cellthread trace forward ID [--json] [--mqtt]  every unit that contains ID
  *   cellthread deadletters [--limit N] [--json]    refused input, newest first
  *   cellthread inspect|lot|actions|verdicts|charts the quality gate (cli_quality.c)
+ *   cellthread alerts ...                          the alert router (cli_alerts*.c)
  *
  * Reads PostgreSQL directly (pg.conninfo, pg.password; a read-only role is enough), or with
  * --mqtt asks traveler over MQTT request/response (the services' mqtt.* keys, TLS included).
@@ -59,6 +60,17 @@ void cli_usage(FILE *out)
 	        "       cellthread actions undo COMMAND_ID --reason TEXT\n"
 	        "       cellthread verdicts UNIT_ID [--json]\n"
 	        "       cellthread charts [--json]\n"
+	        "       cellthread alerts [list] [--all] [--site S] [--line L] [--station ST]\n"
+	        "                         [--severity MIN] [--code GLOB] [--state STATE]\n"
+	        "                         [--limit N] [--json]\n"
+	        "       cellthread alerts show ALERT_ID [--json]\n"
+	        "       cellthread alerts follow [--team T]\n"
+	        "       cellthread alerts ack|shelve|unshelve|comment|disable|enable ALERT_ID"
+	        " --reason TEXT\n"
+	        "                         [--until DURATION (shelve: 30m, 2h; none: one-shot)]"
+	        " [--as NAME]\n"
+	        "       cellthread alerts subs [list | add KEY=VALUE... | remove ID]\n"
+	        "       cellthread alerts kpi [--json]\n"
 	        "env: CT_PG_CONNINFO, CT_PG_PASSWORD (or PGPASSFILE); with --mqtt: "
 	        "CT_MQTT_URL, CT_MQTT_USERNAME, CT_MQTT_PASSWORD\n"
 	        "     (TLS: CT_MQTT_CA_FILE, CT_MQTT_CERT_FILE, CT_MQTT_KEY_FILE, "
@@ -83,7 +95,7 @@ static const struct {
 } commands[] = {
         {"trace", cli_trace},   {"deadletters", cli_deadletters}, {"inspect", cli_inspect},
         {"lot", cli_lot},       {"actions", cli_actions},         {"verdicts", cli_verdicts},
-        {"charts", cli_charts},
+        {"charts", cli_charts}, {"alerts", cli_alerts},
 };
 
 int main(int argc, char **argv)

@@ -382,6 +382,11 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 	alert.limit = s->limit;
 	alert.cause_event_id = r->header->event_id;
 	alert.reaction = reaction;
+	/* The chart is the alert's object: two characteristics of one station breaking the same
+	 * rule are two alerts at the router, a rule breaking again on one chart is a repeat. */
+	alert.object_kind = (char *)"characteristic";
+	alert.object_id = (char *)s->def->chart_id;
+	alert.value = s->statistic;
 	plant_topic(topic, sizeof(topic), chart->site, chart->line, chart->station, CT_KIND_ALERT);
 	gate_publish(g, topic, &alert.base, false);
 }

@@ -48,6 +48,9 @@
 #ifndef CT_INGEST_BIN
 #define CT_INGEST_BIN ""
 #endif
+#ifndef CT_ALERTROUTER_BIN
+#define CT_ALERTROUTER_BIN ""
+#endif
 #ifndef CT_TRAVELER_BIN
 #define CT_TRAVELER_BIN ""
 #endif
@@ -614,6 +617,8 @@ static const char *service_name(enum harness_service service)
 		return "spc-gate";
 	case HARNESS_FPYREPORT:
 		return "fpy-report";
+	case HARNESS_ALERTROUTER:
+		return "alert-router";
 	}
 	return "unknown";
 }
@@ -631,6 +636,8 @@ static const char *service_bin(enum harness_service service)
 		return CT_SPCGATE_BIN;
 	case HARNESS_FPYREPORT:
 		return CT_FPYREPORT_BIN;
+	case HARNESS_ALERTROUTER:
+		return CT_ALERTROUTER_BIN;
 	}
 	return "";
 }

@@ -44,8 +44,9 @@ enum harness_service {
 	HARNESS_INGEST,
 	HARNESS_TRAVELER,
 	HARNESS_LINESIM,
-	HARNESS_SPCGATE,   /* ct-spc-gate: broker user "spc-gate", PostgreSQL login "spcgate" */
-	HARNESS_FPYREPORT, /* ct-fpy-report: broker user "fpy-report", no database */
+	HARNESS_SPCGATE,     /* ct-spc-gate: broker user "spc-gate", PostgreSQL login "spcgate" */
+	HARNESS_FPYREPORT,   /* ct-fpy-report: broker user "fpy-report", no database */
+	HARNESS_ALERTROUTER, /* ct-alert-router: broker user "alert-router", login "alertrouter" */
 };
 
 /* A child process the harness keeps running: a service or the broker. */

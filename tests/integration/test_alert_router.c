@@ -1,0 +1,546 @@
+/* test_alert_router: ct-alert-router on the real broker and database.
+ *
+ * - lifecycle: every ISA-18.2 transition by messages: a source raises (ACTIVE_UNACK, one
+ *   delivery on the team topic), repeats (count, no delivery), a person acknowledges
+ *   (ACTIVE_ACK; a second acknowledgement is refused with the reason in the reply), the source
+ *   clears (NORMAL); the condition returns as occurrence 2, clears unacknowledged
+ *   (CLEARED_UNACK) and is acknowledged (NORMAL); occurrence 3 is shelved one-shot (its
+ *   repeat and clear are not delivered, the clear ends the shelve); occurrence 4 is shelved
+ *   for 2 s and the shelve expires by itself; comment (refused without a reason), out of
+ *   service and back; a STOP command suppresses the station's SPC alarms by design and
+ *   RESUME lifts it. Every transition is in alert_transition with who and why.
+ * - two publishers: the same alert raised 200 times by each of two clients at once is one
+ *   active record with count 400.
+ * - kill -9 mid-burst: 40 alerts raised and half of them cleared while the router is killed
+ *   and restarted: each one recorded once, no transition twice, every delivery once in the
+ *   outbox and delivered.
+ *
+ * Waits on conditions with deadlines (database counts, messages), never for a fixed time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cellthread/v1/alert.pb-c.h"
+#include "cellthread/v1/control.pb-c.h"
+#include "ct_error.h"
+#include "ct_pb.h"
+#include "ct_time.h"
+#include "harness.h"
+
+#define WAIT HARNESS_WAIT_MS
+
+static char routes_env[HARNESS_PATH_MAX + 32];
+
+/* Writes a routes file into the test directory and points CT_ROUTER_ROUTES_FILE at it. */
+static void write_routes(struct harness *h, const char *text)
+{
+	char path[HARNESS_PATH_MAX];
+	FILE *f;
+	snprintf(path, sizeof(path), "%s/routes.conf", h->dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(routes_env, sizeof(routes_env), "CT_ROUTER_ROUTES_FILE=%s", path);
+}
+
+static long long count(struct harness *h, const char *sql, int n, const char *const *params)
+{
+	long long v = -1;
+	assert_int_equal(harness_sql_long(h, sql, n, params, &v), CT_OK);
+	return v;
+}
+
+/* Prints the outbox (what a failed wait on deliveries needs to be understood). */
+static void dump_outbox(struct harness *h)
+{
+	PGresult *res = NULL;
+	if (harness_sql(h,
+	                "SELECT delivery_id, action, channel, not_before, next_attempt_at,"
+	                " delivered_at, skipped, last_error FROM alert_delivery"
+	                " ORDER BY delivery_seq",
+	                0, NULL, &res) != CT_OK)
+		return;
+	for (int i = 0; i < PQntuples(res); i++) {
+		for (int j = 0; j < PQnfields(res); j++)
+			printf("%s%s", j ? " | " : "outbox: ", PQgetvalue(res, i, j));
+		printf("\n");
+	}
+	PQclear(res);
+}
+
+static void wait_count(struct harness *h, const char *sql, int n, const char *const *params,
+                       long long expected)
+{
+	if (harness_wait_sql_countv(h, sql, n, params, expected, WAIT) != CT_OK) {
+		dump_outbox(h);
+		fail_msg("waited for %lld from: %s (last %lld)", expected, sql,
+		         count(h, sql, n, params));
+	}
+}
+
+/* Publishes an Alert as spc-gate on its station's alert topic. */
+static void publish_alert(struct ct_mqtt *pub, const char *event_id, const char *station,
+                          const char *code, bool active, double value)
+{
+	Cellthread__V1__Alert a = CELLTHREAD__V1__ALERT__INIT;
+	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
+	char topic[160];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	hdr.event_id = (char *)event_id;
+	hdr.producer = (char *)"spc-gate-it";
+	hdr.produced_at_us = ct_now_us();
+	hdr.schema_version = 1;
+	a.header = &hdr;
+	a.alert_id = (char *)event_id;
+	a.severity = CELLTHREAD__V1__SEVERITY__SEVERITY_HIGH;
+	a.state = active ? CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_ACTIVE
+	                 : CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_CLEARED;
+	a.site = (char *)"AR";
+	a.line = (char *)"L1";
+	a.station = (char *)station;
+	a.source = (char *)"spc-gate";
+	a.code = (char *)code;
+	a.text = (char *)"test alert";
+	a.raised_at_us = ct_now_us();
+	a.value = value;
+	snprintf(topic, sizeof(topic), "ct/v1/plant/AR/L1/%s/alert", station);
+	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
+	assert_int_equal(ct_mqtt_publish(pub, topic, buf, len, 1, false, WAIT), CT_OK);
+	free(buf);
+}
+
+static void publish_command(struct ct_mqtt *pub, const char *event_id, const char *station,
+                            bool stop)
+{
+	Cellthread__V1__StationCommand c = CELLTHREAD__V1__STATION_COMMAND__INIT;
+	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
+	char topic[160];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	hdr.event_id = (char *)event_id;
+	hdr.producer = (char *)"spc-gate-it";
+	hdr.produced_at_us = ct_now_us();
+	hdr.schema_version = 1;
+	c.header = &hdr;
+	c.site = (char *)"AR";
+	c.line = (char *)"L1";
+	c.station = (char *)station;
+	c.kind = stop ? CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_STOP
+	              : CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_RESUME;
+	c.reason_code = (char *)"IT";
+	snprintf(topic, sizeof(topic), "ct/v1/plant/AR/L1/%s/command", station);
+	assert_int_equal(ct_pb_pack(&c.base, &buf, &len), CT_OK);
+	assert_int_equal(ct_mqtt_publish(pub, topic, buf, len, 1, false, WAIT), CT_OK);
+	free(buf);
+}
+
+/* Sends an AlertAction as the cli credential and returns the router's reply (free it). */
+static Cellthread__V1__AlertReply *act(struct harness *h, struct ct_mqtt *cli,
+                                       struct harness_sub *replies, const char *alert_id,
+                                       Cellthread__V1__AlarmAction action, const char *reason,
+                                       int64_t shelve_until_us)
+{
+	Cellthread__V1__AlertAction a = CELLTHREAD__V1__ALERT_ACTION__INIT;
+	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
+	char event_id[48], request_id[32], reply_topic[160];
+	static unsigned seq;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	const char *topic;
+	const uint8_t *payload;
+
+	(void)h;
+	snprintf(event_id, sizeof(event_id), "act-it-%d-%u", (int)getpid(), ++seq);
+	snprintf(request_id, sizeof(request_id), "r%u", seq);
+	snprintf(reply_topic, sizeof(reply_topic), "ct/v1/sys/reply/%s/alerts/%s",
+	         harness_sub_client_id(replies), request_id);
+	hdr.event_id = event_id;
+	hdr.producer = (char *)"cli-it";
+	hdr.produced_at_us = ct_now_us();
+	hdr.schema_version = 1;
+	a.header = &hdr;
+	a.request_id = request_id;
+	a.alert_id = (char *)alert_id;
+	a.action = action;
+	a.actor = (char *)"Ana Operator";
+	a.reason = (char *)reason;
+	a.shelve_until_us = shelve_until_us;
+	a.reply_topic = reply_topic;
+	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
+	assert_int_equal(ct_mqtt_publish(cli, "ct/v1/sys/rpc/alert-router/cli/action", buf, len, 1,
+	                                 false, WAIT),
+	                 CT_OK);
+	free(buf);
+	for (;;) {
+		Cellthread__V1__AlertReply *rep;
+		assert_int_equal(harness_sub_next(replies, WAIT, &topic, &payload, &len), CT_OK);
+		rep = cellthread__v1__alert_reply__unpack(NULL, len, payload);
+		assert_non_null(rep);
+		if (strcmp(rep->request_id, request_id) == 0)
+			return rep;
+		cellthread__v1__alert_reply__free_unpacked(rep, NULL);
+	}
+}
+
+static void expect_ok(Cellthread__V1__AlertReply *rep, const char *state)
+{
+	if (!rep->ok)
+		fail_msg("refused: %s", rep->error);
+	assert_non_null(rep->alert);
+	if (state != NULL) {
+		char want[64];
+		snprintf(want, sizeof(want), "%s", state);
+		const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+		        &cellthread__v1__alarm_state__descriptor, (int)rep->alert->state);
+		assert_non_null(v);
+		if (strcmp(v->name, want) != 0)
+			fail_msg("state %s, expected %s", v->name, want);
+	}
+	cellthread__v1__alert_reply__free_unpacked(rep, NULL);
+}
+
+/* The next JSON message on the team topic: its action (and alert_id into id, when given). */
+static void next_team(struct harness_sub *team, const char *want_action, const char *want_code,
+                      char *id, size_t id_len)
+{
+	const char *topic;
+	const uint8_t *payload;
+	size_t len;
+	json_error_t jerr;
+	json_t *o;
+
+	assert_int_equal(harness_sub_next(team, WAIT, &topic, &payload, &len), CT_OK);
+	o = json_loadb((const char *)payload, len, 0, &jerr);
+	if (o == NULL)
+		fail_msg("team topic %s: not JSON: %s", topic, jerr.text);
+	const char *action = json_string_value(json_object_get(o, "action"));
+	const char *code = json_string_value(json_object_get(o, "code"));
+	if (action == NULL || strcmp(action, want_action) != 0 ||
+	    (want_code != NULL && (code == NULL || strcmp(code, want_code) != 0)))
+		fail_msg("team topic: %.*s, expected action %s code %s", (int)len,
+		         (const char *)payload, want_action, want_code ? want_code : "(any)");
+	assert_non_null(json_string_value(json_object_get(o, "delivery_id")));
+	if (id != NULL)
+		snprintf(id, id_len, "%s", json_string_value(json_object_get(o, "alert_id")));
+	json_decref(o);
+}
+
+static const char *const ops_routes = "id=ops team=ops severity=LOW filter=AR/#\n";
+
+static const char state_sql[] = "SELECT count(*) FROM alert WHERE alert_id = $1 AND state = $2";
+
+static void test_lifecycle(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct harness_sub *team = NULL, *replies = NULL;
+	struct ct_mqtt *gate = NULL, *cli = NULL;
+	char id1[64], id2[64], id3[64], id4[64], id5[64];
+	const char *env[] = {routes_env, NULL};
+
+	write_routes(h, ops_routes);
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/ops", &team), CT_OK);
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/sys/reply/+/alerts/#", &replies), CT_OK);
+	assert_int_equal(harness_service_start(h, HARNESS_ALERTROUTER, NULL, env, &router), CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "cli", &cli), CT_OK);
+
+	/* Raise, repeat, acknowledge (twice: refused), clear -> NORMAL. */
+	publish_alert(gate, "lc-1", "S1", "TEST_HIGH", true, 1.5);
+	next_team(team, "RAISE", "TEST_HIGH", id1, sizeof(id1));
+	publish_alert(gate, "lc-2", "S1", "TEST_HIGH", true, 2.5);
+	wait_count(h,
+	           "SELECT count(*) FROM alert WHERE alert_id = $1 AND count = 2"
+	           " AND last_value = 2.5",
+	           1, (const char *[]){id1}, 1);
+	expect_ok(act(h, cli, replies, id1, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK,
+	              "seen, checking the nozzle", 0),
+	          "ALARM_STATE_ACTIVE_ACK");
+	next_team(team, "ACK", "TEST_HIGH", NULL, 0);
+	Cellthread__V1__AlertReply *rep = act(
+	        h, cli, replies, id1, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK, "again", 0);
+	assert_false(rep->ok);
+	assert_non_null(strstr(rep->error, id1));
+	cellthread__v1__alert_reply__free_unpacked(rep, NULL);
+	publish_alert(gate, "lc-3", "S1", "TEST_HIGH", false, 0);
+	next_team(team, "CLEAR", "TEST_HIGH", NULL, 0);
+	wait_count(h, state_sql, 2, (const char *[]){id1, "NORMAL"}, 1);
+
+	/* The condition returns: occurrence 2; clears unacknowledged; acknowledged -> NORMAL. */
+	publish_alert(gate, "lc-4", "S1", "TEST_HIGH", true, 3);
+	next_team(team, "RAISE", "TEST_HIGH", id2, sizeof(id2));
+	assert_string_not_equal(id1, id2);
+	publish_alert(gate, "lc-5", "S1", "TEST_HIGH", false, 0);
+	next_team(team, "CLEAR", "TEST_HIGH", NULL, 0);
+	wait_count(h, state_sql, 2, (const char *[]){id2, "CLEARED_UNACK"}, 1);
+	expect_ok(act(h, cli, replies, id2, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK,
+	              "cleared by itself", 0),
+	          "ALARM_STATE_NORMAL");
+	next_team(team, "ACK", "TEST_HIGH", NULL, 0);
+
+	/* Occurrence 3 shelved one-shot: its repeat and clear are not delivered; the clear ends
+	 * the shelve. Then occurrence 4 shelved for 2 s: the shelve expires by itself. */
+	publish_alert(gate, "lc-6", "S1", "TEST_HIGH", true, 4);
+	next_team(team, "RAISE", "TEST_HIGH", id3, sizeof(id3));
+	expect_ok(act(h, cli, replies, id3, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_SHELVE,
+	              "known, nozzle being replaced", 0),
+	          "ALARM_STATE_ACTIVE_UNACK");
+	publish_alert(gate, "lc-7", "S1", "TEST_HIGH", true, 5);
+	publish_alert(gate, "lc-8", "S1", "TEST_HIGH", false, 0);
+	wait_count(h,
+	           "SELECT count(*) FROM alert WHERE alert_id = $1 AND state = 'CLEARED_UNACK'"
+	           " AND shelved = '' AND count = 2",
+	           1, (const char *[]){id3}, 1);
+	expect_ok(act(h, cli, replies, id3, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK, "done",
+	              0),
+	          "ALARM_STATE_NORMAL");
+	next_team(team, "ACK", "TEST_HIGH", NULL, 0); /* the next delivery: nothing in between */
+	publish_alert(gate, "lc-9", "S1", "TEST_HIGH", true, 6);
+	next_team(team, "RAISE", "TEST_HIGH", id4, sizeof(id4));
+	expect_ok(act(h, cli, replies, id4, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_SHELVE,
+	              "for two seconds", ct_now_us() + 2000000),
+	          NULL);
+	wait_count(h,
+	           "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	           " AND action = 'SHELVE_EXPIRED' AND actor = 'alert-router'",
+	           1, (const char *[]){id4}, 1);
+	/* Announced again, since it is still active and unacknowledged. */
+	next_team(team, "SHELVE_EXPIRED", "TEST_HIGH", NULL, 0);
+
+	/* Comment (a reason is required), out of service and back. */
+	rep = act(h, cli, replies, id4, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_COMMENT, "", 0);
+	assert_false(rep->ok);
+	cellthread__v1__alert_reply__free_unpacked(rep, NULL);
+	expect_ok(act(h, cli, replies, id4, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_COMMENT,
+	              "maintenance informed", 0),
+	          NULL);
+	expect_ok(act(h, cli, replies, id4,
+	              CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_REMOVE_FROM_SERVICE,
+	              "sensor replaced this week", 0),
+	          NULL);
+	wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND out_of_service", 1,
+	           (const char *[]){id4}, 1);
+	expect_ok(act(h, cli, replies, id4,
+	              CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_RETURN_TO_SERVICE, "sensor back",
+	              0),
+	          NULL);
+	next_team(team, "RETURN_TO_SERVICE", "TEST_HIGH", NULL, 0);
+	/* Cleared and back before anyone acknowledged: occurrence 4 closes (SUPERSEDED), the
+	 * new occurrence carries the acknowledgement owed. */
+	publish_alert(gate, "lc-12", "S1", "TEST_HIGH", false, 0);
+	next_team(team, "CLEAR", "TEST_HIGH", NULL, 0);
+	publish_alert(gate, "lc-13", "S1", "TEST_HIGH", true, 8);
+	next_team(team, "RAISE", "TEST_HIGH", NULL, 0);
+	wait_count(h, state_sql, 2, (const char *[]){id4, "NORMAL"}, 1);
+
+	/* Suppressed by design: a station stopped by a command has its SPC alarms suppressed. */
+	publish_command(gate, "cmd-stop-1", "S2", true);
+	wait_count(h, "SELECT count(*) FROM alert_station_stop WHERE station = 'S2'", 0, NULL, 1);
+	publish_alert(gate, "lc-10", "S2", "SPC_NELSON1", true, 7);
+	publish_alert(gate, "lc-11", "S2", "TEST_OTHER", true, 7); /* not a process alarm */
+	next_team(team, "RAISE", "TEST_OTHER", NULL, 0);
+	wait_count(h,
+	           "SELECT count(*) FROM alert WHERE station = 'S2' AND code = 'SPC_NELSON1'"
+	           " AND suppressed",
+	           0, NULL, 1);
+	publish_command(gate, "cmd-resume-1", "S2", false);
+	next_team(team, "UNSUPPRESS", "SPC_NELSON1", id5, sizeof(id5));
+	wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND NOT suppressed", 1,
+	           (const char *[]){id5}, 1);
+
+	/* The audit holds every transition with who and why. */
+	const char *const audit[][2] = {
+	        {"RAISE", "spc-gate"},
+	        {"ACK", "Ana Operator"},
+	        {"CLEAR", "spc-gate"},
+	        {"SHELVE", "Ana Operator"},
+	        {"SHELVE_EXPIRED", "alert-router"},
+	        {"COMMENT", "Ana Operator"},
+	        {"REMOVE_FROM_SERVICE", "Ana Operator"},
+	        {"RETURN_TO_SERVICE", "Ana Operator"},
+	        {"SUPPRESS", "alert-router"},
+	        {"UNSUPPRESS", "alert-router"},
+	        {"SUPERSEDED", "alert-router"},
+	};
+	for (size_t i = 0; i < sizeof(audit) / sizeof(audit[0]); i++)
+		if (count(h,
+		          "SELECT count(*) FROM alert_transition WHERE action = $1 AND actor = $2"
+		          " AND reason <> ''",
+		          2, audit[i]) < 1)
+			fail_msg("no %s transition by %s with a reason", audit[i][0], audit[i][1]);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition WHERE actor = 'Ana Operator'"
+	                       " AND credential <> 'cli'",
+	                       0, NULL),
+	                 0);
+	/* The comment without a reason and the second acknowledgement changed nothing. */
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                       " AND action = 'ACK'",
+	                       1, (const char *[]){id1}),
+	                 1);
+	assert_true(harness_proc_is_alive(router));
+	ct_mqtt_free(gate);
+	ct_mqtt_free(cli);
+	harness_sub_free(team);
+	harness_sub_free(replies);
+	harness_pass(h);
+}
+
+struct burst_arg {
+	struct ct_mqtt *pub;
+	const char *prefix;
+	int n;
+};
+
+static void test_two_publishers(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct ct_mqtt *a = NULL, *b = NULL;
+	/* 400 raises of one alert are one alarm; no flood to count here. */
+	const char *env[] = {routes_env, "CT_ROUTER_FLOOD_ON=100000", NULL};
+	char id[48];
+
+	write_routes(h, ops_routes);
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-burst", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &a), CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &b), CT_OK);
+	/* Two publishers, interleaved without waiting for each other's acknowledgements: the
+	 * router sees the raises in whatever order the broker gives. */
+	for (int i = 0; i < 200; i++) {
+		snprintf(id, sizeof(id), "burst-a-%d", i);
+		publish_alert(a, id, "B1", "TEST_BURST", true, i);
+		snprintf(id, sizeof(id), "burst-b-%d", i);
+		publish_alert(b, id, "B1", "TEST_BURST", true, i);
+	}
+	assert_int_equal(ct_mqtt_flush(a, WAIT), CT_OK);
+	assert_int_equal(ct_mqtt_flush(b, WAIT), CT_OK);
+	wait_count(h,
+	           "SELECT sum(count) FROM alert WHERE code = 'TEST_BURST'"
+	           " AND state IN ('ACTIVE_UNACK', 'ACTIVE_ACK')",
+	           0, NULL, 400);
+	assert_int_equal(count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_BURST'", 0, NULL),
+	                 1);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition t JOIN alert a USING"
+	                       " (alert_id) WHERE a.code = 'TEST_BURST'",
+	                       0, NULL),
+	                 1);
+	ct_mqtt_free(a);
+	ct_mqtt_free(b);
+	harness_pass(h);
+}
+
+static void test_kill9_mid_burst(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct harness_sub *team = NULL;
+	struct ct_mqtt *gate = NULL;
+	/* 40 alarms at once would be a flood (grouped, test_alert_floods): not the subject. */
+	const char *env[] = {routes_env, "CT_ROUTER_FLOOD_ON=100000", NULL};
+	char id[48], station[16];
+
+	write_routes(h, ops_routes);
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/ops", &team), CT_OK);
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-kill", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 40; i++) {
+			snprintf(station, sizeof(station), "K%02d", i);
+			snprintf(id, sizeof(id), "kill-%d-raise-%d", round, i);
+			publish_alert(gate, id, station, "TEST_KILL", true, round);
+			if (round == 1 && i % 2 == 0) {
+				snprintf(id, sizeof(id), "kill-%d-clear-%d", round, i);
+				publish_alert(gate, id, station, "TEST_KILL", false, 0);
+			}
+		}
+		assert_int_equal(ct_mqtt_flush(gate, WAIT), CT_OK);
+		if (round == 0) {
+			/* Mid-burst: some handled, some not yet. */
+			wait_count(h,
+			           "SELECT least(count(*), 5) FROM alert WHERE code = 'TEST_KILL'",
+			           0, NULL, 5);
+			assert_int_equal(harness_proc_kill(h, router), CT_OK);
+		}
+	}
+	assert_int_equal(harness_proc_restart(h, router, true), CT_OK);
+	/* Every alert once, with both raises counted; half of them cleared. */
+	wait_count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_KILL' AND count = 2", 0, NULL,
+	           40);
+	wait_count(
+	        h,
+	        "SELECT count(*) FROM alert WHERE code = 'TEST_KILL' AND state = 'CLEARED_UNACK'",
+	        0, NULL, 20);
+	assert_int_equal(count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_KILL'", 0, NULL),
+	                 40);
+	/* No transition twice: one RAISE per alert, one CLEAR per cleared one. */
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition t JOIN alert a USING"
+	                       " (alert_id) WHERE a.code = 'TEST_KILL'",
+	                       0, NULL),
+	                 60);
+	/* Every delivery decided once and delivered: 40 raises and 20 clears to ops. */
+	wait_count(h,
+	           "SELECT count(*) FROM alert_delivery d JOIN alert a USING (alert_id)"
+	           " WHERE a.code = 'TEST_KILL' AND d.delivered_at IS NOT NULL",
+	           0, NULL, 60);
+	/* And the team topic saw every one of them (a repeat carries the same delivery ID). */
+	json_t *seen = json_object();
+	while (json_object_size(seen) < 60) {
+		const char *topic;
+		const uint8_t *payload;
+		size_t len;
+		json_error_t jerr;
+		assert_int_equal(harness_sub_next(team, WAIT, &topic, &payload, &len), CT_OK);
+		json_t *o = json_loadb((const char *)payload, len, 0, &jerr);
+		assert_non_null(o);
+		const char *code = json_string_value(json_object_get(o, "code"));
+		if (code != NULL && strcmp(code, "TEST_KILL") == 0)
+			json_object_set_new(seen,
+			                    json_string_value(json_object_get(o, "delivery_id")),
+			                    json_true());
+		json_decref(o);
+	}
+	json_decref(seen);
+	ct_mqtt_free(gate);
+	harness_sub_free(team);
+	harness_pass(h);
+}
+
+static int group_setup(void **state)
+{
+	return harness_group_start("alert-router", CT_IT_WATCHDOG_S, state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_lifecycle, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_two_publishers, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_kill9_mid_burst, harness_test_setup,
+	                                        harness_test_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
+}
