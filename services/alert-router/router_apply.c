@@ -95,6 +95,12 @@ static const char *shift_now(const struct router *r, int64_t at_us)
 	return shift_at(&r->shifts, tm.tm_hour * 60 + tm.tm_min);
 }
 
+/* People are told of it: not shelved, suppressed or out of service. */
+static bool annunciated(const struct alarm *a)
+{
+	return a->shelved == SHELVE_NONE && !a->suppressed && !a->out_of_service;
+}
+
 static const char *channel_name(enum route_channel c)
 {
 	return c == CHANNEL_WEBHOOK ? "webhook" : c == CHANNEL_LOG ? "log" : "mqtt";
@@ -247,6 +253,29 @@ static int route_change(struct router *r, const struct alert_row *row, const cha
 	return rc;
 }
 
+/* Delivers row's RAISE (its first transition) to the first-tier subscriptions that match it
+ * now but did not match before (a higher severity). */
+static int route_newly_matching(struct router *r, const struct alert_row *before,
+                                const struct alert_row *row, int64_t at_us, const char *actor,
+                                const char *reason)
+{
+	const char *tags[32], *old_tags[32];
+	char tag_buf[ALERT_TAGS_MAX], old_tag_buf[ALERT_TAGS_MAX];
+	struct route_alert ra, old;
+	int rc = CT_OK;
+
+	route_alert_of(row, &ra, tags, 32, tag_buf, sizeof(tag_buf), shift_now(r, at_us));
+	route_alert_of(before, &old, old_tags, 32, old_tag_buf, sizeof(old_tag_buf),
+	               shift_now(r, before->raised_at_us));
+	for (size_t i = 0; i < r->n_routes && rc == CT_OK; i++) {
+		const struct route *route = &r->routes[i];
+		if (route->tier > 1 || !route_matches(route, &ra) || route_matches(route, &old))
+			continue;
+		rc = deliver(r, route, row, "RAISE", 1, at_us, actor, reason, "alert");
+	}
+	return rc;
+}
+
 /* Stores a transition of row (from -> row's state now): the row, the audit, the event, and
  * when people are to hear of it, the deliveries. */
 static int record(struct router *r, struct alert_row *row, enum alarm_action action,
@@ -301,17 +330,26 @@ static int raise_alert(struct router *r, const struct alert_change *ch)
 		return rc;
 	if (found &&
 	    (latest.alarm.state == ALARM_ACTIVE_UNACK || latest.alarm.state == ALARM_ACTIVE_ACK)) {
-		/* A repeat: the same occurrence, counted; people are not told again. */
+		/* A repeat: the same occurrence, counted; people are not told again, except the
+		 * positions that hear of it now because its severity rose (a signal that became
+		 * a reaction plan's action): for them it is a new alarm. */
+		struct alert_row before = latest;
 		latest.count++;
 		latest.value = ch->value;
 		latest.has_value = ch->has_value;
 		latest.last_seen_us = ch->at_us;
-		latest.severity = ch->severity;
+		if (ch->severity > latest.severity)
+			latest.severity = ch->severity;
 		snprintf(latest.text, sizeof(latest.text), "%s", ch->text);
 		snprintf(latest.source_alert_id, sizeof(latest.source_alert_id), "%s",
 		         ch->source_alert_id);
-		return record(r, &latest, ACT_REPEAT, latest.alarm.state, ch, ch->event_id, "", "",
-		              false);
+		rc = record(r, &latest, ACT_REPEAT, latest.alarm.state, ch, ch->event_id, "", "",
+		            false);
+		if (rc == CT_OK && latest.severity > before.severity &&
+		    annunciated(&latest.alarm) && latest.alarm.state == ALARM_ACTIVE_UNACK)
+			rc = route_newly_matching(r, &before, &latest, ch->at_us, ch->actor,
+			                          ch->text);
+		return rc;
 	}
 	if (found && latest.alarm.state == ALARM_CLEARED_UNACK) {
 		/* The condition is back before anyone acknowledged its clearing: the old
@@ -410,11 +448,6 @@ static int raise_alert(struct router *r, const struct alert_change *ch)
 	if (rc == CT_OK && annunciate)
 		rc = route_change(r, &row, "RAISE", 1, ch->at_us, ch->actor, ch->text);
 	return rc;
-}
-
-static bool annunciated(const struct alarm *a)
-{
-	return a->shelved == SHELVE_NONE && !a->suppressed && !a->out_of_service;
 }
 
 static int clear_alert(struct router *r, const struct alert_change *ch)
