@@ -2,7 +2,7 @@
 -- alert occurrence with its ISA-18.2 state, the audit of every transition, the subscriptions
 -- people made, a durable delivery outbox (webhooks, team topics, the log) and the flood
 -- intervals of each operator position; the alarm KPIs (EEMUA 191 / ISA-18.2) are views on
--- these tables. docs/alert-router-design.tmp.md is the design.
+-- these tables. services/alert-router/README.md says what the router does with them.
 --
 -- An alert's key is (source, code, object_kind, object_id); alert_key is those four joined by
 -- U+001F (the ASCII unit separator: it cannot appear in an MQTT topic level, a site, line or

@@ -830,7 +830,8 @@ static int webhook_give_ups(struct router *r, int64_t now_us)
 	                 " AND a.state IN ('ACTIVE_UNACK', 'ACTIVE_ACK') AND EXISTS ("
 	                 "  SELECT 1 FROM alert_delivery d WHERE d.subscription_id ="
 	                 "   substr(a.object_id, length($1) + 2)"
-	                 "  AND d.delivered_at > a.last_seen_at)",
+	                 "  AND d.delivered_at > (SELECT max(g.gave_up_at) FROM alert_delivery g"
+	                 "   WHERE g.subscription_id = d.subscription_id))",
 	                 1, (const char *[]){SERVICE_NAME}, &res, err, sizeof(err));
 	if (rc != CT_OK)
 		return rc;

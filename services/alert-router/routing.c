@@ -27,7 +27,7 @@ static const char *const channel_names[] = {
         [CHANNEL_WEBHOOK] = "webhook",
         [CHANNEL_LOG] = "log",
 };
-/* The object kinds of an alert's key (docs/alert-router-design: Identity). */
+/* The object kinds of an alert's key (README.md, "Identity"). */
 static const char *const object_kinds[] = {"station", "asset",   "lot",
                                            "unit",    "service", "characteristic"};
 
