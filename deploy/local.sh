@@ -728,6 +728,8 @@ cellthread is up. Everything is under $DATA
 Try:
   deploy/local.sh trace back ${CELL:-<cell-id>}
   eval "\$(deploy/local.sh env)"; $CLI_BIN trace forward ${CELL:-<lot-or-unit-id>}
+  deploy/local.sh cli alerts                        # active alerts; ack, shelve: --help
+  XDG_CONFIG_HOME=$RUN/mqtt-cli mosquitto_sub -t ct/v1/alert/team/production   # as root
   deploy/local.sh status
   deploy/local.sh down
 EOF

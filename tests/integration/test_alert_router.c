@@ -14,6 +14,10 @@
  * - kill -9 mid-burst: 40 alerts raised and half of them cleared while the router is killed
  *   and restarted: each one recorded once, no transition twice, every delivery once in the
  *   outbox and delivered.
+ * - rate and hysteresis: a subscription with rate=3 gets 3 of 6 alarms in a minute, the
+ *   others recorded as held back; with delay_on=2 delay_off=2 an alert cleared within 2 s is
+ *   never told (its raise and clear skipped 'delay-on'), one that lasts is told 2 s later, and
+ *   one that clears and returns within 2 s is told neither (both skipped 'delay-off').
  *
  * Waits on conditions with deadlines (database counts, messages), never for a fixed time. */
 #include <setjmp.h>
@@ -526,6 +530,93 @@ static void test_kill9_mid_burst(void **state)
 	harness_pass(h);
 }
 
+/* The next team message's alert station (and its action into action). */
+static void next_station(struct harness_sub *team, char *station, size_t len, char *action,
+                         size_t action_len)
+{
+	const char *topic;
+	const uint8_t *payload;
+	size_t n;
+	json_error_t jerr;
+	json_t *o;
+
+	assert_int_equal(harness_sub_next(team, WAIT, &topic, &payload, &n), CT_OK);
+	o = json_loadb((const char *)payload, n, 0, &jerr);
+	assert_non_null(o);
+	snprintf(station, len, "%s", json_string_value(json_object_get(o, "station")));
+	snprintf(action, action_len, "%s", json_string_value(json_object_get(o, "action")));
+	json_decref(o);
+}
+
+/* A subscription's rate limit and its hysteresis (delay-on, delay-off), through the router. */
+static void test_rate_and_hysteresis(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct harness_sub *rl = NULL, *hy = NULL;
+	struct ct_mqtt *gate = NULL;
+	const char *env[] = {routes_env, "CT_ROUTER_FLOOD_ON=100000", NULL};
+	char id[48], station[16], action[32];
+
+	write_routes(h, "id=rl team=rl codes=TEST_RATE rate=3\n"
+	                "id=hy team=hy codes=TEST_HYST delay_on=2 delay_off=2\n");
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/rl", &rl), CT_OK);
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/hy", &hy), CT_OK);
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-rate", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+
+	/* Rate: 6 alarms in a minute, 3 delivered, 3 recorded as held back. */
+	for (int i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "rate-%d", i);
+		snprintf(station, sizeof(station), "R%d", i);
+		publish_alert(gate, id, station, "TEST_RATE", true, i);
+	}
+	wait_count(h,
+	           "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'rl'"
+	           " AND skipped LIKE 'rate limit%'",
+	           0, NULL, 3);
+	for (int i = 0; i < 3; i++) {
+		next_station(rl, station, sizeof(station), action, sizeof(action));
+		assert_string_equal(action, "RAISE");
+	}
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'rl'"
+	                       " AND delivered_at IS NOT NULL",
+	                       0, NULL),
+	                 3);
+
+	/* Hysteresis: H1 clears within its delay-on (never told), H2 lasts (told 2 s later),
+	 * clears and returns within its delay-off (neither told), H3 marks the end. */
+	publish_alert(gate, "hy-1", "H1", "TEST_HYST", true, 1);
+	publish_alert(gate, "hy-1c", "H1", "TEST_HYST", false, 0);
+	publish_alert(gate, "hy-2", "H2", "TEST_HYST", true, 2);
+	wait_count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_HYST' AND station = 'H2'", 0,
+	           NULL, 1);
+	next_station(hy, station, sizeof(station), action, sizeof(action));
+	assert_string_equal(station, "H2");
+	assert_string_equal(action, "RAISE");
+	publish_alert(gate, "hy-2c", "H2", "TEST_HYST", false, 0);
+	publish_alert(gate, "hy-2b", "H2", "TEST_HYST", true, 3);
+	publish_alert(gate, "hy-3", "H3", "TEST_HYST", true, 4);
+	next_station(hy, station, sizeof(station), action, sizeof(action));
+	assert_string_equal(station, "H3");
+	assert_string_equal(action, "RAISE");
+	wait_count(h,
+	           "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'hy'"
+	           " AND skipped LIKE 'delay-on%'",
+	           0, NULL, 2); /* H1's raise and its clear */
+	wait_count(h,
+	           "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'hy'"
+	           " AND skipped LIKE 'delay-off%'",
+	           0, NULL, 2); /* H2's clear and its return */
+	ct_mqtt_free(gate);
+	harness_sub_free(rl);
+	harness_sub_free(hy);
+	harness_pass(h);
+}
+
 static int group_setup(void **state)
 {
 	return harness_group_start("alert-router", CT_IT_WATCHDOG_S, state);
@@ -539,6 +630,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_two_publishers, harness_test_setup,
 	                                        harness_test_teardown),
 	        cmocka_unit_test_setup_teardown(test_kill9_mid_burst, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_rate_and_hysteresis, harness_test_setup,
 	                                        harness_test_teardown),
 	};
 
