@@ -8,7 +8,8 @@
  * signal on the fill-nozzle chart of L1-FILL-01 as JSON. `cellthread alerts list` shows it and
  * `cellthread alerts ack` acknowledges it (the state in PostgreSQL and the ACK on the team
  * topic follow). Then ingest is killed: the subscriber sees SERVICE_OFFLINE for ingest/1,
- * and after ingest is back the alert clears.
+ * and after ingest is back the alert clears. A webhook subscription is added, listed and
+ * removed with `cellthread alerts subs`, through the router, and kept in PostgreSQL.
  *
  * Waits on conditions with deadlines (the subscriber's output, database counts). */
 #include <setjmp.h>
@@ -189,6 +190,41 @@ static void test_team_follows_with_mosquitto_sub(void **state)
 	json_t *back = wait_line(out_path, want_back, 2, WAIT);
 	assert_non_null(back);
 	json_decref(back);
+
+	/* Subscriptions at run time: added (kept in PostgreSQL), listed, removed. */
+	const char *add[] = {"alerts",
+	                     "subs",
+	                     "add",
+	                     "id=night-hook",
+	                     "team=quality",
+	                     "severity=MEDIUM",
+	                     "codes=SPC_*",
+	                     "channel=webhook",
+	                     "target=https://hooks.example.com/q",
+	                     NULL};
+	assert_int_equal(cli(h, add, &out), 0);
+	assert_non_null(strstr(out, "id=night-hook"));
+	free(out);
+	const char *subs[] = {"alerts", "subs", "list", NULL};
+	assert_int_equal(cli(h, subs, &out), 0);
+	assert_non_null(strstr(out, "id=night-hook"));
+	assert_non_null(strstr(out, "id=production"));
+	free(out);
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM alert_subscription WHERE"
+	                                         " subscription_id = 'night-hook' AND channel ="
+	                                         " 'webhook' AND removed_at IS NULL",
+	                                         0, NULL, 1, WAIT),
+	                 CT_OK);
+	const char *rm[] = {"alerts", "subs", "remove", "night-hook", NULL};
+	assert_int_equal(cli(h, rm, &out), 0);
+	free(out);
+	assert_int_equal(harness_wait_sql_countv(h,
+	                                         "SELECT count(*) FROM alert_subscription WHERE"
+	                                         " subscription_id = 'night-hook' AND removed_at"
+	                                         " IS NOT NULL",
+	                                         0, NULL, 1, WAIT),
+	                 CT_OK);
 
 	json_decref(offline);
 	json_decref(signal);
