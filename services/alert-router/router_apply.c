@@ -106,6 +106,29 @@ static const char *channel_name(enum route_channel c)
 	return c == CHANNEL_WEBHOOK ? "webhook" : c == CHANNEL_LOG ? "log" : "mqtt";
 }
 
+/* True in *ret when the RAISE of alert_id (transition seq) is already one of team's counted
+ * alarms (router_db_team_alarms): a team with several subscriptions gets one row each. */
+static int team_counted(struct router *r, const char *team, const char *alert_id, int seq,
+                        bool *ret)
+{
+	struct ct_pg_result *res;
+	char err[256], seq_text[16];
+	const char *v[] = {team, alert_id, seq_text};
+	int rc;
+
+	snprintf(seq_text, sizeof(seq_text), "%d", seq);
+	rc = ct_pg_query(r->pg,
+	                 "SELECT 1 FROM alert_delivery WHERE team = $1 AND alert_id = $2"
+	                 " AND transition_seq = $3::int AND action = 'RAISE'"
+	                 " AND (skipped IS NULL OR skipped LIKE 'flood%' OR skipped LIKE 'rate%')",
+	                 3, v, &res, err, sizeof(err));
+	if (rc != CT_OK)
+		return rc;
+	*ret = ct_pg_result_rows(res) > 0;
+	ct_pg_result_free(res);
+	return CT_OK;
+}
+
 /* Writes one delivery of a change to one subscription (and queues its MQTT publish when it
  * is due now). kind: "alert", "escalation". */
 static int deliver(struct router *r, const struct route *route, const struct alert_row *row,
@@ -132,14 +155,18 @@ static int deliver(struct router *r, const struct route *route, const struct ale
 				snprintf(skipped, sizeof(skipped), "rate limit: %d per minute",
 				         route->rate_per_min);
 		}
+		bool counted = false;
 		rc = router_db_flood_state(r, route->team, &in_flood, &since);
 		if (rc == CT_OK)
 			rc = router_db_team_alarms(
 			        r, route->team, now_us - r->cfg.flood_window_s * US_PER_S, &alarms);
+		if (rc == CT_OK)
+			rc = team_counted(r, route->team, row->alert_id, seq, &counted);
 		if (rc != CT_OK)
 			return rc;
-		/* This alarm counts too (its row is not written yet). */
-		if (!in_flood && alarms + 1 > r->cfg.flood_on) {
+		/* This alarm counts too, once: unless another subscription of the team has
+		 * written its row already, it is not among those counted. */
+		if (!in_flood && alarms + (counted ? 0 : 1) > r->cfg.flood_on) {
 			ct_warn("position %s in flood: %ld alarms in %ld s", route->team,
 			        alarms + 1, r->cfg.flood_window_s);
 			rc = router_db_flood_set(r, route->team, true, now_us);

@@ -410,7 +410,11 @@ static int on_status(struct router *r, const struct ct_spool_record *rec)
 		        .site = "",
 		        .line = "",
 		        .station = "",
-		        .severity = i == 0 ? 4 : 3,
+		        /* A planned stop informs (LOW); a lost process or connection needs an
+		         * action (HIGH); a paused input (full disk) needs one soon (MEDIUM). */
+		        .severity = i == 1                              ? 3
+		                    : strcmp(s->reason, "stopped") == 0 ? 2
+		                                                        : 4,
 		        .text = text,
 		        .tags = "",
 		        .source_alert_id = "",

@@ -310,7 +310,8 @@ int router_out_flood_summary(struct router *r, const char *team, int64_t since_u
 
 	snprintf(since, sizeof(since), "%lld", (long long)since_us);
 	rc = ct_pg_query(r->pg,
-	                 "SELECT a.code, count(*) AS n FROM alert_delivery d"
+	                 /* Alarms, not deliveries: a team may have several subscriptions. */
+	                 "SELECT a.code, count(DISTINCT d.alert_id) AS n FROM alert_delivery d"
 	                 " JOIN alert a ON a.alert_id = d.alert_id"
 	                 " WHERE d.team = $1 AND d.skipped LIKE 'flood%'"
 	                 " AND d.created_at >= to_timestamp($2::bigint / 1000000.0)"

@@ -185,8 +185,14 @@ int ct_tcp_nodelay_for_peer_port(int peer_port)
 	return set;
 }
 
+/* What an OFFLINE status says, so a reader (alert-router) tells a planned stop from a lost
+ * process or connection. */
+#define OFFLINE_LOST    "connection lost (the broker's last will)"
+#define OFFLINE_STOPPED "stopped"
+
 /* The status message in state (ONLINE becomes PAUSED while input is paused) with the loop's
- * progress and the spool's state. Takes the lock: call without it. */
+ * progress and the spool's state; OFFLINE says why (OFFLINE_LOST for the will, written at
+ * the start, OFFLINE_STOPPED at a clean stop). Takes the lock: call without it. */
 static int encode_status(struct ct_mqtt *mqtt, int state, uint8_t **ret, size_t *ret_len)
 {
 	Cellthread__V1__ServiceStatus status = CELLTHREAD__V1__SERVICE_STATUS__INIT;
@@ -209,6 +215,10 @@ static int encode_status(struct ct_mqtt *mqtt, int state, uint8_t **ret, size_t 
 	}
 	status.last_progress_at_us = mqtt->last_progress_at_us;
 	pthread_mutex_unlock(&mqtt->lock);
+	/* The will is encoded once, at the start, before offline_status is set. */
+	if (state == CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE)
+		snprintf(reason, sizeof(reason), "%s",
+		         mqtt->offline_status == NULL ? OFFLINE_LOST : OFFLINE_STOPPED);
 	status.reason = reason;
 	status.spool_backlog_bytes = space.backlog_bytes;
 	status.spool_free_bytes = space.free_bytes;
