@@ -8,10 +8,14 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "ct_mqtt.h"
+#include "ct_pb.h"
 #include "ct_pg.h"
+#include "ct_spool.h"
 
 #define EXIT_FAILED  1 /* database or broker failure, timeout */
 #define EXIT_USAGE   2 /* bad command line (also: a missing or empty --reason) */
@@ -54,6 +58,37 @@ int cli_run(const struct cli_config *cfg, const char *sql, int n, const char *co
             struct ct_pg_result **ret);
 /* 0 when every value read from res parsed, else EXIT_FAILED after printing which did not. */
 int cli_check(const struct ct_pg_result *res);
+
+/* ---- cli_mqtt.c: the CLI's MQTT client (requests to services, following a stream) ---- */
+
+/* How long the CLI waits for the broker and for a service's answer. */
+#define CLI_MQTT_TIMEOUT_MS 10000
+
+/* A throwaway client: clean session, received messages in a temporary spool. */
+struct cli_mqtt {
+	struct ct_mqtt *mqtt;
+	struct ct_spool *spool;
+	struct ct_spool_batch batch;
+	char dir[32];
+	bool have_dir;
+};
+
+/* Creates the client with cfg's broker settings, not yet connected (its client ID is known,
+ * so a reply topic can be made). stop_flag (may be NULL) ends its waits. Returns CT_OK, or
+ * an error with the reason in err; close c in every case. */
+int cli_mqtt_open(const struct cli_config *cfg, volatile sig_atomic_t *stop_flag,
+                  struct cli_mqtt *c, char *err, size_t err_len);
+/* Subscribes to filter with qos and connects (CLI_MQTT_TIMEOUT_MS). */
+int cli_mqtt_connect(struct cli_mqtt *c, const char *filter, int qos, char *err, size_t err_len);
+/* Publishes request on topic and waits (timeout_ms, or until *stop_flag) for the message of
+ * reply_desc whose request_id field is request_id. Returns CT_OK with *ret (ct_pb_free it),
+ * or an error with the reason in err. */
+int cli_mqtt_call(struct cli_mqtt *c, const char *topic, const ProtobufCMessage *request,
+                  const ProtobufCMessageDescriptor *reply_desc, const char *request_id,
+                  int timeout_ms, volatile sig_atomic_t *stop_flag, ProtobufCMessage **ret,
+                  char *err, size_t err_len);
+/* Disconnects and removes the temporary spool. */
+void cli_mqtt_close(struct cli_mqtt *c);
 
 /* The commands; argv starts after the command's name. Each returns an exit code. */
 int cli_trace(const struct cli_config *cfg, int argc, char **argv);

@@ -15,7 +15,6 @@
  * subscribes to it before sending) and wait 10 s for the router's AlertReply with the same
  * request ID. The router records the credential (the topic level the broker's ACL checks)
  * beside the actor the person names (--as, else the login name). */
-#include <dirent.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -33,9 +32,7 @@
 #include "ct_time.h"
 #include "ct_topic.h"
 
-#define RPC_TIMEOUT_MS     10000
-#define CONNECT_TIMEOUT_MS 10000
-#define MAX_PAYLOAD        (16u << 20)
+#define MAX_PAYLOAD (16u << 20)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -43,88 +40,6 @@ static void on_stop_signal(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-}
-
-/* A throwaway MQTT client whose received messages land in a temporary spool. */
-struct client {
-	struct ct_mqtt *mqtt;
-	struct ct_spool *spool;
-	struct ct_spool_batch batch;
-	char dir[32];
-	bool have_dir;
-};
-
-static void remove_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	char file[4096];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		unlink(file);
-	}
-	closedir(d);
-	rmdir(path);
-}
-
-static void client_free(struct client *c)
-{
-	ct_spool_batch_cleanup(&c->batch);
-	ct_mqtt_free(c->mqtt);
-	ct_spool_free(c->spool);
-	if (c->have_dir)
-		remove_dir(c->dir);
-	memset(c, 0, sizeof(*c));
-}
-
-/* Creates the client (not yet connected: its ID is known, so a reply topic can be made).
- * Returns CT_OK, or an error with the reason in err. */
-static int client_new(const struct cli_config *cfg, struct client *c, char *err, size_t err_len)
-{
-	struct ct_mqtt_options options;
-	char instance[32];
-
-	memset(c, 0, sizeof(*c));
-	snprintf(c->dir, sizeof(c->dir), "/tmp/cellthread-cli-XXXXXX");
-	if (mkdtemp(c->dir) == NULL) {
-		snprintf(err, err_len, "cannot create a temporary directory");
-		return CT_ERR_IO;
-	}
-	c->have_dir = true;
-	c->spool = ct_spool_open(c->dir, 1 << 20, false, err, err_len);
-	if (c->spool == NULL)
-		return CT_ERR_IO;
-	snprintf(instance, sizeof(instance), "%ld", (long)getpid());
-	memset(&options, 0, sizeof(options));
-	options.url = cfg->mqtt_url;
-	options.service = "cli";
-	options.instance = instance;
-	options.username = cfg->mqtt_username;
-	options.password = cfg->mqtt_password;
-	options.ca_file = cfg->mqtt_ca_file;
-	options.cert_file = cfg->mqtt_cert_file;
-	options.key_file = cfg->mqtt_key_file;
-	options.tls_verify = cfg->mqtt_tls_verify;
-	options.clean_session = true;
-	options.max_inflight = 16;
-	options.spool = c->spool;
-	options.stop_flag = &stop_requested;
-	c->mqtt = ct_mqtt_new(&options, err, err_len);
-	return c->mqtt != NULL ? CT_OK : CT_ERR_MQTT;
-}
-
-static int client_connect(struct client *c, const char *filter, int qos, char *err, size_t err_len)
-{
-	if (ct_mqtt_add_subscription(c->mqtt, filter, qos) != CT_OK) {
-		snprintf(err, err_len, "cannot subscribe to %s", filter);
-		return CT_ERR_MQTT;
-	}
-	return ct_mqtt_connect(c->mqtt, CONNECT_TIMEOUT_MS, err, err_len);
 }
 
 /* The request topic level: the broker lets a credential write only its own. */
@@ -144,59 +59,30 @@ static int require_mqtt_user(const struct cli_config *cfg)
 static int rpc(const struct cli_config *cfg, const char *kind, ProtobufCMessage *msg,
                char **reply_field, const char *request_id, Cellthread__V1__AlertReply **ret)
 {
-	struct client c;
+	struct cli_mqtt c;
+	ProtobufCMessage *reply = NULL;
 	char reply_topic[CT_TOPIC_MAX], topic[CT_TOPIC_MAX], err[512] = "";
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int64_t deadline;
-	int rc = EXIT_FAILED;
+	int rc = cli_mqtt_open(cfg, &stop_requested, &c, err, sizeof(err));
 
-	if (client_new(cfg, &c, err, sizeof(err)) != CT_OK)
-		goto out;
-	snprintf(reply_topic, sizeof(reply_topic), CT_TOPIC_ROOT "/sys/reply/%s/alerts/%s",
-	         ct_mqtt_client_id(c.mqtt), request_id);
-	snprintf(topic, sizeof(topic), CT_TOPIC_ROOT "/sys/rpc/alert-router/%s/%s",
-	         cfg->mqtt_username, kind);
-	*reply_field = reply_topic;
-	if (client_connect(&c, reply_topic, 1, err, sizeof(err)) != CT_OK)
-		goto out;
-	if (ct_pb_pack(msg, &buf, &len) != CT_OK ||
-	    ct_mqtt_publish(c.mqtt, topic, buf, len, 1, false, RPC_TIMEOUT_MS) != CT_OK) {
-		snprintf(err, sizeof(err), "cannot send the request to %s", topic);
-		goto out;
+	if (rc == CT_OK) {
+		snprintf(reply_topic, sizeof(reply_topic), CT_TOPIC_ROOT "/sys/reply/%s/alerts/%s",
+		         ct_mqtt_client_id(c.mqtt), request_id);
+		snprintf(topic, sizeof(topic), CT_TOPIC_ROOT "/sys/rpc/alert-router/%s/%s",
+		         cfg->mqtt_username, kind);
+		*reply_field = reply_topic;
+		rc = cli_mqtt_connect(&c, reply_topic, 1, err, sizeof(err));
 	}
-	deadline = ct_mono_ms() + RPC_TIMEOUT_MS;
-	while (!stop_requested && ct_mono_ms() < deadline) {
-		if (ct_spool_read(c.spool, 16, MAX_PAYLOAD, 200, &c.batch) != CT_OK) {
-			snprintf(err, sizeof(err), "cannot read the reply");
-			goto out;
-		}
-		for (size_t i = 0; i < c.batch.count; i++) {
-			ProtobufCMessage *m = NULL;
-			Cellthread__V1__AlertReply *reply;
-			if (ct_pb_unpack(&cellthread__v1__alert_reply__descriptor,
-			                 c.batch.records[i].payload, c.batch.records[i].payload_len,
-			                 MAX_PAYLOAD, &m) != CT_OK)
-				continue;
-			reply = (Cellthread__V1__AlertReply *)m;
-			if (strcmp(reply->request_id, request_id) == 0) {
-				*ret = reply;
-				rc = 0;
-				goto out;
-			}
-			ct_pb_free(m);
-		}
-		ct_spool_commit(c.spool, &c.batch);
-	}
-	snprintf(err, sizeof(err), "no answer from alert-router within %d s",
-	         RPC_TIMEOUT_MS / 1000);
-out:
+	if (rc == CT_OK)
+		rc = cli_mqtt_call(&c, topic, msg, &cellthread__v1__alert_reply__descriptor,
+		                   request_id, CLI_MQTT_TIMEOUT_MS, &stop_requested, &reply, err,
+		                   sizeof(err));
 	*reply_field = NULL;
-	if (rc != 0)
-		fprintf(stderr, "cellthread: %s\n", err[0] ? err : "MQTT failure");
-	free(buf);
-	client_free(&c);
-	return rc;
+	if (rc == CT_OK)
+		*ret = (Cellthread__V1__AlertReply *)reply;
+	else
+		fprintf(stderr, "cellthread: alert-router: %s\n", err[0] ? err : "MQTT failure");
+	cli_mqtt_close(&c);
+	return rc == CT_OK ? 0 : EXIT_FAILED;
 }
 
 /* The person acting: --as, else the login name, else the broker user. */
@@ -262,7 +148,7 @@ static void print_event(const Cellthread__V1__AlertEvent *e)
 int cli_alerts_follow(const struct cli_config *cfg, int argc, char **argv)
 {
 	struct sigaction sa;
-	struct client c;
+	struct cli_mqtt c;
 	char filter[CT_TOPIC_MAX], err[512] = "";
 	const char *team = NULL;
 	int rc = 0;
@@ -290,10 +176,10 @@ int cli_alerts_follow(const struct cli_config *cfg, int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	if (client_new(cfg, &c, err, sizeof(err)) != CT_OK ||
-	    client_connect(&c, filter, 0, err, sizeof(err)) != CT_OK) {
+	if (cli_mqtt_open(cfg, &stop_requested, &c, err, sizeof(err)) != CT_OK ||
+	    cli_mqtt_connect(&c, filter, 0, err, sizeof(err)) != CT_OK) {
 		fprintf(stderr, "cellthread: %s\n", err);
-		client_free(&c);
+		cli_mqtt_close(&c);
 		return stop_requested ? 0 : EXIT_FAILED;
 	}
 	fprintf(stderr, "cellthread: following %s (Ctrl-C stops)\n", filter);
@@ -327,7 +213,7 @@ int cli_alerts_follow(const struct cli_config *cfg, int argc, char **argv)
 			break;
 		}
 	}
-	client_free(&c);
+	cli_mqtt_close(&c);
 	return rc;
 }
 

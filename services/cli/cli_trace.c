@@ -1,7 +1,6 @@
 /* cli_trace: `cellthread trace` (traveler's own query code, on PostgreSQL or asked of
  * ct-traveler over MQTT request/response: both print the same) and `cellthread
  * deadletters`. */
-#include <dirent.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,114 +28,38 @@ static const char *text_of(struct ct_pg_result *res, int row, const char *col)
 	return v ? v : "";
 }
 
-/* Removes the temporary spool directory of an MQTT query. */
-static void remove_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	char file[4096];
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-		unlink(file);
-	}
-	closedir(d);
-	rmdir(path);
-}
-
 /* Sends a TraceRequest to traveler and waits for its response. */
 static int trace_over_mqtt(const struct cli_config *cfg, Cellthread__V1__TraceDirection direction,
                            const char *id, Cellthread__V1__TraceResponse **ret)
 {
 	Cellthread__V1__TraceRequest req = CELLTHREAD__V1__TRACE_REQUEST__INIT;
 	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	struct ct_mqtt_options options;
-	struct ct_spool_batch batch;
-	struct ct_spool *spool = NULL;
-	struct ct_mqtt *mqtt = NULL;
-	char dir[] = "/tmp/cellthread-cli-XXXXXX";
-	char instance[32], reply_topic[CT_TOPIC_MAX], event_id[40], err[512];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	int64_t deadline = ct_mono_ms() + MQTT_TIMEOUT_MS;
-	int rc = CT_ERR_TIMEOUT;
+	struct cli_mqtt c;
+	ProtobufCMessage *reply = NULL;
+	char reply_topic[CT_TOPIC_MAX], event_id[40], err[512] = "";
+	int rc = cli_mqtt_open(cfg, NULL, &c, err, sizeof(err));
 
-	memset(&batch, 0, sizeof(batch));
-	if (mkdtemp(dir) == NULL) {
-		fprintf(stderr, "cellthread: cannot create a temporary directory\n");
-		return CT_ERR_IO;
+	if (rc == CT_OK) {
+		snprintf(reply_topic, sizeof(reply_topic), CT_TOPIC_ROOT "/sys/reply/%s/trace",
+		         ct_mqtt_client_id(c.mqtt));
+		rc = cli_mqtt_connect(&c, reply_topic, 1, err, sizeof(err));
 	}
-	spool = ct_spool_open(dir, 1 << 20, false, err, sizeof(err));
-	if (spool == NULL)
-		goto fail;
-	snprintf(instance, sizeof(instance), "%ld", (long)getpid());
-	memset(&options, 0, sizeof(options));
-	options.url = cfg->mqtt_url;
-	options.service = "cli";
-	options.instance = instance;
-	options.username = cfg->mqtt_username;
-	options.password = cfg->mqtt_password;
-	options.ca_file = cfg->mqtt_ca_file;
-	options.cert_file = cfg->mqtt_cert_file;
-	options.key_file = cfg->mqtt_key_file;
-	options.tls_verify = cfg->mqtt_tls_verify;
-	options.clean_session = true;
-	options.max_inflight = 16;
-	options.spool = spool;
-	mqtt = ct_mqtt_new(&options, err, sizeof(err));
-	if (mqtt == NULL)
-		goto fail;
-	snprintf(reply_topic, sizeof(reply_topic), CT_TOPIC_ROOT "/sys/reply/%s/trace",
-	         ct_mqtt_client_id(mqtt));
-	if (ct_mqtt_add_subscription(mqtt, reply_topic, 1) != CT_OK ||
-	    ct_mqtt_connect(mqtt, 10000, err, sizeof(err)) != CT_OK)
-		goto fail;
-	ct_pb_header_fill(&header, event_id, sizeof(event_id), "cli");
-	req.header = &header;
-	req.request_id = event_id;
-	req.direction = direction;
-	req.id = (char *)id;
-	req.reply_topic = reply_topic;
-	if (ct_pb_pack(&req.base, &buf, &len) != CT_OK ||
-	    ct_mqtt_publish(mqtt, CT_TOPIC_ROOT "/sys/rpc/traveler/trace", buf, len, 1, false,
-	                    10000) != CT_OK) {
-		snprintf(err, sizeof(err), "cannot send the request");
-		goto fail;
+	if (rc == CT_OK) {
+		ct_pb_header_fill(&header, event_id, sizeof(event_id), "cli");
+		req.header = &header;
+		req.request_id = event_id;
+		req.direction = direction;
+		req.id = (char *)id;
+		req.reply_topic = reply_topic;
+		rc = cli_mqtt_call(&c, CT_TOPIC_ROOT "/sys/rpc/traveler/trace", &req.base,
+		                   &cellthread__v1__trace_response__descriptor, event_id,
+		                   MQTT_TIMEOUT_MS, NULL, &reply, err, sizeof(err));
 	}
-	while (ct_mono_ms() < deadline) {
-		if (ct_spool_read(spool, 16, 1 << 20, 500, &batch) != CT_OK)
-			break;
-		for (size_t i = 0; i < batch.count; i++) {
-			ProtobufCMessage *msg = NULL;
-			Cellthread__V1__TraceResponse *resp;
-			if (ct_pb_unpack(&cellthread__v1__trace_response__descriptor,
-			                 batch.records[i].payload, batch.records[i].payload_len,
-			                 64u << 20, &msg) != CT_OK)
-				continue;
-			resp = (Cellthread__V1__TraceResponse *)msg;
-			if (strcmp(resp->request_id, event_id) == 0) {
-				*ret = resp;
-				rc = CT_OK;
-				goto out;
-			}
-			ct_pb_free(msg);
-		}
-		ct_spool_commit(spool, &batch);
-	}
-	snprintf(err, sizeof(err), "no answer from traveler within %d s", MQTT_TIMEOUT_MS / 1000);
-fail:
-	fprintf(stderr, "cellthread: %s\n", err);
-	rc = rc == CT_OK ? CT_ERR_MQTT : rc;
-out:
-	free(buf);
-	ct_spool_batch_cleanup(&batch);
-	ct_mqtt_free(mqtt);
-	ct_spool_free(spool);
-	remove_dir(dir);
+	if (rc == CT_OK)
+		*ret = (Cellthread__V1__TraceResponse *)reply;
+	else
+		fprintf(stderr, "cellthread: traveler: %s\n", err[0] ? err : "MQTT failure");
+	cli_mqtt_close(&c);
 	return rc;
 }
 
