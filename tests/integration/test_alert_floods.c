@@ -1,0 +1,853 @@
+/* test_alert_floods: ct-alert-router's escalation, floods, chattering, its own alert sources
+ * and the KPI message, on the real broker and database (issue 12).
+ *
+ * - escalation: A and B raised at once to a first-tier route that escalates after 2 s to a
+ *   tier-2 route; B is acknowledged at once. A reaches the tier-2 team topic as ESCALATE
+ *   (kind "escalation", tier 2) with an ESCALATE transition and escalation_tier 2; B never
+ *   escalates (checked once A's escalation is seen: both would fall in the same timer tick
+ *   and transaction), and the tier-2 route never got a RAISE directly.
+ * - flood: 12 distinct alarms at once to one team (flood above 10 in a 10 s window): exactly
+ *   10 individual RAISE messages, then a "flood_summary" (2 grouped, top codes), an open
+ *   interval in alert_position_flood, the held-back deliveries skipped 'flood: ...' (on both
+ *   of the team's subscriptions: an alarm counts once, however many reach the team); a second
+ *   team gets its alarm individually meanwhile; once the window holds fewer than flood_off
+ *   alarms, a "flood_end" and the interval closed, and never an individual message between.
+ * - chattering: one key raised and cleared 3 times within 60 s: its 3rd occurrence is flagged
+ *   chattering (JSON and table) with a CHATTER transition by alert-router.
+ * - chatter auto-shelve: with CT_ROUTER_CHATTER_AUTO_SHELVE=true the 3rd occurrence is
+ *   shelved ONE_SHOT by alert-router, never delivered (neither its raise nor its clear), and
+ *   its clear ends the shelve.
+ * - sources: fpy-report killed -9 (its last will) raises SERVICE_OFFLINE on 'fpy-report/1'
+ *   delivered to a kinds=service route, its restart clears it; a LotStatus HELD raises
+ *   LOT_HELD on lot 'AR/<lot>', RELEASED clears it; a burst of dead letters (as spc-gate on
+ *   its own dead-letter topic) raises DEADLETTER_BURST on service 'spc-gate', which clears by
+ *   itself after CT_ROUTER_DEADLETTER_QUIET_S of quiet.
+ * - kpi: with CT_ROUTER_KPI_INTERVAL_S=1 the AlarmKpi message's alarms_last_day of a team
+ *   equals alert_kpi_position.alarms_24h (3, by hand) and its standing equals the count of
+ *   active alerts that are not shelved, suppressed or out of service.
+ *
+ * Every test has its own teams (the database is the group's) and waits on conditions with
+ * deadlines (database counts, messages), never for a fixed time. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cellthread/v1/alert.pb-c.h"
+#include "cellthread/v1/control.pb-c.h"
+#include "ct_error.h"
+#include "ct_pb.h"
+#include "ct_time.h"
+#include "harness.h"
+
+#define WAIT HARNESS_WAIT_MS
+
+static char routes_env[HARNESS_PATH_MAX + 32];
+
+/* Writes a routes file into the test directory and points CT_ROUTER_ROUTES_FILE at it. */
+static void write_routes(struct harness *h, const char *text)
+{
+	char path[HARNESS_PATH_MAX];
+	FILE *f;
+	snprintf(path, sizeof(path), "%s/routes.conf", h->dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(routes_env, sizeof(routes_env), "CT_ROUTER_ROUTES_FILE=%s", path);
+}
+
+static long long count(struct harness *h, const char *sql, int n, const char *const *params)
+{
+	long long v = -1;
+	assert_int_equal(harness_sql_long(h, sql, n, params, &v), CT_OK);
+	return v;
+}
+
+/* Prints the outbox (what a failed wait on deliveries needs to be understood). */
+static void dump_outbox(struct harness *h)
+{
+	PGresult *res = NULL;
+	if (harness_sql(h,
+	                "SELECT delivery_id, team, action, not_before, delivered_at, skipped"
+	                " FROM alert_delivery ORDER BY delivery_seq",
+	                0, NULL, &res) != CT_OK)
+		return;
+	for (int i = 0; i < PQntuples(res); i++) {
+		for (int j = 0; j < PQnfields(res); j++)
+			printf("%s%s", j ? " | " : "outbox: ", PQgetvalue(res, i, j));
+		printf("\n");
+	}
+	PQclear(res);
+}
+
+static void wait_count(struct harness *h, const char *sql, int n, const char *const *params,
+                       long long expected)
+{
+	if (harness_wait_sql_countv(h, sql, n, params, expected, WAIT) != CT_OK) {
+		dump_outbox(h);
+		fail_msg("waited for %lld from: %s (last %lld)", expected, sql,
+		         count(h, sql, n, params));
+	}
+}
+
+/* Publishes an Alert as spc-gate on ct/v1/plant/AR/<line>/<station>/alert. */
+static void publish_alert(struct ct_mqtt *pub, const char *event_id, const char *line,
+                          const char *station, const char *code, bool active)
+{
+	Cellthread__V1__Alert a = CELLTHREAD__V1__ALERT__INIT;
+	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
+	char topic[160];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	hdr.event_id = (char *)event_id;
+	hdr.producer = (char *)"spc-gate-it";
+	hdr.produced_at_us = ct_now_us();
+	hdr.schema_version = 1;
+	a.header = &hdr;
+	a.alert_id = (char *)event_id;
+	a.severity = CELLTHREAD__V1__SEVERITY__SEVERITY_HIGH;
+	a.state = active ? CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_ACTIVE
+	                 : CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_CLEARED;
+	a.site = (char *)"AR";
+	a.line = (char *)line;
+	a.station = (char *)station;
+	a.source = (char *)"spc-gate";
+	a.code = (char *)code;
+	a.text = (char *)"test alert";
+	a.raised_at_us = ct_now_us();
+	a.value = 1.5;
+	snprintf(topic, sizeof(topic), "ct/v1/plant/AR/%s/%s/alert", line, station);
+	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
+	assert_int_equal(ct_mqtt_publish(pub, topic, buf, len, 1, false, WAIT), CT_OK);
+	free(buf);
+}
+
+/* Sends an AlertAction as the cli credential; fails unless the router accepts it. */
+static void act(struct ct_mqtt *cli, struct harness_sub *replies, const char *alert_id,
+                Cellthread__V1__AlarmAction action, const char *reason)
+{
+	Cellthread__V1__AlertAction a = CELLTHREAD__V1__ALERT_ACTION__INIT;
+	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
+	char event_id[48], request_id[32], reply_topic[160];
+	static unsigned seq;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	const char *topic;
+	const uint8_t *payload;
+
+	snprintf(event_id, sizeof(event_id), "act-fl-%d-%u", (int)getpid(), ++seq);
+	snprintf(request_id, sizeof(request_id), "r%u", seq);
+	snprintf(reply_topic, sizeof(reply_topic), "ct/v1/sys/reply/%s/alerts/%s",
+	         harness_sub_client_id(replies), request_id);
+	hdr.event_id = event_id;
+	hdr.producer = (char *)"cli-it";
+	hdr.produced_at_us = ct_now_us();
+	hdr.schema_version = 1;
+	a.header = &hdr;
+	a.request_id = request_id;
+	a.alert_id = (char *)alert_id;
+	a.action = action;
+	a.actor = (char *)"Ana Operator";
+	a.reason = (char *)reason;
+	a.reply_topic = reply_topic;
+	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
+	assert_int_equal(ct_mqtt_publish(cli, "ct/v1/sys/rpc/alert-router/cli/action", buf, len, 1,
+	                                 false, WAIT),
+	                 CT_OK);
+	free(buf);
+	for (;;) {
+		Cellthread__V1__AlertReply *rep;
+		assert_int_equal(harness_sub_next(replies, WAIT, &topic, &payload, &len), CT_OK);
+		rep = cellthread__v1__alert_reply__unpack(NULL, len, payload);
+		assert_non_null(rep);
+		if (strcmp(rep->request_id, request_id) == 0) {
+			if (!rep->ok)
+				fail_msg("refused: %s", rep->error);
+			cellthread__v1__alert_reply__free_unpacked(rep, NULL);
+			return;
+		}
+		cellthread__v1__alert_reply__free_unpacked(rep, NULL);
+	}
+}
+
+/* The next JSON message on a team topic (json_decref it). */
+static json_t *next_json(struct harness_sub *team)
+{
+	const char *topic;
+	const uint8_t *payload;
+	size_t len;
+	json_error_t jerr;
+	json_t *o;
+
+	if (harness_sub_next(team, WAIT, &topic, &payload, &len) != CT_OK)
+		fail_msg("no message on the team topic");
+	o = json_loadb((const char *)payload, len, 0, &jerr);
+	if (o == NULL)
+		fail_msg("team topic %s: not JSON: %s", topic, jerr.text);
+	return o;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s != NULL ? s : "";
+}
+
+/* Fails unless o's kind and action (and code, when given) are these. */
+static void expect_msg(json_t *o, const char *kind, const char *action, const char *code)
+{
+	if (strcmp(jstr(o, "kind"), kind) != 0 || strcmp(jstr(o, "action"), action) != 0 ||
+	    (code != NULL && strcmp(jstr(o, "code"), code) != 0)) {
+		char *text = json_dumps(o, JSON_COMPACT);
+		fail_msg("team topic: %s, expected kind %s action %s code %s", text, kind, action,
+		         code != NULL ? code : "(any)");
+	}
+}
+
+/* Skips messages of other codes or objects (the router's alerts about other services) up to
+ * the one of code and object_id; fails unless its action is want_action. */
+static void next_of(struct harness_sub *team, const char *code, const char *object_id,
+                    const char *want_action)
+{
+	for (;;) {
+		json_t *o = next_json(team);
+		if (strcmp(jstr(o, "code"), code) == 0 &&
+		    strcmp(jstr(o, "object_id"), object_id) == 0) {
+			expect_msg(o, "alert", want_action, code);
+			json_decref(o);
+			return;
+		}
+		json_decref(o);
+	}
+}
+
+static const char active_sql[] = "SELECT count(*) FROM alert WHERE code = $1 AND object_id = $2"
+                                 " AND state IN ('ACTIVE_UNACK', 'ACTIVE_ACK')";
+
+/* ---- escalation --------------------------------------------------------------------------- */
+
+static void test_escalation(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct harness_sub *ops = NULL, *lead = NULL, *replies = NULL;
+	struct ct_mqtt *gate = NULL, *cli = NULL;
+	char id_a[64] = "", id_b[64] = "";
+	const char *env[] = {routes_env, NULL};
+
+	write_routes(h, "id=ops-e team=ops-e severity=LOW filter=AR/ES/# escalate_after=2"
+	                " escalate_to=lead-e\n"
+	                "id=lead-e team=lead-e tier=2 severity=LOW filter=AR/ES/#\n");
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/ops-e", &ops), CT_OK);
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/lead-e", &lead), CT_OK);
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/sys/reply/+/alerts/#", &replies), CT_OK);
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-esc", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "cli", &cli), CT_OK);
+
+	publish_alert(gate, "esc-a", "ES", "S1", "ESC_A", true);
+	publish_alert(gate, "esc-b", "ES", "S2", "ESC_B", true);
+	for (int i = 0; i < 2; i++) {
+		json_t *o = next_json(ops);
+		expect_msg(o, "alert", "RAISE", NULL);
+		snprintf(strcmp(jstr(o, "code"), "ESC_A") == 0 ? id_a : id_b, sizeof(id_a), "%s",
+		         jstr(o, "alert_id"));
+		json_decref(o);
+	}
+	assert_true(id_a[0] != '\0' && id_b[0] != '\0');
+	act(cli, replies, id_b, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK, "on it");
+
+	/* The first message the tier-2 team ever gets is A's escalation. */
+	json_t *o = next_json(lead);
+	expect_msg(o, "escalation", "ESCALATE", "ESC_A");
+	assert_string_equal(jstr(o, "alert_id"), id_a);
+	assert_int_equal(json_integer_value(json_object_get(o, "tier")), 2);
+	assert_string_equal(jstr(o, "subscription"), "lead-e");
+	json_decref(o);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                       " AND action = 'ESCALATE' AND actor = 'alert-router'",
+	                       1, (const char *[]){id_a}),
+	                 1);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert WHERE alert_id = $1"
+	                       " AND escalation_tier = 2 AND state = 'ACTIVE_UNACK'",
+	                       1, (const char *[]){id_a}),
+	                 1);
+	/* B was acknowledged in time: escalating it would have been in the tick (and the
+	 * transaction) that escalated A, which has committed. */
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                       " AND action = 'ESCALATE'",
+	                       1, (const char *[]){id_b}),
+	                 0);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert WHERE alert_id = $1"
+	                       " AND escalation_tier = 1 AND state = 'ACTIVE_ACK'",
+	                       1, (const char *[]){id_b}),
+	                 1);
+	/* Tier 2 hears of alerts only by escalation: one delivery in all, A's ESCALATE. */
+	assert_int_equal(
+	        count(h, "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'lead-e'", 0,
+	              NULL),
+	        1);
+	assert_int_equal(
+	        count(h,
+	              "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'lead-e'"
+	              " AND action = 'ESCALATE' AND alert_id = $1",
+	              1, (const char *[]){id_a}),
+	        1);
+	/* A later raise still goes to tier 1 only, and A escalates once. */
+	publish_alert(gate, "esc-c", "ES", "S3", "ESC_C", true);
+	o = next_json(ops);
+	while (strcmp(jstr(o, "code"), "ESC_C") != 0) { /* B's ACK */
+		json_decref(o);
+		o = next_json(ops);
+	}
+	expect_msg(o, "alert", "RAISE", "ESC_C");
+	json_decref(o);
+	assert_int_equal(
+	        count(h,
+	              "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'lead-e'"
+	              " AND action <> 'ESCALATE'",
+	              0, NULL),
+	        0);
+	ct_mqtt_free(gate);
+	ct_mqtt_free(cli);
+	harness_sub_free(ops);
+	harness_sub_free(lead);
+	harness_sub_free(replies);
+	harness_pass(h);
+}
+
+/* ---- flood -------------------------------------------------------------------------------- */
+
+static void test_flood(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct harness_sub *fl = NULL, *calm = NULL;
+	struct ct_mqtt *gate = NULL;
+	const char *env[] = {routes_env,
+	                     "CT_ROUTER_FLOOD_SUMMARY_S=1",
+	                     "CT_ROUTER_FLOOD_WINDOW_S=10",
+	                     "CT_ROUTER_FLOOD_ON=10",
+	                     "CT_ROUTER_FLOOD_OFF=5",
+	                     NULL};
+	char id[48], station[16];
+	int summaries = 0;
+
+	/* Team fl has two subscriptions (the log one first: routes go in tier and ID order);
+	 * an alarm counts once toward its position's flood whatever their number. */
+	write_routes(h, "id=audit-fl team=fl severity=LOW filter=AR/FL/# channel=log\n"
+	                "id=fl team=fl severity=LOW filter=AR/FL/#\n"
+	                "id=calm team=calm severity=LOW filter=AR/CA/#\n");
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/fl", &fl), CT_OK);
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/calm", &calm), CT_OK);
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-flood", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+
+	/* 12 distinct alarms: 8 FLOOD_A, then 4 FLOOD_B (the last two are the grouped ones). */
+	for (int i = 0; i < 12; i++) {
+		snprintf(id, sizeof(id), "flood-%d", i);
+		snprintf(station, sizeof(station), "F%02d", i);
+		publish_alert(gate, id, "FL", station, i < 8 ? "FLOOD_A" : "FLOOD_B", true);
+	}
+	assert_int_equal(ct_mqtt_flush(gate, WAIT), CT_OK);
+	for (int i = 0; i < 10; i++) {
+		json_t *o = next_json(fl);
+		expect_msg(o, "alert", "RAISE", NULL);
+		json_decref(o);
+	}
+	wait_count(h,
+	           "SELECT count(*) FROM alert_delivery WHERE team = 'fl' AND action = 'RAISE'"
+	           " AND skipped LIKE 'flood: %'",
+	           0, NULL, 4);
+	for (int i = 0; i < 2; i++) {
+		const char *sub = i == 0 ? "fl" : "audit-fl";
+		assert_int_equal(
+		        count(h,
+		              "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
+		              " AND action = 'RAISE' AND skipped IS NULL",
+		              1, &sub),
+		        10);
+		assert_int_equal(
+		        count(h,
+		              "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
+		              " AND action = 'RAISE' AND skipped LIKE 'flood: %'",
+		              1, &sub),
+		        2);
+	}
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_position_flood WHERE team = 'fl'"
+	                       " AND ended_at IS NULL",
+	                       0, NULL),
+	                 1);
+	/* Meanwhile another position is not in flood: its alarm comes individually. */
+	publish_alert(gate, "calm-1", "CA", "C1", "CALM_X", true);
+	json_t *o = next_json(calm);
+	expect_msg(o, "alert", "RAISE", "CALM_X");
+	json_decref(o);
+	assert_int_equal(
+	        count(h, "SELECT count(*) FROM alert_position_flood WHERE team = 'calm'", 0, NULL),
+	        0);
+
+	/* Then summaries, never an individual alarm, up to the flood's end. */
+	for (;;) {
+		o = next_json(fl);
+		const char *kind = jstr(o, "kind");
+		if (strcmp(kind, "flood_summary") != 0 && strcmp(kind, "flood_end") != 0) {
+			char *text = json_dumps(o, JSON_COMPACT);
+			fail_msg("during the flood: %s", text);
+		}
+		assert_string_equal(jstr(o, "team"), "fl");
+		assert_int_equal(
+		        json_integer_value(json_object_get(o, "grouped_since_flood_began")), 2);
+		json_t *codes = json_object_get(o, "top_codes");
+		assert_int_equal(json_array_size(codes), 1);
+		assert_string_equal(jstr(json_array_get(codes, 0), "code"), "FLOOD_B");
+		assert_int_equal(
+		        json_integer_value(json_object_get(json_array_get(codes, 0), "count")), 2);
+		bool end = strcmp(kind, "flood_end") == 0;
+		if (!end) {
+			assert_true(json_integer_value(json_object_get(o, "alarms_in_window")) >=
+			            5);
+			summaries++;
+		} else {
+			assert_true(json_integer_value(json_object_get(o, "alarms_in_window")) < 5);
+		}
+		json_decref(o);
+		if (end)
+			break;
+	}
+	/* The summary came before the end (flood_summary_s 1 s, window 10 s). */
+	assert_true(summaries >= 1);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_position_flood WHERE team = 'fl'"
+	                       " AND ended_at IS NOT NULL AND ended_at > started_at",
+	                       0, NULL),
+	                 1);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_position_flood WHERE team = 'fl'"
+	                       " AND ended_at IS NULL",
+	                       0, NULL),
+	                 0);
+	/* Out of flood: the next alarm is individual again. */
+	publish_alert(gate, "flood-after", "FL", "F99", "FLOOD_C", true);
+	o = next_json(fl);
+	expect_msg(o, "alert", "RAISE", "FLOOD_C");
+	json_decref(o);
+	ct_mqtt_free(gate);
+	harness_sub_free(fl);
+	harness_sub_free(calm);
+	harness_pass(h);
+}
+
+/* ---- chattering --------------------------------------------------------------------------- */
+
+/* Raises and clears the key (CHAT_X on station) three times; the occurrences' alert IDs in
+ * order, read from the database. */
+static void chatter(struct harness *h, struct ct_mqtt *gate, const char *station, char ids[3][64])
+{
+	char id[64], occ[8];
+	for (int i = 1; i <= 3; i++) {
+		snprintf(id, sizeof(id), "chat-%s-r%d", station, i);
+		publish_alert(gate, id, "CH", station, "CHAT_X", true);
+		snprintf(occ, sizeof(occ), "%d", i);
+		wait_count(h,
+		           "SELECT count(*) FROM alert WHERE station = $1 AND code = 'CHAT_X'"
+		           " AND occurrence = $2::int",
+		           2, (const char *[]){station, occ}, 1);
+		snprintf(id, sizeof(id), "chat-%s-c%d", station, i);
+		publish_alert(gate, id, "CH", station, "CHAT_X", false);
+		wait_count(h,
+		           "SELECT count(*) FROM alert WHERE station = $1 AND code = 'CHAT_X'"
+		           " AND occurrence = $2::int AND state = 'CLEARED_UNACK'",
+		           2, (const char *[]){station, occ}, 1);
+	}
+	PGresult *res = NULL;
+	assert_int_equal(harness_sql(h,
+	                             "SELECT alert_id FROM alert WHERE station = $1"
+	                             " AND code = 'CHAT_X' ORDER BY occurrence",
+	                             1, (const char *[]){station}, &res),
+	                 CT_OK);
+	assert_int_equal(PQntuples(res), 3);
+	for (int i = 0; i < 3; i++)
+		snprintf(ids[i], 64, "%s", PQgetvalue(res, i, 0));
+	PQclear(res);
+}
+
+static void test_chattering(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct harness_sub *team = NULL;
+	struct ct_mqtt *gate = NULL;
+	const char *env[] = {routes_env, NULL};
+	char ids[3][64];
+
+	write_routes(h, "id=chat team=chat severity=LOW filter=AR/CH/#\n");
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/chat", &team), CT_OK);
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-chat", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+	chatter(h, gate, "C1", ids);
+	/* Every raise and clear is delivered; only the third raise says chattering. */
+	for (int i = 0; i < 6; i++) {
+		json_t *o = next_json(team);
+		expect_msg(o, "alert", i % 2 == 0 ? "RAISE" : "CLEAR", "CHAT_X");
+		assert_string_equal(jstr(o, "alert_id"), ids[i / 2]);
+		if (i % 2 == 0)
+			assert_int_equal(json_is_true(json_object_get(o, "chattering")), i == 4);
+		json_decref(o);
+	}
+	assert_int_equal(count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND chattering",
+	                       1, (const char *[]){ids[2]}),
+	                 1);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert WHERE alert_id IN ($1, $2)"
+	                       " AND chattering",
+	                       2, (const char *[]){ids[0], ids[1]}),
+	                 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(count(h,
+		                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+		                       " AND action = 'CHATTER' AND actor = 'alert-router'"
+		                       " AND reason LIKE 'chattering: 3 activations%'",
+		                       1, (const char *[]){ids[i]}),
+		                 i == 2);
+	/* Not auto-shelved without the option. */
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                       " AND action = 'SHELVE'",
+	                       1, (const char *[]){ids[2]}),
+	                 0);
+	ct_mqtt_free(gate);
+	harness_sub_free(team);
+	harness_pass(h);
+}
+
+static void test_chatter_auto_shelve(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct harness_sub *team = NULL;
+	struct ct_mqtt *gate = NULL;
+	const char *env[] = {routes_env, "CT_ROUTER_CHATTER_AUTO_SHELVE=true", NULL};
+	char ids[3][64];
+
+	write_routes(h, "id=chat2 team=chat2 severity=LOW filter=AR/CH/#\n");
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/chat2", &team), CT_OK);
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-chat2", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+	chatter(h, gate, "C2", ids);
+	/* The 3rd occurrence was born chattering and shelved one-shot by the router; its clear
+	 * (waited for by chatter()) ended the shelve. */
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert WHERE alert_id = $1 AND chattering"
+	                       " AND shelved = '' AND state = 'CLEARED_UNACK'",
+	                       1, (const char *[]){ids[2]}),
+	                 1);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                       " AND action = 'SHELVE' AND actor = 'alert-router'"
+	                       " AND to_state = 'ACTIVE_UNACK'",
+	                       1, (const char *[]){ids[2]}),
+	                 1);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                       " AND action = 'CHATTER'",
+	                       1, (const char *[]){ids[2]}),
+	                 1);
+	/* Nothing of it was delivered: no outbox row at all. */
+	assert_int_equal(count(h, "SELECT count(*) FROM alert_delivery WHERE alert_id = $1", 1,
+	                       (const char *[]){ids[2]}),
+	                 0);
+	/* On the team topic: the first two occurrences' raise and clear, then the sentinel. */
+	publish_alert(gate, "chat2-sentinel", "CH", "C3", "CHAT_SENTINEL", true);
+	for (int i = 0; i < 4; i++) {
+		json_t *o = next_json(team);
+		expect_msg(o, "alert", i % 2 == 0 ? "RAISE" : "CLEAR", "CHAT_X");
+		assert_string_equal(jstr(o, "alert_id"), ids[i / 2]);
+		json_decref(o);
+	}
+	json_t *o = next_json(team);
+	expect_msg(o, "alert", "RAISE", "CHAT_SENTINEL");
+	json_decref(o);
+	ct_mqtt_free(gate);
+	harness_sub_free(team);
+	harness_pass(h);
+}
+
+/* ---- sources ------------------------------------------------------------------------------ */
+
+static void publish_lot(struct harness *h, const char *event_id, const char *lot,
+                        Cellthread__V1__LotState st)
+{
+	Cellthread__V1__LotStatus l = CELLTHREAD__V1__LOT_STATUS__INIT;
+	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
+	char topic[160];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	hdr.event_id = (char *)event_id;
+	hdr.producer = (char *)"spc-gate-it";
+	hdr.produced_at_us = ct_now_us();
+	hdr.schema_version = 1;
+	l.header = &hdr;
+	l.site = (char *)"AR";
+	l.lot_id = (char *)lot;
+	l.state = st;
+	l.reason = (char *)"test hold";
+	l.changed_by = (char *)"spc-gate";
+	l.changed_at_us = ct_now_us();
+	snprintf(topic, sizeof(topic), "ct/v1/lot/AR/%s", lot);
+	assert_int_equal(ct_pb_pack(&l.base, &buf, &len), CT_OK);
+	assert_int_equal(harness_publish(h, "spc-gate", topic, buf, len), CT_OK);
+	free(buf);
+}
+
+static void publish_dead_letter(struct ct_mqtt *pub, const char *event_id)
+{
+	Cellthread__V1__DeadLetter d = CELLTHREAD__V1__DEAD_LETTER__INIT;
+	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	hdr.event_id = (char *)event_id;
+	hdr.producer = (char *)"spc-gate-it";
+	hdr.produced_at_us = ct_now_us();
+	hdr.schema_version = 1;
+	d.header = &hdr;
+	d.service = (char *)"spc-gate";
+	d.source_topic = (char *)"ct/v1/plant/AR/L1/S1/result";
+	d.reason_code = CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE;
+	d.reason = (char *)"not protobuf";
+	d.received_at_us = ct_now_us();
+	assert_int_equal(ct_pb_pack(&d.base, &buf, &len), CT_OK);
+	assert_int_equal(
+	        ct_mqtt_publish(pub, "ct/v1/sys/deadletter/spc-gate", buf, len, 1, false, WAIT),
+	        CT_OK);
+	free(buf);
+}
+
+static void test_sources(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL, *fpy = NULL;
+	struct harness_sub *svc = NULL, *lots = NULL;
+	struct ct_mqtt *gate = NULL;
+	const char *env[] = {routes_env, "CT_ROUTER_DEADLETTER_BURST=5",
+	                     "CT_ROUTER_DEADLETTER_QUIET_S=2", NULL};
+	char id[48];
+
+	write_routes(h, "id=svc team=svc severity=LOW kinds=service\n"
+	                "id=lots team=lots severity=LOW kinds=lot\n");
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/svc", &svc), CT_OK);
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/lots", &lots), CT_OK);
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-src", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+
+	/* A service instance dies: its last will says OFFLINE; back online clears it. */
+	assert_int_equal(harness_service_start(h, HARNESS_FPYREPORT, NULL, NULL, &fpy), CT_OK);
+	assert_int_equal(harness_proc_kill(h, fpy), CT_OK);
+	next_of(svc, "SERVICE_OFFLINE", "fpy-report/1", "RAISE");
+	assert_int_equal(
+	        count(h, active_sql, 2, (const char *[]){"SERVICE_OFFLINE", "fpy-report/1"}), 1);
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert WHERE code = 'SERVICE_OFFLINE'"
+	                       " AND object_kind = 'service' AND object_id = 'fpy-report/1'"
+	                       " AND source = 'alert-router'",
+	                       0, NULL),
+	                 1);
+	assert_int_equal(harness_proc_restart(h, fpy, true), CT_OK);
+	next_of(svc, "SERVICE_OFFLINE", "fpy-report/1", "CLEAR");
+	wait_count(h, active_sql, 2, (const char *[]){"SERVICE_OFFLINE", "fpy-report/1"}, 0);
+
+	/* A lot held, then released. */
+	publish_lot(h, "lot-held-1", "LOT-FX1", CELLTHREAD__V1__LOT_STATE__LOT_STATE_HELD);
+	next_of(lots, "LOT_HELD", "AR/LOT-FX1", "RAISE");
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert WHERE code = 'LOT_HELD'"
+	                       " AND object_kind = 'lot' AND object_id = 'AR/LOT-FX1'"
+	                       " AND state = 'ACTIVE_UNACK'",
+	                       0, NULL),
+	                 1);
+	publish_lot(h, "lot-released-1", "LOT-FX1", CELLTHREAD__V1__LOT_STATE__LOT_STATE_RELEASED);
+	next_of(lots, "LOT_HELD", "AR/LOT-FX1", "CLEAR");
+	wait_count(h, active_sql, 2, (const char *[]){"LOT_HELD", "AR/LOT-FX1"}, 0);
+
+	/* A burst of 5 dead letters from spc-gate raises (the 5th: four are not a burst, or
+	 * the alert would have been raised with 4 and repeated once); 2 s of quiet clear it. */
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "dl-burst-%d", i);
+		publish_dead_letter(gate, id);
+	}
+	assert_int_equal(ct_mqtt_flush(gate, WAIT), CT_OK);
+	next_of(svc, "DEADLETTER_BURST", "spc-gate", "RAISE");
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert WHERE code = 'DEADLETTER_BURST'"
+	                       " AND object_kind = 'service' AND object_id = 'spc-gate'"
+	                       " AND last_value = 5 AND count = 1 AND occurrence = 1"
+	                       " AND source_alert_id = 'dl-burst-4'",
+	                       0, NULL),
+	                 1);
+	next_of(svc, "DEADLETTER_BURST", "spc-gate", "CLEAR");
+	assert_int_equal(count(h,
+	                       "SELECT count(*) FROM alert_transition t JOIN alert a USING"
+	                       " (alert_id) WHERE a.code = 'DEADLETTER_BURST'"
+	                       " AND t.action = 'CLEAR' AND t.actor = 'alert-router'"
+	                       " AND t.reason = 'no repeat for 2 s'",
+	                       0, NULL),
+	                 1);
+	assert_int_equal(count(h, active_sql, 2, (const char *[]){"DEADLETTER_BURST", "spc-gate"}),
+	                 0);
+	ct_mqtt_free(gate);
+	harness_sub_free(svc);
+	harness_sub_free(lots);
+	harness_pass(h);
+}
+
+/* ---- KPI message -------------------------------------------------------------------------- */
+
+static const char standing_sql[] =
+        "SELECT count(*) FROM alert WHERE state IN ('ACTIVE_UNACK', 'ACTIVE_ACK')"
+        " AND shelved = '' AND NOT suppressed AND NOT out_of_service";
+
+static void test_kpi(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct harness_sub *team = NULL, *kpis = NULL, *replies = NULL;
+	struct ct_mqtt *gate = NULL, *cli = NULL;
+	const char *env[] = {routes_env, "CT_ROUTER_KPI_INTERVAL_S=1", NULL};
+	char ids[3][64];
+	bool matched = false;
+
+	write_routes(h, "id=kpi team=kpi severity=LOW filter=AR/KP/#\n");
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/kpi", &team), CT_OK);
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/sys/reply/+/alerts/#", &replies), CT_OK);
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-kpi", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "cli", &cli), CT_OK);
+
+	/* Three alarms to team kpi (and a repeat, not an alarm): one stays standing, one is
+	 * shelved, one clears. */
+	publish_alert(gate, "kpi-1", "KP", "K1", "KPI_A", true);
+	publish_alert(gate, "kpi-2", "KP", "K2", "KPI_B", true);
+	publish_alert(gate, "kpi-3", "KP", "K3", "KPI_C", true);
+	publish_alert(gate, "kpi-1b", "KP", "K1", "KPI_A", true);
+	for (int i = 0; i < 3; i++) {
+		json_t *o = next_json(team);
+		const char *code = jstr(o, "code");
+		expect_msg(o, "alert", "RAISE", NULL);
+		/* KPI_A, KPI_B, KPI_C: in whatever order they come */
+		assert_true(strlen(code) == 5 && code[4] >= 'A' && code[4] <= 'C');
+		snprintf(ids[code[4] - 'A'], 64, "%s", jstr(o, "alert_id"));
+		json_decref(o);
+	}
+	act(cli, replies, ids[2], CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_SHELVE,
+	    "known, being fixed");
+	publish_alert(gate, "kpi-2c", "KP", "K2", "KPI_B", false);
+	wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND state = 'CLEARED_UNACK'",
+	           1, (const char *[]){ids[1]}, 1);
+	wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND count = 2", 1,
+	           (const char *[]){ids[0]}, 1);
+	wait_count(h, "SELECT alarms_24h FROM alert_kpi_position WHERE team = 'kpi'", 0, NULL, 3);
+	int64_t settled_us = ct_now_us();
+
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/kpi", &kpis), CT_OK);
+	/* A message taken after everything above settled; the standing count is the whole
+	 * database's, so a message is compared only when that count did not move around it. */
+	for (int tries = 0; tries < 10 && !matched; tries++) {
+		const char *topic;
+		const uint8_t *payload;
+		size_t len;
+		long long before = count(h, standing_sql, 0, NULL);
+		assert_int_equal(harness_sub_next(kpis, WAIT, &topic, &payload, &len), CT_OK);
+		Cellthread__V1__AlarmKpi *k = cellthread__v1__alarm_kpi__unpack(NULL, len, payload);
+		assert_non_null(k);
+		long long after = count(h, standing_sql, 0, NULL);
+		if (k->at_us < settled_us || before != after) {
+			cellthread__v1__alarm_kpi__free_unpacked(k, NULL);
+			continue;
+		}
+		const Cellthread__V1__PositionKpi *p = NULL;
+		for (size_t i = 0; i < k->n_positions; i++)
+			if (strcmp(k->positions[i]->team, "kpi") == 0)
+				p = k->positions[i];
+		assert_non_null(p);
+		assert_int_equal(
+		        p->alarms_last_day,
+		        count(h, "SELECT alarms_24h FROM alert_kpi_position WHERE team = 'kpi'", 0,
+		              NULL));
+		assert_int_equal(p->alarms_last_day, 3);
+		assert_int_equal(p->alarms_last_10min, 3);
+		assert_false(p->in_flood);
+		assert_int_equal(k->standing, after);
+		/* Of this test's three: K1 stands, K2 cleared, K3 shelved. */
+		assert_int_equal(
+		        count(h,
+		              "SELECT count(*) FROM alert WHERE alert_id IN ($1, $2, $3)"
+		              " AND state IN ('ACTIVE_UNACK', 'ACTIVE_ACK') AND shelved = ''"
+		              " AND NOT suppressed AND NOT out_of_service",
+		              3, (const char *[]){ids[0], ids[1], ids[2]}),
+		        1);
+		assert_true(k->shelved >= 1);
+		matched = true;
+		cellthread__v1__alarm_kpi__free_unpacked(k, NULL);
+	}
+	assert_true(matched);
+	ct_mqtt_free(gate);
+	ct_mqtt_free(cli);
+	harness_sub_free(team);
+	harness_sub_free(kpis);
+	harness_sub_free(replies);
+	harness_pass(h);
+}
+
+static int group_setup(void **state)
+{
+	return harness_group_start("alert-floods", CT_IT_WATCHDOG_S, state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_escalation, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_flood, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_chattering, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_chatter_auto_shelve, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_sources, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_kpi, harness_test_setup,
+	                                        harness_test_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
+}
