@@ -140,6 +140,8 @@ struct router {
 /* Applies ch in the open transaction. Returns CT_OK (also when refused: see res, may be
  * NULL), or a database error (the batch is then handled again). */
 int router_apply(struct router *r, const struct alert_change *ch, struct alert_result *res);
+/* router_apply, once per ch->event_id: an input seen before (alert_input) changes nothing. */
+int router_apply_once(struct router *r, const struct alert_change *ch, struct alert_result *res);
 /* True when code matches one glob (fnmatch) of the comma list globs. */
 bool router_code_in_globs(const char *globs, const char *code);
 /* Builds the alert key of ch into buf. */

@@ -559,6 +559,15 @@ static int act(struct router *r, const struct alert_change *ch, struct alert_res
 	return rc;
 }
 
+int router_apply_once(struct router *r, const struct alert_change *ch, struct alert_result *res)
+{
+	bool first = false;
+	int rc = router_db_first_time(r, ch->event_id, ch->at_us, &first);
+	if (rc == CT_OK && first)
+		rc = router_apply(r, ch, res);
+	return rc;
+}
+
 int router_apply(struct router *r, const struct alert_change *ch, struct alert_result *res)
 {
 	if (res != NULL)
@@ -635,10 +644,7 @@ static int auto_clear(struct router *r, int64_t now_us)
 		        .actor = SERVICE_NAME,
 		        .reason = reason,
 		};
-		bool first = false;
-		rc = router_db_first_time(r, event_id, now_us, &first);
-		if (rc == CT_OK && first)
-			rc = router_apply(r, &ch, NULL);
+		rc = router_apply_once(r, &ch, NULL);
 	}
 	ct_pg_result_free(res);
 	return rc;
@@ -670,10 +676,7 @@ static int expire_shelves(struct router *r, int64_t now_us)
 		                          .alert_id = ct_pg_text(res, i, "alert_id"),
 		                          .actor = SERVICE_NAME,
 		                          .reason = "shelve expired"};
-		bool first = false;
-		rc = router_db_first_time(r, event_id, now_us, &first);
-		if (rc == CT_OK && first)
-			rc = router_apply(r, &ch, NULL);
+		rc = router_apply_once(r, &ch, NULL);
 	}
 	ct_pg_result_free(res);
 	return rc;
@@ -841,11 +844,8 @@ static int webhook_give_ups(struct router *r, int64_t now_us)
 		                          .source_alert_id = "",
 		                          .actor = SERVICE_NAME,
 		                          .reason = text};
-		bool first = false;
 		ct_warn("%s", text);
-		rc = router_db_first_time(r, event_id, now_us, &first);
-		if (rc == CT_OK && first)
-			rc = router_apply(r, &ch, NULL);
+		rc = router_apply_once(r, &ch, NULL);
 	}
 	ct_pg_result_free(res);
 	if (rc != CT_OK)
@@ -875,10 +875,7 @@ static int webhook_give_ups(struct router *r, int64_t now_us)
 		                          .object_id = ct_pg_text(res, i, "object_id"),
 		                          .actor = SERVICE_NAME,
 		                          .reason = "the webhook delivers again"};
-		bool first = false;
-		rc = router_db_first_time(r, event_id, now_us, &first);
-		if (rc == CT_OK && first)
-			rc = router_apply(r, &ch, NULL);
+		rc = router_apply_once(r, &ch, NULL);
 	}
 	ct_pg_result_free(res);
 	return rc;

@@ -86,7 +86,6 @@ static int on_alert(struct router *r, const struct ct_spool_record *rec, const s
 	char object_id[ALERT_OBJECT_MAX], tags[ALERT_TAGS_MAX] = "", why[200] = "";
 	int rc = ct_pb_unpack(&cellthread__v1__alert__descriptor, rec->payload, rec->payload_len,
 	                      (size_t)r->cfg.max_payload_kib * 1024, (ProtobufCMessage **)&a);
-	bool first = false;
 
 	if (rc != CT_OK) {
 		dead_letter(r, rec, rc == CT_ERR_TOO_BIG ? 2 : 1, "not an Alert message");
@@ -151,9 +150,7 @@ static int on_alert(struct router *r, const struct ct_spool_record *rec, const s
 	};
 	if (ch.at_us <= 0)
 		ch.at_us = ct_now_us();
-	rc = router_db_first_time(r, ch.event_id, ch.at_us, &first);
-	if (rc == CT_OK && first)
-		rc = router_apply(r, &ch, NULL);
+	rc = router_apply_once(r, &ch, NULL);
 	ct_pb_free(&a->base);
 	return rc;
 }
@@ -310,7 +307,6 @@ static int on_dead_letter(struct router *r, const struct ct_spool_record *rec)
 	struct dl_count *c;
 	int64_t now_us = ct_now_us(), window_us = r->cfg.deadletter_window_s * US_PER_S;
 	size_t cap = sizeof(c->times) / sizeof(c->times[0]), in_window = 0;
-	bool first = false;
 	int rc;
 
 	if (!level(rec->topic, 4, service, sizeof(service)))
@@ -353,9 +349,7 @@ static int on_dead_letter(struct router *r, const struct ct_spool_record *rec)
 	        .source_alert_id = d->header->event_id,
 	        .actor = SERVICE_NAME,
 	};
-	rc = router_db_first_time(r, ch.event_id, now_us, &first);
-	if (rc == CT_OK && first)
-		rc = router_apply(r, &ch, NULL);
+	rc = router_apply_once(r, &ch, NULL);
 	ct_pb_free(&d->base);
 	return rc;
 }
@@ -728,13 +722,27 @@ static int rewind_jobs(void *ctx, void *const *jobs, size_t n_jobs)
 	return CT_OK;
 }
 
+/* Outside a batch (the timers, the outbox's due rows): publishes what is queued, waits for
+ * the broker's acknowledgements and marks the deliveries delivered. A broker that did not
+ * take them leaves them pending: they come again (CT_OK). */
+static int publish_now(struct router *r)
+{
+	struct out_job *job = NULL;
+	int rc = router_out_publish(r, &job);
+	if (rc == CT_OK)
+		rc = ct_loop_flush(&r->loop);
+	if (rc == CT_OK)
+		rc = router_out_job_acked(r, job);
+	router_out_job_free(job);
+	return rc == CT_ERR_UNACKED ? CT_OK : rc;
+}
+
 /* Publishes the outbox's MQTT and log rows that are due (delayed by hysteresis, or left
  * unacknowledged), waits for the broker, marks them delivered. */
 static int send_due(struct router *r)
 {
 	struct ct_pg_result *res;
 	char err[256];
-	struct out_job *job = NULL;
 	int rc = CT_OK;
 
 	for (int pass = 0; pass < 2 && rc == CT_OK; pass++) {
@@ -757,14 +765,7 @@ static int send_due(struct router *r)
 	}
 	if (rc != CT_OK || router_out_count(r->out) == 0)
 		return rc;
-	rc = router_out_publish(r, &job);
-	if (rc == CT_OK)
-		rc = ct_loop_flush(&r->loop);
-	if (rc == CT_OK)
-		rc = router_out_job_acked(r, job);
-	router_out_job_free(job);
-	/* A broker that did not take them: they stay pending and come again. */
-	return rc == CT_ERR_UNACKED ? CT_OK : rc;
+	return publish_now(r);
 }
 
 static int tick(void *ctx)
@@ -772,7 +773,6 @@ static int tick(void *ctx)
 	struct router *r = ctx;
 	int64_t now_ms = ct_mono_ms();
 	char err[256];
-	struct out_job *job = NULL;
 	int rc;
 
 	if (now_ms < r->next_timer_ms)
@@ -793,15 +793,11 @@ static int tick(void *ctx)
 		        ct_pg_last_error(r->pg) != NULL ? ct_pg_last_error(r->pg)->message : err);
 		return CT_OK;
 	}
-	rc = router_out_publish(r, &job);
+	if (r->webhook != NULL)
+		webhook_kick(r->webhook); /* an escalation or a summary may be a webhook's */
+	rc = publish_now(r);
 	if (rc == CT_OK)
-		rc = ct_loop_flush(&r->loop);
-	if (rc == CT_OK)
-		rc = router_out_job_acked(r, job);
-	router_out_job_free(job);
-	if (rc != CT_OK && rc != CT_ERR_UNACKED)
-		return rc;
-	rc = send_due(r);
+		rc = send_due(r);
 	if (rc == CT_OK && now_ms >= r->next_kpi_ms) {
 		r->next_kpi_ms = now_ms + r->cfg.kpi_interval_s * 1000;
 		rc = router_publish_kpi(r);
