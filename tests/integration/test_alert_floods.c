@@ -39,8 +39,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "alert_it.h"
 #include "cellthread/v1/alert.pb-c.h"
 #include "cellthread/v1/control.pb-c.h"
 #include "ct_error.h"
@@ -50,185 +50,17 @@
 
 #define WAIT HARNESS_WAIT_MS
 
-static char routes_env[HARNESS_PATH_MAX + 32];
-
-/* Writes a routes file into the test directory and points CT_ROUTER_ROUTES_FILE at it. */
-static void write_routes(struct harness *h, const char *text)
-{
-	char path[HARNESS_PATH_MAX];
-	FILE *f;
-	snprintf(path, sizeof(path), "%s/routes.conf", h->dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	snprintf(routes_env, sizeof(routes_env), "CT_ROUTER_ROUTES_FILE=%s", path);
-}
-
-static long long count(struct harness *h, const char *sql, int n, const char *const *params)
-{
-	long long v = -1;
-	assert_int_equal(harness_sql_long(h, sql, n, params, &v), CT_OK);
-	return v;
-}
-
-/* Prints the outbox (what a failed wait on deliveries needs to be understood). */
-static void dump_outbox(struct harness *h)
-{
-	PGresult *res = NULL;
-	if (harness_sql(h,
-	                "SELECT delivery_id, team, action, not_before, delivered_at, skipped"
-	                " FROM alert_delivery ORDER BY delivery_seq",
-	                0, NULL, &res) != CT_OK)
-		return;
-	for (int i = 0; i < PQntuples(res); i++) {
-		for (int j = 0; j < PQnfields(res); j++)
-			printf("%s%s", j ? " | " : "outbox: ", PQgetvalue(res, i, j));
-		printf("\n");
-	}
-	PQclear(res);
-}
-
-static void wait_count(struct harness *h, const char *sql, int n, const char *const *params,
-                       long long expected)
-{
-	if (harness_wait_sql_countv(h, sql, n, params, expected, WAIT) != CT_OK) {
-		dump_outbox(h);
-		fail_msg("waited for %lld from: %s (last %lld)", expected, sql,
-		         count(h, sql, n, params));
-	}
-}
-
-/* Publishes an Alert as spc-gate on ct/v1/plant/AR/<line>/<station>/alert. */
+/* Publishes an Alert as spc-gate on AR/<line>/<station> (active or cleared, value 1.5). */
 static void publish_alert(struct ct_mqtt *pub, const char *event_id, const char *line,
                           const char *station, const char *code, bool active)
 {
-	Cellthread__V1__Alert a = CELLTHREAD__V1__ALERT__INIT;
-	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
-	char topic[160];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	hdr.event_id = (char *)event_id;
-	hdr.producer = (char *)"spc-gate-it";
-	hdr.produced_at_us = ct_now_us();
-	hdr.schema_version = 1;
-	a.header = &hdr;
-	a.alert_id = (char *)event_id;
-	a.severity = CELLTHREAD__V1__SEVERITY__SEVERITY_HIGH;
-	a.state = active ? CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_ACTIVE
-	                 : CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_CLEARED;
-	a.site = (char *)"AR";
-	a.line = (char *)line;
-	a.station = (char *)station;
-	a.source = (char *)"spc-gate";
-	a.code = (char *)code;
-	a.text = (char *)"test alert";
-	a.raised_at_us = ct_now_us();
-	a.value = 1.5;
-	snprintf(topic, sizeof(topic), "ct/v1/plant/AR/%s/%s/alert", line, station);
-	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
-	assert_int_equal(ct_mqtt_publish(pub, topic, buf, len, 1, false, WAIT), CT_OK);
-	free(buf);
-}
-
-/* Sends an AlertAction as the cli credential; fails unless the router accepts it. */
-static void act(struct ct_mqtt *cli, struct harness_sub *replies, const char *alert_id,
-                Cellthread__V1__AlarmAction action, const char *reason)
-{
-	Cellthread__V1__AlertAction a = CELLTHREAD__V1__ALERT_ACTION__INIT;
-	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
-	char event_id[48], request_id[32], reply_topic[160];
-	static unsigned seq;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	const char *topic;
-	const uint8_t *payload;
-
-	snprintf(event_id, sizeof(event_id), "act-fl-%d-%u", (int)getpid(), ++seq);
-	snprintf(request_id, sizeof(request_id), "r%u", seq);
-	snprintf(reply_topic, sizeof(reply_topic), "ct/v1/sys/reply/%s/alerts/%s",
-	         harness_sub_client_id(replies), request_id);
-	hdr.event_id = event_id;
-	hdr.producer = (char *)"cli-it";
-	hdr.produced_at_us = ct_now_us();
-	hdr.schema_version = 1;
-	a.header = &hdr;
-	a.request_id = request_id;
-	a.alert_id = (char *)alert_id;
-	a.action = action;
-	a.actor = (char *)"Ana Operator";
-	a.reason = (char *)reason;
-	a.reply_topic = reply_topic;
-	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
-	assert_int_equal(ct_mqtt_publish(cli, "ct/v1/sys/rpc/alert-router/cli/action", buf, len, 1,
-	                                 false, WAIT),
-	                 CT_OK);
-	free(buf);
-	for (;;) {
-		Cellthread__V1__AlertReply *rep;
-		assert_int_equal(harness_sub_next(replies, WAIT, &topic, &payload, &len), CT_OK);
-		rep = cellthread__v1__alert_reply__unpack(NULL, len, payload);
-		assert_non_null(rep);
-		if (strcmp(rep->request_id, request_id) == 0) {
-			if (!rep->ok)
-				fail_msg("refused: %s", rep->error);
-			cellthread__v1__alert_reply__free_unpacked(rep, NULL);
-			return;
-		}
-		cellthread__v1__alert_reply__free_unpacked(rep, NULL);
-	}
-}
-
-/* The next JSON message on a team topic (json_decref it). */
-static json_t *next_json(struct harness_sub *team)
-{
-	const char *topic;
-	const uint8_t *payload;
-	size_t len;
-	json_error_t jerr;
-	json_t *o;
-
-	if (harness_sub_next(team, WAIT, &topic, &payload, &len) != CT_OK)
-		fail_msg("no message on the team topic");
-	o = json_loadb((const char *)payload, len, 0, &jerr);
-	if (o == NULL)
-		fail_msg("team topic %s: not JSON: %s", topic, jerr.text);
-	return o;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s != NULL ? s : "";
-}
-
-/* Fails unless o's kind and action (and code, when given) are these. */
-static void expect_msg(json_t *o, const char *kind, const char *action, const char *code)
-{
-	if (strcmp(jstr(o, "kind"), kind) != 0 || strcmp(jstr(o, "action"), action) != 0 ||
-	    (code != NULL && strcmp(jstr(o, "code"), code) != 0)) {
-		char *text = json_dumps(o, JSON_COMPACT);
-		fail_msg("team topic: %s, expected kind %s action %s code %s", text, kind, action,
-		         code != NULL ? code : "(any)");
-	}
-}
-
-/* Skips messages of other codes or objects (the router's alerts about other services) up to
- * the one of code and object_id; fails unless its action is want_action. */
-static void next_of(struct harness_sub *team, const char *code, const char *object_id,
-                    const char *want_action)
-{
-	for (;;) {
-		json_t *o = next_json(team);
-		if (strcmp(jstr(o, "code"), code) == 0 &&
-		    strcmp(jstr(o, "object_id"), object_id) == 0) {
-			expect_msg(o, "alert", want_action, code);
-			json_decref(o);
-			return;
-		}
-		json_decref(o);
-	}
+	alert_it_publish(
+	        pub, &(struct alert_it_alert){.event_id = event_id,
+	                                      .line = line,
+	                                      .station = station,
+	                                      .code = code,
+	                                      .state = active ? ALERT_IT_ACTIVE : ALERT_IT_CLEARED,
+	                                      .value = 1.5});
 }
 
 static const char active_sql[] = "SELECT count(*) FROM alert WHERE code = $1 AND object_id = $2"
@@ -243,11 +75,12 @@ static void test_escalation(void **state)
 	struct harness_sub *ops = NULL, *lead = NULL, *replies = NULL;
 	struct ct_mqtt *gate = NULL, *cli = NULL;
 	char id_a[64] = "", id_b[64] = "";
-	const char *env[] = {routes_env, NULL};
+	const char *env[] = {NULL, NULL};
 
-	write_routes(h, "id=ops-e team=ops-e severity=LOW filter=AR/ES/# escalate_after=2"
-	                " escalate_to=lead-e\n"
-	                "id=lead-e team=lead-e tier=2 severity=LOW filter=AR/ES/#\n");
+	env[0] = alert_it_write_routes(
+	        h, "id=ops-e team=ops-e severity=LOW filter=AR/ES/# escalate_after=2"
+	           " escalate_to=lead-e\n"
+	           "id=lead-e team=lead-e tier=2 severity=LOW filter=AR/ES/#\n");
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/ops-e", &ops), CT_OK);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/lead-e", &lead), CT_OK);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/sys/reply/+/alerts/#", &replies), CT_OK);
@@ -260,69 +93,71 @@ static void test_escalation(void **state)
 	publish_alert(gate, "esc-a", "ES", "S1", "ESC_A", true);
 	publish_alert(gate, "esc-b", "ES", "S2", "ESC_B", true);
 	for (int i = 0; i < 2; i++) {
-		json_t *o = next_json(ops);
-		expect_msg(o, "alert", "RAISE", NULL);
-		snprintf(strcmp(jstr(o, "code"), "ESC_A") == 0 ? id_a : id_b, sizeof(id_a), "%s",
-		         jstr(o, "alert_id"));
+		json_t *o = alert_it_next_team(ops, "alert", "RAISE", NULL);
+		snprintf(strcmp(alert_it_jstr(o, "code"), "ESC_A") == 0 ? id_a : id_b, sizeof(id_a),
+		         "%s", alert_it_jstr(o, "alert_id"));
 		json_decref(o);
 	}
 	assert_true(id_a[0] != '\0' && id_b[0] != '\0');
-	act(cli, replies, id_b, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK, "on it");
+	alert_it_act_ok(cli, replies, id_b, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK,
+	                "on it");
 
 	/* The first message the tier-2 team ever gets is A's escalation. */
-	json_t *o = next_json(lead);
-	expect_msg(o, "escalation", "ESCALATE", "ESC_A");
-	assert_string_equal(jstr(o, "alert_id"), id_a);
+	json_t *o = alert_it_next_team(lead, "escalation", "ESCALATE", "ESC_A");
+	assert_string_equal(alert_it_jstr(o, "alert_id"), id_a);
 	assert_int_equal(json_integer_value(json_object_get(o, "tier")), 2);
-	assert_string_equal(jstr(o, "subscription"), "lead-e");
+	assert_string_equal(alert_it_jstr(o, "subscription"), "lead-e");
 	json_decref(o);
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
-	                       " AND action = 'ESCALATE' AND actor = 'alert-router'",
-	                       1, (const char *[]){id_a}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                                " AND action = 'ESCALATE' AND actor = 'alert-router'",
+	                                1, (const char *[]){id_a}),
 	                 1);
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert WHERE alert_id = $1"
-	                       " AND escalation_tier = 2 AND state = 'ACTIVE_UNACK'",
-	                       1, (const char *[]){id_a}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert WHERE alert_id = $1"
+	                                " AND escalation_tier = 2 AND state = 'ACTIVE_UNACK'",
+	                                1, (const char *[]){id_a}),
 	                 1);
 	/* B was acknowledged in time: escalating it would have been in the tick (and the
 	 * transaction) that escalated A, which has committed. */
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
-	                       " AND action = 'ESCALATE'",
-	                       1, (const char *[]){id_b}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                                " AND action = 'ESCALATE'",
+	                                1, (const char *[]){id_b}),
 	                 0);
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert WHERE alert_id = $1"
-	                       " AND escalation_tier = 1 AND state = 'ACTIVE_ACK'",
-	                       1, (const char *[]){id_b}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert WHERE alert_id = $1"
+	                                " AND escalation_tier = 1 AND state = 'ACTIVE_ACK'",
+	                                1, (const char *[]){id_b}),
 	                 1);
 	/* Tier 2 hears of alerts only by escalation: one delivery in all, A's ESCALATE. */
 	assert_int_equal(
-	        count(h, "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'lead-e'", 0,
-	              NULL),
+	        alert_it_count(
+	                h, "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'lead-e'",
+	                0, NULL),
 	        1);
 	assert_int_equal(
-	        count(h,
-	              "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'lead-e'"
-	              " AND action = 'ESCALATE' AND alert_id = $1",
-	              1, (const char *[]){id_a}),
+	        alert_it_count(
+	                h,
+	                "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'lead-e'"
+	                " AND action = 'ESCALATE' AND alert_id = $1",
+	                1, (const char *[]){id_a}),
 	        1);
 	/* A later raise still goes to tier 1 only, and A escalates once. */
 	publish_alert(gate, "esc-c", "ES", "S3", "ESC_C", true);
-	o = next_json(ops);
-	while (strcmp(jstr(o, "code"), "ESC_C") != 0) { /* B's ACK */
+	o = alert_it_next_json(ops);
+	while (strcmp(alert_it_jstr(o, "code"), "ESC_C") != 0) { /* B's ACK */
 		json_decref(o);
-		o = next_json(ops);
+		o = alert_it_next_json(ops);
 	}
-	expect_msg(o, "alert", "RAISE", "ESC_C");
+	alert_it_expect(o, "alert", "RAISE", "ESC_C");
 	json_decref(o);
 	assert_int_equal(
-	        count(h,
-	              "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'lead-e'"
-	              " AND action <> 'ESCALATE'",
-	              0, NULL),
+	        alert_it_count(
+	                h,
+	                "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'lead-e'"
+	                " AND action <> 'ESCALATE'",
+	                0, NULL),
 	        0);
 	ct_mqtt_free(gate);
 	ct_mqtt_free(cli);
@@ -340,7 +175,7 @@ static void test_flood(void **state)
 	struct harness_proc *router = NULL;
 	struct harness_sub *fl = NULL, *calm = NULL;
 	struct ct_mqtt *gate = NULL;
-	const char *env[] = {routes_env,
+	const char *env[] = {NULL,
 	                     "CT_ROUTER_FLOOD_SUMMARY_S=1",
 	                     "CT_ROUTER_FLOOD_WINDOW_S=10",
 	                     "CT_ROUTER_FLOOD_ON=10",
@@ -351,9 +186,10 @@ static void test_flood(void **state)
 
 	/* Team fl has two subscriptions (the log one first: routes go in tier and ID order);
 	 * an alarm counts once toward its position's flood whatever their number. */
-	write_routes(h, "id=audit-fl team=fl severity=LOW filter=AR/FL/# channel=log\n"
-	                "id=fl team=fl severity=LOW filter=AR/FL/#\n"
-	                "id=calm team=calm severity=LOW filter=AR/CA/#\n");
+	env[0] = alert_it_write_routes(
+	        h, "id=audit-fl team=fl severity=LOW filter=AR/FL/# channel=log\n"
+	           "id=fl team=fl severity=LOW filter=AR/FL/#\n"
+	           "id=calm team=calm severity=LOW filter=AR/CA/#\n");
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/fl", &fl), CT_OK);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/calm", &calm), CT_OK);
 	assert_int_equal(
@@ -369,57 +205,60 @@ static void test_flood(void **state)
 	}
 	assert_int_equal(ct_mqtt_flush(gate, WAIT), CT_OK);
 	for (int i = 0; i < 10; i++) {
-		json_t *o = next_json(fl);
-		expect_msg(o, "alert", "RAISE", NULL);
+		json_t *o = alert_it_next_team(fl, "alert", "RAISE", NULL);
 		json_decref(o);
 	}
-	wait_count(h,
-	           "SELECT count(*) FROM alert_delivery WHERE team = 'fl' AND action = 'RAISE'"
-	           " AND skipped LIKE 'flood: %'",
-	           0, NULL, 4);
+	alert_it_wait_count(
+	        h,
+	        "SELECT count(*) FROM alert_delivery WHERE team = 'fl' AND action = 'RAISE'"
+	        " AND skipped LIKE 'flood: %'",
+	        0, NULL, 4);
 	for (int i = 0; i < 2; i++) {
 		const char *sub = i == 0 ? "fl" : "audit-fl";
 		assert_int_equal(
-		        count(h,
-		              "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
-		              " AND action = 'RAISE' AND skipped IS NULL",
-		              1, &sub),
+		        alert_it_count(
+		                h,
+		                "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
+		                " AND action = 'RAISE' AND skipped IS NULL",
+		                1, &sub),
 		        10);
 		assert_int_equal(
-		        count(h,
-		              "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
-		              " AND action = 'RAISE' AND skipped LIKE 'flood: %'",
-		              1, &sub),
+		        alert_it_count(
+		                h,
+		                "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
+		                " AND action = 'RAISE' AND skipped LIKE 'flood: %'",
+		                1, &sub),
 		        2);
 	}
-	assert_int_equal(count(h,
+	assert_int_equal(
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert_position_flood WHERE team = 'fl'"
 	                       " AND ended_at IS NULL",
 	                       0, NULL),
-	                 1);
+	        1);
 	/* Meanwhile another position is not in flood: its alarm comes individually. */
 	publish_alert(gate, "calm-1", "CA", "C1", "CALM_X", true);
-	json_t *o = next_json(calm);
-	expect_msg(o, "alert", "RAISE", "CALM_X");
+	json_t *o = alert_it_next_team(calm, "alert", "RAISE", "CALM_X");
 	json_decref(o);
 	assert_int_equal(
-	        count(h, "SELECT count(*) FROM alert_position_flood WHERE team = 'calm'", 0, NULL),
+	        alert_it_count(h, "SELECT count(*) FROM alert_position_flood WHERE team = 'calm'",
+	                       0, NULL),
 	        0);
 
 	/* Then summaries, never an individual alarm, up to the flood's end. */
 	for (;;) {
-		o = next_json(fl);
-		const char *kind = jstr(o, "kind");
+		o = alert_it_next_json(fl);
+		const char *kind = alert_it_jstr(o, "kind");
 		if (strcmp(kind, "flood_summary") != 0 && strcmp(kind, "flood_end") != 0) {
 			char *text = json_dumps(o, JSON_COMPACT);
 			fail_msg("during the flood: %s", text);
 		}
-		assert_string_equal(jstr(o, "team"), "fl");
+		assert_string_equal(alert_it_jstr(o, "team"), "fl");
 		assert_int_equal(
 		        json_integer_value(json_object_get(o, "grouped_since_flood_began")), 2);
 		json_t *codes = json_object_get(o, "top_codes");
 		assert_int_equal(json_array_size(codes), 1);
-		assert_string_equal(jstr(json_array_get(codes, 0), "code"), "FLOOD_B");
+		assert_string_equal(alert_it_jstr(json_array_get(codes, 0), "code"), "FLOOD_B");
 		assert_int_equal(
 		        json_integer_value(json_object_get(json_array_get(codes, 0), "count")), 2);
 		bool end = strcmp(kind, "flood_end") == 0;
@@ -436,20 +275,21 @@ static void test_flood(void **state)
 	}
 	/* The summary came before the end (flood_summary_s 1 s, window 10 s). */
 	assert_true(summaries >= 1);
-	assert_int_equal(count(h,
+	assert_int_equal(
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert_position_flood WHERE team = 'fl'"
 	                       " AND ended_at IS NOT NULL AND ended_at > started_at",
 	                       0, NULL),
-	                 1);
-	assert_int_equal(count(h,
+	        1);
+	assert_int_equal(
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert_position_flood WHERE team = 'fl'"
 	                       " AND ended_at IS NULL",
 	                       0, NULL),
-	                 0);
+	        0);
 	/* Out of flood: the next alarm is individual again. */
 	publish_alert(gate, "flood-after", "FL", "F99", "FLOOD_C", true);
-	o = next_json(fl);
-	expect_msg(o, "alert", "RAISE", "FLOOD_C");
+	o = alert_it_next_team(fl, "alert", "RAISE", "FLOOD_C");
 	json_decref(o);
 	ct_mqtt_free(gate);
 	harness_sub_free(fl);
@@ -468,16 +308,18 @@ static void chatter(struct harness *h, struct ct_mqtt *gate, const char *station
 		snprintf(id, sizeof(id), "chat-%s-r%d", station, i);
 		publish_alert(gate, id, "CH", station, "CHAT_X", true);
 		snprintf(occ, sizeof(occ), "%d", i);
-		wait_count(h,
-		           "SELECT count(*) FROM alert WHERE station = $1 AND code = 'CHAT_X'"
-		           " AND occurrence = $2::int",
-		           2, (const char *[]){station, occ}, 1);
+		alert_it_wait_count(
+		        h,
+		        "SELECT count(*) FROM alert WHERE station = $1 AND code = 'CHAT_X'"
+		        " AND occurrence = $2::int",
+		        2, (const char *[]){station, occ}, 1);
 		snprintf(id, sizeof(id), "chat-%s-c%d", station, i);
 		publish_alert(gate, id, "CH", station, "CHAT_X", false);
-		wait_count(h,
-		           "SELECT count(*) FROM alert WHERE station = $1 AND code = 'CHAT_X'"
-		           " AND occurrence = $2::int AND state = 'CLEARED_UNACK'",
-		           2, (const char *[]){station, occ}, 1);
+		alert_it_wait_count(
+		        h,
+		        "SELECT count(*) FROM alert WHERE station = $1 AND code = 'CHAT_X'"
+		        " AND occurrence = $2::int AND state = 'CLEARED_UNACK'",
+		        2, (const char *[]){station, occ}, 1);
 	}
 	PGresult *res = NULL;
 	assert_int_equal(harness_sql(h,
@@ -497,10 +339,10 @@ static void test_chattering(void **state)
 	struct harness_proc *router = NULL;
 	struct harness_sub *team = NULL;
 	struct ct_mqtt *gate = NULL;
-	const char *env[] = {routes_env, NULL};
+	const char *env[] = {NULL, NULL};
 	char ids[3][64];
 
-	write_routes(h, "id=chat team=chat severity=LOW filter=AR/CH/#\n");
+	env[0] = alert_it_write_routes(h, "id=chat team=chat severity=LOW filter=AR/CH/#\n");
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/chat", &team), CT_OK);
 	assert_int_equal(
 	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-chat", env, &router),
@@ -509,33 +351,35 @@ static void test_chattering(void **state)
 	chatter(h, gate, "C1", ids);
 	/* Every raise and clear is delivered; only the third raise says chattering. */
 	for (int i = 0; i < 6; i++) {
-		json_t *o = next_json(team);
-		expect_msg(o, "alert", i % 2 == 0 ? "RAISE" : "CLEAR", "CHAT_X");
-		assert_string_equal(jstr(o, "alert_id"), ids[i / 2]);
+		json_t *o =
+		        alert_it_next_team(team, "alert", i % 2 == 0 ? "RAISE" : "CLEAR", "CHAT_X");
+		assert_string_equal(alert_it_jstr(o, "alert_id"), ids[i / 2]);
 		if (i % 2 == 0)
 			assert_int_equal(json_is_true(json_object_get(o, "chattering")), i == 4);
 		json_decref(o);
 	}
-	assert_int_equal(count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND chattering",
+	assert_int_equal(
+	        alert_it_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND chattering",
 	                       1, (const char *[]){ids[2]}),
-	                 1);
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert WHERE alert_id IN ($1, $2)"
-	                       " AND chattering",
-	                       2, (const char *[]){ids[0], ids[1]}),
+	        1);
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert WHERE alert_id IN ($1, $2)"
+	                                " AND chattering",
+	                                2, (const char *[]){ids[0], ids[1]}),
 	                 0);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(count(h,
+		assert_int_equal(
+		        alert_it_count(h,
 		                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
 		                       " AND action = 'CHATTER' AND actor = 'alert-router'"
 		                       " AND reason LIKE 'chattering: 3 activations%'",
 		                       1, (const char *[]){ids[i]}),
-		                 i == 2);
+		        i == 2);
 	/* Not auto-shelved without the option. */
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
-	                       " AND action = 'SHELVE'",
-	                       1, (const char *[]){ids[2]}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                                " AND action = 'SHELVE'",
+	                                1, (const char *[]){ids[2]}),
 	                 0);
 	ct_mqtt_free(gate);
 	harness_sub_free(team);
@@ -548,10 +392,10 @@ static void test_chatter_auto_shelve(void **state)
 	struct harness_proc *router = NULL;
 	struct harness_sub *team = NULL;
 	struct ct_mqtt *gate = NULL;
-	const char *env[] = {routes_env, "CT_ROUTER_CHATTER_AUTO_SHELVE=true", NULL};
+	const char *env[] = {NULL, "CT_ROUTER_CHATTER_AUTO_SHELVE=true", NULL};
 	char ids[3][64];
 
-	write_routes(h, "id=chat2 team=chat2 severity=LOW filter=AR/CH/#\n");
+	env[0] = alert_it_write_routes(h, "id=chat2 team=chat2 severity=LOW filter=AR/CH/#\n");
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/chat2", &team), CT_OK);
 	assert_int_equal(
 	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-chat2", env, &router),
@@ -560,36 +404,37 @@ static void test_chatter_auto_shelve(void **state)
 	chatter(h, gate, "C2", ids);
 	/* The 3rd occurrence was born chattering and shelved one-shot by the router; its clear
 	 * (waited for by chatter()) ended the shelve. */
-	assert_int_equal(count(h,
+	assert_int_equal(
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert WHERE alert_id = $1 AND chattering"
 	                       " AND shelved = '' AND state = 'CLEARED_UNACK'",
 	                       1, (const char *[]){ids[2]}),
+	        1);
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                                " AND action = 'SHELVE' AND actor = 'alert-router'"
+	                                " AND to_state = 'ACTIVE_UNACK'",
+	                                1, (const char *[]){ids[2]}),
 	                 1);
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
-	                       " AND action = 'SHELVE' AND actor = 'alert-router'"
-	                       " AND to_state = 'ACTIVE_UNACK'",
-	                       1, (const char *[]){ids[2]}),
-	                 1);
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
-	                       " AND action = 'CHATTER'",
-	                       1, (const char *[]){ids[2]}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                                " AND action = 'CHATTER'",
+	                                1, (const char *[]){ids[2]}),
 	                 1);
 	/* Nothing of it was delivered: no outbox row at all. */
-	assert_int_equal(count(h, "SELECT count(*) FROM alert_delivery WHERE alert_id = $1", 1,
-	                       (const char *[]){ids[2]}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_delivery WHERE alert_id = $1",
+	                                1, (const char *[]){ids[2]}),
 	                 0);
 	/* On the team topic: the first two occurrences' raise and clear, then the sentinel. */
 	publish_alert(gate, "chat2-sentinel", "CH", "C3", "CHAT_SENTINEL", true);
 	for (int i = 0; i < 4; i++) {
-		json_t *o = next_json(team);
-		expect_msg(o, "alert", i % 2 == 0 ? "RAISE" : "CLEAR", "CHAT_X");
-		assert_string_equal(jstr(o, "alert_id"), ids[i / 2]);
+		json_t *o =
+		        alert_it_next_team(team, "alert", i % 2 == 0 ? "RAISE" : "CLEAR", "CHAT_X");
+		assert_string_equal(alert_it_jstr(o, "alert_id"), ids[i / 2]);
 		json_decref(o);
 	}
-	json_t *o = next_json(team);
-	expect_msg(o, "alert", "RAISE", "CHAT_SENTINEL");
+	json_t *o = alert_it_next_team(team, "alert", "RAISE", "CHAT_SENTINEL");
 	json_decref(o);
 	ct_mqtt_free(gate);
 	harness_sub_free(team);
@@ -607,10 +452,7 @@ static void publish_lot(struct harness *h, const char *event_id, const char *lot
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
-	hdr.event_id = (char *)event_id;
-	hdr.producer = (char *)"spc-gate-it";
-	hdr.produced_at_us = ct_now_us();
-	hdr.schema_version = 1;
+	alert_it_header(&hdr, event_id, "spc-gate-it");
 	l.header = &hdr;
 	l.site = (char *)"AR";
 	l.lot_id = (char *)lot;
@@ -628,24 +470,14 @@ static void publish_dead_letter(struct ct_mqtt *pub, const char *event_id)
 {
 	Cellthread__V1__DeadLetter d = CELLTHREAD__V1__DEAD_LETTER__INIT;
 	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	hdr.event_id = (char *)event_id;
-	hdr.producer = (char *)"spc-gate-it";
-	hdr.produced_at_us = ct_now_us();
-	hdr.schema_version = 1;
+	alert_it_header(&hdr, event_id, "spc-gate-it");
 	d.header = &hdr;
 	d.service = (char *)"spc-gate";
 	d.source_topic = (char *)"ct/v1/plant/AR/L1/S1/result";
 	d.reason_code = CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE;
 	d.reason = (char *)"not protobuf";
 	d.received_at_us = ct_now_us();
-	assert_int_equal(ct_pb_pack(&d.base, &buf, &len), CT_OK);
-	assert_int_equal(
-	        ct_mqtt_publish(pub, "ct/v1/sys/deadletter/spc-gate", buf, len, 1, false, WAIT),
-	        CT_OK);
-	free(buf);
+	alert_it_send(pub, "ct/v1/sys/deadletter/spc-gate", &d.base);
 }
 
 static void test_sources(void **state)
@@ -654,12 +486,12 @@ static void test_sources(void **state)
 	struct harness_proc *router = NULL, *fpy = NULL;
 	struct harness_sub *svc = NULL, *lots = NULL;
 	struct ct_mqtt *gate = NULL;
-	const char *env[] = {routes_env, "CT_ROUTER_DEADLETTER_BURST=5",
-	                     "CT_ROUTER_DEADLETTER_QUIET_S=2", NULL};
+	const char *env[] = {NULL, "CT_ROUTER_DEADLETTER_BURST=5", "CT_ROUTER_DEADLETTER_QUIET_S=2",
+	                     NULL};
 	char id[48];
 
-	write_routes(h, "id=svc team=svc severity=LOW kinds=service\n"
-	                "id=lots team=lots severity=LOW kinds=lot\n");
+	env[0] = alert_it_write_routes(h, "id=svc team=svc severity=LOW kinds=service\n"
+	                                  "id=lots team=lots severity=LOW kinds=lot\n");
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/svc", &svc), CT_OK);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/lots", &lots), CT_OK);
 	assert_int_equal(
@@ -670,31 +502,34 @@ static void test_sources(void **state)
 	/* A service instance dies: its last will says OFFLINE; back online clears it. */
 	assert_int_equal(harness_service_start(h, HARNESS_FPYREPORT, NULL, NULL, &fpy), CT_OK);
 	assert_int_equal(harness_proc_kill(h, fpy), CT_OK);
-	next_of(svc, "SERVICE_OFFLINE", "fpy-report/1", "RAISE");
+	json_decref(alert_it_next_of(svc, "SERVICE_OFFLINE", "fpy-report/1", "alert", "RAISE"));
+	assert_int_equal(alert_it_count(h, active_sql, 2,
+	                                (const char *[]){"SERVICE_OFFLINE", "fpy-report/1"}),
+	                 1);
 	assert_int_equal(
-	        count(h, active_sql, 2, (const char *[]){"SERVICE_OFFLINE", "fpy-report/1"}), 1);
-	assert_int_equal(count(h,
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert WHERE code = 'SERVICE_OFFLINE'"
 	                       " AND object_kind = 'service' AND object_id = 'fpy-report/1'"
 	                       " AND source = 'alert-router'",
 	                       0, NULL),
-	                 1);
+	        1);
 	assert_int_equal(harness_proc_restart(h, fpy, true), CT_OK);
-	next_of(svc, "SERVICE_OFFLINE", "fpy-report/1", "CLEAR");
-	wait_count(h, active_sql, 2, (const char *[]){"SERVICE_OFFLINE", "fpy-report/1"}, 0);
+	json_decref(alert_it_next_of(svc, "SERVICE_OFFLINE", "fpy-report/1", "alert", "CLEAR"));
+	alert_it_wait_count(h, active_sql, 2, (const char *[]){"SERVICE_OFFLINE", "fpy-report/1"},
+	                    0);
 
 	/* A lot held, then released. */
 	publish_lot(h, "lot-held-1", "LOT-FX1", CELLTHREAD__V1__LOT_STATE__LOT_STATE_HELD);
-	next_of(lots, "LOT_HELD", "AR/LOT-FX1", "RAISE");
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert WHERE code = 'LOT_HELD'"
-	                       " AND object_kind = 'lot' AND object_id = 'AR/LOT-FX1'"
-	                       " AND state = 'ACTIVE_UNACK'",
-	                       0, NULL),
+	json_decref(alert_it_next_of(lots, "LOT_HELD", "AR/LOT-FX1", "alert", "RAISE"));
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert WHERE code = 'LOT_HELD'"
+	                                " AND object_kind = 'lot' AND object_id = 'AR/LOT-FX1'"
+	                                " AND state = 'ACTIVE_UNACK'",
+	                                0, NULL),
 	                 1);
 	publish_lot(h, "lot-released-1", "LOT-FX1", CELLTHREAD__V1__LOT_STATE__LOT_STATE_RELEASED);
-	next_of(lots, "LOT_HELD", "AR/LOT-FX1", "CLEAR");
-	wait_count(h, active_sql, 2, (const char *[]){"LOT_HELD", "AR/LOT-FX1"}, 0);
+	json_decref(alert_it_next_of(lots, "LOT_HELD", "AR/LOT-FX1", "alert", "CLEAR"));
+	alert_it_wait_count(h, active_sql, 2, (const char *[]){"LOT_HELD", "AR/LOT-FX1"}, 0);
 
 	/* A burst of 5 dead letters from spc-gate raises (the 5th: four are not a burst, or
 	 * the alert would have been raised with 4 and repeated once); 2 s of quiet clear it. */
@@ -703,24 +538,25 @@ static void test_sources(void **state)
 		publish_dead_letter(gate, id);
 	}
 	assert_int_equal(ct_mqtt_flush(gate, WAIT), CT_OK);
-	next_of(svc, "DEADLETTER_BURST", "spc-gate", "RAISE");
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert WHERE code = 'DEADLETTER_BURST'"
-	                       " AND object_kind = 'service' AND object_id = 'spc-gate'"
-	                       " AND last_value = 5 AND count = 1 AND occurrence = 1"
-	                       " AND source_alert_id = 'dl-burst-4'",
-	                       0, NULL),
+	json_decref(alert_it_next_of(svc, "DEADLETTER_BURST", "spc-gate", "alert", "RAISE"));
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert WHERE code = 'DEADLETTER_BURST'"
+	                                " AND object_kind = 'service' AND object_id = 'spc-gate'"
+	                                " AND last_value = 5 AND count = 1 AND occurrence = 1"
+	                                " AND source_alert_id = 'dl-burst-4'",
+	                                0, NULL),
 	                 1);
-	next_of(svc, "DEADLETTER_BURST", "spc-gate", "CLEAR");
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert_transition t JOIN alert a USING"
-	                       " (alert_id) WHERE a.code = 'DEADLETTER_BURST'"
-	                       " AND t.action = 'CLEAR' AND t.actor = 'alert-router'"
-	                       " AND t.reason = 'no repeat for 2 s'",
-	                       0, NULL),
+	json_decref(alert_it_next_of(svc, "DEADLETTER_BURST", "spc-gate", "alert", "CLEAR"));
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition t JOIN alert a USING"
+	                                " (alert_id) WHERE a.code = 'DEADLETTER_BURST'"
+	                                " AND t.action = 'CLEAR' AND t.actor = 'alert-router'"
+	                                " AND t.reason = 'no repeat for 2 s'",
+	                                0, NULL),
 	                 1);
-	assert_int_equal(count(h, active_sql, 2, (const char *[]){"DEADLETTER_BURST", "spc-gate"}),
-	                 0);
+	assert_int_equal(
+	        alert_it_count(h, active_sql, 2, (const char *[]){"DEADLETTER_BURST", "spc-gate"}),
+	        0);
 	ct_mqtt_free(gate);
 	harness_sub_free(svc);
 	harness_sub_free(lots);
@@ -739,11 +575,11 @@ static void test_kpi(void **state)
 	struct harness_proc *router = NULL;
 	struct harness_sub *team = NULL, *kpis = NULL, *replies = NULL;
 	struct ct_mqtt *gate = NULL, *cli = NULL;
-	const char *env[] = {routes_env, "CT_ROUTER_KPI_INTERVAL_S=1", NULL};
+	const char *env[] = {NULL, "CT_ROUTER_KPI_INTERVAL_S=1", NULL};
 	char ids[3][64];
 	bool matched = false;
 
-	write_routes(h, "id=kpi team=kpi severity=LOW filter=AR/KP/#\n");
+	env[0] = alert_it_write_routes(h, "id=kpi team=kpi severity=LOW filter=AR/KP/#\n");
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/kpi", &team), CT_OK);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/sys/reply/+/alerts/#", &replies), CT_OK);
 	assert_int_equal(
@@ -759,22 +595,24 @@ static void test_kpi(void **state)
 	publish_alert(gate, "kpi-3", "KP", "K3", "KPI_C", true);
 	publish_alert(gate, "kpi-1b", "KP", "K1", "KPI_A", true);
 	for (int i = 0; i < 3; i++) {
-		json_t *o = next_json(team);
-		const char *code = jstr(o, "code");
-		expect_msg(o, "alert", "RAISE", NULL);
+		json_t *o = alert_it_next_json(team);
+		const char *code = alert_it_jstr(o, "code");
+		alert_it_expect(o, "alert", "RAISE", NULL);
 		/* KPI_A, KPI_B, KPI_C: in whatever order they come */
 		assert_true(strlen(code) == 5 && code[4] >= 'A' && code[4] <= 'C');
-		snprintf(ids[code[4] - 'A'], 64, "%s", jstr(o, "alert_id"));
+		snprintf(ids[code[4] - 'A'], 64, "%s", alert_it_jstr(o, "alert_id"));
 		json_decref(o);
 	}
-	act(cli, replies, ids[2], CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_SHELVE,
-	    "known, being fixed");
+	alert_it_act_ok(cli, replies, ids[2], CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_SHELVE,
+	                "known, being fixed");
 	publish_alert(gate, "kpi-2c", "KP", "K2", "KPI_B", false);
-	wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND state = 'CLEARED_UNACK'",
-	           1, (const char *[]){ids[1]}, 1);
-	wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND count = 2", 1,
-	           (const char *[]){ids[0]}, 1);
-	wait_count(h, "SELECT alarms_24h FROM alert_kpi_position WHERE team = 'kpi'", 0, NULL, 3);
+	alert_it_wait_count(
+	        h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND state = 'CLEARED_UNACK'", 1,
+	        (const char *[]){ids[1]}, 1);
+	alert_it_wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND count = 2", 1,
+	                    (const char *[]){ids[0]}, 1);
+	alert_it_wait_count(h, "SELECT alarms_24h FROM alert_kpi_position WHERE team = 'kpi'", 0,
+	                    NULL, 3);
 	int64_t settled_us = ct_now_us();
 
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/kpi", &kpis), CT_OK);
@@ -784,11 +622,11 @@ static void test_kpi(void **state)
 		const char *topic;
 		const uint8_t *payload;
 		size_t len;
-		long long before = count(h, standing_sql, 0, NULL);
+		long long before = alert_it_count(h, standing_sql, 0, NULL);
 		assert_int_equal(harness_sub_next(kpis, WAIT, &topic, &payload, &len), CT_OK);
 		Cellthread__V1__AlarmKpi *k = cellthread__v1__alarm_kpi__unpack(NULL, len, payload);
 		assert_non_null(k);
-		long long after = count(h, standing_sql, 0, NULL);
+		long long after = alert_it_count(h, standing_sql, 0, NULL);
 		if (k->at_us < settled_us || before != after) {
 			cellthread__v1__alarm_kpi__free_unpacked(k, NULL);
 			continue;
@@ -800,19 +638,21 @@ static void test_kpi(void **state)
 		assert_non_null(p);
 		assert_int_equal(
 		        p->alarms_last_day,
-		        count(h, "SELECT alarms_24h FROM alert_kpi_position WHERE team = 'kpi'", 0,
-		              NULL));
+		        alert_it_count(
+		                h, "SELECT alarms_24h FROM alert_kpi_position WHERE team = 'kpi'",
+		                0, NULL));
 		assert_int_equal(p->alarms_last_day, 3);
 		assert_int_equal(p->alarms_last_10min, 3);
 		assert_false(p->in_flood);
 		assert_int_equal(k->standing, after);
 		/* Of this test's three: K1 stands, K2 cleared, K3 shelved. */
 		assert_int_equal(
-		        count(h,
-		              "SELECT count(*) FROM alert WHERE alert_id IN ($1, $2, $3)"
-		              " AND state IN ('ACTIVE_UNACK', 'ACTIVE_ACK') AND shelved = ''"
-		              " AND NOT suppressed AND NOT out_of_service",
-		              3, (const char *[]){ids[0], ids[1], ids[2]}),
+		        alert_it_count(
+		                h,
+		                "SELECT count(*) FROM alert WHERE alert_id IN ($1, $2, $3)"
+		                " AND state IN ('ACTIVE_UNACK', 'ACTIVE_ACK') AND shelved = ''"
+		                " AND NOT suppressed AND NOT out_of_service",
+		                3, (const char *[]){ids[0], ids[1], ids[2]}),
 		        1);
 		assert_true(k->shelved >= 1);
 		matched = true;

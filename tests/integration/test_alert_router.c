@@ -31,172 +31,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "alert_it.h"
 #include "cellthread/v1/alert.pb-c.h"
 #include "cellthread/v1/control.pb-c.h"
 #include "ct_error.h"
-#include "ct_pb.h"
 #include "ct_time.h"
 #include "harness.h"
 
 #define WAIT HARNESS_WAIT_MS
 
-static char routes_env[HARNESS_PATH_MAX + 32];
-
-/* Writes a routes file into the test directory and points CT_ROUTER_ROUTES_FILE at it. */
-static void write_routes(struct harness *h, const char *text)
-{
-	char path[HARNESS_PATH_MAX];
-	FILE *f;
-	snprintf(path, sizeof(path), "%s/routes.conf", h->dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	snprintf(routes_env, sizeof(routes_env), "CT_ROUTER_ROUTES_FILE=%s", path);
-}
-
-static long long count(struct harness *h, const char *sql, int n, const char *const *params)
-{
-	long long v = -1;
-	assert_int_equal(harness_sql_long(h, sql, n, params, &v), CT_OK);
-	return v;
-}
-
-/* Prints the outbox (what a failed wait on deliveries needs to be understood). */
-static void dump_outbox(struct harness *h)
-{
-	PGresult *res = NULL;
-	if (harness_sql(h,
-	                "SELECT delivery_id, action, channel, not_before, next_attempt_at,"
-	                " delivered_at, skipped, last_error FROM alert_delivery"
-	                " ORDER BY delivery_seq",
-	                0, NULL, &res) != CT_OK)
-		return;
-	for (int i = 0; i < PQntuples(res); i++) {
-		for (int j = 0; j < PQnfields(res); j++)
-			printf("%s%s", j ? " | " : "outbox: ", PQgetvalue(res, i, j));
-		printf("\n");
-	}
-	PQclear(res);
-}
-
-static void wait_count(struct harness *h, const char *sql, int n, const char *const *params,
-                       long long expected)
-{
-	if (harness_wait_sql_countv(h, sql, n, params, expected, WAIT) != CT_OK) {
-		dump_outbox(h);
-		fail_msg("waited for %lld from: %s (last %lld)", expected, sql,
-		         count(h, sql, n, params));
-	}
-}
-
-/* Publishes an Alert as spc-gate on its station's alert topic. */
+/* Publishes an Alert as spc-gate on AR/L1/<station> (active or cleared, with its value). */
 static void publish_alert(struct ct_mqtt *pub, const char *event_id, const char *station,
                           const char *code, bool active, double value)
 {
-	Cellthread__V1__Alert a = CELLTHREAD__V1__ALERT__INIT;
-	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
-	char topic[160];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	hdr.event_id = (char *)event_id;
-	hdr.producer = (char *)"spc-gate-it";
-	hdr.produced_at_us = ct_now_us();
-	hdr.schema_version = 1;
-	a.header = &hdr;
-	a.alert_id = (char *)event_id;
-	a.severity = CELLTHREAD__V1__SEVERITY__SEVERITY_HIGH;
-	a.state = active ? CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_ACTIVE
-	                 : CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_CLEARED;
-	a.site = (char *)"AR";
-	a.line = (char *)"L1";
-	a.station = (char *)station;
-	a.source = (char *)"spc-gate";
-	a.code = (char *)code;
-	a.text = (char *)"test alert";
-	a.raised_at_us = ct_now_us();
-	a.value = value;
-	snprintf(topic, sizeof(topic), "ct/v1/plant/AR/L1/%s/alert", station);
-	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
-	assert_int_equal(ct_mqtt_publish(pub, topic, buf, len, 1, false, WAIT), CT_OK);
-	free(buf);
-}
-
-static void publish_command(struct ct_mqtt *pub, const char *event_id, const char *station,
-                            bool stop)
-{
-	Cellthread__V1__StationCommand c = CELLTHREAD__V1__STATION_COMMAND__INIT;
-	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
-	char topic[160];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	hdr.event_id = (char *)event_id;
-	hdr.producer = (char *)"spc-gate-it";
-	hdr.produced_at_us = ct_now_us();
-	hdr.schema_version = 1;
-	c.header = &hdr;
-	c.site = (char *)"AR";
-	c.line = (char *)"L1";
-	c.station = (char *)station;
-	c.kind = stop ? CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_STOP
-	              : CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_RESUME;
-	c.reason_code = (char *)"IT";
-	snprintf(topic, sizeof(topic), "ct/v1/plant/AR/L1/%s/command", station);
-	assert_int_equal(ct_pb_pack(&c.base, &buf, &len), CT_OK);
-	assert_int_equal(ct_mqtt_publish(pub, topic, buf, len, 1, false, WAIT), CT_OK);
-	free(buf);
-}
-
-/* Sends an AlertAction as the cli credential and returns the router's reply (free it). */
-static Cellthread__V1__AlertReply *act(struct harness *h, struct ct_mqtt *cli,
-                                       struct harness_sub *replies, const char *alert_id,
-                                       Cellthread__V1__AlarmAction action, const char *reason,
-                                       int64_t shelve_until_us)
-{
-	Cellthread__V1__AlertAction a = CELLTHREAD__V1__ALERT_ACTION__INIT;
-	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
-	char event_id[48], request_id[32], reply_topic[160];
-	static unsigned seq;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	const char *topic;
-	const uint8_t *payload;
-
-	(void)h;
-	snprintf(event_id, sizeof(event_id), "act-it-%d-%u", (int)getpid(), ++seq);
-	snprintf(request_id, sizeof(request_id), "r%u", seq);
-	snprintf(reply_topic, sizeof(reply_topic), "ct/v1/sys/reply/%s/alerts/%s",
-	         harness_sub_client_id(replies), request_id);
-	hdr.event_id = event_id;
-	hdr.producer = (char *)"cli-it";
-	hdr.produced_at_us = ct_now_us();
-	hdr.schema_version = 1;
-	a.header = &hdr;
-	a.request_id = request_id;
-	a.alert_id = (char *)alert_id;
-	a.action = action;
-	a.actor = (char *)"Ana Operator";
-	a.reason = (char *)reason;
-	a.shelve_until_us = shelve_until_us;
-	a.reply_topic = reply_topic;
-	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
-	assert_int_equal(ct_mqtt_publish(cli, "ct/v1/sys/rpc/alert-router/cli/action", buf, len, 1,
-	                                 false, WAIT),
-	                 CT_OK);
-	free(buf);
-	for (;;) {
-		Cellthread__V1__AlertReply *rep;
-		assert_int_equal(harness_sub_next(replies, WAIT, &topic, &payload, &len), CT_OK);
-		rep = cellthread__v1__alert_reply__unpack(NULL, len, payload);
-		assert_non_null(rep);
-		if (strcmp(rep->request_id, request_id) == 0)
-			return rep;
-		cellthread__v1__alert_reply__free_unpacked(rep, NULL);
-	}
+	alert_it_publish(
+	        pub, &(struct alert_it_alert){.event_id = event_id,
+	                                      .station = station,
+	                                      .code = code,
+	                                      .state = active ? ALERT_IT_ACTIVE : ALERT_IT_CLEARED,
+	                                      .value = value});
 }
 
 static void expect_ok(Cellthread__V1__AlertReply *rep, const char *state)
@@ -216,29 +70,16 @@ static void expect_ok(Cellthread__V1__AlertReply *rep, const char *state)
 	cellthread__v1__alert_reply__free_unpacked(rep, NULL);
 }
 
-/* The next JSON message on the team topic: its action (and alert_id into id, when given). */
+/* The next JSON message on the team topic: its action and code (any code when want_code is
+ * NULL) and a delivery ID; its alert_id into id, when given. */
 static void next_team(struct harness_sub *team, const char *want_action, const char *want_code,
                       char *id, size_t id_len)
 {
-	const char *topic;
-	const uint8_t *payload;
-	size_t len;
-	json_error_t jerr;
-	json_t *o;
+	json_t *o = alert_it_next_team(team, NULL, want_action, want_code);
 
-	assert_int_equal(harness_sub_next(team, WAIT, &topic, &payload, &len), CT_OK);
-	o = json_loadb((const char *)payload, len, 0, &jerr);
-	if (o == NULL)
-		fail_msg("team topic %s: not JSON: %s", topic, jerr.text);
-	const char *action = json_string_value(json_object_get(o, "action"));
-	const char *code = json_string_value(json_object_get(o, "code"));
-	if (action == NULL || strcmp(action, want_action) != 0 ||
-	    (want_code != NULL && (code == NULL || strcmp(code, want_code) != 0)))
-		fail_msg("team topic: %.*s, expected action %s code %s", (int)len,
-		         (const char *)payload, want_action, want_code ? want_code : "(any)");
 	assert_non_null(json_string_value(json_object_get(o, "delivery_id")));
 	if (id != NULL)
-		snprintf(id, id_len, "%s", json_string_value(json_object_get(o, "alert_id")));
+		snprintf(id, id_len, "%s", alert_it_jstr(o, "alert_id"));
 	json_decref(o);
 }
 
@@ -253,9 +94,9 @@ static void test_lifecycle(void **state)
 	struct harness_sub *team = NULL, *replies = NULL;
 	struct ct_mqtt *gate = NULL, *cli = NULL;
 	char id1[64], id2[64], id3[64], id4[64], id5[64];
-	const char *env[] = {routes_env, NULL};
+	const char *env[] = {NULL, NULL};
 
-	write_routes(h, ops_routes);
+	env[0] = alert_it_write_routes(h, ops_routes);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/ops", &team), CT_OK);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/sys/reply/+/alerts/#", &replies), CT_OK);
 	assert_int_equal(harness_service_start(h, HARNESS_ALERTROUTER, NULL, env, &router), CT_OK);
@@ -266,22 +107,22 @@ static void test_lifecycle(void **state)
 	publish_alert(gate, "lc-1", "S1", "TEST_HIGH", true, 1.5);
 	next_team(team, "RAISE", "TEST_HIGH", id1, sizeof(id1));
 	publish_alert(gate, "lc-2", "S1", "TEST_HIGH", true, 2.5);
-	wait_count(h,
-	           "SELECT count(*) FROM alert WHERE alert_id = $1 AND count = 2"
-	           " AND last_value = 2.5",
-	           1, (const char *[]){id1}, 1);
-	expect_ok(act(h, cli, replies, id1, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK,
-	              "seen, checking the nozzle", 0),
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert WHERE alert_id = $1 AND count = 2"
+	                    " AND last_value = 2.5",
+	                    1, (const char *[]){id1}, 1);
+	expect_ok(alert_it_act(cli, replies, id1, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK,
+	                       "seen, checking the nozzle", 0),
 	          "ALARM_STATE_ACTIVE_ACK");
 	next_team(team, "ACK", "TEST_HIGH", NULL, 0);
-	Cellthread__V1__AlertReply *rep = act(
-	        h, cli, replies, id1, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK, "again", 0);
+	Cellthread__V1__AlertReply *rep = alert_it_act(
+	        cli, replies, id1, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK, "again", 0);
 	assert_false(rep->ok);
 	assert_non_null(strstr(rep->error, id1));
 	cellthread__v1__alert_reply__free_unpacked(rep, NULL);
 	publish_alert(gate, "lc-3", "S1", "TEST_HIGH", false, 0);
 	next_team(team, "CLEAR", "TEST_HIGH", NULL, 0);
-	wait_count(h, state_sql, 2, (const char *[]){id1, "NORMAL"}, 1);
+	alert_it_wait_count(h, state_sql, 2, (const char *[]){id1, "NORMAL"}, 1);
 
 	/* The condition returns: occurrence 2; clears unacknowledged; acknowledged -> NORMAL. */
 	publish_alert(gate, "lc-4", "S1", "TEST_HIGH", true, 3);
@@ -289,9 +130,9 @@ static void test_lifecycle(void **state)
 	assert_string_not_equal(id1, id2);
 	publish_alert(gate, "lc-5", "S1", "TEST_HIGH", false, 0);
 	next_team(team, "CLEAR", "TEST_HIGH", NULL, 0);
-	wait_count(h, state_sql, 2, (const char *[]){id2, "CLEARED_UNACK"}, 1);
-	expect_ok(act(h, cli, replies, id2, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK,
-	              "cleared by itself", 0),
+	alert_it_wait_count(h, state_sql, 2, (const char *[]){id2, "CLEARED_UNACK"}, 1);
+	expect_ok(alert_it_act(cli, replies, id2, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK,
+	                       "cleared by itself", 0),
 	          "ALARM_STATE_NORMAL");
 	next_team(team, "ACK", "TEST_HIGH", NULL, 0);
 
@@ -299,47 +140,50 @@ static void test_lifecycle(void **state)
 	 * the shelve. Then occurrence 4 shelved for 2 s: the shelve expires by itself. */
 	publish_alert(gate, "lc-6", "S1", "TEST_HIGH", true, 4);
 	next_team(team, "RAISE", "TEST_HIGH", id3, sizeof(id3));
-	expect_ok(act(h, cli, replies, id3, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_SHELVE,
-	              "known, nozzle being replaced", 0),
+	expect_ok(alert_it_act(cli, replies, id3, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_SHELVE,
+	                       "known, nozzle being replaced", 0),
 	          "ALARM_STATE_ACTIVE_UNACK");
 	publish_alert(gate, "lc-7", "S1", "TEST_HIGH", true, 5);
 	publish_alert(gate, "lc-8", "S1", "TEST_HIGH", false, 0);
-	wait_count(h,
-	           "SELECT count(*) FROM alert WHERE alert_id = $1 AND state = 'CLEARED_UNACK'"
-	           " AND shelved = '' AND count = 2",
-	           1, (const char *[]){id3}, 1);
-	expect_ok(act(h, cli, replies, id3, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK, "done",
-	              0),
+	alert_it_wait_count(
+	        h,
+	        "SELECT count(*) FROM alert WHERE alert_id = $1 AND state = 'CLEARED_UNACK'"
+	        " AND shelved = '' AND count = 2",
+	        1, (const char *[]){id3}, 1);
+	expect_ok(alert_it_act(cli, replies, id3, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK,
+	                       "done", 0),
 	          "ALARM_STATE_NORMAL");
 	next_team(team, "ACK", "TEST_HIGH", NULL, 0); /* the next delivery: nothing in between */
 	publish_alert(gate, "lc-9", "S1", "TEST_HIGH", true, 6);
 	next_team(team, "RAISE", "TEST_HIGH", id4, sizeof(id4));
-	expect_ok(act(h, cli, replies, id4, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_SHELVE,
-	              "for two seconds", ct_now_us() + 2000000),
+	expect_ok(alert_it_act(cli, replies, id4, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_SHELVE,
+	                       "for two seconds", ct_now_us() + 2000000),
 	          NULL);
-	wait_count(h,
-	           "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
-	           " AND action = 'SHELVE_EXPIRED' AND actor = 'alert-router'",
-	           1, (const char *[]){id4}, 1);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                    " AND action = 'SHELVE_EXPIRED' AND actor = 'alert-router'",
+	                    1, (const char *[]){id4}, 1);
 	/* Announced again, since it is still active and unacknowledged. */
 	next_team(team, "SHELVE_EXPIRED", "TEST_HIGH", NULL, 0);
 
 	/* Comment (a reason is required), out of service and back. */
-	rep = act(h, cli, replies, id4, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_COMMENT, "", 0);
+	rep = alert_it_act(cli, replies, id4, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_COMMENT,
+	                   "", 0);
 	assert_false(rep->ok);
 	cellthread__v1__alert_reply__free_unpacked(rep, NULL);
-	expect_ok(act(h, cli, replies, id4, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_COMMENT,
-	              "maintenance informed", 0),
+	expect_ok(alert_it_act(cli, replies, id4,
+	                       CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_COMMENT,
+	                       "maintenance informed", 0),
 	          NULL);
-	expect_ok(act(h, cli, replies, id4,
-	              CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_REMOVE_FROM_SERVICE,
-	              "sensor replaced this week", 0),
+	expect_ok(alert_it_act(cli, replies, id4,
+	                       CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_REMOVE_FROM_SERVICE,
+	                       "sensor replaced this week", 0),
 	          NULL);
-	wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND out_of_service", 1,
-	           (const char *[]){id4}, 1);
-	expect_ok(act(h, cli, replies, id4,
-	              CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_RETURN_TO_SERVICE, "sensor back",
-	              0),
+	alert_it_wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND out_of_service",
+	                    1, (const char *[]){id4}, 1);
+	expect_ok(alert_it_act(cli, replies, id4,
+	                       CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_RETURN_TO_SERVICE,
+	                       "sensor back", 0),
 	          NULL);
 	next_team(team, "RETURN_TO_SERVICE", "TEST_HIGH", NULL, 0);
 	/* Cleared and back before anyone acknowledged: occurrence 4 closes (SUPERSEDED), the
@@ -348,22 +192,24 @@ static void test_lifecycle(void **state)
 	next_team(team, "CLEAR", "TEST_HIGH", NULL, 0);
 	publish_alert(gate, "lc-13", "S1", "TEST_HIGH", true, 8);
 	next_team(team, "RAISE", "TEST_HIGH", NULL, 0);
-	wait_count(h, state_sql, 2, (const char *[]){id4, "NORMAL"}, 1);
+	alert_it_wait_count(h, state_sql, 2, (const char *[]){id4, "NORMAL"}, 1);
 
 	/* Suppressed by design: a station stopped by a command has its SPC alarms suppressed. */
-	publish_command(gate, "cmd-stop-1", "S2", true);
-	wait_count(h, "SELECT count(*) FROM alert_station_stop WHERE station = 'S2'", 0, NULL, 1);
+	alert_it_publish_command(gate, "cmd-stop-1", "S2", true);
+	alert_it_wait_count(h, "SELECT count(*) FROM alert_station_stop WHERE station = 'S2'", 0,
+	                    NULL, 1);
 	publish_alert(gate, "lc-10", "S2", "SPC_NELSON1", true, 7);
 	publish_alert(gate, "lc-11", "S2", "TEST_OTHER", true, 7); /* not a process alarm */
 	next_team(team, "RAISE", "TEST_OTHER", NULL, 0);
-	wait_count(h,
-	           "SELECT count(*) FROM alert WHERE station = 'S2' AND code = 'SPC_NELSON1'"
-	           " AND suppressed",
-	           0, NULL, 1);
-	publish_command(gate, "cmd-resume-1", "S2", false);
+	alert_it_wait_count(
+	        h,
+	        "SELECT count(*) FROM alert WHERE station = 'S2' AND code = 'SPC_NELSON1'"
+	        " AND suppressed",
+	        0, NULL, 1);
+	alert_it_publish_command(gate, "cmd-resume-1", "S2", false);
 	next_team(team, "UNSUPPRESS", "SPC_NELSON1", id5, sizeof(id5));
-	wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND NOT suppressed", 1,
-	           (const char *[]){id5}, 1);
+	alert_it_wait_count(h, "SELECT count(*) FROM alert WHERE alert_id = $1 AND NOT suppressed",
+	                    1, (const char *[]){id5}, 1);
 
 	/* The audit holds every transition with who and why. */
 	const char *const audit[][2] = {
@@ -380,21 +226,23 @@ static void test_lifecycle(void **state)
 	        {"SUPERSEDED", "alert-router"},
 	};
 	for (size_t i = 0; i < sizeof(audit) / sizeof(audit[0]); i++)
-		if (count(h,
-		          "SELECT count(*) FROM alert_transition WHERE action = $1 AND actor = $2"
-		          " AND reason <> ''",
-		          2, audit[i]) < 1)
+		if (alert_it_count(
+		            h,
+		            "SELECT count(*) FROM alert_transition WHERE action = $1 AND actor = $2"
+		            " AND reason <> ''",
+		            2, audit[i]) < 1)
 			fail_msg("no %s transition by %s with a reason", audit[i][0], audit[i][1]);
-	assert_int_equal(count(h,
+	assert_int_equal(
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert_transition WHERE actor = 'Ana Operator'"
 	                       " AND credential <> 'cli'",
 	                       0, NULL),
-	                 0);
+	        0);
 	/* The comment without a reason and the second acknowledgement changed nothing. */
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
-	                       " AND action = 'ACK'",
-	                       1, (const char *[]){id1}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                                " AND action = 'ACK'",
+	                                1, (const char *[]){id1}),
 	                 1);
 	assert_true(harness_proc_is_alive(router));
 	ct_mqtt_free(gate);
@@ -416,10 +264,10 @@ static void test_two_publishers(void **state)
 	struct harness_proc *router = NULL;
 	struct ct_mqtt *a = NULL, *b = NULL;
 	/* 400 raises of one alert are one alarm; no flood to count here. */
-	const char *env[] = {routes_env, "CT_ROUTER_FLOOD_ON=100000", NULL};
+	const char *env[] = {NULL, "CT_ROUTER_FLOOD_ON=100000", NULL};
 	char id[48];
 
-	write_routes(h, ops_routes);
+	env[0] = alert_it_write_routes(h, ops_routes);
 	assert_int_equal(
 	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-burst", env, &router),
 	        CT_OK);
@@ -435,16 +283,17 @@ static void test_two_publishers(void **state)
 	}
 	assert_int_equal(ct_mqtt_flush(a, WAIT), CT_OK);
 	assert_int_equal(ct_mqtt_flush(b, WAIT), CT_OK);
-	wait_count(h,
-	           "SELECT sum(count) FROM alert WHERE code = 'TEST_BURST'"
-	           " AND state IN ('ACTIVE_UNACK', 'ACTIVE_ACK')",
-	           0, NULL, 400);
-	assert_int_equal(count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_BURST'", 0, NULL),
-	                 1);
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert_transition t JOIN alert a USING"
-	                       " (alert_id) WHERE a.code = 'TEST_BURST'",
-	                       0, NULL),
+	alert_it_wait_count(h,
+	                    "SELECT sum(count) FROM alert WHERE code = 'TEST_BURST'"
+	                    " AND state IN ('ACTIVE_UNACK', 'ACTIVE_ACK')",
+	                    0, NULL, 400);
+	assert_int_equal(
+	        alert_it_count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_BURST'", 0, NULL),
+	        1);
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition t JOIN alert a USING"
+	                                " (alert_id) WHERE a.code = 'TEST_BURST'",
+	                                0, NULL),
 	                 1);
 	ct_mqtt_free(a);
 	ct_mqtt_free(b);
@@ -458,10 +307,10 @@ static void test_kill9_mid_burst(void **state)
 	struct harness_sub *team = NULL;
 	struct ct_mqtt *gate = NULL;
 	/* 40 alarms at once would be a flood (grouped, test_alert_floods): not the subject. */
-	const char *env[] = {routes_env, "CT_ROUTER_FLOOD_ON=100000", NULL};
+	const char *env[] = {NULL, "CT_ROUTER_FLOOD_ON=100000", NULL};
 	char id[48], station[16];
 
-	write_routes(h, ops_routes);
+	env[0] = alert_it_write_routes(h, ops_routes);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/ops", &team), CT_OK);
 	assert_int_equal(
 	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-kill", env, &router),
@@ -480,45 +329,39 @@ static void test_kill9_mid_burst(void **state)
 		assert_int_equal(ct_mqtt_flush(gate, WAIT), CT_OK);
 		if (round == 0) {
 			/* Mid-burst: some handled, some not yet. */
-			wait_count(h,
-			           "SELECT least(count(*), 5) FROM alert WHERE code = 'TEST_KILL'",
-			           0, NULL, 5);
+			alert_it_wait_count(
+			        h, "SELECT least(count(*), 5) FROM alert WHERE code = 'TEST_KILL'",
+			        0, NULL, 5);
 			assert_int_equal(harness_proc_kill(h, router), CT_OK);
 		}
 	}
 	assert_int_equal(harness_proc_restart(h, router, true), CT_OK);
 	/* Every alert once, with both raises counted; half of them cleared. */
-	wait_count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_KILL' AND count = 2", 0, NULL,
-	           40);
-	wait_count(
+	alert_it_wait_count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_KILL' AND count = 2",
+	                    0, NULL, 40);
+	alert_it_wait_count(
 	        h,
 	        "SELECT count(*) FROM alert WHERE code = 'TEST_KILL' AND state = 'CLEARED_UNACK'",
 	        0, NULL, 20);
-	assert_int_equal(count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_KILL'", 0, NULL),
-	                 40);
+	assert_int_equal(
+	        alert_it_count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_KILL'", 0, NULL),
+	        40);
 	/* No transition twice: one RAISE per alert, one CLEAR per cleared one. */
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert_transition t JOIN alert a USING"
-	                       " (alert_id) WHERE a.code = 'TEST_KILL'",
-	                       0, NULL),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition t JOIN alert a USING"
+	                                " (alert_id) WHERE a.code = 'TEST_KILL'",
+	                                0, NULL),
 	                 60);
 	/* Every delivery decided once and delivered: 40 raises and 20 clears to ops. */
-	wait_count(h,
-	           "SELECT count(*) FROM alert_delivery d JOIN alert a USING (alert_id)"
-	           " WHERE a.code = 'TEST_KILL' AND d.delivered_at IS NOT NULL",
-	           0, NULL, 60);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_delivery d JOIN alert a USING (alert_id)"
+	                    " WHERE a.code = 'TEST_KILL' AND d.delivered_at IS NOT NULL",
+	                    0, NULL, 60);
 	/* And the team topic saw every one of them (a repeat carries the same delivery ID). */
 	json_t *seen = json_object();
 	while (json_object_size(seen) < 60) {
-		const char *topic;
-		const uint8_t *payload;
-		size_t len;
-		json_error_t jerr;
-		assert_int_equal(harness_sub_next(team, WAIT, &topic, &payload, &len), CT_OK);
-		json_t *o = json_loadb((const char *)payload, len, 0, &jerr);
-		assert_non_null(o);
-		const char *code = json_string_value(json_object_get(o, "code"));
-		if (code != NULL && strcmp(code, "TEST_KILL") == 0)
+		json_t *o = alert_it_next_json(team);
+		if (strcmp(alert_it_jstr(o, "code"), "TEST_KILL") == 0)
 			json_object_set_new(seen,
 			                    json_string_value(json_object_get(o, "delivery_id")),
 			                    json_true());
@@ -534,17 +377,10 @@ static void test_kill9_mid_burst(void **state)
 static void next_station(struct harness_sub *team, char *station, size_t len, char *action,
                          size_t action_len)
 {
-	const char *topic;
-	const uint8_t *payload;
-	size_t n;
-	json_error_t jerr;
-	json_t *o;
+	json_t *o = alert_it_next_json(team);
 
-	assert_int_equal(harness_sub_next(team, WAIT, &topic, &payload, &n), CT_OK);
-	o = json_loadb((const char *)payload, n, 0, &jerr);
-	assert_non_null(o);
-	snprintf(station, len, "%s", json_string_value(json_object_get(o, "station")));
-	snprintf(action, action_len, "%s", json_string_value(json_object_get(o, "action")));
+	snprintf(station, len, "%s", alert_it_jstr(o, "station"));
+	snprintf(action, action_len, "%s", alert_it_jstr(o, "action"));
 	json_decref(o);
 }
 
@@ -555,11 +391,11 @@ static void test_rate_and_hysteresis(void **state)
 	struct harness_proc *router = NULL;
 	struct harness_sub *rl = NULL, *hy = NULL;
 	struct ct_mqtt *gate = NULL;
-	const char *env[] = {routes_env, "CT_ROUTER_FLOOD_ON=100000", NULL};
+	const char *env[] = {NULL, "CT_ROUTER_FLOOD_ON=100000", NULL};
 	char id[48], station[16], action[32];
 
-	write_routes(h, "id=rl team=rl codes=TEST_RATE rate=3\n"
-	                "id=hy team=hy codes=TEST_HYST delay_on=2 delay_off=2\n");
+	env[0] = alert_it_write_routes(h, "id=rl team=rl codes=TEST_RATE rate=3\n"
+	                                  "id=hy team=hy codes=TEST_HYST delay_on=2 delay_off=2\n");
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/rl", &rl), CT_OK);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/hy", &hy), CT_OK);
 	assert_int_equal(
@@ -573,27 +409,29 @@ static void test_rate_and_hysteresis(void **state)
 		snprintf(station, sizeof(station), "R%d", i);
 		publish_alert(gate, id, station, "TEST_RATE", true, i);
 	}
-	wait_count(h,
-	           "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'rl'"
-	           " AND skipped LIKE 'rate limit%'",
-	           0, NULL, 3);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'rl'"
+	                    " AND skipped LIKE 'rate limit%'",
+	                    0, NULL, 3);
 	for (int i = 0; i < 3; i++) {
 		next_station(rl, station, sizeof(station), action, sizeof(action));
 		assert_string_equal(action, "RAISE");
 	}
-	assert_int_equal(count(h,
+	assert_int_equal(
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'rl'"
 	                       " AND delivered_at IS NOT NULL",
 	                       0, NULL),
-	                 3);
+	        3);
 
 	/* Hysteresis: H1 clears within its delay-on (never told), H2 lasts (told 2 s later),
 	 * clears and returns within its delay-off (neither told), H3 marks the end. */
 	publish_alert(gate, "hy-1", "H1", "TEST_HYST", true, 1);
 	publish_alert(gate, "hy-1c", "H1", "TEST_HYST", false, 0);
 	publish_alert(gate, "hy-2", "H2", "TEST_HYST", true, 2);
-	wait_count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_HYST' AND station = 'H2'", 0,
-	           NULL, 1);
+	alert_it_wait_count(
+	        h, "SELECT count(*) FROM alert WHERE code = 'TEST_HYST' AND station = 'H2'", 0,
+	        NULL, 1);
 	next_station(hy, station, sizeof(station), action, sizeof(action));
 	assert_string_equal(station, "H2");
 	assert_string_equal(action, "RAISE");
@@ -603,14 +441,14 @@ static void test_rate_and_hysteresis(void **state)
 	next_station(hy, station, sizeof(station), action, sizeof(action));
 	assert_string_equal(station, "H3");
 	assert_string_equal(action, "RAISE");
-	wait_count(h,
-	           "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'hy'"
-	           " AND skipped LIKE 'delay-on%'",
-	           0, NULL, 2); /* H1's raise and its clear */
-	wait_count(h,
-	           "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'hy'"
-	           " AND skipped LIKE 'delay-off%'",
-	           0, NULL, 2); /* H2's clear and its return */
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'hy'"
+	                    " AND skipped LIKE 'delay-on%'",
+	                    0, NULL, 2); /* H1's raise and its clear */
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'hy'"
+	                    " AND skipped LIKE 'delay-off%'",
+	                    0, NULL, 2); /* H2's clear and its return */
 	ct_mqtt_free(gate);
 	harness_sub_free(rl);
 	harness_sub_free(hy);

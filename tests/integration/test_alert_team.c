@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert_it.h"
 #include "ct_error.h"
 #include "ct_time.h"
 #include "harness.h"
@@ -98,8 +99,9 @@ static void test_team_follows_with_mosquitto_sub(void **state)
 {
 	struct harness *h = *state;
 	struct harness_proc *traveler, *gate, *ingest, *router, *linesim, *sub;
-	char password[256], port[16], routes[HARNESS_PATH_MAX + 32], out_path[HARNESS_PATH_MAX];
-	const char *routes_env[] = {routes, NULL};
+	char password[256], port[16], out_path[HARNESS_PATH_MAX];
+	const char *routes_env[] = {
+	        alert_it_routes_env(CT_SOURCE_DIR "/deploy/config/alert-routes.conf"), NULL};
 	const char *sim_env[] = {"CT_SIM_SITE=TEAM",         "CT_SIM_LINES=1",
 	                         "CT_SIM_CELLS=600",         "CT_SIM_RATE=150",
 	                         "CT_SIM_SEED=101",          "CT_SIM_FAULTS=nozzle",
@@ -110,8 +112,6 @@ static void test_team_follows_with_mosquitto_sub(void **state)
 	assert_int_equal(harness_load_starter_config(h), CT_OK);
 	assert_int_equal(harness_mqtt_password(h, "cli", password, sizeof(password)), CT_OK);
 	snprintf(port, sizeof(port), "%d", h->mqtt_port);
-	snprintf(routes, sizeof(routes), "CT_ROUTER_ROUTES_FILE=%s/deploy/config/alert-routes.conf",
-	         CT_SOURCE_DIR);
 	/* What the README tells a person to run (the password from its file there). */
 	const char *sub_argv[] = {MOSQUITTO_SUB,
 	                          "-h",
@@ -163,13 +163,11 @@ static void test_team_follows_with_mosquitto_sub(void **state)
 	                     "--as",   "Ana", NULL};
 	assert_int_equal(cli(h, ack, &out), 0);
 	free(out);
-	assert_int_equal(
-	        harness_wait_sql_countv(h,
-	                                "SELECT count(*) FROM alert_transition WHERE"
-	                                " alert_id = $1 AND action = 'ACK' AND actor = 'Ana'"
-	                                " AND credential = 'cli'",
-	                                1, (const char *[]){alert_id}, 1, WAIT),
-	        CT_OK);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_transition WHERE"
+	                    " alert_id = $1 AND action = 'ACK' AND actor = 'Ana'"
+	                    " AND credential = 'cli'",
+	                    1, (const char *[]){alert_id}, 1);
 	const char *const want_ack[][2] = {{"alert_id", alert_id}, {"action", "ACK"}};
 	json_t *acked = wait_line(out_path, want_ack, 2, WAIT);
 	assert_non_null(acked);
@@ -210,21 +208,19 @@ static void test_team_follows_with_mosquitto_sub(void **state)
 	assert_non_null(strstr(out, "id=night-hook"));
 	assert_non_null(strstr(out, "id=production"));
 	free(out);
-	assert_int_equal(harness_wait_sql_countv(h,
-	                                         "SELECT count(*) FROM alert_subscription WHERE"
-	                                         " subscription_id = 'night-hook' AND channel ="
-	                                         " 'webhook' AND removed_at IS NULL",
-	                                         0, NULL, 1, WAIT),
-	                 CT_OK);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_subscription WHERE"
+	                    " subscription_id = 'night-hook' AND channel ="
+	                    " 'webhook' AND removed_at IS NULL",
+	                    0, NULL, 1);
 	const char *rm[] = {"alerts", "subs", "remove", "night-hook", NULL};
 	assert_int_equal(cli(h, rm, &out), 0);
 	free(out);
-	assert_int_equal(harness_wait_sql_countv(h,
-	                                         "SELECT count(*) FROM alert_subscription WHERE"
-	                                         " subscription_id = 'night-hook' AND removed_at"
-	                                         " IS NOT NULL",
-	                                         0, NULL, 1, WAIT),
-	                 CT_OK);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_subscription WHERE"
+	                    " subscription_id = 'night-hook' AND removed_at"
+	                    " IS NOT NULL",
+	                    0, NULL, 1);
 
 	json_decref(offline);
 	json_decref(signal);

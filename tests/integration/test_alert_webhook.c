@@ -35,12 +35,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "alert_it.h"
 #include "cellthread/v1/alert.pb-c.h"
 #include "cellthread/v1/control.pb-c.h"
 #include "ct_error.h"
-#include "ct_pb.h"
 #include "ct_time.h"
 #include "harness.h"
 #include "http_receiver.h"
@@ -52,28 +51,14 @@
 	"CT_WEBHOOK_TIMEOUT_MS=1000", "CT_WEBHOOK_BACKOFF_BASE_MS=100",                            \
 	        "CT_WEBHOOK_BACKOFF_MAX_MS=800", "CT_ROUTER_FLOOD_ON=100000"
 
-static char routes_env[HARNESS_PATH_MAX + 32];
 /* The test's receiver, freed by the teardown when a failed assertion left the test early. */
 static struct http_receiver *test_receiver;
 
-/* Writes a routes file into the test directory and points CT_ROUTER_ROUTES_FILE at it. */
-static void write_routes(struct harness *h, const char *text)
-{
-	char path[HARNESS_PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/routes.conf", h->dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	snprintf(routes_env, sizeof(routes_env), "CT_ROUTER_ROUTES_FILE=%s", path);
-}
-
 /* A receiver on a free port and the routes: the webhook subscription `sub` posting to its
- * /hook, for the alerts of site AR, plus extra (more lines, may be ""). */
+ * /hook, for the alerts of site AR, plus extra (more lines, may be ""); *ret_env the routes'
+ * environment string (alert_it_write_routes). */
 static struct http_receiver *receiver_and_routes(struct harness *h, const char *sub,
-                                                 const char *extra)
+                                                 const char *extra, const char **ret_env)
 {
 	struct http_receiver *r = NULL;
 	char url[128], routes[512];
@@ -84,135 +69,35 @@ static struct http_receiver *receiver_and_routes(struct harness *h, const char *
 	snprintf(routes, sizeof(routes),
 	         "id=%s team=hooks severity=LOW filter=AR/# channel=webhook target=%s\n%s", sub,
 	         url, extra);
-	write_routes(h, routes);
+	*ret_env = alert_it_write_routes(h, routes);
 	return r;
 }
 
-static long long count(struct harness *h, const char *sql, int n, const char *const *params)
-{
-	long long v = -1;
-
-	assert_int_equal(harness_sql_long(h, sql, n, params, &v), CT_OK);
-	return v;
-}
-
-/* Prints the subscription's outbox (what a failed wait on deliveries needs to be understood). */
-static void dump_outbox(struct harness *h, const char *sub)
-{
-	PGresult *res = NULL;
-
-	if (harness_sql(h,
-	                "SELECT delivery_id, action, attempts, next_attempt_at, delivered_at,"
-	                " gave_up_at, skipped, last_error FROM alert_delivery"
-	                " WHERE subscription_id = $1 ORDER BY delivery_seq",
-	                1, (const char *[]){sub}, &res) != CT_OK)
-		return;
-	for (int i = 0; i < PQntuples(res); i++) {
-		for (int j = 0; j < PQnfields(res); j++)
-			printf("%s%s", j ? " | " : "outbox: ", PQgetvalue(res, i, j));
-		printf("\n");
-	}
-	PQclear(res);
-}
-
-/* Waits until sql (with the subscription as $1) counts expected. */
+/* Waits until sql (with the subscription as $1) counts expected (alert_it_wait_count). */
 static void wait_sub(struct harness *h, const char *sql, const char *sub, long long expected)
 {
-	const char *p[] = {sub};
-
-	if (harness_wait_sql_countv(h, sql, 1, p, expected, WAIT) != CT_OK) {
-		dump_outbox(h, sub);
-		fail_msg("waited for %lld from: %s (last %lld)", expected, sql,
-		         count(h, sql, 1, p));
-	}
+	alert_it_wait_count(h, sql, 1, (const char *[]){sub}, expected);
 }
 
 static void wait_distinct(struct harness *h, struct http_receiver *r, const char *sub, size_t n)
 {
 	if (http_receiver_wait_distinct(r, n, WAIT) != CT_OK) {
-		dump_outbox(h, sub);
+		alert_it_dump_outbox(h, sub);
 		fail_msg("the receiver accepted %zu distinct keys, expected %zu",
 		         http_receiver_distinct_keys(r), n);
 	}
 }
 
-/* Publishes an Alert as spc-gate on its station's alert topic (site AR, line L1). */
+/* Publishes an Alert as spc-gate on AR/L1/<station> (active or cleared). */
 static void publish_alert(struct ct_mqtt *pub, const char *event_id, const char *station,
                           const char *code, bool active)
 {
-	Cellthread__V1__Alert a = CELLTHREAD__V1__ALERT__INIT;
-	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
-	char topic[160];
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	hdr.event_id = (char *)event_id;
-	hdr.producer = (char *)"spc-gate-it";
-	hdr.produced_at_us = ct_now_us();
-	hdr.schema_version = 1;
-	a.header = &hdr;
-	a.alert_id = (char *)event_id;
-	a.severity = CELLTHREAD__V1__SEVERITY__SEVERITY_HIGH;
-	a.state = active ? CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_ACTIVE
-	                 : CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_CLEARED;
-	a.site = (char *)"AR";
-	a.line = (char *)"L1";
-	a.station = (char *)station;
-	a.source = (char *)"spc-gate";
-	a.code = (char *)code;
-	a.text = (char *)"webhook test alert";
-	a.raised_at_us = ct_now_us();
-	snprintf(topic, sizeof(topic), "ct/v1/plant/AR/L1/%s/alert", station);
-	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
-	assert_int_equal(ct_mqtt_publish(pub, topic, buf, len, 1, false, WAIT), CT_OK);
-	free(buf);
-}
-
-/* Acknowledges alert_id as the cli credential and waits for the router's reply (ok). */
-static void ack(struct ct_mqtt *cli, struct harness_sub *replies, const char *alert_id)
-{
-	Cellthread__V1__AlertAction a = CELLTHREAD__V1__ALERT_ACTION__INIT;
-	Cellthread__V1__Header hdr = CELLTHREAD__V1__HEADER__INIT;
-	char event_id[48], request_id[32], reply_topic[160];
-	static unsigned seq;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	snprintf(event_id, sizeof(event_id), "wh-ack-%d-%u", (int)getpid(), ++seq);
-	snprintf(request_id, sizeof(request_id), "wh%u", seq);
-	snprintf(reply_topic, sizeof(reply_topic), "ct/v1/sys/reply/%s/alerts/%s",
-	         harness_sub_client_id(replies), request_id);
-	hdr.event_id = event_id;
-	hdr.producer = (char *)"cli-it";
-	hdr.produced_at_us = ct_now_us();
-	hdr.schema_version = 1;
-	a.header = &hdr;
-	a.request_id = request_id;
-	a.alert_id = (char *)alert_id;
-	a.action = CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK;
-	a.actor = (char *)"Ana Operator";
-	a.reason = (char *)"seen";
-	a.reply_topic = reply_topic;
-	assert_int_equal(ct_pb_pack(&a.base, &buf, &len), CT_OK);
-	assert_int_equal(ct_mqtt_publish(cli, "ct/v1/sys/rpc/alert-router/cli/action", buf, len, 1,
-	                                 false, WAIT),
-	                 CT_OK);
-	free(buf);
-	for (;;) {
-		const char *topic;
-		const uint8_t *payload;
-		Cellthread__V1__AlertReply *rep;
-		assert_int_equal(harness_sub_next(replies, WAIT, &topic, &payload, &len), CT_OK);
-		rep = cellthread__v1__alert_reply__unpack(NULL, len, payload);
-		assert_non_null(rep);
-		if (strcmp(rep->request_id, request_id) == 0) {
-			if (!rep->ok)
-				fail_msg("ACK of %s refused: %s", alert_id, rep->error);
-			cellthread__v1__alert_reply__free_unpacked(rep, NULL);
-			return;
-		}
-		cellthread__v1__alert_reply__free_unpacked(rep, NULL);
-	}
+	alert_it_publish(pub, &(struct alert_it_alert){.event_id = event_id,
+	                                               .station = station,
+	                                               .code = code,
+	                                               .text = "webhook test alert",
+	                                               .state = active ? ALERT_IT_ACTIVE
+	                                                               : ALERT_IT_CLEARED});
 }
 
 /* The order of an action within one occurrence, as the tests make them. */
@@ -338,34 +223,6 @@ static void check_received(struct harness *h, struct http_receiver *r, const cha
 	json_decref(last_rank);
 }
 
-/* The next message on the team topic with code `code` (others, e.g. SERVICE_OFFLINE of an
- * earlier test's router, are skipped); asserts its action and returns the JSON (decref). */
-static json_t *next_team_code(struct harness_sub *team, const char *code, const char *action)
-{
-	for (;;) {
-		const char *topic;
-		const uint8_t *payload;
-		size_t len;
-		json_error_t jerr;
-		json_t *o;
-
-		assert_int_equal(harness_sub_next(team, WAIT, &topic, &payload, &len), CT_OK);
-		o = json_loadb((const char *)payload, len, 0, &jerr);
-		if (o == NULL)
-			fail_msg("team topic %s: not JSON: %s", topic, jerr.text);
-		const char *c = json_string_value(json_object_get(o, "code"));
-		if (c == NULL || strcmp(c, code) != 0) {
-			json_decref(o);
-			continue;
-		}
-		const char *a = json_string_value(json_object_get(o, "action"));
-		if (a == NULL || strcmp(a, action) != 0)
-			fail_msg("team topic: %.*s, expected action %s", (int)len,
-			         (const char *)payload, action);
-		return o;
-	}
-}
-
 /* ---- tests ------------------------------------------------------------------------------ */
 
 static void test_receiver_up(void **state)
@@ -376,11 +233,11 @@ static void test_receiver_up(void **state)
 	struct ct_mqtt *gate = NULL, *cli = NULL;
 	struct received got;
 	const char *sub = "hook-up";
-	const char *env[] = {routes_env, WEBHOOK_ENV, NULL};
+	const char *env[] = {NULL, WEBHOOK_ENV, NULL};
 	char id[48], station[16];
 	PGresult *res = NULL;
 
-	receiver_and_routes(h, sub, "");
+	receiver_and_routes(h, sub, "", &env[0]);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/sys/reply/+/alerts/#", &replies), CT_OK);
 	assert_int_equal(
 	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-up", env, &router),
@@ -405,7 +262,8 @@ static void test_receiver_up(void **state)
 	                 CT_OK);
 	assert_int_equal(PQntuples(res), 6);
 	for (int i = 0; i < 3; i++)
-		ack(cli, replies, PQgetvalue(res, i, 0));
+		alert_it_act_ok(cli, replies, PQgetvalue(res, i, 0),
+		                CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK, "seen");
 	PQclear(res);
 	for (int i = 0; i < 5; i++) {
 		if (i == 2)
@@ -427,11 +285,12 @@ static void test_receiver_up(void **state)
 	/* Up all along: each at its first attempt, nothing sent twice. */
 	assert_int_equal(got.repeats, 0);
 	assert_int_equal(got.requests, 13);
-	assert_int_equal(count(h,
+	assert_int_equal(
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
 	                       " AND attempts = 1 AND last_error IS NULL AND channel = 'webhook'",
 	                       1, (const char *[]){sub}),
-	                 13);
+	        13);
 	ct_mqtt_free(gate);
 	ct_mqtt_free(cli);
 	harness_sub_free(replies);
@@ -446,10 +305,10 @@ static void test_receiver_down_then_back(void **state)
 	struct http_receiver *r;
 	struct received got;
 	const char *sub = "hook-down";
-	const char *env[] = {routes_env, WEBHOOK_ENV, NULL};
+	const char *env[] = {NULL, WEBHOOK_ENV, NULL};
 	char id[48], station[16];
 
-	r = receiver_and_routes(h, sub, "");
+	r = receiver_and_routes(h, sub, "", &env[0]);
 	http_receiver_stop(r);
 	assert_int_equal(
 	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-down", env, &router),
@@ -477,11 +336,12 @@ static void test_receiver_down_then_back(void **state)
 	         "SELECT least(count(*), 8) FROM alert_delivery WHERE subscription_id = $1"
 	         " AND attempts >= 3",
 	         sub, 8);
-	assert_int_equal(count(h,
+	assert_int_equal(
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
 	                       " AND delivered_at IS NOT NULL",
 	                       1, (const char *[]){sub}),
-	                 0);
+	        0);
 	assert_int_equal(http_receiver_count(r), 0);
 
 	assert_int_equal(http_receiver_restart(r), CT_OK);
@@ -495,10 +355,11 @@ static void test_receiver_down_then_back(void **state)
 	assert_int_equal(got.clear, 25);
 	assert_int_equal(got.repeats, 0);
 	/* Several needed more than one attempt, and say why the earlier ones failed. */
-	long long retried = count(h,
-	                          "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
-	                          " AND attempts > 1 AND last_error IS NOT NULL",
-	                          1, (const char *[]){sub});
+	long long retried =
+	        alert_it_count(h,
+	                       "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
+	                       " AND attempts > 1 AND last_error IS NOT NULL",
+	                       1, (const char *[]){sub});
 	printf("receiver down: %lld of 50 deliveries needed more than one attempt\n", retried);
 	assert_true(retried >= 8);
 	ct_mqtt_free(gate);
@@ -513,10 +374,10 @@ static void test_kill9_with_receiver_hanging(void **state)
 	struct http_receiver *r;
 	struct received got;
 	const char *sub = "hook-kill";
-	const char *env[] = {routes_env, WEBHOOK_ENV, NULL};
+	const char *env[] = {NULL, WEBHOOK_ENV, NULL};
 	char id[48], station[16];
 
-	r = receiver_and_routes(h, sub, "");
+	r = receiver_and_routes(h, sub, "", &env[0]);
 	/* Slower than webhook.timeout_ms (1 s): every request times out. */
 	http_receiver_set_hang_ms(r, 60000);
 	http_receiver_set_mode(r, HTTP_RECEIVER_HANG);
@@ -535,11 +396,12 @@ static void test_kill9_with_receiver_hanging(void **state)
 		fail_msg("the receiver saw %zu requests, expected 8 in flight",
 		         http_receiver_count(r));
 	assert_int_equal(harness_proc_kill(h, router), CT_OK);
-	assert_int_equal(count(h,
+	assert_int_equal(
+	        alert_it_count(h,
 	                       "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
 	                       " AND delivered_at IS NULL",
 	                       1, (const char *[]){sub}),
-	                 12);
+	        12);
 	/* Clears while the router is dead: its session queues them. */
 	for (int i = 0; i < 12; i++) {
 		snprintf(station, sizeof(station), "K%02d", i);
@@ -575,13 +437,13 @@ static void test_give_up_raises_and_clears(void **state)
 	struct http_receiver *r;
 	struct received got;
 	const char *sub = "hook-giveup";
-	const char *env[] = {routes_env, WEBHOOK_ENV, "CT_WEBHOOK_GIVE_UP_S=3", NULL};
+	const char *env[] = {NULL, WEBHOOK_ENV, "CT_WEBHOOK_GIVE_UP_S=3", NULL};
 	const char *object_id = "alert-router/hook-giveup";
 	json_t *o;
 
 	/* The team route hears of service alerts (the webhook's alert has no site, so the
 	 * webhook route's filter AR/# does not take it). */
-	r = receiver_and_routes(h, sub, "id=ops-giveup team=ops kinds=service\n");
+	r = receiver_and_routes(h, sub, "id=ops-giveup team=ops kinds=service\n", &env[0]);
 	http_receiver_set_mode(r, HTTP_RECEIVER_FAIL);
 	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/ops", &team), CT_OK);
 	assert_int_equal(
@@ -595,17 +457,17 @@ static void test_give_up_raises_and_clears(void **state)
 	         " AND gave_up_at IS NOT NULL AND delivered_at IS NULL AND attempts > 1"
 	         " AND last_error = 'HTTP 503'",
 	         sub, 1);
-	o = next_team_code(team, "WEBHOOK_GAVE_UP", "RAISE");
+	o = alert_it_next_of(team, "WEBHOOK_GAVE_UP", NULL, NULL, "RAISE");
 	assert_string_equal(json_string_value(json_object_get(o, "source")), "alert-router");
 	assert_string_equal(json_string_value(json_object_get(o, "object_kind")), "service");
 	assert_string_equal(json_string_value(json_object_get(o, "object_id")), object_id);
 	assert_string_equal(json_string_value(json_object_get(o, "subscription")), "ops-giveup");
 	json_decref(o);
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert WHERE code = 'WEBHOOK_GAVE_UP'"
-	                       " AND source = 'alert-router' AND object_kind = 'service'"
-	                       " AND object_id = $1 AND state = 'ACTIVE_UNACK'",
-	                       1, (const char *[]){object_id}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert WHERE code = 'WEBHOOK_GAVE_UP'"
+	                                " AND source = 'alert-router' AND object_kind = 'service'"
+	                                " AND object_id = $1 AND state = 'ACTIVE_UNACK'",
+	                                1, (const char *[]){object_id}),
 	                 1);
 
 	/* The receiver accepts again; a later delivery succeeds: the alert clears. */
@@ -615,13 +477,13 @@ static void test_give_up_raises_and_clears(void **state)
 	         "SELECT count(*) FROM alert_delivery WHERE subscription_id = $1"
 	         " AND delivered_at IS NOT NULL",
 	         sub, 1);
-	o = next_team_code(team, "WEBHOOK_GAVE_UP", "CLEAR");
+	o = alert_it_next_of(team, "WEBHOOK_GAVE_UP", NULL, NULL, "CLEAR");
 	assert_string_equal(json_string_value(json_object_get(o, "object_id")), object_id);
 	json_decref(o);
-	assert_int_equal(count(h,
-	                       "SELECT count(*) FROM alert WHERE code = 'WEBHOOK_GAVE_UP'"
-	                       " AND object_id = $1 AND state = 'CLEARED_UNACK'",
-	                       1, (const char *[]){object_id}),
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert WHERE code = 'WEBHOOK_GAVE_UP'"
+	                                " AND object_id = $1 AND state = 'CLEARED_UNACK'",
+	                                1, (const char *[]){object_id}),
 	                 1);
 	/* What was given up never arrived; the rest did, each once. */
 	check_received(h, r, sub, "TEST_HOOK_GIVEUP", &got);
