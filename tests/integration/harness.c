@@ -48,6 +48,9 @@
 #ifndef CT_INGEST_BIN
 #define CT_INGEST_BIN ""
 #endif
+#ifndef CT_CLI_BIN
+#define CT_CLI_BIN ""
+#endif
 #ifndef CT_ALERTROUTER_BIN
 #define CT_ALERTROUTER_BIN ""
 #endif
@@ -986,6 +989,35 @@ int harness_run(struct harness *h, const char *name, const char *path, const cha
 		print_tail(name, err_path);
 	rc = harness_read_file(out_path, ret_out, NULL);
 	return rc;
+}
+
+int harness_cli(struct harness *h, const char *identity, const char *const *args, char **ret_out)
+{
+	const char *argv[16] = {CT_CLI_BIN};
+	char **env = harness_env(h, identity, NULL);
+	char *out = NULL;
+	int status = -2;
+	size_t n = 1;
+
+	if (ret_out != NULL)
+		*ret_out = NULL;
+	for (; env != NULL && args[n - 1] != NULL && n < 15; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	if (env == NULL || args[n - 1] != NULL ||
+	    harness_run(h, "cellthread", CT_CLI_BIN, argv, (const char *const *)env,
+	                HARNESS_WAIT_MS, &out, &status) != CT_OK) {
+		harness_say("cellthread %s: could not be run as %s", args[0] ? args[0] : "",
+		            identity);
+		h->failed = true;
+		status = -2;
+	}
+	harness_env_free(env);
+	if (ret_out != NULL && status != -2)
+		*ret_out = out;
+	else
+		free(out);
+	return status;
 }
 
 /* ---- Watchdog ---- */

@@ -218,6 +218,12 @@ int harness_proc_wait_log(struct harness *h, struct harness_proc *proc, const ch
 int harness_run(struct harness *h, const char *name, const char *path, const char *const *argv,
                 const char *const *extra_env, int timeout_ms, char **ret_out, int *ret_status);
 
+/* Runs `cellthread args...` (NULL-terminated, at most 14) as identity (a registry name, as for
+ * harness_env: "cli", "quality", ...) to completion within HARNESS_WAIT_MS. Returns its exit
+ * status (-1 when a signal killed it; -2 when it could not be run, which also fails the test),
+ * with its stdout in *ret_out (free it) when ret_out is not NULL and it ran. */
+int harness_cli(struct harness *h, const char *identity, const char *const *args, char **ret_out);
+
 /* ---- MQTT ---- */
 
 /* Connects a throwaway client (clean session, no spool) as user with password (NULL user:

@@ -342,33 +342,6 @@ static long long count(struct harness *h, const char *sql)
 
 #define EXACT 1e-9
 
-/* Runs `cellthread args...` as the cli login (ct_reader); its exit status, stdout in *ret_out
- * (free it) when not NULL. */
-static int run_cli(struct harness *h, const char *const *args, char **ret_out)
-{
-	const char *argv[16] = {CT_CLI_BIN};
-	char **env = harness_env(h, "cli", NULL);
-	char *out = NULL;
-	int status = -1;
-	size_t n = 1;
-
-	assert_non_null(env);
-	for (; args[n - 1] != NULL; n++) {
-		assert_true(n < 15);
-		argv[n] = args[n - 1];
-	}
-	argv[n] = NULL;
-	assert_int_equal(harness_run(h, "cellthread", CT_CLI_BIN, argv, (const char *const *)env,
-	                             60000, &out, &status),
-	                 CT_OK);
-	harness_env_free(env);
-	if (ret_out != NULL)
-		*ret_out = out;
-	else
-		free(out);
-	return status;
-}
-
 /* The JSON a CLI command that must succeed prints (json_decref it). */
 static json_t *cli_json(struct harness *h, const char *const *args)
 {
@@ -376,7 +349,7 @@ static json_t *cli_json(struct harness *h, const char *const *args)
 	json_error_t err;
 	json_t *v;
 
-	assert_int_equal(run_cli(h, args, &out), 0);
+	assert_int_equal(harness_cli(h, "cli", args, &out), 0);
 	v = json_loads(out, 0, &err);
 	if (v == NULL)
 		fail_msg("not JSON (%s): %s", err.text, out);
@@ -426,9 +399,9 @@ static void check_cli(struct harness *h)
 	assert_string_equal(json_string_value(json_object_get(v, "state")), "NORMAL");
 	assert_int_equal(json_array_size(json_object_get(v, "transitions")), 2);
 	json_decref(v);
-	assert_int_equal(run_cli(h, unknown, NULL), 3);
-	assert_int_equal(run_cli(h, no_reason, NULL), 2);
-	assert_int_equal(run_cli(h, bad_until, NULL), 2);
+	assert_int_equal(harness_cli(h, "cli", unknown, NULL), 3);
+	assert_int_equal(harness_cli(h, "cli", no_reason, NULL), 2);
+	assert_int_equal(harness_cli(h, "cli", bad_until, NULL), 2);
 }
 
 static void test_kpi_figures(void **state)

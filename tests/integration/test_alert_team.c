@@ -74,27 +74,6 @@ static json_t *wait_line(const char *path, const char *const want[][2], size_t n
 	return NULL;
 }
 
-/* Runs `cellthread args...` as the cli login; returns its exit status, *ret_out its output. */
-static int cli(struct harness *h, const char *const *args, char **ret_out)
-{
-	const char *argv[16] = {CT_CLI_BIN};
-	char **env = harness_env(h, "cli", NULL);
-	int status = -1;
-	size_t n = 1;
-
-	assert_non_null(env);
-	for (; args[n - 1] != NULL; n++) {
-		assert_true(n < 15);
-		argv[n] = args[n - 1];
-	}
-	argv[n] = NULL;
-	assert_int_equal(harness_run(h, "cellthread", CT_CLI_BIN, argv, (const char *const *)env,
-	                             WAIT, ret_out, &status),
-	                 CT_OK);
-	harness_env_free(env);
-	return status;
-}
-
 static void test_team_follows_with_mosquitto_sub(void **state)
 {
 	struct harness *h = *state;
@@ -156,12 +135,12 @@ static void test_team_follows_with_mosquitto_sub(void **state)
 
 	/* The CLI lists it, and acknowledges it by the router. */
 	const char *list[] = {"alerts", "list", "--site", "TEAM", "--json", NULL};
-	assert_int_equal(cli(h, list, &out), 0);
+	assert_int_equal(harness_cli(h, "cli", list, &out), 0);
 	assert_non_null(strstr(out, alert_id));
 	free(out);
 	const char *ack[] = {"alerts", "ack", alert_id, "--reason", "nozzle recalibration ordered",
 	                     "--as",   "Ana", NULL};
-	assert_int_equal(cli(h, ack, &out), 0);
+	assert_int_equal(harness_cli(h, "cli", ack, &out), 0);
 	free(out);
 	alert_it_wait_count(h,
 	                    "SELECT count(*) FROM alert_transition WHERE"
@@ -200,11 +179,11 @@ static void test_team_follows_with_mosquitto_sub(void **state)
 	                     "channel=webhook",
 	                     "target=https://hooks.example.com/q",
 	                     NULL};
-	assert_int_equal(cli(h, add, &out), 0);
+	assert_int_equal(harness_cli(h, "cli", add, &out), 0);
 	assert_non_null(strstr(out, "id=night-hook"));
 	free(out);
 	const char *subs[] = {"alerts", "subs", "list", NULL};
-	assert_int_equal(cli(h, subs, &out), 0);
+	assert_int_equal(harness_cli(h, "cli", subs, &out), 0);
 	assert_non_null(strstr(out, "id=night-hook"));
 	assert_non_null(strstr(out, "id=production"));
 	free(out);
@@ -214,7 +193,7 @@ static void test_team_follows_with_mosquitto_sub(void **state)
 	                    " 'webhook' AND removed_at IS NULL",
 	                    0, NULL, 1);
 	const char *rm[] = {"alerts", "subs", "remove", "night-hook", NULL};
-	assert_int_equal(cli(h, rm, &out), 0);
+	assert_int_equal(harness_cli(h, "cli", rm, &out), 0);
 	free(out);
 	alert_it_wait_count(h,
 	                    "SELECT count(*) FROM alert_subscription WHERE"

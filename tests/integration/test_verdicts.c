@@ -225,40 +225,13 @@ static void assert_sql_text(struct harness *h, const char *sql, int n, const cha
 	free(text);
 }
 
-/* Runs cellthread with argv (after the program name) as identity ("cli" or "quality");
- * returns the exit status, stdout in *ret_out when not NULL. */
-static int cli(struct harness *h, const char *identity, const char *const *args, char **ret_out)
-{
-	const char *argv[16] = {CT_CLI_BIN};
-	char **env = harness_env(h, identity, NULL);
-	char *out = NULL;
-	int status = -1;
-	size_t n = 1;
-
-	assert_non_null(env);
-	for (; args[n - 1] != NULL; n++) {
-		assert_true(n < 15);
-		argv[n] = args[n - 1];
-	}
-	argv[n] = NULL;
-	assert_int_equal(harness_run(h, "cellthread", CT_CLI_BIN, argv, (const char *const *)env,
-	                             120000, &out, &status),
-	                 CT_OK);
-	harness_env_free(env);
-	if (ret_out != NULL)
-		*ret_out = out;
-	else
-		free(out);
-	return status;
-}
-
 /* Runs a CLI command that must succeed with --json output, and parses it. */
 static json_t *cli_json(struct harness *h, const char *identity, const char *const *args)
 {
 	char *out = NULL;
 	json_error_t jerr;
 	json_t *doc;
-	int status = cli(h, identity, args, &out);
+	int status = harness_cli(h, identity, args, &out);
 
 	if (status != 0) {
 		fprintf(stderr, "%s\n", out ? out : "");
@@ -452,7 +425,7 @@ static void test_verdict_stored_once(void **state)
 	{
 		const char *args[] = {"trace", "back", UNIT_HELD, NULL};
 		char *out = NULL;
-		assert_int_equal(cli(h, "cli", args, &out), 0);
+		assert_int_equal(harness_cli(h, "cli", args, &out), 0);
 		if (strstr(out, "Verdicts (2)") == NULL ||
 		    strstr(out, "HELD LOT VS-LOT-H1") == NULL || strstr(out, "above USL") == NULL) {
 			fprintf(stderr, "%s\n", out);
@@ -476,19 +449,19 @@ static void test_cli_decisions(void **state)
 		const char *a1[] = {"lot", "hold", SITE, "VS-LOT-Q", NULL};
 		const char *a2[] = {"lot", "hold", SITE, "VS-LOT-Q", "--reason", "  ", NULL};
 		const char *a3[] = {"lot", "release", SITE, "VS-LOT-Q", "--reason", "", NULL};
-		assert_int_equal(cli(h, "quality", a1, NULL), 2);
-		assert_int_equal(cli(h, "quality", a2, NULL), 2);
-		assert_int_equal(cli(h, "quality", a3, NULL), 2);
+		assert_int_equal(harness_cli(h, "quality", a1, NULL), 2);
+		assert_int_equal(harness_cli(h, "quality", a2, NULL), 2);
+		assert_int_equal(harness_cli(h, "quality", a3, NULL), 2);
 	}
 	/* The read-only login may not hold (4), a quality login may. */
 	{
 		const char *hold[] = {"lot",      "hold",          SITE,           "VS-LOT-Q",
 		                      "--reason", "swollen cells", "--quarantine", NULL};
-		assert_int_equal(cli(h, "cli", hold, NULL), 4);
+		assert_int_equal(harness_cli(h, "cli", hold, NULL), 4);
 		assert_sql_text(h, "SELECT count(*) FROM lot_audit", 0, NULL, "0");
-		assert_int_equal(cli(h, "quality", hold, NULL), 0);
+		assert_int_equal(harness_cli(h, "quality", hold, NULL), 0);
 		/* Again: nothing changes, still fine. */
-		assert_int_equal(cli(h, "quality", hold, NULL), 0);
+		assert_int_equal(harness_cli(h, "quality", hold, NULL), 0);
 	}
 	assert_sql_text(h,
 	                "SELECT concat_ws('|', state, reason, changed_by) FROM lot_status WHERE "
@@ -518,10 +491,10 @@ static void test_cli_decisions(void **state)
 	{
 		const char *release[] = {"lot",      "release",      SITE, "VS-LOT-Q",
 		                         "--reason", "re-tested OK", NULL};
-		assert_int_equal(cli(h, "cli", release, NULL), 4);
+		assert_int_equal(harness_cli(h, "cli", release, NULL), 4);
 		assert_sql_text(h, "SELECT state FROM lot_status WHERE site = $1 AND lot_id = $2",
 		                2, lot, "3");
-		assert_int_equal(cli(h, "quality", release, NULL), 0);
+		assert_int_equal(harness_cli(h, "quality", release, NULL), 0);
 	}
 	{
 		const char *show[] = {"lot", "show", SITE, "VS-LOT-Q", "--json", NULL};
@@ -571,15 +544,15 @@ static void test_cli_decisions(void **state)
 		                         "--reason", "cracked can", NULL};
 		const char *blank[] = {"inspect", "dispose", item, "scrap", "--reason", "", NULL};
 		const char *bad[] = {"inspect", "dispose", item, "bin", "--reason", "x", NULL};
-		assert_int_equal(cli(h, "quality", blank, NULL), 2);
-		assert_int_equal(cli(h, "quality", bad, NULL), 2);
-		assert_int_equal(cli(h, "cli", dispose, NULL), 4);
+		assert_int_equal(harness_cli(h, "quality", blank, NULL), 2);
+		assert_int_equal(harness_cli(h, "quality", bad, NULL), 2);
+		assert_int_equal(harness_cli(h, "cli", dispose, NULL), 4);
 		assert_sql_text(
 		        h, "SELECT count(*) FROM inspection_item WHERE disposition IS NOT NULL", 0,
 		        NULL, "0");
-		assert_int_equal(cli(h, "quality", dispose, NULL), 0);
+		assert_int_equal(harness_cli(h, "quality", dispose, NULL), 0);
 		/* Disposed already: the database refuses a second disposition. */
-		assert_int_equal(cli(h, "quality", dispose, NULL), 4);
+		assert_int_equal(harness_cli(h, "quality", dispose, NULL), 4);
 	}
 	{
 		const char *p[1] = {item};
@@ -631,10 +604,10 @@ static void test_cli_decisions(void **state)
 		const char *undo[] = {
 		        "actions", "undo", "vt-cmd-1", "--reason", "operator re-shimmed", NULL};
 		const char *blank[] = {"actions", "undo", "vt-cmd-1", NULL};
-		assert_int_equal(cli(h, "quality", blank, NULL), 2);
-		assert_int_equal(cli(h, "cli", undo, NULL), 4);
-		assert_int_equal(cli(h, "quality", undo, NULL), 0);
-		assert_int_equal(cli(h, "quality", undo, NULL), 4); /* asked for already */
+		assert_int_equal(harness_cli(h, "quality", blank, NULL), 2);
+		assert_int_equal(harness_cli(h, "cli", undo, NULL), 4);
+		assert_int_equal(harness_cli(h, "quality", undo, NULL), 0);
+		assert_int_equal(harness_cli(h, "quality", undo, NULL), 4); /* asked for already */
 	}
 	assert_sql_text(h,
 	                "SELECT concat_ws('|', undo_requested_by, undo_reason) FROM "
