@@ -14,6 +14,9 @@
  * - kill -9 mid-burst: 40 alerts raised and half of them cleared while the router is killed
  *   and restarted: each one recorded once, no transition twice, every delivery once in the
  *   outbox and delivered.
+ * - outages: PostgreSQL stopped while 10 alerts arrive (5 clear again): all recorded and
+ *   delivered once it is back; the broker restarted: an alert after it is routed; 16
+ *   transitions, none twice.
  * - rate and hysteresis: a subscription with rate=3 gets 3 of 6 alarms in a minute, the
  *   others recorded as held back; with delay_on=2 delay_off=2 an alert cleared within 2 s is
  *   never told (its raise and clear skipped 'delay-on'), one that lasts is told 2 s later, and
@@ -455,6 +458,73 @@ static void test_rate_and_hysteresis(void **state)
 	harness_pass(h);
 }
 
+/* PostgreSQL away while alerts arrive, then the broker restarted: nothing lost, nothing
+ * twice. */
+static void test_outages(void **state)
+{
+	struct harness *h = *state;
+	struct harness_proc *router = NULL;
+	struct harness_sub *team = NULL;
+	struct ct_mqtt *gate = NULL;
+	const char *env[] = {alert_it_write_routes(h, "id=out team=out codes=TEST_OUT\n"),
+	                     "CT_ROUTER_FLOOD_ON=100000", NULL};
+	char id[48], station[16];
+
+	assert_int_equal(
+	        harness_service_start(h, HARNESS_ALERTROUTER, "alert-router-outage", env, &router),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+	/* The database stops with nothing in hand; 10 alerts arrive while it is away (the
+	 * router's spool holds them), 5 of them clear again. */
+	assert_int_equal(harness_pg_stop(h), CT_OK);
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "out-%d", i);
+		snprintf(station, sizeof(station), "O%d", i);
+		publish_alert(gate, id, station, "TEST_OUT", true, i);
+		if (i % 2 == 1) {
+			snprintf(id, sizeof(id), "out-%d-clear", i);
+			publish_alert(gate, id, station, "TEST_OUT", false, 0);
+		}
+	}
+	assert_int_equal(ct_mqtt_flush(gate, WAIT), CT_OK);
+	assert_true(harness_proc_is_alive(router));
+	assert_int_equal(harness_pg_start(h), CT_OK);
+	alert_it_wait_count(h, "SELECT count(*) FROM alert WHERE code = 'TEST_OUT'", 0, NULL, 10);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert WHERE code = 'TEST_OUT'"
+	                    " AND state = 'CLEARED_UNACK'",
+	                    0, NULL, 5);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_delivery WHERE subscription_id = 'out'"
+	                    " AND delivered_at IS NOT NULL",
+	                    0, NULL, 15);
+
+	/* The broker restarted: the router's session comes back and what is published after it
+	 * is routed as before. */
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/out", &team), CT_OK);
+	assert_int_equal(harness_broker_stop(h), CT_OK);
+	assert_int_equal(harness_broker_start(h), CT_OK);
+	ct_mqtt_free(gate);
+	gate = NULL;
+	harness_sub_free(team);
+	team = NULL;
+	assert_int_equal(harness_sub_new(h, "cli", "ct/v1/alert/team/out", &team), CT_OK);
+	assert_int_equal(harness_mqtt_connect(h, "spc-gate", &gate), CT_OK);
+	publish_alert(gate, "out-after-broker", "O99", "TEST_OUT", true, 99);
+	json_t *o = alert_it_next_of(team, "TEST_OUT", "AR/L1/O99", "alert", "RAISE");
+	json_decref(o);
+	/* Exactly once each: 11 raises and 5 clears, no transition twice. */
+	assert_int_equal(alert_it_count(h,
+	                                "SELECT count(*) FROM alert_transition t JOIN alert a"
+	                                " USING (alert_id) WHERE a.code = 'TEST_OUT'",
+	                                0, NULL),
+	                 16);
+	assert_true(harness_proc_is_alive(router));
+	ct_mqtt_free(gate);
+	harness_sub_free(team);
+	harness_pass(h);
+}
+
 static int group_setup(void **state)
 {
 	return harness_group_start("alert-router", CT_IT_WATCHDOG_S, state);
@@ -470,6 +540,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_kill9_mid_burst, harness_test_setup,
 	                                        harness_test_teardown),
 	        cmocka_unit_test_setup_teardown(test_rate_and_hysteresis, harness_test_setup,
+	                                        harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_outages, harness_test_setup,
 	                                        harness_test_teardown),
 	};
 
