@@ -169,11 +169,15 @@ int router_db_update(struct router *r, const struct alert_row *row, int64_t at_u
 int router_db_audit(struct router *r, const char *alert_id, enum alarm_action action,
                     enum alarm_state from, enum alarm_state to, int64_t at_us, const char *actor,
                     const char *credential, const char *reason, const char *event_id);
-/* Activations (occurrences raised) of key since since_us. */
-int router_db_activations(struct router *r, const char *key, int64_t since_us, long *ret);
-/* Annunciated raises to team since since_us (the flood count). */
-int router_db_team_alarms(struct router *r, const char *team, int64_t since_us, long *ret);
-int router_db_route_deliveries(struct router *r, const char *route_id, int64_t since_us, long *ret);
+/* Counts since since_us, at most limit (0: all; the callers compare with a threshold):
+ * activations (occurrences raised) of key; alarms annunciated to team (the flood count);
+ * deliveries of a subscription (its rate). */
+int router_db_activations(struct router *r, const char *key, int64_t since_us, long limit,
+                          long *ret);
+int router_db_team_alarms(struct router *r, const char *team, int64_t since_us, long limit,
+                          long *ret);
+int router_db_route_deliveries(struct router *r, const char *route_id, int64_t since_us, long limit,
+                               long *ret);
 int router_db_flood_state(struct router *r, const char *team, bool *ret_in_flood,
                           int64_t *ret_since_us);
 int router_db_flood_set(struct router *r, const char *team, bool start, int64_t at_us);

@@ -148,7 +148,7 @@ static int deliver(struct router *r, const struct route *route, const struct ale
 		int64_t since = 0;
 		if (route->rate_per_min > 0) {
 			rc = router_db_route_deliveries(r, route->id, now_us - 60 * US_PER_S,
-			                                &sent);
+			                                route->rate_per_min, &sent);
 			if (rc != CT_OK)
 				return rc;
 			if (sent >= route->rate_per_min)
@@ -157,10 +157,13 @@ static int deliver(struct router *r, const struct route *route, const struct ale
 		}
 		bool counted = false;
 		rc = router_db_flood_state(r, route->team, &in_flood, &since);
-		if (rc == CT_OK)
-			rc = router_db_team_alarms(
-			        r, route->team, now_us - r->cfg.flood_window_s * US_PER_S, &alarms);
-		if (rc == CT_OK)
+		/* Counted only outside a flood (the timers end it), and only up to the threshold:
+		 * a raise costs the same however long the flood lasts. */
+		if (rc == CT_OK && !in_flood)
+			rc = router_db_team_alarms(r, route->team,
+			                           now_us - r->cfg.flood_window_s * US_PER_S,
+			                           r->cfg.flood_on + 1, &alarms);
+		if (rc == CT_OK && !in_flood)
 			rc = team_counted(r, route->team, row->alert_id, seq, &counted);
 		if (rc != CT_OK)
 			return rc;
@@ -442,7 +445,7 @@ static int raise_alert(struct router *r, const struct alert_change *ch)
 	}
 	if (rc == CT_OK)
 		rc = router_db_activations(r, key, ch->at_us - r->cfg.chatter_window_s * US_PER_S,
-		                           &activations);
+		                           0, &activations);
 	if (rc != CT_OK)
 		return rc;
 	r->raises++;
@@ -780,7 +783,7 @@ static int floods(struct router *r, int64_t now_us)
 		if (rc != CT_OK || !in_flood)
 			continue;
 		rc = router_db_team_alarms(r, route->team,
-		                           now_us - r->cfg.flood_window_s * US_PER_S, &alarms);
+		                           now_us - r->cfg.flood_window_s * US_PER_S, 0, &alarms);
 		if (rc != CT_OK)
 			return rc;
 		bool ends = alarms < r->cfg.flood_off;
