@@ -93,7 +93,8 @@ struct alert_row {
 struct alert_change {
 	enum alarm_action action;
 	const char *event_id; /* the input's (or a derived) ID: the change happens once */
-	int64_t at_us;
+	int64_t at_us;        /* when the change happened (the message's time) */
+	int64_t raised_at_us; /* RAISE: when the condition began, if the source says; else 0 */
 	/* RAISE / CLEAR: which alert (key), and for RAISE what it says */
 	const char *source, *code, *object_kind, *object_id;
 	const char *site, *line, *station;
