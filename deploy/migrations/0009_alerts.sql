@@ -55,6 +55,8 @@ CREATE UNIQUE INDEX alert_one_active ON alert (source, code, object_kind, object
 CREATE INDEX alert_key_occurrence ON alert (alert_key, occurrence);
 -- Open occurrences (standing and stale alarms, the CLI's default list).
 CREATE INDEX alert_open ON alert (state, raised_at) WHERE state <> 'NORMAL';
+-- Timed shelves the router's timer ends (it looks every second).
+CREATE INDEX alert_timed_shelve ON alert (shelved_until) WHERE shelved = 'TIMED';
 
 COMMENT ON COLUMN alert.alert_key IS
     'source, code, object_kind, object_id joined by U+001F (filled by a trigger when NULL)';
@@ -150,6 +152,9 @@ CREATE INDEX alert_delivery_pending ON alert_delivery
     (channel, subscription_id, alert_key, created_at, delivery_seq)
     WHERE delivered_at IS NULL AND gave_up_at IS NULL AND skipped IS NULL;
 CREATE INDEX alert_delivery_alert ON alert_delivery (alert_id, subscription_id);
+-- Give-ups not yet raised as an alert (the router's timer looks every second).
+CREATE INDEX alert_delivery_gave_up ON alert_delivery (delivery_seq)
+    WHERE gave_up_at IS NOT NULL AND NOT gave_up_raised;
 -- Per position by time (the flood count and summary, the KPIs); per subscription by time
 -- (escalation, rate limits).
 CREATE INDEX alert_delivery_team ON alert_delivery (team, created_at) WHERE action = 'RAISE';

@@ -2,8 +2,8 @@
  *
  * A window keeps only the last `cap` times in a ring, in the order they were added: the
  * questions asked of it are "at least k in the window?" with k <= cap, so older times can
- * never change an answer and memory stays fixed per position and per key. Counting walks the
- * ring (cap is 11 for a flood, 3 for chatter), which is cheaper than keeping it sorted. */
+ * never change an answer and memory stays fixed per key. Counting walks the ring (cap is the
+ * threshold asked about), which is cheaper than keeping it sorted. */
 #include "flood.h"
 
 #include <stdlib.h>
@@ -79,63 +79,4 @@ size_t time_window_count(const struct time_window *w, int64_t now_us)
 		if (in_window(w->times[i], now_us, w->window_us))
 			count++;
 	return count;
-}
-
-int flood_init(struct flood *f, int64_t window_us, size_t on_above, size_t off_below)
-{
-	f->on_above = on_above;
-	f->off_below = off_below;
-	f->in_flood = false;
-	f->since_us = 0;
-	/* Hysteresis: leaving must need fewer alarms than entering, or the position would
-	 * flap between the two at one rate. */
-	if (off_below == 0 || off_below > on_above || on_above >= WINDOW_CAP_MAX) {
-		f->alarms.times = NULL;
-		f->alarms.cap = f->alarms.head = f->alarms.n = 0;
-		return CT_ERR_INVALID;
-	}
-	/* on_above + 1 times answer "more than on_above", and cover off_below (<= on_above). */
-	return time_window_init(&f->alarms, on_above + 1, window_us);
-}
-
-void flood_free(struct flood *f)
-{
-	if (f != NULL)
-		time_window_free(&f->alarms);
-}
-
-bool flood_add(struct flood *f, int64_t t)
-{
-	time_window_add(&f->alarms, t);
-	if (f->in_flood || time_window_count(&f->alarms, t) <= f->on_above)
-		return false;
-	f->in_flood = true;
-	f->since_us = t;
-	return true;
-}
-
-bool flood_check_end(struct flood *f, int64_t now_us)
-{
-	if (!f->in_flood || time_window_count(&f->alarms, now_us) >= f->off_below)
-		return false;
-	f->in_flood = false;
-	return true;
-}
-
-int chatter_init(struct chatter *c, int64_t window_us, size_t threshold)
-{
-	c->threshold = threshold;
-	return time_window_init(&c->activations, threshold, window_us);
-}
-
-void chatter_free(struct chatter *c)
-{
-	if (c != NULL)
-		time_window_free(&c->activations);
-}
-
-bool chatter_add(struct chatter *c, int64_t t)
-{
-	time_window_add(&c->activations, t);
-	return c->threshold > 0 && time_window_count(&c->activations, t) >= c->threshold;
 }

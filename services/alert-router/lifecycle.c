@@ -46,6 +46,10 @@ static const char *const shelve_names[] = {
 #define N_STATES  (sizeof(state_names) / sizeof(state_names[0]))
 #define N_SHELVES (sizeof(shelve_names) / sizeof(shelve_names[0]))
 
+/* A person acting on an occurrence that has ended (a later one of the same alert may be the
+ * current one, carrying its flags): refused, so the action lands where it was meant. */
+#define OCCURRENCE_CLOSED "occurrence closed"
+
 /* Hidden from people: shelved, suppressed by design or out of service. */
 static bool hidden(const struct alarm *a)
 {
@@ -82,7 +86,7 @@ static const char *shelve(const struct alarm *a, const struct alarm_request *req
 	if (a->shelved != SHELVE_NONE)
 		return "already shelved";
 	if (a->state == ALARM_NORMAL)
-		return "occurrence closed";
+		return OCCURRENCE_CLOSED;
 	if (req->shelve_until_us == 0) {
 		/* One-shot ends when the alert clears: one already cleared has nothing to wait
 		 * for. */
@@ -132,6 +136,8 @@ static const char *transition(const struct alarm *a, const struct alarm_request 
 	case ACT_SHELVE:
 		return shelve(a, req, after);
 	case ACT_UNSHELVE:
+		if (a->state == ALARM_NORMAL)
+			return OCCURRENCE_CLOSED;
 		if (a->shelved == SHELVE_NONE)
 			return "not shelved";
 		after->shelved = SHELVE_NONE;
@@ -158,11 +164,15 @@ static const char *transition(const struct alarm *a, const struct alarm_request 
 	case ACT_COMMENT:
 		return NULL;
 	case ACT_REMOVE_FROM_SERVICE:
+		if (a->state == ALARM_NORMAL)
+			return OCCURRENCE_CLOSED;
 		if (a->out_of_service)
 			return "already out of service";
 		after->out_of_service = true;
 		return NULL;
 	case ACT_RETURN_TO_SERVICE:
+		if (a->state == ALARM_NORMAL)
+			return OCCURRENCE_CLOSED;
 		if (!a->out_of_service)
 			return "not out of service";
 		after->out_of_service = false;

@@ -51,7 +51,8 @@ static const struct ct_config_key router_keys[] = {
             "window of the flood count"),
         KEY("router.flood_summary_s", CT_CONF_INT, flood_summary_s, "60", 1, 3600,
             "a position in flood gets a grouped summary this often"),
-        KEY("router.deadletter_burst", CT_CONF_INT, deadletter_burst, "20", 1, 1000000,
+        /* The count keeps this many times per service (8 bytes each, 64 services at most). */
+        KEY("router.deadletter_burst", CT_CONF_INT, deadletter_burst, "20", 1, 100000,
             "dead letters of one service within router.deadletter_window_s that raise"),
         KEY("router.deadletter_window_s", CT_CONF_INT, deadletter_window_s, "60", 1, 86400,
             "window of the dead-letter count"),

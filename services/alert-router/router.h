@@ -156,8 +156,9 @@ int router_timers(struct router *r, int64_t now_us);
 int router_db_begin(struct router *r);
 int router_db_commit(struct router *r);
 void router_db_rollback(struct router *r);
-/* True (CT_OK) when event_id is new, and records it; false when seen before. */
-int router_db_first_time(struct router *r, const char *event_id, int64_t at_us, bool *ret_new);
+/* *ret_new true when event_id is new (and records it as handled now), false when seen
+ * before. Returns CT_OK or a database error. */
+int router_db_first_time(struct router *r, const char *event_id, bool *ret_new);
 /* The latest occurrence of key (locked for the transaction). *ret_found false when none. */
 int router_db_latest(struct router *r, const char *key, struct alert_row *ret, bool *ret_found);
 /* The occurrence alert_id (locked). */
@@ -189,7 +190,7 @@ struct delivery_row {
 	const char *channel, *target, *payload;
 	int64_t created_us, not_before_us;
 	/* When the outbox may send it (again): for a row the batch publishes itself, a lease
-	 * (router.delivery_lease_s) after which an unacknowledged publish is repeated. 0: as
+	 * (30 s, DELIVERY_LEASE_US) after which an unacknowledged publish is repeated. 0: as
 	 * not_before. */
 	int64_t next_attempt_us;
 	int delay_on_s, delay_off_s;

@@ -129,6 +129,26 @@ static int team_counted(struct router *r, const char *team, const char *alert_id
 	return CT_OK;
 }
 
+/* True in *ret when an earlier delivery of the alert key to subscription is still pending
+ * (its order must be kept). */
+static int earlier_pending(struct router *r, const struct route *route, const char *key, bool *ret)
+{
+	struct ct_pg_result *res;
+	char err[256];
+	const char *v[] = {channel_name(route->channel), route->id, key};
+	/* The outbox's pending index: channel, subscription, key. */
+	int rc = ct_pg_query(r->pg,
+	                     "SELECT 1 FROM alert_delivery WHERE channel = $1"
+	                     " AND subscription_id = $2 AND alert_key = $3 AND delivered_at IS NULL"
+	                     " AND gave_up_at IS NULL AND skipped IS NULL LIMIT 1",
+	                     3, v, &res, err, sizeof(err));
+	if (rc != CT_OK)
+		return rc;
+	*ret = ct_pg_result_rows(res) > 0;
+	ct_pg_result_free(res);
+	return CT_OK;
+}
+
 /* Writes one delivery of a change to one subscription (and queues its MQTT publish when it
  * is due now). kind: "alert", "escalation". */
 static int deliver(struct router *r, const struct route *route, const struct alert_row *row,
@@ -209,11 +229,25 @@ static int deliver(struct router *r, const struct route *route, const struct ale
 	        .delay_off_s = route->delay_off_s,
 	        .skipped = skipped[0] != '\0' ? skipped : NULL,
 	};
-	/* Published by this batch when due now (webhooks: by the worker at once). */
-	if (route->channel != CHANNEL_WEBHOOK && not_before_us <= now_us)
+	/* Published by this batch when due now and nothing of the same alert waits before it for
+	 * this subscription (a raise held by its delay-on, one not yet acknowledged by the
+	 * broker): else the outbox sends it in order (router_loop.c send_due). Webhooks: the
+	 * worker, in order, at once. */
+	bool now =
+	        route->channel != CHANNEL_WEBHOOK && skipped[0] == '\0' && not_before_us <= now_us;
+	if (now) {
+		bool waiting = false;
+		rc = earlier_pending(r, route, row->key, &waiting);
+		if (rc != CT_OK) {
+			free(payload);
+			return rc;
+		}
+		now = !waiting;
+	}
+	if (now)
 		d.next_attempt_us = now_us + DELIVERY_LEASE_US;
 	rc = router_db_deliver(r, &d, &inserted);
-	if (rc == CT_OK && inserted && skipped[0] == '\0' && not_before_us <= now_us) {
+	if (rc == CT_OK && inserted && now) {
 		r->deliveries++;
 		if (route->channel == CHANNEL_MQTT)
 			rc = router_out_add(r->out, topic, payload, strlen(payload), delivery_id);
@@ -261,8 +295,45 @@ int router_deliver_raw(struct router *r, const struct route *route, const char *
 	return rc;
 }
 
-/* Delivers a change to every first-tier subscription it matches. seq: the audit number of
- * the transition delivered, 0 for the alert's latest. */
+static const struct route *route_by_id(const struct router *r, const char *id)
+{
+	for (size_t i = 0; i < r->n_routes; i++)
+		if (strcmp(r->routes[i].id, id) == 0)
+			return &r->routes[i];
+	return NULL;
+}
+
+/* Delivers an acknowledgement or a clear to the subscriptions that were told of the alert
+ * (its raise, its escalation or its announcement once visible again reached them), whatever
+ * matches now: a second tier reached by
+ * escalation hears that it is over, and a shift that saw the raise hears the clear even if
+ * the next shift's subscription matches at the time. */
+static int route_to_told(struct router *r, const struct alert_row *row, const char *action, int seq,
+                         int64_t at_us, const char *actor, const char *reason)
+{
+	struct ct_pg_result *res;
+	char err[256];
+	const char *v[] = {row->alert_id};
+	int rc = ct_pg_query(r->pg,
+	                     "SELECT DISTINCT subscription_id FROM alert_delivery"
+	                     " WHERE alert_id = $1 AND action IN ('RAISE', 'ESCALATE',"
+	                     " 'SHELVE_EXPIRED', 'UNSHELVE', 'RETURN_TO_SERVICE', 'UNSUPPRESS')"
+	                     " AND skipped IS NULL ORDER BY subscription_id",
+	                     1, v, &res, err, sizeof(err));
+	if (rc != CT_OK)
+		return rc;
+	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++) {
+		const struct route *route = route_by_id(r, ct_pg_text(res, i, "subscription_id"));
+		if (route != NULL) /* NULL: removed since */
+			rc = deliver(r, route, row, action, seq, at_us, actor, reason, "alert");
+	}
+	ct_pg_result_free(res);
+	return rc;
+}
+
+/* Delivers a change: an acknowledgement or a clear to the subscriptions that were told
+ * (route_to_told); a raise, or an alert announced again, to every first-tier subscription it
+ * matches. seq: the audit number of the transition delivered, 0 for the alert's latest. */
 static int route_change(struct router *r, const struct alert_row *row, const char *action, int seq,
                         int64_t at_us, const char *actor, const char *reason)
 {
@@ -272,6 +343,8 @@ static int route_change(struct router *r, const struct alert_row *row, const cha
 	int rc = seq > 0 ? CT_OK : router_db_last_seq(r, row->alert_id, &seq);
 	if (rc != CT_OK)
 		return rc;
+	if (strcmp(action, "ACK") == 0 || strcmp(action, "CLEAR") == 0)
+		return route_to_told(r, row, action, seq, at_us, actor, reason);
 	route_alert_of(row, &ra, tags, 32, tag_buf, sizeof(tag_buf), shift_now(r, at_us));
 	for (size_t i = 0; i < r->n_routes && rc == CT_OK; i++) {
 		const struct route *route = &r->routes[i];
@@ -420,9 +493,19 @@ static int raise_alert(struct router *r, const struct alert_change *ch)
 	row.value = ch->value;
 	row.has_value = ch->has_value;
 	row.count = 1;
-	row.raised_at_us = ch->at_us;
+	row.raised_at_us = ch->raised_at_us > 0 ? ch->raised_at_us : ch->at_us;
 	row.last_seen_us = ch->at_us;
 	row.escalation_tier = 1;
+	/* What people decided about the alert outlives one occurrence: out of service until
+	 * returned, a timed shelve until its end (lifecycle.h). */
+	if (found) {
+		row.alarm.out_of_service = latest.alarm.out_of_service;
+		if (latest.alarm.shelved == SHELVE_TIMED &&
+		    !alarm_shelve_expired(&latest.alarm, ch->at_us)) {
+			row.alarm.shelved = SHELVE_TIMED;
+			row.alarm.shelved_until_us = latest.alarm.shelved_until_us;
+		}
+	}
 	why = alarm_apply(&row.alarm, &req, &out);
 	if (why != NULL) {
 		ct_error("alert %s: raise refused by the lifecycle (%s)", key, why);
@@ -565,7 +648,7 @@ static int act(struct router *r, const struct alert_change *ch, struct alert_res
 int router_apply_once(struct router *r, const struct alert_change *ch, struct alert_result *res)
 {
 	bool first = false;
-	int rc = router_db_first_time(r, ch->event_id, ch->at_us, &first);
+	int rc = router_db_first_time(r, ch->event_id, &first);
 	if (rc == CT_OK && first)
 		rc = router_apply(r, ch, res);
 	return rc;
@@ -685,14 +768,6 @@ static int expire_shelves(struct router *r, int64_t now_us)
 	return rc;
 }
 
-static const struct route *route_by_id(const struct router *r, const char *id)
-{
-	for (size_t i = 0; i < r->n_routes; i++)
-		if (strcmp(r->routes[i].id, id) == 0)
-			return &r->routes[i];
-	return NULL;
-}
-
 /* Not acknowledged within a subscription's escalate_after_s: the alert goes to the next
  * tier (escalate_to), once per alert and tier; that tier's own time then runs. */
 static int escalate(struct router *r, int64_t now_us)
@@ -719,7 +794,7 @@ static int escalate(struct router *r, int64_t now_us)
 		        " AND (d.skipped IS NULL OR d.skipped LIKE 'flood%')"
 		        " AND a.state = 'ACTIVE_UNACK' AND a.shelved = ''"
 		        " AND NOT a.suppressed AND NOT a.out_of_service"
-		        " AND d.created_at <= to_timestamp($3::bigint / 1000000.0)"
+		        " AND d.not_before <= to_timestamp($3::bigint / 1000000.0)"
 		        " AND NOT EXISTS (SELECT 1 FROM alert_delivery e"
 		        "   WHERE e.alert_id = d.alert_id AND e.subscription_id = $2)",
 		        3, v, &res, err, sizeof(err));
@@ -732,7 +807,7 @@ static int escalate(struct router *r, int64_t now_us)
 			int seq = 0;
 			const char *parts[] = {ct_pg_text(res, i, "alert_id"), to->id};
 			ct_id_derive(event_id, sizeof(event_id), "es-", parts, 2);
-			rc = router_db_first_time(r, event_id, now_us, &first);
+			rc = router_db_first_time(r, event_id, &first);
 			if (rc != CT_OK || !first)
 				continue;
 			rc = router_db_get(r, parts[0], &row, &found);
@@ -804,6 +879,31 @@ static int floods(struct router *r, int64_t now_us)
 	return rc;
 }
 
+/* scheme://host[:port] of url: webhook URLs often carry a token in their path, query or user
+ * part, which must not reach an alert's text (people's topics, the log, the database). */
+static void url_origin(const char *url, char *buf, size_t len)
+{
+	const char *host = url != NULL ? strstr(url, "://") : NULL;
+	const char *at = NULL;
+	size_t scheme, n;
+
+	if (host == NULL) {
+		snprintf(buf, len, "(a webhook)");
+		return;
+	}
+	scheme = (size_t)(host - url) + 3;
+	host += 3;
+	n = strcspn(host, "/?#");
+	for (size_t k = 0; k < n; k++) /* user:password@ before the host */
+		if (host[k] == '@')
+			at = host + k;
+	if (at != NULL) {
+		n -= (size_t)(at + 1 - host);
+		host = at + 1;
+	}
+	snprintf(buf, len, "%.*s%.*s", (int)scheme, url, (int)n, host);
+}
+
 /* A webhook given up raises WEBHOOK_GAVE_UP on its subscription (once per row); a later
  * delivery that succeeds clears it. */
 static int webhook_give_ups(struct router *r, int64_t now_us)
@@ -822,11 +922,12 @@ static int webhook_give_ups(struct router *r, int64_t now_us)
 		char text[ALERT_TEXT_MAX], object_id[ALERT_OBJECT_MAX];
 		const char *sub = ct_pg_text(res, i, "subscription_id");
 		snprintf(object_id, sizeof(object_id), "%s/%s", SERVICE_NAME, sub);
+		char origin[160];
+		url_origin(ct_pg_text(res, i, "target"), origin, sizeof(origin));
 		snprintf(text, sizeof(text),
-		         "webhook of subscription %s gave up delivery %s to %.300s after %s "
-		         "attempts:"
+		         "webhook of subscription %s gave up delivery %s to %s after %s attempts:"
 		         " %.300s",
-		         sub, ct_pg_text(res, i, "delivery_id"), ct_pg_text(res, i, "target"),
+		         sub, ct_pg_text(res, i, "delivery_id"), origin,
 		         ct_pg_text(res, i, "attempts"), ct_pg_text(res, i, "last_error"));
 		char event_id[CT_DERIVED_ID_MAX];
 		const char *parts[] = {ct_pg_text(res, i, "delivery_id")};

@@ -9,8 +9,6 @@
 #include "ct_log.h"
 #include "router.h"
 
-#define US_TO_TS(n) "to_timestamp($" #n "::bigint / 1000000.0)"
-
 static char *i64(char *buf, size_t len, int64_t v)
 {
 	snprintf(buf, len, "%" PRId64, v);
@@ -44,15 +42,18 @@ void router_db_rollback(struct router *r)
 	ct_pg_rollback(r->pg);
 }
 
-int router_db_first_time(struct router *r, const char *event_id, int64_t at_us, bool *ret_new)
+int router_db_first_time(struct router *r, const char *event_id, bool *ret_new)
 {
-	char at[24];
-	const char *v[] = {event_id, i64(at, sizeof(at), at_us)};
+	const char *v[] = {event_id};
 	struct ct_pg_result *res;
+	/* received_at is when the router handled it, not the event's own time (which may be old:
+	 * retained lot and status messages come again on every subscribe): the prune
+	 * (router.input_retention_h) counts from the handling, so an old input replayed within
+	 * the retention is still recognised. */
 	int rc = query(r,
-	               "INSERT INTO alert_input (event_id, received_at) VALUES ($1, " US_TO_TS(
-	                       2) ") ON CONFLICT (event_id) DO NOTHING",
-	               2, v, &res);
+	               "INSERT INTO alert_input (event_id, received_at) VALUES ($1, now())"
+	               " ON CONFLICT (event_id) DO NOTHING",
+	               1, v, &res);
 	if (rc != CT_OK)
 		return rc;
 	*ret_new = ct_pg_result_changed(res) == 1;

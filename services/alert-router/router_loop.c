@@ -30,23 +30,48 @@
 #include "ct_pb.h"
 #include "ct_time.h"
 #include "ct_topic.h"
+#include "flood.h"
 #include "router.h"
 #include "webhook.h"
 
-#define US_PER_S        1000000LL
-#define RPC_PREFIX      CT_TOPIC_ROOT "/sys/rpc/alert-router/"
-#define STATUS_PREFIX   CT_TOPIC_ROOT "/sys/status/"
-#define DL_PREFIX       CT_TOPIC_ROOT "/sys/deadletter/"
-#define LOT_PREFIX      CT_TOPIC_ROOT "/lot/"
-#define MAX_DL_SERVICES 64
+#define US_PER_S      1000000LL
+#define RPC_PREFIX    CT_TOPIC_ROOT "/sys/rpc/alert-router/"
+#define STATUS_PREFIX CT_TOPIC_ROOT "/sys/status/"
+#define DL_PREFIX     CT_TOPIC_ROOT "/sys/deadletter/"
+#define LOT_PREFIX    CT_TOPIC_ROOT "/lot/"
+/* Services whose dead letters are counted at once (the topic level is a service's name: the
+ * broker lets each service write only its own); a new one replaces the least recent. */
+#define DL_SERVICES_MAX 64
+/* Service instances whose last status is remembered; a new one replaces the least recent. */
+#define STATUS_SEEN_MAX 256
+/* The lease of an outbox row taken by send_due, as router_apply.c's for the rows a batch
+ * publishes itself: unacknowledged by then, it is published again. */
+#define DELIVERY_LEASE_S "30"
 
-/* Dead letters seen per service in the last window (memory only: a burst that spans a
- * restart is counted again from the restart, and its alert clears by auto-clear). */
-static struct dl_count {
-	char service[CT_ID_MAX + 1];
-	int64_t times[256];
-	size_t n, head;
-} dl_counts[MAX_DL_SERVICES];
+/* Dead letters seen per service in the last router.deadletter_window_s (memory only: a burst
+ * that spans a restart is counted again from the restart, and its alert clears by the quiet
+ * time). Each window holds router.deadletter_burst times, allocated at a service's first dead
+ * letter: at most DL_SERVICES_MAX * deadletter_burst * 8 bytes. */
+static struct dl_window {
+	char service[CT_ID_MAX + 1]; /* "" free */
+	struct time_window times;
+	int64_t last_us; /* the latest dead letter: the least recent service is replaced */
+} dl_windows[DL_SERVICES_MAX];
+
+/* The last state seen of each service instance ("service/instance"): a status is handled only
+ * when its state differs (statuses are republished every status.interval_s, and retained ones
+ * come again on every subscribe). The state a batch sees is pending until its transaction
+ * commits (status_seen_end): a batch that rolls back is handled again and must find the state
+ * it did not store. After a restart the table is empty, so an instance's first status is
+ * handled; alert_input recognises it when it is the same message as before. */
+static struct status_seen {
+	char object[2 * CT_ID_MAX + 2]; /* "" free */
+	int state;                      /* as committed; -1 none yet */
+	int pending_state;              /* the batch in hand's, when pending */
+	bool pending;
+	uint64_t used; /* status_clock when last seen: the least recent is replaced */
+} status_seen[STATUS_SEEN_MAX];
+static uint64_t status_clock;
 
 static void dead_letter(struct router *r, const struct ct_spool_record *rec, int code,
                         const char *why)
@@ -131,7 +156,11 @@ static int on_alert(struct router *r, const struct ct_spool_record *rec, const s
 	        .action = a->state == CELLTHREAD__V1__ALERT_STATE__ALERT_STATE_ACTIVE ? ACT_RAISE
 	                                                                              : ACT_CLEAR,
 	        .event_id = a->header->event_id,
-	        .at_us = a->raised_at_us > 0 ? a->raised_at_us : a->header->produced_at_us,
+	        /* The change happened when the source said so (a clear's cleared_at, a repeat's
+	         * last_seen_at); raised_at_us is when the condition began (a new occurrence's
+	         * raised_at). */
+	        .at_us = a->header->produced_at_us,
+	        .raised_at_us = a->raised_at_us > 0 ? a->raised_at_us : 0,
 	        .source = a->source,
 	        .code = a->code,
 	        .object_kind = a->object_kind[0] != '\0' ? a->object_kind : "station",
@@ -182,7 +211,7 @@ static int on_command(struct router *r, const struct ct_spool_record *rec, const
 	}
 	stop = c->kind == CELLTHREAD__V1__COMMAND_KIND__COMMAND_KIND_STOP;
 	int64_t at_us = c->header->produced_at_us > 0 ? c->header->produced_at_us : ct_now_us();
-	rc = router_db_first_time(r, c->header->event_id, at_us, &first);
+	rc = router_db_first_time(r, c->header->event_id, &first);
 	if (rc != CT_OK || !first) {
 		ct_pb_free(&c->base);
 		return rc;
@@ -249,7 +278,7 @@ static int on_lot(struct router *r, const struct ct_spool_record *rec)
 	         l->state == CELLTHREAD__V1__LOT_STATE__LOT_STATE_RELEASED ? "released" : "held",
 	         l->changed_by, l->reason);
 	int64_t at_us = l->changed_at_us > 0 ? l->changed_at_us : ct_now_us();
-	rc = router_db_first_time(r, l->header->event_id, at_us, &first);
+	rc = router_db_first_time(r, l->header->event_id, &first);
 	for (int i = 0; rc == CT_OK && first && i < 2; i++) {
 		/* Held and quarantined are two codes; a release clears whichever is active. */
 		const char *code = i == 0 ? "LOT_HELD" : "LOT_QUARANTINED";
@@ -282,31 +311,43 @@ static int on_lot(struct router *r, const struct ct_spool_record *rec)
 	return rc;
 }
 
-static struct dl_count *dl_slot(const char *service)
+/* The window of service, made at its first dead letter (NULL when out of memory). */
+static struct time_window *dl_window(const struct router *r, const char *service, int64_t now_us)
 {
-	struct dl_count *oldest = &dl_counts[0];
-	for (size_t i = 0; i < MAX_DL_SERVICES; i++) {
-		if (strcmp(dl_counts[i].service, service) == 0)
-			return &dl_counts[i];
-		if (dl_counts[i].service[0] == '\0') {
-			snprintf(dl_counts[i].service, sizeof(dl_counts[i].service), "%s", service);
-			return &dl_counts[i];
+	struct dl_window *slot = NULL;
+	int rc;
+
+	for (size_t i = 0; i < DL_SERVICES_MAX; i++) {
+		struct dl_window *w = &dl_windows[i];
+		if (w->service[0] != '\0' && strcmp(w->service, service) == 0) {
+			w->last_us = now_us;
+			return &w->times;
 		}
-		if (dl_counts[i].n < oldest->n)
-			oldest = &dl_counts[i];
+		if (slot == NULL || (slot->service[0] != '\0' &&
+		                     (w->service[0] == '\0' || w->last_us < slot->last_us)))
+			slot = w;
 	}
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->service, sizeof(oldest->service), "%s", service);
-	return oldest;
+	time_window_free(&slot->times);
+	slot->service[0] = '\0';
+	rc = time_window_init(&slot->times, (size_t)r->cfg.deadletter_burst,
+	                      r->cfg.deadletter_window_s * US_PER_S);
+	if (rc != CT_OK) {
+		ct_warn("cannot count the dead letters of %s: %s", service, ct_strerror(rc));
+		time_window_free(&slot->times);
+		return NULL;
+	}
+	snprintf(slot->service, sizeof(slot->service), "%s", service);
+	slot->last_us = now_us;
+	return &slot->times;
 }
 
 static int on_dead_letter(struct router *r, const struct ct_spool_record *rec)
 {
 	Cellthread__V1__DeadLetter *d = NULL;
 	char service[CT_ID_MAX + 1], text[ALERT_TEXT_MAX];
-	struct dl_count *c;
-	int64_t now_us = ct_now_us(), window_us = r->cfg.deadletter_window_s * US_PER_S;
-	size_t cap = sizeof(c->times) / sizeof(c->times[0]), in_window = 0;
+	struct time_window *w;
+	int64_t now_us = ct_now_us();
+	size_t in_window;
 	int rc;
 
 	if (!level(rec->topic, 4, service, sizeof(service)))
@@ -315,14 +356,14 @@ static int on_dead_letter(struct router *r, const struct ct_spool_record *rec)
 	                  (size_t)r->cfg.max_payload_kib * 1024 + 131072, (ProtobufCMessage **)&d);
 	if (rc != CT_OK)
 		return CT_OK; /* not ours to judge; traveler stores it whatever it is */
-	c = dl_slot(service);
-	c->times[c->head] = now_us;
-	c->head = (c->head + 1) % cap;
-	if (c->n < cap)
-		c->n++;
-	for (size_t i = 0; i < c->n; i++)
-		if (c->times[i] > now_us - window_us)
-			in_window++;
+	w = dl_window(r, service, now_us);
+	if (w == NULL) {
+		ct_pb_free(&d->base);
+		return CT_OK;
+	}
+	/* The window holds deadletter_burst times: enough to answer "a burst?". */
+	time_window_add(w, now_us);
+	in_window = time_window_count(w, now_us);
 	if (in_window < (size_t)r->cfg.deadletter_burst || d->header == NULL ||
 	    !ct_id_is_valid(d->header->event_id)) {
 		ct_pb_free(&d->base);
@@ -354,12 +395,54 @@ static int on_dead_letter(struct router *r, const struct ct_spool_record *rec)
 	return rc;
 }
 
+/* The entry of object in status_seen (a new one replaces the least recent). */
+static struct status_seen *status_slot(const char *object, bool *ret_known)
+{
+	struct status_seen *slot = NULL;
+
+	status_clock++;
+	for (size_t i = 0; i < STATUS_SEEN_MAX; i++) {
+		struct status_seen *e = &status_seen[i];
+		if (e->object[0] != '\0' && strcmp(e->object, object) == 0) {
+			e->used = status_clock;
+			*ret_known = true;
+			return e;
+		}
+		if (slot == NULL ||
+		    (slot->object[0] != '\0' && (e->object[0] == '\0' || e->used < slot->used)))
+			slot = e;
+	}
+	snprintf(slot->object, sizeof(slot->object), "%s", object);
+	slot->state = -1;
+	slot->pending = false;
+	slot->used = status_clock;
+	*ret_known = false;
+	return slot;
+}
+
+/* The end of a transaction that handled statuses: what it saw becomes the last state seen
+ * (committed), or is forgotten (rolled back: the batch comes again). */
+static void status_seen_end(bool committed)
+{
+	for (size_t i = 0; i < STATUS_SEEN_MAX; i++) {
+		struct status_seen *e = &status_seen[i];
+		if (!e->pending)
+			continue;
+		e->pending = false;
+		if (committed)
+			e->state = e->pending_state;
+		else if (e->state == -1)
+			e->object[0] = '\0';
+	}
+}
+
 static int on_status(struct router *r, const struct ct_spool_record *rec)
 {
 	Cellthread__V1__ServiceStatus *s = NULL;
 	char object_id[2 * CT_ID_MAX + 2], text[ALERT_TEXT_MAX], event_id[CT_DERIVED_ID_MAX];
-	char started[24], state[8];
-	bool first = false;
+	char started[24], state[12], at[24];
+	struct status_seen *seen;
+	bool first = false, known = false;
 	int rc = ct_pb_unpack(&cellthread__v1__service_status__descriptor, rec->payload,
 	                      rec->payload_len, 65536, (ProtobufCMessage **)&s);
 	if (rc != CT_OK)
@@ -369,14 +452,23 @@ static int on_status(struct router *r, const struct ct_spool_record *rec)
 		return CT_OK;
 	}
 	snprintf(object_id, sizeof(object_id), "%s/%s", s->service, s->instance);
-	/* One change per state of one run of an instance: the status is republished every
-	 * status.interval_s with the same started_at_us. */
+	/* Only a change of state: the status is republished every status.interval_s. */
+	seen = status_slot(object_id, &known);
+	if (known && (seen->pending ? seen->pending_state : seen->state) == (int)s->state) {
+		ct_pb_free(&s->base);
+		return CT_OK;
+	}
+	seen->pending_state = (int)s->state;
+	seen->pending = true;
+	/* Each change its own ID (ONLINE, PAUSED, ONLINE again within one run are three), the
+	 * same for the same message handled again (a replay, a retained status sent again). */
 	snprintf(started, sizeof(started), "%lld", (long long)s->started_at_us);
 	snprintf(state, sizeof(state), "%d", (int)s->state);
-	const char *parts[] = {object_id, started, state};
-	ct_id_derive(event_id, sizeof(event_id), "st-", parts, 3);
+	snprintf(at, sizeof(at), "%lld", (long long)s->at_us);
+	const char *parts[] = {object_id, started, state, at};
+	ct_id_derive(event_id, sizeof(event_id), "st-", parts, 4);
 	int64_t at_us = s->at_us > 0 ? s->at_us : ct_now_us();
-	rc = router_db_first_time(r, event_id, at_us, &first);
+	rc = router_db_first_time(r, event_id, &first);
 	for (int i = 0; rc == CT_OK && first && i < 2; i++) {
 		const char *code = i == 0 ? "SERVICE_OFFLINE" : "SERVICE_PAUSED";
 		bool raise =
@@ -423,15 +515,25 @@ static int on_status(struct router *r, const struct ct_spool_record *rec)
 
 /* ---- people ----------------------------------------------------------------------------- */
 
+/* The longest line route_format_line writes (routing.h): every key and its blank, the
+ * string fields at their sizes (each counts its NUL too), the six integers at 11 characters
+ * ("-2147483648"), the longest severity and channel names. */
+#define ROUTE_LINE_MAX                                                                             \
+	(sizeof("id= team= tier= severity= filter= channel= codes= kinds= tags= shifts="           \
+	        " delay_on= delay_off= rate= target= escalate_after= escalate_to=") +              \
+	 3 * ROUTE_ID_MAX + ROUTE_FILTER_MAX + 4 * ROUTE_LIST_MAX + ROUTE_TARGET_MAX + 6 * 11 +    \
+	 sizeof("CRITICAL") + sizeof("webhook"))
+
 static int reply(struct router *r, const char *topic, const char *request_id,
                  const struct alert_result *res, bool with_routes, const char *error)
 {
 	Cellthread__V1__AlertReply rep = CELLTHREAD__V1__ALERT_REPLY__INIT;
 	Cellthread__V1__AlertEvent ev = CELLTHREAD__V1__ALERT_EVENT__INIT;
 	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	char id[CT_DERIVED_ID_MAX], lines[ROUTER_MAX_ROUTES][1024];
-	char *line_ptrs[ROUTER_MAX_ROUTES];
+	char id[CT_DERIVED_ID_MAX], why[ROUTE_ID_MAX + 64];
+	char *lines = NULL, **line_ptrs = NULL;
 	size_t n = 0;
+	int rc;
 
 	if (topic == NULL || !ct_topic_is_reply(topic))
 		return CT_OK; /* nobody to answer (or a topic we may not write) */
@@ -443,14 +545,39 @@ static int reply(struct router *r, const char *topic, const char *request_id,
 		                      ct_now_us(), "", "");
 		rep.alert = &ev;
 	}
-	for (size_t i = 0; with_routes && i < r->n_routes; i++)
-		if (route_format_line(&r->routes[i], lines[n], sizeof(lines[n])) >= 0) {
-			line_ptrs[n] = lines[n];
-			n++;
+	if (with_routes && r->n_routes > 0) {
+		/* On the heap: up to ROUTER_MAX_ROUTES lines of a few KiB. */
+		lines = malloc(r->n_routes * ROUTE_LINE_MAX);
+		line_ptrs = malloc(r->n_routes * sizeof(*line_ptrs));
+		if (lines == NULL || line_ptrs == NULL) {
+			free(lines);
+			free(line_ptrs);
+			return CT_ERR_NOMEM;
 		}
+		for (size_t i = 0; i < r->n_routes; i++) {
+			char *line = lines + n * ROUTE_LINE_MAX;
+			if (route_format_line(&r->routes[i], line, ROUTE_LINE_MAX) < 0) {
+				/* Cannot happen (ROUTE_LINE_MAX); said rather than a list short of
+				 * one. */
+				ct_error("subscription %s does not fit in %zu bytes",
+				         r->routes[i].id, (size_t)ROUTE_LINE_MAX);
+				snprintf(why, sizeof(why), "subscription %s cannot be listed",
+				         r->routes[i].id);
+				if (rep.ok) {
+					rep.ok = false;
+					rep.error = why;
+				}
+				continue;
+			}
+			line_ptrs[n++] = line;
+		}
+	}
 	rep.n_routes = n;
 	rep.routes = line_ptrs;
-	return router_out_add_pb(r->out, topic, &rep.base);
+	rc = router_out_add_pb(r->out, topic, &rep.base);
+	free(lines);
+	free(line_ptrs);
+	return rc;
 }
 
 static int on_action(struct router *r, const struct ct_spool_record *rec, const char *credential)
@@ -511,7 +638,7 @@ static int on_action(struct router *r, const struct ct_spool_record *rec, const 
 	                          .reason = a->reason,
 	                          .shelve_until_us = a->shelve_until_us};
 	memset(&res, 0, sizeof(res));
-	rc = router_db_first_time(r, ch.event_id, ch.at_us, &first);
+	rc = router_db_first_time(r, ch.event_id, &first);
 	if (rc == CT_OK && first)
 		rc = router_apply(r, &ch, &res);
 	else if (rc == CT_OK) /* asked twice (a retry): the answer is the alert as it is */
@@ -535,7 +662,7 @@ static int on_subscription(struct router *r, const struct ct_spool_record *rec,
 	Cellthread__V1__AlertSubscriptionRequest *q = NULL;
 	struct route route;
 	char actor[256], why[300] = "";
-	bool first = false, found = false;
+	bool first = false, found = false, changed = false;
 	int rc = ct_pb_unpack(&cellthread__v1__alert_subscription_request__descriptor, rec->payload,
 	                      rec->payload_len, 65536, (ProtobufCMessage **)&q);
 	if (rc != CT_OK) {
@@ -561,24 +688,33 @@ static int on_subscription(struct router *r, const struct ct_spool_record *rec,
 		ct_pb_free(&q->base);
 		return rc;
 	}
-	rc = router_db_first_time(r, q->header->event_id, ct_now_us(), &first);
+	rc = router_db_first_time(r, q->header->event_id, &first);
 	if (rc == CT_OK && first && q->op == CELLTHREAD__V1__SUBSCRIPTION_OP__SUBSCRIPTION_OP_ADD) {
 		rc = router_db_route_put(r, &route, actor);
-		ct_info("subscription %s added by %s: %s", route.id, actor, q->route);
+		if (rc == CT_OK) {
+			ct_info("subscription %s added by %s: %s", route.id, actor, q->route);
+			changed = true;
+		}
 	} else if (rc == CT_OK && first &&
 	           q->op == CELLTHREAD__V1__SUBSCRIPTION_OP__SUBSCRIPTION_OP_REMOVE) {
 		rc = router_db_route_remove(r, q->subscription_id, actor, &found);
-		if (rc == CT_OK && !found)
+		if (rc == CT_OK && !found) {
 			snprintf(why, sizeof(why), "no subscription %s", q->subscription_id);
-		else
+		} else if (rc == CT_OK) {
 			ct_info("subscription %s removed by %s", q->subscription_id, actor);
+			changed = true;
+		}
 	}
-	/* The reply lists the subscriptions as they are after this change. */
-	if (rc == CT_OK)
+	/* The reply, and the rest of the batch, see the subscriptions as they are after this
+	 * change: the list is reloaded in the transaction. Should the transaction roll back
+	 * (retried, or this request refused alone), memory would hold a list the database does
+	 * not: routes_changed makes handle() reload it from the database after the batch. */
+	if (changed) {
+		r->routes_changed = true;
 		rc = router_db_routes_load(r);
+	}
 	if (rc == CT_OK)
 		rc = reply(r, q->reply_topic, q->request_id, NULL, true, why[0] ? why : NULL);
-	r->routes_changed = true;
 	ct_pb_free(&q->base);
 	return rc;
 }
@@ -640,6 +776,7 @@ static int store(void *ctx, size_t first, size_t count, char *err, size_t err_le
 		rc = handle_record(r, &b->batch->records[i]);
 	if (rc == CT_OK)
 		rc = ct_pg_commit(r->pg, err, err_len);
+	status_seen_end(rc == CT_OK);
 	if (rc != CT_OK) {
 		const struct ct_pg_error *e = ct_pg_last_error(r->pg);
 		snprintf(err, err_len, "%s", e != NULL && e->message[0] ? e->message : "failed");
@@ -665,6 +802,21 @@ static void refused(void *ctx, size_t index, const char *err)
 	dead_letter(b->r, rec, 6, why);
 }
 
+/* After a batch (or a tick) that changed subscriptions: the list in memory becomes the one
+ * committed (on_subscription loaded it inside a transaction that may have rolled back). A
+ * failure leaves routes_changed set: the next batch or tick tries again. */
+static void reload_routes(struct router *r)
+{
+	if (!r->routes_changed)
+		return;
+	if (router_db_routes_load(r) != CT_OK) {
+		ct_warn("cannot reload the subscriptions (will retry)");
+		return;
+	}
+	r->routes_changed = false;
+	ct_info("%zu subscriptions in force", r->n_routes);
+}
+
 static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 {
 	struct router *r = ctx;
@@ -688,10 +840,7 @@ static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 		job->has_position = true;
 		*ret_job = job;
 	}
-	if (r->routes_changed) {
-		r->routes_changed = false;
-		ct_info("%zu subscriptions in force", r->n_routes);
-	}
+	reload_routes(r);
 	return rc;
 }
 
@@ -738,13 +887,22 @@ static int publish_now(struct router *r)
 }
 
 /* Publishes the outbox's MQTT and log rows that are due (delayed by hysteresis, or left
- * unacknowledged), waits for the broker, marks them delivered. */
+ * unacknowledged), waits for the broker, marks them delivered. The rows are taken in one
+ * transaction that leases them (next_attempt_at now + DELIVERY_LEASE_S, as webhook.c does):
+ * ct_alert_deliveries_due's FOR UPDATE SKIP LOCKED holds them while it lasts, and the lease
+ * keeps the next tick from publishing them again while the broker has not acknowledged
+ * them; unacknowledged by the lease's end, they are due again. */
 static int send_due(struct router *r)
 {
-	struct ct_pg_result *res;
-	char err[256];
-	int rc = CT_OK;
+	struct ct_pg_result *res = NULL;
+	struct ct_pgarray ids;
+	char err[256] = "";
+	size_t mark = router_out_count(r->out), taken = 0;
+	bool db_failed = false;
+	int rc = ct_pg_begin(r->pg, err, sizeof(err));
 
+	db_failed = rc != CT_OK;
+	ct_pgarray_init(&ids);
 	for (int pass = 0; pass < 2 && rc == CT_OK; pass++) {
 		const char *v[] = {pass == 0 ? "mqtt" : "log"};
 		rc = ct_pg_query(r->pg,
@@ -752,19 +910,53 @@ static int send_due(struct router *r)
 		                 " ct_alert_deliveries_due($1, 500)",
 		                 1, v, &res, err, sizeof(err));
 		if (rc != CT_OK) {
-			ct_warn("cannot read the outbox (will retry): %s", err);
-			return CT_OK;
+			db_failed = true;
+			break;
 		}
 		for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++) {
+			const char *id = ct_pg_text(res, i, "delivery_id");
 			const char *payload = ct_pg_text(res, i, "payload");
+			if (id == NULL || payload == NULL)
+				continue;
 			rc = router_out_add(r->out, pass == 0 ? ct_pg_text(res, i, "target") : NULL,
-			                    payload, strlen(payload),
-			                    ct_pg_text(res, i, "delivery_id"));
+			                    payload, strlen(payload), id);
+			if (rc == CT_OK) {
+				ct_pgarray_text(&ids, id);
+				taken++;
+			}
 		}
 		ct_pg_result_free(res);
+		res = NULL;
 	}
-	if (rc != CT_OK || router_out_count(r->out) == 0)
-		return rc;
+	if (rc == CT_OK && taken > 0) {
+		const char *v[] = {ct_pgarray_literal(&ids)};
+		if (v[0] == NULL) {
+			rc = CT_ERR_NOMEM;
+		} else {
+			rc = ct_pg_query(r->pg,
+			                 "UPDATE alert_delivery SET next_attempt_at = now() "
+			                 "+ " DELIVERY_LEASE_S
+			                 " * interval '1 s' WHERE delivery_id = ANY($1::text[])",
+			                 1, v, NULL, err, sizeof(err));
+			db_failed = rc != CT_OK;
+		}
+	}
+	if (rc == CT_OK) {
+		rc = ct_pg_commit(r->pg, err, sizeof(err));
+		db_failed = rc != CT_OK;
+	}
+	ct_pgarray_cleanup(&ids);
+	if (rc != CT_OK) {
+		/* Nothing leased, nothing published: the rows are taken again at the next tick. */
+		ct_pg_rollback(r->pg);
+		router_out_truncate(r->out, mark);
+		if (!db_failed)
+			return rc;
+		ct_warn("cannot take the outbox's due rows (will retry): %s", err);
+		return CT_OK;
+	}
+	if (router_out_count(r->out) == 0)
+		return CT_OK;
 	return publish_now(r);
 }
 
@@ -780,6 +972,7 @@ static int tick(void *ctx)
 	r->next_timer_ms = now_ms + 1000;
 	if (ct_pg_ensure(r->pg, 0, &ct_service_stop, err, sizeof(err)) != CT_OK)
 		return CT_OK; /* the database is away: the timers wait for it */
+	reload_routes(r);
 	size_t mark = router_out_count(r->out);
 	rc = ct_pg_begin(r->pg, err, sizeof(err));
 	if (rc == CT_OK)
@@ -806,7 +999,10 @@ static int tick(void *ctx)
 		char hours[16];
 		snprintf(hours, sizeof(hours), "%ld", r->cfg.input_retention_h);
 		r->next_prune_ms = now_ms + 3600 * 1000;
-		/* Inputs older than the retention cannot come back from any spool or session. */
+		/* received_at is when an input was first handled (not its own time, which may be
+		 * old: a retained lot or status message comes again on every subscribe), so each
+		 * input is recognised for router.input_retention_h after it was handled; the spools
+		 * and sessions replay nothing that old. */
 		if (ct_pg_query(r->pg,
 		                "DELETE FROM alert_input WHERE received_at < now() - $1::int *"
 		                " interval '1 hour'",

@@ -313,7 +313,7 @@ int router_out_flood_summary(struct router *r, const char *team, int64_t since_u
 	                 /* Alarms, not deliveries: a team may have several subscriptions. */
 	                 "SELECT a.code, count(DISTINCT d.alert_id) AS n FROM alert_delivery d"
 	                 " JOIN alert a ON a.alert_id = d.alert_id"
-	                 " WHERE d.team = $1 AND d.skipped LIKE 'flood%'"
+	                 " WHERE d.team = $1 AND d.action = 'RAISE' AND d.skipped LIKE 'flood%'"
 	                 " AND d.created_at >= to_timestamp($2::bigint / 1000000.0)"
 	                 " GROUP BY a.code ORDER BY n DESC, a.code LIMIT 10",
 	                 2, v, &res, err, sizeof(err));

@@ -1,10 +1,13 @@
 /* cli_mqtt: the CLI's one MQTT client, for requests to services (trace --mqtt, the alert
  * router's actions and subscriptions) and for following a stream (alerts follow).
  *
- * A throwaway client: clean session, client ID "<user>-<pid>" (the broker guard binds client
- * IDs to credentials), received messages spooled into a temporary directory removed at the
- * end. A request names the reply topic ct/v1/sys/reply/{client ID}/..., which the client
- * subscribes to before it sends, so no reply can come before the subscription. */
+ * A throwaway client: clean session (so no status and no last will: ct_mqtt.h), client ID
+ * "<user>-<pid>" with user the MQTT login (CT_MQTT_USERNAME; "cli" when unset): the broker
+ * guard binds client IDs to credentials (the user name, or it and "-..."), so a per-person
+ * login works as the shared cli one does. Received messages are spooled into a temporary
+ * directory removed at the end. A request names the reply topic
+ * ct/v1/sys/reply/{client ID}/..., which the client subscribes to before it sends, so no
+ * reply can come before the subscription. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +69,12 @@ int cli_mqtt_open(const struct cli_config *cfg, volatile sig_atomic_t *stop_flag
 	snprintf(instance, sizeof(instance), "%ld", (long)getpid());
 	memset(&options, 0, sizeof(options));
 	options.url = cfg->mqtt_url;
-	options.service = "cli";
+	/* The client ID's first part: the login, unless it cannot be a topic level (reply topics
+	 * carry the client ID); the broker then refuses "cli-<pid>" for it, and says so. */
+	options.service = cfg->mqtt_username != NULL && cfg->mqtt_username[0] != '\0' &&
+	                                  strpbrk(cfg->mqtt_username, "/+#") == NULL
+	                          ? cfg->mqtt_username
+	                          : "cli";
 	options.instance = instance;
 	options.username = cfg->mqtt_username;
 	options.password = cfg->mqtt_password;

@@ -4,8 +4,9 @@
  * - the subscriber: client ID "<service>-<instance>", persistent session (clean session off),
  *   so the broker queues what arrives while the service is down; it never publishes;
  * - the publisher: client ID "<service>-<instance>.pub", clean session, last will and the
- *   retained status. With a persistent session Paho 1.3.12 re-sends unacknowledged QoS 1
- *   publishes after a reconnect using a topic string it may already have freed (ASan showed a
+ *   retained status (a service's only: a throwaway client, options.clean_session, has
+ *   neither). With a persistent session Paho 1.3.12 re-sends unacknowledged QoS 1 publishes
+ *   after a reconnect using a topic string it may already have freed (ASan showed a
  *   heap-use-after-free right after reconnecting during broker restarts). A clean session
  *   makes Paho fail those publishes instead (onFailure); the caller re-publishes from its
  *   spool, and consumers are idempotent by event ID.
@@ -271,6 +272,8 @@ static int publish_current_status(struct ct_mqtt *mqtt)
 	size_t status_len = 0;
 	int rc;
 
+	if (mqtt->clean_session)
+		return CT_OK; /* a throwaway client has no status (ct_mqtt.h) */
 	if (encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_ONLINE, &status,
 	                  &status_len) != CT_OK)
 		return CT_ERR_NOMEM;
@@ -534,7 +537,9 @@ struct ct_mqtt *ct_mqtt_new(const struct ct_mqtt_options *options, char *err, si
 	mqtt->status_topic = strdup(buf);
 	if (mqtt->status_topic == NULL)
 		goto nomem;
-	if (encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE,
+	/* The last will: a service's only (a throwaway client has no status, ct_mqtt.h). */
+	if (!mqtt->clean_session &&
+	    encode_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE,
 	                  &mqtt->offline_status, &mqtt->offline_status_len) != CT_OK)
 		goto nomem;
 	/* The subscriber's ID is the session's identity (ct_mqtt_client_id, reply topics). */
@@ -615,7 +620,7 @@ static int link_start(struct link *link)
 	opts->onSuccess = on_connect_ok;
 	opts->onFailure = on_connect_failed;
 	opts->context = link;
-	if (link->publisher) {
+	if (link->publisher && !mqtt->clean_session) {
 		link->will.topicName = mqtt->status_topic;
 		link->will.payload.data = mqtt->offline_status;
 		link->will.payload.len = (int)mqtt->offline_status_len;
@@ -989,7 +994,11 @@ int ct_mqtt_publish_status(struct ct_mqtt *mqtt, int state)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int rc = encode_status(mqtt, state, &buf, &len);
+	int rc;
+
+	if (mqtt->clean_session)
+		return CT_OK; /* a throwaway client has no status */
+	rc = encode_status(mqtt, state, &buf, &len);
 	if (rc != CT_OK)
 		return rc;
 	rc = ct_mqtt_publish(mqtt, mqtt->status_topic, buf, len, 1, true, 5000);
@@ -1028,8 +1037,9 @@ void ct_mqtt_free(struct ct_mqtt *mqtt)
 		return;
 	/* First, so no status of the watcher's comes after OFFLINE. */
 	watcher_stop(mqtt);
-	/* A clean stop publishes OFFLINE itself: the broker sends the will only on a crash. */
-	if (mqtt->pub.client != NULL && ct_mqtt_is_connected(mqtt) &&
+	/* A clean stop publishes OFFLINE itself: the broker sends the will only on a crash. A
+	 * throwaway client has neither. */
+	if (!mqtt->clean_session && mqtt->pub.client != NULL && ct_mqtt_is_connected(mqtt) &&
 	    ct_mqtt_publish_status(mqtt, CELLTHREAD__V1__SERVICE_STATE__SERVICE_STATE_OFFLINE) ==
 	            CT_OK)
 		ct_mqtt_flush(mqtt, 2000);

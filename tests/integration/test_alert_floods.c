@@ -159,6 +159,13 @@ static void test_escalation(void **state)
 	                " AND action <> 'ESCALATE'",
 	                0, NULL),
 	        0);
+	/* Once told, the second tier hears how it ends: A's acknowledgement reaches lead-e as
+	 * well as ops, although lead-e's rule (tier 2) matches nothing by itself. */
+	alert_it_act_ok(cli, replies, id_a, CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_ACK,
+	                "taken over by the shift lead");
+	o = alert_it_next_json(lead);
+	alert_it_expect(o, "alert", "ACK", "ESC_A");
+	json_decref(o);
 	ct_mqtt_free(gate);
 	ct_mqtt_free(cli);
 	harness_sub_free(ops);

@@ -189,6 +189,52 @@ static void test_lifecycle(void **state)
 	                       "sensor back", 0),
 	          NULL);
 	next_team(team, "RETURN_TO_SERVICE", "TEST_HIGH", NULL, 0);
+	/* Out of service outlives an occurrence: cleared and back, the new occurrence is still
+	 * out of service and nobody is told (the next delivery is the CLEAR below). */
+	expect_ok(alert_it_act(cli, replies, id4,
+	                       CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_REMOVE_FROM_SERVICE,
+	                       "sensor faulty again", 0),
+	          NULL);
+	publish_alert(gate, "lc-oos-c", "S1", "TEST_HIGH", false, 0);
+	publish_alert(gate, "lc-oos-r", "S1", "TEST_HIGH", true, 9);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_transition WHERE alert_id = $1"
+	                    " AND action = 'SUPERSEDED'",
+	                    1, (const char *[]){id4}, 1);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert WHERE code = 'TEST_HIGH' AND station = 'S1'"
+	                    " AND state = 'ACTIVE_UNACK' AND out_of_service",
+	                    0, NULL, 1);
+	/* The ended occurrence takes no more actions. */
+	rep = alert_it_act(cli, replies, id4,
+	                   CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_RETURN_TO_SERVICE,
+	                   "wrong one", 0);
+	assert_false(rep->ok);
+	assert_non_null(strstr(rep->error, "occurrence closed"));
+	cellthread__v1__alert_reply__free_unpacked(rep, NULL);
+	char id_oos[64];
+	{
+		PGresult *res = NULL;
+		assert_int_equal(harness_sql(h,
+		                             "SELECT alert_id FROM alert WHERE code = 'TEST_HIGH'"
+		                             " AND station = 'S1' AND state = 'ACTIVE_UNACK'",
+		                             0, NULL, &res),
+		                 CT_OK);
+		assert_int_equal(PQntuples(res), 1);
+		snprintf(id_oos, sizeof(id_oos), "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	expect_ok(alert_it_act(cli, replies, id_oos,
+	                       CELLTHREAD__V1__ALARM_ACTION__ALARM_ACTION_RETURN_TO_SERVICE,
+	                       "sensor replaced", 0),
+	          NULL);
+	alert_it_wait_count(h,
+	                    "SELECT count(*) FROM alert_delivery WHERE alert_id = $1"
+	                    " AND action = 'RETURN_TO_SERVICE' AND delivered_at IS NOT NULL",
+	                    1, (const char *[]){id_oos}, 1);
+	next_team(team, "RETURN_TO_SERVICE", "TEST_HIGH", NULL, 0);
+	id4[0] = '\0';
+	snprintf(id4, sizeof(id4), "%s", id_oos);
 	/* Cleared and back before anyone acknowledged: occurrence 4 closes (SUPERSEDED), the
 	 * new occurrence carries the acknowledgement owed. */
 	publish_alert(gate, "lc-12", "S1", "TEST_HIGH", false, 0);

@@ -1,7 +1,6 @@
 /* Unit tests of alert_logic (services/alert-router): the ISA-18.2 lifecycle, routing rules and
- * their two written forms, the shift calendar, delivery backoff, floods and chatter. Expected
- * values are exact: the design's figures (a flood is more than 10 alarms in 10 minutes and ends
- * below 5; chattering is 3 activations in 60 s) are asserted at their boundaries. */
+ * their two written forms, the shift calendar, delivery backoff and the sliding window that
+ * counts dead-letter bursts. Expected values are exact, asserted at their boundaries. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,7 +108,7 @@ static void lifecycle_table(void **state)
 	        /* UNSHELVE: what is still open is announced again. */
 	        {AU, F_ONE_SHOT, ACT_UNSHELVE, .after = AU, .changed = true, .annunciate = true},
 	        {CU, F_TIMED, ACT_UNSHELVE, .after = CU, .changed = true, .annunciate = true},
-	        {N, F_TIMED, ACT_UNSHELVE, .after = N, .changed = true},
+	        {N, F_TIMED, ACT_UNSHELVE, .refused = closed},
 	        {AU, F_TIMED | F_OOS, ACT_UNSHELVE, .after = AU, .after_flags = F_OOS,
 	         .changed = true},
 	        {AU, 0, ACT_UNSHELVE, .refused = "not shelved"},
@@ -137,12 +136,12 @@ static void lifecycle_table(void **state)
 	        /* Out of service and back. */
 	        {AU, 0, ACT_REMOVE_FROM_SERVICE, .after = AU, .after_flags = F_OOS,
 	         .changed = true},
-	        {N, 0, ACT_REMOVE_FROM_SERVICE, .after = N, .after_flags = F_OOS, .changed = true},
+	        {N, 0, ACT_REMOVE_FROM_SERVICE, .refused = closed},
 	        {AU, F_OOS, ACT_REMOVE_FROM_SERVICE, .refused = "already out of service"},
 	        {AU, 0, ACT_REMOVE_FROM_SERVICE, .no_reason = true, .refused = no_reason},
 	        {AU, F_OOS, ACT_RETURN_TO_SERVICE, .after = AU, .changed = true,
 	         .annunciate = true},
-	        {N, F_OOS, ACT_RETURN_TO_SERVICE, .after = N, .changed = true},
+	        {N, F_OOS, ACT_RETURN_TO_SERVICE, .refused = closed},
 	        {AU, F_OOS, ACT_RETURN_TO_SERVICE, .no_reason = true, .refused = no_reason},
 	        {AU, 0, ACT_RETURN_TO_SERVICE, .refused = "not out of service"},
 	        /* ESCALATE: active, unacknowledged and visible. */
@@ -782,85 +781,7 @@ static void backoff(void **state)
 	}
 }
 
-/* ---- floods and chatter ---- */
-
-static void flood_starts_and_ends(void **state)
-{
-	struct flood f;
-	int64_t t;
-
-	(void)state;
-	assert_int_equal(flood_init(&f, 10 * MIN_US, 10, 5), CT_OK);
-	/* Alarms every 30 s from 0: the 11th (t = 300 s) starts the flood. */
-	for (int i = 0; i < 10; i++)
-		assert_false(flood_add(&f, i * 30 * S_US));
-	assert_false(f.in_flood);
-	assert_true(flood_add(&f, 300 * S_US));
-	assert_true(f.in_flood);
-	assert_int_equal(f.since_us, 300 * S_US);
-	assert_false(flood_add(&f, 301 * S_US)); /* already in flood: not started again */
-	/* Alarms at 0, 30, ..., 300 and 301 s; a window is (now - 600 s, now]. */
-	assert_false(flood_check_end(&f, 600 * S_US));
-	t = 780 * S_US;
-	/* At 780 s the window (180, 780] holds 210, 240, 270, 300, 301: five, not fewer; so it
-	 * does until 210 s leaves it, at 810 s. */
-	assert_int_equal(time_window_count(&f.alarms, t), 5);
-	assert_false(flood_check_end(&f, t));
-	assert_int_equal(time_window_count(&f.alarms, 810 * S_US - 1), 5);
-	assert_false(flood_check_end(&f, 810 * S_US - 1));
-	assert_true(flood_check_end(&f, 810 * S_US));
-	assert_false(f.in_flood);
-	assert_false(flood_check_end(&f, 811 * S_US)); /* ended once */
-	/* A new flood needs more than 10 again: 4 in the window plus 6 is 10, the 7th is 11. */
-	for (int i = 0; i < 6; i++)
-		assert_false(flood_add(&f, 811 * S_US + i));
-	assert_true(flood_add(&f, 811 * S_US + 6));
-	flood_free(&f);
-
-	/* A steady 6 per window keeps a flood going (hysteresis): enter with 11 in a burst,
-	 * then one alarm every 100 s. */
-	assert_int_equal(flood_init(&f, 10 * MIN_US, 10, 5), CT_OK);
-	for (int i = 0; i < 11; i++)
-		(void)flood_add(&f, i);
-	assert_true(f.in_flood);
-	for (t = 100 * S_US; t <= 3 * 3600 * S_US; t += 100 * S_US) {
-		assert_false(flood_check_end(&f, t));
-		assert_false(flood_add(&f, t));
-	}
-	flood_free(&f);
-
-	assert_int_equal(flood_init(&f, 10 * MIN_US, 10, 11), CT_ERR_INVALID);
-	flood_free(&f);
-	assert_int_equal(flood_init(&f, 10 * MIN_US, 10, 0), CT_ERR_INVALID);
-	flood_free(&f);
-	assert_int_equal(flood_init(&f, 0, 10, 5), CT_ERR_INVALID);
-	flood_free(&f);
-}
-
-static void chatter(void **state)
-{
-	struct chatter c;
-
-	(void)state;
-	assert_int_equal(chatter_init(&c, 60 * S_US, 3), CT_OK);
-	assert_false(chatter_add(&c, 0));
-	assert_false(chatter_add(&c, 20 * S_US));
-	assert_true(chatter_add(&c, 40 * S_US)); /* third within 60 s */
-	assert_true(chatter_add(&c, 59 * S_US));
-	chatter_free(&c);
-
-	/* Three at 0, 30, 60 s: the window (0, 60] holds two. */
-	assert_int_equal(chatter_init(&c, 60 * S_US, 3), CT_OK);
-	assert_false(chatter_add(&c, 0));
-	assert_false(chatter_add(&c, 30 * S_US));
-	assert_false(chatter_add(&c, 60 * S_US));
-	assert_true(chatter_add(&c, 89 * S_US)); /* 30, 60, 89 */
-	chatter_free(&c);
-	chatter_free(NULL);
-
-	assert_int_equal(chatter_init(&c, 60 * S_US, 0), CT_ERR_INVALID);
-	chatter_free(&c);
-}
+/* ---- the sliding window (dead-letter bursts) ---- */
 
 static void time_window(void **state)
 {
@@ -889,6 +810,30 @@ static void time_window(void **state)
 	time_window_free(&w);
 	assert_int_equal(time_window_init(&w, 0, 10), CT_ERR_INVALID);
 	time_window_free(&w);
+	assert_int_equal(time_window_init(&w, 1000001, 10), CT_ERR_INVALID);
+	time_window_free(&w);
+
+	/* As the router counts a service's dead letters: cap = router.deadletter_burst (5),
+	 * window router.deadletter_window_s (60 s). The 5th within 60 s is a burst; more keep
+	 * the count at the cap; a window after the first, four are left. */
+	assert_int_equal(time_window_init(&w, 5, 60 * S_US), CT_OK);
+	for (int i = 0; i < 4; i++) {
+		time_window_add(&w, i * 10 * S_US);
+		assert_int_equal(time_window_count(&w, i * 10 * S_US), (size_t)i + 1);
+	}
+	time_window_add(&w, 40 * S_US);
+	assert_int_equal(time_window_count(&w, 40 * S_US), 5);
+	for (int i = 0; i < 100; i++)
+		time_window_add(&w, 41 * S_US + i);
+	assert_int_equal(time_window_count(&w, 41 * S_US + 99), 5);
+	assert_int_equal(time_window_count(&w, 41 * S_US + 99 + 60 * S_US), 0);
+	time_window_free(&w);
+	assert_int_equal(time_window_init(&w, 5, 60 * S_US), CT_OK);
+	for (int i = 0; i < 5; i++)
+		time_window_add(&w, i * 10 * S_US);
+	assert_int_equal(time_window_count(&w, 60 * S_US - 1), 5);
+	assert_int_equal(time_window_count(&w, 60 * S_US), 4); /* (0, 60]: the first left */
+	time_window_free(&w);
 }
 
 int main(void)
@@ -905,8 +850,6 @@ int main(void)
 	        cmocka_unit_test(route_json),
 	        cmocka_unit_test(route_round_trip),
 	        cmocka_unit_test(backoff),
-	        cmocka_unit_test(flood_starts_and_ends),
-	        cmocka_unit_test(chatter),
 	        cmocka_unit_test(time_window),
 	};
 

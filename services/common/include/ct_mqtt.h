@@ -14,6 +14,9 @@
  *   and on every change, with the loop's last progress (ct_mqtt_note_progress) and the
  *   spool's backlog and free space: it does not depend on the service's loop, so a loop
  *   stuck in its work shows as an old last_progress_at_us under a fresh at_us.
+ * - The status is a service's: a throwaway client (clean_session: the CLI, tests) publishes
+ *   none and sets no will, so it leaves nothing retained and the alert router raises nothing
+ *   when it goes (ct_mqtt_publish_status is a no-op for it).
  * - Input pauses while the spool is low on disk space (ct_spool.h, "Disk full"). Paho has
  *   acknowledged a message before the callback sees it, so refusing it would not make the
  *   broker keep it; the only way to leave messages with the broker is to stop reading. So the
@@ -56,7 +59,7 @@ struct ct_mqtt_options {
 	const char *share_group; /* NULL or "": plain subscriptions */
 	int keepalive_s;
 	int max_inflight;                 /* unacknowledged QoS 1 publishes at most */
-	bool clean_session;               /* true only for throwaway clients (CLI, tests) */
+	bool clean_session;               /* throwaway clients only (CLI, tests): no status */
 	struct ct_spool *spool;           /* where received messages go; required to subscribe */
 	volatile sig_atomic_t *stop_flag; /* nonzero: stop waiting to connect; may be NULL */
 	int status_interval_s; /* > 0: status thread and input pausing (above); 0: neither */
@@ -96,7 +99,8 @@ void ct_mqtt_mark(struct ct_mqtt *mqtt, struct ct_mqtt_mark *ret);
  * ct_spool_read needs no short timeout to notice. */
 int ct_mqtt_mark_reached(struct ct_mqtt *mqtt, const struct ct_mqtt_mark *mark, bool *ret_reached);
 /* Publishes the retained status (ONLINE/DRAINING/OFFLINE; ONLINE says PAUSED while input is
- * paused) of this service instance, waiting for flow control like ct_mqtt_publish. */
+ * paused) of this service instance, waiting for flow control like ct_mqtt_publish. CT_OK
+ * and nothing published for a throwaway client (clean_session). */
 int ct_mqtt_publish_status(struct ct_mqtt *mqtt, int state);
 /* Records that the service's loop made progress now (committed, or had nothing to do): the
  * status's last_progress_at_us. Thread-safe and cheap (a mutex). */
