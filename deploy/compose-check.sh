@@ -14,11 +14,12 @@
 #    own cellthread/* images and its stack are never touched.
 # 5. Fresh credentials and TLS material (deploy/compose/setup.sh) in a temporary folder;
 #    `docker-compose -p ctcheck --profile test up -d` on free host ports: broker, db,
-#    migrate, two ingest and two traveler instances, spc-gate, each waited for through its
-#    health check; then the tester (deploy/compose/tester.sh) runs end to end.
+#    migrate, two ingest and two traveler instances, spc-gate, alert-router, each waited for
+#    through its health check; then the tester (deploy/compose/tester.sh) runs end to end.
 # 6. Its exit code decides, plus what only the host sees: every service ran as a non-root
 #    user with its resource limits; after a SIGTERM stop every service (ingest, traveler,
-#    spc-gate) exited 0; each traveler instance stored a share of the events and together
+#    spc-gate, alert-router) exited 0; alert-router recorded the others' clean stops as
+#    SERVICE_OFFLINE; each traveler instance stored a share of the events and together
 #    exactly the rows the database holds (shared subscription: none to both or neither).
 # 7. Tears the project down with its volumes (also what an interrupted earlier run left).
 # Exit 0 when all passed; 1 otherwise, with the logs of the failing containers.
@@ -44,7 +45,7 @@ PACKAGES=(docker.io docker-compose debootstrap)
 STAGES=(runtime broker db tester)
 SCALED=(ingest ingest-2 traveler traveler-2)
 # Every long-running service of the test profile.
-SERVICES=("${SCALED[@]}" spc-gate)
+SERVICES=("${SCALED[@]}" spc-gate alert-router)
 UP_TIMEOUT_S=600
 TESTER_TIMEOUT_S=1200
 
@@ -296,10 +297,12 @@ check_containers() {
 # check_scaleout: stop every service with SIGTERM (exit 0 each), then each traveler
 # instance's own count of stored events is > 0 and they add up to the event table.
 check_scaleout() {
-	local svc id code n total=0 db_events failed=0 line
+	local svc id code n total=0 db_events failed=0 line offline
 	log "stopping the services (SIGTERM, drain): producers first"
 	compose stop -t 60 ingest ingest-2 >/dev/null 2>&1
 	compose stop -t 60 traveler traveler-2 spc-gate >/dev/null 2>&1
+	# alert-router last: it has seen the others go (a clean stop: SERVICE_OFFLINE, LOW).
+	compose stop -t 60 alert-router >/dev/null 2>&1
 	# Counted after the last writer stopped. (Single quotes: expanded inside the container.)
 	# shellcheck disable=SC2016
 	db_events=$(compose exec -T db sh -c 'PGPASSWORD=$(cat /run/secrets/pg_ct_admin) psql -X -A -t \
@@ -323,6 +326,18 @@ check_scaleout() {
 			total=$((total + ${n:-0}))
 		fi
 	done
+	# shellcheck disable=SC2016
+	offline=$(compose exec -T db sh -c 'PGPASSWORD=$(cat /run/secrets/pg_ct_admin) psql -X -A -t \
+		-h /var/lib/cellthread/pg/run -U ct_admin -d cellthread -c "SELECT count(DISTINCT \
+		object_id) FROM alert WHERE code = '"'"'SERVICE_OFFLINE'"'"' AND severity = 2 AND \
+		object_id IN ('"'"'ingest/1'"'"', '"'"'ingest/2'"'"', '"'"'spc-gate/1'"'"')"' | tr -d '\r')
+	if [[ $offline != 3 ]]; then
+		log "FAIL: alert-router recorded $offline of the 3 clean stops of ingest, ingest-2 and" \
+			"spc-gate as SERVICE_OFFLINE (LOW)"
+		failed=1
+	else
+		log "ok: alert-router recorded the clean stops of ingest, ingest-2 and spc-gate"
+	fi
 	if [[ $total != "$db_events" ]]; then
 		log "FAIL: the traveler instances stored $total events, the event table has $db_events"
 		failed=1

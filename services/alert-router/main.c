@@ -175,6 +175,9 @@ int main(int argc, char **argv)
 	ct_loop_init(&r.loop, &r.svc, &loop_options, &router_handlers, &r);
 	ct_info("ready: %zu subscriptions", r.n_routes);
 	rc = ct_loop_run(&r.loop);
+	ct_info("stopping: %lu inputs, %lu raised, %lu cleared, %lu actions (%lu refused), %lu "
+	        "deliveries published, %lu dead letters",
+	        r.inputs, r.raises, r.clears, r.actions, r.refused, r.deliveries, r.dead_letters);
 	ct_service_finish(&r.svc);
 	exit_code = rc == CT_OK ? 0 : 1;
 out:
