@@ -231,4 +231,26 @@ int linesim_fault_from_name(const char *name, enum linesim_fault *ret);
  * Returns CT_OK, or CT_ERR_INVALID naming the bad entry in err; *ret_mask untouched then. */
 int linesim_fault_parse_list(const char *list, unsigned *ret_mask, char *err, size_t err_len);
 
+/* The simulated clock of a history run (sim.history): tick n of every line's schedule is at
+ * start_us + n / rate, and the history is the ticks before end_us (the wall time the run
+ * started at; start_us = end_us - the history's length). Pure arithmetic, so a run's
+ * timestamps depend on its start and rate only, never on how fast it is published. */
+struct linesim_clock {
+	int64_t start_us; /* simulated time of tick 0, us since the epoch */
+	int64_t end_us;   /* the history ends before this */
+	double period_us; /* 1e6 / sim.rate */
+};
+
+/* Parses a history length: "" (none: 0, a live run) or a whole number and a unit, "7d",
+ * "36h", "90m", "45s", at most 366 days. Returns CT_OK with *ret_us set, or CT_ERR_INVALID
+ * with the reason in err (*ret_us untouched). */
+int linesim_duration_parse(const char *text, int64_t *ret_us, char *err, size_t err_len);
+/* A clock whose history of length_us ends at end_us, at rate cells per second (> 0). */
+void linesim_clock_init(struct linesim_clock *clock, int64_t end_us, int64_t length_us,
+                        double rate);
+/* The simulated time of tick n. */
+int64_t linesim_clock_tick_us(const struct linesim_clock *clock, unsigned long long n);
+/* How many ticks the history has: those whose time is before end_us. */
+unsigned long long linesim_clock_history_ticks(const struct linesim_clock *clock);
+
 #endif

@@ -226,6 +226,17 @@ static void handle_command(struct run *r, struct linesim_model *model,
 {
 	struct linesim_command_report rep;
 
+	if (r->in_history) {
+		/* A command's expiry and effect are on the real clock, the history's cells in
+		 * the past: obeying it would hold the simulated line for real minutes' worth of
+		 * simulated time. The past cannot be commanded; once live, commands count. */
+		if (!r->told_history_commands)
+			ct_info("station commands arrive (%s) while generating history: ignoring "
+			        "them until live",
+			        rec->topic);
+		r->told_history_commands = true;
+		return;
+	}
 	if (!r->cfg->obey_commands) {
 		/* A persistent session keeps the subscription of an earlier run that obeyed. */
 		if (!r->told_commands_off)
@@ -352,6 +363,16 @@ static void log_rates(const struct linesim_config *cfg, const struct linesim_mod
 	}
 }
 
+/* The simulated time one history telemetry message per asset covers: a minute, or less when
+ * a minute's samples of a signal would pass what one message holds (LINESIM_MAX_SAMPLES; the
+ * model skips the oldest beyond it). */
+static int64_t history_telemetry_us(double hz)
+{
+	double s = (double)LINESIM_MAX_SAMPLES / hz;
+
+	return s >= 60.0 ? 60000000LL : (s < 0.001 ? 1000LL : (int64_t)(s * 1e6));
+}
+
 static int clamp_wait(int64_t ms)
 {
 	return ms < 0 ? 0 : (ms > 1000 ? 1000 : (int)ms);
@@ -366,6 +387,7 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 	double period_us = 1e6 / cfg->rate;
 	int64_t t0 = linesim_mono_us(), wall0 = ct_now_us();
 	int64_t next_tel_ms = t0 / 1000, next_progress_ms = t0 / 1000 + PROGRESS_MS;
+	int64_t next_tel_sim = 0, last_at = wall0;
 	unsigned long long ticks = 0;
 	bool was_stalled = false;
 	double rates[LINESIM_MAX_LINES];
@@ -374,13 +396,29 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 	memset(&batch, 0, sizeof(batch));
 	for (unsigned i = 0; i < (unsigned)cfg->lines; i++)
 		rates[i] = 1.0;
-	while (!ct_service_stop && !all_done(cfg, model)) {
+	/* A history run is the live schedule started history_us in the past: every tick up to
+	 * now is due at once, and the loop's catch-up publishes them as fast as the broker and
+	 * the flow control take them, each cell at its own tick's (simulated) time. */
+	linesim_clock_init(&r->clock, wall0, r->history_us, cfg->rate);
+	r->history_ticks = linesim_clock_history_ticks(&r->clock);
+	r->in_history = r->history_us > 0;
+	if (r->in_history) {
+		wall0 = r->clock.start_us;
+		t0 -= r->history_us;
+		next_tel_sim = wall0;
+		last_at = wall0;
+	}
+	while (!ct_service_stop && !all_done(cfg, model) &&
+	       !(r->history_us > 0 && !cfg->history_then_live && ticks >= r->history_ticks)) {
 		int64_t now = linesim_mono_us(), now_ms, wait;
 		unsigned long long due = (unsigned long long)((double)(now - t0) / period_us) + 1;
 		unsigned burst = 0;
 
+		/* Without going live the history ends at the wall time the run started. */
+		if (r->history_us > 0 && !cfg->history_then_live && due > r->history_ticks)
+			due = r->history_ticks;
 		while (ticks < due && burst < MAX_BURST && !is_stalled(r, out)) {
-			int64_t at = wall0 + (int64_t)((double)ticks * period_us);
+			int64_t at = linesim_clock_tick_us(&r->clock, ticks);
 
 			for (unsigned i = 0; rc == CT_OK && i < (unsigned)cfg->lines; i++)
 				if (!line_done(cfg, model, i))
@@ -389,11 +427,30 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 				goto out;
 			ticks++;
 			burst++;
+			last_at = at;
+			/* History telemetry follows the simulated clock, every sample of it, but
+			 * in messages of a simulated minute per asset (history_telemetry_us):
+			 * a second's message each would make a week 2.4 million messages. */
+			if (r->in_history && cfg->telemetry_hz > 0 && at >= next_tel_sim) {
+				rc = emit_telemetry(cfg, model, &sink, at);
+				if (rc != CT_OK)
+					goto out;
+				next_tel_sim = at + history_telemetry_us(cfg->telemetry_hz);
+			}
 		}
 		log_rates(cfg, model, rates);
 		now = linesim_mono_us();
 		now_ms = now / 1000;
-		if (cfg->telemetry_hz > 0 && now_ms >= next_tel_ms) {
+		/* The history is over once its ticks are out and, going live, the schedule has
+		 * caught up with the real clock: from here on telemetry and commands are live. */
+		if (r->in_history && ticks >= r->history_ticks && ticks >= due &&
+		    cfg->history_then_live) {
+			r->in_history = false;
+			next_tel_ms = now_ms;
+			ct_info("history generated: %llu ticks per line in %.1f s; going on live",
+			        ticks, (double)(now - (t0 + r->history_us)) / 1e6);
+		}
+		if (!r->in_history && cfg->telemetry_hz > 0 && now_ms >= next_tel_ms) {
 			rc = emit_telemetry(cfg, model, &sink, wall0 + (now - t0));
 			if (rc != CT_OK)
 				goto out;
@@ -420,11 +477,19 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 		if (now_ms >= next_progress_ms) {
 			/* Behind schedule means the broker (or this CPU) is slower than sim.rate;
 			 * the cells come anyway, later, with their own timestamps. */
-			ct_info("L1: %llu cells finished, %llu messages published, %.1f s behind "
-			        "schedule",
-			        linesim_model_line_stats(model, 0)->cells_finished,
-			        linesim_out_counts(out)->messages,
-			        (double)(due > ticks ? due - ticks : 0) * period_us / 1e6);
+			if (r->in_history)
+				ct_info("L1: %llu cells finished, %llu messages published, history "
+				        "%.1f %% generated (%.1f h before its end)",
+				        linesim_model_line_stats(model, 0)->cells_finished,
+				        linesim_out_counts(out)->messages,
+				        100.0 * (double)ticks / (double)r->history_ticks,
+				        (double)(r->clock.end_us - last_at) / 3.6e9);
+			else
+				ct_info("L1: %llu cells finished, %llu messages published, %.1f s "
+				        "behind schedule",
+				        linesim_model_line_stats(model, 0)->cells_finished,
+				        linesim_out_counts(out)->messages,
+				        (double)(due > ticks ? due - ticks : 0) * period_us / 1e6);
 			next_progress_ms = now_ms + PROGRESS_MS;
 		}
 
@@ -445,8 +510,13 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 			goto out;
 		}
 	}
+	if (r->in_history)
+		ct_info("history generated: %llu of %llu ticks per line in %.1f s", ticks,
+		        r->history_ticks, (double)(linesim_mono_us() - (t0 + r->history_us)) / 1e6);
+	/* The last samples at the clock the run ended on: the history's last tick, or now. */
 	if (cfg->telemetry_hz > 0)
-		rc = emit_telemetry(cfg, model, &sink, wall0 + (linesim_mono_us() - t0));
+		rc = emit_telemetry(cfg, model, &sink,
+		                    r->in_history ? last_at : wall0 + (linesim_mono_us() - t0));
 out:
 	ct_spool_batch_cleanup(&batch);
 	return rc;
@@ -491,9 +561,10 @@ int linesim_drain(struct run *r, struct linesim_out *out)
 	return rc;
 }
 
-int linesim_write_summary(const struct linesim_config *cfg, const struct linesim_out *out,
+int linesim_write_summary(const struct run *r, const struct linesim_out *out,
                           const struct linesim_model *model, bool complete, double elapsed_s)
 {
+	const struct linesim_config *cfg = r->cfg;
 	json_t *root = NULL, *faults = NULL;
 	char tmp[4096];
 	int rc = CT_ERR_NOMEM;
@@ -518,6 +589,15 @@ int linesim_write_summary(const struct linesim_config *cfg, const struct linesim
 		goto out;
 	}
 	faults = NULL;
+	/* The simulated period, so a reader can check the stored times against it. */
+	if (r->history_us > 0 &&
+	    (json_object_set_new(root, "history_from_us", json_integer(r->clock.start_us)) != 0 ||
+	     json_object_set_new(root, "history_until_us", json_integer(r->clock.end_us)) != 0 ||
+	     json_object_set_new(root, "history_ticks",
+	                         json_integer((json_int_t)r->history_ticks)) != 0 ||
+	     json_object_set_new(root, "history_then_live", json_boolean(cfg->history_then_live)) !=
+	             0))
+		goto out;
 	rc = CT_ERR_IO;
 	if (strcmp(cfg->summary, "-") == 0) {
 		if (json_dumpf(root, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF ||

@@ -38,6 +38,8 @@ struct linesim_config {
 	double telemetry_hz;
 	char *summary;
 	bool obey_commands;
+	char *history;          /* sim.history: "" (live) or a duration, "7d" */
+	bool history_then_live; /* after the history, go on at the real clock */
 };
 
 /* A message handed to the broker and not yet known to be acknowledged: kept, so that it can
@@ -60,6 +62,14 @@ struct run {
 	size_t head, n, cap;
 	bool resend;                    /* a publish failed: publish [head, n) again first */
 	unsigned long long republished; /* messages published again, for the log */
+	/* A history run (sim.history): its length, its simulated clock (set by the loop), the
+	 * ticks before the clock's end, and whether the loop is still generating history (ticks
+	 * behind the real clock, timestamped and telemetry sampled on the simulated clock). */
+	int64_t history_us;
+	struct linesim_clock clock;
+	unsigned long long history_ticks;
+	bool in_history;
+	bool told_history_commands; /* logged once that commands are ignored in the history */
 };
 
 /* The monotonic clock in microseconds. */
@@ -76,7 +86,7 @@ int linesim_drain(struct run *r, struct linesim_out *out);
 /* Frees the kept unacknowledged messages. */
 void linesim_run_cleanup(struct run *r);
 /* Writes the JSON summary (sim.summary) of a run. */
-int linesim_write_summary(const struct linesim_config *cfg, const struct linesim_out *out,
+int linesim_write_summary(const struct run *r, const struct linesim_out *out,
                           const struct linesim_model *model, bool complete, double elapsed_s);
 
 #endif

@@ -12,7 +12,9 @@
  * production pauses (results stay queued) and the schedule catches up afterwards.
  * SIGTERM/SIGINT, or sim.cells finished cells on every line, end the run: the queued
  * batches and the final telemetry are published, acknowledgements awaited, and the summary
- * written. */
+ * written. With sim.history the schedule starts that long before now on a simulated clock
+ * (linesim_clock): the catch-up generates the history at full speed, every timestamp on that
+ * clock, and the run stops when it reaches now, or goes on live with sim.history_then_live. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,7 +37,7 @@ static const struct ct_config_key linesim_keys[] = {
         KEY("sim.unit_prefix", CT_CONF_STRING, unit_prefix, "", 0, 0,
             "put before every unit and lot ID, so runs into one database never reuse IDs"),
         KEY("sim.lines", CT_CONF_INT, lines, "1", 1, 16, "lines simulated, named L1..Ln"),
-        KEY("sim.rate", CT_CONF_DOUBLE, rate, "5", 0.1, 5000, "cells per second per line"),
+        KEY("sim.rate", CT_CONF_DOUBLE, rate, "5", 0.001, 5000, "cells per second per line"),
         KEY("sim.seed", CT_CONF_INT, seed, "42", 0, 9007199254740991.0,
             "random seed; the same seed gives the same values and IDs"),
         KEY("sim.cells", CT_CONF_INT, cells, "0", 0, 1e15,
@@ -57,10 +59,16 @@ static const struct ct_config_key linesim_keys[] = {
         KEY("sim.obey_commands", CT_CONF_BOOL, obey_commands, "false", 0, 0,
             "subscribe to ct/v1/plant/{site}/+/+/command and obey StationCommands "
             "(ADJUST, SLOW, STOP, RESUME) like the line would"),
+        KEY("sim.history", CT_CONF_STRING, history, "", 0, 0,
+            "generate this much history up to now at full speed on a simulated clock "
+            "(7d, 36h, 90m; empty: live only)"),
+        KEY("sim.history_then_live", CT_CONF_BOOL, history_then_live, "false", 0, 0,
+            "after the history, go on live at the real clock instead of stopping"),
 };
 
 /* Checks what the config table cannot; returns 0 or exit code 2 with the reason logged. */
-static int check_config(const struct linesim_config *cfg, unsigned *ret_faults)
+static int check_config(const struct linesim_config *cfg, unsigned *ret_faults,
+                        int64_t *ret_history_us)
 {
 	char err[256];
 
@@ -70,6 +78,10 @@ static int check_config(const struct linesim_config *cfg, unsigned *ret_faults)
 	}
 	if (linesim_fault_parse_list(cfg->faults, ret_faults, err, sizeof(err)) != CT_OK) {
 		ct_error("sim.faults: %s", err);
+		return 2;
+	}
+	if (linesim_duration_parse(cfg->history, ret_history_us, err, sizeof(err)) != CT_OK) {
+		ct_error("sim.history: %s", err);
 		return 2;
 	}
 	return 0;
@@ -102,7 +114,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	memset(&mc, 0, sizeof(mc));
-	exit_code = check_config(&cfg, &mc.faults);
+	exit_code = check_config(&cfg, &mc.faults, &r.history_us);
 	if (exit_code != 0)
 		goto out;
 	exit_code = 1;
@@ -156,6 +168,9 @@ int main(int argc, char **argv)
 	        "faults '%s', station commands %s",
 	        cfg.lines, cfg.site, cfg.rate, cfg.seed, cfg.encoding, cfg.faults ? cfg.faults : "",
 	        cfg.obey_commands ? "obeyed" : "not obeyed");
+	if (r.history_us > 0)
+		ct_info("history: generating %s up to now on a simulated clock, then %s",
+		        cfg.history, cfg.history_then_live ? "going on live" : "stopping");
 
 	t_start = linesim_mono_us();
 	rc = linesim_run_loop(&r, model, out);
@@ -166,7 +181,7 @@ int main(int argc, char **argv)
 	        linesim_out_counts(out)->messages, linesim_out_counts(out)->results,
 	        linesim_out_counts(out)->telemetry_messages,
 	        linesim_model_line_stats(model, 0)->cells_finished);
-	if (linesim_write_summary(&cfg, out, model, complete,
+	if (linesim_write_summary(&r, out, model, complete,
 	                          (double)(linesim_mono_us() - t_start) / 1e6) == CT_OK &&
 	    complete)
 		exit_code = 0;

@@ -1265,6 +1265,126 @@ static void test_command_summary(void **state)
 	linesim_model_free(m);
 }
 
+/* sim.history's durations: a whole number and d, h, m or s; nothing else. */
+static void test_history_duration_parse(void **state)
+{
+	const char *bad[] = {"7",  "d",    "7x",   "-7d", "7d ", " 7d",
+	                     "0d", "367d", "1.5h", "7D",  "+7d", "99999999999999999999d"};
+	int64_t us = -1;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(linesim_duration_parse("", &us, err, sizeof(err)), CT_OK);
+	assert_int_equal(us, 0);
+	assert_int_equal(linesim_duration_parse(NULL, &us, err, sizeof(err)), CT_OK);
+	assert_int_equal(us, 0);
+	assert_int_equal(linesim_duration_parse("7d", &us, err, sizeof(err)), CT_OK);
+	assert_int_equal(us, 604800LL * 1000000);
+	assert_int_equal(linesim_duration_parse("36h", &us, err, sizeof(err)), CT_OK);
+	assert_int_equal(us, 129600LL * 1000000);
+	assert_int_equal(linesim_duration_parse("90m", &us, err, sizeof(err)), CT_OK);
+	assert_int_equal(us, 5400LL * 1000000);
+	assert_int_equal(linesim_duration_parse("45s", &us, err, sizeof(err)), CT_OK);
+	assert_int_equal(us, 45LL * 1000000);
+	assert_int_equal(linesim_duration_parse("366d", &us, err, sizeof(err)), CT_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		us = -1;
+		err[0] = '\0';
+		if (linesim_duration_parse(bad[i], &us, err, sizeof(err)) != CT_ERR_INVALID)
+			fail_msg("'%s' accepted", bad[i]);
+		assert_int_equal(us, -1);
+		assert_non_null(strstr(err, bad[i]));
+	}
+}
+
+/* The simulated clock: tick 0 at end - length, one tick per 1/rate s, exactly the ticks
+ * before the end, computed (never summed) so millions of ticks do not drift. */
+static void test_history_clock(void **state)
+{
+	const int64_t end = T0_US + 123457;
+	const double rates[] = {5.0, 3.0, 0.1, 7.3, 5000.0};
+	struct linesim_clock c;
+
+	(void)state;
+	linesim_clock_init(&c, end, 604800LL * 1000000, 5.0);
+	assert_int_equal(c.start_us, end - 604800LL * 1000000);
+	assert_int_equal(linesim_clock_tick_us(&c, 0), c.start_us);
+	assert_int_equal(linesim_clock_tick_us(&c, 5), c.start_us + 1000000);
+	assert_int_equal(linesim_clock_history_ticks(&c), 3024000ULL); /* a week at 5/s */
+	assert_int_equal(linesim_clock_tick_us(&c, 3024000ULL - 1), end - 200000);
+	for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++) {
+		unsigned long long n;
+
+		linesim_clock_init(&c, end, 2LL * 86400 * 1000000, rates[k]);
+		n = linesim_clock_history_ticks(&c);
+		assert_true(n > 0);
+		assert_true(linesim_clock_tick_us(&c, n - 1) < end);
+		assert_true(linesim_clock_tick_us(&c, n) >= end);
+		assert_true(fabs((double)n - 2.0 * 86400 * rates[k]) <= 1.0);
+		for (unsigned long long i = 1; i < n; i += 1 + n / 1000)
+			assert_true(linesim_clock_tick_us(&c, i) >
+			            linesim_clock_tick_us(&c, i - 1));
+	}
+	linesim_clock_init(&c, end, 0, 5.0); /* a live run: no history */
+	assert_int_equal(linesim_clock_history_ticks(&c), 0);
+	assert_int_equal(linesim_clock_tick_us(&c, 10), end + 2000000);
+}
+
+/* A model ticked on a history's clock: every visit inside the simulated period, each
+ * station's visits in time order, telemetry on the simulated clock, and the nozzle fault
+ * wavers as it does live (its dynamics count fills, not seconds). */
+static void test_history_model_on_clock(void **state)
+{
+	struct series fill = {"FILL-01", "fill_mass", SRC_MEASUREMENT, NULL, 0, 0};
+	struct recorder r;
+	struct linesim_sink sink = {on_result, on_telemetry, &r};
+	struct linesim_model *m = new_model(7, 1u << LINESIM_FAULT_NOZZLE);
+	struct linesim_clock c;
+	int64_t next_tel;
+	unsigned long long n;
+	double lag1 = 0.0;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.series = &fill;
+	r.n_series = 1;
+	r.keep = true;
+	linesim_clock_init(&c, T0_US, 3600LL * 1000000, 0.25); /* an hour: 900 cells */
+	n = linesim_clock_history_ticks(&c);
+	assert_int_equal(n, 900);
+	next_tel = c.start_us;
+	for (unsigned long long i = 0; i < n; i++) {
+		r.now_us = linesim_clock_tick_us(&c, i);
+		assert_int_equal(linesim_model_tick(m, 0, r.now_us, &sink, NULL), CT_OK);
+		if (r.now_us >= next_tel) {
+			assert_int_equal(linesim_model_telemetry(m, 0, r.now_us, &sink), CT_OK);
+			next_tel = r.now_us + 1000000;
+		}
+	}
+	assert_false(r.bad_time);
+	assert_int_equal(linesim_model_line_stats(m, 0)->cells_started, 900);
+	/* 10 samples a simulated second: an hour's worth, none skipped. */
+	assert_true(r.telemetry > 0);
+	assert_true(r.samples >= 4 * 10 * 3599);
+	for (size_t i = 0; i < r.n_kept; i++) {
+		const Cellthread__V1__StationResult *a = r.kept[i];
+
+		assert_true(a->started_at_us >= c.start_us - LINESIM_STEP_SPAN_US);
+		assert_true(a->ended_at_us < c.end_us);
+		for (size_t j = i + 1; j < r.n_kept && j < i + 400; j++)
+			if (strcmp(r.kept[j]->station, a->station) == 0) {
+				assert_true(r.kept[j]->ended_at_us > a->ended_at_us);
+				break;
+			}
+	}
+	assert_true(fill.n > 800);
+	for (size_t i = 1; i < fill.n; i++)
+		lag1 += (fill.v[i] - 5.0) * (fill.v[i - 1] - 5.0);
+	assert_true(lag1 < 0.0);
+	recorder_free(&r);
+	linesim_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1286,6 +1406,9 @@ int main(void)
 	        cmocka_unit_test(test_command_slow_stop_resume),
 	        cmocka_unit_test(test_command_expiry_and_duplicates),
 	        cmocka_unit_test(test_command_summary),
+	        cmocka_unit_test(test_history_duration_parse),
+	        cmocka_unit_test(test_history_clock),
+	        cmocka_unit_test(test_history_model_on_clock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
