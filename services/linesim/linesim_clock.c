@@ -27,7 +27,7 @@ int linesim_duration_parse(const char *text, int64_t *ret_us, char *err, size_t 
 		if (n > MAX_HISTORY_US / US_PER_S)
 			goto bad;
 	}
-	if (i == 0 || text[i + 1] != '\0')
+	if (i == 0 || text[i] == '\0' || text[i + 1] != '\0')
 		goto bad;
 	switch (text[i]) {
 	case 'd':
