@@ -69,6 +69,7 @@
 #include "ct_mqtt.h"
 #include "ct_pb.h"
 #include "ct_time.h"
+#include "bench_util.h"
 #include "harness.h"
 #include "http_receiver.h"
 
@@ -118,20 +119,6 @@ struct client {
 	               int64_t mono);
 };
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_us(int64_t us)
-{
-	struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* "b-<phase>-<kind>-<index>": which sample an ID names; NULL when none (under b->lock). */
 static struct sample *lookup(struct bench *b, const char *id)
 {
@@ -169,7 +156,7 @@ static void answer(struct bench *b, const char *id, int64_t mono)
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
 {
 	struct client *cl = context;
-	int64_t now = mono_us();
+	int64_t now = bench_mono_us();
 	char name[256];
 	size_t n = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 
@@ -225,7 +212,7 @@ static int wait_flag(struct client *cl, const bool *flag)
 	pthread_mutex_lock(&cl->b->lock);
 	while (!*flag && !cl->failed && ct_mono_ms() < deadline) {
 		pthread_mutex_unlock(&cl->b->lock);
-		sleep_us(1000);
+		bench_sleep_us(1000);
 		pthread_mutex_lock(&cl->b->lock);
 	}
 	ok = *flag && !cl->failed;
@@ -277,7 +264,7 @@ static void client_stop(struct client *cl)
 		return;
 	MQTTAsync_disconnect(cl->c, NULL);
 	for (int i = 0; i < 100 && MQTTAsync_isConnected(cl->c); i++)
-		sleep_us(10000);
+		bench_sleep_us(10000);
 	MQTTAsync_destroy(&cl->c);
 }
 
@@ -286,15 +273,15 @@ static void client_stop(struct client *cl)
 static int publish(struct client *cl, const char *topic, const void *payload, size_t len)
 {
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
-	int64_t until = mono_us() + 10000000;
+	int64_t until = bench_mono_us() + 10000000;
 
 	msg.payload = (void *)payload;
 	msg.payloadlen = (int)len;
 	msg.qos = 1;
 	while (MQTTAsync_sendMessage(cl->c, topic, &msg, NULL) != MQTTASYNC_SUCCESS) {
-		if (mono_us() > until)
+		if (bench_mono_us() > until)
 			return CT_ERR_MQTT;
-		sleep_us(100);
+		bench_sleep_us(100);
 	}
 	return CT_OK;
 }
@@ -357,7 +344,7 @@ static void *watch_webhooks(void *arg)
 		/* main() ends the wait with a request of its own (stop_watcher). */
 		if (http_receiver_wait_count(b->rcv, seen + 1, 3600 * 1000) != CT_OK)
 			continue;
-		int64_t now = mono_us();
+		int64_t now = bench_mono_us();
 		size_t n = http_receiver_count(b->rcv);
 		for (; seen < n; seen++) {
 			struct http_record rec;
@@ -428,81 +415,7 @@ static int pack_alert(const char *id, uint8_t **ret, size_t *ret_len, bool hook)
 	return ct_pb_pack(&a.base, ret, ret_len);
 }
 
-/* ---- observing the machine (as bench_closed_loop.c) ---- */
-
-static double cpu_seconds(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut = 0, st = 0;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p == NULL ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long parent_pid(long pid)
-{
-	char path[64], buf[1024], *p;
-	long ppid = -1;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 2, "%*c %ld", &ppid) != 1)
-		return -1;
-	return ppid;
-}
-
-/* This harness's PostgreSQL: the postmaster and its children. */
-static double postgres_cpu_seconds(struct harness *h)
-{
-	char path[700], *text = NULL;
-	long postmaster;
-	double total;
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/pgdata/postmaster.pid", h->pg_dir);
-	if (harness_read_file(path, &text, NULL) != CT_OK)
-		return -1;
-	postmaster = strtol(text, NULL, 10);
-	free(text);
-	total = cpu_seconds((pid_t)postmaster);
-	d = opendir("/proc");
-	if (d == NULL || total < 0) {
-		if (d != NULL)
-			closedir(d);
-		return -1;
-	}
-	while ((e = readdir(d)) != NULL) {
-		char *end = NULL;
-		long pid = strtol(e->d_name, &end, 10);
-		if (end == e->d_name || *end != '\0' || parent_pid(pid) != postmaster)
-			continue;
-		double s = cpu_seconds((pid_t)pid);
-		total += s > 0 ? s : 0;
-	}
-	closedir(d);
-	return total;
-}
+/* ---- observing the machine (bench_util.h) ---- */
 
 #define N_CPU 4
 struct cpu_snap {
@@ -515,10 +428,10 @@ static const char *const cpu_names[N_CPU] = {"ct-alert-router", "mosquitto", "po
 
 static void cpu_snap(struct cpu_snap *c, struct harness *h, struct harness_proc *router)
 {
-	c->s[0] = router != NULL && router->pid > 0 ? cpu_seconds(router->pid) : 0;
-	c->s[1] = cpu_seconds(h->broker.pid);
-	c->s[2] = postgres_cpu_seconds(h);
-	c->s[3] = cpu_seconds(getpid());
+	c->s[0] = router != NULL && router->pid > 0 ? bench_cpu_seconds(router->pid) : 0;
+	c->s[1] = bench_cpu_seconds(h->broker.pid);
+	c->s[2] = bench_postgres_cpu_seconds(h);
+	c->s[3] = bench_cpu_seconds(getpid());
 	c->at_ms = ct_mono_ms();
 }
 
@@ -546,25 +459,6 @@ static json_t *cpu_json(const struct cpu_snap *a, const struct cpu_snap *b)
 	return o;
 }
 
-/* ---- statistics (as bench_closed_loop.c) ---- */
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
-}
-
-static double pct_ms(const int64_t *v, size_t n, double p)
-{
-	size_t rank = (size_t)ceil(p * (double)n);
-	return (double)v[rank == 0 ? 0 : rank - 1] / 1000.0;
-}
-
-static json_t *num3(double v)
-{
-	return isfinite(v) ? json_real(round(v * 1000.0) / 1000.0) : json_null();
-}
-
 /* {"n", "p50_ms", "p99_ms", "p999_ms", "max_ms"} of values (us); sorts them. */
 static json_t *dist_json(int64_t *v, size_t n, double *ret_p50, double *ret_p99)
 {
@@ -572,15 +466,15 @@ static json_t *dist_json(int64_t *v, size_t n, double *ret_p50, double *ret_p99)
 	json_object_set_new(o, "n", json_integer((json_int_t)n));
 	if (n == 0)
 		return o;
-	qsort(v, n, sizeof(*v), cmp_i64);
-	json_object_set_new(o, "p50_ms", num3(pct_ms(v, n, 0.50)));
-	json_object_set_new(o, "p99_ms", num3(pct_ms(v, n, 0.99)));
-	json_object_set_new(o, "p999_ms", num3(pct_ms(v, n, 0.999)));
-	json_object_set_new(o, "max_ms", num3((double)v[n - 1] / 1000.0));
+	qsort(v, n, sizeof(*v), bench_cmp_i64);
+	json_object_set_new(o, "p50_ms", bench_num3(bench_pct_ms(v, n, 0.50)));
+	json_object_set_new(o, "p99_ms", bench_num3(bench_pct_ms(v, n, 0.99)));
+	json_object_set_new(o, "p999_ms", bench_num3(bench_pct_ms(v, n, 0.999)));
+	json_object_set_new(o, "max_ms", bench_num3((double)v[n - 1] / 1000.0));
 	if (ret_p50 != NULL)
-		*ret_p50 = pct_ms(v, n, 0.50);
+		*ret_p50 = bench_pct_ms(v, n, 0.50);
 	if (ret_p99 != NULL)
-		*ret_p99 = pct_ms(v, n, 0.99);
+		*ret_p99 = bench_pct_ms(v, n, 0.99);
 	return o;
 }
 
@@ -620,13 +514,13 @@ static json_t *kind_json(struct bench *b, int phase, int kind, double *ret_rate,
 	json_object_set_new(o, "delivered", json_integer((json_int_t)n_lat));
 	json_object_set_new(o, "lost", json_integer(lost));
 	json_object_set_new(o, "duplicates", json_integer(dup));
-	json_object_set_new(o, "seconds_first_publish_to_last_arrival", num3(secs));
+	json_object_set_new(o, "seconds_first_publish_to_last_arrival", bench_num3(secs));
 	json_object_set_new(
 	        o, "published_per_s",
-	        num3(last_sent > first_sent
-	                     ? (double)(sr->n - 1) / ((double)(last_sent - first_sent) / 1e6)
-	                     : NAN));
-	json_object_set_new(o, "deliveries_per_s", num3(rate));
+	        bench_num3(last_sent > first_sent
+	                           ? (double)(sr->n - 1) / ((double)(last_sent - first_sent) / 1e6)
+	                           : NAN));
+	json_object_set_new(o, "deliveries_per_s", bench_num3(rate));
 	json_object_set_new(o, "latency", dist_json(lat, n_lat, ret_p50, ret_p99));
 	*ret_rate = rate;
 	free(lat);
@@ -660,7 +554,7 @@ static int send_sample(struct run *r, int phase, int kind, size_t i)
 		return rc;
 	}
 	pthread_mutex_lock(&r->b.lock);
-	s->sent_mono = mono_us();
+	s->sent_mono = bench_mono_us();
 	pthread_mutex_unlock(&r->b.lock);
 	rc = kind == KIND_RAW ? publish(&r->pub_raw, ECHO_IN, r->pad, r->payload_len)
 	                      : publish(&r->pub_alert, kind == KIND_HOOK ? ALERT_HOOK : ALERT_MQTT,
@@ -701,18 +595,18 @@ static void drain(struct run *r, int phase)
 			fprintf(stderr, "bench: phase %d: %zu of %zu arrived\n", phase, got, want);
 			return;
 		}
-		sleep_us(2000);
+		bench_sleep_us(2000);
 	}
 }
 
 /* Steady: kinds interleaved on a fixed schedule, rate per kind per second. */
 static int run_steady(struct run *r, size_t n, long rate)
 {
-	int64_t interval = 1000000 / (rate * N_KINDS), start = mono_us() + 10000;
+	int64_t interval = 1000000 / (rate * N_KINDS), start = bench_mono_us() + 10000;
 	for (size_t k = 0; k < n * N_KINDS; k++) {
-		int64_t at = start + (int64_t)k * interval, now = mono_us();
+		int64_t at = start + (int64_t)k * interval, now = bench_mono_us();
 		if (at > now)
-			sleep_us(at - now);
+			bench_sleep_us(at - now);
 		int rc = send_sample(r, PH_STEADY, (int)(k % N_KINDS), k / N_KINDS);
 		if (rc != CT_OK)
 			return rc;
@@ -753,7 +647,7 @@ static int run_warm(struct run *r, size_t n)
 					        kind_names[k], i);
 					return CT_ERR_TIMEOUT;
 				}
-				sleep_us(1000);
+				bench_sleep_us(1000);
 			}
 		}
 	return CT_OK;
@@ -782,7 +676,7 @@ static json_t *outbox_json(struct harness *h)
 
 static json_t *ratio(double a, double b)
 {
-	return num3(b > 0 && isfinite(a) && isfinite(b) ? a / b : NAN);
+	return bench_num3(b > 0 && isfinite(a) && isfinite(b) ? a / b : NAN);
 }
 
 int main(int argc, char **argv)
@@ -901,21 +795,21 @@ int main(int argc, char **argv)
 
 	if (run_warm(&r, warm) != CT_OK)
 		goto out;
-	sleep_us(2000000); /* let the statistics and the machine settle */
+	bench_sleep_us(2000000); /* let the statistics and the machine settle */
 	c0[PH_STEADY].commits = pg_commits(h);
 	cpu_snap(&c0[PH_STEADY], h, router);
 	if (run_steady(&r, samples, rate) != CT_OK)
 		goto out;
 	cpu_snap(&c1[PH_STEADY], h, router);
 	for (int p = PH_FLOOD_RAW; p <= PH_FLOOD_HOOK; p++) {
-		sleep_us(2000000);
+		bench_sleep_us(2000000);
 		c1[p - 1].commits = c0[p].commits = pg_commits(h);
 		cpu_snap(&c0[p], h, router);
 		if (run_flood(&r, p, p - PH_FLOOD_RAW, flood) != CT_OK)
 			goto out;
 		cpu_snap(&c1[p], h, router);
 	}
-	sleep_us(2000000);
+	bench_sleep_us(2000000);
 	c1[PH_FLOOD_HOOK].commits = pg_commits(h);
 
 	{
@@ -950,7 +844,7 @@ int main(int argc, char **argv)
 		json_object_set_new(out, "samples_per_kind", json_integer((json_int_t)samples));
 		json_object_set_new(out, "flood_per_kind", json_integer((json_int_t)flood));
 		json_object_set_new(out, "payload_bytes", json_integer((json_int_t)r.payload_len));
-		json_object_set_new(out, "loadavg_1m_at_start", num3(load1));
+		json_object_set_new(out, "loadavg_1m_at_start", bench_num3(load1));
 		json_object_set_new(out, "steady", steady);
 		json_object_set_new(out, "flood", fl);
 		json_object_set_new(out, "outbox", outbox_json(h));

@@ -70,6 +70,7 @@
 #include "ct_mqtt.h"
 #include "ct_pb.h"
 #include "ct_time.h"
+#include "bench_util.h"
 #include "harness.h"
 
 #define SITE          "site1"
@@ -135,20 +136,6 @@ struct client {
 	               int64_t mono);
 };
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_us(int64_t us)
-{
-	struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* "bench-<phase>-<kind>-<index>-<pad>": which sample an ID names. */
 static bool parse_id(const char *id, int *ret_phase, int *ret_kind, size_t *ret_index)
 {
@@ -181,7 +168,7 @@ static struct sample *lookup(struct bench *b, const char *id)
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *m)
 {
 	struct client *cl = context;
-	int64_t now = mono_us();
+	int64_t now = bench_mono_us();
 	char name[256];
 	size_t n = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 
@@ -239,7 +226,7 @@ static int wait_flag(struct client *cl, const bool *flag)
 	pthread_mutex_lock(&cl->b->lock);
 	while (!*flag && !cl->failed && ct_mono_ms() < deadline) {
 		pthread_mutex_unlock(&cl->b->lock);
-		sleep_us(1000);
+		bench_sleep_us(1000);
 		pthread_mutex_lock(&cl->b->lock);
 	}
 	ok = *flag && !cl->failed;
@@ -291,7 +278,7 @@ static void client_stop(struct client *cl)
 		return;
 	MQTTAsync_disconnect(cl->c, NULL);
 	for (int i = 0; i < 100 && MQTTAsync_isConnected(cl->c); i++)
-		sleep_us(10000);
+		bench_sleep_us(10000);
 	MQTTAsync_destroy(&cl->c);
 }
 
@@ -504,80 +491,6 @@ static void sample_backlogs(struct harness *h, struct backlog *bl, size_t n)
 	}
 }
 
-/* CPU seconds (user + system) of a process. */
-static double cpu_seconds(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut = 0, st = 0;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p == NULL ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* The parent pid of a process, or -1. */
-static long parent_pid(long pid)
-{
-	char path[64], buf[1024], *p;
-	long ppid = -1;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p == NULL || sscanf(p + 2, "%*c %ld", &ppid) != 1)
-		return -1;
-	return ppid;
-}
-
-/* CPU seconds of this harness's PostgreSQL: the postmaster and its children (other
- * engineers' clusters on the same machine are not counted). */
-static double postgres_cpu_seconds(struct harness *h)
-{
-	char path[700], *text = NULL;
-	long postmaster;
-	double total;
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/pgdata/postmaster.pid", h->pg_dir);
-	if (harness_read_file(path, &text, NULL) != CT_OK)
-		return -1;
-	postmaster = strtol(text, NULL, 10);
-	free(text);
-	total = cpu_seconds((pid_t)postmaster);
-	d = opendir("/proc");
-	if (d == NULL || total < 0)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		char *end = NULL;
-		long pid = strtol(e->d_name, &end, 10);
-		if (end == e->d_name || *end != '\0' || parent_pid(pid) != postmaster)
-			continue;
-		double s = cpu_seconds((pid_t)pid);
-		total += s > 0 ? s : 0;
-	}
-	closedir(d);
-	return total;
-}
-
 #define N_CPU 7
 struct cpu_snap {
 	double s[N_CPU]; /* ingest, spc-gate, traveler, linesim, mosquitto, postgres, bench */
@@ -590,10 +503,11 @@ static const char *const cpu_names[N_CPU] = {"ct-ingest",  "ct-spc-gate", "ct-tr
 static void cpu_snap(struct cpu_snap *c, struct harness *h, struct harness_proc *const procs[4])
 {
 	for (int i = 0; i < 4; i++)
-		c->s[i] = procs[i] != NULL && procs[i]->pid > 0 ? cpu_seconds(procs[i]->pid) : 0;
-	c->s[4] = cpu_seconds(h->broker.pid);
-	c->s[5] = postgres_cpu_seconds(h);
-	c->s[6] = cpu_seconds(getpid());
+		c->s[i] = procs[i] != NULL && procs[i]->pid > 0 ? bench_cpu_seconds(procs[i]->pid)
+		                                                : 0;
+	c->s[4] = bench_cpu_seconds(h->broker.pid);
+	c->s[5] = bench_postgres_cpu_seconds(h);
+	c->s[6] = bench_cpu_seconds(getpid());
 	c->at_ms = ct_mono_ms();
 }
 
@@ -607,26 +521,6 @@ static json_t *cpu_json(const struct cpu_snap *a, const struct cpu_snap *b)
 	return o;
 }
 
-/* ---- statistics ---- */
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v (n > 0), in ms. */
-static double pct_ms(const int64_t *v, size_t n, double p)
-{
-	size_t rank = (size_t)ceil(p * (double)n);
-	return (double)v[rank == 0 ? 0 : rank - 1] / 1000.0;
-}
-
-static json_t *num3(double v)
-{
-	return json_real(round(v * 1000.0) / 1000.0);
-}
-
 /* {"n", "p50_ms", "p99_ms", "p999_ms", "max_ms"} of values (us); sorts them. */
 static json_t *dist_json(int64_t *v, size_t n, double *ret_p99)
 {
@@ -634,13 +528,13 @@ static json_t *dist_json(int64_t *v, size_t n, double *ret_p99)
 	json_object_set_new(o, "n", json_integer((json_int_t)n));
 	if (n == 0)
 		return o;
-	qsort(v, n, sizeof(*v), cmp_i64);
-	json_object_set_new(o, "p50_ms", num3(pct_ms(v, n, 0.50)));
-	json_object_set_new(o, "p99_ms", num3(pct_ms(v, n, 0.99)));
-	json_object_set_new(o, "p999_ms", num3(pct_ms(v, n, 0.999)));
-	json_object_set_new(o, "max_ms", num3((double)v[n - 1] / 1000.0));
+	qsort(v, n, sizeof(*v), bench_cmp_i64);
+	json_object_set_new(o, "p50_ms", bench_num3(bench_pct_ms(v, n, 0.50)));
+	json_object_set_new(o, "p99_ms", bench_num3(bench_pct_ms(v, n, 0.99)));
+	json_object_set_new(o, "p999_ms", bench_num3(bench_pct_ms(v, n, 0.999)));
+	json_object_set_new(o, "max_ms", bench_num3((double)v[n - 1] / 1000.0));
 	if (ret_p99 != NULL)
-		*ret_p99 = pct_ms(v, n, 0.99);
+		*ret_p99 = bench_pct_ms(v, n, 0.99);
 	return o;
 }
 
@@ -831,7 +725,7 @@ static int take_sample(struct run *r, int phase, enum kind kind, size_t i)
 		memcpy(r->pad, id, strlen(id) + 1);
 	}
 	pthread_mutex_lock(&b->lock);
-	s->sent_mono = mono_us();
+	s->sent_mono = bench_mono_us();
 	s->sent_real = ct_now_us();
 	pthread_mutex_unlock(&b->lock);
 	rc = kind == KIND_LOOP ? publish(&r->station, EDGE_TOPIC, buf, len)
@@ -839,9 +733,9 @@ static int take_sample(struct run *r, int phase, enum kind kind, size_t i)
 	free(buf);
 	if (rc != CT_OK)
 		return rc;
-	deadline = mono_us() + (int64_t)DEADLINE_MS * 1000;
+	deadline = bench_mono_us() + (int64_t)DEADLINE_MS * 1000;
 	pthread_mutex_lock(&b->lock);
-	while (s->answers == 0 && mono_us() < deadline) {
+	while (s->answers == 0 && bench_mono_us() < deadline) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 2000000;
@@ -869,7 +763,7 @@ static int run_phase(struct run *r, int phase, size_t n, struct backlog *bl, siz
 				fprintf(stderr, "bench: publish failed: %s\n", ct_strerror(rc));
 				return rc;
 			}
-			sleep_us(GAP_MIN_US + random() % (GAP_MAX_US - GAP_MIN_US + 1));
+			bench_sleep_us(GAP_MIN_US + random() % (GAP_MAX_US - GAP_MIN_US + 1));
 		}
 		if (ct_mono_ms() >= next_backlog) {
 			sample_backlogs(r->h, bl, n_bl);
@@ -879,7 +773,7 @@ static int run_phase(struct run *r, int phase, size_t n, struct backlog *bl, siz
 	sample_backlogs(r->h, bl, n_bl);
 	r->b.phase_to_real[phase] = ct_now_us();
 	/* Late answers and observer messages of the last samples. */
-	sleep_us(200000);
+	bench_sleep_us(200000);
 	return CT_OK;
 }
 
@@ -945,7 +839,7 @@ static json_t *phase_json(struct run *r, int phase, double *ret_ratio)
 	json_object_set_new(o, "raw_round_trip", rw);
 	*ret_ratio = p99_raw > 0 ? p99_loop / p99_raw : NAN;
 	json_object_set_new(o, "ratio_p99_closed_loop_to_raw",
-	                    isfinite(*ret_ratio) ? num3(*ret_ratio) : json_null());
+	                    isfinite(*ret_ratio) ? bench_num3(*ret_ratio) : json_null());
 	free(lat_loop);
 	free(lat_raw);
 	free(ingest);
@@ -1171,7 +1065,7 @@ int main(int argc, char **argv)
 		if (harness_service_start(h, HARNESS_LINESIM, "linesim", env, &sim) != CT_OK)
 			goto out;
 		sim_started = ct_mono_ms();
-		sleep_us((int64_t)warmup_s * 1000000);
+		bench_sleep_us((int64_t)warmup_s * 1000000);
 		procs[0] = ingest;
 		procs[1] = gate;
 		procs[2] = traveler;
@@ -1187,7 +1081,7 @@ int main(int argc, char **argv)
 		json_object_set_new(load, "linesim_rate_cells_per_s", json_integer(rate));
 		json_object_set_new(load, "warmup_s", json_integer(warmup_s));
 		json_object_set_new(load, "linesim_seconds",
-		                    num3((double)(sim_stopped - sim_started) / 1000.0));
+		                    bench_num3((double)(sim_stopped - sim_started) / 1000.0));
 		if (summary != NULL) {
 			json_t *s = json_loads(summary, 0, NULL);
 			double secs = (double)(sim_stopped - sim_started) / 1000.0;
@@ -1235,7 +1129,7 @@ int main(int argc, char **argv)
 	json_object_set_new(out, "traveler", json_boolean(with_traveler));
 	json_object_set_new(out, "spc_gate_binary",
 	                    json_string(gate_bin ? gate_bin : CT_SPCGATE_BIN));
-	json_object_set_new(out, "loadavg_1m_at_start", num3(load1));
+	json_object_set_new(out, "loadavg_1m_at_start", bench_num3(load1));
 	json_object_set_new(out, "phases", phases);
 	json_object_set_new(out, "unexpected_answers", json_integer(r.b.unexpected));
 	json_object_set_new(out, "acceptance_loaded_ratio_at_most_2",
