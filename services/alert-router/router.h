@@ -153,9 +153,6 @@ void router_key(char *buf, size_t len, const char *source, const char *code,
 int router_timers(struct router *r, int64_t now_us);
 
 /* ---- router_db.c ---------------------------------------------------------------------- */
-int router_db_begin(struct router *r);
-int router_db_commit(struct router *r);
-void router_db_rollback(struct router *r);
 /* *ret_new true when event_id is new (and records it as handled now), false when seen
  * before. Returns CT_OK or a database error. */
 int router_db_first_time(struct router *r, const char *event_id, bool *ret_new);

@@ -25,40 +25,30 @@ static int query(struct router *r, const char *sql, int n, const char *const *va
 	return rc;
 }
 
-int router_db_begin(struct router *r)
+/* Runs a statement that changes one row or none; *ret_one says which. */
+static int exec_one(struct router *r, const char *sql, int n, const char *const *values,
+                    bool *ret_one)
 {
-	char err[256];
-	return ct_pg_begin(r->pg, err, sizeof(err));
-}
-
-int router_db_commit(struct router *r)
-{
-	char err[256];
-	return ct_pg_commit(r->pg, err, sizeof(err));
-}
-
-void router_db_rollback(struct router *r)
-{
-	ct_pg_rollback(r->pg);
+	struct ct_pg_result *res;
+	int rc = query(r, sql, n, values, &res);
+	if (rc != CT_OK)
+		return rc;
+	*ret_one = ct_pg_result_changed(res) == 1;
+	ct_pg_result_free(res);
+	return CT_OK;
 }
 
 int router_db_first_time(struct router *r, const char *event_id, bool *ret_new)
 {
 	const char *v[] = {event_id};
-	struct ct_pg_result *res;
 	/* received_at is when the router handled it, not the event's own time (which may be old:
 	 * retained lot and status messages come again on every subscribe): the prune
 	 * (router.input_retention_h) counts from the handling, so an old input replayed within
 	 * the retention is still recognised. */
-	int rc = query(r,
-	               "INSERT INTO alert_input (event_id, received_at) VALUES ($1, now())"
-	               " ON CONFLICT (event_id) DO NOTHING",
-	               1, v, &res);
-	if (rc != CT_OK)
-		return rc;
-	*ret_new = ct_pg_result_changed(res) == 1;
-	ct_pg_result_free(res);
-	return CT_OK;
+	return exec_one(r,
+	                "INSERT INTO alert_input (event_id, received_at) VALUES ($1, now())"
+	                " ON CONFLICT (event_id) DO NOTHING",
+	                1, v, ret_new);
 }
 
 #define ALERT_COLUMNS                                                                              \
@@ -405,22 +395,15 @@ int router_db_deliver(struct router *r, const struct delivery_row *d, bool *ret_
 	                   d->skipped,
 	                   i64(next, sizeof(next),
 	                       d->next_attempt_us > 0 ? d->next_attempt_us : d->not_before_us)};
-	struct ct_pg_result *res;
-	int rc = query(r,
-	               "INSERT INTO alert_delivery (delivery_id, subscription_id, team, alert_id,"
-	               " alert_key, action, transition_seq, channel, target, payload, created_at,"
-	               " not_before, next_attempt_at, attempts, delay_on_s, delay_off_s, skipped)"
-	               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-	               " to_timestamp($11::bigint / 1000000.0), to_timestamp($12::bigint / 1e6),"
-	               " to_timestamp($16::bigint / 1e6), 0, $13, $14, $15)"
-	               " ON CONFLICT (delivery_id) DO NOTHING",
-	               16, v, &res);
-	if (rc != CT_OK)
-		return rc;
-	if (ret_inserted != NULL)
-		*ret_inserted = ct_pg_result_changed(res) == 1;
-	ct_pg_result_free(res);
-	return CT_OK;
+	return exec_one(r,
+	                "INSERT INTO alert_delivery (delivery_id, subscription_id, team, alert_id,"
+	                " alert_key, action, transition_seq, channel, target, payload, created_at,"
+	                " not_before, next_attempt_at, attempts, delay_on_s, delay_off_s, skipped)"
+	                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+	                " to_timestamp($11::bigint / 1000000.0), to_timestamp($12::bigint / 1e6),"
+	                " to_timestamp($16::bigint / 1e6), 0, $13, $14, $15)"
+	                " ON CONFLICT (delivery_id) DO NOTHING",
+	                16, v, ret_inserted);
 }
 
 int router_db_routes_load(struct router *r)
@@ -500,14 +483,8 @@ int router_db_route_put(struct router *r, const struct route *route, const char 
 int router_db_route_remove(struct router *r, const char *id, const char *actor, bool *ret_found)
 {
 	const char *v[] = {id, actor};
-	struct ct_pg_result *res;
-	int rc = query(r,
-	               "UPDATE alert_subscription SET removed_at = now(), removed_by = $2"
-	               " WHERE subscription_id = $1 AND removed_at IS NULL",
-	               2, v, &res);
-	if (rc != CT_OK)
-		return rc;
-	*ret_found = ct_pg_result_changed(res) == 1;
-	ct_pg_result_free(res);
-	return CT_OK;
+	return exec_one(r,
+	                "UPDATE alert_subscription SET removed_at = now(), removed_by = $2"
+	                " WHERE subscription_id = $1 AND removed_at IS NULL",
+	                2, v, ret_found);
 }
