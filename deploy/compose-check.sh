@@ -3,7 +3,7 @@
 #
 #   deploy/compose-check.sh            (as root on Debian 12; CI runs it from .ci/run)
 #
-# 1. Installs docker.io, docker-compose (1.29) and debootstrap when missing (apt-get).
+# 1. Installs docker.io, docker-compose (1.29), debootstrap and curl when missing (apt-get).
 # 2. Uses the Docker daemon that runs; when none does, starts /usr/sbin/dockerd itself and
 #    stops that one (and only that one) at the end.
 # 3. The base image: CT_BASE_IMAGE when set (e.g. debian:bookworm-slim where a registry is
@@ -14,13 +14,17 @@
 #    own cellthread/* images and its stack are never touched.
 # 5. Fresh credentials and TLS material (deploy/compose/setup.sh) in a temporary folder;
 #    `docker-compose -p ctcheck --profile test up -d` on free host ports: broker, db,
-#    migrate, two ingest and two traveler instances, spc-gate, alert-router, each waited for
-#    through its health check; then the tester (deploy/compose/tester.sh) runs end to end.
+#    migrate, two ingest and two traveler instances, spc-gate, alert-router, api, each
+#    waited for through its health check (api: GET /api/v1/health answers 200); then the
+#    tester (deploy/compose/tester.sh) runs end to end.
 # 6. Its exit code decides, plus what only the host sees: every service ran as a non-root
-#    user with its resource limits; after a SIGTERM stop every service (ingest, traveler,
-#    spc-gate, alert-router) exited 0; alert-router recorded the others' clean stops as
-#    SERVICE_OFFLINE; each traveler instance stored a share of the events and together
-#    exactly the rows the database holds (shared subscription: none to both or neither).
+#    user with its resource limits; the api, on its published loopback port, serves the
+#    dashboard at /, answers /api/v1/overview with 401 without a token and with 200 and the
+#    tester's stations with a token minted by `docker-compose exec db ct-api-token`; after
+#    a SIGTERM stop every service (ingest, traveler, spc-gate, alert-router, api) exited 0;
+#    alert-router recorded the others' clean stops as SERVICE_OFFLINE; each traveler
+#    instance stored a share of the events and together exactly the rows the database holds
+#    (shared subscription: none to both or neither).
 # 7. Tears the project down with its volumes (also what an interrupted earlier run left).
 # Exit 0 when all passed; 1 otherwise, with the logs of the failing containers.
 #
@@ -41,11 +45,11 @@ export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 
 PROJECT=${CT_CHECK_PROJECT:-ctcheck}
 BASE_TAG=cellthread-base:bookworm
-PACKAGES=(docker.io docker-compose debootstrap)
+PACKAGES=(docker.io docker-compose debootstrap curl)
 STAGES=(runtime broker db tester)
 SCALED=(ingest ingest-2 traveler traveler-2)
 # Every long-running service of the test profile.
-SERVICES=("${SCALED[@]}" spc-gate alert-router)
+SERVICES=("${SCALED[@]}" spc-gate alert-router api)
 UP_TIMEOUT_S=600
 TESTER_TIMEOUT_S=1200
 
@@ -200,12 +204,17 @@ ensure_base_image() {
 
 # ---- build ----------------------------------------------------------------------------
 
+# build_images: every stage. The dashboard's `npm ci` trusts the host's CA certificates too
+# (build secret npm_ca, deploy/Dockerfile): the base image has only Debian's, and a network
+# whose proxy re-signs TLS is trusted by the host alone.
 build_images() {
-	local stage t0=$SECONDS
+	local stage t0=$SECONDS ca=/etc/ssl/certs/ca-certificates.crt
+	local -a secret=()
+	[[ -s $ca ]] && secret=(--secret "id=npm_ca,src=$ca")
 	for stage in "${STAGES[@]}"; do
 		log "building $PROJECT/$stage:check (log $WORK/build-$stage.log)"
 		if ! docker build --progress=plain -f "$REPO/deploy/Dockerfile" \
-			--build-arg "BASE_IMAGE=$BASE_IMAGE" --target "$stage" \
+			--build-arg "BASE_IMAGE=$BASE_IMAGE" --target "$stage" "${secret[@]}" \
 			-t "$PROJECT/$stage:check" "$REPO" >"$WORK/build-$stage.log" 2>&1; then
 			tail -n 40 "$WORK/build-$stage.log" >&2
 			die "docker build of stage $stage failed (last lines above)"
@@ -245,10 +254,13 @@ stack_up() {
 	"$REPO/deploy/compose/setup.sh" "$CT_BROKER_HOSTNAME" 2>&1 | sed 's/^/  /' >&2
 	CT_MQTT_PORT=$(free_port 21883)
 	CT_MQTTS_PORT=$(free_port $((CT_MQTT_PORT + 1)))
-	export CT_MQTT_PORT CT_MQTTS_PORT
+	CT_API_PORT=$(free_port 28080)
+	export CT_MQTT_PORT CT_MQTTS_PORT CT_API_PORT
+	export CT_API_BIND=127.0.0.1 CT_API_TLS=0
 	log "removing what an earlier run of project $PROJECT left"
 	compose down -v --remove-orphans >/dev/null 2>&1 || true
-	log "docker-compose up (test profile; MQTT on 127.0.0.1:$CT_MQTT_PORT, TLS :$CT_MQTTS_PORT)"
+	log "docker-compose up (test profile; MQTT on 127.0.0.1:$CT_MQTT_PORT, TLS :$CT_MQTTS_PORT," \
+		"API on 127.0.0.1:$CT_API_PORT)"
 	STACK_UP=1
 	local t0=$SECONDS
 	if ! timeout "$UP_TIMEOUT_S" docker-compose -p "$PROJECT" -f "$REPO/docker-compose.yml" \
@@ -294,13 +306,60 @@ check_containers() {
 	return "$failed"
 }
 
+# api_get PATH [TOKEN]: the HTTP status of GET PATH on the api's published port; the body in
+# $WORK/api.body. The token reaches curl on stdin (-K -), not on its command line.
+api_get() {
+	local code
+	code=$(if [[ -n ${2:-} ]]; then
+		printf 'header = "Authorization: Bearer %s"\n' "$2"
+	fi | curl -s -K - --max-time 10 -o "$WORK/api.body" -w '%{http_code}' \
+		"http://127.0.0.1:$CT_API_PORT$1") || true
+	printf '%s\n' "${code:-000}"
+}
+
+# check_api: from the host, as a browser would: the dashboard's page, a 401 without a token,
+# and the overview with a token minted the documented way (docker-compose exec db
+# ct-api-token), showing the stations the tester's data passed through.
+check_api() {
+	local code token failed=0
+	code=$(api_get /)
+	if [[ $code == 200 ]] && grep -qi '<html' "$WORK/api.body"; then
+		log "ok: GET / serves the dashboard ($(wc -c <"$WORK/api.body") bytes)"
+	else
+		log "FAIL: GET / answered $code, not the dashboard's page"
+		failed=1
+	fi
+	code=$(api_get /api/v1/overview)
+	if [[ $code == 401 ]]; then
+		log "ok: GET /api/v1/overview without a token: 401"
+	else
+		log "FAIL: GET /api/v1/overview without a token answered $code, not 401"
+		failed=1
+	fi
+	token=$(compose exec -T db ct-api-token compose-check viewer | tr -d '\r') || token=''
+	if [[ ! $token =~ ^ctk_[0-9a-f]{64}$ ]]; then
+		log "FAIL: docker-compose exec db ct-api-token gave no token"
+		return 1
+	fi
+	code=$(api_get /api/v1/overview "$token")
+	if [[ $code == 200 ]] && grep -q '"station"' "$WORK/api.body"; then
+		log "ok: GET /api/v1/overview with a viewer token: 200, stations listed"
+	else
+		log "FAIL: GET /api/v1/overview with a viewer token answered $code:" \
+			"$(head -c 300 "$WORK/api.body")"
+		failed=1
+	fi
+	rm -f "$WORK/api.body"
+	return "$failed"
+}
+
 # check_scaleout: stop every service with SIGTERM (exit 0 each), then each traveler
 # instance's own count of stored events is > 0 and they add up to the event table.
 check_scaleout() {
 	local svc id code n total=0 db_events failed=0 line offline
 	log "stopping the services (SIGTERM, drain): producers first"
 	compose stop -t 60 ingest ingest-2 >/dev/null 2>&1
-	compose stop -t 60 traveler traveler-2 spc-gate >/dev/null 2>&1
+	compose stop -t 60 traveler traveler-2 spc-gate api >/dev/null 2>&1
 	# alert-router last: it has seen the others go (a clean stop: SERVICE_OFFLINE, LOW).
 	compose stop -t 60 alert-router >/dev/null 2>&1
 	# Counted after the last writer stopped. (Single quotes: expanded inside the container.)
@@ -316,7 +375,7 @@ check_scaleout() {
 			failed=1
 		fi
 		line=$(compose logs --no-color "$svc" 2>&1 | grep 'stopping:' | tail -n 1 || true)
-		log "$svc: ${line#*stopping: }"
+		[[ -z $line ]] || log "$svc: ${line#*stopping: }"
 		if [[ $svc == traveler* ]]; then
 			n=$(sed -n 's/.*stopping: stored \([0-9]*\) events.*/\1/p' <<<"$line")
 			if [[ -z $n || $n == 0 ]]; then
@@ -384,6 +443,7 @@ main() {
 	stack_up
 	run_tester || failed=1
 	check_containers || failed=1
+	check_api || failed=1
 	check_scaleout || failed=1
 	if ((failed)); then
 		log "FAILED after $((SECONDS - t0)) s"

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # local.sh: the whole cellthread stack on one machine, and the project's test command.
 #
-#   deploy/local.sh up        install missing packages, build, start broker, PostgreSQL and
-#                             the services (traveler, spc-gate, ingest, linesim); waits until
-#                             each is up. The first up loads deploy/config/spc-linesim.sql
-#                             (specs, charts, plans, gate rules for the simulated line).
+#   deploy/local.sh up        install missing packages, build (the dashboard too), start
+#                             broker, PostgreSQL and the services (traveler, alert-router,
+#                             api, spc-gate, ingest, linesim); waits until each is up. The
+#                             first up loads deploy/config/spc-linesim.sql (specs, charts,
+#                             plans, gate rules for the simulated line) and makes a token for
+#                             the user `local` (role quality); every up ends with the
+#                             dashboard's address and a sign-in link holding that token.
 #                             CT_EXTRA_SERVICES="NAME..." also starts those services the
 #                             registry marks on-request, e.g. CT_EXTRA_SERVICES=fpy-report
 #   deploy/local.sh down      stop services, then broker, then PostgreSQL, cleanly
 #   deploy/local.sh status    what runs, on which ports (exit 0 all up, 3 something is not)
+#   deploy/local.sh token NAME [viewer|operator|quality]
+#                             a new API token for NAME (default role viewer), printed once on
+#                             stdout; only its sha256 is stored. A NAME that has a token gets
+#                             a new one with the new role, and the old one stops working
 #   deploy/local.sh env       export lines for the CLI (eval "$(deploy/local.sh env)")
 #   deploy/local.sh trace back|forward ID [--json] [--mqtt]
 #                             the CLI's trace with the read-only `cli` credentials
@@ -23,16 +30,24 @@
 # read through deploy/scripts/registry.sh). `down` and `status` cover the default services
 # and the on-request ones the last `up` started.
 # All state lives under one folder, ${CT_DATA_DIR:-<repo>/data}: broker/ (config, passwd,
-# persistence, log, secrets/), pg/ (cluster, log, secrets/), spool/ (the services' disk
-# inboxes), logs/ (one per service, plus build.log), run/ (pid files, exit codes, ports). A
-# second `up` after `down` resumes with the same data, ports and passwords.
+# persistence, log, secrets/), pg/ (cluster, log, secrets/), api/ (the local user's token,
+# TLS material; owner-only), spool/ (the services' disk inboxes), logs/ (one per service,
+# plus build.log), run/ (pid files, exit codes, ports). A second `up` after `down` resumes
+# with the same data, ports, passwords and token.
 #
-# Ports: CT_MQTT_PORT and CT_PG_PORT if set; else the ports of the previous run; else 1883
-# and 5432, or the next free port above them when those are taken (a system Mosquitto or
-# PostgreSQL, say). Other environment: CT_BROKER_BIND, CT_PG_BIND, CT_PG_FSYNC (see
-# scripts/), CT_WERROR (test), and any setting a service documents in its --help
-# (CT_SIM_RATE, CT_LOG_LEVEL, ...), which is handed to that service and no other: the
+# Ports: CT_MQTT_PORT, CT_PG_PORT and CT_API_PORT if set; else the ports of the previous
+# run; else 1883, 5432 and 8080, or the next free port above them when those are taken (a
+# system Mosquitto or PostgreSQL, say). The API listens on 127.0.0.1 (CT_API_BIND to
+# change). CT_API_TLS=1: the API serves HTTPS only, with a certificate for localhost and
+# 127.0.0.1 from a private CA that deploy/scripts/tls-selfsigned.sh makes in
+# DATA/api/tls/ (clients trust DATA/api/tls/ca.crt). Other environment: CT_BROKER_BIND,
+# CT_PG_BIND, CT_PG_FSYNC (see scripts/), CT_WERROR (test), CT_BUILD_DIR (where up builds;
+# default build/local), and any setting a service documents in its --help (CT_SIM_RATE,
+# CT_LOG_LEVEL, CT_API_DB_POOL, ...), which is handed to that service and no other: the
 # services take only the CT_* keys they document.
+#
+# Packages: deploy/packages.txt, plus Node.js and npm (the dashboard's build runs `npm ci`)
+# and curl when their commands are missing; as root installed with apt-get from Debian.
 #
 # The broker and PostgreSQL are configured by deploy/scripts/broker-config.sh and
 # pg-cluster.sh, the same scripts the integration tests use.
@@ -46,15 +61,19 @@ SCRIPTS=$DEPLOY_DIR/scripts
 . "$SCRIPTS/lib.sh"
 
 DATA=$(abs_path "${CT_DATA_DIR:-$REPO/data}")
-BUILD=$REPO/build/local
+BUILD=$(abs_path "${CT_BUILD_DIR:-$REPO/build/local}")
 TEST_BUILD=$REPO/build/test
 BROKER_DIR=$DATA/broker
 PG_DIR=$DATA/pg
+API_DIR=$DATA/api
 RUN=$DATA/run
 LOGS=$DATA/logs
 
 DEFAULT_MQTT_PORT=1883
 DEFAULT_PG_PORT=5432
+DEFAULT_API_PORT=8080
+# The user the first `up` makes a token for (role quality), printed in the sign-in link.
+LOCAL_API_USER=local
 READY_TIMEOUT_S=60
 STOP_TIMEOUT_S=30
 
@@ -108,8 +127,8 @@ load_registry() {
 	registry_list DEFAULT_SERVICES local-services
 }
 
-# service_bin SVC: the built executable of SVC: build/local/services/SVC/BINARY, else the
-# first BINARY anywhere under build/local/services (a service in a folder of another name).
+# service_bin SVC: the built executable of SVC: BUILD/services/SVC/BINARY, else the first
+# BINARY anywhere under BUILD/services (a service in a folder of another name).
 service_bin() {
 	local bin=${BIN_OF[$1]} found
 	if [[ ! -x $BUILD/services/$1/$bin && -d $BUILD/services ]]; then
@@ -153,6 +172,7 @@ stack_services() {
 # ---- packages ------------------------------------------------------------------------
 
 # missing_packages: the names in deploy/packages.txt that dpkg does not have installed.
+# (Node.js and npm are not in it: ensure_commands below.)
 missing_packages() {
 	local pkg status
 	# shellcheck disable=SC2013 # one name per line, no spaces
@@ -177,6 +197,28 @@ ensure_packages() {
 		DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 	else
 		note "missing packages: ${missing[*]}"
+		printf 'run:\n  sudo apt-get update && sudo apt-get install -y %s\n' "${missing[*]}" >&2
+		exit 1
+	fi
+}
+
+# ensure_commands: Node.js and npm (the dashboard's build: `npm ci` from its lock file) and
+# curl (the API's health and the token check), from Debian when their commands are missing.
+# By command, not by package: a machine may have Node.js from elsewhere (NodeSource's nodejs
+# carries npm and conflicts with Debian's npm package), and that one will do.
+ensure_commands() {
+	local -a missing=()
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		missing+=(nodejs npm)
+	fi
+	command -v curl >/dev/null || missing+=(curl)
+	((${#missing[@]} == 0)) && return 0
+	if is_root; then
+		note "installing: ${missing[*]}"
+		apt-get update
+		DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+	else
+		note "missing commands; their packages: ${missing[*]}"
 		printf 'run:\n  sudo apt-get update && sudo apt-get install -y %s\n' "${missing[*]}" >&2
 		exit 1
 	fi
@@ -230,23 +272,31 @@ choose_port() {
 	die "no free $name port in $default..$((default + 100)); set CT_${name}_PORT"
 }
 
-# load_ports: MQTT_PORT and PG_PORT from the last run (empty when there was none).
+# load_ports: MQTT_PORT, PG_PORT, API_PORT and API_SCHEME (http or https) from the last
+# run (empty when there was none).
 load_ports() {
 	local key value
 	MQTT_PORT=''
 	PG_PORT=''
+	API_PORT=''
+	API_SCHEME=http
+	API_HOST=127.0.0.1
 	[[ -r $RUN/ports ]] || return 0
 	while IFS='=' read -r key value; do
-		[[ $value =~ ^[0-9]+$ ]] || continue
 		case $key in
-		MQTT_PORT) MQTT_PORT=$value ;;
-		PG_PORT) PG_PORT=$value ;;
+		MQTT_PORT) [[ $value =~ ^[0-9]+$ ]] && MQTT_PORT=$value ;;
+		PG_PORT) [[ $value =~ ^[0-9]+$ ]] && PG_PORT=$value ;;
+		API_PORT) [[ $value =~ ^[0-9]+$ ]] && API_PORT=$value ;;
+		API_SCHEME) [[ $value == https ]] && API_SCHEME=https ;;
+		API_HOST) [[ $value =~ ^[0-9A-Za-z.:-]+$ ]] && API_HOST=$value ;;
 		esac
 	done <"$RUN/ports"
+	api_url
 }
 
 save_ports() {
-	printf 'MQTT_PORT=%s\nPG_PORT=%s\n' "$MQTT_PORT" "$PG_PORT" | write_file "$RUN/ports" 644
+	printf 'MQTT_PORT=%s\nPG_PORT=%s\nAPI_PORT=%s\nAPI_SCHEME=%s\nAPI_HOST=%s\n' "$MQTT_PORT" \
+		"$PG_PORT" "$API_PORT" "$API_SCHEME" "$API_HOST" | write_file "$RUN/ports" 644
 }
 
 broker_running() { pid_alive "$BROKER_DIR/mosquitto.pid" mosquitto; }
@@ -267,7 +317,7 @@ write_pgpass() {
 
 build_local() {
 	local log=$LOGS/build.log
-	note "building into build/local (log: $log)"
+	note "building into ${BUILD#"$REPO"/} (log: $log)"
 	if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_BUILD_TESTS=OFF &&
 		cmake --build "$BUILD" -j2; } >"$log" 2>&1; then
 		tail -n 30 "$log" >&2
@@ -398,11 +448,29 @@ service_env() {
 		env[CT_SIM_OBEY_COMMANDS]=true
 		env[CT_SIM_UNIT_PREFIX]=${SIM_UNIT_PREFIX:-}
 	fi
+	if [[ $svc == api ]]; then
+		env[CT_API_BIND]=127.0.0.1
+	fi
 	for key in "${keys[@]}"; do
 		if [[ -n ${!key+x} ]]; then
 			env[$key]=${!key}
 		fi
 	done
+	if [[ $svc == api ]]; then
+		env[CT_API_WEB_ROOT]=$API_WEB_ROOT
+		env[CT_API_OPENAPI_FILE]=$API_OPENAPI_FILE
+		# The port this script chose (CT_API_PORT or a free one) and, with CT_API_TLS=1, the
+		# certificate and key, copies that only the service's user reads (API_DIR is root's).
+		env[CT_API_PORT]=$API_PORT
+		unset 'env[CT_API_TLS_CERT_FILE]' 'env[CT_API_TLS_KEY_FILE]'
+		if [[ $API_SCHEME == https ]]; then
+			install -m 600 "$API_DIR/tls/server.crt" "$RUN/api.tls.crt"
+			install -m 600 "$API_DIR/tls/server.key" "$RUN/api.tls.key"
+			is_root && chown "$SERVICE_USER:" "$RUN/api.tls.crt" "$RUN/api.tls.key"
+			env[CT_API_TLS_CERT_FILE]=$RUN/api.tls.crt
+			env[CT_API_TLS_KEY_FILE]=$RUN/api.tls.key
+		fi
+	fi
 	env[CT_MQTT_URL]=tcp://127.0.0.1:$MQTT_PORT
 	env[CT_MQTT_USERNAME]=${MQTT_OF[$svc]}
 	# The password goes in a file only its owner reads (CT_CONFIG), never on a command line
@@ -642,6 +710,99 @@ cell_appeared() {
 	[[ -n $CELL ]]
 }
 
+# ---- the API and its tokens ----------------------------------------------------------
+
+# api_url: API_URL, where a browser on this machine reaches the API (a wildcard bind is
+# reached on loopback).
+api_url() {
+	local host=$API_HOST
+	case $host in
+	0.0.0.0 | :: | '') host=127.0.0.1 ;;
+	*:*) host=[$host] ;;
+	esac
+	API_URL=$API_SCHEME://$host:$API_PORT
+}
+
+# prepare_api: what `up` gives ct-api: API_WEB_ROOT (the dashboard the build assembled,
+# unless CT_API_WEB_ROOT names another), API_OPENAPI_FILE (the source tree's, or
+# CT_API_OPENAPI_FILE), API_HOST, API_SCHEME and, with CT_API_TLS=1, a certificate for
+# localhost and 127.0.0.1 from tls-selfsigned.sh's private CA (kept while valid) in
+# API_DIR/tls.
+prepare_api() {
+	API_WEB_ROOT=$(abs_path "${CT_API_WEB_ROOT:-$BUILD/services/api/web-root}")
+	API_OPENAPI_FILE=$(abs_path "${CT_API_OPENAPI_FILE:-$REPO/services/api/openapi.json}")
+	[[ -r $API_WEB_ROOT/index.html ]] ||
+		die "the dashboard is not built ($API_WEB_ROOT/index.html; see $LOGS/build.log)"
+	[[ -r $API_OPENAPI_FILE ]] || die "$API_OPENAPI_FILE is missing"
+	mkdir -p "$API_DIR"
+	chmod 700 "$API_DIR"
+	API_HOST=${CT_API_BIND:-127.0.0.1}
+	case ${CT_API_TLS:-0} in
+	0) API_SCHEME=http ;;
+	1)
+		"$SCRIPTS/tls-selfsigned.sh" "$API_DIR/tls" localhost
+		API_SCHEME=https
+		;;
+	*) die "CT_API_TLS='${CT_API_TLS}': 1 (HTTPS) or 0 (HTTP, the default)" ;;
+	esac
+	api_url
+}
+
+# api_get PATH [TOKEN]: the HTTP status of GET PATH on the local API (000 when it does not
+# answer), with TOKEN as the bearer token when given; the body is dropped. The token reaches
+# curl on stdin (-K -), never on its command line.
+api_get() {
+	local path=$1 token=${2:-} code
+	local -a tls=()
+	[[ $API_SCHEME == https ]] && tls=(--cacert "$API_DIR/tls/ca.crt")
+	code=$(if [[ -n $token ]]; then
+		printf 'header = "Authorization: Bearer %s"\n' "$token"
+	fi | curl -s -K - --max-time 5 "${tls[@]}" -o /dev/null -w '%{http_code}' \
+		"$API_URL$path") || true
+	printf '%s\n' "${code:-000}"
+}
+
+api_healthy() { [[ $(api_get /api/v1/health) == 200 ]]; }
+
+# mint_token NAME ROLE: a new token for NAME from ct_api_token_create (migration 0010), on
+# stdout. Only the deployment's admin may call it, so it runs as ct_admin; NAME and ROLE
+# reach SQL as psql variables only (:'name' is quoted by psql).
+mint_token() {
+	local name=$1 role=$2 token
+	case $role in
+	viewer | operator | quality) ;;
+	*) die "unknown role '$role': viewer, operator or quality" ;;
+	esac
+	[[ -n $name ]] || die "no user name given"
+	token=$(PGPASSWORD=$(read_secret "$PG_DIR/secrets/ct_admin.password") psql -X -A -t -q \
+		-v ON_ERROR_STOP=1 -v "name=$name" -v "role=$role" \
+		"host=127.0.0.1 port=$PG_PORT dbname=cellthread user=ct_admin connect_timeout=5" \
+		<<<"SELECT ct_api_token_create(:'name', :'role');") ||
+		die "could not make a token for '$name' (the database's reason above)"
+	[[ $token =~ ^ctk_[0-9a-f]{64}$ ]] || die "ct_api_token_create gave no token for '$name'"
+	printf '%s\n' "$token"
+}
+
+# ensure_local_token: LOCAL_TOKEN, the local user's token, kept owner-only in
+# API_DIR/local.token; made on the first `up` (and again only if the API refuses the kept
+# one, e.g. after it was revoked).
+ensure_local_token() {
+	local file=$API_DIR/local.token code
+	LOCAL_TOKEN=''
+	if [[ -s $file ]]; then
+		LOCAL_TOKEN=$(read_secret "$file")
+		code=$(api_get /api/v1/me "$LOCAL_TOKEN")
+		case $code in
+		200) return 0 ;;
+		401) note "the API refuses the token in $file; making a new one" ;;
+		*) die "GET $API_URL/api/v1/me answered $code (log: $LOGS/api.log)" ;;
+		esac
+	fi
+	LOCAL_TOKEN=$(mint_token "$LOCAL_API_USER" quality)
+	printf '%s\n' "$LOCAL_TOKEN" | write_file "$file" 600
+	note "made a token for the user $LOCAL_API_USER (role quality), kept in $file"
+}
+
 # ---- commands ------------------------------------------------------------------------
 
 # take_lock: one local.sh at a time per data folder (up and down racing would leave half a
@@ -673,6 +834,7 @@ cmd_up() {
 	# The default services plus the on-request ones asked for (an unknown name stops here).
 	registry_list SERVICES local-services "${extra[@]}"
 	ensure_packages
+	ensure_commands
 	mkdir -p "$DATA" "$DATA/spool" "$LOGS" "$RUN"
 	# The services' logs, spools and secrets files are theirs (and the operator's) alone.
 	chmod 700 "$DATA/spool" "$LOGS" "$RUN"
@@ -692,6 +854,19 @@ cmd_up() {
 			die "PostgreSQL runs on port $PG_PORT; run down before changing CT_PG_PORT"
 	else
 		PG_PORT=$(choose_port PG "${CT_PG_PORT:-}" "$PG_PORT" "$DEFAULT_PG_PORT")
+	fi
+	if in_list api "${SERVICES[@]}"; then
+		local scheme=$API_SCHEME
+		prepare_api
+		if service_running api; then
+			[[ -z ${CT_API_PORT:-} || ${CT_API_PORT} == "$API_PORT" ]] ||
+				die "the API runs on port $API_PORT; run down before changing CT_API_PORT"
+			[[ $scheme == "$API_SCHEME" ]] ||
+				die "the API runs with $scheme; run down before changing CT_API_TLS"
+		else
+			API_PORT=$(choose_port API "${CT_API_PORT:-}" "$API_PORT" "$DEFAULT_API_PORT")
+		fi
+		api_url
 	fi
 	save_ports
 
@@ -713,6 +888,13 @@ cmd_up() {
 		fi
 	done
 
+	if in_list api "${SERVICES[@]}"; then
+		wait_until 30 api_healthy ||
+			die "the API at $API_URL does not answer GET /api/v1/health with 200 (log:" \
+				"$LOGS/api.log); 'deploy/local.sh down' stops the stack"
+		ensure_local_token
+	fi
+
 	CELL=''
 	wait_until 20 cell_appeared || true
 	cat <<EOF
@@ -730,9 +912,22 @@ Try:
   eval "\$(deploy/local.sh env)"; $CLI_BIN trace forward ${CELL:-<lot-or-unit-id>}
   deploy/local.sh cli alerts                        # active alerts; ack, shelve: --help
   XDG_CONFIG_HOME=$RUN/mqtt-cli mosquitto_sub -t ct/v1/alert/team/production   # as root
+  deploy/local.sh token bob viewer                  # a token for another user
   deploy/local.sh status
   deploy/local.sh down
 EOF
+	in_list api "${SERVICES[@]}" || return 0
+	cat <<EOF
+
+The dashboard: open $API_URL/
+  signed in as $LOCAL_API_USER (role quality), open:  $API_URL/#token=$LOCAL_TOKEN
+  (the token is kept in $API_DIR/local.token; API: $API_URL/api/v1/, described by
+  $API_URL/api/v1/openapi.json)
+EOF
+	if [[ $API_SCHEME == https ]]; then
+		printf '  HTTPS with a private CA: trust %s in the browser (or accept its warning)\n' \
+			"$API_DIR/tls/ca.crt"
+	fi
 }
 
 cmd_down() {
@@ -781,6 +976,10 @@ cmd_status() {
 		if service_running "$svc"; then
 			printf '%-10s running  pid %-8s log %s\n' "$svc" "$(cat "$RUN/$svc.pid")" \
 				"$LOGS/$svc.log"
+			if [[ $svc == api ]]; then
+				printf '%-10s address  %s/  GET /api/v1/health: %s\n' '' "$API_URL" \
+					"$(api_get /api/v1/health)"
+			fi
 			if [[ -n ${MQTT_CONFIG:-} ]]; then
 				printf '%-10s status   %s\n' '' "$(status_summary "$svc")"
 			fi
@@ -834,9 +1033,24 @@ cmd_psql() {
 		"host=127.0.0.1 port=$PG_PORT dbname=cellthread user=cli" "$@"
 }
 
+# cmd_token NAME [ROLE]: a new token for NAME on stdout; where to use it on stderr.
+cmd_token() {
+	local token
+	(($# >= 1 && $# <= 2)) || usage
+	load_ports
+	if [[ -z $PG_PORT ]] || ! pg_running; then
+		die "the stack's PostgreSQL ($DATA) is not running; run: deploy/local.sh up"
+	fi
+	token=$(mint_token "$1" "${2:-viewer}")
+	printf '%s\n' "$token"
+	note "token for $1 (role ${2:-viewer}), shown once; sign in: $API_URL/#token=$token" \
+		"or send 'Authorization: Bearer <token>'"
+}
+
 cmd_test() {
 	local rc=0
 	ensure_packages
+	ensure_commands
 	note "configuring build/test (sanitizers on, CT_WERROR=${CT_WERROR:-ON})"
 	cmake -S "$REPO" -B "$TEST_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_BUILD_TESTS=ON \
 		-DCT_SANITIZE=ON "-DCT_WERROR=${CT_WERROR:-ON}"
@@ -862,6 +1076,7 @@ main() {
 	cli) cmd_cli "$@" ;;
 	quality) CLI_ENTRY=quality cmd_cli "$@" ;;
 	psql) cmd_psql "$@" ;;
+	token) cmd_token "$@" ;;
 	test) cmd_test "$@" ;;
 	-h | --help | help) usage ;;
 	*)

@@ -1,0 +1,2278 @@
+/* cellthread dashboard: one plain ES module, no framework, uPlot as the global `uPlot`.
+ * Every view backfills its history from the API, then follows GET /api/v1/stream (server-sent
+ * events read with fetch, since EventSource cannot send the Authorization header); events are
+ * deduplicated by event_id so backfill and stream never double a point. The view and its
+ * arguments live in the URL hash, so a reload shows the same picture. Tests read the DOM through
+ * data-view, data-testid and data-* attributes (see README.md). */
+const API = 'api/v1/';
+const TOKEN_KEY = 'cellthread.token';
+const ROLE_RANK = { viewer: 1, operator: 2, quality: 3 };
+const RANGES = { '1h': 3600e3, '8h': 8 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3 };
+const RUN_POINTS = 1000; /* points asked of runchart */
+const LIVE_EXTRA = 3000; /* live points kept beyond the backfill before backfilling again */
+const NO_RECENT_MS = 120e3; /* a station with no result for this long shows "no recent result" */
+/* The plant's three charts (station and characteristic names of services/linesim). */
+const PRESETS = [
+	{ id: 'cell-length', label: 'Cell length (EOL height)', station: 'EOL-01', ch: 'height' },
+	{ id: 'pressure-decay', label: 'Pressure decay', station: 'SEAL-01', ch: 'pressure_decay' },
+	{ id: 'fill-mass', label: 'Electrolyte fill mass', station: 'FILL-01', ch: 'fill_mass' },
+];
+const COLORS = {
+	value: '#4db3ff',
+	band: 'rgba(77,179,255,0.25)',
+	mean: '#e8edf3',
+	spec: '#ff5c5c',
+	target: '#3ddc84',
+	limit: '#ffc043',
+	flag: '#ff3df2',
+	normal: '#ffc043',
+};
+
+const state = { me: null, view: null };
+
+/* ---- small helpers ---- */
+
+function el(tag, attrs, ...children) {
+	const e = document.createElement(tag);
+	for (const [k, v] of Object.entries(attrs || {})) {
+		if (v === undefined || v === null || v === false) continue;
+		if (k === 'class') e.className = v;
+		else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+		else e.setAttribute(k, v === true ? '' : String(v));
+	}
+	for (const c of children.flat()) {
+		if (c === null || c === undefined || c === false) continue;
+		e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+	}
+	return e;
+}
+
+function pad2(n) {
+	return String(n).padStart(2, '0');
+}
+function fmtTime(ms) {
+	if (ms === null || ms === undefined) return '-';
+	const d = new Date(ms);
+	return (
+		`${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
+		`${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`
+	);
+}
+/* A number to `digits` significant digits; '-' for null (undefined figures). */
+function fmtNum(v, digits = 4) {
+	const n = v === null || v === undefined || v === '' ? NaN : Number(v);
+	return Number.isFinite(n) ? n.toPrecision(digits) : '-';
+}
+function qs(params) {
+	const p = new URLSearchParams();
+	for (const [k, v] of Object.entries(params))
+		if (v !== undefined && v !== null && v !== '') p.set(k, v);
+	return p.toString();
+}
+function can(role) {
+	return state.me && ROLE_RANK[state.me.role] >= ROLE_RANK[role];
+}
+
+/* ---- API ---- */
+
+class ApiError extends Error {
+	constructor(status, body) {
+		super(body && body.detail ? `${body.error}: ${body.detail}` : `HTTP ${status}`);
+		this.status = status;
+		this.body = body;
+	}
+}
+
+function token() {
+	return localStorage.getItem(TOKEN_KEY) || '';
+}
+
+async function api(path, opts = {}) {
+	const headers = { Authorization: `Bearer ${token()}`, Accept: 'application/json' };
+	if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+	const res = await fetch(API + path, {
+		method: opts.method || 'GET',
+		headers,
+		cache: 'no-store',
+		body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+	});
+	let body = null;
+	try {
+		body = await res.json();
+	} catch (e) {
+		body = null;
+	}
+	if (res.status === 401) {
+		signOut('Your token was refused (401): sign in again.');
+		throw new ApiError(401, body);
+	}
+	if (!res.ok) throw new ApiError(res.status, body);
+	return body;
+}
+
+/* ---- live stream: fetch + text/event-stream parser, reconnect with backoff ---- */
+
+const live = document.getElementById('live');
+function setLive(s) {
+	live.dataset.state = s;
+	live.textContent = s;
+}
+
+class Stream {
+	/* params: stream arguments; onEvent(type, data); onOpen(): called on every (re)connect, the
+	 * view backfills there. */
+	constructor(params, onEvent, onOpen) {
+		this.params = params;
+		this.onEvent = onEvent;
+		this.onOpen = onOpen;
+		this.ctl = null;
+		this.closed = false;
+		this.backoff = 1000;
+		this.timer = null;
+		setLive('connecting');
+		this.connect();
+	}
+
+	close() {
+		this.closed = true;
+		clearTimeout(this.timer);
+		if (this.ctl) this.ctl.abort();
+	}
+
+	async connect() {
+		if (this.closed) return;
+		this.ctl = new AbortController();
+		try {
+			const res = await fetch(API + 'stream?' + qs(this.params), {
+				headers: {
+					Authorization: `Bearer ${token()}`,
+					Accept: 'text/event-stream',
+				},
+				cache: 'no-store',
+				signal: this.ctl.signal,
+			});
+			if (res.status === 401) {
+				signOut('Your token was refused (401): sign in again.');
+				return;
+			}
+			if (!res.ok || !res.body) throw new Error(`stream: HTTP ${res.status}`);
+			setLive('live');
+			this.backoff = 1000;
+			this.onOpen();
+			await this.read(res.body.getReader());
+			throw new Error('stream ended');
+		} catch (e) {
+			if (this.closed) return;
+			setLive('reconnecting');
+			this.timer = setTimeout(() => this.connect(), this.backoff);
+			this.backoff = Math.min(this.backoff * 2, 15000);
+		}
+	}
+
+	async read(reader) {
+		const dec = new TextDecoder();
+		let buf = '';
+		let type = '';
+		let data = [];
+		for (;;) {
+			const { value, done } = await reader.read();
+			if (done) return;
+			buf += dec.decode(value, { stream: true });
+			let nl;
+			while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+				const line = buf.slice(0, nl);
+				buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
+				if (line === '') {
+					if (data.length) this.dispatch(type || 'message', data.join('\n'));
+					type = '';
+					data = [];
+					continue;
+				}
+				if (line[0] === ':') continue; /* comment: keepalive */
+				const colon = line.indexOf(':');
+				const field = colon < 0 ? line : line.slice(0, colon);
+				let val = colon < 0 ? '' : line.slice(colon + 1);
+				if (val[0] === ' ') val = val.slice(1);
+				if (field === 'event') type = val;
+				else if (field === 'data') data.push(val);
+			}
+		}
+	}
+
+	dispatch(type, text) {
+		let obj;
+		try {
+			obj = JSON.parse(text);
+		} catch (e) {
+			return;
+		}
+		try {
+			this.onEvent(type, obj);
+		} catch (e) {
+			console.error('stream event', e);
+		}
+	}
+}
+
+/* Backfill-then-stream for a view: events that arrive while the backfill runs are queued and
+ * applied after it; the view's apply() drops those whose event_id the backfill already had. */
+class Feed {
+	constructor(params, backfill, apply) {
+		this.backfill = backfill;
+		this.apply = apply;
+		this.queue = null;
+		this.loaded = false;
+		this.stream = new Stream(
+			params,
+			(t, d) => this.event(t, d),
+			() => this.load(),
+		);
+		/* Show history even when the stream cannot connect. */
+		this.fallback = setTimeout(() => {
+			if (!this.loaded) this.load();
+		}, 1500);
+	}
+	event(type, data) {
+		if (this.queue) this.queue.push([type, data]);
+		else this.apply(type, data);
+	}
+	async load() {
+		this.queue = this.queue || [];
+		try {
+			await this.backfill();
+			this.loaded = true;
+		} catch (e) {
+			console.error('backfill', e);
+		}
+		const q = this.queue;
+		this.queue = null;
+		for (const [t, d] of q) this.apply(t, d);
+	}
+	close() {
+		clearTimeout(this.fallback);
+		this.stream.close();
+	}
+}
+
+/* ---- reason dialog (in-page, so tests can fill it) ---- */
+
+const dlg = document.getElementById('reason-dialog');
+/* Asks for a reason and the extra fields ({name, label, options: [[value, text]]}); calls
+ * submit(values) and closes on success, shows the error otherwise. */
+function askReason(title, extras, submit) {
+	document.getElementById('reason-title').textContent = title;
+	const extra = document.getElementById('reason-extra');
+	extra.replaceChildren();
+	for (const x of extras || []) {
+		extra.append(el('label', { for: 'reason-' + x.name }, x.label));
+		extra.append(
+			el(
+				'select',
+				{ id: 'reason-' + x.name, 'data-testid': 'reason-' + x.name },
+				x.options.map(([v, t]) => el('option', { value: v }, t)),
+			),
+		);
+	}
+	const input = document.getElementById('reason-input');
+	const err = document.getElementById('reason-error');
+	input.value = '';
+	err.textContent = '';
+	const form = document.getElementById('reason-form');
+	form.onsubmit = async (ev) => {
+		ev.preventDefault();
+		const reason = input.value.trim();
+		if (!reason) {
+			err.textContent = 'A reason is required.';
+			return;
+		}
+		const values = { reason };
+		for (const x of extras || [])
+			values[x.name] = document.getElementById('reason-' + x.name).value;
+		try {
+			await submit(values);
+			dlg.close();
+		} catch (e) {
+			err.textContent = e.message;
+		}
+	};
+	document.getElementById('reason-cancel').onclick = () => dlg.close();
+	dlg.showModal();
+	input.focus();
+}
+
+/* ---- sign-in ---- */
+
+function signOut(message) {
+	localStorage.removeItem(TOKEN_KEY);
+	state.me = null;
+	showSignIn(message);
+}
+
+function showSignIn(message) {
+	teardown();
+	setLive('off');
+	document.getElementById('nav').hidden = true;
+	document.getElementById('user').hidden = true;
+	document.getElementById('signout').hidden = true;
+	const input = el('input', {
+		type: 'password',
+		id: 'token',
+		'data-testid': 'token-input',
+		placeholder: 'ctk_...',
+		autocomplete: 'off',
+	});
+	const form = el(
+		'form',
+		{ class: 'panel signin', 'data-view': 'signin' },
+		el('h2', {}, 'Sign in'),
+		el(
+			'p',
+			{ class: 'muted' },
+			'Paste your API token (deploy/local.sh token NAME ROLE prints one).',
+		),
+		message ? el('p', { class: 'error', 'data-testid': 'signin-message' }, message) : null,
+		input,
+		el(
+			'button',
+			{ type: 'submit', class: 'primary', 'data-testid': 'signin-submit' },
+			'Sign in',
+		),
+	);
+	form.addEventListener('submit', (ev) => {
+		ev.preventDefault();
+		localStorage.setItem(TOKEN_KEY, input.value.trim());
+		start();
+	});
+	document.getElementById('main').replaceChildren(form);
+}
+
+async function start() {
+	if (!token()) {
+		showSignIn('');
+		return;
+	}
+	try {
+		state.me = await api('me');
+	} catch (e) {
+		if (e.status !== 401) showSignIn(`Cannot reach the API: ${e.message}`);
+		return;
+	}
+	const user = document.getElementById('user');
+	user.textContent = `${state.me.name} (${state.me.role})`;
+	user.dataset.role = state.me.role;
+	user.hidden = false;
+	document.getElementById('nav').hidden = false;
+	document.getElementById('signout').hidden = false;
+	route();
+}
+
+/* ---- router ---- */
+
+function parseHash() {
+	const h = location.hash.replace(/^#\/?/, '');
+	const q = h.indexOf('?');
+	const path = q < 0 ? h : h.slice(0, q);
+	const params = new URLSearchParams(q < 0 ? '' : h.slice(q + 1));
+	const parts = path.split('/').map(decodeURIComponent);
+	return { name: parts[0] || 'overview', arg: parts.slice(1).join('/'), params };
+}
+
+function setHash(name, params, replace) {
+	const q = qs(params);
+	const h = `#/${name}${q ? '?' + q : ''}`;
+	if (replace) history.replaceState(null, '', h);
+	else location.hash = h;
+}
+
+function teardown() {
+	if (state.view && state.view.close) state.view.close();
+	state.view = null;
+	setLive('off'); /* a view with a stream sets it again */
+}
+
+function route() {
+	if (!state.me) return;
+	teardown();
+	const { name, arg, params } = parseHash();
+	for (const a of document.querySelectorAll('#nav a'))
+		a.classList.toggle('active', a.dataset.nav === name);
+	const views = {
+		overview: Overview,
+		chart: ChartView,
+		unit: UnitView,
+		alerts: AlertsView,
+		inspection: InspectionView,
+		lots: LotsView,
+		actions: ActionsView,
+	};
+	const View = views[name] || Overview;
+	const main = document.getElementById('main');
+	const root = el('section', { 'data-view': views[name] ? name : 'overview' });
+	main.replaceChildren(root);
+	state.view = new View(root, params, arg);
+}
+
+/* Site and line: from the URL, else the last ones used. */
+function siteLine(params) {
+	const site = params.get('site') || localStorage.getItem('cellthread.site') || 'site1';
+	const line = params.get('line') || localStorage.getItem('cellthread.line') || 'L1';
+	localStorage.setItem('cellthread.site', site);
+	localStorage.setItem('cellthread.line', line);
+	return { site, line };
+}
+
+/* Renders a throttled update at most every 150 ms (live points within a second, without
+ * re-rendering per event). */
+function throttle(fn, ms = 150) {
+	let t = null;
+	const f = () => {
+		if (t) return;
+		t = setTimeout(() => {
+			t = null;
+			fn();
+		}, ms);
+	};
+	f.cancel = () => clearTimeout(t);
+	return f;
+}
+
+function errorBox(e) {
+	return el('p', { class: 'error', 'data-testid': 'error' }, e.message || String(e));
+}
+
+/* ---- 1. overview ---- */
+
+function stationState(s, now) {
+	if (s.stopped) return 'stopped';
+	if (!s.last_ended_ms || now - s.last_ended_ms > NO_RECENT_MS) return 'no recent result';
+	return 'running';
+}
+const RESULT_NAMES = { 0: '-', 1: 'OK', 2: 'NOK', 3: 'ABORTED' };
+
+class Overview {
+	constructor(root, params) {
+		this.root = root;
+		this.sl = siteLine(params);
+		this.data = null;
+		this.render = throttle(() => this.draw());
+		this.refetch = throttle(() => this.backfill().catch((e) => console.error(e)), 500);
+		this.feed = new Feed(
+			{ kinds: 'verdict,alert,lot', ...this.sl },
+			() => this.backfill(),
+			(t, d) => this.apply(t, d),
+		);
+		/* The 1-hour counts and "no recent result" move with the clock. */
+		this.tick = setInterval(() => this.refetch(), 30000);
+		this.body = el('div', {});
+		root.append(this.bar(), this.body);
+		this.draw();
+	}
+	close() {
+		this.feed.close();
+		clearInterval(this.tick);
+		this.render.cancel();
+		this.refetch.cancel();
+	}
+
+	async backfill() {
+		this.data = await api('overview?' + qs(this.sl));
+		this.seen = new Set();
+		this.draw();
+	}
+
+	apply(type, d) {
+		if (!this.data) return;
+		if (type === 'verdict') {
+			if (this.seen.has(d.event_id)) return;
+			this.seen.add(d.event_id);
+			const s = this.data.stations.find((x) => x.station === d.station);
+			if (!s || (s.last_ended_ms && d.t_ms <= s.last_ended_ms))
+				return; /* already in the backfill */
+			s.last_ended_ms = d.t_ms;
+			s.last_unit_id = d.unit_id;
+			s.last_verdict = d.verdict;
+			s.results_1h = (s.results_1h || 0) + 1;
+			this.data.counts.results_1h += 1;
+			if (d.verdict === 'fail') {
+				s.fail_1h = (s.fail_1h || 0) + 1;
+				this.data.counts.fail_1h += 1;
+			}
+			this.data.now_ms = Math.max(this.data.now_ms || 0, d.t_ms);
+			this.render();
+		} else {
+			this.refetch(); /* alerts and lots: the server has the authoritative lists */
+		}
+	}
+
+	/* The toolbar stays while live updates redraw the rest (an input keeps its focus). */
+	bar() {
+		const presets = el(
+			'div',
+			{ class: 'presets' },
+			PRESETS.map((p) =>
+				el(
+					'a',
+					{
+						'data-testid': 'preset-' + p.id,
+						href:
+							'#/chart?' +
+							qs({
+								...this.sl,
+								station: `${this.sl.line}-${p.station}`,
+								characteristic: p.ch,
+								range: '1h',
+							}),
+					},
+					p.label,
+				),
+			),
+		);
+		const bar = el(
+			'div',
+			{ class: 'toolbar' },
+			el('label', {}, 'Site'),
+			el('input', {
+				value: this.sl.site,
+				size: 8,
+				'data-testid': 'site-input',
+				onchange: (e) => setHash('overview', { ...this.sl, site: e.target.value }),
+			}),
+			el('label', {}, 'Line'),
+			el('input', {
+				value: this.sl.line,
+				size: 5,
+				'data-testid': 'line-input',
+				onchange: (e) => setHash('overview', { ...this.sl, line: e.target.value }),
+			}),
+			presets,
+		);
+		return bar;
+	}
+
+	draw() {
+		const d = this.data;
+		if (!d) {
+			this.body.replaceChildren(el('p', { class: 'muted' }, 'Loading...'));
+			return;
+		}
+		const now = Math.max(Date.now(), d.now_ms || 0);
+		const c = d.counts || {};
+		const count = (id, label, v) =>
+			el(
+				'div',
+				{ class: 'count' },
+				el('b', { 'data-testid': 'count-' + id }, v ?? 0),
+				el('span', {}, label),
+			);
+		const stations = el(
+			'div',
+			{ class: 'stations', 'data-testid': 'stations' },
+			d.stations.map((s) => {
+				const st = stationState(s, now);
+				return el(
+					'div',
+					{
+						class: 'station',
+						'data-testid': 'station',
+						'data-id': s.station,
+						'data-state': st,
+					},
+					el('div', { class: 'name' }, s.station),
+					el('div', { class: 'state' }, st),
+					el(
+						'div',
+						{},
+						'last: ',
+						s.last_verdict || RESULT_NAMES[s.last_result] || '-',
+						' ',
+						el(
+							'span',
+							{ class: 'muted' },
+							s.last_ended_ms ? fmtTime(s.last_ended_ms).slice(11) : '',
+						),
+					),
+					el(
+						'div',
+						{ class: 'muted' },
+						s.last_unit_id
+							? el(
+									'a',
+									{
+										href: '#/unit/' + encodeURIComponent(s.last_unit_id),
+									},
+									s.last_unit_id,
+								)
+							: '',
+					),
+					el(
+						'div',
+						{},
+						'results 1 h: ',
+						el('b', { 'data-testid': 'station-results' }, s.results_1h ?? 0),
+						'  fails: ',
+						el('b', { 'data-testid': 'station-fails' }, s.fail_1h ?? 0),
+					),
+				);
+			}),
+		);
+		const alerts = alertTable(d.alerts || [], null);
+		const lots = el(
+			'table',
+			{ 'data-testid': 'held-lots' },
+			el(
+				'tr',
+				{},
+				el('th', {}, 'Lot'),
+				el('th', {}, 'State'),
+				el('th', {}, 'Reason'),
+				el('th', {}, 'Since'),
+			),
+			(d.held_lots || []).map((l) =>
+				el(
+					'tr',
+					{
+						'data-testid': 'lot-row',
+						'data-id': l.lot_id,
+						'data-state': l.state,
+					},
+					el('td', {}, l.lot_id),
+					el('td', {}, l.state),
+					el('td', {}, l.reason || ''),
+					el('td', {}, fmtTime(l.changed_ms)),
+				),
+			),
+		);
+		this.body.replaceChildren(
+			el(
+				'div',
+				{ class: 'counts' },
+				count('active-alerts', 'active alerts', c.active_alerts),
+				count('held-lots', 'held lots', c.held_lots),
+				count('inspection-open', 'open inspections', c.inspection_open),
+				count('results-1h', 'results in 1 h', c.results_1h),
+				count('fail-1h', 'fails in 1 h', c.fail_1h),
+			),
+			el(
+				'div',
+				{ class: 'grid', style: 'margin-top:14px' },
+				el(
+					'div',
+					{ class: 'panel wide' },
+					el('h2', {}, `Stations of ${this.sl.site} / ${this.sl.line}`),
+					stations,
+				),
+				el(
+					'div',
+					{ class: 'panel' },
+					el('h2', {}, el('a', { href: '#/alerts' }, 'Active alerts')),
+					alerts,
+				),
+				el(
+					'div',
+					{ class: 'panel' },
+					el('h2', {}, el('a', { href: '#/lots' }, 'Held lots')),
+					lots,
+				),
+			),
+		);
+	}
+}
+
+/* ---- 2. characteristic view: run chart, histogram, control chart, capability ---- */
+
+function chartWidth(node) {
+	return Math.max(300, node.clientWidth || 600);
+}
+const AXIS = { stroke: '#9aa7b6', grid: { stroke: '#2a3340' }, ticks: { stroke: '#2a3340' } };
+
+/* Horizontal reference lines (spec limits, control limits) drawn on the plot. */
+function hlinesPlugin(getLines) {
+	return {
+		hooks: {
+			draw: (u) => {
+				const ctx = u.ctx;
+				ctx.save();
+				/* Labels of vertical lines step down so close ones do not overlap. */
+				let k = 0;
+				for (const l of getLines()) {
+					if (l.value === null || l.value === undefined || !Number.isFinite(l.value))
+						continue;
+					const pos =
+						l.axis === 'x'
+							? u.valToPos(l.value, 'x', true)
+							: u.valToPos(l.value, 'y', true);
+					ctx.strokeStyle = l.color;
+					ctx.lineWidth = 2 * devicePixelRatio;
+					ctx.setLineDash(l.dash ? [8 * devicePixelRatio, 6 * devicePixelRatio] : []);
+					ctx.beginPath();
+					if (l.axis === 'x') {
+						ctx.moveTo(pos, u.bbox.top);
+						ctx.lineTo(pos, u.bbox.top + u.bbox.height);
+					} else {
+						ctx.moveTo(u.bbox.left, pos);
+						ctx.lineTo(u.bbox.left + u.bbox.width, pos);
+					}
+					ctx.stroke();
+					ctx.fillStyle = l.color;
+					ctx.font = `${12 * devicePixelRatio}px sans-serif`;
+					if (l.axis === 'x')
+						ctx.fillText(l.label, pos + 4, u.bbox.top + 14 * devicePixelRatio * ++k);
+					else {
+						const w = ctx.measureText(l.label).width;
+						ctx.fillText(l.label, u.bbox.left + u.bbox.width - w - 4, pos - 4);
+					}
+				}
+				ctx.restore();
+			},
+		},
+	};
+}
+
+/* y range that includes the reference lines, so spec limits stay visible. */
+function yRangeWith(getLines) {
+	return (u, min, max) => {
+		for (const l of getLines())
+			if (
+				l.axis !== 'x' &&
+				l.value !== null &&
+				l.value !== undefined &&
+				Number.isFinite(l.value)
+			) {
+				min = Math.min(min ?? l.value, l.value);
+				max = Math.max(max ?? l.value, l.value);
+			}
+		if (min === null || max === null || !Number.isFinite(min)) return [0, 1];
+		const pad = (max - min) * 0.05 || Math.abs(max) * 0.01 || 1;
+		return [min - pad, max + pad];
+	};
+}
+
+class ChartView {
+	constructor(root, params) {
+		this.root = root;
+		this.sl = siteLine(params);
+		this.station = params.get('station') || '';
+		this.ch = params.get('characteristic') || '';
+		this.range = RANGES[params.get('range')] ? params.get('range') : '1h';
+		this.recipe = params.get('recipe') || ''; /* optional: one recipe's values only */
+		this.plots = [];
+		this.build();
+		if (this.station && this.ch) {
+			this.run = { points: [], buckets: [], seen: new Set() };
+			this.renderRun = throttle(() => this.drawRun());
+			this.renderHist = throttle(() => this.drawHist());
+			this.renderCtl = throttle(() => this.drawCtl());
+			this.feed = new Feed(
+				{
+					kinds: 'measurement',
+					...this.sl,
+					station: this.station,
+					characteristic: this.ch,
+				},
+				() => this.backfill(),
+				(t, d) => this.apply(t, d),
+			);
+			/* The window moves with the clock: a slow station's old values leave it too. */
+			const every = Math.min(Math.max(RANGES[this.range] / 20, 60e3), 1800e3);
+			this.slide = setInterval(() => this.feed.load(), every);
+		}
+		this.ro = new ResizeObserver(() => {
+			for (const [p, node] of this.plots)
+				p.setSize({ width: chartWidth(node), height: p.height });
+		});
+		this.ro.observe(this.root);
+	}
+
+	close() {
+		if (this.feed) this.feed.close();
+		clearInterval(this.slide);
+		this.ro.disconnect();
+		for (const [p] of this.plots) p.destroy();
+		for (const r of [this.renderRun, this.renderHist, this.renderCtl]) if (r) r.cancel();
+	}
+
+	go(changes) {
+		setHash('chart', {
+			...this.sl,
+			station: this.station,
+			characteristic: this.ch,
+			range: this.range,
+			recipe: this.recipe,
+			...changes,
+		});
+	}
+
+	build() {
+		const sel = (id, value, onchange) =>
+			el(
+				'select',
+				{ 'data-testid': id, onchange },
+				el('option', { value }, value || '(choose)'),
+			);
+		this.siteSel = el('input', {
+			value: this.sl.site,
+			size: 8,
+			'data-testid': 'pick-site',
+			onchange: (e) => this.go({ site: e.target.value, station: '', characteristic: '' }),
+		});
+		this.lineSel = el('input', {
+			value: this.sl.line,
+			size: 5,
+			'data-testid': 'pick-line',
+			onchange: (e) => this.go({ line: e.target.value, station: '', characteristic: '' }),
+		});
+		this.stationSel = sel('pick-station', this.station, (e) =>
+			this.go({ station: e.target.value, characteristic: '' }),
+		);
+		this.chSel = sel('pick-characteristic', this.ch, (e) =>
+			this.go({ characteristic: e.target.value }),
+		);
+		const ranges = Object.keys(RANGES).map((r) =>
+			el(
+				'button',
+				{
+					'data-testid': 'range-' + r,
+					'data-active': r === this.range ? 'true' : 'false',
+					onclick: () => this.go({ range: r }),
+				},
+				r.replace('h', ' h').replace('d', ' d'),
+			),
+		);
+		const presets = PRESETS.map((p) =>
+			el(
+				'button',
+				{
+					'data-testid': 'preset-' + p.id,
+					onclick: () =>
+						this.go({
+							station: `${this.sl.line}-${p.station}`,
+							characteristic: p.ch,
+						}),
+				},
+				p.label,
+			),
+		);
+		this.root.append(
+			el(
+				'div',
+				{ class: 'toolbar' },
+				'Site',
+				this.siteSel,
+				'Line',
+				this.lineSel,
+				'Station',
+				this.stationSel,
+				'Characteristic',
+				this.chSel,
+				...ranges,
+			),
+			el('div', { class: 'toolbar' }, ...presets),
+		);
+		this.loadPickers();
+		if (!this.station || !this.ch) {
+			this.root.append(
+				el(
+					'p',
+					{ class: 'muted', 'data-testid': 'choose' },
+					'Choose a station and a characteristic, or one of the presets.',
+				),
+			);
+			return;
+		}
+		this.runNode = el('div', {
+			class: 'chart',
+			'data-testid': 'runchart',
+			'data-points': 0,
+		});
+		this.histNode = el('div', {
+			class: 'chart',
+			'data-testid': 'histogram',
+			'data-points': 0,
+		});
+		this.ctlNode = el('div', {
+			class: 'chart',
+			'data-testid': 'controlchart',
+			'data-points': 0,
+		});
+		this.capNode = el('div', { class: 'figures', 'data-testid': 'capability' });
+		this.outNode = el('div', { 'data-testid': 'outliers' });
+		this.sigNode = el('div', { 'data-testid': 'signals' });
+		this.runInfo = el('span', { class: 'muted', 'data-testid': 'runchart-info' });
+		this.root.append(
+			el(
+				'div',
+				{ class: 'grid' },
+				el(
+					'div',
+					{ class: 'panel wide' },
+					el('h2', {}, `Run chart: ${this.station} ${this.ch} `, this.runInfo),
+					this.runNode,
+				),
+				el(
+					'div',
+					{ class: 'panel' },
+					el('h2', {}, 'Distribution'),
+					this.histNode,
+					el('h2', {}, 'Outliers (click: traveler)'),
+					this.outNode,
+				),
+				el(
+					'div',
+					{ class: 'panel' },
+					el('h2', {}, 'Control chart'),
+					this.ctlNode,
+					el('h2', {}, 'Signals'),
+					this.sigNode,
+				),
+				el('div', { class: 'panel wide' }, el('h2', {}, 'Capability'), this.capNode),
+			),
+		);
+	}
+
+	async loadPickers() {
+		try {
+			const st = await api('stations?' + qs(this.sl));
+			const names = [...new Set(st.items.map((s) => s.station))].sort();
+			this.stationSel.replaceChildren(
+				el('option', { value: '' }, '(choose)'),
+				...names.map((n) => el('option', { value: n }, n)),
+			);
+			this.stationSel.value = this.station;
+			if (!this.station) return;
+			const ch = await api('characteristics?' + qs({ ...this.sl, station: this.station }));
+			const chs = [...new Set(ch.items.map((c) => c.characteristic))].sort();
+			this.chSel.replaceChildren(
+				el('option', { value: '' }, '(choose)'),
+				...chs.map((n) => el('option', { value: n }, n)),
+			);
+			this.chSel.value = this.ch;
+		} catch (e) {
+			console.error('pickers', e);
+		}
+	}
+
+	args() {
+		const to = Date.now();
+		return {
+			...this.sl,
+			station: this.station,
+			characteristic: this.ch,
+			recipe: this.recipe,
+			from: to - RANGES[this.range],
+			to,
+		};
+	}
+
+	async backfill() {
+		const a = this.args();
+		const [run, hist, ctl, cap] = await Promise.allSettled([
+			api('runchart?' + qs({ ...a, points: RUN_POINTS })),
+			api('histogram?' + qs({ ...a, bins: 40 })),
+			api('controlchart?' + qs({ ...a, points: 500 })),
+			api('capability?' + qs(a)),
+		]);
+		if (run.status === 'fulfilled') {
+			const r = run.value;
+			this.run = {
+				resp: r,
+				mode: r.mode,
+				spec: r.spec,
+				uom: r.uom,
+				bucketMs: r.bucket_ms,
+				points: (r.points || []).slice(),
+				buckets: (r.buckets || []).slice(),
+				seen: new Set(),
+				live: 0,
+			};
+			for (const p of this.run.points) this.run.seen.add(p.event_id);
+			this.drawRun();
+		} else {
+			this.runNode.replaceChildren(errorBox(run.reason));
+		}
+		if (hist.status === 'fulfilled') {
+			this.hist = hist.value;
+			this.hist.liveOut = 0;
+			this.drawHist();
+		} else {
+			this.histNode.replaceChildren(errorBox(hist.reason));
+		}
+		if (ctl.status === 'fulfilled') {
+			this.ctl = ctl.value;
+			this.ctl.seen = new Set(this.ctl.points.map((p) => p.event_id));
+			this.drawCtl();
+		} else {
+			this.ctl = null;
+			this.ctlNode.replaceChildren(
+				el(
+					'p',
+					{ class: 'muted' },
+					ctl.reason.status === 404
+						? 'No control chart for this characteristic.'
+						: ctl.reason.message,
+				),
+			);
+		}
+		if (cap.status === 'fulfilled') this.drawCap(cap.value);
+		else this.capNode.replaceChildren(errorBox(cap.reason));
+	}
+
+	apply(type, d) {
+		if (type !== 'measurement' || d.station !== this.station || d.characteristic !== this.ch)
+			return;
+		const r = this.run;
+		if (!r.resp || r.seen.has(d.event_id)) return;
+		r.seen.add(d.event_id);
+		r.live += 1;
+		if (r.mode === 'raw') {
+			r.points.push({
+				t_ms: d.t_ms,
+				value: d.value,
+				unit_id: d.unit_id,
+				event_id: d.event_id,
+			});
+		} else {
+			/* Buckets continue the server's grid (its last bucket, else its from_ms). */
+			let b = r.buckets[r.buckets.length - 1];
+			const origin = b ? b.t_ms : r.resp.from_ms;
+			const start = origin + Math.floor((d.t_ms - origin) / r.bucketMs) * r.bucketMs;
+			if (!b || b.t_ms < start) {
+				b = { t_ms: start, n: 0, min: d.value, max: d.value, mean: 0 };
+				r.buckets.push(b);
+			}
+			if (b.t_ms === start) {
+				b.mean = (b.mean * b.n + d.value) / (b.n + 1);
+				b.n += 1;
+				b.min = Math.min(b.min, d.value);
+				b.max = Math.max(b.max, d.value);
+			}
+		}
+		/* Bounded memory: past the backfill plus a few thousand live points, ask again. */
+		if (r.live > LIVE_EXTRA) {
+			this.feed.load();
+			return;
+		}
+		this.renderRun();
+		if (this.hist) {
+			const bins = this.hist.bins;
+			const i = bins.findIndex(
+				(b, k) =>
+					d.value >= b.lo &&
+					(d.value < b.hi || (k === bins.length - 1 && d.value <= b.hi)),
+			);
+			if (i >= 0) bins[i].count += 1;
+			else this.hist.liveOut += 1;
+			this.hist.count += 1;
+			this.renderHist();
+		}
+		if (this.ctl && !this.ctl.seen.has(d.event_id)) {
+			this.ctl.seen.add(d.event_id);
+			const l = this.ctl.limits || {};
+			const out = (l.ucl !== null && d.value > l.ucl) || (l.lcl !== null && d.value < l.lcl);
+			this.ctl.points.push({
+				t_ms: d.t_ms,
+				value: d.value,
+				unit_id: d.unit_id,
+				event_id: d.event_id,
+				flagged: !!out,
+				rules: out ? ['limit'] : [],
+			});
+			if (this.ctl.points.length > 500 + LIVE_EXTRA)
+				this.ctl.points.splice(0, this.ctl.points.length - 500);
+			this.renderCtl();
+		}
+	}
+
+	/* Draws data in node: new data only (setData, cheap) while key, what the options depend
+	 * on, stays the same; a new plot otherwise. onClick(index) gets the clicked point. */
+	mkPlot(node, key, opts, data, onClick) {
+		const old = this.plots.findIndex(([, n]) => n === node);
+		if (old >= 0) {
+			const [p, , k] = this.plots[old];
+			if (k === key && node.contains(p.root)) {
+				p.setData(data);
+				return p;
+			}
+			p.destroy();
+			this.plots.splice(old, 1);
+		}
+		node.replaceChildren();
+		const p = new uPlot({ width: chartWidth(node), height: 320, ...opts }, data, node);
+		if (onClick)
+			p.over.addEventListener('click', () => {
+				const i = p.cursor.idx;
+				if (i !== null && i !== undefined) onClick(i);
+			});
+		this.plots.push([p, node, key]);
+		return p;
+	}
+
+	specLines(spec) {
+		if (!spec) return [];
+		return [
+			{ value: spec.lsl, label: 'LSL', color: COLORS.spec, dash: true },
+			{ value: spec.usl, label: 'USL', color: COLORS.spec, dash: true },
+			{ value: spec.target, label: 'target', color: COLORS.target, dash: true },
+		];
+	}
+
+	drawRun() {
+		const r = this.run;
+		if (!r.resp) return;
+		const lines = this.specLines(r.spec);
+		const node = this.runNode;
+		const n = r.mode === 'raw' ? r.points.length : r.buckets.length;
+		node.dataset.points = n;
+		node.dataset.mode = r.mode;
+		node.dataset.count = r.resp.count + r.live;
+		node.dataset.fromMs = r.resp.from_ms;
+		node.dataset.toMs = r.resp.to_ms;
+		if (r.spec) node.dataset.spec = JSON.stringify(r.spec);
+		/* Raw values, or per bucket [t_ms, min, max, mean, n]: what the test reads. */
+		if (r.mode === 'raw') {
+			node.dataset.values = JSON.stringify(r.points.map((p) => p.value));
+			delete node.dataset.buckets;
+		} else {
+			node.dataset.buckets = JSON.stringify(
+				r.buckets.map((b) => [b.t_ms, b.min, b.max, b.mean, b.n]),
+			);
+			delete node.dataset.values;
+		}
+		this.runInfo.textContent = `${r.uom || ''}  ${
+			r.mode === 'raw' ? 'raw' : 'min/max per ' + Math.round(r.bucketMs / 1000) + ' s'
+		}  n=${r.resp.count + r.live}`;
+		const plugins = [hlinesPlugin(() => lines)];
+		const scales = { x: { time: true }, y: { range: yRangeWith(() => lines) } };
+		const axes = [AXIS, AXIS];
+		let data;
+		let opts;
+		if (r.mode === 'raw') {
+			data = [r.points.map((p) => p.t_ms / 1000), r.points.map((p) => p.value)];
+			opts = {
+				scales,
+				axes,
+				plugins,
+				series: [
+					{},
+					{
+						label: this.ch,
+						stroke: COLORS.value,
+						width: 1.5,
+						points: {
+							show: r.points.length < 400,
+							size: 5,
+							fill: COLORS.value,
+						},
+					},
+				],
+			};
+		} else {
+			data = [
+				r.buckets.map((b) => b.t_ms / 1000),
+				r.buckets.map((b) => b.max),
+				r.buckets.map((b) => b.min),
+				r.buckets.map((b) => b.mean),
+			];
+			opts = {
+				scales,
+				axes,
+				plugins,
+				bands: [{ series: [1, 2], fill: COLORS.band }],
+				series: [
+					{},
+					{ label: 'max', stroke: COLORS.value, width: 1 },
+					{ label: 'min', stroke: COLORS.value, width: 1 },
+					{ label: 'mean', stroke: COLORS.mean, width: 2 },
+				],
+			};
+		}
+		if (n === 0) {
+			node.replaceChildren(el('p', { class: 'muted' }, 'No values in this range.'));
+			return;
+		}
+		const key = JSON.stringify([r.mode, r.spec, r.points.length < 400]);
+		/* Drill-down: a click on a raw point opens its unit's traveler. */
+		this.mkPlot(node, key, opts, data, (i) => {
+			const p = this.run.mode === 'raw' && this.run.points[i];
+			if (p) location.hash = '#/unit/' + encodeURIComponent(p.unit_id);
+		});
+	}
+
+	drawHist() {
+		const h = this.hist;
+		const node = this.histNode;
+		node.dataset.counts = JSON.stringify(h.bins.map((b) => b.count));
+		node.dataset.points = h.bins.length;
+		node.dataset.count = h.count;
+		node.dataset.mean = h.mean;
+		node.dataset.sigma = h.sigma;
+		node.dataset.belowLsl = h.below_lsl ?? '';
+		node.dataset.aboveUsl = h.above_usl ?? '';
+		this.outNode.replaceChildren(
+			el(
+				'table',
+				{},
+				el('tr', {}, el('th', {}, 'Unit'), el('th', {}, 'Value'), el('th', {}, 'Time')),
+				(h.outliers || []).map((o) =>
+					el(
+						'tr',
+						{
+							class: 'clickable',
+							'data-testid': 'outlier',
+							'data-id': o.unit_id,
+							onclick: () => {
+								location.hash = '#/unit/' + encodeURIComponent(o.unit_id);
+							},
+						},
+						el(
+							'td',
+							{},
+							el(
+								'a',
+								{
+									href: '#/unit/' + encodeURIComponent(o.unit_id),
+								},
+								o.unit_id,
+							),
+						),
+						el('td', { class: 'num' }, fmtNum(o.value)),
+						el('td', {}, fmtTime(o.t_ms)),
+					),
+				),
+			),
+		);
+		if (!h.bins.length) {
+			node.replaceChildren(el('p', { class: 'muted' }, 'No values in this range.'));
+			return;
+		}
+		const lines = this.specLines(h.spec).map((l) => ({ ...l, axis: 'x' }));
+		lines.push({ value: h.mean, label: 'mean', color: COLORS.mean, axis: 'x' });
+		const lo = Math.min(
+			h.bins[0].lo,
+			...lines.filter((l) => Number.isFinite(l.value)).map((l) => l.value),
+		);
+		const hi = Math.max(
+			h.bins[h.bins.length - 1].hi,
+			...lines.filter((l) => Number.isFinite(l.value)).map((l) => l.value),
+		);
+		const padx = (hi - lo) * 0.03 || 1;
+		const data = [
+			h.bins.map((b) => (b.lo + b.hi) / 2),
+			h.bins.map((b) => b.count),
+			h.bins.map((b) => b.normal),
+		];
+		this.mkPlot(
+			node,
+			JSON.stringify([lo, hi, lines]),
+			{
+				scales: {
+					x: { time: false, range: () => [lo - padx, hi + padx] },
+					y: { range: (u, a, b) => [0, (b || 1) * 1.1] },
+				},
+				axes: [AXIS, AXIS],
+				plugins: [hlinesPlugin(() => lines)],
+				series: [
+					{ label: this.ch },
+					{
+						label: 'count',
+						stroke: COLORS.value,
+						fill: COLORS.band,
+						paths: uPlot.paths.bars({ size: [0.95, Infinity] }),
+						points: { show: false },
+					},
+					{
+						label: 'normal fit',
+						stroke: COLORS.normal,
+						width: 2,
+						points: { show: false },
+						paths: uPlot.paths.spline ? uPlot.paths.spline() : undefined,
+					},
+				],
+			},
+			data,
+		);
+	}
+
+	drawCtl() {
+		const c = this.ctl;
+		const node = this.ctlNode;
+		const l = c.limits || {};
+		node.dataset.points = c.points.length;
+		node.dataset.flagged = c.points.filter((p) => p.flagged).length;
+		node.dataset.limits = JSON.stringify(l);
+		this.sigNode.replaceChildren(
+			el(
+				'table',
+				{},
+				el(
+					'tr',
+					{},
+					el('th', {}, 'Rule'),
+					el('th', {}, 'Unit'),
+					el('th', {}, 'Time'),
+					el('th', {}, 'Reaction'),
+				),
+				(c.signals || []).map((s) =>
+					el(
+						'tr',
+						{ 'data-testid': 'signal', 'data-id': s.alert_id },
+						el('td', {}, s.rule),
+						el(
+							'td',
+							{},
+							s.unit_id
+								? el(
+										'a',
+										{
+											href: '#/unit/' + encodeURIComponent(s.unit_id),
+										},
+										s.unit_id,
+									)
+								: '-',
+						),
+						el('td', {}, fmtTime(s.t_ms)),
+						el('td', {}, s.reaction || ''),
+					),
+				),
+			),
+		);
+		if (!c.points.length) {
+			node.replaceChildren(el('p', { class: 'muted' }, 'No points.'));
+			return;
+		}
+		const lines = [
+			{ value: l.ucl, label: 'UCL', color: COLORS.limit, dash: true },
+			{ value: l.centre, label: 'CL', color: COLORS.target },
+			{ value: l.lcl, label: 'LCL', color: COLORS.limit, dash: true },
+		];
+		const data = [
+			c.points.map((p) => p.t_ms / 1000),
+			c.points.map((p) => p.value),
+			c.points.map((p) => (p.flagged ? p.value : null)),
+		];
+		this.mkPlot(
+			node,
+			JSON.stringify(l),
+			{
+				scales: {
+					x: { time: true },
+					y: { range: yRangeWith(() => lines) },
+				},
+				axes: [AXIS, AXIS],
+				plugins: [hlinesPlugin(() => lines)],
+				series: [
+					{},
+					{
+						label: this.ch,
+						stroke: COLORS.value,
+						width: 1.5,
+						points: { show: true, size: 4 },
+					},
+					{
+						label: 'flagged',
+						stroke: COLORS.flag,
+						paths: () => null,
+						points: {
+							show: true,
+							size: 10,
+							fill: COLORS.flag,
+							stroke: COLORS.flag,
+						},
+					},
+				],
+			},
+			data,
+			(i) => {
+				const p = this.ctl && this.ctl.points[i];
+				if (p) location.hash = '#/unit/' + encodeURIComponent(p.unit_id);
+			},
+		);
+	}
+
+	drawCap(cap) {
+		const names = [
+			'n',
+			'mean',
+			'sigma_within',
+			'sigma_overall',
+			'lsl',
+			'usl',
+			'cp',
+			'cpk',
+			'pp',
+			'ppk',
+		];
+		this.capNode.replaceChildren(
+			...names.map((k) =>
+				el(
+					'div',
+					{},
+					el('span', { class: 'muted' }, k),
+					el(
+						'b',
+						{
+							'data-testid': 'cap-' + k,
+							'data-value': cap[k] ?? '',
+						},
+						k === 'n' ? (cap[k] ?? '-') : fmtNum(cap[k]),
+					),
+				),
+			),
+		);
+	}
+}
+
+/* ---- 3. traveler ---- */
+
+function treeNode(n, depth) {
+	const label = [
+		n.id,
+		n.kind,
+		n.material,
+		n.quantity !== undefined && n.quantity !== null
+			? `${fmtNum(n.quantity)} ${n.uom || ''}`
+			: '',
+		n.station,
+	]
+		.filter(Boolean)
+		.join('  ');
+	const kids = n.children || [];
+	if (!kids.length)
+		return el(
+			'div',
+			{
+				class: 'leaf',
+				'data-testid': 'genealogy-node',
+				'data-id': n.id,
+				style: 'margin-left:18px;padding:4px 0',
+			},
+			el('a', { href: '#/unit/' + encodeURIComponent(n.id) }, label),
+		);
+	return el(
+		'details',
+		{ 'data-testid': 'genealogy-node', 'data-id': n.id, open: depth < 2 },
+		el('summary', {}, label, el('span', { class: 'muted' }, ` (${kids.length})`)),
+		kids.map((k) => treeNode(k, depth + 1)),
+	);
+}
+
+class UnitView {
+	constructor(root, params, arg) {
+		this.root = root;
+		const input = el('input', {
+			value: arg || '',
+			'data-testid': 'unit-input',
+			placeholder: 'unit ID',
+			size: 24,
+		});
+		const form = el(
+			'form',
+			{ class: 'toolbar' },
+			'Unit',
+			input,
+			el('button', { type: 'submit', class: 'primary', 'data-testid': 'unit-go' }, 'Look up'),
+		);
+		form.addEventListener('submit', (ev) => {
+			ev.preventDefault();
+			location.hash = '#/unit/' + encodeURIComponent(input.value.trim());
+		});
+		this.body = el('div', {});
+		root.append(form, this.body);
+		if (arg) this.load(arg);
+	}
+	close() {}
+
+	async load(id) {
+		this.body.replaceChildren(el('p', { class: 'muted' }, 'Loading...'));
+		let t;
+		try {
+			t = await api('units/' + encodeURIComponent(id));
+		} catch (e) {
+			this.body.replaceChildren(
+				el(
+					'p',
+					{ class: 'error', 'data-testid': 'unit-error' },
+					e.status === 404 ? `Unknown unit ${id}.` : e.message,
+				),
+			);
+			return;
+		}
+		const u = t.unit;
+		const visits = el(
+			'table',
+			{ 'data-testid': 'visits' },
+			el(
+				'tr',
+				{},
+				['Station', 'Ended', 'Result', 'Verdict', 'Measurements', 'Parameters'].map((h) =>
+					el('th', {}, h),
+				),
+			),
+			(t.visits || []).map((v) =>
+				el(
+					'tr',
+					{
+						'data-testid': 'visit',
+						'data-id': v.event_id,
+						'data-station': v.station,
+					},
+					el(
+						'td',
+						{},
+						v.station,
+						el(
+							'div',
+							{ class: 'muted' },
+							`${v.recipe || ''} ${v.recipe_version ?? ''}`,
+						),
+					),
+					el('td', {}, fmtTime(v.ended_ms)),
+					el('td', {}, RESULT_NAMES[v.result] ?? v.result),
+					el(
+						'td',
+						{ 'data-testid': 'visit-verdict' },
+						v.verdict ? v.verdict.verdict || JSON.stringify(v.verdict) : '-',
+					),
+					el(
+						'td',
+						{},
+						(v.measurements || []).map((m) =>
+							el(
+								'div',
+								{},
+								`${m.characteristic} = ${fmtNum(m.value, 6)} ${m.uom || ''}`,
+							),
+						),
+					),
+					el(
+						'td',
+						{ class: 'muted' },
+						(v.parameters || []).map((p) =>
+							el(
+								'div',
+								{},
+								`${p.name} = ${fmtNum(p.actual, 6)}${p.setpoint !== null && p.setpoint !== undefined ? ' (' + fmtNum(p.setpoint, 6) + ')' : ''} ${p.uom || ''}`,
+							),
+						),
+					),
+				),
+			),
+		);
+		const usedIn = el(
+			'table',
+			{ 'data-testid': 'used-in-list' },
+			(t.used_in || []).map((p) =>
+				el(
+					'tr',
+					{ 'data-testid': 'used-in', 'data-id': p.id },
+					el(
+						'td',
+						{},
+						el(
+							'a',
+							{
+								href: '#/unit/' + encodeURIComponent(p.id),
+							},
+							p.id,
+						),
+					),
+					el('td', {}, p.kind),
+					el('td', {}, p.station),
+					el('td', {}, fmtTime(p.assembled_ms)),
+				),
+			),
+		);
+		const holds = (t.holds || []).map((h) =>
+			el(
+				'div',
+				{ 'data-testid': 'unit-hold', 'data-id': h.lot_id || '' },
+				`${h.lot_id || ''} ${h.state || ''} ${h.reason || ''}`,
+			),
+		);
+		this.body.replaceChildren(
+			el(
+				'div',
+				{ class: 'grid' },
+				el(
+					'div',
+					{
+						class: 'panel wide',
+						'data-testid': 'unit-info',
+						'data-id': u.unit_id,
+					},
+					el('h2', {}, `${u.unit_id} (${u.kind})`),
+					el(
+						'div',
+						{},
+						`${u.site} / ${u.line}  first seen ${fmtTime(u.first_seen_ms)}, last seen ${fmtTime(u.last_seen_ms)}`,
+					),
+					holds.length ? el('div', { class: 'error' }, 'Held: ', holds) : null,
+				),
+				el('div', { class: 'panel wide' }, el('h2', {}, 'Visits'), visits),
+				el(
+					'div',
+					{ class: 'panel' },
+					el('h2', {}, 'Genealogy (made from)'),
+					el(
+						'div',
+						{ class: 'tree', 'data-testid': 'genealogy' },
+						t.made_from ? treeNode(t.made_from, 0) : '-',
+					),
+				),
+				el('div', { class: 'panel' }, el('h2', {}, 'Used in'), usedIn),
+			),
+		);
+	}
+}
+
+/* ---- lists shared by alerts, inspection, lots, actions ---- */
+
+/* A paged list view: backfill pages with limit/offset, a "more" button, refetch on events. */
+class ListView {
+	constructor(root, params, opts) {
+		this.root = root;
+		this.params = params;
+		this.opts = opts;
+		this.items = [];
+		this.toolbar = el('div', { class: 'toolbar' });
+		this.countNode = el('b', { 'data-testid': opts.name + '-count' }, '0');
+		this.table = el('table', { 'data-testid': opts.name + '-table' });
+		this.more = el(
+			'button',
+			{
+				'data-testid': opts.name + '-more',
+				hidden: true,
+				onclick: () => this.page(),
+			},
+			'More',
+		);
+		root.append(
+			this.toolbar,
+			el(
+				'div',
+				{ class: 'panel' },
+				el('h2', {}, opts.title, ' (', this.countNode, ')'),
+				this.table,
+				this.more,
+			),
+		);
+		this.refetch = throttle(() => this.backfill().catch((e) => console.error(e)), 500);
+		this.feed = new Feed(
+			opts.stream,
+			() => this.backfill(),
+			(t, d) => this.apply(t, d),
+		);
+	}
+	close() {
+		this.feed.close();
+		this.refetch.cancel();
+	}
+
+	async backfill() {
+		this.items = [];
+		this.next = 0;
+		await this.page();
+	}
+	async page() {
+		const r = await api(
+			this.opts.path + '?' + qs({ ...this.query(), limit: 200, offset: this.next }),
+		);
+		this.items.push(...r.items);
+		this.next = r.next_offset;
+		this.more.hidden = r.next_offset === null || r.next_offset === undefined;
+		this.draw();
+	}
+	apply() {
+		this.refetch();
+	}
+	draw() {
+		this.countNode.textContent = this.items.length;
+		this.table.replaceChildren(
+			el(
+				'tr',
+				{},
+				this.opts.head.map((h) => el('th', {}, h)),
+			),
+			...this.items.map((i) => this.row(i)),
+		);
+	}
+	/* Submits an action; the list then refetches (the stream brings alert changes too). */
+	async act(path, body) {
+		await api(path, { method: 'POST', body });
+		this.refetch();
+	}
+	toggle(key, values, current) {
+		return values.map(([v, label]) =>
+			el(
+				'button',
+				{
+					'data-testid': `${this.opts.name}-${v}`,
+					'data-active': v === current ? 'true' : 'false',
+					onclick: () =>
+						setHash(this.opts.name, {
+							...Object.fromEntries(this.params),
+							[key]: v,
+						}),
+				},
+				label,
+			),
+		);
+	}
+}
+
+function alertTable(items, view) {
+	return el(
+		'table',
+		{ 'data-testid': 'alerts-table' },
+		el(
+			'tr',
+			{},
+			['Sev', 'Alert', 'Station', 'State', 'Raised', view ? '' : null]
+				.filter((h) => h !== null)
+				.map((h) => el('th', {}, h)),
+		),
+		items.map((a) => alertRow(a, view)),
+	);
+}
+
+/* The alert's transitions (GET alerts/{id}) in a row under it; a second click hides them. */
+async function alertHistory(a, tr) {
+	const next = tr.nextElementSibling;
+	if (next && next.dataset.testid === 'alert-history') {
+		next.remove();
+		return;
+	}
+	const cell = el('td', { colspan: 6 }, 'Loading...');
+	tr.after(el('tr', { 'data-testid': 'alert-history', 'data-id': a.alert_id }, cell));
+	try {
+		const r = await api('alerts/' + encodeURIComponent(a.alert_id));
+		cell.replaceChildren(
+			el(
+				'table',
+				{},
+				(r.transitions || []).map((t) =>
+					el(
+						'tr',
+						{ 'data-testid': 'alert-transition' },
+						el('td', {}, fmtTime(t.at_ms)),
+						el('td', {}, `${t.from_state || ''} -> ${t.to_state || ''}`),
+						el('td', {}, t.action || ''),
+						el(
+							'td',
+							{},
+							t.actor || '',
+							el('div', { class: 'muted' }, t.credential || ''),
+						),
+						el('td', {}, t.reason || ''),
+					),
+				),
+			),
+		);
+	} catch (e) {
+		cell.replaceChildren(errorBox(e));
+	}
+}
+
+function alertRow(a, view) {
+	const acts = [];
+	if (view)
+		acts.push(
+			el(
+				'button',
+				{
+					class: 'small',
+					'data-testid': 'alert-history-toggle',
+					onclick: (ev) => alertHistory(a, ev.target.closest('tr')),
+				},
+				'History',
+			),
+		);
+	if (view && can('operator')) {
+		const id = encodeURIComponent(a.alert_id);
+		if (/unack/i.test(a.state))
+			acts.push(
+				el(
+					'button',
+					{
+						class: 'small',
+						'data-testid': 'alert-ack',
+						onclick: () =>
+							askReason(`Acknowledge ${a.code}`, [], (v) =>
+								view.act(`alerts/${id}/ack`, {
+									reason: v.reason,
+								}),
+							),
+					},
+					'Ack',
+				),
+			);
+		if (!a.shelved && !a.cleared_ms)
+			acts.push(
+				el(
+					'button',
+					{
+						class: 'small',
+						'data-testid': 'alert-shelve',
+						onclick: () =>
+							askReason(
+								`Shelve ${a.code}`,
+								[
+									{
+										name: 'duration',
+										label: 'For',
+										options: [
+											['oneshot', 'until it clears (one-shot)'],
+											['1h', '1 hour'],
+											['8h', '8 hours'],
+										],
+									},
+								],
+								(v) =>
+									view.act(`alerts/${id}/shelve`, {
+										reason: v.reason,
+										until_ms:
+											v.duration === 'oneshot'
+												? undefined
+												: Date.now() + RANGES[v.duration],
+									}),
+							),
+					},
+					'Shelve',
+				),
+			);
+		if (a.shelved)
+			acts.push(
+				el(
+					'button',
+					{
+						class: 'small',
+						'data-testid': 'alert-unshelve',
+						onclick: () =>
+							askReason(`Unshelve ${a.code}`, [], (v) =>
+								view.act(`alerts/${id}/unshelve`, {
+									reason: v.reason,
+								}),
+							),
+					},
+					'Unshelve',
+				),
+			);
+	}
+	return el(
+		'tr',
+		{
+			'data-testid': 'alert-row',
+			'data-id': a.alert_id,
+			'data-state': a.state,
+			'data-shelved': a.shelved ? 'true' : 'false',
+		},
+		el('td', { class: 'sev-' + a.severity }, a.severity),
+		el('td', {}, el('b', {}, a.code), el('div', { class: 'muted' }, a.text || '')),
+		el('td', {}, a.station || a.object_id || ''),
+		el(
+			'td',
+			{ 'data-testid': 'alert-state' },
+			a.state,
+			a.shelved ? ' (shelved)' : '',
+			a.acked_by ? el('div', { class: 'muted' }, 'ack: ' + a.acked_by) : '',
+		),
+		el('td', {}, fmtTime(a.raised_ms)),
+		view ? el('td', {}, acts) : null,
+	);
+}
+
+/* ---- 4. alerts ---- */
+
+class AlertsView extends ListView {
+	constructor(root, params) {
+		super(root, params, {
+			name: 'alerts',
+			title: 'Alerts',
+			path: 'alerts',
+			head: [],
+			stream: { kinds: 'alert' },
+		});
+		this.toolbar.append(
+			...this.toggle(
+				'state',
+				[
+					['active', 'Active'],
+					['all', 'All'],
+				],
+				this.query().state,
+			),
+		);
+	}
+	query() {
+		return { state: this.params.get('state') === 'all' ? 'all' : 'active' };
+	}
+	apply(type, d) {
+		/* A live state change updates its row at once; new alerts come with the refetch. */
+		const a = this.items.find((x) => x.alert_id === d.alert_id);
+		if (a) {
+			a.state = d.state;
+			this.draw();
+		}
+		this.refetch();
+	}
+	draw() {
+		this.countNode.textContent = this.items.length;
+		this.table.replaceChildren(...alertTable(this.items, this).childNodes);
+	}
+}
+
+/* ---- 5. inspection ---- */
+
+class InspectionView extends ListView {
+	constructor(root, params) {
+		super(root, params, {
+			name: 'inspection',
+			title: 'Inspection queue',
+			path: 'inspection',
+			head: ['Item', 'Unit', 'Station', 'Queue', 'Cause', 'Entered', 'Disposition', ''],
+			stream: { kinds: 'verdict' },
+		});
+		const q = this.query();
+		this.toolbar.append(
+			...this.toggle(
+				'queue',
+				[
+					['inspection', 'Inspection'],
+					['rework', 'Rework'],
+				],
+				q.queue,
+			),
+			...this.toggle(
+				'open',
+				[
+					['true', 'Open'],
+					['false', 'Disposed'],
+				],
+				q.open,
+			),
+		);
+	}
+	query() {
+		return {
+			queue: this.params.get('queue') === 'rework' ? 'rework' : 'inspection',
+			open: this.params.get('open') === 'false' ? 'false' : 'true',
+		};
+	}
+	apply(type, d) {
+		if (d.verdict !== 'pass') this.refetch();
+	}
+	row(i) {
+		const acts = [];
+		if (can('quality') && !i.disposition)
+			for (const [d, cls] of [
+				['release', 'primary'],
+				['rework', ''],
+				['scrap', 'danger'],
+			])
+				acts.push(
+					el(
+						'button',
+						{
+							class: 'small ' + cls,
+							'data-testid': 'dispose-' + d,
+							onclick: () =>
+								askReason(`${d} ${i.unit_id}`, [], (v) =>
+									this.act(
+										`inspection/${encodeURIComponent(i.item_id)}/disposition`,
+										{
+											disposition: d,
+											reason: v.reason,
+										},
+									),
+								),
+						},
+						d,
+					),
+				);
+		return el(
+			'tr',
+			{
+				'data-testid': 'inspection-row',
+				'data-id': i.item_id,
+				'data-unit': i.unit_id,
+				'data-disposition': i.disposition || '',
+			},
+			el('td', {}, i.item_id),
+			el('td', {}, el('a', { href: '#/unit/' + encodeURIComponent(i.unit_id) }, i.unit_id)),
+			el('td', {}, i.station),
+			el('td', {}, i.queue),
+			el('td', {}, i.cause || '', el('div', { class: 'muted' }, i.reason || '')),
+			el('td', {}, fmtTime(i.entered_ms)),
+			el(
+				'td',
+				{},
+				i.disposition || '-',
+				i.disposed_by ? el('div', { class: 'muted' }, i.disposed_by) : '',
+			),
+			el('td', {}, acts),
+		);
+	}
+}
+
+/* ---- 6. lots ---- */
+
+const HOLD_STATES = [
+	['held', 'held'],
+	['quarantined', 'quarantined'],
+];
+
+class LotsView extends ListView {
+	constructor(root, params) {
+		super(root, params, {
+			name: 'lots',
+			title: 'Lots',
+			path: 'lots',
+			head: ['Site', 'Lot', 'State', 'Reason', 'Changed by', 'Changed', 'Held units', ''],
+			stream: { kinds: 'lot' },
+		});
+		this.toolbar.append(
+			...this.toggle(
+				'state',
+				[
+					['held', 'Held'],
+					['all', 'All'],
+				],
+				this.query().state,
+			),
+		);
+		if (can('operator')) {
+			const lot = el('input', {
+				placeholder: 'lot ID',
+				'data-testid': 'hold-lot-input',
+				size: 20,
+			});
+			this.toolbar.append(
+				lot,
+				el(
+					'button',
+					{
+						'data-testid': 'hold-lot-go',
+						onclick: () => {
+							if (lot.value.trim())
+								this.hold({
+									site: siteLine(params).site,
+									lot_id: lot.value.trim(),
+								});
+						},
+					},
+					'Hold lot',
+				),
+			);
+		}
+	}
+	query() {
+		return { state: this.params.get('state') === 'all' ? 'all' : 'held' };
+	}
+	/* Trace forward: the units made from the lot, in a row under it (first 200). */
+	async descendants(l, tr) {
+		const next = tr.nextElementSibling;
+		if (next && next.dataset.testid === 'lot-descendants-row') {
+			next.remove();
+			return;
+		}
+		const cell = el('td', { colspan: 8 }, 'Loading...');
+		tr.after(el('tr', { 'data-testid': 'lot-descendants-row', 'data-id': l.lot_id }, cell));
+		try {
+			const r = await api(
+				`lots/${encodeURIComponent(l.lot_id)}/descendants?` +
+					qs({ site: l.site, limit: 200 }),
+			);
+			cell.replaceChildren(
+				el(
+					'div',
+					{ class: 'muted' },
+					`${r.items.length}${r.next_offset !== null && r.next_offset !== undefined ? '+' : ''} units`,
+				),
+				...r.items.map((u) =>
+					el(
+						'span',
+						{
+							'data-testid': 'descendant',
+							'data-id': u.unit_id,
+							'data-held': u.held ? 'true' : 'false',
+							style: `margin-right:14px;${u.held ? 'color:var(--bad)' : ''}`,
+						},
+						'  '.repeat(u.depth || 0),
+						el(
+							'a',
+							{
+								href: '#/unit/' + encodeURIComponent(u.unit_id),
+							},
+							u.unit_id,
+						),
+						` ${u.kind} ${u.station || ''}`,
+					),
+				),
+			);
+		} catch (e) {
+			cell.replaceChildren(errorBox(e));
+		}
+	}
+	hold(l) {
+		askReason(
+			`Hold ${l.lot_id}`,
+			[{ name: 'state', label: 'State', options: HOLD_STATES }],
+			(v) =>
+				this.act(`lots/${encodeURIComponent(l.lot_id)}/hold`, {
+					site: l.site,
+					reason: v.reason,
+					state: v.state,
+				}),
+		);
+	}
+	row(l) {
+		const acts = [];
+		const held = l.state === 'held' || l.state === 'quarantined';
+		if (held && can('quality'))
+			acts.push(
+				el(
+					'button',
+					{
+						class: 'small primary',
+						'data-testid': 'lot-release',
+						onclick: () =>
+							askReason(`Release ${l.lot_id}`, [], (v) =>
+								this.act(`lots/${encodeURIComponent(l.lot_id)}/release`, {
+									site: l.site,
+									reason: v.reason,
+								}),
+							),
+					},
+					'Release',
+				),
+			);
+		if (!held && can('operator'))
+			acts.push(
+				el(
+					'button',
+					{
+						class: 'small danger',
+						'data-testid': 'lot-hold',
+						onclick: () => this.hold(l),
+					},
+					'Hold',
+				),
+			);
+		acts.push(
+			el(
+				'button',
+				{
+					class: 'small',
+					'data-testid': 'lot-descendants',
+					onclick: (ev) => this.descendants(l, ev.target.closest('tr')),
+				},
+				'Units',
+			),
+		);
+		return el(
+			'tr',
+			{ 'data-testid': 'lot-row', 'data-id': l.lot_id, 'data-state': l.state },
+			el('td', {}, l.site),
+			el('td', {}, l.lot_id),
+			el('td', { 'data-testid': 'lot-state' }, l.state),
+			el('td', {}, l.reason || ''),
+			el('td', {}, l.changed_by || ''),
+			el('td', {}, fmtTime(l.changed_ms)),
+			el('td', { class: 'num' }, l.held_units ?? ''),
+			el('td', {}, acts),
+		);
+	}
+}
+
+/* ---- 7. automatic actions ---- */
+
+class ActionsView extends ListView {
+	constructor(root, params) {
+		super(root, params, {
+			name: 'actions',
+			title: 'Automatic actions',
+			path: 'actions',
+			head: [
+				'Decided',
+				'Station',
+				'Kind',
+				'Parameter',
+				'Target',
+				'Delta',
+				'Reason',
+				'Undo',
+				'',
+			],
+			stream: { kinds: 'alert' },
+		});
+	}
+	query() {
+		const sl = siteLine(this.params);
+		const range = RANGES[this.params.get('range')] || RANGES['7d'];
+		return { ...sl, from: Date.now() - range };
+	}
+	row(a) {
+		const acts = [];
+		if (can('quality') && !a.undo_requested_by && !a.undone_ms)
+			acts.push(
+				el(
+					'button',
+					{
+						class: 'small',
+						'data-testid': 'action-undo',
+						onclick: () =>
+							askReason(`Undo ${a.kind} ${a.parameter || ''}`, [], (v) =>
+								this.act(`actions/${encodeURIComponent(a.command_id)}/undo`, {
+									reason: v.reason,
+								}),
+							),
+					},
+					'Undo',
+				),
+			);
+		return el(
+			'tr',
+			{
+				'data-testid': 'action-row',
+				'data-id': a.command_id,
+				'data-undone': a.undone_ms ? 'true' : 'false',
+			},
+			el('td', {}, fmtTime(a.decided_ms)),
+			el('td', {}, a.station),
+			el('td', {}, a.kind),
+			el('td', {}, a.parameter || ''),
+			el('td', { class: 'num' }, fmtNum(a.target_value)),
+			el('td', { class: 'num' }, fmtNum(a.delta)),
+			el('td', {}, a.reason_code || '', el('div', { class: 'muted' }, a.reason_text || '')),
+			el(
+				'td',
+				{},
+				a.undone_ms
+					? `undone ${fmtTime(a.undone_ms)}`
+					: a.undo_requested_by
+						? `requested by ${a.undo_requested_by}`
+						: '-',
+			),
+			el('td', {}, acts),
+		);
+	}
+}
+
+/* ---- start ---- */
+
+/* A token in the URL fragment (#token=...) is stored and then removed from the address bar. */
+(function takeFragmentToken() {
+	const m = /^#token=([^&]*)/.exec(location.hash);
+	if (m) {
+		localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+		history.replaceState(null, '', location.pathname + location.search + '#/overview');
+	}
+})();
+document.getElementById('signout').addEventListener('click', () => signOut(''));
+window.addEventListener('hashchange', () => {
+	if (/^#token=/.test(location.hash)) {
+		location.reload();
+		return;
+	}
+	route();
+});
+start();
