@@ -74,9 +74,10 @@ bool api_param_enum(struct api_call *call, const char *name, const char *const *
 /* Runs sql (parameterised: $1..$n with values, NULL for SQL NULL) that returns one row with
  * one text column holding JSON, and makes it the response (status 200). A row with NULL, or
  * no row, gives 404 with not_found_detail. Database errors become: 400 for data errors
- * (SQLSTATE class 22), 409 for a RAISE in a cellthread function (P0001) with its message,
- * 503 when the database is unreachable or the statement timed out (57014), else 500 (logged
- * with the SQL's first line). Returns true when the response is the query's JSON. */
+ * (SQLSTATE class 22), 409 for a RAISE in a cellthread function (P0001) or a constraint
+ * (class 23) with its message, 503 when the database is unreachable, the statement timed out
+ * (57014) or was rolled back as a deadlock or serialization failure (class 40), else 500
+ * (logged with the SQL's first line). Returns true when the response is the query's JSON. */
 bool api_json_query(struct api_call *call, const char *sql, int n_params, const char *const *values,
                     const char *not_found_detail);
 

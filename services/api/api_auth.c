@@ -67,16 +67,30 @@ static bool token_is_plausible(const char *token)
 	return true;
 }
 
+/* Compares two NUL-padded token buffers in time that does not depend on where they differ:
+ * strcmp would stop at the first wrong byte, and its timing would tell a caller how much of
+ * a guessed token is right. */
+static bool same_token(const char *a, const char *b)
+{
+	unsigned char diff = 0;
+
+	for (size_t i = 0; i < TOKEN_MAX + 1; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
 static bool cache_find(struct api_auth *auth, const char *token, struct api_user *ret)
 {
 	int64_t now = ct_mono_ms();
+	char padded[TOKEN_MAX + 1] = {0};
 	bool found = false;
 
+	memcpy(padded, token, strlen(token)); /* token_is_plausible: at most TOKEN_MAX bytes */
 	pthread_mutex_lock(&auth->lock);
 	for (size_t i = 0; i < CACHE_SIZE && !found; i++) {
 		struct entry *e = &auth->cache[i];
 		if (e->at_ms != 0 && now - e->at_ms < API_AUTH_CACHE_MS &&
-		    strcmp(e->token, token) == 0) {
+		    same_token(e->token, padded)) {
 			*ret = e->user;
 			found = true;
 		}
@@ -97,6 +111,7 @@ static void cache_put(struct api_auth *auth, const char *token, const struct api
 		if (auth->cache[i].at_ms == 0)
 			break;
 	}
+	memset(victim->token, 0, sizeof(victim->token)); /* NUL-padded, for same_token */
 	snprintf(victim->token, sizeof(victim->token), "%s", token);
 	victim->user = *user;
 	victim->at_ms = ct_mono_ms();

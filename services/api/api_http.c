@@ -43,6 +43,9 @@
 #define PATH_ARG_MAX      256
 #define STREAM_BLOCK      4096
 #define CONNECTION_IDLE_S 60 /* an idle keep-alive connection is closed after this */
+/* GnuTLS's NORMAL, but TLS 1.2 and 1.3 only: libmicrohttpd's default (NORMAL on Debian 12)
+ * still speaks TLS 1.0 and 1.1, which browsers dropped in 2020 (RFC 8996). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* One request: the call the handler sees first, so a handler's call pointer is the request's
  * (api_get_stream uses this to hand its client to the core). */
@@ -254,6 +257,10 @@ static enum MHD_Result queue(struct MHD_Connection *conn, int status, struct MHD
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	/* The dashboard acts with the token the browser keeps: another site must not show it in
+	 * a frame and steer an operator's clicks (clickjacking). */
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Content-Security-Policy", "frame-ancestors 'none'");
 	ret = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -590,6 +597,7 @@ int api_http_start(struct api_server *server, char *err, size_t err_len)
 	        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server},
 	        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, server->tls_cert},
 	        {MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls_key},
+	        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
 	        {MHD_OPTION_END, 0, NULL},
 	};
 	server->daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request,
@@ -638,10 +646,16 @@ void api_get_health(struct api_call *call)
 	struct ct_pg *pg = NULL;
 	char err[256];
 	bool db = false, mqtt;
+	int rc;
 
-	if (api_pool_get(server->pool, HEALTH_WAIT_MS, &pg, err, sizeof(err)) == CT_OK) {
+	rc = api_pool_get(server->pool, HEALTH_WAIT_MS, &pg, err, sizeof(err));
+	if (rc == CT_OK) {
 		db = ct_pg_query(pg, "SELECT 1", 0, NULL, NULL, err, sizeof(err)) == CT_OK;
 		api_pool_put(server->pool, pg);
+	} else if (rc == CT_ERR_TIMEOUT) {
+		/* Every connection busy serving requests is a loaded service, not a lost database:
+		 * a health check that failed here would have the service restarted under load. */
+		db = true;
 	}
 	mqtt = ct_mqtt_is_connected(server->svc.mqtt);
 	respond_object(call, db && mqtt ? 200 : 503,
@@ -712,8 +726,14 @@ int api_publish(struct api_server *server, const char *topic, const void *payloa
 	int64_t deadline = ct_mono_ms() + PUBLISH_WAIT_MS;
 	struct ct_mqtt_mark mark;
 	bool reached = false;
-	int rc = ct_mqtt_publish(mqtt, topic, payload, len, 1, false, PUBLISH_WAIT_MS);
+	int rc;
 
+	/* With the broker away, ct_mqtt_publish would wait for the reconnect while this request
+	 * holds one of the few database connections: a handful of clicks would starve every
+	 * other request. Refused at once instead (503). */
+	if (!ct_mqtt_is_connected(mqtt))
+		return CT_ERR_MQTT;
+	rc = ct_mqtt_publish(mqtt, topic, payload, len, 1, false, PUBLISH_WAIT_MS);
 	if (rc != CT_OK)
 		return rc;
 	ct_mqtt_mark(mqtt, &mark);

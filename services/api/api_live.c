@@ -311,7 +311,9 @@ static int64_t ms_of(int64_t us)
 	return us / 1000;
 }
 
-/* Adds a jansson object as an event; takes the reference. */
+/* Adds a jansson object as an event; takes the reference. obj NULL is what json_pack gives
+ * for a string that is not UTF-8 (protobuf-c does not check them): CT_ERR_INVALID, so the
+ * message is dead-lettered instead of stopping the loop. */
 static int add_json(struct api_live *live, enum api_live_kind kind, json_t *obj, const char *site,
                     const char *line, const char *station, const char *characteristic)
 {
@@ -319,7 +321,7 @@ static int add_json(struct api_live *live, enum api_live_kind kind, json_t *obj,
 	int rc;
 
 	if (obj == NULL)
-		return CT_ERR_NOMEM;
+		return CT_ERR_INVALID;
 	text = json_dumps(obj, JSON_COMPACT);
 	json_decref(obj);
 	if (text == NULL)
@@ -474,6 +476,18 @@ static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 		}
 		rc = add_message(server->live, msg);
 		ct_pb_free(msg);
+		/* The stream is best effort: what cannot become an event is dead-lettered (bad
+		 * text) or dropped (out of memory), never a reason to stop the loop, which would
+		 * stop the service and meet the same message again at the next start. Events the
+		 * message gave before the bad field stay sent. */
+		if (rc == CT_ERR_INVALID) {
+			rc = ct_loop_dead_letter(&server->loop, rec->topic, REASON(DECODE),
+			                         "a text field is not UTF-8", rec->payload,
+			                         rec->payload_len, DEADLETTER_CAP);
+		} else if (rc != CT_OK) {
+			ct_warn("live: %s: %s: not streamed", rec->topic, ct_strerror(rc));
+			rc = CT_OK;
+		}
 	}
 	return rc;
 }

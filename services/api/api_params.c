@@ -186,9 +186,14 @@ bool api_fail_from_pg(struct api_call *call, const char *sql, const char *err)
 		api_fail(call, 503, "unavailable", "%s",
 		         strcmp(state, "57014") == 0 ? "the query took too long"
 		                                     : "the database is not reachable");
+	} else if (strncmp(state, "40", 2) == 0) {
+		/* A deadlock or serialization failure was rolled back: asking again succeeds. */
+		ct_warn("query failed (%s): %.*s: %s", state, first_line_len(sql), sql, err);
+		api_fail(call, 503, "unavailable", "the database was busy; try again");
 	} else if (strncmp(state, "22", 2) == 0) {
 		api_fail(call, 400, "bad_request", "%s", e->message);
-	} else if (strcmp(state, "P0001") == 0) {
+	} else if (strcmp(state, "P0001") == 0 || strncmp(state, "23", 2) == 0) {
+		/* A cellthread function's RAISE, or a constraint the change would break. */
 		api_fail(call, 409, "conflict", "%s", e->message);
 	} else {
 		ct_error("query failed (%s): %.*s: %s", state, first_line_len(sql), sql, err);

@@ -120,6 +120,8 @@ int main(int argc, char **argv)
 	}
 	ct_loop_init(&server.loop, &server.svc, &options, &api_live_handlers, &server);
 	rc = ct_loop_run(&server.loop);
+	if (rc != CT_OK)
+		ct_error("the live feed's loop failed: %s", ct_strerror(rc));
 	exit_code = rc == CT_OK ? 0 : 1;
 out:
 	api_http_stop(&server);
