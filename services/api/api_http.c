@@ -298,6 +298,15 @@ static enum MHD_Result send_file(struct MHD_Connection *conn, const struct api_f
 	struct MHD_Response *resp =
 	        MHD_create_response_from_buffer(file->len, file->data, MHD_RESPMEM_PERSISTENT);
 
+	if (resp == NULL)
+		return MHD_NO;
+	/* The page's own files only: no inline script, nothing from elsewhere (uPlot styles
+	 * through the CSSOM, which style-src does not govern). A later header of the same name
+	 * (queue's frame-ancestors) narrows it further. */
+	MHD_add_response_header(resp, "Content-Security-Policy",
+	                        "default-src 'self'; script-src 'self'; style-src 'self'; "
+	                        "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+	                        "base-uri 'none'");
 	/* no-cache: the browser revalidates, so a new dashboard build shows on the next load. */
 	return queue(conn, 200, resp, file->mime_type, "no-cache");
 }

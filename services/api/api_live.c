@@ -385,11 +385,12 @@ static int add_verdicts(struct api_live *live, const Cellthread__V1__VerdictBatc
 
 static const char *alarm_state_name(int state)
 {
-	static const char *const names[] = {"unspecified", "normal", "active_unack", "active_ack",
-	                                    "cleared_unack"};
+	/* As the alert table and GET /alerts spell them, so a page can compare the two. */
+	static const char *const names[] = {"UNSPECIFIED", "NORMAL", "ACTIVE_UNACK", "ACTIVE_ACK",
+	                                    "CLEARED_UNACK"};
 
 	return state >= 0 && (size_t)state < sizeof(names) / sizeof(names[0]) ? names[state]
-	                                                                      : "unspecified";
+	                                                                      : "UNSPECIFIED";
 }
 
 static int add_alert(struct api_live *live, const Cellthread__V1__AlertEvent *a)

@@ -441,8 +441,9 @@ void api_get_controlchart(struct api_call *call)
 	        "    AND m.characteristic = i.characteristic"
 	        "    AND m.measured_at >= ct_api_at($6::bigint) AND m.measured_at <= "
 	        "ct_api_at($7::bigint)"
-	        "    AND EXISTS (SELECT 1 FROM station_visit v WHERE v.event_id = m.event_id"
-	        "                AND v.recipe = i.recipe)"
+	        /* An instance of a chart for every recipe ('*') takes every value. */
+	        "    AND (i.recipe = '*' OR EXISTS (SELECT 1 FROM station_visit v"
+	        "         WHERE v.event_id = m.event_id AND v.recipe = i.recipe))"
 	        "   ORDER BY m.measured_at DESC LIMIT $8::int) m)"
 	        " SELECT json_build_object("
 	        "  'chart', json_build_object('chart_id', i.chart_id, 'kind', i.kind,"

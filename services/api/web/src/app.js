@@ -10,6 +10,11 @@ const ROLE_RANK = { viewer: 1, operator: 2, quality: 3 };
 const RANGES = { '1h': 3600e3, '8h': 8 * 3600e3, '24h': 24 * 3600e3, '7d': 7 * 24 * 3600e3 };
 const RUN_POINTS = 1000; /* points asked of runchart */
 const LIVE_EXTRA = 3000; /* live points kept beyond the backfill before backfilling again */
+const CTL_POINTS = 500; /* control chart: the last N values */
+const SIGNALS_SHOWN = 50; /* control chart signals listed, newest first */
+/* Control chart kinds whose limits apply to single values, so they are drawn over them; the
+ * others' limits are on a statistic (EWMA, CUSUM sums, subgroup means) the API does not send. */
+const INDIVIDUAL_CHARTS = new Set(['imr', 'i', 'i_mr', 'xmr']);
 const NO_RECENT_MS = 120e3; /* a station with no result for this long shows "no recent result" */
 /* The plant's three charts (station and characteristic names of services/linesim). */
 const PRESETS = [
@@ -62,6 +67,28 @@ function fmtTime(ms) {
 function fmtNum(v, digits = 4) {
 	const n = v === null || v === undefined || v === '' ? NaN : Number(v);
 	return Number.isFinite(n) ? n.toPrecision(digits) : '-';
+}
+/* Inserts item into arr, kept ordered by t_ms (late values go in their place, not at the end:
+ * uPlot needs ascending x). */
+function insertByTime(arr, item) {
+	let i = arr.length;
+	if (i === 0 || arr[i - 1].t_ms <= item.t_ms) {
+		arr.push(item);
+		return;
+	}
+	let lo = 0;
+	while (lo < i) {
+		const mid = (lo + i) >> 1;
+		if (arr[mid].t_ms <= item.t_ms) lo = mid + 1;
+		else i = mid;
+	}
+	arr.splice(lo, 0, item);
+}
+/* The element of arr (ordered by t_ms) whose t_ms is t, searched from the newest. */
+function findByTime(arr, t) {
+	for (let i = arr.length - 1; i >= 0 && arr[i].t_ms >= t; i--)
+		if (arr[i].t_ms === t) return arr[i];
+	return null;
 }
 function qs(params) {
 	const p = new URLSearchParams();
@@ -215,13 +242,19 @@ class Stream {
 }
 
 /* Backfill-then-stream for a view: events that arrive while the backfill runs are queued and
- * applied after it; the view's apply() drops those whose event_id the backfill already had. */
+ * applied after it; the view's apply() drops those whose event_id the backfill already had.
+ * One backfill at a time: a reconnect, the sliding window and the live-point bound may all ask
+ * for one at once, and two interleaved would share one queue and replace each other's state;
+ * a request while one runs makes one more run after it instead. */
 class Feed {
 	constructor(params, backfill, apply) {
 		this.backfill = backfill;
 		this.apply = apply;
 		this.queue = null;
 		this.loaded = false;
+		this.closed = false;
+		this.running = false;
+		this.again = false;
 		this.stream = new Stream(
 			params,
 			(t, d) => this.event(t, d),
@@ -233,22 +266,41 @@ class Feed {
 		}, 1500);
 	}
 	event(type, data) {
-		if (this.queue) this.queue.push([type, data]);
-		else this.apply(type, data);
+		if (this.closed) return;
+		if (this.queue) {
+			this.queue.push([type, data]);
+			return;
+		}
+		try {
+			this.apply(type, data);
+		} catch (e) {
+			console.error('live event:', e);
+		}
 	}
 	async load() {
-		this.queue = this.queue || [];
-		try {
-			await this.backfill();
-			this.loaded = true;
-		} catch (e) {
-			console.error('backfill', e);
+		if (this.running) {
+			this.again = true;
+			return;
 		}
-		const q = this.queue;
-		this.queue = null;
-		for (const [t, d] of q) this.apply(t, d);
+		this.running = true;
+		do {
+			this.again = false;
+			this.queue = [];
+			try {
+				await this.backfill();
+				this.loaded = true;
+			} catch (e) {
+				console.error('backfill:', e.message || e);
+			}
+			const q = this.queue;
+			this.queue = null;
+			if (this.closed) break;
+			for (const [t, d] of q) this.event(t, d);
+		} while (this.again && !this.closed);
+		this.running = false;
 	}
 	close() {
+		this.closed = true;
 		clearTimeout(this.fallback);
 		this.stream.close();
 	}
@@ -373,7 +425,14 @@ function parseHash() {
 	const q = h.indexOf('?');
 	const path = q < 0 ? h : h.slice(0, q);
 	const params = new URLSearchParams(q < 0 ? '' : h.slice(q + 1));
-	const parts = path.split('/').map(decodeURIComponent);
+	/* A malformed escape (a hand-typed %) is taken as typed rather than stopping the page. */
+	const parts = path.split('/').map((x) => {
+		try {
+			return decodeURIComponent(x);
+		} catch (e) {
+			return x;
+		}
+	});
 	return { name: parts[0] || 'overview', arg: parts.slice(1).join('/'), params };
 }
 
@@ -448,14 +507,21 @@ function stationState(s, now) {
 	return 'running';
 }
 const RESULT_NAMES = { 0: '-', 1: 'OK', 2: 'NOK', 3: 'ABORTED' };
+function resultName(r) {
+	return r === null || r === undefined ? '-' : (RESULT_NAMES[r] ?? String(r));
+}
 
 class Overview {
 	constructor(root, params) {
 		this.root = root;
 		this.sl = siteLine(params);
 		this.data = null;
+		this.verdicts = new Map(); /* station -> its last live verdict {unit_id, verdict} */
 		this.render = throttle(() => this.draw());
-		this.refetch = throttle(() => this.backfill().catch((e) => console.error(e)), 500);
+		this.refetch = throttle(
+			() => this.backfill().catch((e) => console.error('overview:', e.message)),
+			2000,
+		);
 		this.feed = new Feed(
 			{ kinds: 'verdict,alert,lot', ...this.sl },
 			() => this.backfill(),
@@ -476,32 +542,26 @@ class Overview {
 
 	async backfill() {
 		this.data = await api('overview?' + qs(this.sl));
-		this.seen = new Set();
 		this.draw();
 	}
 
+	/* A verdict shows its unit on its station at once; the counts, the result and the lists
+	 * come from the server (refetched at most every 2 s): verdicts are not results (a result
+	 * OK may get the verdict fail), so the page does not count them itself. */
 	apply(type, d) {
 		if (!this.data) return;
 		if (type === 'verdict') {
-			if (this.seen.has(d.event_id)) return;
-			this.seen.add(d.event_id);
 			const s = this.data.stations.find((x) => x.station === d.station);
-			if (!s || (s.last_ended_ms && d.t_ms <= s.last_ended_ms))
-				return; /* already in the backfill */
-			s.last_ended_ms = d.t_ms;
-			s.last_unit_id = d.unit_id;
-			s.last_verdict = d.verdict;
-			s.results_1h = (s.results_1h || 0) + 1;
-			this.data.counts.results_1h += 1;
-			if (d.verdict === 'fail') {
-				s.fail_1h = (s.fail_1h || 0) + 1;
-				this.data.counts.fail_1h += 1;
+			if (s && !(s.last_ended_ms > d.t_ms)) {
+				s.last_ended_ms = d.t_ms;
+				if (s.last_unit_id !== d.unit_id) s.last_result = null;
+				s.last_unit_id = d.unit_id;
+				this.verdicts.set(d.station, { unit_id: d.unit_id, verdict: d.verdict });
+				this.data.now_ms = Math.max(this.data.now_ms || 0, d.t_ms);
+				this.render();
 			}
-			this.data.now_ms = Math.max(this.data.now_ms || 0, d.t_ms);
-			this.render();
-		} else {
-			this.refetch(); /* alerts and lots: the server has the authoritative lists */
 		}
+		this.refetch();
 	}
 
 	/* The toolbar stays while live updates redraw the rest (an input keeps its focus). */
@@ -556,6 +616,10 @@ class Overview {
 			return;
 		}
 		const now = Math.max(Date.now(), d.now_ms || 0);
+		const verdictOf = (s) => {
+			const v = this.verdicts.get(s.station);
+			return v && v.unit_id === s.last_unit_id ? v.verdict : '';
+		};
 		const c = d.counts || {};
 		const count = (id, label, v) =>
 			el(
@@ -583,7 +647,8 @@ class Overview {
 						'div',
 						{},
 						'last: ',
-						s.last_verdict || RESULT_NAMES[s.last_result] || '-',
+						el('span', { 'data-testid': 'station-result' }, resultName(s.last_result)),
+						verdictOf(s) ? ` · ${verdictOf(s)}` : '',
 						' ',
 						el(
 							'span',
@@ -635,10 +700,10 @@ class Overview {
 						'data-id': l.lot_id,
 						'data-state': l.state,
 					},
-					el('td', {}, l.lot_id),
+					el('td', { class: 'id' }, l.lot_id),
 					el('td', {}, l.state),
 					el('td', {}, l.reason || ''),
-					el('td', {}, fmtTime(l.changed_ms)),
+					el('td', { class: 'time' }, fmtTime(l.changed_ms)),
 				),
 			),
 		);
@@ -654,7 +719,7 @@ class Overview {
 			),
 			el(
 				'div',
-				{ class: 'grid', style: 'margin-top:14px' },
+				{ class: 'grid spaced' },
 				el(
 					'div',
 					{ class: 'panel wide' },
@@ -684,6 +749,34 @@ function chartWidth(node) {
 	return Math.max(300, node.clientWidth || 600);
 }
 const AXIS = { stroke: '#9aa7b6', grid: { stroke: '#2a3340' }, ticks: { stroke: '#2a3340' } };
+/* Time tick labels on the 24-hour clock (uPlot's default is am/pm): the date under the first
+ * tick and wherever the day changes; seconds when ticks are less than a minute apart. */
+function timeTicks(u, splits, axis, space, incr) {
+	return splits.map((s, i) => {
+		const d = new Date(s * 1000);
+		const day = `${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+		if (incr >= 86400) return day;
+		let t = `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+		if (incr < 60) t += `:${pad2(d.getSeconds())}`;
+		const prev = i > 0 ? new Date(splits[i - 1] * 1000) : null;
+		return !prev || prev.getDate() !== d.getDate() ? `${t}\n${day}` : t;
+	});
+}
+/* Room for the longest value label (10,000 or 70.255), so none is cut at the left edge. */
+function axisSize(u, values) {
+	const longest = Math.max(0, ...(values || []).map((v) => String(v).length));
+	return Math.max(50, 14 + longest * 9);
+}
+const Y_AXIS = { ...AXIS, size: axisSize };
+function timeAxes() {
+	return [{ ...AXIS, values: timeTicks }, Y_AXIS];
+}
+/* A time scale over the values, a minute either side when there is only one (uPlot's own
+ * choice for a single point spans months). */
+function timeRange(u, min, max) {
+	return min !== null && min === max ? [min - 60, max + 60] : [min, max];
+}
+const TIME_SERIES = { value: (u, v) => (v === null || v === undefined ? '-' : fmtTime(v * 1000)) };
 
 /* Horizontal reference lines (spec limits, control limits) drawn on the plot. */
 function hlinesPlugin(getLines) {
@@ -755,6 +848,9 @@ class ChartView {
 		this.ch = params.get('characteristic') || '';
 		this.range = RANGES[params.get('range')] ? params.get('range') : '1h';
 		this.recipe = params.get('recipe') || ''; /* optional: one recipe's values only */
+		this.chartId = params.get('chart') || ''; /* which control chart, when there are several */
+		this.chartIds = [];
+		this.closed = false;
 		this.plots = [];
 		this.build();
 		if (this.station && this.ch) {
@@ -762,6 +858,9 @@ class ChartView {
 			this.renderRun = throttle(() => this.drawRun());
 			this.renderHist = throttle(() => this.drawHist());
 			this.renderCtl = throttle(() => this.drawCtl());
+			/* The server flags control-chart points; live ones get its flags on the next fetch. */
+			this.refetchCtl = throttle(() => this.loadCtl(), 5000);
+			this.reload = throttle(() => this.feed.load(), 10000);
 			this.feed = new Feed(
 				{
 					kinds: 'measurement',
@@ -784,11 +883,20 @@ class ChartView {
 	}
 
 	close() {
+		this.closed = true;
 		if (this.feed) this.feed.close();
 		clearInterval(this.slide);
 		this.ro.disconnect();
 		for (const [p] of this.plots) p.destroy();
-		for (const r of [this.renderRun, this.renderHist, this.renderCtl]) if (r) r.cancel();
+		this.plots = [];
+		for (const r of [
+			this.renderRun,
+			this.renderHist,
+			this.renderCtl,
+			this.refetchCtl,
+			this.reload,
+		])
+			if (r) r.cancel();
 	}
 
 	go(changes) {
@@ -798,6 +906,7 @@ class ChartView {
 			characteristic: this.ch,
 			range: this.range,
 			recipe: this.recipe,
+			chart: this.chartId,
 			...changes,
 		});
 	}
@@ -822,11 +931,16 @@ class ChartView {
 			onchange: (e) => this.go({ line: e.target.value, station: '', characteristic: '' }),
 		});
 		this.stationSel = sel('pick-station', this.station, (e) =>
-			this.go({ station: e.target.value, characteristic: '' }),
+			this.go({ station: e.target.value, characteristic: '', chart: '' }),
 		);
 		this.chSel = sel('pick-characteristic', this.ch, (e) =>
-			this.go({ characteristic: e.target.value }),
+			this.go({ characteristic: e.target.value, chart: '' }),
 		);
+		this.chartPick = el('select', {
+			'data-testid': 'pick-chart',
+			hidden: true,
+			onchange: (e) => this.go({ chart: e.target.value }),
+		});
 		const ranges = Object.keys(RANGES).map((r) =>
 			el(
 				'button',
@@ -847,6 +961,7 @@ class ChartView {
 						this.go({
 							station: `${this.sl.line}-${p.station}`,
 							characteristic: p.ch,
+							chart: '',
 						}),
 				},
 				p.label,
@@ -897,6 +1012,7 @@ class ChartView {
 		this.capNode = el('div', { class: 'figures', 'data-testid': 'capability' });
 		this.outNode = el('div', { 'data-testid': 'outliers' });
 		this.sigNode = el('div', { 'data-testid': 'signals' });
+		this.ctlInfo = el('p', { class: 'muted', 'data-testid': 'controlchart-info' });
 		this.runInfo = el('span', { class: 'muted', 'data-testid': 'runchart-info' });
 		this.root.append(
 			el(
@@ -919,7 +1035,8 @@ class ChartView {
 				el(
 					'div',
 					{ class: 'panel' },
-					el('h2', {}, 'Control chart'),
+					el('h2', {}, 'Control chart ', this.chartPick),
+					this.ctlInfo,
 					this.ctlNode,
 					el('h2', {}, 'Signals'),
 					this.sigNode,
@@ -963,128 +1080,193 @@ class ChartView {
 		};
 	}
 
+	/* The four requests go out at once and each panel is drawn as soon as its answer is in:
+	 * the run chart (tens of ms even over a week, from the rollup) does not wait for the
+	 * histogram and capability, which read every value of the range (about a second for a
+	 * week of a busy characteristic). Resolves when all four are drawn. */
 	async backfill() {
 		const a = this.args();
-		const [run, hist, ctl, cap] = await Promise.allSettled([
-			api('runchart?' + qs({ ...a, points: RUN_POINTS })),
-			api('histogram?' + qs({ ...a, bins: 40 })),
-			api('controlchart?' + qs({ ...a, points: 500 })),
-			api('capability?' + qs(a)),
-		]);
-		if (run.status === 'fulfilled') {
-			const r = run.value;
-			this.run = {
-				resp: r,
-				mode: r.mode,
-				spec: r.spec,
-				uom: r.uom,
-				bucketMs: r.bucket_ms,
-				points: (r.points || []).slice(),
-				buckets: (r.buckets || []).slice(),
-				seen: new Set(),
-				live: 0,
-			};
-			for (const p of this.run.points) this.run.seen.add(p.event_id);
-			this.drawRun();
-		} else {
-			this.runNode.replaceChildren(errorBox(run.reason));
-		}
-		if (hist.status === 'fulfilled') {
-			this.hist = hist.value;
-			this.hist.liveOut = 0;
-			this.drawHist();
-		} else {
-			this.histNode.replaceChildren(errorBox(hist.reason));
-		}
-		if (ctl.status === 'fulfilled') {
-			this.ctl = ctl.value;
-			this.ctl.seen = new Set(this.ctl.points.map((p) => p.event_id));
-			this.drawCtl();
-		} else {
+		const run = api('runchart?' + qs({ ...a, points: RUN_POINTS })).then(
+			(r) => {
+				if (this.closed) return;
+				this.run = {
+					resp: r,
+					mode: r.mode,
+					spec: r.spec,
+					uom: r.uom,
+					bucketMs: r.bucket_ms,
+					points: (r.points || []).slice(),
+					buckets: (r.buckets || []).slice(),
+					seen: new Set(),
+					live: 0,
+				};
+				for (const p of this.run.points) this.run.seen.add(p.event_id);
+				this.drawRun();
+			},
+			(e) => {
+				if (this.closed) return;
+				this.run = { points: [], buckets: [], seen: new Set() };
+				this.runNode.replaceChildren(errorBox(e));
+			},
+		);
+		const hist = api('histogram?' + qs({ ...a, bins: 40 })).then(
+			(h) => {
+				if (this.closed) return;
+				this.hist = h;
+				this.drawHist();
+			},
+			(e) => {
+				if (this.closed) return;
+				this.hist = null;
+				this.histNode.replaceChildren(errorBox(e));
+			},
+		);
+		/* The control chart instances of this characteristic (a characteristic may have
+		 * several, e.g. one per recipe or one per reaction plan); asked by chart_id so a
+		 * characteristic without a chart is no 404. */
+		const ctl = api('charts?' + qs({ ...this.sl, station: this.station }))
+			.then(
+				(charts) =>
+					[
+						...new Set(
+							charts.items
+								.filter((c) => c.characteristic === this.ch)
+								.map((c) => c.chart_id),
+						),
+					].sort(),
+				() => [],
+			)
+			.then(async (ids) => {
+				if (this.closed) return;
+				this.chartIds = ids;
+				this.drawChartPicker();
+				await this.loadCtl(a);
+			});
+		const cap = api('capability?' + qs(a)).then(
+			(c) => {
+				if (!this.closed) this.drawCap(c);
+			},
+			(e) => {
+				if (!this.closed) this.capNode.replaceChildren(errorBox(e));
+			},
+		);
+		await Promise.all([run, hist, ctl, cap]);
+	}
+
+	/* The control chart: points, limits and the server's flags (the rules its signals named).
+	 * Live values are drawn unflagged until the next fetch brings the server's verdict. */
+	async loadCtl(a = this.args()) {
+		const id = this.chartIds.includes(this.chartId) ? this.chartId : this.chartIds[0];
+		if (!id) {
 			this.ctl = null;
+			this.ctlNode.dataset.points = 0;
 			this.ctlNode.replaceChildren(
-				el(
-					'p',
-					{ class: 'muted' },
-					ctl.reason.status === 404
-						? 'No control chart for this characteristic.'
-						: ctl.reason.message,
-				),
+				el('p', { class: 'muted' }, 'No control chart for this characteristic.'),
 			);
+			this.sigNode.replaceChildren();
+			return;
 		}
-		if (cap.status === 'fulfilled') this.drawCap(cap.value);
-		else this.capNode.replaceChildren(errorBox(cap.reason));
+		try {
+			const c = await api(
+				'controlchart?' + qs({ ...a, chart_id: id, recipe: undefined, points: CTL_POINTS }),
+			);
+			if (this.closed) return;
+			this.ctl = c;
+			this.ctl.seen = new Set(c.points.map((p) => p.event_id));
+			this.drawCtl();
+			this.drawSignals();
+		} catch (e) {
+			this.ctl = null;
+			this.ctlNode.replaceChildren(errorBox(e));
+		}
+	}
+
+	drawChartPicker() {
+		this.chartPick.hidden = this.chartIds.length < 2;
+		this.chartPick.replaceChildren(
+			...this.chartIds.map((id) => el('option', { value: id }, id)),
+		);
+		this.chartPick.value = this.chartIds.includes(this.chartId)
+			? this.chartId
+			: this.chartIds[0] || '';
 	}
 
 	apply(type, d) {
 		if (type !== 'measurement' || d.station !== this.station || d.characteristic !== this.ch)
 			return;
 		const r = this.run;
-		if (!r.resp || r.seen.has(d.event_id)) return;
+		if (!r.resp || r.seen.has(d.event_id) || typeof d.value !== 'number') return;
+		/* Outside the window shown (a late or replayed value): not this picture's. */
+		if (d.t_ms < r.resp.from_ms) return;
+		/* The stream does not say a value's recipe: with a recipe chosen, fetch again. */
+		if (this.recipe && d.recipe !== this.recipe) {
+			if (d.recipe === undefined) this.reload();
+			return;
+		}
 		r.seen.add(d.event_id);
 		r.live += 1;
 		if (r.mode === 'raw') {
-			r.points.push({
+			insertByTime(r.points, {
 				t_ms: d.t_ms,
 				value: d.value,
 				unit_id: d.unit_id,
 				event_id: d.event_id,
 			});
 		} else {
-			/* Buckets continue the server's grid (its last bucket, else its from_ms). */
-			let b = r.buckets[r.buckets.length - 1];
-			const origin = b ? b.t_ms : r.resp.from_ms;
+			/* Buckets continue the server's grid (its first bucket, else its from_ms). */
+			const origin = r.buckets.length ? r.buckets[0].t_ms : r.resp.from_ms;
 			const start = origin + Math.floor((d.t_ms - origin) / r.bucketMs) * r.bucketMs;
-			if (!b || b.t_ms < start) {
+			let b = findByTime(r.buckets, start);
+			if (!b) {
 				b = { t_ms: start, n: 0, min: d.value, max: d.value, mean: 0 };
-				r.buckets.push(b);
+				insertByTime(r.buckets, b);
 			}
-			if (b.t_ms === start) {
-				b.mean = (b.mean * b.n + d.value) / (b.n + 1);
-				b.n += 1;
-				b.min = Math.min(b.min, d.value);
-				b.max = Math.max(b.max, d.value);
-			}
+			b.mean = (b.mean * b.n + d.value) / (b.n + 1);
+			b.n += 1;
+			b.min = Math.min(b.min, d.value);
+			b.max = Math.max(b.max, d.value);
 		}
-		/* Bounded memory: past the backfill plus a few thousand live points, ask again. */
+		/* Bounded memory: past the backfill plus a few thousand live values, ask again. */
 		if (r.live > LIVE_EXTRA) {
 			this.feed.load();
 			return;
 		}
 		this.renderRun();
-		if (this.hist) {
-			const bins = this.hist.bins;
+		const h = this.hist;
+		if (h && h.bins.length && d.t_ms >= h.from_ms) {
+			const bins = h.bins;
 			const i = bins.findIndex(
 				(b, k) =>
 					d.value >= b.lo &&
 					(d.value < b.hi || (k === bins.length - 1 && d.value <= b.hi)),
 			);
 			if (i >= 0) bins[i].count += 1;
-			else this.hist.liveOut += 1;
-			this.hist.count += 1;
+			h.count += 1;
+			if (h.spec && h.spec.lsl !== null && d.value < h.spec.lsl) h.below_lsl += 1;
+			if (h.spec && h.spec.usl !== null && d.value > h.spec.usl) h.above_usl += 1;
 			this.renderHist();
 		}
 		if (this.ctl && !this.ctl.seen.has(d.event_id)) {
 			this.ctl.seen.add(d.event_id);
-			const l = this.ctl.limits || {};
-			const out = (l.ucl !== null && d.value > l.ucl) || (l.lcl !== null && d.value < l.lcl);
-			this.ctl.points.push({
+			insertByTime(this.ctl.points, {
 				t_ms: d.t_ms,
 				value: d.value,
 				unit_id: d.unit_id,
 				event_id: d.event_id,
-				flagged: !!out,
-				rules: out ? ['limit'] : [],
+				flagged: false,
+				rules: [],
 			});
-			if (this.ctl.points.length > 500 + LIVE_EXTRA)
-				this.ctl.points.splice(0, this.ctl.points.length - 500);
+			if (this.ctl.points.length > CTL_POINTS)
+				this.ctl.points.splice(0, this.ctl.points.length - CTL_POINTS);
 			this.renderCtl();
+			this.refetchCtl();
 		}
 	}
 
 	/* Draws data in node: new data only (setData, cheap) while key, what the options depend
 	 * on, stays the same; a new plot otherwise. onClick(index) gets the clicked point. */
 	mkPlot(node, key, opts, data, onClick) {
+		if (this.closed) return null; /* a late backfill after the view was left */
 		const old = this.plots.findIndex(([, n]) => n === node);
 		if (old >= 0) {
 			const [p, , k] = this.plots[old];
@@ -1127,6 +1309,7 @@ class ChartView {
 		node.dataset.fromMs = r.resp.from_ms;
 		node.dataset.toMs = r.resp.to_ms;
 		if (r.spec) node.dataset.spec = JSON.stringify(r.spec);
+		else delete node.dataset.spec;
 		/* Raw values, or per bucket [t_ms, min, max, mean, n]: what the test reads. */
 		if (r.mode === 'raw') {
 			node.dataset.values = JSON.stringify(r.points.map((p) => p.value));
@@ -1141,8 +1324,11 @@ class ChartView {
 			r.mode === 'raw' ? 'raw' : 'min/max per ' + Math.round(r.bucketMs / 1000) + ' s'
 		}  n=${r.resp.count + r.live}`;
 		const plugins = [hlinesPlugin(() => lines)];
-		const scales = { x: { time: true }, y: { range: yRangeWith(() => lines) } };
-		const axes = [AXIS, AXIS];
+		const scales = {
+			x: { time: true, range: timeRange },
+			y: { range: yRangeWith(() => lines) },
+		};
+		const axes = timeAxes();
 		let data;
 		let opts;
 		if (r.mode === 'raw') {
@@ -1152,7 +1338,7 @@ class ChartView {
 				axes,
 				plugins,
 				series: [
-					{},
+					TIME_SERIES,
 					{
 						label: this.ch,
 						stroke: COLORS.value,
@@ -1166,19 +1352,32 @@ class ChartView {
 				],
 			};
 		} else {
-			data = [
-				r.buckets.map((b) => b.t_ms / 1000),
-				r.buckets.map((b) => b.max),
-				r.buckets.map((b) => b.min),
-				r.buckets.map((b) => b.mean),
-			];
+			/* Empty buckets (the line stood, or history not stored yet) break the band instead
+			 * of being bridged by a line as if values had been there. */
+			const t = [];
+			const max = [];
+			const min = [];
+			const mean = [];
+			r.buckets.forEach((b, i) => {
+				if (i > 0 && b.t_ms - r.buckets[i - 1].t_ms > r.bucketMs) {
+					t.push((r.buckets[i - 1].t_ms + r.bucketMs) / 1000);
+					max.push(null);
+					min.push(null);
+					mean.push(null);
+				}
+				t.push(b.t_ms / 1000);
+				max.push(b.max);
+				min.push(b.min);
+				mean.push(b.mean);
+			});
+			data = [t, max, min, mean];
 			opts = {
 				scales,
 				axes,
 				plugins,
 				bands: [{ series: [1, 2], fill: COLORS.band }],
 				series: [
-					{},
+					TIME_SERIES,
 					{ label: 'max', stroke: COLORS.value, width: 1 },
 					{ label: 'min', stroke: COLORS.value, width: 1 },
 					{ label: 'mean', stroke: COLORS.mean, width: 2 },
@@ -1235,7 +1434,7 @@ class ChartView {
 							),
 						),
 						el('td', { class: 'num' }, fmtNum(o.value)),
-						el('td', {}, fmtTime(o.t_ms)),
+						el('td', { class: 'time' }, fmtTime(o.t_ms)),
 					),
 				),
 			),
@@ -1268,7 +1467,7 @@ class ChartView {
 					x: { time: false, range: () => [lo - padx, hi + padx] },
 					y: { range: (u, a, b) => [0, (b || 1) * 1.1] },
 				},
-				axes: [AXIS, AXIS],
+				axes: [AXIS, Y_AXIS],
 				plugins: [hlinesPlugin(() => lines)],
 				series: [
 					{ label: this.ch },
@@ -1292,14 +1491,17 @@ class ChartView {
 		);
 	}
 
-	drawCtl() {
-		const c = this.ctl;
-		const node = this.ctlNode;
-		const l = c.limits || {};
-		node.dataset.points = c.points.length;
-		node.dataset.flagged = c.points.filter((p) => p.flagged).length;
-		node.dataset.limits = JSON.stringify(l);
+	/* The signals under the control chart: the newest SIGNALS_SHOWN (a week may have
+	 * thousands), drawn when the chart is fetched, not on every live value. */
+	drawSignals() {
+		const all = this.ctl.signals || [];
+		const shown = all.slice(-SIGNALS_SHOWN).reverse();
 		this.sigNode.replaceChildren(
+			el(
+				'p',
+				{ class: 'muted' },
+				`${all.length} in the range` + (all.length > shown.length ? ', newest shown' : ''),
+			),
 			el(
 				'table',
 				{},
@@ -1311,7 +1513,7 @@ class ChartView {
 					el('th', {}, 'Time'),
 					el('th', {}, 'Reaction'),
 				),
-				(c.signals || []).map((s) =>
+				shown.map((s) =>
 					el(
 						'tr',
 						{ 'data-testid': 'signal', 'data-id': s.alert_id },
@@ -1329,21 +1531,42 @@ class ChartView {
 									)
 								: '-',
 						),
-						el('td', {}, fmtTime(s.t_ms)),
+						el('td', { class: 'time' }, fmtTime(s.t_ms)),
 						el('td', {}, s.reaction || ''),
 					),
 				),
 			),
 		);
+	}
+
+	drawCtl() {
+		const c = this.ctl;
+		if (!c) return;
+		const node = this.ctlNode;
+		const l = c.limits || {};
+		const kind = (c.chart && c.chart.kind) || '';
+		const onValues = INDIVIDUAL_CHARTS.has(kind);
+		node.dataset.points = c.points.length;
+		node.dataset.flagged = c.points.filter((p) => p.flagged).length;
+		node.dataset.limits = JSON.stringify(l);
+		node.dataset.kind = kind;
+		const lim = `LCL ${fmtNum(l.lcl)}, CL ${fmtNum(l.centre)}, UCL ${fmtNum(l.ucl)}`;
+		this.ctlInfo.textContent = onValues
+			? `${c.chart.chart_id}: ${kind} chart, ${lim}; flagged values: the server's rules`
+			: `${(c.chart && c.chart.chart_id) || ''}: ${kind} chart; its limits (${lim}) ` +
+				`apply to the ${kind} statistic, not to single values, so they are not ` +
+				"drawn; flagged values: the server's rules";
 		if (!c.points.length) {
-			node.replaceChildren(el('p', { class: 'muted' }, 'No points.'));
+			node.replaceChildren(el('p', { class: 'muted' }, 'No values in this range.'));
 			return;
 		}
-		const lines = [
-			{ value: l.ucl, label: 'UCL', color: COLORS.limit, dash: true },
-			{ value: l.centre, label: 'CL', color: COLORS.target },
-			{ value: l.lcl, label: 'LCL', color: COLORS.limit, dash: true },
-		];
+		const lines = onValues
+			? [
+					{ value: l.ucl, label: 'UCL', color: COLORS.limit, dash: true },
+					{ value: l.centre, label: 'CL', color: COLORS.target },
+					{ value: l.lcl, label: 'LCL', color: COLORS.limit, dash: true },
+				]
+			: [];
 		const data = [
 			c.points.map((p) => p.t_ms / 1000),
 			c.points.map((p) => p.value),
@@ -1351,16 +1574,16 @@ class ChartView {
 		];
 		this.mkPlot(
 			node,
-			JSON.stringify(l),
+			JSON.stringify([l, kind]),
 			{
 				scales: {
-					x: { time: true },
+					x: { time: true, range: timeRange },
 					y: { range: yRangeWith(() => lines) },
 				},
-				axes: [AXIS, AXIS],
+				axes: timeAxes(),
 				plugins: [hlinesPlugin(() => lines)],
 				series: [
-					{},
+					TIME_SERIES,
 					{
 						label: this.ch,
 						stroke: COLORS.value,
@@ -1443,7 +1666,6 @@ function treeNode(n, depth) {
 				class: 'leaf',
 				'data-testid': 'genealogy-node',
 				'data-id': n.id,
-				style: 'margin-left:18px;padding:4px 0',
 			},
 			el('a', { href: '#/unit/' + encodeURIComponent(n.id) }, label),
 		);
@@ -1503,9 +1725,15 @@ class UnitView {
 			el(
 				'tr',
 				{},
-				['Station', 'Ended', 'Result', 'Verdict', 'Measurements', 'Parameters'].map((h) =>
-					el('th', {}, h),
-				),
+				[
+					'Station',
+					'Ended',
+					'Result',
+					'Verdict',
+					'Measurements',
+					'Parameters',
+					'Notes',
+				].map((h) => el('th', {}, h)),
 			),
 			(t.visits || []).map((v) =>
 				el(
@@ -1525,8 +1753,8 @@ class UnitView {
 							`${v.recipe || ''} ${v.recipe_version ?? ''}`,
 						),
 					),
-					el('td', {}, fmtTime(v.ended_ms)),
-					el('td', {}, RESULT_NAMES[v.result] ?? v.result),
+					el('td', { class: 'time' }, fmtTime(v.ended_ms)),
+					el('td', {}, resultName(v.result)),
 					el(
 						'td',
 						{ 'data-testid': 'visit-verdict' },
@@ -1554,6 +1782,19 @@ class UnitView {
 							),
 						),
 					),
+					el(
+						'td',
+						{ 'data-testid': 'visit-notes' },
+						(v.notes || []).map((n) =>
+							el(
+								'div',
+								{ class: n.kind === 'exception' ? 'error' : '' },
+								`${n.kind || 'note'}${n.code ? ' ' + n.code : ''}` +
+									`${n.author ? ' by ' + n.author : ''}: `,
+								n.body || '',
+							),
+						),
+					),
 				),
 			),
 		);
@@ -1576,8 +1817,8 @@ class UnitView {
 						),
 					),
 					el('td', {}, p.kind),
-					el('td', {}, p.station),
-					el('td', {}, fmtTime(p.assembled_ms)),
+					el('td', { class: 'id' }, p.station),
+					el('td', { class: 'time' }, fmtTime(p.assembled_ms)),
 				),
 			),
 		);
@@ -1585,7 +1826,8 @@ class UnitView {
 			el(
 				'div',
 				{ 'data-testid': 'unit-hold', 'data-id': h.lot_id || '' },
-				`${h.lot_id || ''} ${h.state || ''} ${h.reason || ''}`,
+				el('a', { href: '#/lots?state=all' }, h.lot_id || ''),
+				` (${h.site || ''}) since ${fmtTime(h.since_ms)}`,
 			),
 		);
 		this.body.replaceChildren(
@@ -1633,6 +1875,7 @@ class ListView {
 		this.params = params;
 		this.opts = opts;
 		this.items = [];
+		this.details = new Map(); /* row id -> its open detail row */
 		this.toolbar = el('div', { class: 'toolbar' });
 		this.countNode = el('b', { 'data-testid': opts.name + '-count' }, '0');
 		this.table = el('table', { 'data-testid': opts.name + '-table' });
@@ -1694,10 +1937,40 @@ class ListView {
 			),
 			...this.items.map((i) => this.row(i)),
 		);
+		this.reattach();
 	}
-	/* Submits an action; the list then refetches (the stream brings alert changes too). */
+	/* A detail row under row tr (an alert's history, a lot's units) that stays open across the
+	 * redraws live events cause. Returns its cell to fill, or null when it was open and is now
+	 * closed. */
+	detail(tr, testid, colspan) {
+		const key = tr.dataset.id;
+		const open = this.details.get(key);
+		if (open) {
+			open.remove();
+			this.details.delete(key);
+			return null;
+		}
+		const cell = el('td', { colspan }, 'Loading...');
+		const row = el('tr', { 'data-testid': testid, 'data-id': key }, cell);
+		this.details.set(key, row);
+		tr.after(row);
+		return cell;
+	}
+	reattach() {
+		for (const [key, row] of this.details) {
+			const tr = [...this.table.rows].find(
+				(r) => r.dataset.id === key && r.dataset.testid !== row.dataset.testid,
+			);
+			if (tr) tr.after(row);
+			else this.details.delete(key); /* its row left the list */
+		}
+	}
+	/* Submits an action, then shows the list as the server has it now (lots, inspection,
+	 * actions change in the request; an alert changes when the router has it, which the
+	 * stream and the refetch after it bring). */
 	async act(path, body) {
 		await api(path, { method: 'POST', body });
+		await this.backfill().catch((e) => console.error('after the action:', e.message));
 		this.refetch();
 	}
 	toggle(key, values, current) {
@@ -1735,14 +2008,9 @@ function alertTable(items, view) {
 }
 
 /* The alert's transitions (GET alerts/{id}) in a row under it; a second click hides them. */
-async function alertHistory(a, tr) {
-	const next = tr.nextElementSibling;
-	if (next && next.dataset.testid === 'alert-history') {
-		next.remove();
-		return;
-	}
-	const cell = el('td', { colspan: 6 }, 'Loading...');
-	tr.after(el('tr', { 'data-testid': 'alert-history', 'data-id': a.alert_id }, cell));
+async function alertHistory(a, tr, view) {
+	const cell = view.detail(tr, 'alert-history', 6);
+	if (!cell) return;
 	try {
 		const r = await api('alerts/' + encodeURIComponent(a.alert_id));
 		cell.replaceChildren(
@@ -1753,7 +2021,7 @@ async function alertHistory(a, tr) {
 					el(
 						'tr',
 						{ 'data-testid': 'alert-transition' },
-						el('td', {}, fmtTime(t.at_ms)),
+						el('td', { class: 'time' }, fmtTime(t.at_ms)),
 						el('td', {}, `${t.from_state || ''} -> ${t.to_state || ''}`),
 						el('td', {}, t.action || ''),
 						el(
@@ -1781,7 +2049,7 @@ function alertRow(a, view) {
 				{
 					class: 'small',
 					'data-testid': 'alert-history-toggle',
-					onclick: (ev) => alertHistory(a, ev.target.closest('tr')),
+					onclick: (ev) => alertHistory(a, ev.target.closest('tr'), view),
 				},
 				'History',
 			),
@@ -1866,8 +2134,13 @@ function alertRow(a, view) {
 			'data-shelved': a.shelved ? 'true' : 'false',
 		},
 		el('td', { class: 'sev-' + a.severity }, a.severity),
-		el('td', {}, el('b', {}, a.code), el('div', { class: 'muted' }, a.text || '')),
-		el('td', {}, a.station || a.object_id || ''),
+		el(
+			'td',
+			{ class: 'text' },
+			el('b', {}, a.code),
+			el('div', { class: 'muted' }, a.text || ''),
+		),
+		el('td', { class: 'id' }, a.station || a.object_id || ''),
 		el(
 			'td',
 			{ 'data-testid': 'alert-state' },
@@ -1875,8 +2148,8 @@ function alertRow(a, view) {
 			a.shelved ? ' (shelved)' : '',
 			a.acked_by ? el('div', { class: 'muted' }, 'ack: ' + a.acked_by) : '',
 		),
-		el('td', {}, fmtTime(a.raised_ms)),
-		view ? el('td', {}, acts) : null,
+		el('td', { class: 'time' }, fmtTime(a.raised_ms)),
+		view ? el('td', { class: 'acts' }, acts) : null,
 	);
 }
 
@@ -1908,7 +2181,8 @@ class AlertsView extends ListView {
 	apply(type, d) {
 		/* A live state change updates its row at once; new alerts come with the refetch. */
 		const a = this.items.find((x) => x.alert_id === d.alert_id);
-		if (a) {
+		/* The stream names states as the list does (ACTIVE_ACK), which data-state shows. */
+		if (a && typeof d.state === 'string' && d.state !== 'UNSPECIFIED') {
 			a.state = d.state;
 			this.draw();
 		}
@@ -1917,6 +2191,7 @@ class AlertsView extends ListView {
 	draw() {
 		this.countNode.textContent = this.items.length;
 		this.table.replaceChildren(...alertTable(this.items, this).childNodes);
+		this.reattach();
 	}
 }
 
@@ -1928,7 +2203,7 @@ class InspectionView extends ListView {
 			name: 'inspection',
 			title: 'Inspection queue',
 			path: 'inspection',
-			head: ['Item', 'Unit', 'Station', 'Queue', 'Cause', 'Entered', 'Disposition', ''],
+			head: ['Item', 'Unit', 'Station', 'Queue', 'Reason', 'Entered', 'Disposition', ''],
 			stream: { kinds: 'verdict' },
 		});
 		const q = this.query();
@@ -1997,18 +2272,27 @@ class InspectionView extends ListView {
 				'data-disposition': i.disposition || '',
 			},
 			el('td', {}, i.item_id),
-			el('td', {}, el('a', { href: '#/unit/' + encodeURIComponent(i.unit_id) }, i.unit_id)),
-			el('td', {}, i.station),
+			el(
+				'td',
+				{ class: 'id' },
+				el('a', { href: '#/unit/' + encodeURIComponent(i.unit_id) }, i.unit_id),
+			),
+			el('td', { class: 'id' }, i.station),
 			el('td', {}, i.queue),
-			el('td', {}, i.cause || '', el('div', { class: 'muted' }, i.reason || '')),
-			el('td', {}, fmtTime(i.entered_ms)),
+			el(
+				'td',
+				{ class: 'text' },
+				i.reason || '',
+				el('div', { class: 'muted fine' }, i.cause || ''),
+			),
+			el('td', { class: 'time' }, fmtTime(i.entered_ms)),
 			el(
 				'td',
 				{},
 				i.disposition || '-',
 				i.disposed_by ? el('div', { class: 'muted' }, i.disposed_by) : '',
 			),
-			el('td', {}, acts),
+			el('td', { class: 'acts' }, acts),
 		);
 	}
 }
@@ -2069,13 +2353,8 @@ class LotsView extends ListView {
 	}
 	/* Trace forward: the units made from the lot, in a row under it (first 200). */
 	async descendants(l, tr) {
-		const next = tr.nextElementSibling;
-		if (next && next.dataset.testid === 'lot-descendants-row') {
-			next.remove();
-			return;
-		}
-		const cell = el('td', { colspan: 8 }, 'Loading...');
-		tr.after(el('tr', { 'data-testid': 'lot-descendants-row', 'data-id': l.lot_id }, cell));
+		const cell = this.detail(tr, 'lot-descendants-row', 8);
+		if (!cell) return;
 		try {
 			const r = await api(
 				`lots/${encodeURIComponent(l.lot_id)}/descendants?` +
@@ -2087,24 +2366,22 @@ class LotsView extends ListView {
 					{ class: 'muted' },
 					`${r.items.length}${r.next_offset !== null && r.next_offset !== undefined ? '+' : ''} units`,
 				),
-				...r.items.map((u) =>
-					el(
-						'span',
-						{
-							'data-testid': 'descendant',
-							'data-id': u.unit_id,
-							'data-held': u.held ? 'true' : 'false',
-							style: `margin-right:14px;${u.held ? 'color:var(--bad)' : ''}`,
-						},
-						'  '.repeat(u.depth || 0),
+				el(
+					'div',
+					{ class: 'detail-scroll' },
+					r.items.map((u) =>
 						el(
-							'a',
+							'span',
 							{
-								href: '#/unit/' + encodeURIComponent(u.unit_id),
+								'data-testid': 'descendant',
+								'data-id': u.unit_id,
+								'data-held': u.held ? 'true' : 'false',
+								class: u.held ? 'descendant held' : 'descendant',
+								title: `depth ${u.depth}`,
 							},
-							u.unit_id,
+							el('a', { href: '#/unit/' + encodeURIComponent(u.unit_id) }, u.unit_id),
+							` ${u.kind} ${u.station || ''}`,
 						),
-						` ${u.kind} ${u.station || ''}`,
 					),
 				),
 			);
@@ -2172,18 +2449,21 @@ class LotsView extends ListView {
 			'tr',
 			{ 'data-testid': 'lot-row', 'data-id': l.lot_id, 'data-state': l.state },
 			el('td', {}, l.site),
-			el('td', {}, l.lot_id),
+			el('td', { class: 'id' }, l.lot_id),
 			el('td', { 'data-testid': 'lot-state' }, l.state),
 			el('td', {}, l.reason || ''),
 			el('td', {}, l.changed_by || ''),
-			el('td', {}, fmtTime(l.changed_ms)),
+			el('td', { class: 'time' }, fmtTime(l.changed_ms)),
 			el('td', { class: 'num' }, l.held_units ?? ''),
-			el('td', {}, acts),
+			el('td', { class: 'acts' }, acts),
 		);
 	}
 }
 
 /* ---- 7. automatic actions ---- */
+
+/* CommandKind of proto/cellthread/v1/control.proto (the API sends the number). */
+const COMMAND_KINDS = { 1: 'SLOW', 2: 'STOP', 3: 'RESUME', 4: 'ADJUST' };
 
 class ActionsView extends ListView {
 	constructor(root, params) {
@@ -2220,10 +2500,13 @@ class ActionsView extends ListView {
 						class: 'small',
 						'data-testid': 'action-undo',
 						onclick: () =>
-							askReason(`Undo ${a.kind} ${a.parameter || ''}`, [], (v) =>
-								this.act(`actions/${encodeURIComponent(a.command_id)}/undo`, {
-									reason: v.reason,
-								}),
+							askReason(
+								`Undo ${COMMAND_KINDS[a.kind] || a.kind} ${a.parameter || ''}`,
+								[],
+								(v) =>
+									this.act(`actions/${encodeURIComponent(a.command_id)}/undo`, {
+										reason: v.reason,
+									}),
 							),
 					},
 					'Undo',
@@ -2236,23 +2519,28 @@ class ActionsView extends ListView {
 				'data-id': a.command_id,
 				'data-undone': a.undone_ms ? 'true' : 'false',
 			},
-			el('td', {}, fmtTime(a.decided_ms)),
-			el('td', {}, a.station),
-			el('td', {}, a.kind),
+			el('td', { class: 'time' }, fmtTime(a.decided_ms)),
+			el('td', { class: 'id' }, a.station),
+			el('td', {}, COMMAND_KINDS[a.kind] || a.kind),
 			el('td', {}, a.parameter || ''),
 			el('td', { class: 'num' }, fmtNum(a.target_value)),
 			el('td', { class: 'num' }, fmtNum(a.delta)),
-			el('td', {}, a.reason_code || '', el('div', { class: 'muted' }, a.reason_text || '')),
+			el(
+				'td',
+				{ class: 'text' },
+				a.reason_code || '',
+				el('div', { class: 'muted' }, a.reason_text || ''),
+			),
 			el(
 				'td',
 				{},
 				a.undone_ms
-					? `undone ${fmtTime(a.undone_ms)}`
+					? ['undone', el('div', { class: 'muted time' }, fmtTime(a.undone_ms))]
 					: a.undo_requested_by
-						? `requested by ${a.undo_requested_by}`
+						? ['requested by ', el('div', { class: 'muted' }, a.undo_requested_by)]
 						: '-',
 			),
-			el('td', {}, acts),
+			el('td', { class: 'acts' }, acts),
 		);
 	}
 }
@@ -2263,7 +2551,14 @@ class ActionsView extends ListView {
 (function takeFragmentToken() {
 	const m = /^#token=([^&]*)/.exec(location.hash);
 	if (m) {
-		localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+		let t = m[1];
+		try {
+			t = decodeURIComponent(t);
+		} catch (e) {
+			/* not escaped: taken as it is */
+		}
+		localStorage.setItem(TOKEN_KEY, t);
+		/* Replaces the history entry too, so Back does not bring the token back. */
 		history.replaceState(null, '', location.pathname + location.search + '#/overview');
 	}
 })();
