@@ -189,6 +189,17 @@ CREATE TABLE measurement_rollup (
     PRIMARY KEY (site, line, station, characteristic, minute, recipe)
 );
 
+-- x * x without PostgreSQL's underflow error: float8 multiplication raises "value out of
+-- range: underflow" when a nonzero square is below the smallest double (|x| under about
+-- 1e-162), and ingest accepts such values (test_roundtrip stores 4.94e-324); their squares
+-- count as 0 in every figure built on them. Overflow cannot happen for stored values: ingest
+-- bounds them to +-1e9 without a plant registry, and the registry's ranges are narrower. Not
+-- STRICT, so PostgreSQL inlines it.
+CREATE FUNCTION ct_sq(x double precision) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN abs(x) < 1e-150 THEN 0 ELSE x * x END
+$$;
+
 -- Adds the rows of one statement on measurement to the rollup. It runs in the traveler's
 -- storing transaction, once per COPY: one grouped upsert, in key order so two traveler
 -- instances updating the same minutes lock them in the same order (no deadlock). The recipe
@@ -203,7 +214,7 @@ BEGIN
          min_at, max_at)
     SELECT m.site, m.line, m.station, m.characteristic, coalesce(v.recipe, ''),
            date_bin('1 minute', m.measured_at, timestamptz 'epoch'), count(*), sum(m.value),
-           sum(m.value * m.value), min(m.value), max(m.value),
+           sum(ct_sq(m.value)), min(m.value), max(m.value),
            (array_agg(m.measured_at ORDER BY m.value, m.measured_at))[1],
            (array_agg(m.measured_at ORDER BY m.value DESC, m.measured_at))[1]
     FROM added m LEFT JOIN station_visit v ON v.event_id = m.event_id
@@ -236,7 +247,7 @@ INSERT INTO measurement_rollup
      min_at, max_at)
 SELECT m.site, m.line, m.station, m.characteristic, coalesce(v.recipe, ''),
        date_bin('1 minute', m.measured_at, timestamptz 'epoch'), count(*), sum(m.value),
-       sum(m.value * m.value), min(m.value), max(m.value),
+       sum(ct_sq(m.value)), min(m.value), max(m.value),
        (array_agg(m.measured_at ORDER BY m.value, m.measured_at))[1],
        (array_agg(m.measured_at ORDER BY m.value DESC, m.measured_at))[1]
 FROM measurement m LEFT JOIN station_visit v ON v.event_id = m.event_id

@@ -142,12 +142,12 @@ static void series_args(struct query_args *a, const struct series *s)
 	"   AND ($5::text IS NULL OR r.recipe = $5)"                                               \
 	"   AND r.minute >= ct_api_at($8::bigint) AND r.minute < ct_api_at($9::bigint)"            \
 	" UNION ALL"                                                                               \
-	" SELECT m.measured_at, 1, m.value, m.value * m.value, m.value, m.value,"                  \
+	" SELECT m.measured_at, 1, m.value, ct_sq(m.value), m.value, m.value,"                     \
 	"  m.measured_at, m.measured_at FROM measurement m"                                        \
 	" WHERE" SERIES_WHERE " AND m.measured_at >= ct_api_at($6::bigint)"                        \
 	"   AND m.measured_at < ct_api_at(least($8::bigint, $7::bigint + 1))"                      \
 	" UNION ALL"                                                                               \
-	" SELECT m.measured_at, 1, m.value, m.value * m.value, m.value, m.value,"                  \
+	" SELECT m.measured_at, 1, m.value, ct_sq(m.value), m.value, m.value,"                     \
 	"  m.measured_at, m.measured_at FROM measurement m"                                        \
 	" WHERE" SERIES_WHERE " AND m.measured_at >= ct_api_at(greatest($9::bigint, $6::bigint))"  \
 	"   AND m.measured_at <= ct_api_at($7::bigint)"                                            \
@@ -314,7 +314,7 @@ void api_get_histogram(struct api_call *call)
 	        "   THEN width_bucket(m.value, $11::float8, $12::float8, $10::int) ELSE 1 END)) AS "
 	        "b,"
 	        "  count(*) AS n, sum(m.value - $13::float8) AS d,"
-	        "  sum((m.value - $13::float8) * (m.value - $13::float8)) AS dd,"
+	        "  sum(ct_sq(m.value - $13::float8)) AS dd,"
 	        "  min(m.value) AS min, max(m.value) AS max,"
 	        "  count(*) FILTER (WHERE m.value < lim.lsl) AS below,"
 	        "  count(*) FILTER (WHERE m.value > lim.usl) AS above"

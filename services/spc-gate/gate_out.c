@@ -347,7 +347,7 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 
 	Cellthread__V1__Alert alert = CELLTHREAD__V1__ALERT__INIT;
 	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	char event_id[48];
+	char event_id[48], object_id[256];
 	derive_id(event_id, sizeof(event_id), "e-", alert_id, NULL, NULL);
 	header.event_id = event_id;
 	header.producer = g->producer;
@@ -382,10 +382,14 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 	alert.limit = s->limit;
 	alert.cause_event_id = r->header->event_id;
 	alert.reaction = reaction;
-	/* The chart is the alert's object: two characteristics of one station breaking the same
-	 * rule are two alerts at the router, a rule breaking again on one chart is a repeat. */
+	/* The chart instance is the alert's object: two characteristics of one station breaking
+	 * the same rule are two alerts at the router, a rule breaking again on one chart is a
+	 * repeat. Its position is part of the name: one chart definition runs at every site, line
+	 * and station it matches, and the router's identity is source, code and object alone. */
+	snprintf(object_id, sizeof(object_id), "%s/%s/%s/%s", chart->site, chart->line,
+	         chart->station, s->def->chart_id);
 	alert.object_kind = (char *)"characteristic";
-	alert.object_id = (char *)s->def->chart_id;
+	alert.object_id = object_id;
 	alert.value = s->statistic;
 	plant_topic(topic, sizeof(topic), chart->site, chart->line, chart->station, CT_KIND_ALERT);
 	gate_publish(g, topic, &alert.base, false);

@@ -60,6 +60,13 @@
 #ifndef CT_LINESIM_BIN
 #define CT_LINESIM_BIN ""
 #endif
+#ifndef CT_API_BIN
+#define CT_API_BIN ""
+#endif
+/* The dashboard's assembled web root (CMake target `dashboard`) that ct-api serves. */
+#ifndef CT_API_WEB_ROOT
+#define CT_API_WEB_ROOT ""
+#endif
 
 #define SCRIPTS_DIR    CT_SOURCE_DIR "/deploy/scripts"
 #define BROKER_CONFIG  SCRIPTS_DIR "/broker-config.sh"
@@ -622,6 +629,8 @@ static const char *service_name(enum harness_service service)
 		return "fpy-report";
 	case HARNESS_ALERTROUTER:
 		return "alert-router";
+	case HARNESS_API:
+		return "api";
 	}
 	return "unknown";
 }
@@ -641,6 +650,8 @@ static const char *service_bin(enum harness_service service)
 		return CT_FPYREPORT_BIN;
 	case HARNESS_ALERTROUTER:
 		return CT_ALERTROUTER_BIN;
+	case HARNESS_API:
+		return CT_API_BIN;
 	}
 	return "";
 }
@@ -829,6 +840,48 @@ void harness_env_free(char **env)
 	strv_free(env);
 }
 
+static bool port_accepts(int port);
+
+/* ct-api's own settings (a free port, the built dashboard, the OpenAPI file of the source
+ * tree) added to *envp before the test's extra_env, which may override them. */
+static int api_env(struct harness *h, char ***envp)
+{
+	if (h->api_port == 0) {
+		h->api_port = harness_free_port();
+		if (h->api_port == 0)
+			return CT_ERR_IO;
+		snprintf(h->api_url, sizeof(h->api_url), "http://127.0.0.1:%d", h->api_port);
+	}
+	if (env_put(envp, "CT_API_BIND=127.0.0.1") != CT_OK ||
+	    env_putf(envp, "CT_API_PORT=%d", h->api_port) != CT_OK ||
+	    env_put(envp, "CT_API_WEB_ROOT=" CT_API_WEB_ROOT) != CT_OK ||
+	    env_put(envp, "CT_API_OPENAPI_FILE=" CT_SOURCE_DIR "/services/api/openapi.json") !=
+	            CT_OK)
+		return CT_ERR_NOMEM;
+	return CT_OK;
+}
+
+/* Waits until the HTTP port accepts connections. */
+static int wait_port(struct harness *h, struct harness_proc *proc, int port, int timeout_ms)
+{
+	int64_t deadline = ct_mono_ms() + timeout_ms;
+	int interval = 2;
+
+	while (!port_accepts(port)) {
+		if (!harness_proc_is_alive(proc)) {
+			harness_say("%s ended before accepting connections on port %d", proc->name,
+			            port);
+			return harness_fail_with_logs(h, CT_ERR_IO);
+		}
+		if (ct_mono_ms() >= deadline) {
+			harness_say("%s does not accept connections on port %d", proc->name, port);
+			return harness_fail_with_logs(h, CT_ERR_TIMEOUT);
+		}
+		harness_sleep_ms(harness_backoff(&interval));
+	}
+	return CT_OK;
+}
+
 int harness_service_start(struct harness *h, enum harness_service service, const char *name,
                           const char *const *extra_env, struct harness_proc **ret)
 {
@@ -836,20 +889,31 @@ int harness_service_start(struct harness *h, enum harness_service service, const
 	const char *path = service_bin(service);
 	const char *argv[] = {path, NULL};
 	struct harness_proc *proc = NULL;
-	char **env = harness_env(h, user, extra_env);
-	int rc;
+	char **env = harness_env(h, user, NULL);
+	int rc = env != NULL ? CT_OK : CT_ERR_NOMEM;
 
-	if (env == NULL) {
+	if (rc == CT_OK && service == HARNESS_API)
+		rc = api_env(h, &env);
+	for (size_t i = 0; rc == CT_OK && extra_env != NULL && extra_env[i] != NULL; i++)
+		rc = env_put(&env, extra_env[i]);
+	if (rc != CT_OK) {
+		strv_free(env);
 		h->failed = true;
-		return CT_ERR_NOMEM;
+		return rc;
 	}
 	rc = harness_spawn(h, name != NULL ? name : user, path, argv, (const char *const *)env,
 	                   &proc);
 	strv_free(env);
 	if (rc != CT_OK)
 		return rc;
-	if (service != HARNESS_LINESIM) {
+	/* linesim may finish before it would say it; ct-api is ready when its port accepts. */
+	if (service != HARNESS_LINESIM && service != HARNESS_API) {
 		rc = harness_proc_wait_log(h, proc, "ready", HARNESS_WAIT_MS);
+		if (rc != CT_OK)
+			return rc;
+	}
+	if (service == HARNESS_API) {
+		rc = wait_port(h, proc, h->api_port, HARNESS_WAIT_MS);
 		if (rc != CT_OK)
 			return rc;
 	}

@@ -47,6 +47,7 @@ enum harness_service {
 	HARNESS_SPCGATE,     /* ct-spc-gate: broker user "spc-gate", PostgreSQL login "spcgate" */
 	HARNESS_FPYREPORT,   /* ct-fpy-report: broker user "fpy-report", no database */
 	HARNESS_ALERTROUTER, /* ct-alert-router: broker user "alert-router", login "alertrouter" */
+	HARNESS_API,         /* ct-api: broker user "api", login "api"; HTTP at h->api_url */
 };
 
 /* A child process the harness keeps running: a service or the broker. */
@@ -82,6 +83,11 @@ struct harness {
 	char pg_dir[HARNESS_DIR_MAX + 16];
 	bool pg_running;
 	PGconn *pg; /* ct_admin connection for the test's own queries */
+
+	/* ct-api (HARNESS_API): its HTTP port, chosen free at its first start and kept across
+	 * restarts, and "http://127.0.0.1:PORT". */
+	int api_port;
+	char api_url[64];
 
 	struct harness_proc *procs[HARNESS_MAX_PROCS];
 	size_t n_procs;
@@ -177,7 +183,10 @@ int harness_wait_sql_countv(struct harness *h, const char *sql, int n_params,
  * password of the service, CT_SPOOL_DIR=<dir>/spool, CT_PG_* when it has a login, CT_LOG_LEVEL)
  * plus extra_env ("KEY=value", NULL-terminated, may be NULL; overrides the defaults), and
  * waits until it logs "ready" (not for linesim, which may finish first). name names the log;
- * NULL uses the service's name. */
+ * NULL uses the service's name. HARNESS_API also gets CT_API_BIND=127.0.0.1, CT_API_PORT (a
+ * free port, h->api_port), CT_API_WEB_ROOT (the build tree's dashboard) and
+ * CT_API_OPENAPI_FILE (services/api/openapi.json), and is waited for until its port accepts
+ * (not for "ready"). */
 int harness_service_start(struct harness *h, enum harness_service service, const char *name,
                           const char *const *extra_env, struct harness_proc **ret);
 /* The environment harness_service_start gives user's service (CT_MQTT_* with its broker

@@ -119,7 +119,7 @@ static void test_team_follows_with_mosquitto_sub(void **state)
 
 	/* The nozzle fault's signal on the fill-mass chart reaches the production team. */
 	const char *const want_signal[][2] = {{"source", "spc-gate"},
-	                                      {"object_id", "fill-nozzle"},
+	                                      {"object_id", "TEAM/L1/L1-FILL-01/fill-nozzle"},
 	                                      {"station", "L1-FILL-01"},
 	                                      {"action", "RAISE"},
 	                                      {"team", "production"}};
