@@ -282,13 +282,7 @@ void api_post_disposition(struct api_call *call)
 {
 	static const char dispose_sql[] = "SELECT ct_dispose($1::bigint, $2, $3)";
 	static const char row_sql[] =
-	        "SELECT json_build_object('item_id', i.item_id, 'unit_id', i.unit_id,"
-	        " 'unit_kind', i.unit_kind, 'site', i.site, 'line', i.line, 'station', i.station,"
-	        " 'queue', i.queue, 'cause', i.cause, 'reason', i.reason, 'verdict', i.verdict,"
-	        " 'entered_ms', ct_api_ms(i.entered_at), 'disposition', i.disposition,"
-	        " 'disposed_by', i.disposed_by, 'disposed_ms', ct_api_ms(i.disposed_at),"
-	        " 'disposition_reason', i.disposition_reason)"
-	        " FROM inspection_item i WHERE i.item_id = $1::bigint";
+	        "SELECT " INSPECTION_JSON " FROM inspection_item i WHERE i.item_id = $1::bigint";
 	const char *disposition = NULL, *reason = NULL;
 	json_t *body;
 	long item;
@@ -318,16 +312,7 @@ void api_post_action_undo(struct api_call *call)
 {
 	static const char undo_sql[] = "SELECT ct_undo_action($1, $2)";
 	static const char row_sql[] =
-	        "SELECT json_build_object('command_id', x.command_id, 'alert_id', x.alert_id,"
-	        " 'chart_id', x.chart_id, 'site', x.site, 'line', x.line, 'station', x.station,"
-	        " 'kind', x.kind, 'parameter', x.parameter, 'target_value', x.target_value,"
-	        " 'delta', x.delta, 'uom', x.uom, 'reason_code', x.reason_code,"
-	        " 'reason_text', x.reason_text, 'cause_event_id', x.cause_event_id,"
-	        " 'decided_ms', ct_api_ms(x.decided_at), 'undo_requested_by', x.undo_requested_by,"
-	        " 'undo_requested_ms', ct_api_ms(x.undo_requested_at),"
-	        " 'undo_reason', x.undo_reason, 'undo_command_id', x.undo_command_id,"
-	        " 'undone_ms', ct_api_ms(x.undone_at))"
-	        " FROM automatic_action x WHERE x.command_id = $1";
+	        "SELECT " ACTION_JSON " FROM automatic_action x WHERE x.command_id = $1";
 	const char *reason = NULL;
 	json_t *body;
 

@@ -73,4 +73,24 @@ bool query_page(struct api_call *call, struct query_page *ret);
 	"'held_units', (SELECT count(*) FROM held_unit h "                                         \
 	"WHERE h.site = l.site AND h.lot_id = l.lot_id))"
 
+/* An inspection item (inspection_item i) and an automatic action (automatic_action x), as
+ * the lists and the actions that change them answer. */
+#define INSPECTION_JSON                                                                            \
+	"json_build_object('item_id', i.item_id, 'unit_id', i.unit_id,"                            \
+	" 'unit_kind', i.unit_kind, 'site', i.site, 'line', i.line, 'station', i.station,"         \
+	" 'queue', i.queue, 'cause', i.cause, 'reason', i.reason, 'verdict', i.verdict,"           \
+	" 'entered_ms', ct_api_ms(i.entered_at), 'disposition', i.disposition,"                    \
+	" 'disposed_by', i.disposed_by, 'disposed_ms', ct_api_ms(i.disposed_at),"                  \
+	" 'disposition_reason', i.disposition_reason)"
+#define ACTION_JSON                                                                                \
+	"json_build_object('command_id', x.command_id, 'alert_id', x.alert_id,"                    \
+	" 'chart_id', x.chart_id, 'site', x.site, 'line', x.line, 'station', x.station,"           \
+	" 'kind', x.kind, 'parameter', x.parameter, 'target_value', x.target_value,"               \
+	" 'delta', x.delta, 'uom', x.uom, 'reason_code', x.reason_code,"                           \
+	" 'reason_text', x.reason_text, 'cause_event_id', x.cause_event_id,"                       \
+	" 'decided_ms', ct_api_ms(x.decided_at), 'undo_requested_by', x.undo_requested_by,"        \
+	" 'undo_requested_ms', ct_api_ms(x.undo_requested_at),"                                    \
+	" 'undo_reason', x.undo_reason, 'undo_command_id', x.undo_command_id,"                     \
+	" 'undone_ms', ct_api_ms(x.undone_at))"
+
 #endif

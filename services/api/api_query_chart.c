@@ -385,8 +385,7 @@ void api_get_histogram(struct api_call *call)
 }
 
 /* Capability over the range: sigma within from the average moving range of values consecutive
- * in time
- * values (MR-bar / d2, d2 = 1.128 for ranges of two), sigma overall the sample standard
+ * in time (MR-bar / d2, d2 = 1.128 for ranges of two), sigma overall the sample standard
  * deviation; Cp and Pp need both limits, Cpk and Ppk one. NULL where undefined. */
 void api_get_capability(struct api_call *call)
 {

@@ -191,12 +191,7 @@ void api_get_inspection(struct api_call *call)
 	static const char *const queues[] = {"inspection", "rework"};
 	static const char *const bools[] = {"true", "false"};
 	static const char sql[] = LIST_HEAD
-	        "SELECT json_build_object('item_id', i.item_id, 'unit_id', i.unit_id,"
-	        " 'unit_kind', i.unit_kind, 'site', i.site, 'line', i.line, 'station', i.station,"
-	        " 'queue', i.queue, 'cause', i.cause, 'reason', i.reason, 'verdict', i.verdict,"
-	        " 'entered_ms', ct_api_ms(i.entered_at), 'disposition', i.disposition,"
-	        " 'disposed_by', i.disposed_by, 'disposed_ms', ct_api_ms(i.disposed_at),"
-	        " 'disposition_reason', i.disposition_reason) AS item"
+	        "SELECT " INSPECTION_JSON " AS item"
 	        " FROM inspection_item i"
 	        " WHERE ($3::boolean = (i.disposition IS NULL)) AND ($4::text IS NULL OR i.queue = "
 	        "$4)"
@@ -221,15 +216,7 @@ void api_get_inspection(struct api_call *call)
 void api_get_actions(struct api_call *call)
 {
 	static const char sql[] = LIST_HEAD
-	        "SELECT json_build_object('command_id', x.command_id, 'alert_id', x.alert_id,"
-	        " 'chart_id', x.chart_id, 'site', x.site, 'line', x.line, 'station', x.station,"
-	        " 'kind', x.kind, 'parameter', x.parameter, 'target_value', x.target_value,"
-	        " 'delta', x.delta, 'uom', x.uom, 'reason_code', x.reason_code,"
-	        " 'reason_text', x.reason_text, 'cause_event_id', x.cause_event_id,"
-	        " 'decided_ms', ct_api_ms(x.decided_at), 'undo_requested_by', x.undo_requested_by,"
-	        " 'undo_requested_ms', ct_api_ms(x.undo_requested_at),"
-	        " 'undo_reason', x.undo_reason, 'undo_command_id', x.undo_command_id,"
-	        " 'undone_ms', ct_api_ms(x.undone_at)) AS item"
+	        "SELECT " ACTION_JSON " AS item"
 	        " FROM automatic_action x"
 	        " WHERE x.decided_at >= ct_api_at($3::bigint) AND x.decided_at <= "
 	        "ct_api_at($4::bigint)"
