@@ -102,8 +102,23 @@ struct ct_pg *ct_pg_new_params(const char *conninfo, const char *password,
 
 struct ct_pg *ct_pg_new(const char *conninfo, const char *password)
 {
+	/* Defaults a conninfo may change: a connect that gets no answer (a partitioned network,
+	 * a host gone) fails after 10 s instead of the kernel's minutes, and TCP keepalives find
+	 * a dead peer of an open connection within about a minute, also while a statement waits
+	 * for its answer; either way ct_pg_ensure reconnects. */
+	static const char *const defaults[] = {"connect_timeout",
+	                                       "10",
+	                                       "keepalives",
+	                                       "1",
+	                                       "keepalives_idle",
+	                                       "30",
+	                                       "keepalives_count",
+	                                       "3",
+	                                       "keepalives_interval",
+	                                       "10",
+	                                       NULL};
 	static const char *const overrides[] = {"application_name", "cellthread", NULL};
-	return ct_pg_new_params(conninfo, password, NULL, overrides);
+	return ct_pg_new_params(conninfo, password, defaults, overrides);
 }
 
 static void notice_receiver(void *arg, const PGresult *res)
