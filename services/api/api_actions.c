@@ -261,7 +261,9 @@ static void lot_set(struct api_call *call, bool release)
 			goto out;
 		}
 	}
-	const char *set_values[] = {site, call->path_arg, state_code, reason, call->user->name};
+	/* No actor: ct_lot_set takes one only from spc-gate's login; for ct-api's it records
+	 * ct_actor(), `api:<user>` from the transaction's cellthread.actor (run_as_user). */
+	const char *set_values[] = {site, call->path_arg, state_code, reason, NULL};
 	const char *row_values[] = {site, call->path_arg};
 	run_as_user(call, set_sql, 5, set_values, lot_row_sql, 2, row_values, "no such lot");
 out:

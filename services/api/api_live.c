@@ -230,7 +230,7 @@ static bool matches(const struct api_live_client *c, const struct event *e)
 
 /* Takes the next matching event into c->pending, waiting until the keepalive is due. Lock
  * held. Returns 1 with an event, 0 when the keepalive is due, -1 at shutdown, -2 when the
- * client fell behind. */
+ * client fell behind, -3 when there is no memory for the event. */
 static int take(struct api_live_client *c)
 {
 	struct api_live *live = c->live;
@@ -250,7 +250,7 @@ static int take(struct api_live_client *c)
 				continue;
 			c->pending = malloc(e->len);
 			if (c->pending == NULL)
-				return -2;
+				return -3;
 			memcpy(c->pending, e->text, e->len);
 			c->pending_len = e->len;
 			c->pending_off = 0;
@@ -283,6 +283,8 @@ long api_live_client_read(struct api_live_client *c, char *buf, size_t max)
 			if (got == -2)
 				ct_info("live: a stream client fell %d events behind: disconnected",
 				        API_LIVE_RING);
+			else if (got == -3)
+				ct_warn("live: no memory for a stream event: client disconnected");
 			return got;
 		}
 		c->last_write_ms = ct_mono_ms();

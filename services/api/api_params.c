@@ -110,7 +110,7 @@ bool api_param_long(struct api_call *call, const char *name, long def, long lo, 
 	return true;
 }
 
-/* Integer milliseconds since the epoch: digits only, optional minus. */
+/* Integer milliseconds since the epoch: digits only, 0 up to the end of year 9999. */
 static bool parse_ms(const char *v, int64_t *ret_us)
 {
 	long ms;

@@ -20,7 +20,7 @@
  * string that outlives the statement (a query argument). Caller-owned, no heap. */
 struct query_args {
 	const char *values[QUERY_MAX_ARGS];
-	char text[QUERY_MAX_ARGS][24];
+	char text[QUERY_MAX_ARGS][32]; /* %.17g of -4.9406564584124654e-324 is 24 bytes */
 	int n;
 };
 
@@ -47,7 +47,10 @@ bool query_page(struct api_call *call, struct query_page *ret);
 /* The list envelope: {"items": [...], "limit": L, "offset": O, "next_offset": N|null}. A list
  * statement is LIST_HEAD "<SELECT ... AS item ... ORDER BY ... LIMIT $1 + 1 OFFSET $2>"
  * LIST_TAIL with $1 the limit and $2 the offset (query_arg_long first); one row more than
- * the page says whether there is a next one. */
+ * the page says whether there is a next one. Items keep the inner ORDER BY: row_number()
+ * OVER () numbers the rows as the subquery delivers them, which PostgreSQL keeps for a window
+ * without an order of its own (tests/browser/api.mjs pages through lists 7 at a time and
+ * finds every item once). */
 #define LIST_HEAD                                                                                  \
 	"SELECT json_build_object('items', coalesce(json_agg(p.item ORDER BY p.rn) "               \
 	"FILTER (WHERE p.rn <= $1::int), '[]'), 'limit', $1::int, 'offset', $2::int, "             \

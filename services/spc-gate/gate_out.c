@@ -347,7 +347,7 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 
 	Cellthread__V1__Alert alert = CELLTHREAD__V1__ALERT__INIT;
 	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
-	char event_id[48], object_id[256];
+	char event_id[48], object_id[200]; /* alert-router takes object IDs under 200 bytes */
 	derive_id(event_id, sizeof(event_id), "e-", alert_id, NULL, NULL);
 	header.event_id = event_id;
 	header.producer = g->producer;
@@ -386,8 +386,15 @@ void gate_on_signal(void *ctx, const struct gate_signal *s, const Cellthread__V1
 	 * the same rule are two alerts at the router, a rule breaking again on one chart is a
 	 * repeat. Its position is part of the name: one chart definition runs at every site, line
 	 * and station it matches, and the router's identity is source, code and object alone. */
-	snprintf(object_id, sizeof(object_id), "%s/%s/%s/%s", chart->site, chart->line,
-	         chart->station, s->def->chart_id);
+	if (snprintf(object_id, sizeof(object_id), "%s/%s/%s/%s", chart->site, chart->line,
+	             chart->station, s->def->chart_id) >= (int)sizeof(object_id)) {
+		/* IDs that long are legal but rare; a cut name could collide, the chart's
+		 * cannot be too long (48). */
+		ct_warn("alert object %s/%s/%s/%s is longer than the router takes; named %s",
+		        chart->site, chart->line, chart->station, s->def->chart_id,
+		        s->def->chart_id);
+		snprintf(object_id, sizeof(object_id), "%s", s->def->chart_id);
+	}
 	alert.object_kind = (char *)"characteristic";
 	alert.object_id = object_id;
 	alert.value = s->statistic;

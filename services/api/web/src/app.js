@@ -515,6 +515,7 @@ class Overview {
 	constructor(root, params) {
 		this.root = root;
 		this.sl = siteLine(params);
+		this.named = params.has('site'); /* else a remembered or the default site */
 		this.data = null;
 		this.verdicts = new Map(); /* station -> its last live verdict {unit_id, verdict} */
 		this.render = throttle(() => this.draw());
@@ -534,6 +535,7 @@ class Overview {
 		this.draw();
 	}
 	close() {
+		this.closed = true;
 		this.feed.close();
 		clearInterval(this.tick);
 		this.render.cancel();
@@ -542,6 +544,17 @@ class Overview {
 
 	async backfill() {
 		this.data = await api('overview?' + qs(this.sl));
+		/* A plant whose site is not the remembered or default one: open on the first line
+		 * that has stations, once, instead of an empty page. */
+		if (!this.named && this.data.stations.length === 0) {
+			this.named = true;
+			const any = await api('stations');
+			const first = any.items && any.items[0];
+			if (first && !this.closed) {
+				location.hash = '#/overview?' + qs({ site: first.site, line: first.line });
+				return;
+			}
+		}
 		this.draw();
 	}
 
