@@ -190,14 +190,22 @@ ensure_packages() {
 		return 0
 	fi
 	mapfile -t missing < <(missing_packages)
-	((${#missing[@]} == 0)) && return 0
+	install_missing "missing packages" "${missing[@]}"
+}
+
+# install_missing WHAT PACKAGE...: as root installs the packages with apt-get; otherwise says
+# WHAT is missing, prints the command to run and fails. Nothing to do without packages.
+install_missing() {
+	local what=$1
+	shift
+	(($# == 0)) && return 0
 	if is_root; then
-		note "installing: ${missing[*]}"
+		note "installing: $*"
 		apt-get update
-		DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
 	else
-		note "missing packages: ${missing[*]}"
-		printf 'run:\n  sudo apt-get update && sudo apt-get install -y %s\n' "${missing[*]}" >&2
+		note "$what: $*"
+		printf 'run:\n  sudo apt-get update && sudo apt-get install -y %s\n' "$*" >&2
 		exit 1
 	fi
 }
@@ -212,16 +220,7 @@ ensure_commands() {
 		missing+=(nodejs npm)
 	fi
 	command -v curl >/dev/null || missing+=(curl)
-	((${#missing[@]} == 0)) && return 0
-	if is_root; then
-		note "installing: ${missing[*]}"
-		apt-get update
-		DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-	else
-		note "missing commands; their packages: ${missing[*]}"
-		printf 'run:\n  sudo apt-get update && sudo apt-get install -y %s\n' "${missing[*]}" >&2
-		exit 1
-	fi
+	install_missing "missing commands; their packages" "${missing[@]}"
 }
 
 # ---- small helpers -------------------------------------------------------------------
