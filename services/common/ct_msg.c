@@ -25,6 +25,10 @@ const ProtobufCMessageDescriptor *ct_msg_descriptor(enum ct_topic_kind kind)
 		return &cellthread__v1__station_command__descriptor;
 	case CT_KIND_ALERT:
 		return &cellthread__v1__alert__descriptor;
+	case CT_KIND_STATE:
+		return &cellthread__v1__station_state__descriptor;
+	case CT_KIND_ACK:
+		return &cellthread__v1__command_ack__descriptor;
 	case CT_KIND_UNKNOWN:
 		break;
 	}

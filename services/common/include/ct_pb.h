@@ -11,6 +11,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "cellthread/v1/control.pb-c.h"
+#include "cellthread/v1/oee.pb-c.h"
 #include "cellthread/v1/thread.pb-c.h"
 
 /* Decodes buf into a new message of type desc. Returns CT_OK, CT_ERR_TOO_BIG or

@@ -27,6 +27,8 @@ enum ct_topic_kind {
 	CT_KIND_VERDICT,   /* Verdict */
 	CT_KIND_COMMAND,   /* StationCommand */
 	CT_KIND_ALERT,     /* Alert */
+	CT_KIND_STATE,     /* StationState (oee.proto) */
+	CT_KIND_ACK,       /* CommandAck (oee.proto) */
 };
 
 enum ct_topic_encoding { CT_ENC_UNKNOWN = 0, CT_ENC_PROTOBUF, CT_ENC_JSON };
