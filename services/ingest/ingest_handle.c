@@ -212,9 +212,12 @@ static int decode(const struct ct_topic *where, const uint8_t *payload, size_t l
 		case CT_KIND_TELEMETRY:
 			return ct_json_telemetry((const char *)payload, len,
 			                         (Cellthread__V1__Telemetry **)ret, err, err_len);
-		default:
+		case CT_KIND_GENEALOGY:
 			return ct_json_genealogy((const char *)payload, len,
 			                         (Cellthread__V1__Genealogy **)ret, err, err_len);
+		default:
+			return ct_set_error(err, err_len, CT_ERR_DECODE, "no JSON form for %s",
+			                    ct_topic_kind_name(where->kind));
 		}
 	}
 	desc = ct_msg_descriptor(where->kind);
@@ -242,12 +245,51 @@ static int handle_lot_status(struct ingest *in, const char *topic, const uint8_t
 	return CT_OK;
 }
 
+/* Checks a decoded single message (every kind but result) by its kind; its header in
+ * *ret_header. Contract as ingest_check_telemetry. */
+static int check_single(struct ingest *in, const struct ct_topic *where, ProtobufCMessage *msg,
+                        Cellthread__V1__Header **ret_header, int *ret_reason, char *err,
+                        size_t err_len)
+{
+	int64_t now = ct_now_us();
+	int rc;
+
+	switch (where->kind) {
+	case CT_KIND_TELEMETRY: {
+		Cellthread__V1__Telemetry *m = (Cellthread__V1__Telemetry *)msg;
+		rc = ingest_check_telemetry(m, where, now, &in->limits, ret_reason, err, err_len);
+		*ret_header = m->header;
+		return rc;
+	}
+	case CT_KIND_GENEALOGY: {
+		Cellthread__V1__Genealogy *m = (Cellthread__V1__Genealogy *)msg;
+		rc = ingest_check_genealogy(m, where, now, &in->limits, ret_reason, err, err_len);
+		*ret_header = m->header;
+		return rc;
+	}
+	case CT_KIND_STATE: {
+		Cellthread__V1__StationState *m = (Cellthread__V1__StationState *)msg;
+		rc = ingest_check_state(m, where, now, &in->limits, ret_reason, err, err_len);
+		*ret_header = m->header;
+		return rc;
+	}
+	default: {
+		Cellthread__V1__CommandAck *m = (Cellthread__V1__CommandAck *)msg;
+		rc = ingest_check_ack(m, where, now, &in->limits, ret_reason, err, err_len);
+		*ret_header = m->header;
+		return rc;
+	}
+	}
+}
+
 /* Handles one received message. Returns CT_OK when it was published or dead-lettered;
  * an error only when publishing itself failed (the batch is then retried). */
 static int handle_message(struct ingest *in, const char *topic, const uint8_t *payload, size_t len)
 {
 	struct ct_topic where;
 	ProtobufCMessage *msg = NULL;
+	Cellthread__V1__Header *header = NULL;
+	char plant_topic[CT_TOPIC_MAX];
 	char err[512];
 	size_t max_len = (size_t)in->cfg.max_payload_kib * 1024;
 	bool seen = false, conflict = false;
@@ -266,10 +308,18 @@ static int handle_message(struct ingest *in, const char *topic, const uint8_t *p
 		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
 		                   "not an edge topic", payload, len);
 	if (where.kind != CT_KIND_RESULT && where.kind != CT_KIND_TELEMETRY &&
-	    where.kind != CT_KIND_GENEALOGY)
+	    where.kind != CT_KIND_GENEALOGY && where.kind != CT_KIND_STATE &&
+	    where.kind != CT_KIND_ACK)
+		return dead_letter(
+		        in, topic, CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
+		        "ingest accepts result, telemetry, genealogy, state and ack", payload, len);
+	/* States and acks come from gateways that already speak protobuf to receive commands;
+	 * their JSON form is not defined (JSON.md), so it is refused rather than guessed. */
+	if (where.encoding == CT_ENC_JSON &&
+	    (where.kind == CT_KIND_STATE || where.kind == CT_KIND_ACK))
 		return dead_letter(in, topic,
-		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
-		                   "ingest accepts result, telemetry and genealogy", payload, len);
+		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE,
+		                   "state and ack: protobuf only", payload, len);
 	if (len > max_len) {
 		snprintf(err, sizeof(err), "payload of %zu bytes exceeds the limit of %zu", len,
 		         max_len);
@@ -284,47 +334,33 @@ static int handle_message(struct ingest *in, const char *topic, const uint8_t *p
 	if (where.kind == CT_KIND_RESULT) {
 		rc = handle_results(in, topic, &where, (Cellthread__V1__StationResultBatch *)msg,
 		                    payload, len);
-	} else {
-		char plant_topic[CT_TOPIC_MAX];
-		const Cellthread__V1__Header *header;
-		if (where.kind == CT_KIND_TELEMETRY)
-			rc = ingest_check_telemetry((Cellthread__V1__Telemetry *)msg, &where,
-			                            ct_now_us(), &in->limits, &why, err,
-			                            sizeof(err));
-		else
-			rc = ingest_check_genealogy((Cellthread__V1__Genealogy *)msg, &where,
-			                            ct_now_us(), &in->limits, &why, err,
-			                            sizeof(err));
-		if (rc != CT_OK) {
-			rc = dead_letter(in, topic, why, err, payload, len);
-			goto out;
-		}
-		header = where.kind == CT_KIND_TELEMETRY
-		                 ? ((Cellthread__V1__Telemetry *)msg)->header
-		                 : ((Cellthread__V1__Genealogy *)msg)->header;
-		if ((rc = seen_before(in, msg, (Cellthread__V1__Header *)header, &seen,
-		                      &conflict)) != CT_OK)
-			goto out;
-		if (seen && conflict) {
-			snprintf(err, sizeof(err), CONFLICT_REASON, header->event_id);
-			in->conflicts++;
-			rc = dead_letter(
-			        in, topic,
-			        CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_CONFLICT,
-			        err, payload, len);
-			goto out;
-		}
-		if (seen) {
-			in->duplicates++;
-			goto out;
-		}
-		rc = ct_topic_plant(plant_topic, sizeof(plant_topic), where.site, where.line,
-		                    where.station, where.kind);
-		if (rc == CT_OK)
-			rc = publish_message(in, plant_topic, msg);
-		if (rc == CT_OK)
-			in->accepted++;
+		goto out;
 	}
+	if ((rc = check_single(in, &where, msg, &header, &why, err, sizeof(err))) != CT_OK) {
+		if (rc == CT_ERR_INVALID)
+			rc = dead_letter(in, topic, why, err, payload, len);
+		goto out;
+	}
+	if ((rc = seen_before(in, msg, header, &seen, &conflict)) != CT_OK)
+		goto out;
+	if (seen && conflict) {
+		snprintf(err, sizeof(err), CONFLICT_REASON, header->event_id);
+		in->conflicts++;
+		rc = dead_letter(in, topic,
+		                 CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_CONFLICT,
+		                 err, payload, len);
+		goto out;
+	}
+	if (seen) {
+		in->duplicates++;
+		goto out;
+	}
+	rc = ct_topic_plant(plant_topic, sizeof(plant_topic), where.site, where.line, where.station,
+	                    where.kind);
+	if (rc == CT_OK)
+		rc = publish_message(in, plant_topic, msg);
+	if (rc == CT_OK)
+		in->accepted++;
 out:
 	ct_pb_free(msg);
 	return rc;

@@ -31,6 +31,7 @@
 #define NAME_MAX_LEN  64 /* characteristic, parameter, quantity, signal and curve names */
 #define UNIT_MAX_LEN  16 /* units of measure */
 #define LABEL_MAX_LEN 64 /* material names, child positions */
+#define CODE_MAX_LEN  64 /* codes of the reason tree (table oee_reason) */
 #define PATH_LEN      128
 #define SHOWN_LEN     40 /* room for a quoted, shortened value in a reason */
 
@@ -39,6 +40,10 @@
 #define RESULT_CODE_MAX  CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_ABORTED
 #define SEVERITY_MAX     CELLTHREAD__V1__SEVERITY__SEVERITY_CRITICAL
 #define RELATION_MAX     CELLTHREAD__V1__GENEALOGY_RELATION__GENEALOGY_RELATION_DISASSEMBLY
+#define STATE_PLANNED    CELLTHREAD__V1__STATION_STATE_KIND__STATION_STATE_PLANNED_DOWNTIME
+#define STATE_UNPLANNED  CELLTHREAD__V1__STATION_STATE_KIND__STATION_STATE_UNPLANNED_DOWNTIME
+#define STATE_UNKNOWN    CELLTHREAD__V1__STATION_STATE_KIND__STATION_STATE_UNKNOWN_STOP
+#define ACK_STATUS_MAX   CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_EXPIRED
 
 /* The state of one check: its inputs and where the first failure goes. */
 struct check {
@@ -979,6 +984,151 @@ int ingest_check_genealogy(Cellthread__V1__Genealogy *msg, const struct ct_topic
 	}
 	if (is_empty(msg->header->event_id)) {
 		if (derive_genealogy_id(msg, derived) != CT_OK || (owned = strdup(derived)) == NULL)
+			return CT_ERR_NOMEM;
+	}
+	normalise_header(msg->header, owned);
+	return CT_OK;
+}
+
+/* True for 1-64 characters from [A-Za-z0-9._-]: a code of the reason tree. No ':' (unlike an
+ * ID), since the tree's codes are dotted paths shown and typed by people. */
+static bool is_reason_code(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= CODE_MAX_LEN)
+			return false;
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	}
+	return i > 0;
+}
+
+/* since_us: set, and not beyond the clock-skew limit. Not bounded in the past (unlike
+ * check_time): a station idle for two months resends its state with the true start. */
+static int check_since(struct check *c, int64_t t)
+{
+	uint64_t future = c->limits->max_future_us > 0 ? (uint64_t)c->limits->max_future_us : 0;
+	uint64_t diff;
+
+	if (t <= 0)
+		return fail(c, REASON_INVALID, "", "since_us", t == 0 ? "missing" : "negative");
+	if (t > c->now_us) {
+		diff = (uint64_t)t - (uint64_t)c->now_us;
+		if (diff > future)
+			return fail(c, REASON_CLOCK, "", "since_us",
+			            "%" PRId64 " is %.3f s in the future (limit %.0f s)", t,
+			            (double)diff / 1e6, (double)future / 1e6);
+	}
+	return CT_OK;
+}
+
+static int check_state(struct check *c, const Cellthread__V1__StationState *m,
+                       const struct ct_topic *topic)
+{
+	char buf[SHOWN_LEN];
+	int rc;
+
+	if ((rc = check_header(c, "", m->header)) != CT_OK)
+		return rc;
+	/* Two states of one station may share every field but the ID (a stop and a restart in
+	 * the same microsecond), so none is derived: only the sender can tell them apart. */
+	if (is_empty(m->header->event_id))
+		return fail(c, REASON_INVALID, "header", "event_id",
+		            "missing (a station state needs its sender's event ID)");
+	if ((rc = check_location(c, "", m->site, m->line, "station", m->station, topic)) != CT_OK)
+		return rc;
+	if (m->state == STATE_UNKNOWN)
+		return fail(c, REASON_INVALID, "", "state",
+		            "UNKNOWN_STOP is derived by ct-oee, not sent by stations");
+	if ((rc = check_enum(c, "", "state", (int)m->state, STATE_UNPLANNED, true)) != CT_OK)
+		return rc;
+	if (is_empty(m->reason_code)) {
+		if (m->state == STATE_PLANNED || m->state == STATE_UNPLANNED)
+			return fail(c, REASON_INVALID, "", "reason_code",
+			            "missing (required for planned and unplanned downtime)");
+	} else if (!is_reason_code(m->reason_code)) {
+		return fail(c, REASON_INVALID, "", "reason_code",
+		            "not a valid reason code (1-64 characters from [A-Za-z0-9._-]): %s",
+		            shown(m->reason_code, buf, sizeof(buf)));
+	}
+	if ((rc = check_text(c, "", "reason_text", m->reason_text, c->limits->max_text, false,
+	                     false)) != CT_OK)
+		return rc;
+	if ((rc = check_since(c, m->since_us)) != CT_OK)
+		return rc;
+	if ((rc = check_id(c, "", "recipe", m->recipe, false)) != CT_OK)
+		return rc;
+	if (m->recipe_version < 0)
+		return fail(c, REASON_INVALID, "", "recipe_version", "negative (%" PRId32 ")",
+		            m->recipe_version);
+	if ((rc = check_id(c, "", "asset", m->asset, false)) != CT_OK)
+		return rc;
+	return check_quantity(c, "", "rate_per_hour", m->rate_per_hour);
+}
+
+int ingest_check_state(Cellthread__V1__StationState *msg, const struct ct_topic *topic,
+                       int64_t now_us, const struct ingest_limits *limits, int *ret_reason,
+                       char *err, size_t err_len)
+{
+	struct check c = {limits, now_us, REASON_INVALID, err, err_len};
+	int rc;
+
+	if ((rc = check_state(&c, msg, topic)) != CT_OK) {
+		*ret_reason = c.reason;
+		return rc;
+	}
+	normalise_header(msg->header, NULL);
+	return CT_OK;
+}
+
+static int check_ack(struct check *c, const Cellthread__V1__CommandAck *m,
+                     const struct ct_topic *topic)
+{
+	int rc;
+
+	if ((rc = check_header(c, "", m->header)) != CT_OK)
+		return rc;
+	if ((rc = check_location(c, "", m->site, m->line, "station", m->station, topic)) != CT_OK)
+		return rc;
+	if ((rc = check_id(c, "", "command_event_id", m->command_event_id, true)) != CT_OK)
+		return rc;
+	if ((rc = check_enum(c, "", "status", (int)m->status, ACK_STATUS_MAX, true)) != CT_OK)
+		return rc;
+	if ((rc = check_text(c, "", "detail", m->detail, c->limits->max_text, false, false)) !=
+	    CT_OK)
+		return rc;
+	return check_time(c, "", "acked_at_us", m->acked_at_us, false);
+}
+
+static int derive_ack_id(const Cellthread__V1__CommandAck *m, char *buf)
+{
+	const char *parts[5];
+
+	parts[0] = "ack";
+	parts[1] = m->site;
+	parts[2] = m->line;
+	parts[3] = m->station;
+	parts[4] = m->command_event_id;
+	return ct_id_derive(buf, INGEST_DERIVED_ID_LEN, "d-", parts, 5);
+}
+
+int ingest_check_ack(Cellthread__V1__CommandAck *msg, const struct ct_topic *topic, int64_t now_us,
+                     const struct ingest_limits *limits, int *ret_reason, char *err, size_t err_len)
+{
+	struct check c = {limits, now_us, REASON_INVALID, err, err_len};
+	char derived[INGEST_DERIVED_ID_LEN];
+	char *owned = NULL;
+	int rc;
+
+	if ((rc = check_ack(&c, msg, topic)) != CT_OK) {
+		*ret_reason = c.reason;
+		return rc;
+	}
+	if (is_empty(msg->header->event_id)) {
+		if (derive_ack_id(msg, derived) != CT_OK || (owned = strdup(derived)) == NULL)
 			return CT_ERR_NOMEM;
 	}
 	normalise_header(msg->header, owned);

@@ -15,7 +15,10 @@
  *   telemetry: "telemetry|{site}|{line}|{asset}|{first_at_us}|{signal name}|{signal name}..."
  *              (first_at_us: the earliest sample time of the message, signals in message order)
  *   genealogy: "genealogy|{parent_unit_id}|{assembled_at_us}"
- * with times in decimal, so a gateway that resends the same visit is stored once. */
+ *   ack:       "ack|{site}|{line}|{station}|{command_event_id}"
+ * with times in decimal, so a gateway that resends the same visit is stored once. A station
+ * state has no derived ID: its sender must name it (two states of one station at the same
+ * instant are legitimate and only the sender can tell them apart). */
 #ifndef INGEST_VALIDATE_H
 #define INGEST_VALIDATE_H
 
@@ -89,5 +92,24 @@ int ingest_check_telemetry(Cellthread__V1__Telemetry *msg, const struct ct_topic
 int ingest_check_genealogy(Cellthread__V1__Genealogy *msg, const struct ct_topic *topic,
                            int64_t now_us, const struct ingest_limits *limits, int *ret_reason,
                            char *err, size_t err_len);
+
+/* Checks one station state (oee.proto), as ingest_check_result_batch does. The topic's site,
+ * line and station must match; header.event_id is required (no derived ID); state is 1..6
+ * (UNKNOWN_STOP, 7, is refused: only ct-oee derives it); reason_code is required for
+ * PLANNED_DOWNTIME and UNPLANNED_DOWNTIME and, when given, 1-64 characters from
+ * [A-Za-z0-9._-]; since_us > 0 and not later than now + max_future_us (no lower bound: a
+ * station may have been in its state for longer than max_past_us); rate_per_hour finite and
+ * not negative; recipe_version not negative. */
+int ingest_check_state(Cellthread__V1__StationState *msg, const struct ct_topic *topic,
+                       int64_t now_us, const struct ingest_limits *limits, int *ret_reason,
+                       char *err, size_t err_len);
+
+/* Checks and normalises one command acknowledgement (oee.proto), as ingest_check_result_batch
+ * does. The topic's site, line and station must match; command_event_id is required (an ID);
+ * status is 1..3; acked_at_us within the clock bounds; an empty header.event_id gets the
+ * derived one above. */
+int ingest_check_ack(Cellthread__V1__CommandAck *msg, const struct ct_topic *topic, int64_t now_us,
+                     const struct ingest_limits *limits, int *ret_reason, char *err,
+                     size_t err_len);
 
 #endif

@@ -1,5 +1,6 @@
 /* Fuzz target: protobuf input as ingest receives it. Unpack as each edge message, validate,
- * and encode to the JSON form; nothing may crash or leak whatever the bytes. */
+ * and encode to the JSON form (states and acks have none: validated only); nothing may crash
+ * or leak whatever the bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -42,6 +43,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(ct_json_encode_genealogy((void *)msg));
 		ingest_check_genealogy((void *)msg, NULL, FUZZ_NOW_US, &limits, &reason, err,
 		                       sizeof(err));
+		ct_pb_free(msg);
+	}
+	if (ct_pb_unpack(&cellthread__v1__station_state__descriptor, data, size, 1 << 20, &msg) ==
+	    CT_OK) {
+		ingest_check_state((void *)msg, size & 1 ? &topic : NULL, FUZZ_NOW_US, &limits,
+		                   &reason, err, sizeof(err));
+		ct_pb_free(msg);
+	}
+	if (ct_pb_unpack(&cellthread__v1__command_ack__descriptor, data, size, 1 << 20, &msg) ==
+	    CT_OK) {
+		ingest_check_ack((void *)msg, size & 1 ? &topic : NULL, FUZZ_NOW_US, &limits,
+		                 &reason, err, sizeof(err));
 		ct_pb_free(msg);
 	}
 	return 0;
