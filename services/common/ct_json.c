@@ -1,4 +1,5 @@
-/* ct_json: JSON <-> protobuf-c mapping of StationResultBatch, Telemetry and Genealogy.
+/* ct_json: JSON <-> protobuf-c mapping of StationResultBatch, Telemetry, Genealogy,
+ * StationState and CommandAck.
  *
  * The mapping is driven by the protobuf-c descriptors rather than written out per message: a
  * JSON key is looked up as a field name of the message being filled, and the field's type and
@@ -12,8 +13,9 @@
  * takes an RFC 3339 string), the flattened header, and Parameter's has_setpoint (implied by the
  * presence of "setpoint").
  *
- * Only the field types the cellthread protos use are supported (string, int64, uint32, double,
- * bool, enum, message; singular proto3 or repeated); anything else is reported, not guessed. */
+ * Only the field types the cellthread protos use are supported (string, int64, int32, uint32,
+ * double, bool, enum, message; singular proto3 or repeated); anything else is reported, not
+ * guessed. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -226,6 +228,16 @@ static int decode_value(struct decoder *d, json_t *v, const ProtobufCFieldDescri
 			return decode_fail(d, "expected an integer, got %s", json_type_name(v));
 		*(int64_t *)slot = (int64_t)json_integer_value(v);
 		return CT_OK;
+	case PROTOBUF_C_TYPE_INT32:
+		if (!json_is_integer(v))
+			return decode_fail(d, "expected an integer, got %s", json_type_name(v));
+		i = json_integer_value(v);
+		if (i < INT32_MIN || i > INT32_MAX)
+			return decode_fail(
+			        d, "%" JSON_INTEGER_FORMAT " out of range %" PRId32 "..%" PRId32, i,
+			        INT32_MIN, INT32_MAX);
+		*(int32_t *)slot = (int32_t)i;
+		return CT_OK;
 	case PROTOBUF_C_TYPE_UINT32:
 		if (!json_is_integer(v))
 			return decode_fail(d, "expected an integer, got %s", json_type_name(v));
@@ -283,6 +295,8 @@ static size_t element_size(const ProtobufCFieldDescriptor *f)
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_INT64:
 		return sizeof(int64_t);
+	case PROTOBUF_C_TYPE_INT32:
+		return sizeof(int32_t);
 	case PROTOBUF_C_TYPE_UINT32:
 		return sizeof(uint32_t);
 	case PROTOBUF_C_TYPE_DOUBLE:
@@ -368,8 +382,8 @@ static int finish_parameter(struct decoder *d, Cellthread__V1__Parameter *p,
 	return rc;
 }
 
-/* The Header field of a top-level message (result, telemetry, genealogy), whose fields may
- * also be given flattened into the message's own object; NULL for other messages. */
+/* The Header field of a top-level message (result, telemetry, genealogy, state, ack), whose fields
+ * may also be given flattened into the message's own object; NULL for other messages. */
 static const ProtobufCFieldDescriptor *header_field(const ProtobufCMessageDescriptor *desc)
 {
 	const ProtobufCFieldDescriptor *f;
@@ -633,6 +647,32 @@ int ct_json_genealogy(const char *buf, size_t len, Cellthread__V1__Genealogy **r
 	return rc;
 }
 
+int ct_json_state(const char *buf, size_t len, Cellthread__V1__StationState **ret, char *err,
+                  size_t err_len)
+{
+	ProtobufCMessage *msg = NULL;
+	int rc;
+
+	rc = decode_document(buf, len, &cellthread__v1__station_state__descriptor, &msg, err,
+	                     err_len);
+	if (rc == CT_OK)
+		*ret = (Cellthread__V1__StationState *)msg;
+	return rc;
+}
+
+int ct_json_ack(const char *buf, size_t len, Cellthread__V1__CommandAck **ret, char *err,
+                size_t err_len)
+{
+	ProtobufCMessage *msg = NULL;
+	int rc;
+
+	rc = decode_document(buf, len, &cellthread__v1__command_ack__descriptor, &msg, err,
+	                     err_len);
+	if (rc == CT_OK)
+		*ret = (Cellthread__V1__CommandAck *)msg;
+	return rc;
+}
+
 static json_t *encode_message(const ProtobufCMessage *msg, int *digits);
 
 /* The fewest significant digits, 15 to 17, that print v so it reads back as the same double:
@@ -662,6 +702,8 @@ static json_t *encode_value(const ProtobufCFieldDescriptor *f, const void *slot,
 		return json_string(*(char *const *)slot);
 	case PROTOBUF_C_TYPE_INT64:
 		return json_integer((json_int_t) * (const int64_t *)slot);
+	case PROTOBUF_C_TYPE_INT32:
+		return json_integer((json_int_t) * (const int32_t *)slot);
 	case PROTOBUF_C_TYPE_UINT32:
 		return json_integer((json_int_t) * (const uint32_t *)slot);
 	case PROTOBUF_C_TYPE_DOUBLE:
@@ -794,6 +836,16 @@ char *ct_json_encode_telemetry(const Cellthread__V1__Telemetry *msg)
 }
 
 char *ct_json_encode_genealogy(const Cellthread__V1__Genealogy *msg)
+{
+	return encode_document(&msg->base);
+}
+
+char *ct_json_encode_state(const Cellthread__V1__StationState *msg)
+{
+	return encode_document(&msg->base);
+}
+
+char *ct_json_encode_ack(const Cellthread__V1__CommandAck *msg)
 {
 	return encode_document(&msg->base);
 }

@@ -74,6 +74,19 @@ static const char *const command_kind_names[] = {NULL, "slow", "stop", "resume",
 
 static const char *const lot_state_names[] = {NULL, "released", "held", "quarantined"};
 
+static const char *const station_state_names[] = {
+        NULL,
+        "producing",
+        "idle",
+        "starved",
+        "blocked",
+        "planned_downtime",
+        "unplanned_downtime",
+        "unknown_stop",
+};
+
+static const char *const command_ack_status_names[] = {NULL, "accepted", "rejected", "expired"};
+
 #define ENUM_NAMES(desc, names)                                                                    \
 	{                                                                                          \
 		&(desc), (names), sizeof(names) / sizeof((names)[0])                               \
@@ -91,9 +104,14 @@ static const struct enum_names command_kinds =
         ENUM_NAMES(cellthread__v1__command_kind__descriptor, command_kind_names);
 static const struct enum_names lot_states =
         ENUM_NAMES(cellthread__v1__lot_state__descriptor, lot_state_names);
+static const struct enum_names station_states =
+        ENUM_NAMES(cellthread__v1__station_state_kind__descriptor, station_state_names);
+static const struct enum_names command_ack_statuses =
+        ENUM_NAMES(cellthread__v1__command_ack_status__descriptor, command_ack_status_names);
 
 static const struct enum_names *const enum_tables[] = {
-        &unit_kinds, &station_types, &result_codes, &severities, &command_kinds, &lot_states,
+        &unit_kinds,    &station_types, &result_codes,   &severities,
+        &command_kinds, &lot_states,    &station_states, &command_ack_statuses,
 };
 
 static const struct enum_names *enum_table(const ProtobufCEnumDescriptor *desc)
@@ -185,4 +203,26 @@ int ct_result_code_from_name(const char *name, int *ret_value)
 int ct_severity_from_name(const char *name, int *ret_value)
 {
 	return ct_enum_from_short_name(&cellthread__v1__severity__descriptor, name, ret_value);
+}
+
+const char *ct_station_state_name(int state)
+{
+	return ct_enum_short_name(&cellthread__v1__station_state_kind__descriptor, state);
+}
+
+const char *ct_command_ack_status_name(int status)
+{
+	return ct_enum_short_name(&cellthread__v1__command_ack_status__descriptor, status);
+}
+
+int ct_station_state_from_name(const char *name, int *ret_value)
+{
+	return ct_enum_from_short_name(&cellthread__v1__station_state_kind__descriptor, name,
+	                               ret_value);
+}
+
+int ct_command_ack_status_from_name(const char *name, int *ret_value)
+{
+	return ct_enum_from_short_name(&cellthread__v1__command_ack_status__descriptor, name,
+	                               ret_value);
 }

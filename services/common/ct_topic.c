@@ -8,10 +8,14 @@
 #include "ct_error.h"
 
 static const char *const kind_names[] = {
-        [CT_KIND_UNKNOWN] = "unknown",     [CT_KIND_RESULT] = "result",
-        [CT_KIND_TELEMETRY] = "telemetry", [CT_KIND_GENEALOGY] = "genealogy",
-        [CT_KIND_VERDICT] = "verdict",     [CT_KIND_COMMAND] = "command",
-        [CT_KIND_ALERT] = "alert",         [CT_KIND_STATE] = "state",
+        [CT_KIND_UNKNOWN] = "unknown",
+        [CT_KIND_RESULT] = "result",
+        [CT_KIND_TELEMETRY] = "telemetry",
+        [CT_KIND_GENEALOGY] = "genealogy",
+        [CT_KIND_VERDICT] = "verdict",
+        [CT_KIND_COMMAND] = "command",
+        [CT_KIND_ALERT] = "alert",
+        [CT_KIND_STATE] = "state",
         [CT_KIND_ACK] = "ack",
 };
 

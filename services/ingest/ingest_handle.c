@@ -215,6 +215,12 @@ static int decode(const struct ct_topic *where, const uint8_t *payload, size_t l
 		case CT_KIND_GENEALOGY:
 			return ct_json_genealogy((const char *)payload, len,
 			                         (Cellthread__V1__Genealogy **)ret, err, err_len);
+		case CT_KIND_STATE:
+			return ct_json_state((const char *)payload, len,
+			                     (Cellthread__V1__StationState **)ret, err, err_len);
+		case CT_KIND_ACK:
+			return ct_json_ack((const char *)payload, len,
+			                   (Cellthread__V1__CommandAck **)ret, err, err_len);
 		default:
 			return ct_set_error(err, err_len, CT_ERR_DECODE, "no JSON form for %s",
 			                    ct_topic_kind_name(where->kind));
@@ -313,13 +319,6 @@ static int handle_message(struct ingest *in, const char *topic, const uint8_t *p
 		return dead_letter(
 		        in, topic, CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_TOPIC,
 		        "ingest accepts result, telemetry, genealogy, state and ack", payload, len);
-	/* States and acks come from gateways that already speak protobuf to receive commands;
-	 * their JSON form is not defined (JSON.md), so it is refused rather than guessed. */
-	if (where.encoding == CT_ENC_JSON &&
-	    (where.kind == CT_KIND_STATE || where.kind == CT_KIND_ACK))
-		return dead_letter(in, topic,
-		                   CELLTHREAD__V1__DEAD_LETTER_REASON__DEAD_LETTER_REASON_DECODE,
-		                   "state and ack: protobuf only", payload, len);
 	if (len > max_len) {
 		snprintf(err, sizeof(err), "payload of %zu bytes exceeds the limit of %zu", len,
 		         max_len);

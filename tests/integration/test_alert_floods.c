@@ -449,7 +449,8 @@ static void test_chatter_auto_shelve(void **state)
 			sentinel_seen = true;
 		} else {
 			assert_true(chat_seen < 4);
-			alert_it_expect(o, "alert", chat_seen % 2 == 0 ? "RAISE" : "CLEAR", "CHAT_X");
+			alert_it_expect(o, "alert", chat_seen % 2 == 0 ? "RAISE" : "CLEAR",
+			                "CHAT_X");
 			assert_string_equal(alert_it_jstr(o, "alert_id"), ids[chat_seen / 2]);
 			chat_seen++;
 		}

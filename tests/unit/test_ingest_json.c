@@ -4,9 +4,9 @@
  * results, all enums, parameters with and without setpoints, curves, awkward doubles), goes
  * to JSON and back, and compares field by field, doubles bit for bit. The rest are table-driven
  * decode cases: time forms, header forms, strictness (unknown keys, types, ranges, enums) and
- * the exact error texts users will see. Fixtures use ' for " to stay readable. When built with
- * INGEST_JSON_MD="path/to/services/ingest/JSON.md", every example there must decode and pass
- * validation too. */
+ * the exact error texts users will see; the same for StationState and CommandAck. Fixtures use '
+ * for " to stay readable. When built with INGEST_JSON_MD="path/to/services/ingest/JSON.md", every
+ * example there must decode and pass validation too. */
 #include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
@@ -559,6 +559,299 @@ static void test_round_trip_genealogy(void **state)
 	free_msg(back);
 }
 
+/* FILL-01 down for a pump breakdown: every field of StationState, times in both forms. */
+static const char state_fixture[] =
+        "{'header': {'event_id': 'gw-fill-01:state:17', 'producer': 'gw-fill-01',"
+        "            'produced_at_us': 1795326888200000, 'schema_version': 1},"
+        " 'site': 'DE-BER', 'line': 'L2', 'station': 'FILL-01',"
+        " 'state': 'unplanned_downtime', 'reason_code': 'BREAKDOWN.FILL.PUMP',"
+        " 'reason_text': 'Dosierpumpe \u2014 Druck zu niedrig',"
+        " 'since': '2026-11-22T05:54:40.5Z', 'recipe': 'P45-NMC811',"
+        " 'recipe_version': 2147483647, 'asset': 'FILL-01.pump', 'rate_per_hour': 0.5}";
+
+/* The acknowledgement of a slow-down command, header flattened. */
+static const char ack_fixture[] =
+        "{'event_id': 'ack-spc-gate:cmd:42', 'producer': 'gw-fill-01',"
+        " 'produced_at': '2026-11-22T05:54:48.2Z',"
+        " 'site': 'DE-BER', 'line': 'L2', 'station': 'FILL-01',"
+        " 'command_event_id': 'spc-gate:cmd:42', 'status': 'rejected',"
+        " 'detail': 'rate below the machine minimum', 'acked_at_us': 1795326888100000}";
+
+static void test_round_trip_state(void **state)
+{
+	Cellthread__V1__StationState *m = NULL, *back = NULL;
+	char *text = fixture_text(state_fixture), *json, *json2, err[256] = "";
+
+	(void)state;
+	if (ct_json_state(text, strlen(text), &m, err, sizeof(err)) != CT_OK)
+		fail_msg("decode: %s", err);
+	assert_string_equal(m->header->event_id, "gw-fill-01:state:17");
+	assert_int_equal(m->header->produced_at_us, INT64_C(1795326888200000));
+	assert_string_equal(m->station, "FILL-01");
+	assert_int_equal(m->state,
+	                 CELLTHREAD__V1__STATION_STATE_KIND__STATION_STATE_UNPLANNED_DOWNTIME);
+	assert_string_equal(m->reason_code, "BREAKDOWN.FILL.PUMP");
+	assert_string_equal(m->reason_text, "Dosierpumpe \xe2\x80\x94 Druck zu niedrig");
+	assert_int_equal(m->since_us, INT64_C(1795326880500000));
+	assert_string_equal(m->recipe, "P45-NMC811");
+	assert_int_equal(m->recipe_version, INT32_MAX);
+	assert_string_equal(m->asset, "FILL-01.pump");
+	assert_same_double(m->rate_per_hour, 0.5);
+	json = ct_json_encode_state(m);
+	assert_non_null(json);
+	if (ct_json_state(json, strlen(json), &back, err, sizeof(err)) != CT_OK)
+		fail_msg("decode of encoded state: %s\n%s", err, json);
+	assert_same_wire(&m->base, &back->base);
+	json2 = ct_json_encode_state(back);
+	assert_non_null(json2);
+	assert_string_equal(json, json2);
+	free(json);
+	free(json2);
+	free(text);
+	free_msg(m);
+	free_msg(back);
+}
+
+static void test_round_trip_ack(void **state)
+{
+	Cellthread__V1__CommandAck *m = NULL, *back = NULL;
+	char *text = fixture_text(ack_fixture), *json, err[256] = "";
+
+	(void)state;
+	if (ct_json_ack(text, strlen(text), &m, err, sizeof(err)) != CT_OK)
+		fail_msg("decode: %s", err);
+	assert_string_equal(m->header->event_id, "ack-spc-gate:cmd:42");
+	assert_string_equal(m->header->producer, "gw-fill-01");
+	assert_int_equal(m->header->produced_at_us, INT64_C(1795326888200000));
+	assert_string_equal(m->command_event_id, "spc-gate:cmd:42");
+	assert_int_equal(m->status,
+	                 CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_REJECTED);
+	assert_string_equal(m->detail, "rate below the machine minimum");
+	assert_int_equal(m->acked_at_us, INT64_C(1795326888100000));
+	json = ct_json_encode_ack(m);
+	assert_non_null(json);
+	if (ct_json_ack(json, strlen(json), &back, err, sizeof(err)) != CT_OK)
+		fail_msg("decode of encoded ack: %s\n%s", err, json);
+	assert_same_wire(&m->base, &back->base);
+	free(json);
+	free(text);
+	free_msg(m);
+	free_msg(back);
+}
+
+/* The exact text of the encoders (what a JSON-speaking simulator would publish): defaults
+ * left out, int32 as a plain integer (negative too: validation, not JSON, refuses it), an
+ * enum value this build does not name as its number, NaN refused. */
+static void test_encode_state_and_ack_shape(void **state)
+{
+	Cellthread__V1__StationState st = CELLTHREAD__V1__STATION_STATE__INIT;
+	Cellthread__V1__CommandAck ack = CELLTHREAD__V1__COMMAND_ACK__INIT;
+	Cellthread__V1__Header h = CELLTHREAD__V1__HEADER__INIT;
+	char *text;
+
+	(void)state;
+	h.event_id = S("e1");
+	h.producer = S("linesim-L1");
+	h.produced_at_us = 5;
+	st.header = &h;
+	st.site = S("S1");
+	st.line = S("L1");
+	st.station = S("ST1");
+	st.state = CELLTHREAD__V1__STATION_STATE_KIND__STATION_STATE_PRODUCING;
+	st.since_us = 4;
+	st.recipe_version = -3;
+	st.rate_per_hour = 1200;
+	text = ct_json_encode_state(&st);
+	assert_non_null(text);
+	assert_string_equal(text, "{\"header\":{\"event_id\":\"e1\",\"producer\":\"linesim-L1\","
+	                          "\"produced_at_us\":5,\"schema_version\":0},\"site\":\"S1\","
+	                          "\"line\":\"L1\",\"station\":\"ST1\",\"state\":\"producing\","
+	                          "\"since_us\":4,\"recipe_version\":-3,\"rate_per_hour\":1200.0}");
+	free(text);
+	st.state = 42;
+	text = ct_json_encode_state(&st);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\"state\":42,"));
+	free(text);
+	st.rate_per_hour = NAN;
+	assert_null(ct_json_encode_state(&st));
+	ack.header = &h;
+	ack.site = S("S1");
+	ack.line = S("L1");
+	ack.station = S("ST1");
+	ack.command_event_id = S("c1");
+	ack.status = CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_EXPIRED;
+	ack.acked_at_us = 6;
+	text = ct_json_encode_ack(&ack);
+	assert_non_null(text);
+	assert_string_equal(text, "{\"header\":{\"event_id\":\"e1\",\"producer\":\"linesim-L1\","
+	                          "\"produced_at_us\":5,\"schema_version\":0},\"site\":\"S1\","
+	                          "\"line\":\"L1\",\"station\":\"ST1\",\"command_event_id\":\"c1\","
+	                          "\"status\":\"expired\",\"acked_at_us\":6}");
+	free(text);
+}
+
+struct kind_case {
+	const char *name;
+	bool ack;         /* decoded with ct_json_ack, else ct_json_state */
+	const char *json; /* ' for " */
+	const char *err;  /* the whole expected error text */
+};
+
+static const struct kind_case state_ack_cases[] = {
+        {"state: unknown key", false, "{'station': 'ST1', 'reason': 'x'}", "reason: unknown key"},
+        {"state: misspelt time", false, "{'since_s': 1}", "since_s: unknown key"},
+        {"state: unknown kind", false, "{'state': 'down'}",
+         "state: unknown value \"down\" (expected one of producing|idle|starved|blocked|"
+         "planned_downtime|unplanned_downtime|unknown_stop)"},
+        {"state: upper case", false, "{'state': 'PRODUCING'}",
+         "state: unknown value \"PRODUCING\" (expected one of producing|idle|starved|blocked|"
+         "planned_downtime|unplanned_downtime|unknown_stop)"},
+        {"state: proto name", false, "{'state': 'STATION_STATE_IDLE'}",
+         "state: unknown value \"STATION_STATE_IDLE\" (expected one of producing|idle|starved|"
+         "blocked|planned_downtime|unplanned_downtime|unknown_stop)"},
+        {"state: unspecified by name", false, "{'state': 'unspecified'}",
+         "state: unknown value \"unspecified\" (expected one of producing|idle|starved|"
+         "blocked|planned_downtime|unplanned_downtime|unknown_stop)"},
+        {"state: as a number", false, "{'state': 1}", "state: expected a string, got an integer"},
+        {"state: recipe_version as a string", false, "{'recipe_version': '7'}",
+         "recipe_version: expected an integer, got a string"},
+        {"state: recipe_version as a real", false, "{'recipe_version': 7.0}",
+         "recipe_version: expected an integer, got a real number"},
+        {"state: recipe_version above int32", false, "{'recipe_version': 2147483648}",
+         "recipe_version: 2147483648 out of range -2147483648..2147483647"},
+        {"state: recipe_version below int32", false, "{'recipe_version': -2147483649}",
+         "recipe_version: -2147483649 out of range -2147483648..2147483647"},
+        {"state: since as a number", false, "{'since': 1795326880000000}",
+         "since: expected an RFC 3339 time string, got an integer"},
+        {"state: since_us as a string", false, "{'since_us': '2026-11-22T05:54:40Z'}",
+         "since_us: expected an integer, got a string"},
+        {"state: both time forms", false, "{'since_us': 1, 'since': '2026-11-22T05:54:40Z'}",
+         "since: given twice (as since and as its _us form)"},
+        {"state: bad time", false, "{'since': '22.11.2026 05:54'}",
+         "since: not an RFC 3339 time: \"22.11.2026 05:54\""},
+        {"state: rate as a string", false, "{'rate_per_hour': '1200'}",
+         "rate_per_hour: expected a number, got a string"},
+        {"state: reason_code as a number", false, "{'reason_code': 17}",
+         "reason_code: expected a string, got an integer"},
+        {"state: header twice", false, "{'header': {'producer': 'p'}, 'event_id': 'e'}",
+         "event_id: header fields given both in \"header\" and at the top"},
+        {"state: header unknown key", false, "{'header': {'produced': 1}}",
+         "header.produced: unknown key"},
+        {"state: an ack's key", false, "{'status': 'accepted'}", "status: unknown key"},
+        {"state: a batch", false, "{'results': []}", "results: unknown key"},
+        {"state: not an object", false, "['producing']", "expected a JSON object"},
+        {"state: duplicate key", false, "{'state': 'idle', 'state': 'blocked'}",
+         "JSON syntax error at line 1, column 25: duplicate object key near '\"state\"'"},
+        {"ack: unknown key", true, "{'command_id': 'c1'}", "command_id: unknown key"},
+        {"ack: unknown status", true, "{'status': 'ok'}",
+         "status: unknown value \"ok\" (expected one of accepted|rejected|expired)"},
+        {"ack: status as a number", true, "{'status': 1}",
+         "status: expected a string, got an integer"},
+        {"ack: status as a boolean", true, "{'status': true}",
+         "status: expected a string, got a boolean"},
+        {"ack: command ID as a number", true, "{'command_event_id': 42}",
+         "command_event_id: expected a string, got an integer"},
+        {"ack: acked_at as a number", true, "{'acked_at': 1795326888100000}",
+         "acked_at: expected an RFC 3339 time string, got an integer"},
+        {"ack: acked_at_us as a real", true, "{'acked_at_us': 1.7953268881e15}",
+         "acked_at_us: expected an integer, got a real number"},
+        {"ack: both time forms", true, "{'acked_at': '2026-11-22T05:54:48Z', 'acked_at_us': 1}",
+         "acked_at_us: given twice (as acked_at_us and as its RFC 3339 form)"},
+        {"ack: detail as an object", true, "{'detail': {}}",
+         "detail: expected a string, got an object"},
+        {"ack: a state's key", true, "{'state': 'idle'}", "state: unknown key"},
+};
+
+static void test_state_and_ack_errors(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(state_ack_cases) / sizeof(state_ack_cases[0]); i++) {
+		const struct kind_case *c = &state_ack_cases[i];
+		Cellthread__V1__StationState *st = NULL;
+		Cellthread__V1__CommandAck *ack = NULL;
+		char *text = fixture_text(c->json), err[256] = "";
+		int rc;
+
+		if (c->ack)
+			rc = ct_json_ack(text, strlen(text), &ack, err, sizeof(err));
+		else
+			rc = ct_json_state(text, strlen(text), &st, err, sizeof(err));
+		free(text);
+		if (rc != CT_ERR_DECODE)
+			fail_msg("%s: rc %d, expected CT_ERR_DECODE", c->name, rc);
+		if (st != NULL || ack != NULL)
+			fail_msg("%s: *ret set on failure", c->name);
+		if (strcmp(err, c->err) != 0)
+			fail_msg("%s: error \"%s\", expected \"%s\"", c->name, err, c->err);
+	}
+}
+
+/* What the JSON form lets through, ingest's rules still refuse, with the same reasons as for
+ * protobuf: the decoder is not where the rules live. */
+static void test_state_and_ack_rules_apply(void **state)
+{
+	static const struct {
+		bool ack;
+		const char *json;
+		const char *err;
+	} cases[] = {
+	        {false,
+	         "{'event_id': 'e1', 'producer': 'p', 'produced_at_us': 1795326888200000,"
+	         " 'site': 'S1', 'line': 'L1', 'station': 'ST1', 'state': 'unknown_stop',"
+	         " 'since_us': 1795326880000000}",
+	         "state: UNKNOWN_STOP is derived by ct-oee, not sent by stations"},
+	        {false,
+	         "{'event_id': 'e1', 'producer': 'p', 'produced_at_us': 1795326888200000,"
+	         " 'site': 'S1', 'line': 'L1', 'station': 'ST1', 'state': 'idle',"
+	         " 'since_us': 1795326880000000, 'recipe_version': -1}",
+	         "recipe_version: negative (-1)"},
+	        {false,
+	         "{'event_id': 'e1', 'producer': 'p', 'produced_at_us': 1795326888200000,"
+	         " 'site': 'S1', 'line': 'L1', 'station': 'ST1',"
+	         " 'state': 'planned_downtime', 'since_us': 1795326880000000}",
+	         "reason_code: missing (required for planned and unplanned downtime)"},
+	        {true,
+	         "{'event_id': 'a1', 'producer': 'p', 'produced_at_us': 1795326888200000,"
+	         " 'site': 'S1', 'line': 'L1', 'station': 'ST1', 'status': 'accepted',"
+	         " 'acked_at_us': 1795326888100000}",
+	         "command_event_id: missing"},
+	};
+	struct ingest_limits limits;
+	size_t i;
+
+	(void)state;
+	ingest_limits_init(&limits);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		Cellthread__V1__StationState *st = NULL;
+		Cellthread__V1__CommandAck *ack = NULL;
+		char *text = fixture_text(cases[i].json), err[256] = "";
+		int reason = 0, rc;
+
+		if (cases[i].ack) {
+			assert_int_equal(ct_json_ack(text, strlen(text), &ack, err, sizeof(err)),
+			                 CT_OK);
+			rc = ingest_check_ack(ack, NULL, INT64_C(1795326888200000), &limits,
+			                      &reason, err, sizeof(err));
+		} else {
+			assert_int_equal(ct_json_state(text, strlen(text), &st, err, sizeof(err)),
+			                 CT_OK);
+			rc = ingest_check_state(st, NULL, INT64_C(1795326888200000), &limits,
+			                        &reason, err, sizeof(err));
+		}
+		free(text);
+		if (rc != CT_ERR_INVALID)
+			fail_msg("case %zu: rc %d, expected CT_ERR_INVALID (%s)", i, rc, err);
+		if (strncmp(err, cases[i].err, strlen(cases[i].err)) != 0)
+			fail_msg("case %zu: error \"%s\", expected \"%s...\"", i, err,
+			         cases[i].err);
+		free_msg(st);
+		free_msg(ack);
+	}
+}
+
 /* A minimal single result; cases add keys after it with a leading comma. */
 #define MINIMAL                                                                                    \
 	"'unit_id': 'U1', 'unit_kind': 'cell', 'site': 'S1', 'line': 'L1', 'station': 'ST1',"      \
@@ -863,6 +1156,11 @@ static void test_enum_names(void **state)
 	         &cellthread__v1__result_code__descriptor},
 	        {ct_severity_name, ct_severity_from_name, "info low medium high critical",
 	         &cellthread__v1__severity__descriptor},
+	        {ct_station_state_name, ct_station_state_from_name,
+	         "producing idle starved blocked planned_downtime unplanned_downtime unknown_stop",
+	         &cellthread__v1__station_state_kind__descriptor},
+	        {ct_command_ack_status_name, ct_command_ack_status_from_name,
+	         "accepted rejected expired", &cellthread__v1__command_ack_status__descriptor},
 	};
 	size_t i;
 
@@ -900,6 +1198,13 @@ static void test_enum_names(void **state)
 	assert_string_equal(ct_result_code_name(CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK),
 	                    "nok");
 	assert_string_equal(ct_severity_name(CELLTHREAD__V1__SEVERITY__SEVERITY_HIGH), "high");
+	assert_string_equal(
+	        ct_station_state_name(
+	                CELLTHREAD__V1__STATION_STATE_KIND__STATION_STATE_PLANNED_DOWNTIME),
+	        "planned_downtime");
+	assert_string_equal(ct_command_ack_status_name(
+	                            CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_EXPIRED),
+	                    "expired");
 }
 
 #ifdef INGEST_JSON_MD
@@ -956,6 +1261,22 @@ static void check_example(const char *kind, const char *json, size_t len, size_t
 		rc = ingest_check_genealogy(g, NULL, g->header->produced_at_us, &limits, &reason,
 		                            err, sizeof(err));
 		free_msg(g);
+	} else if (strcmp(kind, "state") == 0) {
+		Cellthread__V1__StationState *s = NULL;
+
+		if (ct_json_state(json, len, &s, err, sizeof(err)) != CT_OK)
+			fail_msg("JSON.md example %zu: %s", n, err);
+		rc = ingest_check_state(s, NULL, s->header->produced_at_us, &limits, &reason, err,
+		                        sizeof(err));
+		free_msg(s);
+	} else if (strcmp(kind, "ack") == 0) {
+		Cellthread__V1__CommandAck *a = NULL;
+
+		if (ct_json_ack(json, len, &a, err, sizeof(err)) != CT_OK)
+			fail_msg("JSON.md example %zu: %s", n, err);
+		rc = ingest_check_ack(a, NULL, a->header->produced_at_us, &limits, &reason, err,
+		                      sizeof(err));
+		free_msg(a);
 	} else {
 		fail_msg("JSON.md example %zu: unknown kind %s", n, kind);
 	}
@@ -983,7 +1304,8 @@ static void test_json_md_examples(void **state)
 		check_example(kind, json, (size_t)(stop - json), ++n);
 		p = stop;
 	}
-	assert_true(n >= 4);
+	/* 2 results, telemetry, 2 genealogies, 2 states, 1 ack: a lost marker fails. */
+	assert_true(n >= 8);
 	free(doc);
 }
 #else
@@ -1003,6 +1325,11 @@ int main(void)
 	        cmocka_unit_test(test_encode_refuses_what_json_cannot_carry),
 	        cmocka_unit_test(test_round_trip_telemetry),
 	        cmocka_unit_test(test_round_trip_genealogy),
+	        cmocka_unit_test(test_round_trip_state),
+	        cmocka_unit_test(test_round_trip_ack),
+	        cmocka_unit_test(test_encode_state_and_ack_shape),
+	        cmocka_unit_test(test_state_and_ack_errors),
+	        cmocka_unit_test(test_state_and_ack_rules_apply),
 	        cmocka_unit_test(test_time_forms),
 	        cmocka_unit_test(test_header_forms),
 	        cmocka_unit_test(test_values),

@@ -4,7 +4,7 @@
  * small mutator per case, and the case names the return code, the dead-letter reason and the
  * start of the error text it expects. Mutators run on heap messages shaped like protobuf-c's,
  * so ASan and valgrind also check the ownership rules of the in-place normalisation. States
- * and acks have no JSON form, so their fixtures are built in C. */
+ * and acks are built in C (their JSON form is tested in test_ingest_json.c). */
 #include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
@@ -1045,7 +1045,7 @@ static void test_registry_telemetry(void **state)
 	free_msg(m);
 }
 
-/* States and acks have no JSON form (JSON.md): their fixtures are built here the way
+/* States and acks: their fixtures are built here the way
  * protobuf-c's unpack owns them (every string and submessage on the heap). */
 static const struct ct_topic state_topic = {.is_edge = true,
                                             .site = "S1",

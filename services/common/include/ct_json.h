@@ -34,6 +34,16 @@ int ct_json_telemetry(const char *buf, size_t len, Cellthread__V1__Telemetry **r
 int ct_json_genealogy(const char *buf, size_t len, Cellthread__V1__Genealogy **ret, char *err,
                       size_t err_len);
 
+/* Decodes one StationState object (oee.proto; "state" a StationStateKind short name such as
+ * "unplanned_downtime", "since" or "since_us"); contract as ct_json_result_batch. */
+int ct_json_state(const char *buf, size_t len, Cellthread__V1__StationState **ret, char *err,
+                  size_t err_len);
+
+/* Decodes one CommandAck object ("status" a CommandAckStatus short name such as "accepted",
+ * "acked_at" or "acked_at_us"); contract as ct_json_result_batch. */
+int ct_json_ack(const char *buf, size_t len, Cellthread__V1__CommandAck **ret, char *err,
+                size_t err_len);
+
 /* Encodes a batch as the JSON form: {"results":[...]}, the header as an object, times as
  * integer *_us fields, enums as short names; empty strings, unspecified enums, absent
  * setpoints and empty repeated fields are left out. Returns a malloc'ed NUL-terminated
@@ -46,5 +56,11 @@ char *ct_json_encode_telemetry(const Cellthread__V1__Telemetry *msg);
 
 /* Encodes one Genealogy message; contract as ct_json_encode_result_batch. */
 char *ct_json_encode_genealogy(const Cellthread__V1__Genealogy *msg);
+
+/* Encodes one StationState message; contract as ct_json_encode_result_batch. */
+char *ct_json_encode_state(const Cellthread__V1__StationState *msg);
+
+/* Encodes one CommandAck message; contract as ct_json_encode_result_batch. */
+char *ct_json_encode_ack(const Cellthread__V1__CommandAck *msg);
 
 #endif

@@ -34,9 +34,13 @@ const char *ct_unit_kind_name(int kind);
 const char *ct_station_type_name(int type);
 const char *ct_result_code_name(int code);
 const char *ct_severity_name(int severity);
+const char *ct_station_state_name(int state);       /* StationStateKind: "producing" */
+const char *ct_command_ack_status_name(int status); /* CommandAckStatus: "accepted" */
 int ct_unit_kind_from_name(const char *name, int *ret_value);
 int ct_station_type_from_name(const char *name, int *ret_value);
 int ct_result_code_from_name(const char *name, int *ret_value);
 int ct_severity_from_name(const char *name, int *ret_value);
+int ct_station_state_from_name(const char *name, int *ret_value);
+int ct_command_ack_status_from_name(const char *name, int *ret_value);
 
 #endif
