@@ -33,6 +33,15 @@ void api_get_actions(struct api_call *call);
 void api_get_alerts(struct api_call *call);
 void api_get_alert(struct api_call *call);
 
+/* api_query_oee.c: OEE and the plant metrics (migration 0011's functions) */
+void api_get_oee(struct api_call *call);
+void api_get_oee_pareto(struct api_call *call);
+void api_get_oee_changeovers(struct api_call *call);
+void api_get_oee_shifts(struct api_call *call);
+void api_get_metrics_response(struct api_call *call);
+void api_get_metrics_trace_depth(struct api_call *call);
+void api_get_metrics_maintainability(struct api_call *call);
+
 /* api_actions.c: operator and quality actions */
 void api_post_alert_ack(struct api_call *call);
 void api_post_alert_shelve(struct api_call *call);

@@ -111,6 +111,10 @@ static const char *kind_name(unsigned kind)
 		return "verdict";
 	case API_LIVE_ALERT:
 		return "alert";
+	case API_LIVE_OEE:
+		return "oee";
+	case API_LIVE_STATE:
+		return "state";
 	default:
 		return "lot";
 	}
@@ -151,7 +155,7 @@ int api_live_add(struct api_live *live, enum api_live_kind kind, const char *jso
 int api_live_parse_kinds(const char *text, unsigned *ret)
 {
 	static const unsigned kinds[] = {API_LIVE_MEASUREMENT, API_LIVE_VERDICT, API_LIVE_ALERT,
-	                                 API_LIVE_LOT};
+	                                 API_LIVE_LOT,         API_LIVE_OEE,     API_LIVE_STATE};
 	unsigned set = 0;
 	const char *p = text;
 
@@ -416,6 +420,64 @@ static int add_lot(struct api_live *live, const Cellthread__V1__LotStatus *l)
 	return add_json(live, API_LIVE_LOT, o, l->site, NULL, NULL, NULL);
 }
 
+/* StationStateKind by its short name (ct_msg has no table for it). */
+static const char *state_name(int state)
+{
+	static const char *const names[] = {
+	        "unspecified",      "producing",          "idle",        "starved", "blocked",
+	        "planned_downtime", "unplanned_downtime", "unknown_stop"};
+
+	return state >= 0 && (size_t)state < sizeof(names) / sizeof(names[0]) ? names[state]
+	                                                                      : "unspecified";
+}
+
+/* Figures as the stream's JSON. Unknown figures are null, as GET /oee has them: performance
+ * (and so OEE) without an ideal cycle time, quality without produced units. The line's
+ * figures have station "". history: a closed shift's figures again (late quality). */
+static int add_oee(struct api_live *live, const Cellthread__V1__OeeFigures *f, bool history)
+{
+	bool perf_known = f->ideal_cycle_s > 0 && f->run_s > 0;
+	bool quality_known = f->produced > 0;
+	json_t *o = json_pack(
+	        "{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:b,s:o,s:o,s:o,s:o,s:b,s:s,s:I,s:I,s:I,s:i,s:o,s:s,"
+	        "s:s,s:o,s:o}",
+	        "site", f->site, "line", f->line, "station", f->station, "shift_id", f->shift_id,
+	        "shift_start_ms", (json_int_t)ms_of(f->shift_start_us), "shift_end_ms",
+	        (json_int_t)ms_of(f->shift_end_us), "until_ms", (json_int_t)ms_of(f->until_us),
+	        "history", history, "availability", number(f->availability), "performance",
+	        perf_known ? number(f->performance) : json_null(), "quality",
+	        quality_known ? number(f->quality) : json_null(), "oee",
+	        perf_known && quality_known ? number(f->oee) : json_null(), "performance_flagged",
+	        f->performance_flagged, "flag_reason", f->flag_reason, "produced",
+	        (json_int_t)f->produced, "good", (json_int_t)f->good, "late_rejects",
+	        (json_int_t)f->late_rejects, "micro_stop_count", (int)f->micro_stop_count,
+	        "micro_stop_s", number(f->micro_stop_seconds), "current_state",
+	        state_name((int)f->current_state), "current_reason", f->current_reason, "run_s",
+	        number(f->run_s), "planned_busy_s", number(f->planned_busy_s));
+
+	return add_json(live, API_LIVE_OEE, o, f->site, f->line, f->station, NULL);
+}
+
+static int add_state(struct api_live *live, const Cellthread__V1__StationState *s)
+{
+	json_t *o =
+	        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "event_id",
+	                  s->header != NULL ? s->header->event_id : "", "site", s->site, "line",
+	                  s->line, "station", s->station, "state", state_name((int)s->state),
+	                  "reason_code", s->reason_code, "reason_text", s->reason_text, "since_ms",
+	                  (json_int_t)ms_of(s->since_us), "recipe", s->recipe, "asset", s->asset);
+
+	return add_json(live, API_LIVE_STATE, o, s->site, s->line, s->station, NULL);
+}
+
+/* ct/v1/oee/{site}/{line}[/{station}]/history: a closed shift's figures again. */
+static bool is_history(const char *topic)
+{
+	size_t n = strlen(topic);
+
+	return n > 8 && strcmp(topic + n - 8, "/history") == 0;
+}
+
 /* Which message a topic carries, and how to add it. */
 static const ProtobufCMessageDescriptor *descriptor_of(const char *topic)
 {
@@ -426,19 +488,27 @@ static const ProtobufCMessageDescriptor *descriptor_of(const char *topic)
 		return &cellthread__v1__alert_event__descriptor;
 	if (ct_topic_has_prefix(topic, CT_TOPIC_ROOT "/lot"))
 		return &cellthread__v1__lot_status__descriptor;
+	if (ct_topic_has_prefix(topic, CT_TOPIC_ROOT "/oee"))
+		return &cellthread__v1__oee_figures__descriptor;
 	if (ct_topic_parse(topic, &where, err, sizeof(err)) != CT_OK || where.is_edge)
 		return NULL;
 	if (where.kind == CT_KIND_RESULT)
 		return &cellthread__v1__station_result_batch__descriptor;
 	if (where.kind == CT_KIND_VERDICT)
 		return &cellthread__v1__verdict_batch__descriptor;
+	if (where.kind == CT_KIND_STATE)
+		return &cellthread__v1__station_state__descriptor;
 	return NULL;
 }
 
-static int add_message(struct api_live *live, const ProtobufCMessage *msg)
+static int add_message(struct api_live *live, const char *topic, const ProtobufCMessage *msg)
 {
 	const ProtobufCMessageDescriptor *d = msg->descriptor;
 
+	if (d == &cellthread__v1__oee_figures__descriptor)
+		return add_oee(live, (const Cellthread__V1__OeeFigures *)msg, is_history(topic));
+	if (d == &cellthread__v1__station_state__descriptor)
+		return add_state(live, (const Cellthread__V1__StationState *)msg);
 	if (d == &cellthread__v1__station_result_batch__descriptor)
 		return add_results(live, (const Cellthread__V1__StationResultBatch *)msg);
 	if (d == &cellthread__v1__verdict_batch__descriptor)
@@ -477,7 +547,7 @@ static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 			        d->name, rec->payload, rec->payload_len, DEADLETTER_CAP);
 			continue;
 		}
-		rc = add_message(server->live, msg);
+		rc = add_message(server->live, rec->topic, msg);
 		ct_pb_free(msg);
 		/* The stream is best effort: what cannot become an event is dead-lettered (bad
 		 * text) or dropped (out of memory), never a reason to stop the loop, which would

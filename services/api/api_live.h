@@ -1,13 +1,13 @@
 /* api_live: the hub of the live stream (server-sent events).
  *
  * The service's loop thread decodes what arrives on its subscriptions (results, verdicts,
- * alert events, lot status) into the stream's JSON events and adds them to the hub
- * (api_live_add). The hub keeps the newest API_LIVE_RING events in a ring, each with a
- * sequence number. Every SSE client runs on its own HTTP connection thread and reads the ring
- * from its own position, waiting on the hub's condition variable; so the ring is each
- * client's bounded queue, and a client that falls a whole ring behind (too slow to keep up)
- * is disconnected instead of letting memory grow. Memory is fixed by the ring, not by the
- * number or speed of clients. */
+ * alert events, lot status, OEE figures, station states) into the stream's JSON events and adds
+ * them to the hub (api_live_add). The hub keeps the newest API_LIVE_RING events in a ring, each
+ * with a sequence number. Every SSE client runs on its own HTTP connection thread and reads the
+ * ring from its own position, waiting on the hub's condition variable; so the ring is each client's
+ * bounded queue, and a client that falls a whole ring behind (too slow to keep up) is disconnected
+ * instead of letting memory grow. Memory is fixed by the ring, not by the number or speed of
+ * clients. */
 #ifndef CT_API_LIVE_H
 #define CT_API_LIVE_H
 
@@ -26,8 +26,12 @@ enum api_live_kind {
 	API_LIVE_VERDICT = 1 << 1,
 	API_LIVE_ALERT = 1 << 2,
 	API_LIVE_LOT = 1 << 3,
+	API_LIVE_OEE = 1 << 4,   /* ct-oee's figures of a station or line (OeeFigures) */
+	API_LIVE_STATE = 1 << 5, /* a station's state change (StationState) */
 };
-#define API_LIVE_ALL (API_LIVE_MEASUREMENT | API_LIVE_VERDICT | API_LIVE_ALERT | API_LIVE_LOT)
+#define API_LIVE_ALL                                                                               \
+	(API_LIVE_MEASUREMENT | API_LIVE_VERDICT | API_LIVE_ALERT | API_LIVE_LOT | API_LIVE_OEE |  \
+	 API_LIVE_STATE)
 
 struct api_live;
 struct api_live_client;

@@ -37,6 +37,8 @@ struct query_range {
 	int64_t from_us, to_us;
 };
 bool query_range(struct api_call *call, struct query_range *ret);
+/* The same with from defaulting to to - default_span_us (the metrics look back further). */
+bool query_range_span(struct api_call *call, int64_t default_span_us, struct query_range *ret);
 
 /* limit (1-1000, default 100) and offset (0-100000, default 0). */
 struct query_page {

@@ -52,10 +52,15 @@ void query_arg_double(struct query_args *a, double v)
 
 bool query_range(struct api_call *call, struct query_range *ret)
 {
+	return query_range_span(call, HOUR_US, ret);
+}
+
+bool query_range_span(struct api_call *call, int64_t default_span_us, struct query_range *ret)
+{
 	int64_t from_us, to_us;
 
 	if (!api_param_time_us(call, "to", ct_now_us(), &to_us) ||
-	    !api_param_time_us(call, "from", to_us - HOUR_US, &from_us))
+	    !api_param_time_us(call, "from", to_us - default_span_us, &from_us))
 		return false;
 	if (from_us > to_us)
 		return api_fail(call, 400, "bad_request", "from: after to");

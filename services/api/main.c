@@ -63,10 +63,9 @@ static bool wants_routes(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const char *const subscriptions[] = {
-	        CT_TOPIC_ROOT "/plant/+/+/+/result",
-	        CT_TOPIC_ROOT "/plant/+/+/+/verdict",
-	        CT_TOPIC_ROOT "/alert/event",
-	        CT_TOPIC_ROOT "/lot/#",
+	        CT_TOPIC_ROOT "/plant/+/+/+/result", CT_TOPIC_ROOT "/plant/+/+/+/verdict",
+	        CT_TOPIC_ROOT "/alert/event",        CT_TOPIC_ROOT "/lot/#",
+	        CT_TOPIC_ROOT "/plant/+/+/+/state",  CT_TOPIC_ROOT "/oee/#",
 	};
 	static struct api_server server; /* large (the dashboard's files); one per process */
 	struct ct_common_config common;

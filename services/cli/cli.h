@@ -3,8 +3,8 @@
  * main.c reads the settings and dispatches; cli_trace.c runs trace (on PostgreSQL or over
  * MQTT) and deadletters; cli_quality.c the quality commands (inspect, lot, actions, verdicts,
  * charts) on spc-gate's tables and decision functions; cli_alerts.c and cli_alerts_mqtt.c
- * the alert router's commands; cli_db.c connects and runs statements, printing the database's
- * refusals. */
+ * the alert router's commands; cli_oee.c OEE and the plant metrics; cli_db.c connects and runs
+ * statements, printing the database's refusals. */
 #ifndef CLI_H
 #define CLI_H
 
@@ -106,5 +106,11 @@ int cli_alerts_follow(const struct cli_config *cfg, int argc, char **argv);
 /* verb: ack, shelve, unshelve, comment, disable or enable; argv starts after it. */
 int cli_alerts_action(const struct cli_config *cfg, const char *verb, int argc, char **argv);
 int cli_alerts_subs(const struct cli_config *cfg, int argc, char **argv);
+/* cli_oee.c: OEE (oee [pareto|changeovers|shifts|ideal]), closed-loop response time,
+ * traceability depth and maintainability, through migration 0011's SQL functions. */
+int cli_oee(const struct cli_config *cfg, int argc, char **argv);
+int cli_response(const struct cli_config *cfg, int argc, char **argv);
+int cli_trace_depth(const struct cli_config *cfg, int argc, char **argv);
+int cli_maintain(const struct cli_config *cfg, int argc, char **argv);
 
 #endif

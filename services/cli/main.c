@@ -5,6 +5,7 @@
  *   cellthread deadletters [--limit N] [--json]    refused input, newest first
  *   cellthread inspect|lot|actions|verdicts|charts the quality gate (cli_quality.c)
  *   cellthread alerts ...                          the alert router (cli_alerts*.c)
+ *   cellthread oee|response|trace-depth|maintain   OEE and the plant metrics (cli_oee.c)
  *
  * Reads PostgreSQL directly (pg.conninfo, pg.password; a read-only role is enough), or with
  * --mqtt asks traveler over MQTT request/response (the services' mqtt.* keys, TLS included).
@@ -71,6 +72,16 @@ void cli_usage(FILE *out)
 	        " [--as NAME]\n"
 	        "       cellthread alerts subs [list | add KEY=VALUE... | remove ID]\n"
 	        "       cellthread alerts kpi [--json]\n"
+	        "       cellthread oee [pareto|changeovers] [--site S] [--line L] [--station ST]\n"
+	        "                      [--shift YYYY-MM-DD/NAME | --from T --to T] [--json]\n"
+	        "       cellthread oee shifts [--site S] [--line L] [--from T --to T] [--json]\n"
+	        "       cellthread oee ideal SITE LINE STATION RECIPE SECONDS   ('*': any)\n"
+	        "       cellthread response [--site S] [--line L] [--station ST] [--from T --to T]"
+	        " [--json]\n"
+	        "       cellthread trace-depth UNIT_ID [--json]\n"
+	        "       cellthread trace-depth --site S --line L [--kind cell|module|pack]"
+	        " [--from T --to T] [--json]\n"
+	        "       cellthread maintain [--site S] [--line L] [--from T --to T] [--json]\n"
 	        "env: CT_PG_CONNINFO, CT_PG_PASSWORD (or PGPASSFILE); with --mqtt: "
 	        "CT_MQTT_URL, CT_MQTT_USERNAME, CT_MQTT_PASSWORD\n"
 	        "     (TLS: CT_MQTT_CA_FILE, CT_MQTT_CERT_FILE, CT_MQTT_KEY_FILE, "
@@ -93,9 +104,10 @@ static const struct {
 	const char *name;
 	int (*run)(const struct cli_config *cfg, int argc, char **argv);
 } commands[] = {
-        {"trace", cli_trace},   {"deadletters", cli_deadletters}, {"inspect", cli_inspect},
-        {"lot", cli_lot},       {"actions", cli_actions},         {"verdicts", cli_verdicts},
-        {"charts", cli_charts}, {"alerts", cli_alerts},
+        {"trace", cli_trace},       {"deadletters", cli_deadletters}, {"inspect", cli_inspect},
+        {"lot", cli_lot},           {"actions", cli_actions},         {"verdicts", cli_verdicts},
+        {"charts", cli_charts},     {"alerts", cli_alerts},           {"oee", cli_oee},
+        {"response", cli_response}, {"trace-depth", cli_trace_depth}, {"maintain", cli_maintain},
 };
 
 int main(int argc, char **argv)

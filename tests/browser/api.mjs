@@ -11,7 +11,12 @@
 //    unknown IDs, a body that is not JSON, an oversized body) each give their 4xx with a JSON
 //    error naming the problem, never a 5xx; the service is still up afterwards (health 200) and
 //    the unit table still there.
-// 4. Roles: no token 401 (WWW-Authenticate: Bearer), viewer cannot POST (403), operator can
+// 4. OEE and the plant metrics (over states the C wrapper stored for the still site's line):
+//    GET oee for a from/to window is ct_oee_line's figures for that window (line and every
+//    station), the end-of-line tester's performance over 100 % comes flagged, the default window
+//    is the shift open now, a shift from oee/shifts gives that shift; pareto, changeovers,
+//    response, trace depth and maintainability equal their SQL functions' answers.
+// 5. Roles: no token 401 (WWW-Authenticate: Bearer), viewer cannot POST (403), operator can
 //    acknowledge an alert (its state changes in PostgreSQL) and hold a lot but not release one
 //    (403, still held), quality can release, dispose and undo.
 //
@@ -23,7 +28,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import Ajv from 'ajv';
-import { call, describe, env, sql, sqlValue, waitFor, Checks } from './lib.mjs';
+import { call, describe, env, sql, sqlValue, waitFor, Checks, publishPb, stationStatePb, oeeFiguresPb } from './lib.mjs';
 
 const T = new Checks('api');
 const SITE = env('CT_TEST_SITE');
@@ -220,6 +225,19 @@ const good = [
 	['GET', '/api/v1/histogram', q({ ...fill, bins: 200 }), VIEWER],
 	['GET', '/api/v1/runchart', q({ ...fill, from: now - 400 * 86400000, to: now, points: 10000 }), VIEWER],
 	['GET', '/api/v1/alerts', q({ severity: 5, state: 'active' }), VIEWER],
+	// OEE and the plant metrics.
+	['GET', '/api/v1/oee', q({ site: SITE, line: LINE }), VIEWER],
+	['GET', '/api/v1/oee', q({ site: SITE, line: LINE, from: hourAgo, to: now }), VIEWER],
+	['GET', '/api/v1/oee/pareto', q({ site: SITE, line: LINE }), VIEWER],
+	['GET', '/api/v1/oee/pareto', q({ site: SITE, line: LINE, station: `${LINE}-FILL-01`, from: hourAgo, to: now }), VIEWER],
+	['GET', '/api/v1/oee/changeovers', q({ site: SITE, line: LINE, from: hourAgo, to: now }), VIEWER],
+	['GET', '/api/v1/oee/shifts', q({ site: SITE, line: LINE }), VIEWER],
+	['GET', '/api/v1/metrics/response', q({ site: SITE, line: LINE }), VIEWER],
+	['GET', '/api/v1/metrics/response', '', VIEWER],
+	['GET', '/api/v1/metrics/trace-depth', q({ unit: cell }), VIEWER],
+	['GET', '/api/v1/metrics/trace-depth', q({ site: SITE, line: LINE, kind: 'module' }), VIEWER],
+	['GET', '/api/v1/metrics/trace-depth', q({ site: SITE, line: LINE }), VIEWER],
+	['GET', '/api/v1/metrics/maintainability', q({ site: SITE, line: LINE }), VIEWER],
 	// Unknown arguments are ignored; a name that matches nothing is an empty answer.
 	['GET', '/api/v1/stations', q({ site: 'NO-SUCH-SITE', colour: 'blue' }), VIEWER],
 	['GET', '/api/v1/runchart', q({ ...fill, characteristic: 'no_such_characteristic' }), VIEWER],
@@ -238,6 +256,11 @@ await T.step('the schemas are not vacuous: wrong bodies fail them', async () => 
 		['GET', '/api/v1/runchart', { points: 'none' }],
 		['GET', '/api/v1/units/{id}', { visits: [] }],
 		['GET', '/api/v1/alerts', { items: [{ alert_id: 7 }] }],
+		['GET', '/api/v1/oee', { site: SITE, line: LINE, station: '', availability: '90 %' }],
+		['GET', '/api/v1/oee/pareto', { items: [{ category: 'unplanned' }] }],
+		['GET', '/api/v1/metrics/response', { items: [], summary: [] }],
+		['GET', '/api/v1/metrics/trace-depth', { unit_id: 'C1', score: 'full' }],
+		['GET', '/api/v1/metrics/maintainability', { alerts: {}, stops: [] }],
 	]) {
 		const v = validator(method, pattern, 200);
 		T.ok(v && !v(body), `${method} ${pattern}: the schema refuses ${JSON.stringify(body)}`);
@@ -458,6 +481,31 @@ const bad = [
 	['GET', `/api/v1/alerts/${encodeURIComponent(SQLISH)}`, undefined, VIEWER, [400, 404]],
 	['GET', `/api/v1/lots/${encodeURIComponent(SQLISH)}/descendants?site=${SITE}`, undefined, VIEWER, [200, 400, 404]],
 	['GET', '/api/v1/lots/ELY-1/descendants?site=a%20b', undefined, VIEWER, 400],
+	// OEE and the plant metrics.
+	['GET', `/api/v1/oee?${q({ line: LINE })}`, undefined, VIEWER, 400, 'no site'],
+	['GET', `/api/v1/oee?${q({ site: SITE })}`, undefined, VIEWER, 400, 'no line'],
+	['GET', `/api/v1/oee?${q({ site: SITE, line: SQLISH })}`, undefined, VIEWER, 400, 'SQL in a name'],
+	['GET', `/api/v1/oee?${q({ site: SITE, line: LINE, shift: "2026-12-07/A' OR '1'='1" })}`, undefined, VIEWER, 400, 'SQL in a shift'],
+	['GET', `/api/v1/oee?${q({ site: SITE, line: LINE, shift: 'yesterday' })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/oee?${q({ site: SITE, line: LINE, shift: '2026-02-30/A' })}`, undefined, VIEWER, 400, 'no such day'],
+	['GET', `/api/v1/oee?${q({ site: SITE, line: LINE, shift: '2001-01-01/NOPE' })}`, undefined, VIEWER, 404, 'a shift the calendar does not have'],
+	['GET', `/api/v1/oee?${q({ site: SITE, line: LINE, shift: '2026-12-07/A', from: hourAgo })}`, undefined, VIEWER, 400, 'shift and from'],
+	['GET', `/api/v1/oee?${q({ site: SITE, line: LINE, from: now, to: now - 1 })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/oee?${q({ site: SITE, line: LINE, from: 'last tuesday' })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/oee?${q({ site: SITE, line: LINE, from: now - 401 * 86400000, to: now })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/oee/pareto?${q({ site: SITE, line: LINE, station: 'L1 FILL' })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/oee/changeovers?${q({ site: SITE })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/oee/shifts?${q({ site: SITE, line: LINE, to: 'soon' })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/metrics/response?${q({ station: SQLISH })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/metrics/response?${q({ limit: 0 })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/metrics/response?${q({ limit: 'all' })}`, undefined, VIEWER, 400],
+	['GET', '/api/v1/metrics/trace-depth', undefined, VIEWER, 400, 'neither unit nor site and line'],
+	['GET', `/api/v1/metrics/trace-depth?${q({ unit: SQLISH })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/metrics/trace-depth?${q({ unit: 'NO-SUCH-CELL-0001' })}`, undefined, VIEWER, 404, 'unknown unit'],
+	['GET', `/api/v1/metrics/trace-depth?${q({ site: SITE, line: LINE, kind: 'battery' })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/metrics/maintainability?${q({ site: SITE, line: "L1' --" })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/metrics/maintainability?${q({ site: SITE, line: LINE, from: now, to: 0 })}`, undefined, VIEWER, 400],
+	['POST', `/api/v1/oee?${q({ site: SITE, line: LINE })}`, { reason: 'x' }, QUALITY, [404, 405], 'no POST on oee'],
 	['GET', '/api/v1/no-such-endpoint', undefined, VIEWER, 404],
 	['DELETE', '/api/v1/alerts', undefined, VIEWER, [404, 405]],
 	['PUT', `/api/v1/alerts/${alertId}/ack`, { reason: 'x' }, OPERATOR, [404, 405]],
@@ -510,6 +558,152 @@ await T.step(`${bad.length} bad requests each give their documented 4xx with a J
 	T.ok(health.status === 200, `health after the bad requests: ${health.status} ${health.text}`);
 	T.ok(sqlValue("SELECT to_regclass('public.unit') IS NOT NULL") === 't', 'the unit table is still there');
 	T.ok(Number(sqlValue('SELECT count(*) FROM unit')) > 0, 'the unit table still has its rows');
+});
+
+// ---- OEE and the plant metrics agree with their SQL functions --------------------------------
+
+// jsonb of a function, parsed (psql prints it as text).
+const sqlJson = (text, vars) => JSON.parse(sqlValue(text, vars) || 'null');
+const figuresAgree = (what, api, db) => {
+	for (const k of ['availability', 'performance', 'quality', 'oee', 'run_s', 'planned_busy_s',
+		'produced', 'good', 'late_rejects', 'micro_stop_count', 'performance_flagged']) {
+		const a = api[k];
+		const b = db[k];
+		T.ok(a === b || near(a, b, 1e-9), `${what}: ${k} ${a}, ct_oee_line ${b}`);
+	}
+};
+
+await T.step('OEE and the plant metrics equal their SQL functions\' answers', async () => {
+	// From the first stored state (no unknown time before it) to a moment past: the figures
+	// of this window do not move while the test runs.
+	const to = Date.now() - 1000;
+	const from = Number(sqlValue(`SELECT ceil(extract(epoch FROM min(since)) * 1000)::bigint
+		FROM station_state WHERE site = :'site' AND event_id LIKE 'it-oee-%'`, { site: SITE }));
+	const win = { site: SITE, line: LINE, from, to };
+	const res = await call(`/api/v1/oee?${q(win)}`, { token: VIEWER });
+	const db = sqlJson(`SELECT ct_oee_line(:'site', :'line', to_timestamp(:'from'::bigint / 1000.0),
+		to_timestamp(:'to'::bigint / 1000.0))`, win);
+	if (T.ok(res.status === 200 && db, `GET oee for ${from}..${to}: ${res.status}`)) {
+		const o = res.json;
+		figuresAgree('the line', o, db);
+		T.ok(Math.abs(o.window_from_ms - from) <= 1 && Math.abs(o.window_to_ms - to) <= 1 && o.window_shift_id === null,
+			`the window ${o.window_from_ms}..${o.window_to_ms} (${o.window_shift_id}) is the one asked for`);
+		T.ok(o.stations.length === db.stations.length && o.stations.length >= 5,
+			`stations: ${o.stations.length}, ct_oee_line ${db.stations.length}`);
+		for (const s of db.stations) {
+			const a = o.stations.find((x) => x.station === s.station);
+			if (T.ok(a, `station ${s.station} in GET oee`)) figuresAgree(s.station, a, s);
+		}
+		// The stored states: a micro-stop (20 s), a 5-minute breakdown and a 2-minute changeover.
+		const fill = o.stations.find((x) => x.station === `${LINE}-FILL-01`);
+		if (T.ok(fill, 'the filler has figures')) {
+			T.ok(fill.micro_stop_count === 1 && near(fill.micro_stop_s, 20, 1e-6), `filler micro-stops ${fill.micro_stop_count} (${fill.micro_stop_s} s), want 1 (20 s)`);
+			T.ok(near(fill.unplanned_down_s, 320, 1e-6), `filler unplanned downtime ${fill.unplanned_down_s} s, want 320`);
+			T.ok(fill.availability > 0 && fill.availability < 1, `filler availability ${fill.availability}`);
+		}
+		const eol = o.stations.find((x) => x.station === `${LINE}-EOL-01`);
+		if (T.ok(eol, 'the end-of-line tester has figures')) {
+			T.ok(eol.performance_flagged === true && /ideal cycle/.test(eol.flag_reason || ''),
+				`an ideal cycle of 1000 s flags the tester's performance (${eol.performance}): ${eol.flag_reason}`);
+		}
+	}
+	// Pareto and changeovers of the same window.
+	const p = await call(`/api/v1/oee/pareto?${q(win)}`, { token: VIEWER });
+	const dbp = sql(`SELECT category, reason_code, seconds, count FROM ct_oee_pareto(:'site', :'line', NULL,
+		to_timestamp(:'from'::bigint / 1000.0), to_timestamp(:'to'::bigint / 1000.0))`, win);
+	if (T.ok(p.status === 200, `GET oee/pareto: ${p.status}`)) {
+		T.ok(p.json.items.length === dbp.length, `pareto: ${p.json.items.length} losses, ct_oee_pareto ${dbp.length}`);
+		const sum = (rows) => rows.reduce((a, r) => a + Number(r), 0);
+		T.ok(near(sum(p.json.items.map((x) => x.seconds)), sum(dbp.map((r) => r[2])), 1e-6), 'pareto seconds add up as the database\'s');
+		T.ok(p.json.items.some((x) => x.reason_code === 'BREAKDOWN.GENERIC'), 'the breakdown is in the Pareto');
+		const secs = p.json.items.map((x) => x.seconds);
+		T.ok(secs.every((v, i) => i === 0 || secs[i - 1] >= v), 'the Pareto is largest first');
+	}
+	const c = await call(`/api/v1/oee/changeovers?${q(win)}`, { token: VIEWER });
+	const nc = Number(sqlValue(`SELECT count(*) FROM ct_oee_changeovers(:'site', :'line',
+		to_timestamp(:'from'::bigint / 1000.0), to_timestamp(:'to'::bigint / 1000.0))`, win));
+	if (T.ok(c.status === 200, `GET oee/changeovers: ${c.status}`)) {
+		T.ok(c.json.items.length === nc && nc >= 5, `changeovers: ${c.json.items.length}, database ${nc}`);
+		const pair = c.json.pairs.find((x) => x.from_recipe === 'R-A' && x.to_recipe === 'R-B');
+		T.ok(pair && near(pair.mean_s, 120, 1e-6), `the changeover R-A -> R-B lasts 120 s: ${JSON.stringify(pair)}`);
+	}
+	// The default window is the shift open now; asking for that shift gives the same shift.
+	const open = await call(`/api/v1/oee?${q({ site: SITE, line: LINE })}`, { token: VIEWER });
+	const openId = sqlValue(`SELECT shift_id FROM ct_oee_shifts(:'site', :'line', now(), now() + interval '1 second')
+		ORDER BY starts_at DESC LIMIT 1`, { site: SITE, line: LINE });
+	if (T.ok(open.status === 200, `GET oee (open shift): ${open.status}`) && openId) {
+		T.ok(open.json.window_shift_id === openId && open.json.shift_id === openId,
+			`the default window is the open shift ${openId}: ${open.json.window_shift_id}`);
+		const shifts = await call(`/api/v1/oee/shifts?${q({ site: SITE, line: LINE })}`, { token: VIEWER });
+		T.ok(shifts.json && shifts.json.items.some((x) => x.shift_id === openId && x.open), `oee/shifts lists ${openId} as open`);
+		const one = await call(`/api/v1/oee?${q({ site: SITE, line: LINE, shift: openId })}`, { token: VIEWER });
+		T.ok(one.status === 200 && one.json.shift_id === openId, `GET oee?shift=${openId}: ${one.status}`);
+	}
+	// The metrics: the functions' own answers.
+	const tr = await call(`/api/v1/metrics/trace-depth?${q({ unit: cell })}`, { token: VIEWER });
+	const dbt = sqlJson(`SELECT ct_trace_depth(:'u')`, { u: cell });
+	T.ok(tr.status === 200 && dbt && near(tr.json.score, dbt.score) && tr.json.missing.length === dbt.missing.length,
+		`trace depth of ${cell}: ${tr.json && tr.json.score}, database ${dbt && dbt.score}`);
+	const m = await call(`/api/v1/metrics/maintainability?${q(win)}`, { token: VIEWER });
+	const dbm = sqlJson(`SELECT ct_maintainability(:'site', :'line', to_timestamp(:'from'::bigint / 1000.0),
+		to_timestamp(:'to'::bigint / 1000.0))`, win);
+	T.ok(m.status === 200 && dbm && m.json.stops.length === dbm.stops.length && m.json.alerts.length === dbm.alerts.length,
+		`maintainability: ${m.json && m.json.stops.length} stops, ${m.json && m.json.alerts.length} alerts; database ${dbm && dbm.stops.length}, ${dbm && dbm.alerts.length}`);
+	T.ok(m.json && m.json.stops.some((x) => x.reason_code === 'BREAKDOWN.GENERIC'), 'the breakdown is a stop to restore from');
+	const r = await call(`/api/v1/metrics/response?${q({ site: SITE, line: LINE, from: now - 86400000, to })}`, { token: VIEWER });
+	const nr = Number(sqlValue(`SELECT count(*) FROM ct_response_times(:'site', :'line', NULL,
+		to_timestamp(:'from'::bigint / 1000.0), to_timestamp(:'to'::bigint / 1000.0))`, { site: SITE, line: LINE, from: now - 86400000, to }));
+	T.ok(r.status === 200 && r.json.count === nr && nr > 0, `response: ${r.json && r.json.count} actions, database ${nr}`);
+	// A viewer reads them all; there is no way to set an ideal cycle time through the API.
+	T.ok(!routes.some((x) => x.method === 'POST' && /oee|metrics/.test(x.path)), 'no POST route for OEE (ideal cycles: cellthread oee ideal)');
+});
+
+await T.step('the stream forwards OEE figures and station states (kinds oee, state)', async () => {
+	const controller = new AbortController();
+	const res = await fetch(`${env('CT_TEST_API_URL')}/api/v1/stream?${q({ kinds: 'oee,state', site: SITE, line: LINE })}`, {
+		headers: { Authorization: `Bearer ${VIEWER}` },
+		signal: controller.signal,
+	});
+	T.ok(res.status === 200, `GET /api/v1/stream?kinds=oee,state: ${res.status}`);
+	const reader = res.body.getReader();
+	const decoder = new TextDecoder();
+	let text = '';
+	const nowUs = Date.now() * 1000;
+	const station = `${LINE}-SEAL-01`;
+	try {
+		// The first read is the greeting: the client is registered before anything is published.
+		text += decoder.decode((await reader.read()).value, { stream: true });
+		publishPb('ingest', `ct/v1/plant/${SITE}/${LINE}/${station}/state`, stationStatePb({
+			event_id: `api-test-state-${process.pid}`, site: SITE, line: LINE, station, state: 6,
+			reason_code: 'BREAKDOWN.SEAL.CRIMP', since_us: nowUs, recipe: 'R-B' }));
+		publishPb('oee', `ct/v1/oee/${SITE}/${LINE}/${station}`, oeeFiguresPb({
+			event_id: `api-test-oee-${process.pid}`, site: SITE, line: LINE, station, shift_id: '2026-12-07/C',
+			shift_start_us: nowUs - 3600e6, shift_end_us: nowUs + 3600e6, until_us: nowUs,
+			planned_busy_s: 3000, run_s: 2400, availability: 0.8, ideal_cycle_s: 0, produced: 0,
+			good: 0, current_state: 6 }));
+		// Another line's figures must not pass the filter.
+		publishPb('oee', `ct/v1/oee/${SITE}/L9`, oeeFiguresPb({ event_id: `api-test-oee9-${process.pid}`,
+			site: SITE, line: 'L9', station: '', shift_id: '2026-12-07/C', shift_start_us: 0, shift_end_us: 0,
+			until_us: nowUs, availability: 0.5 }));
+		await waitFor('a state and an oee event on the stream', 10000, async () => {
+			const { value, done } = await reader.read();
+			if (done) throw new Error('stream ended');
+			text += decoder.decode(value, { stream: true });
+			return /event: state\ndata: /.test(text) && /event: oee\ndata: /.test(text);
+		});
+		const ev = (kind) => [...text.matchAll(new RegExp(`event: ${kind}\ndata: (.*)\n`, 'g'))].map((x) => JSON.parse(x[1]));
+		const st = ev('state')[0];
+		T.ok(st.site === SITE && st.station === station && st.state === 'unplanned_downtime' &&
+			st.reason_code === 'BREAKDOWN.SEAL.CRIMP' && st.since_ms === Math.floor(nowUs / 1000), `state event: ${JSON.stringify(st)}`);
+		const f = ev('oee')[0];
+		T.ok(f.station === station && f.shift_id === '2026-12-07/C' && f.availability === 0.8 && f.performance === null &&
+			f.quality === null && f.oee === null && f.history === false && f.current_state === 'unplanned_downtime',
+		`oee event (no ideal cycle: performance, quality and OEE unknown): ${JSON.stringify(f)}`);
+		T.ok(ev('oee').every((e) => e.line === LINE), 'the stream sends only the filter\'s line');
+	} finally {
+		controller.abort();
+	}
+	sql(`DELETE FROM station_state WHERE event_id = :'id'`, { id: `api-test-state-${process.pid}` });
 });
 
 // ---- 4. tokens and roles ---------------------------------------------------------------------

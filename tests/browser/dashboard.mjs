@@ -18,16 +18,22 @@
 //    edge;
 //  - acknowledging an alert in the page makes it ACTIVE_ACK in PostgreSQL, acked_by the user;
 //  - a viewer sees no release button, and its token cannot release a lot (403, still held);
+//  - the OEE view of the still site's line (station states stored by the C wrapper): the line's
+//    OEE, A, P, Q and every station's are ct_oee_line's for the window the page shows, the
+//    end-of-line tester's performance over 100 % reads "config error", the Pareto's bars are
+//    ct_oee_pareto's; a station's state change (stored, then published on its plant state topic
+//    as ingest does; ct-oee is not started here) shows in the page within a second, the
+//    figures following it;
 //  - a reload shows the same picture; no page error, no 5xx; the overview fits a tablet.
 // A screenshot of every view goes to CT_TEST_ARTIFACTS (printed at the start).
 //
-// Settings as api.mjs, plus CT_TEST_CHROMIUM, CT_TEST_MQTT_PORT, CT_TEST_MQTT_CLI_PASSWORD and
-// CT_TEST_ARTIFACTS. Exit status 0 only when every check passed.
+// Settings as api.mjs, plus CT_TEST_CHROMIUM, CT_TEST_MQTT_PORT, CT_TEST_MQTT_CLI_PASSWORD,
+// CT_TEST_MQTT_INGEST_PASSWORD and CT_TEST_ARTIFACTS. Exit status 0 only when every check passed.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { env, sql, sqlValue, spread, waitFor, Checks } from './lib.mjs';
+import { env, sql, sqlValue, spread, waitFor, Checks, publishPb, stationStatePb } from './lib.mjs';
 
 const T = new Checks('dashboard');
 const BASE = `${env('CT_TEST_API_URL')}/`;
@@ -376,6 +382,92 @@ await T.step('inspection, lots and actions views show the database\'s rows', asy
 });
 
 // ---- a reload shows the same picture ---------------------------------------------------------
+
+// ---- OEE ----------------------------------------------------------------------------------------
+
+const near = (a, b, rel) => Math.abs(a - b) <= rel * Math.max(1, Math.abs(a), Math.abs(b));
+
+await T.step('the OEE view shows ct_oee_line\'s figures and follows a state change within a second', async () => {
+	const page = await newPage('viewer');
+	await view(page, `oee?${q({ site: SITE, line: LINE })}`, 'oee');
+	const win = page.locator('[data-testid=oee-window]');
+	await win.waitFor({ timeout: WAIT });
+	await page.locator('[data-testid=oee-station]').first().waitFor({ timeout: WAIT });
+	await shot(page, '20-oee');
+	const w = { site: SITE, line: LINE, from: Number(await win.getAttribute('data-from-ms')), to: Number(await win.getAttribute('data-to-ms')) };
+	const shift = await win.getAttribute('data-shift');
+	T.ok(shift === sqlValue(`SELECT shift_id FROM ct_oee_shifts(:'site', :'line', now(), now() + interval '1 second')
+		ORDER BY starts_at DESC LIMIT 1`, { site: SITE, line: LINE }), `the OEE view opens on the shift open now (${shift})`);
+	// The page's window ends at a millisecond; ct_oee_line over the same window.
+	const db = JSON.parse(sqlValue(`SELECT ct_oee_line(:'site', :'line', to_timestamp(:'from'::bigint / 1000.0),
+		to_timestamp(:'to'::bigint / 1000.0))`, w));
+	const shown = async (sel) => {
+		const v = await page.locator(sel).first().getAttribute('data-value', { timeout: WAIT });
+		return v === '' || v === null ? null : Number(v);
+	};
+	for (const [id, key] of [['oee', 'oee'], ['a', 'availability'], ['p', 'performance'], ['q', 'quality']]) {
+		const v = await shown(`[data-testid=oee-line-${id}]`);
+		T.ok(v !== null && db[key] !== null && near(v, db[key], 1e-6), `line ${key}: page ${v}, ct_oee_line ${db[key]}`);
+	}
+	T.ok(db.oee > 0 && db.availability > 0.5 && db.availability < 1, `the line's figures say something: OEE ${db.oee}, A ${db.availability}`);
+	const rows = page.locator('[data-testid=oee-station]');
+	T.ok(await rows.count() === db.stations.length, `${await rows.count()} station rows, ct_oee_line ${db.stations.length}`);
+	for (const s of db.stations) {
+		const row = `[data-testid=oee-station][data-id="${s.station}"]`;
+		const a = await shown(`${row} [data-testid=oee-a]`);
+		T.ok(a !== null && near(a, s.availability, 1e-6), `${s.station}: availability ${a}, ct_oee_line ${s.availability}`);
+		T.ok(Number(await page.locator(`${row} [data-testid=oee-produced]`).getAttribute('data-value')) === s.produced,
+			`${s.station}: produced as the database's (${s.produced})`);
+		if (s.performance_flagged) {
+			const p = page.locator(`${row} [data-testid=oee-p]`);
+			T.ok(await p.textContent() === 'config error' && await p.getAttribute('data-flagged') === 'true',
+				`${s.station}: a performance of ${s.performance} reads "config error"`);
+		}
+	}
+	T.ok(db.stations.some((s) => s.performance_flagged), 'a station has a flagged performance (the tester\'s ideal cycle of 1000 s)');
+	const pareto = Number(sqlValue(`SELECT count(*) FROM ct_oee_pareto(:'site', :'line', NULL,
+		to_timestamp(:'from'::bigint / 1000.0), to_timestamp(:'to'::bigint / 1000.0))`, w));
+	const bars = await page.locator('[data-testid=pareto-bar]').count();
+	T.ok(bars > 0 && Math.abs(bars - pareto) <= 1, `${bars} Pareto bars, ct_oee_pareto ${pareto} losses`);
+	T.ok(await page.locator('[data-testid=pareto-bar][data-reason="BREAKDOWN.GENERIC"]').count() === 1, 'the breakdown is a Pareto bar');
+	T.ok(await page.locator('[data-testid=changeover-row]').count() > 0, 'changeovers are listed');
+
+	// Live: the filler breaks down. Stored first (what ct-oee does), then published on the plant
+	// state topic as ingest republishes a gateway's state: the page shows it within a second.
+	const station = `${LINE}-FILL-01`;
+	const since = Date.now();
+	const st = { event_id: `dash-oee-${process.pid}-${since}`, site: SITE, line: LINE, station, state: 6,
+		reason_code: 'BREAKDOWN.FILL.PUMP', since_us: since * 1000, recipe: 'R-B' };
+	sql(`INSERT INTO station_state (event_id, site, line, station, state, reason_code, since, recipe)
+		VALUES (:'id', :'site', :'line', :'station', 6, :'reason', to_timestamp(:'ms'::bigint / 1000.0), 'R-B')`,
+	{ id: st.event_id, site: SITE, line: LINE, station, reason: st.reason_code, ms: since });
+	const row = page.locator(`[data-testid=oee-station][data-id="${station}"]`);
+	const t0 = Date.now();
+	publishPb('ingest', `ct/v1/plant/${SITE}/${LINE}/${station}/state`, stationStatePb(st));
+	await waitFor(`${station} shown in unplanned downtime`, 5000, async () => (await row.getAttribute('data-state')) === 'unplanned downtime');
+	const ms = Date.now() - t0;
+	console.log(`   ${station}'s breakdown showed in the page ${ms} ms after it was published`);
+	T.ok(ms <= 1000, `the state change showed ${ms} ms after it was published (within a second)`);
+	// The figures follow: the page's are ct_oee_line's of its new window, with the filler down.
+	await waitFor('the figures of the window after the breakdown', 5000, async () =>
+		Number(await win.getAttribute('data-to-ms')) > since);
+	await shot(page, '21-oee-breakdown');
+	const w2 = { site: SITE, line: LINE, from: w.from, to: Number(await win.getAttribute('data-to-ms')) };
+	const db2 = JSON.parse(sqlValue(`SELECT ct_oee_line(:'site', :'line', to_timestamp(:'from'::bigint / 1000.0),
+		to_timestamp(:'to'::bigint / 1000.0))`, w2));
+	const fill = db2.stations.find((s) => s.station === station);
+	const a2 = await shown(`[data-testid=oee-station][data-id="${station}"] [data-testid=oee-a]`);
+	T.ok(fill && fill.current_state === 6 && a2 !== null && near(a2, fill.availability, 1e-6),
+		`${station} after the breakdown: availability ${a2}, ct_oee_line ${fill && fill.availability} (state ${fill && fill.current_state})`);
+	T.ok(await row.locator('td').last().textContent() === 'BREAKDOWN.FILL.PUMP', 'the row names the breakdown\'s reason');
+	// A unit ID opens the traveler.
+	const unit = sqlValue(`SELECT unit_id FROM unit WHERE site = :'site' AND kind = 4 ORDER BY unit_id LIMIT 1`, { site: SITE });
+	await page.locator('[data-testid=trace-unit-input]').fill(unit);
+	await page.locator('[data-testid=trace-unit-go]').click();
+	await page.locator(`section[data-view=unit] [data-testid=unit-info][data-id="${unit}"]`).waitFor({ timeout: WAIT });
+	T.ok(true, `the traceability panel's unit lookup opens the traveler of ${unit}`);
+	await page.context().close();
+});
 
 await T.step('a reload shows the same picture', async () => {
 	// What a person sees of the still site: counts, stations, alerts, held lots. The live site

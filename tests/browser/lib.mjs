@@ -1,6 +1,7 @@
 // lib: what the API and browser tests share: their settings from the environment (set by the C
 // wrappers tests/integration/test_api.c and test_dashboard.c), HTTP calls to ct-api, SQL by
-// psql, waits with deadlines, and failing with a clear message.
+// psql, messages published as a service would (mosquitto_pub), waits with deadlines, and
+// failing with a clear message.
 //
 // Nothing here sleeps for a fixed time to let something happen: waitFor polls a condition
 // until a deadline and fails naming what it waited for.
@@ -148,4 +149,61 @@ export function spread(values) {
 	const mean = values.reduce((a, b) => a + b, 0) / n;
 	const v = values.reduce((a, b) => a + (b - mean) * (b - mean), 0) / Math.max(1, n - 1);
 	return { n, mean, sd: Math.sqrt(v) };
+}
+
+// ---- Protocol Buffers by hand, for the few messages the scripts publish (oee.proto) -----------
+
+function pbVarint(n) {
+	const out = [];
+	let v = BigInt.asUintN(64, BigInt(n));
+	do {
+		let b = Number(v & 0x7fn);
+		v >>= 7n;
+		if (v > 0n) b |= 0x80;
+		out.push(b);
+	} while (v > 0n);
+	return Buffer.from(out);
+}
+const pbBytes = (field, buf) => Buffer.concat([pbVarint((field << 3) | 2), pbVarint(buf.length), buf]);
+const pbString = (field, text) => pbBytes(field, Buffer.from(text, 'utf8'));
+const pbInt = (field, n) => Buffer.concat([pbVarint(field << 3), pbVarint(n)]);
+function pbDouble(field, v) {
+	const b = Buffer.alloc(8);
+	b.writeDoubleLE(v);
+	return Buffer.concat([pbVarint((field << 3) | 1), b]);
+}
+const pbHeader = (eventId, atUs) => pbBytes(1, Buffer.concat([pbString(1, eventId),
+	pbString(2, 'browser-test'), pbInt(3, atUs), pbInt(4, 1)]));
+
+// StationState {event_id, site, line, station, state (StationStateKind), reason_code, since_us,
+// recipe}.
+export function stationStatePb(s) {
+	return Buffer.concat([pbHeader(s.event_id, s.since_us), pbString(2, s.site), pbString(3, s.line),
+		pbString(4, s.station), pbInt(5, s.state), pbString(6, s.reason_code || ''),
+		pbInt(8, s.since_us), pbString(9, s.recipe || '')]);
+}
+
+// OeeFigures: the strings, integers and doubles given (field numbers of oee.proto).
+export function oeeFiguresPb(f) {
+	const parts = [pbHeader(f.event_id, f.until_us), pbString(2, f.site), pbString(3, f.line),
+		pbString(4, f.station), pbString(5, f.shift_id), pbInt(6, f.shift_start_us),
+		pbInt(7, f.shift_end_us), pbInt(8, f.until_us)];
+	for (const [k, n] of [['planned_busy_s', 9], ['run_s', 10], ['ideal_cycle_s', 21],
+		['availability', 22], ['performance', 23], ['quality', 24], ['oee', 25]]) {
+		if (f[k] !== undefined) parts.push(pbDouble(n, f[k]));
+	}
+	for (const [k, n] of [['produced', 18], ['good', 19], ['late_rejects', 20], ['current_state', 28]]) {
+		if (f[k] !== undefined) parts.push(pbInt(n, f[k]));
+	}
+	if (f.performance_flagged) parts.push(pbInt(26, 1));
+	if (f.flag_reason) parts.push(pbString(27, f.flag_reason));
+	return Buffer.concat(parts);
+}
+
+// Publishes payload (a Buffer) on topic with QoS 1 as the broker user `user` (ingest or oee:
+// their passwords are CT_TEST_MQTT_INGEST_PASSWORD, CT_TEST_MQTT_OEE_PASSWORD).
+export function publishPb(user, topic, payload) {
+	execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', env('CT_TEST_MQTT_PORT'), '-u', user,
+		'-P', env(`CT_TEST_MQTT_${user.toUpperCase()}_PASSWORD`), '-i', `${user}-browser-test-${process.pid}`,
+		'-q', '1', '-t', topic, '-s'], { input: payload, timeout: 30000 });
 }

@@ -61,6 +61,44 @@ static void mint(struct harness *h, const char *name, const char *role, char *bu
 	assert_memory_equal(buf, "ctk_", 4);
 }
 
+/* States of every station of the still site's line over the last hour, written as ct-oee
+ * would store them (the harness does not start ct-oee here: the API reads what is stored),
+ * and ideal cycle times: '*' for every station, and one far too long for the end-of-line
+ * tester so that its performance is over 100 % and flagged. Times are relative to now, so the
+ * figures of a window that ends after them are fixed: the scripts compare the API's with
+ * ct_oee_line's for the same window. */
+static void oee_data(struct harness *h)
+{
+	static const char states[] =
+	        "INSERT INTO station_state (event_id, site, line, station, state, reason_code,"
+	        " since, recipe, asset)"
+	        " SELECT 'it-oee-' || s.station || '-' || x.n, s.site, s.line, s.station, x.state,"
+	        "  x.reason, now() - x.ago, x.recipe, x.asset"
+	        " FROM (SELECT DISTINCT site, line, station FROM station_visit"
+	        "       WHERE site = $1 AND line = 'L1') s"
+	        " CROSS JOIN (VALUES"
+	        "  (1, 1::smallint, '', interval '50 minutes', 'R-A', ''),"
+	        "  (2, 6::smallint, 'MICRO.JAM', interval '40 minutes', 'R-A', 'jam-sensor'),"
+	        "  (3, 1::smallint, '', interval '39 minutes 40 seconds', 'R-A', ''),"
+	        "  (4, 6::smallint, 'BREAKDOWN.GENERIC', interval '30 minutes', 'R-A', 'drive'),"
+	        "  (5, 1::smallint, '', interval '25 minutes', 'R-A', ''),"
+	        "  (6, 5::smallint, 'CHANGEOVER', interval '20 minutes', 'R-B', ''),"
+	        "  (7, 1::smallint, '', interval '18 minutes', 'R-B', '')"
+	        " ) AS x(n, state, reason, ago, recipe, asset)";
+	static const char ideal[] =
+	        "INSERT INTO oee_ideal_cycle (site, line, station, recipe, ideal_cycle_s) VALUES"
+	        " ('*', '*', '*', '*', 0.05), ($1, 'L1', 'L1-EOL-01', '*', 1000)"
+	        " ON CONFLICT (site, line, station, recipe)"
+	        " DO UPDATE SET ideal_cycle_s = excluded.ideal_cycle_s";
+	const char *p[] = {API_IT_SITE};
+	PGresult *res = NULL;
+
+	assert_int_equal(harness_sql(h, states, 1, p, &res), CT_OK);
+	PQclear(res);
+	assert_int_equal(harness_sql(h, ideal, 1, p, &res), CT_OK);
+	PQclear(res);
+}
+
 void api_it_line(struct harness *h, int cells, double live_rate, struct api_it *ret)
 {
 	const char *routes_env[] = {
@@ -114,6 +152,8 @@ void api_it_line(struct harness *h, int cells, double live_rate, struct api_it *
 	wait_some(h, "module with cells",
 	          "SELECT count(*) FROM unit u JOIN genealogy g ON g.parent_id = u.unit_id"
 	          " WHERE u.site = $1 AND u.kind = 5");
+
+	oee_data(h);
 
 	/* The live run: from here on results keep arriving (on their own site). */
 	assert_int_equal(
@@ -172,6 +212,7 @@ void api_it_node(struct api_it *t, const char *script, const char *const *extra_
 	static char store[MAX_ENV][512];
 	const char *env[MAX_ENV + 1] = {NULL};
 	char conninfo[256], pg_password[128], mqtt_password[128], path[HARNESS_PATH_MAX];
+	char ingest_password[128], oee_password[128];
 	char artifacts[HARNESS_PATH_MAX], *out = NULL;
 	size_t n = 0;
 	int status = -1;
@@ -180,6 +221,11 @@ void api_it_node(struct api_it *t, const char *script, const char *const *extra_
 	assert_int_equal(harness_pg_password(t->h, "ct_admin", pg_password, sizeof(pg_password)),
 	                 CT_OK);
 	assert_int_equal(harness_mqtt_password(t->h, "cli", mqtt_password, sizeof(mqtt_password)),
+	                 CT_OK);
+	assert_int_equal(
+	        harness_mqtt_password(t->h, "ingest", ingest_password, sizeof(ingest_password)),
+	        CT_OK);
+	assert_int_equal(harness_mqtt_password(t->h, "oee", oee_password, sizeof(oee_password)),
 	                 CT_OK);
 	/* The script's own artifacts directory: test-artifacts/<script without .mjs>. */
 	snprintf(path, sizeof(path), "%.*s", (int)strcspn(script, "."), script);
@@ -198,6 +244,9 @@ void api_it_node(struct api_it *t, const char *script, const char *const *extra_
 	put(store, env, &n, MAX_ENV, "CT_TEST_LIVE_SITE=%s", API_IT_LIVE_SITE);
 	put(store, env, &n, MAX_ENV, "CT_TEST_MQTT_PORT=%d", t->h->mqtt_port);
 	put(store, env, &n, MAX_ENV, "CT_TEST_MQTT_CLI_PASSWORD=%s", mqtt_password);
+	/* Station states and OEE figures published as ingest and ct-oee would. */
+	put(store, env, &n, MAX_ENV, "CT_TEST_MQTT_INGEST_PASSWORD=%s", ingest_password);
+	put(store, env, &n, MAX_ENV, "CT_TEST_MQTT_OEE_PASSWORD=%s", oee_password);
 	put(store, env, &n, MAX_ENV, "CT_TEST_ARTIFACTS=%s", artifacts);
 	put(store, env, &n, MAX_ENV, "CT_TEST_DIR=%s", t->h->dir);
 	for (size_t i = 0; extra_env != NULL && extra_env[i] != NULL; i++)

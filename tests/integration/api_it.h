@@ -34,14 +34,17 @@ struct api_it {
 };
 
 /* Starts the line as above and waits until the fast run has left its marks (an active
- * unacknowledged alert, a held lot, an open inspection item, an automatic action, a module) and
- * the live run is storing; then mints the tokens. */
+ * unacknowledged alert, a held lot, an open inspection item, an automatic action, a module),
+ * stores station states of the fast run's line for OEE (the last hour: producing, a micro-stop,
+ * a breakdown, a changeover; ideal cycle times, one too long so its performance is flagged)
+ * and waits until the live run is storing; then mints the tokens. */
 void api_it_line(struct harness *h, int cells, double live_rate, struct api_it *ret);
 
 /* Runs `node <browser dir>/<script>` with the settings of the scripts (CT_TEST_API_URL, the
  * tokens, CT_TEST_PG_CONNINFO and CT_TEST_PG_PASSWORD of ct_admin, CT_TEST_API_BIN,
  * CT_TEST_OPENAPI, CT_TEST_SITE, CT_TEST_LIVE_SITE, CT_TEST_MQTT_PORT and CT_TEST_MQTT_CLI_PASSWORD
- * for the simulator's fault switch, CT_TEST_ARTIFACTS: test-artifacts/<script without .mjs>)
+ * for the simulator's fault switch, CT_TEST_MQTT_INGEST_PASSWORD and CT_TEST_MQTT_OEE_PASSWORD to
+ * publish station states and OEE figures, CT_TEST_ARTIFACTS: test-artifacts/<script without .mjs>)
  * plus extra_env, within timeout_ms. Prints its output and fails the test when it does not exit
  * 0. */
 void api_it_node(struct api_it *t, const char *script, const char *const *extra_env,

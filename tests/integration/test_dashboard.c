@@ -9,8 +9,11 @@
  * the same range; a run chart's points are the database's values; a traveler lookup shows the
  * genealogy the database has; acknowledging an alert in the page makes it ACTIVE_ACK in
  * PostgreSQL with the user recorded; a viewer cannot release a lot (403, still held); no token
- * is refused (401); a reload shows the same picture. A screenshot of every view goes to
- * <build>/test-artifacts/dashboard.
+ * is refused (401); a reload shows the same picture; the OEE view shows the line's and every
+ * station's figures as ct_oee_line computes them for the page's window (a flagged performance as
+ * "config error"), the loss Pareto as ct_oee_pareto, and a station's state change (stored and
+ * published on its plant state topic as ingest, in place of ct-oee) within a second. A screenshot
+ * of every view goes to <build>/test-artifacts/dashboard.
  *
  * Without /usr/bin/chromium it is skipped (exit 77) with the reason, except under CI=true,
  * where CI installs it (deploy/packages.txt) and its absence is a failure. */

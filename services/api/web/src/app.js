@@ -463,6 +463,7 @@ function route() {
 		inspection: InspectionView,
 		lots: LotsView,
 		actions: ActionsView,
+		oee: OeeView,
 	};
 	const View = views[name] || Overview;
 	const main = document.getElementById('main');
@@ -2554,6 +2555,584 @@ class ActionsView extends ListView {
 						: '-',
 			),
 			el('td', { class: 'acts' }, acts),
+		);
+	}
+}
+
+/* ---- 8. OEE and the plant metrics ---- */
+
+/* StationStateKind by number (SQL) or name (the stream): shown in lower case. */
+const STATE_NAMES = [
+	'unknown',
+	'producing',
+	'idle',
+	'starved',
+	'blocked',
+	'planned downtime',
+	'unplanned downtime',
+	'unknown stop',
+];
+function stateName(v) {
+	if (v === null || v === undefined || v === '') return '-';
+	if (typeof v === 'number') return STATE_NAMES[v] || String(v);
+	return String(v)
+		.toLowerCase()
+		.replace(/^station_state_/, '')
+		.replace(/_/g, ' ');
+}
+/* A 0..1 figure as a percentage; '-' when unknown (null). */
+function fmtPct(v) {
+	return v === null || v === undefined || !Number.isFinite(Number(v))
+		? '-'
+		: `${(Number(v) * 100).toFixed(1)} %`;
+}
+function fmtSecs(v) {
+	if (v === null || v === undefined || !Number.isFinite(Number(v))) return '-';
+	const s = Number(v);
+	if (s >= 3600) return `${(s / 3600).toFixed(1)} h`;
+	if (s >= 120) return `${(s / 60).toFixed(1)} min`;
+	return `${s.toFixed(1)} s`;
+}
+function fmtMs(v) {
+	return v === null || v === undefined || !Number.isFinite(Number(v))
+		? '-'
+		: `${Math.round(Number(v))} ms`;
+}
+/* A figure's data-value: the number as the API gave it, '' when unknown. */
+function figValue(v) {
+	return v === null || v === undefined ? '' : String(v);
+}
+/* The figures a live OeeFigures event carries, merged into a station or line object. */
+const LIVE_FIGURES = [
+	'availability',
+	'performance',
+	'quality',
+	'oee',
+	'performance_flagged',
+	'flag_reason',
+	'produced',
+	'good',
+	'late_rejects',
+	'micro_stop_count',
+	'micro_stop_s',
+	'current_state',
+	'current_reason',
+	'run_s',
+	'planned_busy_s',
+];
+
+class OeeView {
+	constructor(root, params) {
+		this.root = root;
+		this.sl = siteLine(params);
+		this.shift = params.get('shift') || ''; /* '' = the shift open now */
+		this.data = {}; /* oee, pareto, changeovers, shifts, response, trace, maint */
+		this.errors = {};
+		this.render = throttle(() => this.draw());
+		/* A state change moves the figures: asked again at once (at most every 300 ms) so
+		 * the page follows within a second even before ct-oee's figures arrive. */
+		this.refetch = throttle(
+			() => this.loadFigures().catch((e) => console.error('oee:', e.message)),
+			300,
+		);
+		this.feed = new Feed(
+			{ kinds: 'oee,state', ...this.sl },
+			() => this.backfill(),
+			(t, d) => this.apply(t, d),
+		);
+		/* The open shift's figures, the Pareto and the metrics move with the clock. */
+		this.tick = setInterval(() => this.feed.load(), 30000);
+		this.body = el('div', {});
+		root.append(this.bar(), this.body);
+		this.draw();
+	}
+	close() {
+		this.closed = true;
+		this.feed.close();
+		clearInterval(this.tick);
+		this.render.cancel();
+		this.refetch.cancel();
+	}
+
+	window() {
+		return this.shift ? { ...this.sl, shift: this.shift } : { ...this.sl };
+	}
+
+	async get(key, path) {
+		try {
+			this.data[key] = await api(path);
+			delete this.errors[key];
+		} catch (e) {
+			this.errors[key] = e;
+			if (e.status === 401) throw e;
+		}
+	}
+
+	async loadFigures() {
+		await this.get('oee', 'oee?' + qs(this.window()));
+		this.render();
+	}
+
+	async backfill() {
+		const w = qs(this.window());
+		await Promise.all([
+			this.get('oee', 'oee?' + w),
+			this.get('pareto', 'oee/pareto?' + w),
+			this.get('changeovers', 'oee/changeovers?' + w),
+			this.get('shifts', 'oee/shifts?' + qs(this.sl)),
+			this.get('response', 'metrics/response?' + qs({ ...this.sl, limit: 20 })),
+			this.get('trace', 'metrics/trace-depth?' + qs(this.sl)),
+			this.get('maint', 'metrics/maintainability?' + qs(this.sl)),
+		]);
+		this.draw();
+	}
+
+	/* Live: ct-oee's figures of the open shift replace the station's (or the line's, station
+	 * ""); a state change shows at once and asks for the figures again. History events (a
+	 * closed shift recomputed) and other shifts' figures only matter to that shift's view. */
+	apply(type, d) {
+		const o = this.data.oee;
+		if (!o) return;
+		if (type === 'oee') {
+			if (this.shift ? d.shift_id !== this.shift : d.history) return;
+			if (!this.shift && o.window_shift_id && d.shift_id !== o.window_shift_id) return;
+			let target = o;
+			if (d.station !== '') {
+				o.stations = o.stations || [];
+				target = o.stations.find((s) => s.station === d.station);
+				if (!target) {
+					target = { site: d.site, line: d.line, station: d.station };
+					o.stations.push(target);
+					o.stations.sort((a, b) => (a.station < b.station ? -1 : 1));
+				}
+			}
+			for (const k of LIVE_FIGURES) if (k in d) target[k] = d[k];
+			target.live_ms = Date.now();
+			/* The line's figures say how far the open shift has been counted. */
+			if (d.station === '' && d.until_ms > (o.window_to_ms || 0)) o.window_to_ms = d.until_ms;
+			this.render();
+		} else if (type === 'state') {
+			const s = (o.stations || []).find((x) => x.station === d.station);
+			if (s) {
+				s.current_state = d.state;
+				s.current_reason = d.reason_code;
+				s.state_since_ms = d.since_ms;
+			}
+			this.render();
+			if (!this.shift) this.refetch();
+		}
+	}
+
+	bar() {
+		const shifts = el('select', {
+			'data-testid': 'shift-select',
+			onchange: (e) => setHash('oee', { ...this.sl, shift: e.target.value }),
+		});
+		this.shiftSelect = shifts;
+		return el(
+			'div',
+			{ class: 'toolbar' },
+			el('label', {}, 'Site'),
+			el('input', {
+				value: this.sl.site,
+				size: 8,
+				'data-testid': 'site-input',
+				onchange: (e) => setHash('oee', { ...this.sl, site: e.target.value }),
+			}),
+			el('label', {}, 'Line'),
+			el('input', {
+				value: this.sl.line,
+				size: 5,
+				'data-testid': 'line-input',
+				onchange: (e) => setHash('oee', { ...this.sl, line: e.target.value }),
+			}),
+			el('label', {}, 'Shift'),
+			shifts,
+		);
+	}
+
+	drawShifts() {
+		const items = (this.data.shifts && this.data.shifts.items) || [];
+		const opts = [el('option', { value: '', selected: this.shift === '' }, 'open shift (now)')];
+		for (const s of items)
+			opts.push(
+				el(
+					'option',
+					{ value: s.shift_id, selected: s.shift_id === this.shift },
+					`${s.shift_id}${s.open ? ' (open)' : ''}`,
+				),
+			);
+		if (this.shift && !items.some((s) => s.shift_id === this.shift))
+			opts.push(el('option', { value: this.shift, selected: true }, this.shift));
+		this.shiftSelect.replaceChildren(...opts);
+	}
+
+	panel(key, title, body, wide) {
+		return el(
+			'div',
+			{ class: wide ? 'panel wide' : 'panel', 'data-testid': 'panel-' + key },
+			el('h2', {}, title),
+			this.errors[key] ? errorBox(this.errors[key]) : body(),
+		);
+	}
+
+	gauge(id, label, v, flagged) {
+		return el(
+			'div',
+			{ class: 'count gauge' },
+			el(
+				'b',
+				{
+					'data-testid': 'oee-line-' + id,
+					'data-value': flagged ? '' : figValue(v),
+					'data-flagged': flagged ? 'true' : null,
+				},
+				flagged ? 'config error' : fmtPct(v),
+			),
+			el('meter', {
+				min: 0,
+				max: 1,
+				low: 0.6,
+				high: 0.85,
+				optimum: 1,
+				value: flagged || v === null || v === undefined ? 0 : Math.min(1, Number(v)),
+			}),
+			el('span', {}, label),
+		);
+	}
+
+	figures() {
+		const o = this.data.oee;
+		if (!o) return el('p', { class: 'muted' }, 'Loading...');
+		const flagged = !!o.performance_flagged;
+		const head = el(
+			'p',
+			{
+				class: 'muted',
+				'data-testid': 'oee-window',
+				'data-shift': o.window_shift_id || '',
+				'data-from-ms': o.window_from_ms,
+				'data-to-ms': o.window_to_ms,
+			},
+			`${o.window_shift_id ? 'shift ' + o.window_shift_id : 'range'}: ` +
+				`${fmtTime(o.window_from_ms)} .. ${fmtTime(o.window_to_ms)}` +
+				(o.reference_station ? ` · line figures of ${o.reference_station}` : ''),
+		);
+		const line = el(
+			'div',
+			{ class: 'counts', 'data-testid': 'oee-line', 'data-id': this.sl.line },
+			this.gauge('oee', 'OEE', o.oee, flagged),
+			this.gauge('a', 'availability', o.availability, false),
+			this.gauge('p', 'performance', o.performance, flagged),
+			this.gauge('q', 'quality', o.quality, false),
+		);
+		const th = (t) => el('th', {}, t);
+		const cell = (id, text, value, extra) =>
+			el('td', { 'data-testid': id, 'data-value': value, ...(extra || {}) }, text);
+		const rows = (o.stations || []).map((s) => {
+			const f = !!s.performance_flagged;
+			const cfg = { 'data-flagged': 'true', title: s.flag_reason || '' };
+			return el(
+				'tr',
+				{
+					'data-testid': 'oee-station',
+					'data-id': s.station,
+					'data-state': stateName(s.current_state),
+				},
+				el('td', { class: 'id' }, s.station),
+				cell('oee-station-state', stateName(s.current_state), stateName(s.current_state)),
+				cell('oee-a', fmtPct(s.availability), figValue(s.availability)),
+				f
+					? cell('oee-p', 'config error', '', cfg)
+					: cell('oee-p', fmtPct(s.performance), figValue(s.performance)),
+				cell('oee-q', fmtPct(s.quality), figValue(s.quality)),
+				f
+					? cell('oee-oee', 'config error', '', cfg)
+					: cell('oee-oee', fmtPct(s.oee), figValue(s.oee)),
+				cell('oee-produced', s.produced ?? 0, figValue(s.produced)),
+				cell('oee-good', s.good ?? 0, figValue(s.good)),
+				cell('oee-late', s.late_rejects ?? 0, figValue(s.late_rejects)),
+				cell(
+					'oee-micro',
+					`${s.micro_stop_count ?? 0} (${fmtSecs(s.micro_stop_s)})`,
+					figValue(s.micro_stop_count),
+				),
+				el('td', {}, s.current_reason || ''),
+			);
+		});
+		const notes = (o.stations || [])
+			.filter((s) => s.performance_flagged)
+			.map((s) =>
+				el(
+					'p',
+					{ class: 'error', 'data-testid': 'oee-flag', 'data-id': s.station },
+					`${s.station}: configuration error: ${s.flag_reason || 'performance over 100 %'}`,
+				),
+			);
+		return el(
+			'div',
+			{},
+			head,
+			line,
+			el(
+				'table',
+				{ 'data-testid': 'oee-stations' },
+				el(
+					'tr',
+					{},
+					['Station', 'State', 'A', 'P', 'Q', 'OEE', 'Produced', 'Good'].map(th),
+					th('Late rejects'),
+					th('Micro-stops'),
+					th('Reason'),
+				),
+				rows,
+			),
+			notes,
+		);
+	}
+
+	/* Bars as plain elements, widths through the CSSOM (no style attribute: CSP-clean). */
+	pareto() {
+		const items = (this.data.pareto && this.data.pareto.items) || [];
+		if (items.length === 0) return el('p', { class: 'muted' }, 'No losses in the window.');
+		const max = Math.max(...items.map((p) => Number(p.seconds) || 0), 1);
+		return el(
+			'div',
+			{ class: 'pareto', 'data-testid': 'oee-pareto' },
+			items.map((p) => {
+				const fill = el('span', { class: 'fill cat-' + p.category });
+				fill.style.width = `${Math.max(0.5, (100 * (Number(p.seconds) || 0)) / max)}%`;
+				return el(
+					'div',
+					{
+						class: 'pareto-row',
+						'data-testid': 'pareto-bar',
+						'data-category': p.category,
+						'data-reason': p.reason_code || '',
+						'data-seconds': figValue(p.seconds),
+					},
+					el('span', { class: 'label' }, `${p.reason_code || p.category}`),
+					el('span', { class: 'bar' }, fill),
+					el('span', { class: 'value' }, `${fmtSecs(p.seconds)} · ${p.count ?? 0}×`),
+				);
+			}),
+		);
+	}
+
+	changeovers() {
+		const c = this.data.changeovers || {};
+		const items = c.items || [];
+		if (items.length === 0) return el('p', { class: 'muted' }, 'No changeovers in the window.');
+		return el(
+			'div',
+			{},
+			el(
+				'table',
+				{ 'data-testid': 'changeovers' },
+				el(
+					'tr',
+					{},
+					['Station', 'From', 'To', 'Started', 'Duration'].map((t) => el('th', {}, t)),
+				),
+				items.map((x) =>
+					el(
+						'tr',
+						{ 'data-testid': 'changeover-row', 'data-station': x.station },
+						el('td', { class: 'id' }, x.station),
+						el('td', {}, x.from_recipe || '-'),
+						el('td', {}, x.to_recipe || '-'),
+						el('td', { class: 'time' }, fmtTime(x.started_ms)),
+						el('td', { 'data-value': figValue(x.duration_s) }, fmtSecs(x.duration_s)),
+					),
+				),
+			),
+			el(
+				'table',
+				{ 'data-testid': 'changeover-pairs' },
+				el('tr', {}, ['From', 'To', 'n', 'Mean', 'Longest'].map((t) => el('th', {}, t))),
+				(c.pairs || []).map((p) =>
+					el(
+						'tr',
+						{ 'data-testid': 'changeover-pair' },
+						el('td', {}, p.from_recipe || '-'),
+						el('td', {}, p.to_recipe || '-'),
+						el('td', {}, p.n),
+						el('td', {}, fmtSecs(p.mean_s)),
+						el('td', {}, fmtSecs(p.max_s)),
+					),
+				),
+			),
+		);
+	}
+
+	response() {
+		const r = this.data.response || {};
+		const sum = r.summary || [];
+		if (sum.length === 0)
+			return el('p', { class: 'muted' }, 'No automatic actions in the last 24 hours.');
+		return el(
+			'table',
+			{ 'data-testid': 'response' },
+			el(
+				'tr',
+				{},
+				[
+					'Station',
+					'Reaction plan',
+					'n',
+					'acked',
+					'signal p50',
+					'signal p90',
+					'ack p50',
+					'ack p90',
+					'total p50',
+					'total p90',
+				].map((t) => el('th', {}, t)),
+			),
+			sum.map((s) =>
+				el(
+					'tr',
+					{
+						'data-testid': 'response-row',
+						'data-station': s.station,
+						'data-plan': s.reaction_plan || '',
+					},
+					el('td', { class: 'id' }, s.station),
+					el('td', {}, s.reaction_plan || '-'),
+					el('td', {}, s.n),
+					el('td', {}, s.acked),
+					el('td', {}, fmtMs(s.signal_p50_ms)),
+					el('td', {}, fmtMs(s.signal_p90_ms)),
+					el('td', {}, fmtMs(s.ack_p50_ms)),
+					el('td', {}, fmtMs(s.ack_p90_ms)),
+					el('td', { 'data-testid': 'response-total-p50' }, fmtMs(s.total_p50_ms)),
+					el('td', {}, fmtMs(s.total_p90_ms)),
+				),
+			),
+		);
+	}
+
+	trace() {
+		const t = this.data.trace || {};
+		const input = el('input', {
+			'data-testid': 'trace-unit-input',
+			placeholder: 'unit ID',
+			size: 20,
+		});
+		const go = () => {
+			if (input.value.trim())
+				location.hash = '#/unit/' + encodeURIComponent(input.value.trim());
+		};
+		input.addEventListener('keydown', (e) => {
+			if (e.key === 'Enter') go();
+		});
+		return el(
+			'div',
+			{},
+			el(
+				'p',
+				{},
+				'Cells made in the last 24 h complete: ',
+				el(
+					'b',
+					{ 'data-testid': 'trace-share', 'data-value': figValue(t.share) },
+					fmtPct(t.share),
+				),
+				` (${t.complete ?? 0} of ${t.units ?? 0})`,
+			),
+			el(
+				'div',
+				{ class: 'toolbar' },
+				input,
+				el('button', { 'data-testid': 'trace-unit-go', onclick: go }, 'Open traveler'),
+			),
+			el(
+				'table',
+				{ 'data-testid': 'trace-worst' },
+				el('tr', {}, el('th', {}, 'Unit'), el('th', {}, 'Score'), el('th', {}, 'Missing')),
+				(t.worst || []).map((w) =>
+					el(
+						'tr',
+						{ 'data-testid': 'trace-worst-row', 'data-id': w.unit_id },
+						el(
+							'td',
+							{ class: 'id' },
+							el('a', { href: '#/unit/' + encodeURIComponent(w.unit_id) }, w.unit_id),
+						),
+						el('td', { 'data-value': figValue(w.score) }, fmtNum(w.score, 3)),
+						el('td', {}, (w.missing || []).join('; ')),
+					),
+				),
+			),
+		);
+	}
+
+	maint() {
+		const m = this.data.maint || {};
+		const th = (...t) => el('tr', {}, t.map((x) => el('th', {}, x)));
+		return el(
+			'div',
+			{},
+			el(
+				'table',
+				{ 'data-testid': 'maint-alerts' },
+				th('Station', 'Asset', 'Code', 'n', 'acked', 'ack p50', 'ack p90', 'restore p50', 'restore p90'),
+				(m.alerts || []).map((a) =>
+					el(
+						'tr',
+						{ 'data-testid': 'maint-alert-row', 'data-code': a.code },
+						el('td', {}, a.station || '-'),
+						el('td', {}, a.asset || '-'),
+						el('td', {}, a.code),
+						el('td', {}, a.n),
+						el('td', {}, a.acked),
+						el('td', {}, fmtSecs(a.ack_p50_s)),
+						el('td', {}, fmtSecs(a.ack_p90_s)),
+						el('td', {}, fmtSecs(a.restore_p50_s)),
+						el('td', {}, fmtSecs(a.restore_p90_s)),
+					),
+				),
+			),
+			el(
+				'table',
+				{ 'data-testid': 'maint-stops' },
+				th('Station', 'Reason', 'Asset', 'n', 'restore p50', 'restore p90', 'down'),
+				(m.stops || []).map((s) =>
+					el(
+						'tr',
+						{ 'data-testid': 'maint-stop-row', 'data-station': s.station },
+						el('td', {}, s.station),
+						el('td', {}, s.reason_code || '-'),
+						el('td', {}, s.asset || '-'),
+						el('td', {}, s.n),
+						el('td', {}, fmtSecs(s.restore_p50_s)),
+						el('td', {}, fmtSecs(s.restore_p90_s)),
+						el('td', {}, fmtSecs(s.down_s)),
+					),
+				),
+			),
+		);
+	}
+
+	draw() {
+		this.drawShifts();
+		const name = `${this.sl.site} / ${this.sl.line}`;
+		this.body.replaceChildren(
+			el(
+				'div',
+				{ class: 'grid spaced' },
+				this.panel('oee', `OEE of ${name}`, () => this.figures(), true),
+				this.panel('pareto', 'Losses (Pareto)', () => this.pareto()),
+				this.panel('changeovers', 'Changeovers', () => this.changeovers()),
+				this.panel('response', 'Closed-loop response time', () => this.response(), true),
+				this.panel('trace', 'Traceability depth', () => this.trace()),
+				this.panel(
+					'maint',
+					'Maintainability (time to acknowledge, to restore)',
+					() => this.maint(),
+					true,
+				),
+			),
 		);
 	}
 }
