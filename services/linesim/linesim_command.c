@@ -83,20 +83,47 @@ static const char *str(const char *s)
 	return s == NULL ? "" : s;
 }
 
-static bool seen(const struct linesim_model *m, const char *event_id)
+/* The ring slot of a remembered event ID, or -1. */
+static int seen(const struct linesim_model *m, const char *event_id)
 {
 	for (unsigned i = 0; i < m->cmd_seen_n; i++)
 		if (strcmp(m->cmd_seen[i], event_id) == 0)
-			return true;
-	return false;
+			return (int)i;
+	return -1;
 }
 
-static void remember(struct linesim_model *m, const char *event_id)
+/* Remembers the event ID; returns its ring slot. */
+static unsigned remember(struct linesim_model *m, const char *event_id)
 {
-	snprintf(m->cmd_seen[m->cmd_seen_next], sizeof(m->cmd_seen[0]), "%s", event_id);
+	unsigned slot = m->cmd_seen_next;
+
+	snprintf(m->cmd_seen[slot], sizeof(m->cmd_seen[0]), "%s", event_id);
 	m->cmd_seen_next = (m->cmd_seen_next + 1) % LINESIM_CMD_SEEN;
 	if (m->cmd_seen_n < LINESIM_CMD_SEEN)
 		m->cmd_seen_n++;
+	return slot;
+}
+
+/* The acknowledgement of a command for a simulated station (ret's IDs already set): ACCEPTED
+ * when applied, EXPIRED, or REJECTED with the reason; kept in the ring slot (>= 0) so that a
+ * duplicate gets the same one. */
+static void set_ack(struct linesim_model *m, struct linesim_command_report *ret,
+                    enum linesim_cmd_outcome outcome, int64_t now_us, int slot)
+{
+	ret->ack = true;
+	ret->ack_status = outcome == LINESIM_CMD_APPLIED
+	                          ? CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_ACCEPTED
+	                  : outcome == LINESIM_CMD_EXPIRED
+	                          ? CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_EXPIRED
+	                          : CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_REJECTED;
+	snprintf(ret->ack_detail, sizeof(ret->ack_detail), "%s: %.230s",
+	         linesim_command_outcome_name(outcome), ret->text);
+	ret->acked_at_us = now_us;
+	if (slot < 0)
+		return;
+	m->cmd_ack[slot].status = ret->ack_status;
+	memcpy(m->cmd_ack[slot].detail, ret->ack_detail, sizeof(ret->ack_detail));
+	m->cmd_ack[slot].acked_at_us = now_us;
 }
 
 /* Finds the station ID among the simulated lines; false when there is none. */
@@ -213,6 +240,7 @@ static enum linesim_cmd_outcome hold(struct ls_line *line, unsigned station,
 			         cmd->header->event_id, cmd->target_value);
 			return LINESIM_CMD_INVALID;
 		}
+		snprintf(h->reason, sizeof(h->reason), "%s", str(cmd->reason_code));
 		h->kind = LS_HOLD_SLOW;
 		h->fraction = cmd->target_value / 100.0;
 		snprintf(ret->text, sizeof(ret->text),
@@ -220,6 +248,7 @@ static enum linesim_cmd_outcome hold(struct ls_line *line, unsigned station,
 		         cmd->target_value, until, reason);
 		break;
 	case KIND(STOP):
+		snprintf(h->reason, sizeof(h->reason), "%s", str(cmd->reason_code));
 		h->kind = LS_HOLD_STOP;
 		h->fraction = 0.0;
 		snprintf(ret->text, sizeof(ret->text), "STOP %s: line %s starts no cell %s, %s", id,
@@ -232,10 +261,12 @@ static enum linesim_cmd_outcome hold(struct ls_line *line, unsigned station,
 		                 : (h->kind == LS_HOLD_SLOW ? "SLOW lifted" : "STOP lifted"),
 		         reason);
 		memset(h, 0, sizeof(*h));
+		line->st.dirty = true;
 		return LINESIM_CMD_APPLIED;
 	}
 	h->expires_at_us = cmd->expires_at_us;
 	snprintf(h->event_id, sizeof(h->event_id), "%s", cmd->header->event_id);
+	line->st.dirty = true; /* station states: the line's states follow at once */
 	return LINESIM_CMD_APPLIED;
 }
 
@@ -247,8 +278,10 @@ enum linesim_cmd_outcome linesim_model_command(struct linesim_model *m,
 	const char *event_id = cmd->header != NULL ? str(cmd->header->event_id) : "";
 	unsigned line, station;
 	enum linesim_cmd_outcome outcome;
+	int slot;
 
 	ret->text[0] = '\0';
+	ret->ack = false;
 	if (!ct_id_is_valid(event_id) || !ct_id_is_valid(str(cmd->site)) ||
 	    !ct_id_is_valid(str(cmd->line)) || !ct_id_is_valid(str(cmd->station))) {
 		snprintf(ret->text, sizeof(ret->text),
@@ -263,23 +296,35 @@ enum linesim_cmd_outcome linesim_model_command(struct linesim_model *m,
 		         linesim_command_kind_name(kind), event_id, cmd->site, cmd->station);
 		return finish(m, kind, LINESIM_CMD_NOT_SIMULATED, ret);
 	}
+	/* A simulated station: whatever follows, it acknowledges (as addressed). */
+	snprintf(ret->event_id, sizeof(ret->event_id), "%s", event_id);
+	snprintf(ret->line, sizeof(ret->line), "%s", cmd->line);
+	snprintf(ret->station, sizeof(ret->station), "%s", cmd->station);
 	if (strcmp(cmd->line, m->lines[line].name) != 0) {
 		snprintf(ret->text, sizeof(ret->text),
 		         "%s command %s: station %s is on line %s, not %s",
 		         linesim_command_kind_name(kind), event_id, cmd->station,
 		         m->lines[line].name, cmd->line);
+		set_ack(m, ret, LINESIM_CMD_INVALID, now_us, -1);
 		return finish(m, kind, LINESIM_CMD_INVALID, ret);
 	}
-	if (seen(m, event_id)) {
+	slot = seen(m, event_id);
+	if (slot >= 0) {
 		snprintf(ret->text, sizeof(ret->text), "%s command %s for %s: duplicate",
 		         linesim_command_kind_name(kind), event_id, cmd->station);
+		/* Acknowledged again, the same acknowledgement: its sender may have missed it. */
+		ret->ack = true;
+		ret->ack_status = m->cmd_ack[slot].status;
+		memcpy(ret->ack_detail, m->cmd_ack[slot].detail, sizeof(ret->ack_detail));
+		ret->acked_at_us = m->cmd_ack[slot].acked_at_us;
 		return finish(m, kind, LINESIM_CMD_DUPLICATE, ret);
 	}
-	remember(m, event_id);
+	slot = (int)remember(m, event_id);
 	if (cmd->expires_at_us != 0 && cmd->expires_at_us < now_us) {
 		snprintf(ret->text, sizeof(ret->text), "%s command %s for %s: expired %.3f s ago",
 		         linesim_command_kind_name(kind), event_id, cmd->station,
 		         (double)(now_us - cmd->expires_at_us) / 1e6);
+		set_ack(m, ret, LINESIM_CMD_EXPIRED, now_us, slot);
 		return finish(m, kind, LINESIM_CMD_EXPIRED, ret);
 	}
 	switch (cmd->kind) {
@@ -297,6 +342,7 @@ enum linesim_cmd_outcome linesim_model_command(struct linesim_model *m,
 		outcome = LINESIM_CMD_INVALID;
 		break;
 	}
+	set_ack(m, ret, outcome, now_us, slot);
 	return finish(m, kind, outcome, ret);
 }
 
@@ -313,6 +359,7 @@ enum linesim_cmd_outcome linesim_model_command_payload(struct linesim_model *m, 
 	int rc;
 
 	ret->text[0] = '\0';
+	ret->ack = false;
 	if (ct_topic_parse(topic, &t, err, sizeof(err)) != CT_OK || t.is_edge ||
 	    t.kind != CT_KIND_COMMAND) {
 		snprintf(ret->text, sizeof(ret->text), "command on '%.200s': not a command topic",

@@ -203,6 +203,55 @@ struct ls_hold {
 	double fraction;       /* SLOW: share of the line's rate, (0, 1] */
 	int64_t expires_at_us; /* 0: until RESUME */
 	char event_id[LINESIM_ID_LEN];
+	char reason[LINESIM_ID_LEN]; /* the command's reason_code (a STOP's reason_text) */
+};
+
+/* A stop in force at one station (station states): planned or unplanned, until when. */
+struct ls_cause {
+	bool on;
+	int kind; /* Cellthread__V1__StationStateKind: planned or unplanned downtime */
+	int64_t until_us;
+	char reason[LINESIM_ID_LEN];
+	char asset[LINESIM_ID_LEN];
+};
+
+/* A station's state as last handed on, to send only changes. */
+struct ls_pub {
+	int kind;
+	char reason[LINESIM_ID_LEN];
+	char text[LINESIM_ID_LEN];
+	char asset[LINESIM_ID_LEN];
+	unsigned variant;
+	double rate;
+};
+
+/* Good cells captured for a scripted late failure (LATEFAIL), by event. */
+struct ls_late {
+	const struct linesim_event *ev;
+	unsigned n;
+	char (*ids)[LINESIM_ID_LEN]; /* ev->count of them */
+	unsigned long long *seqs;
+};
+
+/* Station states of one line (linesim_state.c). */
+struct ls_states {
+	bool started, published, dirty;
+	int64_t now_us;       /* advanced to */
+	int64_t restart_us;   /* R: when the line last (re)started or changed its rate */
+	unsigned long long k; /* cells made since restart_us */
+	bool producing;
+	double share; /* of the rate, 1 without SLOW */
+	struct ls_cause planned[LS_N_STATIONS], unplanned[LS_N_STATIONS];
+	struct ls_pub pub[LS_N_STATIONS];
+	double slow_share; /* scripted SLOW, 0: none */
+	int64_t slow_until_us;
+	unsigned variant; /* cell recipe in force: 0 STD, 1 HE */
+	unsigned scrap[LS_N_STATIONS];
+	int64_t next_breakdown_us, next_micro_us, next_changeover_us, next_break_us;
+	unsigned long long draws; /* the downtime stream's counter */
+	unsigned long long state_seq;
+	size_t next_event; /* scenario events: the next one to look at */
+	struct linesim_state_stats stats;
 };
 
 enum ls_sensor {
@@ -240,6 +289,7 @@ struct ls_line {
 	double setpoint[LS_N_STATIONS][LS_MAX_PARAMS];
 	struct ls_hold hold[LS_N_STATIONS];
 	double credit;
+	struct ls_states st;
 	/* Telemetry sample clock. */
 	bool tel_started;
 	int64_t tel_t0_us;
@@ -281,6 +331,7 @@ struct ls_visit {
 	Cellthread__V1__Curve *curve_p[1];
 	double curve_x[LS_MAX_POINTS], curve_y[LS_MAX_POINTS];
 	char failed[LS_TEXT_LEN]; /* the first failed check, "" while none */
+	bool checks_off;          /* a value outside the limits fails nothing (a scenario) */
 	struct ls_rng rng;        /* this visit's own stream */
 	struct ls_line *line;
 	unsigned station;
@@ -314,7 +365,25 @@ struct linesim_model {
 	char cmd_seen[LINESIM_CMD_SEEN][LINESIM_ID_LEN];
 	unsigned cmd_seen_next, cmd_seen_n;
 	struct linesim_command_counts cmd_counts;
+	/* The acknowledgement of each remembered command, for its duplicates. */
+	struct {
+		Cellthread__V1__CommandAckStatus status;
+		char detail[256];
+		int64_t acked_at_us;
+	} cmd_ack[LINESIM_CMD_SEEN];
+	/* A scenario's copy and its late failures. */
+	struct linesim_scenario scenario;
+	struct ls_late *late;
+	size_t n_late;
+	const struct linesim_state_sink *state_sink; /* during linesim_model_advance */
 };
+
+/* The cell stations' recipes of the second variant (HE), indexed by station - LS_WIND. */
+struct ls_recipe {
+	const char *name;
+	unsigned version;
+};
+extern const struct ls_recipe ls_recipes_he[LS_VIS - LS_WIND + 1];
 
 /* The stream key of a unit: kind, electrode side (0 for others) and sequence number. */
 static inline uint64_t ls_unit_key(Cellthread__V1__UnitKind kind, unsigned side,
@@ -373,6 +442,14 @@ int ls_electrode_ensure(struct linesim_model *m, struct ls_line *line, enum ls_s
  * it completes. */
 int ls_cell_run(struct linesim_model *m, struct ls_line *line, int64_t now_us,
                 const struct linesim_sink *sink);
+
+/* An EOL retest of a finished cell that fails (scenario LATEFAIL), at now_us. */
+int ls_cell_retest(struct linesim_model *m, struct ls_line *line, const char *cell_id,
+                   unsigned long long seq, int64_t now_us, const struct linesim_sink *sink);
+/* Frees the model's scenario copy and late-failure captures (linesim_state.c). */
+void ls_states_cleanup(struct linesim_model *m);
+/* Copies the scenario into the model (linesim_state.c). Returns CT_OK or CT_ERR_NOMEM. */
+int ls_states_init(struct linesim_model *m);
 
 /* Telemetry storage (linesim_telemetry.c). */
 int ls_telemetry_init(struct ls_telemetry *tel, size_t n);

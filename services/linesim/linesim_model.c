@@ -198,6 +198,20 @@ int linesim_model_new(const struct linesim_model_config *config, struct linesim_
 		snprintf(err, err_len, "unit prefix must be at most 16 ID characters");
 		return CT_ERR_INVALID;
 	}
+	if (config->states && !(config->rate > 0.0 && isfinite(config->rate))) {
+		snprintf(err, err_len, "station states need a rate > 0");
+		return CT_ERR_INVALID;
+	}
+	if ((config->downtime || config->scenario != NULL) && !config->states) {
+		snprintf(err, err_len, "random downtime and scenarios need station states");
+		return CT_ERR_INVALID;
+	}
+	for (size_t i = 0; config->scenario != NULL && i < config->scenario->n_events; i++)
+		if (config->scenario->events[i].line >= config->n_lines) {
+			snprintf(err, err_len, "the scenario names line L%u; %u line(s) simulated",
+			         config->scenario->events[i].line + 1, config->n_lines);
+			return CT_ERR_INVALID;
+		}
 	if (config->faults >> LINESIM_FAULT_COUNT != 0) {
 		snprintf(err, err_len, "unknown fault in mask 0x%x", config->faults);
 		return CT_ERR_INVALID;
@@ -222,6 +236,8 @@ int linesim_model_new(const struct linesim_model_config *config, struct linesim_
 		rc = ls_telemetry_init(m->tel, LS_TEL_ASSETS);
 	for (unsigned i = 0; rc == CT_OK && i < config->n_lines; i++)
 		rc = line_init(m, i);
+	if (rc == CT_OK)
+		rc = ls_states_init(m);
 	if (rc != CT_OK) {
 		snprintf(err, err_len, "out of memory");
 		linesim_model_free(m);
@@ -239,6 +255,7 @@ void linesim_model_free(struct linesim_model *m)
 		free(m->lines[i].cells);
 		free(m->lines[i].modules);
 	}
+	ls_states_cleanup(m);
 	ls_visit_cleanup(&m->visit);
 	ls_telemetry_cleanup(m->tel, LS_TEL_ASSETS);
 	free(m);

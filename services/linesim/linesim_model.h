@@ -5,7 +5,12 @@
  * slurry batches and material lots, when they run out), sends it through every cell station
  * and, when enough cells (then modules) are finished, assembles a module (then a pack). Every
  * station visit is handed to the caller's sink as a StationResult; nothing here touches a
- * clock, a socket or a file: time comes in as now_us and randomness from the seed.
+ * clock or a socket, and only linesim_scenario_load a file: time comes in as now_us and
+ * randomness from the seed.
+ *
+ * With station states (config.states, linesim_state.c) the caller advances each line's time
+ * instead (linesim_model_advance): cells come by the production rule, and every station's
+ * state changes go to a state sink; without, none of it runs.
  *
  * Determinism: values are drawn from counter-based streams keyed by (seed, line, unit,
  * station), and event IDs from per-line counters, so the same seed, the same now_us values
@@ -32,6 +37,7 @@
 #include <stdint.h>
 
 #include "cellthread/v1/control.pb-c.h"
+#include "cellthread/v1/oee.pb-c.h"
 #include "cellthread/v1/thread.pb-c.h"
 
 #define LINESIM_MAX_LINES    16
@@ -62,6 +68,18 @@ struct linesim_model_config {
 	const char *unit_prefix;   /* "" or at most 16 ID characters put before every unit and
 	                            * lot ID ("R7-" -> "R7-L1-C00000042"), so runs into one
 	                            * database never reuse an ID; NULL means "" */
+	/* Station states (linesim_state.c; all off when zero, and then nothing of it runs). */
+	bool states;     /* publish StationState changes; cells follow the production rule */
+	bool checks_off; /* no random NOK: only scripted scrap fails (a scenario) */
+	double rate;     /* cells per second per line (needed with states), > 0 */
+	bool downtime;   /* random breakdowns, micro-stops, changeovers, breaks (needs states) */
+	bool breaks;     /* with downtime: a 30 min BREAK mid-shift (10:00, 18:00, 02:00 UTC) */
+	double mtbf_s;   /* mean time between breakdowns of a line, s (0: 3600) */
+	double micro_every_s;      /* mean time between micro-stops of a line, s (0: 300) */
+	double changeover_every_s; /* period of the cell recipe's changeover, s (0: 14400) */
+	double changeover_s;       /* length of a changeover, s (0: 600) */
+	/* A scripted scenario (linesim_scenario_parse), or NULL; the model copies it. */
+	const struct linesim_scenario *scenario;
 };
 
 /* One station result, handed to the sink; everything it points to is valid only during the
@@ -85,10 +103,25 @@ struct linesim_telemetry {
 	const Cellthread__V1__Telemetry *msg;
 };
 
+/* One StationState of one station (station states); valid only during the callback. */
+struct linesim_state {
+	unsigned line;
+	unsigned station;
+	const char *line_name;
+	const char *station_id;
+	const Cellthread__V1__StationState *msg;
+};
+
 /* Where the model hands its messages. A non-zero return stops the step and is returned. */
 struct linesim_sink {
 	int (*result)(void *ctx, const struct linesim_result *result);
 	int (*telemetry)(void *ctx, const struct linesim_telemetry *telemetry);
+	void *ctx;
+};
+
+/* Where the model hands its station states (linesim_model_advance); the same contract. */
+struct linesim_state_sink {
+	int (*state)(void *ctx, const struct linesim_state *state);
 	void *ctx;
 };
 
@@ -174,11 +207,18 @@ struct linesim_command_counts {
 	unsigned long long outcomes[LINESIM_CMD_OUTCOMES];
 };
 
-/* One command's fate, for the caller's log. */
+/* One command's fate, for the caller's log and the station's CommandAck. */
 struct linesim_command_report {
 	enum linesim_cmd_outcome outcome;
 	int kind;       /* CommandKind as received (0 when not decodable) */
 	char text[512]; /* what was done, or why not: one line naming event, station, reason */
+	/* The acknowledgement a station would send: set (ack true) for a command with a valid
+	 * event ID naming a simulated station; a duplicate gets the first one's again. */
+	bool ack;
+	Cellthread__V1__CommandAckStatus ack_status;
+	char ack_detail[256];
+	int64_t acked_at_us;
+	char event_id[LINESIM_ID_LEN], line[LINESIM_ID_LEN], station[LINESIM_ID_LEN];
 };
 
 /* Applies one station command at now_us (the caller's wall clock, us since the epoch).
@@ -252,5 +292,81 @@ void linesim_clock_init(struct linesim_clock *clock, int64_t end_us, int64_t len
 int64_t linesim_clock_tick_us(const struct linesim_clock *clock, unsigned long long n);
 /* How many ticks the history has: those whose time is before end_us. */
 unsigned long long linesim_clock_history_ticks(const struct linesim_clock *clock);
+
+/* Station states (sim.states, linesim_state.c). Time is compressed: a cell passes every cell
+ * station at the instant it is made. The cell stations WIND..VIS are a chain without buffers:
+ * while any of them is down (planned or unplanned) or a STOP holds any station, the line makes
+ * no cell; the cell stations upstream of the first down one are BLOCKED, the others STARVED,
+ * MOD and PACK STARVED. Electrode stations have coil buffers: their own stops do not stop the
+ * line. Production rule: after the line (re)starts producing at R (or its rate changes, or the
+ * run starts), cells complete at R + k * cycle (k = 1, 2, ...), cycle = 1 / (rate * share)
+ * with share the SLOW in force (1 without); a cell completes at t only if the line produced
+ * during the whole (t - cycle, t]. */
+
+/* Starts every line's state clock at start_us (the run's start on its clock). Call once,
+ * before linesim_model_advance; states only. */
+void linesim_model_begin(struct linesim_model *model, int64_t start_us);
+/* Advances `line` to until_us: every state change and cell due at or before it, in time
+ * order (states first at equal times, except a cell of the old schedule whose line is still
+ * producing); results go to sink, states to states (NULL: not handed on). cells_limit > 0
+ * stops making cells once the line finished that many. Returns CT_OK, CT_ERR_INVALID (no
+ * states, a bad line) or a sink's non-zero return (the model stays usable; what was not
+ * handed on is lost). */
+int linesim_model_advance(struct linesim_model *model, unsigned line, int64_t until_us,
+                          unsigned long long cells_limit, const struct linesim_sink *sink,
+                          const struct linesim_state_sink *states);
+/* The time `line` has been advanced to, and the time of its next cell or state change
+ * (INT64_MAX: none). */
+int64_t linesim_model_now(const struct linesim_model *model, unsigned line);
+int64_t linesim_model_next_us(const struct linesim_model *model, unsigned line);
+
+/* What a scenario did on one line (scenario only). */
+struct linesim_state_stats {
+	unsigned long long states;      /* StationState messages handed on */
+	unsigned long long late_failed; /* EOL retests made NOK (latefail) */
+	unsigned long long scrapped;    /* cells made NOK by a scrap line */
+};
+const struct linesim_state_stats *linesim_model_state_stats(const struct linesim_model *model,
+                                                            unsigned line);
+
+/* A scripted scenario (sim.scenario): see README.md "Scenarios" for the format. */
+enum linesim_ev_kind {
+	LINESIM_EV_BREAKDOWN = 0, /* station: UNPLANNED_DOWNTIME for duration, reason, asset */
+	LINESIM_EV_MICROSTOP,     /* the same, a short one */
+	LINESIM_EV_PLANNED,       /* station or line: PLANNED_DOWNTIME for duration, reason */
+	LINESIM_EV_CHANGEOVER,    /* line: cell stations PLANNED CHANGEOVER to a recipe variant */
+	LINESIM_EV_SLOW,          /* line: share of the rate for duration */
+	LINESIM_EV_SCRAP,         /* station: the next count cells fail its check */
+	LINESIM_EV_LATEFAIL,      /* line: count good cells made at or after from_us fail EOL */
+};
+struct linesim_event {
+	int64_t at_us;
+	unsigned line; /* 0-based */
+	int station;   /* station index, -1 for the whole line */
+	enum linesim_ev_kind kind;
+	int64_t duration_us;
+	char reason[LINESIM_ID_LEN];
+	char asset[LINESIM_ID_LEN];
+	double share;     /* SLOW: (0, 1] */
+	unsigned count;   /* SCRAP, LATEFAIL */
+	int64_t from_us;  /* LATEFAIL */
+	unsigned variant; /* CHANGEOVER: 0 STD, 1 HE */
+};
+struct linesim_scenario {
+	int64_t start_us, end_us;
+	double rate;                  /* 0: not given */
+	struct linesim_event *events; /* sorted by at_us (file order among equal times) */
+	size_t n_events;
+};
+/* Parses a scenario text. Returns CT_OK with *ret filled (free with linesim_scenario_free),
+ * CT_ERR_INVALID with "line N: reason" in err, or CT_ERR_NOMEM. */
+int linesim_scenario_parse(const char *text, struct linesim_scenario *ret, char *err,
+                           size_t err_len);
+/* Reads and parses a scenario file; as above, CT_ERR_IO when it cannot be read. */
+int linesim_scenario_load(const char *path, struct linesim_scenario *ret, char *err,
+                          size_t err_len);
+void linesim_scenario_free(struct linesim_scenario *scenario);
+/* The names of the cell recipe variants: "STD" (the tables' recipes), "HE". */
+const char *linesim_variant_name(unsigned variant);
 
 #endif

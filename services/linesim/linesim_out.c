@@ -4,6 +4,7 @@
  * under construction: for each result the tag of field 1 (0x0a), its length as a varint and
  * the packed StationResult. The counts of a batch wait beside it and join the totals only
  * when the batch is published. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,14 @@ struct batch {
 	struct linesim_counts pending;
 };
 
+/* A state or acknowledgement waiting for its publish. */
+struct direct {
+	enum linesim_msg_kind kind;
+	char line[LINESIM_ID_LEN], station[LINESIM_ID_LEN];
+	uint8_t *payload;
+	size_t len;
+};
+
 struct linesim_out {
 	struct linesim_out_config config;
 	unsigned n_lines, n_stations, n_batches;
@@ -31,6 +40,8 @@ struct linesim_out {
 	uint8_t *tbuf; /* telemetry packing */
 	size_t tcap;
 	struct linesim_counts counts;
+	struct direct *direct; /* [direct_head, n_direct) queued, in order */
+	size_t direct_head, n_direct, direct_cap;
 };
 
 int linesim_out_new(const struct linesim_out_config *config, unsigned n_lines, unsigned n_stations,
@@ -65,6 +76,9 @@ void linesim_out_free(struct linesim_out *out)
 		free(out->batches[i].buf);
 	free(out->batches);
 	free(out->tbuf);
+	for (size_t i = out->direct_head; i < out->n_direct; i++)
+		free(out->direct[i].payload);
+	free(out->direct);
 	free(out);
 }
 
@@ -242,6 +256,70 @@ int linesim_out_telemetry(void *ctx, const struct linesim_telemetry *t)
 	return CT_OK;
 }
 
+/* Publishes the queued states and acknowledgements in order, up to the first failure. */
+static int publish_direct(struct linesim_out *out)
+{
+	while (out->direct_head < out->n_direct) {
+		struct direct *d = &out->direct[out->direct_head];
+		struct linesim_publish msg = {d->kind, d->line, d->station, d->payload, d->len, 0};
+
+		if (out->config.publish(out->config.ctx, &msg) != 0)
+			return CT_ERR_MQTT;
+		out->counts.messages++;
+		out->counts.bytes += d->len;
+		if (d->kind == LINESIM_MSG_STATE)
+			out->counts.states++;
+		else
+			out->counts.acks++;
+		free(d->payload);
+		out->direct_head++;
+	}
+	out->direct_head = out->n_direct = 0;
+	return CT_OK;
+}
+
+static int queue_direct(struct linesim_out *out, enum linesim_msg_kind kind, const char *line,
+                        const char *station, const ProtobufCMessage *msg)
+{
+	struct direct *d;
+
+	if (out->n_direct == out->direct_cap) {
+		size_t cap = out->direct_cap == 0 ? 64 : out->direct_cap * 2;
+		struct direct *grown = realloc(out->direct, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return CT_ERR_NOMEM;
+		out->direct = grown;
+		out->direct_cap = cap;
+	}
+	d = &out->direct[out->n_direct];
+	d->kind = kind;
+	snprintf(d->line, sizeof(d->line), "%s", line);
+	snprintf(d->station, sizeof(d->station), "%s", station);
+	d->len = protobuf_c_message_get_packed_size(msg);
+	d->payload = malloc(d->len > 0 ? d->len : 1);
+	if (d->payload == NULL)
+		return CT_ERR_NOMEM;
+	protobuf_c_message_pack(msg, d->payload);
+	out->n_direct++;
+	/* While stalled only linesim_out_poll retries, as for batches. */
+	if (!out->stalled && publish_direct(out) != CT_OK)
+		out->stalled = true;
+	return CT_OK;
+}
+
+int linesim_out_state(void *ctx, const struct linesim_state *state)
+{
+	return queue_direct(ctx, LINESIM_MSG_STATE, state->line_name, state->station_id,
+	                    &state->msg->base);
+}
+
+int linesim_out_ack(struct linesim_out *out, const char *line, const char *station,
+                    const Cellthread__V1__CommandAck *ack)
+{
+	return queue_direct(out, LINESIM_MSG_ACK, line, station, &ack->base);
+}
+
 struct linesim_sink linesim_out_sink(struct linesim_out *out)
 {
 	struct linesim_sink sink = {linesim_out_result, linesim_out_telemetry, out};
@@ -249,12 +327,20 @@ struct linesim_sink linesim_out_sink(struct linesim_out *out)
 	return sink;
 }
 
+struct linesim_state_sink linesim_out_state_sink(struct linesim_out *out)
+{
+	struct linesim_state_sink sink = {linesim_out_state, out};
+
+	return sink;
+}
+
 int linesim_out_poll(struct linesim_out *out, int64_t now_ms)
 {
-	int rc = CT_OK;
+	int rc;
 
 	out->now_ms = now_ms;
-	for (unsigned i = 0; i < out->n_batches; i++) {
+	rc = publish_direct(out);
+	for (unsigned i = 0; rc == CT_OK && i < out->n_batches; i++) {
 		struct batch *b = &out->batches[i];
 
 		if (b->n == 0)
@@ -272,7 +358,7 @@ int linesim_out_poll(struct linesim_out *out, int64_t now_ms)
 
 int linesim_out_flush(struct linesim_out *out)
 {
-	int rc = CT_OK;
+	int rc = publish_direct(out);
 
 	for (unsigned i = 0; i < out->n_batches && rc == CT_OK; i++)
 		rc = publish_batch(out, &out->batches[i]);
@@ -369,6 +455,8 @@ json_t *linesim_out_summary(const struct linesim_out *out, const struct linesim_
 	rc |= set_count(root, "telemetry_samples", c->telemetry_samples);
 	rc |= set_count(root, "telemetry_dropped", c->telemetry_dropped);
 	rc |= set_count(root, "bytes", c->bytes);
+	rc |= set_count(root, "states", c->states);
+	rc |= set_count(root, "acks", c->acks);
 	for (size_t k = 1; k < LINESIM_UNIT_KINDS; k++) {
 		rc |= set_count(units, ct_unit_kind_name((int)k), c->units[k]); /* k > 0: named */
 		total += c->units[k];

@@ -26,7 +26,14 @@
 
 #include "linesim_model.h"
 
-enum linesim_msg_kind { LINESIM_MSG_RESULT = 0, LINESIM_MSG_TELEMETRY };
+/* States and acknowledgements (protobuf only) are published one by one as they come, in
+ * order; one that fails stays queued, stalls the output, and goes out at the next poll. */
+enum linesim_msg_kind {
+	LINESIM_MSG_RESULT = 0,
+	LINESIM_MSG_TELEMETRY,
+	LINESIM_MSG_STATE, /* StationState */
+	LINESIM_MSG_ACK,   /* CommandAck */
+};
 
 /* One payload to publish; valid only during the callback. */
 struct linesim_publish {
@@ -56,6 +63,7 @@ struct linesim_counts {
 	unsigned long long telemetry_signals, telemetry_samples, telemetry_dropped;
 	unsigned long long units[LINESIM_UNIT_KINDS]; /* first named, by UnitKind */
 	unsigned long long bytes;
+	unsigned long long states, acks; /* StationState, CommandAck messages */
 };
 
 struct linesim_out;
@@ -70,8 +78,13 @@ void linesim_out_free(struct linesim_out *out);
  * a result cannot be queued, CT_OK otherwise (a failed publish only stalls). */
 int linesim_out_result(void *ctx, const struct linesim_result *result);
 int linesim_out_telemetry(void *ctx, const struct linesim_telemetry *telemetry);
-/* A sink that feeds this output. */
+int linesim_out_state(void *ctx, const struct linesim_state *state);
+/* Queues and publishes a CommandAck of station (on line). Returns CT_OK, CT_ERR_NOMEM. */
+int linesim_out_ack(struct linesim_out *out, const char *line, const char *station,
+                    const Cellthread__V1__CommandAck *ack);
+/* A sink that feeds this output, and one for states. */
 struct linesim_sink linesim_out_sink(struct linesim_out *out);
+struct linesim_state_sink linesim_out_state_sink(struct linesim_out *out);
 
 /* Sets the clock (monotonic ms) that ages batches, and publishes every batch that is due
  * (and every full one left by a failed publish). Returns CT_OK, or CT_ERR_MQTT when some

@@ -12,6 +12,7 @@
 
 #include "ct_config.h"
 #include "ct_error.h"
+#include "ct_ids.h"
 #include "ct_log.h"
 #include "ct_mqtt.h"
 #include "ct_pb.h"
@@ -165,6 +166,21 @@ static int resend_unacked(struct run *r)
 	return CT_OK;
 }
 
+static enum ct_topic_kind topic_kind(enum linesim_msg_kind kind)
+{
+	switch (kind) {
+	case LINESIM_MSG_RESULT:
+		return CT_KIND_RESULT;
+	case LINESIM_MSG_TELEMETRY:
+		return CT_KIND_TELEMETRY;
+	case LINESIM_MSG_STATE:
+		return CT_KIND_STATE;
+	case LINESIM_MSG_ACK:
+		break;
+	}
+	return CT_KIND_ACK;
+}
+
 int linesim_publish(void *ctx, const struct linesim_publish *msg)
 {
 	struct run *r = ctx;
@@ -172,6 +188,7 @@ int linesim_publish(void *ctx, const struct linesim_publish *msg)
 	const void *payload = msg->payload;
 	size_t len = msg->len;
 	char *json = NULL;
+	bool json_form;
 	int rc;
 
 	/* What failed goes out before anything new, so consumers see the stations' order.
@@ -182,12 +199,14 @@ int linesim_publish(void *ctx, const struct linesim_publish *msg)
 		return CT_ERR_MQTT;
 	if (r->resend && (rc = resend_unacked(r)) != CT_OK)
 		return rc;
+	/* States and acknowledgements are protobuf only (ingest has no JSON form of them). */
+	json_form =
+	        r->json && (msg->kind == LINESIM_MSG_RESULT || msg->kind == LINESIM_MSG_TELEMETRY);
 	rc = ct_topic_edge(topic, sizeof(topic), r->cfg->site, msg->line, msg->station,
-	                   msg->kind == LINESIM_MSG_RESULT ? CT_KIND_RESULT : CT_KIND_TELEMETRY,
-	                   r->json ? CT_ENC_JSON : CT_ENC_PROTOBUF);
+	                   topic_kind(msg->kind), json_form ? CT_ENC_JSON : CT_ENC_PROTOBUF);
 	if (rc != CT_OK)
 		return rc;
-	if (r->json) {
+	if (json_form) {
 		json = to_json(msg);
 		if (json == NULL)
 			return CT_ERR_NOMEM;
@@ -220,11 +239,49 @@ static bool is_command_topic(const char *topic)
 	       strcmp(topic + n - k, "/" COMMAND_KIND) == 0;
 }
 
+/* Publishes the station's CommandAck of a command: event ID "ack-" + the command's (a
+ * redelivered command is acknowledged again with the same ID, which consumers drop), or a
+ * derived "ack-" ID when that would pass 64 characters. */
+static void send_ack(struct run *r, const struct linesim_command_report *rep)
+{
+	Cellthread__V1__CommandAck ack = CELLTHREAD__V1__COMMAND_ACK__INIT;
+	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
+	char event_id[LINESIM_ID_LEN + 8], producer[LINESIM_ID_LEN + 16];
+	const char *parts[1] = {rep->event_id};
+	int rc = CT_OK;
+
+	if (strlen(rep->event_id) + 4 <= CT_ID_MAX)
+		snprintf(event_id, sizeof(event_id), "ack-%s", rep->event_id);
+	else
+		rc = ct_id_derive(event_id, sizeof(event_id), "ack-", parts, 1);
+	snprintf(producer, sizeof(producer), "linesim-%s", rep->line);
+	header.event_id = event_id;
+	header.producer = producer;
+	header.produced_at_us = rep->acked_at_us;
+	header.schema_version = 1;
+	ack.header = &header;
+	ack.site = r->cfg->site;
+	ack.line = (char *)rep->line;
+	ack.station = (char *)rep->station;
+	ack.command_event_id = (char *)rep->event_id;
+	ack.status = rep->ack_status;
+	ack.detail = (char *)rep->ack_detail;
+	ack.acked_at_us = rep->acked_at_us;
+	if (rc == CT_OK)
+		rc = linesim_out_ack(r->out, rep->line, rep->station, &ack);
+	if (rc != CT_OK)
+		ct_error("acknowledgement of command %s: %s", rep->event_id, ct_strerror(rc));
+}
+
 /* Applies one StationCommand (when obeyed); every outcome is logged, once, here. */
 static void handle_command(struct run *r, struct linesim_model *model,
                            const struct ct_spool_record *rec)
 {
 	struct linesim_command_report rep;
+	struct linesim_sink sink = linesim_out_sink(r->out);
+	struct linesim_state_sink states = linesim_out_state_sink(r->out);
+	enum linesim_cmd_outcome outcome;
+	int64_t now;
 
 	if (r->in_history) {
 		/* A command's expiry and effect are on the real clock, the history's cells in
@@ -246,8 +303,18 @@ static void handle_command(struct run *r, struct linesim_model *model,
 		r->told_commands_off = true;
 		return;
 	}
-	switch (linesim_model_command_payload(model, rec->topic, rec->payload, rec->payload_len,
-	                                      ct_now_us(), &rep)) {
+	now = ct_now_us();
+	/* With station states, the line's states up to now first: the command's effect
+	 * starts where it is applied. */
+	for (unsigned i = 0; r->cfg->states && i < (unsigned)r->cfg->lines; i++)
+		if (linesim_model_advance(model, i, now, (unsigned long long)r->cfg->cells, &sink,
+		                          &states) != CT_OK)
+			ct_warn("L%u: states before a command not all handed on", i + 1);
+	outcome = linesim_model_command_payload(model, rec->topic, rec->payload, rec->payload_len,
+	                                        now, &rep);
+	if (rep.ack)
+		send_ack(r, &rep);
+	switch (outcome) {
 	case LINESIM_CMD_APPLIED:
 		ct_info("command applied: %s", rep.text);
 		break;
@@ -378,6 +445,155 @@ static int clamp_wait(int64_t ms)
 	return ms < 0 ? 0 : (ms > 1000 ? 1000 : (int)ms);
 }
 
+/* The earliest time a line has been advanced to. */
+static int64_t lines_now(const struct linesim_config *cfg, const struct linesim_model *model)
+{
+	int64_t t = INT64_MAX;
+
+	for (unsigned i = 0; i < (unsigned)cfg->lines; i++)
+		if (linesim_model_now(model, i) < t)
+			t = linesim_model_now(model, i);
+	return t;
+}
+
+/* The production loop with station states (sim.states): the lines' time advances event by
+ * event (linesim_model_advance) up to a target: the real clock live and in a history (whose
+ * clock starts history_us before now), the scenario's end in a scenario. Catching up goes in
+ * steps of at most `chunk` simulated time per line, so requests and the broker are looked at
+ * in between. Cells follow the production rule, not the tick schedule. */
+static int states_loop(struct run *r, struct linesim_model *model, struct linesim_out *out)
+{
+	const struct linesim_config *cfg = r->cfg;
+	struct linesim_sink sink = linesim_out_sink(out);
+	struct linesim_state_sink states = linesim_out_state_sink(out);
+	struct ct_spool_batch batch;
+	double period_us = 1e6 / cfg->rate;
+	int64_t wall0 = ct_now_us(), start = wall0, end = INT64_MAX, chunk, last_at;
+	int64_t next_tel_ms = linesim_mono_us() / 1000, next_tel_sim;
+	int64_t next_progress_ms = next_tel_ms + PROGRESS_MS;
+	bool was_stalled = false;
+	double rates[LINESIM_MAX_LINES];
+	int rc = CT_OK;
+
+	memset(&batch, 0, sizeof(batch));
+	for (unsigned i = 0; i < (unsigned)cfg->lines; i++)
+		rates[i] = 1.0;
+	linesim_clock_init(&r->clock, wall0, r->history_us, cfg->rate);
+	r->history_ticks = linesim_clock_history_ticks(&r->clock);
+	if (r->scenario != NULL) {
+		start = r->scenario->start_us;
+		end = r->scenario->end_us;
+		r->clock.start_us = start;
+		r->clock.end_us = end;
+		r->in_history = true;
+	} else if (r->history_us > 0) {
+		start = r->clock.start_us;
+		if (!cfg->history_then_live)
+			end = r->clock.end_us;
+		r->in_history = true;
+	}
+	chunk = (int64_t)(MAX_BURST * period_us);
+	if (cfg->telemetry_hz > 0 && history_telemetry_us(cfg->telemetry_hz) < chunk)
+		chunk = history_telemetry_us(cfg->telemetry_hz);
+	if (chunk < 1000)
+		chunk = 1000;
+	linesim_model_begin(model, start);
+	next_tel_sim = start;
+	last_at = start;
+	while (!ct_service_stop && !all_done(cfg, model)) {
+		/* Cells complete before the end (t < end): advance to just before it. */
+		int64_t target = r->scenario != NULL ? end - 1 : ct_now_us(), now_ms, wait, next;
+
+		if (end != INT64_MAX && target > end - 1)
+			target = end - 1;
+		for (unsigned i = 0; !is_stalled(r, out) && i < (unsigned)cfg->lines; i++) {
+			int64_t to = linesim_model_now(model, i);
+
+			if (line_done(cfg, model, i) || to >= target)
+				continue;
+			to = target - to > chunk ? to + chunk : target;
+			/* History telemetry: one message per asset per simulated minute. */
+			if (r->in_history && cfg->telemetry_hz > 0 && to > next_tel_sim)
+				to = next_tel_sim;
+			rc = linesim_model_advance(model, i, to, (unsigned long long)cfg->cells,
+			                           &sink, &states);
+			if (rc != CT_OK)
+				goto out;
+		}
+		last_at = lines_now(cfg, model);
+		if (r->in_history && cfg->telemetry_hz > 0 && last_at >= next_tel_sim) {
+			rc = emit_telemetry(cfg, model, &sink, last_at);
+			if (rc != CT_OK)
+				goto out;
+			next_tel_sim = last_at + history_telemetry_us(cfg->telemetry_hz);
+		}
+		log_rates(cfg, model, rates);
+		if (end != INT64_MAX && last_at >= end - 1)
+			break;
+		now_ms = linesim_mono_us() / 1000;
+		if (r->in_history && r->scenario == NULL && last_at >= ct_now_us() - chunk) {
+			r->in_history = false;
+			next_tel_ms = now_ms;
+			ct_info("history generated up to now in %.1f s; going on live",
+			        (double)(ct_now_us() - wall0) / 1e6);
+		}
+		if (!r->in_history && cfg->telemetry_hz > 0 && now_ms >= next_tel_ms) {
+			rc = emit_telemetry(cfg, model, &sink, ct_now_us());
+			if (rc != CT_OK)
+				goto out;
+			next_tel_ms = now_ms + TELEMETRY_MS;
+		}
+		settle_unacked(r);
+		if (r->resend)
+			(void)resend_unacked(r);
+		linesim_out_poll(out, now_ms);
+		if (!is_stalled(r, out))
+			ct_mqtt_note_progress(r->svc.mqtt);
+		if (is_stalled(r, out) != was_stalled) {
+			was_stalled = !was_stalled;
+			if (was_stalled)
+				ct_warn("broker refuses publishes; pausing production");
+			else
+				ct_info("publishing resumed, catching up with the schedule");
+		}
+		if (now_ms >= next_progress_ms) {
+			ct_info("L1: %llu cells finished, %llu messages (%llu states) published, "
+			        "simulated clock %.1f h before %s",
+			        linesim_model_line_stats(model, 0)->cells_finished,
+			        linesim_out_counts(out)->messages, linesim_out_counts(out)->states,
+			        (double)((end != INT64_MAX ? end : ct_now_us()) - last_at) / 3.6e9,
+			        end != INT64_MAX ? "the end" : "now");
+			next_progress_ms = now_ms + PROGRESS_MS;
+		}
+
+		/* Sleep until the next cell, state change, batch or telemetry is due. */
+		next = INT64_MAX;
+		for (unsigned i = 0; i < (unsigned)cfg->lines; i++)
+			if (linesim_model_next_us(model, i) < next)
+				next = linesim_model_next_us(model, i);
+		if (was_stalled)
+			wait = 1000;
+		else if (last_at < target)
+			wait = 0;
+		else
+			wait = next == INT64_MAX ? 1000 : (next - ct_now_us() + 999) / 1000;
+		if (linesim_out_next_due_ms(out) - now_ms < wait)
+			wait = linesim_out_next_due_ms(out) - now_ms;
+		if (!r->in_history && cfg->telemetry_hz > 0 && next_tel_ms - now_ms < wait)
+			wait = next_tel_ms - now_ms;
+		rc = poll_control(r, model, &batch, clamp_wait(wait));
+		if (rc != CT_OK) {
+			ct_error("control spool: %s", ct_strerror(rc));
+			goto out;
+		}
+	}
+	if (cfg->telemetry_hz > 0)
+		rc = emit_telemetry(cfg, model, &sink, r->in_history ? last_at : ct_now_us());
+out:
+	ct_spool_batch_cleanup(&batch);
+	return rc;
+}
+
 /* The production loop; returns CT_OK when stopped or done, or a fatal error. */
 int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_out *out)
 {
@@ -393,6 +609,9 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 	double rates[LINESIM_MAX_LINES];
 	int rc = CT_OK;
 
+	r->out = out;
+	if (cfg->states)
+		return states_loop(r, model, out);
 	memset(&batch, 0, sizeof(batch));
 	for (unsigned i = 0; i < (unsigned)cfg->lines; i++)
 		rates[i] = 1.0;
@@ -561,6 +780,28 @@ int linesim_drain(struct run *r, struct linesim_out *out)
 	return rc;
 }
 
+/* The summary's "scenario": its period, rate and what it made on every line together. */
+static int add_scenario(json_t *root, const struct run *r, const struct linesim_model *model)
+{
+	unsigned long long made = 0, good = 0, scrapped = 0, late = 0;
+	json_t *sc;
+
+	for (unsigned i = 0; i < (unsigned)r->cfg->lines; i++) {
+		made += linesim_model_line_stats(model, i)->cells_started;
+		good += linesim_model_line_stats(model, i)->cells_finished;
+		scrapped += linesim_model_line_stats(model, i)->cells_scrapped;
+		late += linesim_model_state_stats(model, i)->late_failed;
+	}
+	sc = json_pack("{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:I}", "path", r->cfg->scenario,
+	               "from_us", (json_int_t)r->scenario->start_us, "until_us",
+	               (json_int_t)r->scenario->end_us, "rate", r->cfg->rate, "cells_made",
+	               (json_int_t)made, "cells_finished", (json_int_t)good, "cells_scrapped",
+	               (json_int_t)scrapped, "late_failed", (json_int_t)late);
+	if (sc == NULL || json_object_set_new(root, "scenario", sc) != 0)
+		return CT_ERR_NOMEM;
+	return CT_OK;
+}
+
 int linesim_write_summary(const struct run *r, const struct linesim_out *out,
                           const struct linesim_model *model, bool complete, double elapsed_s)
 {
@@ -597,6 +838,12 @@ int linesim_write_summary(const struct run *r, const struct linesim_out *out,
 	                         json_integer((json_int_t)r->history_ticks)) != 0 ||
 	     json_object_set_new(root, "history_then_live", json_boolean(cfg->history_then_live)) !=
 	             0))
+		goto out;
+	if (cfg->states &&
+	    (json_object_set_new(root, "sim_states", json_true()) != 0 ||
+	     json_object_set_new(root, "downtime", json_boolean(cfg->downtime)) != 0))
+		goto out;
+	if (r->scenario != NULL && add_scenario(root, r, model) != CT_OK)
 		goto out;
 	rc = CT_ERR_IO;
 	if (strcmp(cfg->summary, "-") == 0) {

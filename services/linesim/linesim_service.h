@@ -40,6 +40,14 @@ struct linesim_config {
 	bool obey_commands;
 	char *history;          /* sim.history: "" (live) or a duration, "7d" */
 	bool history_then_live; /* after the history, go on at the real clock */
+	bool states;            /* sim.states: publish StationState, production rule */
+	bool downtime;          /* sim.downtime: random stops (needs states) */
+	bool breaks;            /* sim.breaks: with downtime, a break mid-shift */
+	double mtbf_s;
+	double microstop_every_s;
+	double changeover_every_s;
+	double changeover_s;
+	char *scenario; /* sim.scenario: a scenario file, "" none */
 };
 
 /* A message handed to the broker and not yet known to be acknowledged: kept, so that it can
@@ -64,12 +72,17 @@ struct run {
 	unsigned long long republished; /* messages published again, for the log */
 	/* A history run (sim.history): its length, its simulated clock (set by the loop), the
 	 * ticks before the clock's end, and whether the loop is still generating history (ticks
-	 * behind the real clock, timestamped and telemetry sampled on the simulated clock). */
+	 * behind the real clock, timestamped and telemetry sampled on the simulated clock; a
+	 * scenario is generated the same way, on its own clock). */
 	int64_t history_us;
 	struct linesim_clock clock;
 	unsigned long long history_ticks;
 	bool in_history;
 	bool told_history_commands; /* logged once that commands are ignored in the history */
+	struct linesim_out *out;    /* for acknowledgements */
+	/* A scripted scenario (sim.scenario), or NULL: its clock runs from its start to its
+	 * end at full speed. */
+	const struct linesim_scenario *scenario;
 };
 
 /* The monotonic clock in microseconds. */

@@ -310,3 +310,13 @@ const struct ls_electrode_def ls_electrodes[2] = {
         [LS_ANODE] = {"ANOD", "BATA", LS_MAT_GRAPHITE, LS_MAT_CU_FOIL, 300.0, 0.65, 0.95, 0.03, 8.0,
                       0.90},
 };
+
+/* The second variant of the cell (station states' changeovers): a high-energy 21700 on the
+ * same line, each cell station with its own recipe of the same name and suffix "-HE". The
+ * values the stations report stay the tables' (the variants differ in what the simulator does
+ * not model: winding count, electrolyte formulation, formation protocol). */
+const struct ls_recipe ls_recipes_he[LS_VIS - LS_WIND + 1] = {
+        {"WIND-21700-HE", 1}, {"USW-TAB-60J-HE", 1},    {"HIPOT-300V-HE", 1},
+        {"FILL-5.00G-HE", 1}, {"CRIMP-LEAK-60S-HE", 1}, {"FORM-C10-4.2V-HE", 1},
+        {"AGE-7D-45C-HE", 1}, {"EOL-21700-5AH-HE", 1},  {"VIS-21700-HE", 1},
+};

@@ -93,6 +93,12 @@ void ls_visit_begin(struct ls_visit *v, const struct linesim_model *m, struct ls
 	v->msg.station_type = st->type;
 	v->msg.recipe = pbs(st->recipe);
 	v->msg.recipe_version = st->recipe_version;
+	/* After a changeover to the second variant (station states only). */
+	if (line->st.variant != 0 && station >= LS_WIND && station <= LS_VIS) {
+		v->msg.recipe = pbs(ls_recipes_he[station - LS_WIND].name);
+		v->msg.recipe_version = ls_recipes_he[station - LS_WIND].version;
+	}
+	v->checks_off = m->config.checks_off;
 	v->msg.operator_id = v->operator_id;
 	v->msg.started_at_us = end - LINESIM_SLOT_US * 5 / 6;
 	v->msg.ended_at_us = end;
@@ -157,7 +163,7 @@ void ls_visit_measure(struct ls_visit *v, const char *name, double value, const 
 	meas->value = value;
 	meas->unit = pbs(unit);
 	v->meas_p[v->msg.n_measurements++] = meas;
-	if ((value < lo || value > hi) && v->failed[0] == '\0')
+	if ((value < lo || value > hi) && v->failed[0] == '\0' && !v->checks_off)
 		snprintf(v->failed, sizeof(v->failed), "%s %.4g %s outside [%.4g, %.4g]", name,
 		         value, unit, lo, hi);
 }

@@ -14,7 +14,11 @@
  * batches and the final telemetry are published, acknowledgements awaited, and the summary
  * written. With sim.history the schedule starts that long before now on a simulated clock
  * (linesim_clock): the catch-up generates the history at full speed, every timestamp on that
- * clock, and the run stops when it reaches now, or goes on live with sim.history_then_live. */
+ * clock, and the run stops when it reaches now, or goes on live with sim.history_then_live.
+ * With sim.states the lines' time advances event by event instead (linesim_model_advance:
+ * cells by the production rule, station states, random or scripted stops); sim.scenario runs
+ * a scripted scenario's period that way on its own simulated clock and stops at its end.
+ * With sim.obey_commands every command for a simulated station is acknowledged. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +68,23 @@ static const struct ct_config_key linesim_keys[] = {
             "(7d, 36h, 90m; empty: live only)"),
         KEY("sim.history_then_live", CT_CONF_BOOL, history_then_live, "false", 0, 0,
             "after the history, go on live at the real clock instead of stopping"),
+        KEY("sim.states", CT_CONF_BOOL, states, "false", 0, 0,
+            "publish StationState changes; cells follow the production rule (README)"),
+        KEY("sim.downtime", CT_CONF_BOOL, downtime, "false", 0, 0,
+            "random breakdowns, micro-stops, changeovers and breaks (needs sim.states)"),
+        KEY("sim.breaks", CT_CONF_BOOL, breaks, "true", 0, 0,
+            "with sim.downtime: a 30 min break mid-shift (02, 10, 18 h UTC)"),
+        KEY("sim.mtbf_s", CT_CONF_DOUBLE, mtbf_s, "3600", 1, 1e8,
+            "mean time between breakdowns per line, s"),
+        KEY("sim.microstop_every_s", CT_CONF_DOUBLE, microstop_every_s, "300", 1, 1e8,
+            "mean time between micro-stops per line, s"),
+        KEY("sim.changeover_every_s", CT_CONF_DOUBLE, changeover_every_s, "14400", 1, 1e8,
+            "period of the cell recipe changeover, s"),
+        KEY("sim.changeover_s", CT_CONF_DOUBLE, changeover_s, "600", 1, 1e6,
+            "length of a changeover, s"),
+        KEY("sim.scenario", CT_CONF_STRING, scenario, "", 0, 0,
+            "a scripted scenario file (README): implies sim.states, runs from its start to "
+            "its end on a simulated clock and stops"),
 };
 
 /* Checks what the config table cannot; returns 0 or exit code 2 with the reason logged. */
@@ -84,6 +105,15 @@ static int check_config(const struct linesim_config *cfg, unsigned *ret_faults,
 		ct_error("sim.history: %s", err);
 		return 2;
 	}
+	if (cfg->downtime && !cfg->states && (cfg->scenario == NULL || cfg->scenario[0] == '\0')) {
+		ct_error("sim.downtime needs sim.states=true");
+		return 2;
+	}
+	if (cfg->scenario != NULL && cfg->scenario[0] != '\0' && *ret_history_us > 0) {
+		ct_error("sim.scenario and sim.history exclude each other (a scenario has its own "
+		         "clock)");
+		return 2;
+	}
 	return 0;
 }
 
@@ -100,6 +130,7 @@ int main(int argc, char **argv)
 	struct linesim_model *model = NULL;
 	struct linesim_out *out = NULL;
 	struct run r;
+	struct linesim_scenario scenario;
 	bool started = false, complete = false;
 	char err[512];
 	int64_t t_start;
@@ -108,6 +139,7 @@ int main(int argc, char **argv)
 	memset(&common, 0, sizeof(common));
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&r, 0, sizeof(r));
+	memset(&scenario, 0, sizeof(scenario));
 	rc = ct_service_load_config(SERVICE, &common, &own, argc, argv);
 	if (rc != 0) {
 		exit_code = rc == CT_ERR_STOPPED ? 0 : 2; /* --help, or a config error */
@@ -127,6 +159,30 @@ int main(int argc, char **argv)
 	mc.cells_per_module = (unsigned)cfg.cells_per_module;
 	mc.modules_per_pack = (unsigned)cfg.modules_per_pack;
 	mc.telemetry_hz = cfg.telemetry_hz;
+	if (cfg.scenario != NULL && cfg.scenario[0] != '\0') {
+		/* A scenario scripts every stop and reject: nothing random on top. */
+		rc = linesim_scenario_load(cfg.scenario, &scenario, err, sizeof(err));
+		if (rc != CT_OK) {
+			ct_error("sim.scenario %s: %s", cfg.scenario, err);
+			exit_code = rc == CT_ERR_NOMEM ? 1 : 2;
+			goto out;
+		}
+		if (scenario.rate > 0.0)
+			cfg.rate = scenario.rate;
+		cfg.states = true;
+		cfg.downtime = false;
+		mc.checks_off = true;
+		mc.scenario = &scenario;
+		r.scenario = &scenario;
+	}
+	mc.states = cfg.states;
+	mc.rate = cfg.rate;
+	mc.downtime = cfg.downtime;
+	mc.breaks = cfg.breaks;
+	mc.mtbf_s = cfg.mtbf_s;
+	mc.micro_every_s = cfg.microstop_every_s;
+	mc.changeover_every_s = cfg.changeover_every_s;
+	mc.changeover_s = cfg.changeover_s;
 	rc = linesim_model_new(&mc, &model, err, sizeof(err));
 	if (rc != CT_OK) {
 		ct_error("sim: %s", err);
@@ -168,6 +224,12 @@ int main(int argc, char **argv)
 	        "faults '%s', station commands %s",
 	        cfg.lines, cfg.site, cfg.rate, cfg.seed, cfg.encoding, cfg.faults ? cfg.faults : "",
 	        cfg.obey_commands ? "obeyed" : "not obeyed");
+	if (cfg.states)
+		ct_info("station states on%s%s", cfg.downtime ? ", random downtime" : "",
+		        r.scenario != NULL ? ", scripted scenario" : "");
+	if (r.scenario != NULL)
+		ct_info("scenario %s: %zu event(s), %g cells/s per line", cfg.scenario,
+		        scenario.n_events, cfg.rate);
 	if (r.history_us > 0)
 		ct_info("history: generating %s up to now on a simulated clock, then %s",
 		        cfg.history, cfg.history_then_live ? "going on live" : "stopping");
@@ -191,6 +253,7 @@ out:
 	linesim_run_cleanup(&r);
 	linesim_out_free(out);
 	linesim_model_free(model);
+	linesim_scenario_free(&scenario);
 	ct_service_cleanup_config(&common, &own);
 	return exit_code;
 }

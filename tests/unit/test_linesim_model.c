@@ -1385,6 +1385,563 @@ static void test_history_model_on_clock(void **state)
 	linesim_model_free(m);
 }
 
+/* ---- Station states (sim.states), scenarios and acknowledgements ---- */
+
+#define SK(k) CELLTHREAD__V1__STATION_STATE_KIND__STATION_STATE_##k
+#define S_US  1000000LL
+
+struct state_rec {
+	unsigned station;
+	int kind;
+	char reason[65], text[65], asset[65], recipe[65], event_id[65];
+	int64_t since_us;
+	double rate;
+};
+
+/* Records states, every cell's completion time (from its WIND visit) and the NOK results. */
+struct srec {
+	struct state_rec *states;
+	size_t n_states, cap_states;
+	int64_t *cells;
+	size_t n_cells, cap_cells;
+	struct {
+		char station[65], unit[65];
+		int64_t ended_at_us;
+	} nok[64];
+	size_t n_nok;
+	size_t results;
+	char wind_recipe_last[65];
+	struct recorder values; /* series of values, as the recorder above */
+};
+
+static int s_on_result(void *ctx, const struct linesim_result *res)
+{
+	struct srec *r = ctx;
+	const Cellthread__V1__StationResult *m = res->msg;
+
+	r->results++;
+	if (ends_with(m->station, "-WIND-01")) {
+		if (r->n_cells == r->cap_cells) {
+			r->cap_cells = r->cap_cells ? r->cap_cells * 2 : 1024;
+			r->cells = realloc(r->cells, r->cap_cells * sizeof(*r->cells));
+			assert_non_null(r->cells);
+		}
+		/* WIND (index 10) ends 10 slots before the cell's time. */
+		r->cells[r->n_cells++] = m->ended_at_us + 10 * LINESIM_SLOT_US;
+		snprintf(r->wind_recipe_last, sizeof(r->wind_recipe_last), "%s", m->recipe);
+	}
+	if (m->result == CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK && r->n_nok < 64) {
+		snprintf(r->nok[r->n_nok].station, 65, "%s", m->station);
+		snprintf(r->nok[r->n_nok].unit, 65, "%s", m->unit_id);
+		r->nok[r->n_nok].ended_at_us = m->ended_at_us;
+		assert_true(m->n_exceptions >= 1);
+		r->n_nok++;
+	}
+	r->values.now_us = m->ended_at_us + LINESIM_STEP_SPAN_US; /* within the step */
+	return on_result(&r->values, res);
+}
+
+static int s_on_telemetry(void *ctx, const struct linesim_telemetry *t)
+{
+	(void)ctx;
+	(void)t;
+	return 0;
+}
+
+static int s_on_state(void *ctx, const struct linesim_state *st)
+{
+	struct srec *r = ctx;
+	const Cellthread__V1__StationState *m = st->msg;
+	struct state_rec *s;
+
+	if (r->n_states == r->cap_states) {
+		r->cap_states = r->cap_states ? r->cap_states * 2 : 256;
+		r->states = realloc(r->states, r->cap_states * sizeof(*r->states));
+		assert_non_null(r->states);
+	}
+	s = &r->states[r->n_states++];
+	assert_true(is_id(m->header->event_id));
+	assert_true(m->since_us == m->header->produced_at_us);
+	assert_string_equal(m->station, st->station_id);
+	s->station = st->station;
+	s->kind = m->state;
+	snprintf(s->reason, 65, "%s", m->reason_code);
+	snprintf(s->text, 65, "%s", m->reason_text);
+	snprintf(s->asset, 65, "%s", m->asset);
+	snprintf(s->recipe, 65, "%s", m->recipe);
+	snprintf(s->event_id, 65, "%s", m->header->event_id);
+	s->since_us = m->since_us;
+	s->rate = m->rate_per_hour;
+	/* Planned and unplanned downtime always carry a reason. */
+	if (m->state == SK(PLANNED_DOWNTIME) || m->state == SK(UNPLANNED_DOWNTIME))
+		assert_true(m->reason_code[0] != '\0');
+	return 0;
+}
+
+static void srec_free(struct srec *r)
+{
+	free(r->states);
+	free(r->cells);
+	recorder_free(&r->values);
+}
+
+/* The state station `suffix` of L1 entered at t, or NULL when none. */
+static const struct state_rec *state_at(const struct srec *r, const struct linesim_model *m,
+                                        const char *suffix, int64_t t)
+{
+	unsigned s = station_index(m, suffix);
+
+	for (size_t i = 0; i < r->n_states; i++)
+		if (r->states[i].station == s && r->states[i].since_us == t)
+			return &r->states[i];
+	return NULL;
+}
+
+static void expect_state(const struct srec *r, const struct linesim_model *m, const char *suffix,
+                         int64_t t, int kind, const char *reason)
+{
+	const struct state_rec *s = state_at(r, m, suffix, t);
+
+	if (s == NULL) {
+		fail_msg("no state of %s at %lld", suffix, (long long)t);
+		return;
+	}
+	if (s->kind != kind || strcmp(s->reason, reason) != 0)
+		fail_msg("%s at %lld: state %d '%s', want %d '%s'", suffix, (long long)t, s->kind,
+		         s->reason, kind, reason);
+}
+
+static struct linesim_model *new_states_model(uint64_t seed, double rate, bool downtime,
+                                              const struct linesim_scenario *sc)
+{
+	struct linesim_model_config cfg = {"site1", 1, seed, 12, 4, 0.0, 0};
+	struct linesim_model *m = NULL;
+	char err[128];
+
+	cfg.states = true;
+	cfg.rate = rate;
+	cfg.downtime = downtime;
+	cfg.mtbf_s = 900;
+	cfg.micro_every_s = 120;
+	cfg.scenario = sc;
+	cfg.checks_off = sc != NULL;
+	assert_int_equal(linesim_model_new(&cfg, &m, err, sizeof(err)), CT_OK);
+	return m;
+}
+
+static const char example[] = "# the README's example\n"
+                              "start 2025-11-22T06:00:00Z\n"
+                              "rate 1                      # cells per second\n"
+                              "300 L1-WELD-01 breakdown 60 BREAKDOWN.WELD.HORN L1-WELD-01.horn\n"
+                              "600 L1 planned 120 BREAK\n"
+                              "900 L1-VIS-01 microstop 10 MICRO.VISION_TRIP\n"
+                              "1200 L1 changeover 120 HE\n"
+                              "1500 L1 slow 300 50\n"
+                              "1000 L1-SEAL-01 scrap 3\n"
+                              "2300 L1 latefail 5 100\n"
+                              "2400 end\n";
+
+static void test_scenario_parse(void **state)
+{
+	struct linesim_scenario sc;
+	char err[256];
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+	        {"start 2025-11-22T06:00:00Z\n", "needs"},
+	        {"10 end\n", "needs"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1 explode 5\n20 end\n", "line 2: unknown verb"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1 slow 5 150\n20 end\n", "line 2"},
+	        {"start yesterday\n", "line 1"},
+	        {"start 2025-11-22T06:00:00Z\n\n10 L1-FOO-01 breakdown 5 X\n20 end\n", "line 3"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1-MIX-C01 scrap 2\n20 end\n", "cell station"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1 latefail 2 10\n20 end\n", "before"},
+	        {"start 2025-11-22T06:00:00Z\n30 L1 planned 5 BREAK\n20 end\n", "not before"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1 changeover 5 XL\n20 end\n", "STD and HE"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1-WELD-01 breakdown 5 BAD/CODE\n20 end\n",
+	         "line 2"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1-WELD-01 breakdown 5 A:B\n20 end\n", "line 2"},
+	};
+
+	(void)state;
+	assert_int_equal(linesim_scenario_parse(example, &sc, err, sizeof(err)), CT_OK);
+	assert_int_equal(sc.start_us, T0_US);
+	assert_int_equal(sc.end_us, T0_US + 2400 * S_US);
+	assert_true(sc.rate == 1.0);
+	assert_int_equal(sc.n_events, 7);
+	/* Sorted by time: the scrap at 1000 comes before the changeover at 1200. */
+	assert_int_equal(sc.events[3].kind, LINESIM_EV_SCRAP);
+	assert_int_equal(sc.events[3].at_us, T0_US + 1000 * S_US);
+	assert_int_equal(sc.events[0].kind, LINESIM_EV_BREAKDOWN);
+	assert_string_equal(sc.events[0].reason, "BREAKDOWN.WELD.HORN");
+	assert_string_equal(sc.events[0].asset, "L1-WELD-01.horn");
+	assert_int_equal(sc.events[0].duration_us, 60 * S_US);
+	assert_int_equal(sc.events[1].station, -1);
+	assert_int_equal(sc.events[4].variant, 1);
+	assert_true(sc.events[5].share == 0.5);
+	assert_int_equal(sc.events[6].count, 5);
+	assert_int_equal(sc.events[6].from_us, T0_US + 100 * S_US);
+	linesim_scenario_free(&sc);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(linesim_scenario_parse(bad[i].text, &sc, err, sizeof(err)),
+		                 CT_ERR_INVALID);
+		if (strstr(err, bad[i].why) == NULL)
+			fail_msg("'%s': error '%s' lacks '%s'", bad[i].text, err, bad[i].why);
+	}
+}
+
+/* The README's example, run through the model: cells exactly on the production rule, the
+ * states and rejects it scripts, nothing else. */
+static void test_scenario_example_by_hand(void **state)
+{
+	static const struct {
+		int from, to, step; /* cell times in seconds after the start, both included */
+	} segments[] = {
+	        {1, 299, 1},     /* the breakdown [300, 360) takes the cell of 300 */
+	        {361, 599, 1},   /* restart R = 360; the BREAK [600, 720) */
+	        {721, 899, 1},   /* micro-stop [900, 910) */
+	        {911, 1199, 1},  /* changeover [1200, 1320) */
+	        {1321, 1500, 1}, /* the cell of 1500 is the old schedule's, still producing */
+	        {1502, 1800, 2}, /* SLOW 50 %: a cycle of 2 s until 1800 */
+	        {1801, 2399, 1}, /* up to the end, not including it */
+	};
+	struct linesim_scenario sc;
+	struct srec r;
+	struct linesim_sink sink = {s_on_result, s_on_telemetry, &r};
+	struct linesim_state_sink ss = {s_on_state, &r};
+	struct linesim_model *m;
+	const struct linesim_line_stats *st;
+	size_t n = 0, late = 0, scrapped = 0;
+	char err[256];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(linesim_scenario_parse(example, &sc, err, sizeof(err)), CT_OK);
+	m = new_states_model(42, sc.rate, false, &sc);
+	linesim_scenario_free(&sc); /* the model keeps its own copy */
+	linesim_model_begin(m, T0_US);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 2400 * S_US - 1, 0, &sink, &ss),
+	                 CT_OK);
+	st = linesim_model_line_stats(m, 0);
+
+	/* Cells: 299 + 239 + 179 + 289 + 180 + 150 + 599 = 1935, each at its time. */
+	for (size_t i = 0; i < sizeof(segments) / sizeof(segments[0]); i++)
+		for (int t = segments[i].from; t <= segments[i].to; t += segments[i].step) {
+			assert_true(n < r.n_cells);
+			if (r.cells[n] != T0_US + t * S_US)
+				fail_msg("cell %zu at %.3f s, want %d s", n,
+				         (double)(r.cells[n] - T0_US) / 1e6, t);
+			n++;
+		}
+	assert_int_equal(n, 1935);
+	assert_int_equal(r.n_cells, 1935);
+	assert_int_equal(st->cells_started, 1935);
+	assert_int_equal(st->cells_scrapped, 3);
+	assert_int_equal(st->cells_finished, 1932);
+	assert_int_equal(linesim_model_state_stats(m, 0)->late_failed, 5);
+	assert_false(r.values.bad_id);
+
+	/* Rejects: the 3 cells of 1000..1002 at SEAL; 5 EOL retests at 2300 of the good cells
+	 * of 100..104 (IDs in order: cell n is L1-C%08u of its sequence). */
+	for (size_t i = 0; i < r.n_nok; i++) {
+		if (strcmp(r.nok[i].station, "L1-SEAL-01") == 0) {
+			int64_t t = r.nok[i].ended_at_us + 6 * LINESIM_SLOT_US;
+
+			assert_true(t >= T0_US + 1000 * S_US && t <= T0_US + 1002 * S_US);
+			scrapped++;
+		} else {
+			char want[32];
+
+			assert_string_equal(r.nok[i].station, "L1-EOL-01");
+			assert_int_equal(r.nok[i].ended_at_us + 3 * LINESIM_SLOT_US,
+			                 T0_US + 2300 * S_US);
+			snprintf(want, sizeof(want), "L1-C%08zu", 100 + late);
+			assert_string_equal(r.nok[i].unit, want);
+			late++;
+		}
+	}
+	assert_int_equal(scrapped, 3);
+	assert_int_equal(late, 5);
+
+	/* States: all 21 PRODUCING at the start, with the recipe in force. */
+	for (unsigned s = 0; s < linesim_station_count(); s++)
+		assert_int_equal(r.states[s].kind, SK(PRODUCING));
+	assert_string_equal(state_at(&r, m, "WIND-01", T0_US)->recipe, "WIND-21700");
+	assert_true(state_at(&r, m, "WIND-01", T0_US)->rate == 3600.0);
+	assert_true(state_at(&r, m, "MOD-01", T0_US)->rate == 300.0);
+	/* The breakdown: upstream blocked, downstream starved, electrode stations unaffected. */
+	expect_state(&r, m, "WELD-01", T0_US + 300 * S_US, SK(UNPLANNED_DOWNTIME),
+	             "BREAKDOWN.WELD.HORN");
+	assert_string_equal(state_at(&r, m, "WELD-01", T0_US + 300 * S_US)->asset,
+	                    "L1-WELD-01.horn");
+	expect_state(&r, m, "WIND-01", T0_US + 300 * S_US, SK(BLOCKED), "");
+	expect_state(&r, m, "INS-01", T0_US + 300 * S_US, SK(STARVED), "");
+	expect_state(&r, m, "VIS-01", T0_US + 300 * S_US, SK(STARVED), "");
+	expect_state(&r, m, "PACK-01", T0_US + 300 * S_US, SK(STARVED), "");
+	assert_null(state_at(&r, m, "COAT-C01", T0_US + 300 * S_US));
+	expect_state(&r, m, "WIND-01", T0_US + 360 * S_US, SK(PRODUCING), "");
+	expect_state(&r, m, "WELD-01", T0_US + 360 * S_US, SK(PRODUCING), "");
+	/* The break: every station. */
+	for (unsigned s = 0; s < linesim_station_count(); s++) {
+		const char *id = linesim_model_station_id(m, 0, s) + 3;
+
+		expect_state(&r, m, id, T0_US + 600 * S_US, SK(PLANNED_DOWNTIME), "BREAK");
+		expect_state(&r, m, id, T0_US + 720 * S_US, SK(PRODUCING), "");
+	}
+	/* The micro-stop at the last cell station: everything before it blocked. */
+	expect_state(&r, m, "VIS-01", T0_US + 900 * S_US, SK(UNPLANNED_DOWNTIME),
+	             "MICRO.VISION_TRIP");
+	expect_state(&r, m, "EOL-01", T0_US + 900 * S_US, SK(BLOCKED), "");
+	expect_state(&r, m, "MOD-01", T0_US + 900 * S_US, SK(STARVED), "");
+	/* The changeover: cell stations to the HE recipe, MOD starved, coater producing. */
+	expect_state(&r, m, "WIND-01", T0_US + 1200 * S_US, SK(PLANNED_DOWNTIME), "CHANGEOVER");
+	assert_string_equal(state_at(&r, m, "WIND-01", T0_US + 1200 * S_US)->recipe,
+	                    "WIND-21700-HE");
+	expect_state(&r, m, "MOD-01", T0_US + 1200 * S_US, SK(STARVED), "");
+	assert_null(state_at(&r, m, "COAT-A01", T0_US + 1200 * S_US));
+	assert_string_equal(r.wind_recipe_last, "WIND-21700-HE");
+	/* SLOW: producing at half the rate, then back. */
+	expect_state(&r, m, "FILL-01", T0_US + 1500 * S_US, SK(PRODUCING), "");
+	assert_true(state_at(&r, m, "FILL-01", T0_US + 1500 * S_US)->rate == 1800.0);
+	assert_true(state_at(&r, m, "FILL-01", T0_US + 1800 * S_US)->rate == 3600.0);
+	/* Event IDs: unique. */
+	for (size_t i = 1; i < r.n_states; i++)
+		assert_string_not_equal(r.states[i].event_id, r.states[i - 1].event_id);
+	srec_free(&r);
+	linesim_model_free(m);
+}
+
+/* An event at the very start: the first state of each station is already the scripted one
+ * (no two states of a station at one instant), and the line makes its first cell only after
+ * the stop. */
+static void test_scenario_event_at_start(void **state)
+{
+	static const char text[] = "start 2025-11-22T06:00:00Z\n"
+	                           "rate 2\n"
+	                           "0 L1 planned 10 SETUP\n"
+	                           "0 L1-MIX-C01 breakdown 20 BREAKDOWN.GENERIC\n"
+	                           "20 end\n";
+	struct linesim_scenario sc;
+	struct srec r;
+	struct linesim_sink sink = {s_on_result, s_on_telemetry, &r};
+	struct linesim_state_sink ss = {s_on_state, &r};
+	struct linesim_model *m;
+	char err[256];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(linesim_scenario_parse(text, &sc, err, sizeof(err)), CT_OK);
+	m = new_states_model(5, sc.rate, false, &sc);
+	linesim_scenario_free(&sc);
+	linesim_model_begin(m, T0_US);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 20 * S_US - 1, 0, &sink, &ss), CT_OK);
+	/* 21 at the start, all PLANNED_DOWNTIME SETUP (a planned stop comes before MIX's own
+	 * breakdown); 21 at 10 s: 20 back to PRODUCING, MIX to its breakdown; MIX's return at
+	 * 20 s is the end, not before it. */
+	assert_int_equal(r.n_states, 42);
+	for (unsigned s = 0; s < linesim_station_count(); s++)
+		assert_int_equal(r.states[s].kind, SK(PLANNED_DOWNTIME));
+	expect_state(&r, m, "MIX-C01", T0_US + 10 * S_US, SK(UNPLANNED_DOWNTIME),
+	             "BREAKDOWN.GENERIC");
+	expect_state(&r, m, "WIND-01", T0_US + 10 * S_US, SK(PRODUCING), "");
+	/* Cells at 10.5 .. 19.5 s: 19 (an electrode breakdown does not stop the line). */
+	assert_int_equal(r.n_cells, 19);
+	assert_int_equal(r.cells[0], T0_US + 10500000);
+	srec_free(&r);
+	linesim_model_free(m);
+}
+
+/* With sim.states: the production rule under STOP and SLOW commands, the states they give,
+ * and every command's acknowledgement. */
+static void test_states_commands_and_acks(void **state)
+{
+	struct srec r;
+	struct linesim_sink sink = {s_on_result, s_on_telemetry, &r};
+	struct linesim_state_sink ss = {s_on_state, &r};
+	struct linesim_model *m = new_states_model(7, 5.0, false, NULL);
+	const struct linesim_line_stats *st = linesim_model_line_stats(m, 0);
+	struct linesim_command_report rep, again;
+	struct command c;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	linesim_model_begin(m, T0_US);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 10 * S_US, 0, &sink, &ss), CT_OK);
+	assert_int_equal(st->cells_started, 50);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 10100000, 0, &sink, &ss), CT_OK);
+
+	/* STOP at FILL until 20 s: FILL quality stop, upstream blocked, downstream starved. */
+	command_init(&c, "stop-1", "FILL-01", CMD(STOP));
+	c.msg.expires_at_us = T0_US + 20 * S_US;
+	assert_int_equal(linesim_model_command(m, &c.msg, T0_US + 10100000, &rep),
+	                 LINESIM_CMD_APPLIED);
+	assert_true(rep.ack);
+	assert_int_equal(rep.ack_status,
+	                 CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_ACCEPTED);
+	assert_string_equal(rep.event_id, "stop-1");
+	assert_string_equal(rep.station, "L1-FILL-01");
+	assert_int_equal(rep.acked_at_us, T0_US + 10100000);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 30 * S_US, 0, &sink, &ss), CT_OK);
+	expect_state(&r, m, "FILL-01", T0_US + 10100000, SK(UNPLANNED_DOWNTIME), "QUALITY_STOP");
+	assert_string_equal(state_at(&r, m, "FILL-01", T0_US + 10100000)->text, "TEST_REASON");
+	expect_state(&r, m, "WIND-01", T0_US + 10100000, SK(BLOCKED), "");
+	expect_state(&r, m, "SEAL-01", T0_US + 10100000, SK(STARVED), "");
+	expect_state(&r, m, "FILL-01", T0_US + 20 * S_US, SK(PRODUCING), "");
+	/* No cell in (10, 20]; from R = 20 s one every 0.2 s: 50 more by 30 s. */
+	assert_int_equal(st->cells_started, 100);
+	assert_int_equal(r.cells[50], T0_US + 20200000);
+
+	/* The same command again: acknowledged again, the same acknowledgement. */
+	assert_int_equal(linesim_model_command(m, &c.msg, T0_US + 31 * S_US, &again),
+	                 LINESIM_CMD_DUPLICATE);
+	assert_true(again.ack);
+	assert_int_equal(again.ack_status, rep.ack_status);
+	assert_int_equal(again.acked_at_us, rep.acked_at_us);
+	assert_string_equal(again.ack_detail, rep.ack_detail);
+	/* Expired, invalid, unsupported, not simulated. */
+	command_init(&c, "late-1", "FILL-01", CMD(STOP));
+	c.msg.expires_at_us = T0_US;
+	assert_int_equal(linesim_model_command(m, &c.msg, T0_US + 30 * S_US, &rep),
+	                 LINESIM_CMD_EXPIRED);
+	assert_true(rep.ack);
+	assert_int_equal(rep.ack_status,
+	                 CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_EXPIRED);
+	command_init(&c, "slow-bad", "FILL-01", CMD(SLOW));
+	c.msg.unit = (char *)"%";
+	c.msg.target_value = 150;
+	assert_int_equal(linesim_model_command(m, &c.msg, T0_US + 30 * S_US, &rep),
+	                 LINESIM_CMD_INVALID);
+	assert_true(rep.ack);
+	assert_int_equal(rep.ack_status,
+	                 CELLTHREAD__V1__COMMAND_ACK_STATUS__COMMAND_ACK_STATUS_REJECTED);
+	assert_non_null(strstr(rep.ack_detail, "invalid"));
+	command_init(&c, "other", "FOO-01", CMD(STOP));
+	assert_int_equal(linesim_model_command(m, &c.msg, T0_US + 30 * S_US, &rep),
+	                 LINESIM_CMD_NOT_SIMULATED);
+	assert_false(rep.ack);
+
+	/* SLOW 50 % at 30 s: a cycle of 0.4 s, 25 cells by 40 s; RESUME: 50 by 50 s. */
+	command_init(&c, "slow-1", "WELD-01", CMD(SLOW));
+	c.msg.unit = (char *)"%";
+	c.msg.target_value = 50;
+	assert_int_equal(linesim_model_command(m, &c.msg, T0_US + 30 * S_US, &rep),
+	                 LINESIM_CMD_APPLIED);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 40 * S_US, 0, &sink, &ss), CT_OK);
+	assert_int_equal(st->cells_started, 125);
+	expect_state(&r, m, "WELD-01", T0_US + 30 * S_US, SK(PRODUCING), "");
+	assert_true(state_at(&r, m, "WELD-01", T0_US + 30 * S_US)->rate == 9000.0);
+	assert_int_equal(simple(m, "resume-1", "WELD-01", CMD(RESUME), 0, T0_US + 40 * S_US),
+	                 LINESIM_CMD_APPLIED);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 50 * S_US, 0, &sink, &ss), CT_OK);
+	assert_int_equal(st->cells_started, 175);
+	srec_free(&r);
+	linesim_model_free(m);
+}
+
+/* Random downtime: the same seed gives the same states and cells; the values of the cells
+ * are those of a run without states (own stream), only their times differ. */
+static void test_states_random_downtime(void **state)
+{
+	struct srec a, b;
+	struct recorder plain = {0};
+	struct linesim_sink sa = {s_on_result, s_on_telemetry, &a};
+	struct linesim_sink sb = {s_on_result, s_on_telemetry, &b};
+	struct linesim_state_sink ssa = {s_on_state, &a}, ssb = {s_on_state, &b};
+	struct linesim_model *ma = new_states_model(11, 5.0, true, NULL);
+	struct linesim_model *mb = new_states_model(11, 5.0, true, NULL);
+	struct linesim_model *mp = new_model(11, 0);
+	struct series fa = {"FILL-01", "fill_mass", SRC_MEASUREMENT, NULL, 0, 0};
+	struct series fp = {"FILL-01", "fill_mass", SRC_MEASUREMENT, NULL, 0, 0};
+	size_t down = 0, micro = 0, starved = 0;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	a.values.series = &fa;
+	a.values.n_series = 1;
+	plain.series = &fp;
+	plain.n_series = 1;
+	linesim_model_begin(ma, T0_US);
+	linesim_model_begin(mb, T0_US);
+	/* Two hours, in uneven steps for one of them: the result is the same. */
+	assert_int_equal(linesim_model_advance(ma, 0, T0_US + 7200 * S_US, 0, &sa, &ssa), CT_OK);
+	for (int64_t t = T0_US; t < T0_US + 7200 * S_US; t += 777 * 1000 * 13)
+		assert_int_equal(linesim_model_advance(mb, 0, t, 0, &sb, &ssb), CT_OK);
+	assert_int_equal(linesim_model_advance(mb, 0, T0_US + 7200 * S_US, 0, &sb, &ssb), CT_OK);
+	assert_int_equal(a.n_states, b.n_states);
+	assert_int_equal(a.n_cells, b.n_cells);
+	for (size_t i = 0; i < a.n_states; i++) {
+		assert_int_equal(a.states[i].since_us, b.states[i].since_us);
+		assert_string_equal(a.states[i].reason, b.states[i].reason);
+	}
+	for (size_t i = 0; i < a.n_states; i++) {
+		down += a.states[i].kind == SK(UNPLANNED_DOWNTIME) &&
+		        strncmp(a.states[i].reason, "BREAKDOWN.", 10) == 0;
+		micro += strncmp(a.states[i].reason, "MICRO.", 6) == 0;
+		starved += a.states[i].kind == SK(STARVED);
+	}
+	assert_true(down >= 2 && micro >= 20 && starved > 0);
+	/* Fewer cells than 2 h at full rate, more than nothing. */
+	assert_true(a.n_cells < 36000 && a.n_cells > 20000);
+	run(mp, &plain, 0, a.n_cells);
+	assert_int_equal(fa.n, fp.n);
+	for (size_t i = 0; i < fa.n; i++)
+		assert_true(fa.v[i] == fp.v[i]);
+	a.values.series = NULL;
+	a.values.n_series = 0;
+	plain.series = NULL;
+	plain.n_series = 0;
+	free(fa.v);
+	free(fp.v);
+	srec_free(&a);
+	srec_free(&b);
+	recorder_free(&plain);
+	linesim_model_free(ma);
+	linesim_model_free(mb);
+	linesim_model_free(mp);
+}
+
+/* States and acknowledgements through linesim_out: published one by one, counted. */
+static int count_publish(void *ctx, const struct linesim_publish *msg)
+{
+	unsigned *kinds = ctx;
+
+	kinds[msg->kind]++;
+	return 0;
+}
+
+static void test_out_states_and_acks(void **state)
+{
+	unsigned kinds[4] = {0};
+	struct linesim_out_config oc = {10, 100, 512 * 1024, count_publish, kinds};
+	struct linesim_out *out = NULL;
+	struct linesim_model *m = new_states_model(3, 5.0, false, NULL);
+	Cellthread__V1__CommandAck ack = CELLTHREAD__V1__COMMAND_ACK__INIT;
+	struct linesim_sink sink;
+	struct linesim_state_sink ss;
+	json_t *sum;
+
+	(void)state;
+	assert_int_equal(linesim_out_new(&oc, 1, linesim_station_count(), &out), CT_OK);
+	sink = linesim_out_sink(out);
+	ss = linesim_out_state_sink(out);
+	linesim_model_begin(m, T0_US);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + S_US, 0, &sink, &ss), CT_OK);
+	assert_int_equal(kinds[LINESIM_MSG_STATE], linesim_station_count());
+	assert_int_equal(linesim_out_ack(out, "L1", "L1-FILL-01", &ack), CT_OK);
+	assert_int_equal(kinds[LINESIM_MSG_ACK], 1);
+	assert_int_equal(linesim_out_counts(out)->states, linesim_station_count());
+	assert_int_equal(linesim_out_counts(out)->acks, 1);
+	sum = linesim_out_summary(out, m);
+	assert_non_null(sum);
+	assert_int_equal(json_integer_value(json_object_get(sum, "states")),
+	                 linesim_station_count());
+	json_decref(sum);
+	linesim_out_free(out);
+	linesim_model_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1409,6 +1966,12 @@ int main(void)
 	        cmocka_unit_test(test_history_duration_parse),
 	        cmocka_unit_test(test_history_clock),
 	        cmocka_unit_test(test_history_model_on_clock),
+	        cmocka_unit_test(test_scenario_parse),
+	        cmocka_unit_test(test_scenario_example_by_hand),
+	        cmocka_unit_test(test_scenario_event_at_start),
+	        cmocka_unit_test(test_states_commands_and_acks),
+	        cmocka_unit_test(test_states_random_downtime),
+	        cmocka_unit_test(test_out_states_and_acks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
