@@ -26,7 +26,7 @@
 
 #include "linesim_model.h"
 
-/* States and acknowledgements (protobuf only) are published one by one as they come, in
+/* States and acknowledgements are published one by one as they come, in
  * order; one that fails stays queued, stalls the output, and goes out at the next poll. */
 enum linesim_msg_kind {
 	LINESIM_MSG_RESULT = 0,

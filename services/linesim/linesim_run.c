@@ -15,6 +15,7 @@
 #include "ct_ids.h"
 #include "ct_log.h"
 #include "ct_mqtt.h"
+#include "ct_msg.h"
 #include "ct_pb.h"
 #include "ct_service.h"
 #include "ct_spool.h"
@@ -33,21 +34,47 @@ int64_t linesim_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static enum ct_topic_kind topic_kind(enum linesim_msg_kind kind)
+{
+	switch (kind) {
+	case LINESIM_MSG_RESULT:
+		return CT_KIND_RESULT;
+	case LINESIM_MSG_TELEMETRY:
+		return CT_KIND_TELEMETRY;
+	case LINESIM_MSG_STATE:
+		return CT_KIND_STATE;
+	case LINESIM_MSG_ACK:
+		break;
+	}
+	return CT_KIND_ACK;
+}
+
 /* Re-decodes the packed payload and encodes it with the runtime's JSON form (ingest's). */
 static char *to_json(const struct linesim_publish *msg)
 {
-	const ProtobufCMessageDescriptor *desc =
-	        msg->kind == LINESIM_MSG_RESULT ? &cellthread__v1__station_result_batch__descriptor
-	                                        : &cellthread__v1__telemetry__descriptor;
-	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, msg->len, msg->payload);
-	char *text;
+	const ProtobufCMessageDescriptor *desc = ct_msg_descriptor(topic_kind(msg->kind));
+	ProtobufCMessage *m;
+	char *text = NULL;
 
+	if (desc == NULL)
+		return NULL;
+	m = protobuf_c_message_unpack(desc, NULL, msg->len, msg->payload);
 	if (m == NULL)
 		return NULL;
-	if (msg->kind == LINESIM_MSG_RESULT)
+	switch (msg->kind) {
+	case LINESIM_MSG_RESULT:
 		text = ct_json_encode_result_batch((const Cellthread__V1__StationResultBatch *)m);
-	else
+		break;
+	case LINESIM_MSG_TELEMETRY:
 		text = ct_json_encode_telemetry((const Cellthread__V1__Telemetry *)m);
+		break;
+	case LINESIM_MSG_STATE:
+		text = ct_json_encode_state((const Cellthread__V1__StationState *)m);
+		break;
+	case LINESIM_MSG_ACK:
+		text = ct_json_encode_ack((const Cellthread__V1__CommandAck *)m);
+		break;
+	}
 	protobuf_c_message_free_unpacked(m, NULL);
 	return text;
 }
@@ -166,21 +193,6 @@ static int resend_unacked(struct run *r)
 	return CT_OK;
 }
 
-static enum ct_topic_kind topic_kind(enum linesim_msg_kind kind)
-{
-	switch (kind) {
-	case LINESIM_MSG_RESULT:
-		return CT_KIND_RESULT;
-	case LINESIM_MSG_TELEMETRY:
-		return CT_KIND_TELEMETRY;
-	case LINESIM_MSG_STATE:
-		return CT_KIND_STATE;
-	case LINESIM_MSG_ACK:
-		break;
-	}
-	return CT_KIND_ACK;
-}
-
 int linesim_publish(void *ctx, const struct linesim_publish *msg)
 {
 	struct run *r = ctx;
@@ -199,9 +211,7 @@ int linesim_publish(void *ctx, const struct linesim_publish *msg)
 		return CT_ERR_MQTT;
 	if (r->resend && (rc = resend_unacked(r)) != CT_OK)
 		return rc;
-	/* States and acknowledgements are protobuf only (ingest has no JSON form of them). */
-	json_form =
-	        r->json && (msg->kind == LINESIM_MSG_RESULT || msg->kind == LINESIM_MSG_TELEMETRY);
+	json_form = r->json;
 	rc = ct_topic_edge(topic, sizeof(topic), r->cfg->site, msg->line, msg->station,
 	                   topic_kind(msg->kind), json_form ? CT_ENC_JSON : CT_ENC_PROTOBUF);
 	if (rc != CT_OK)
