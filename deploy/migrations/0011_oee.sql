@@ -129,6 +129,10 @@ CREATE TABLE station_state (
     stored_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX station_state_station ON station_state (site, line, station, since);
+-- The last state that named a recipe (a station's recipe when its current state names none),
+-- without reading the states between.
+CREATE INDEX station_state_recipe ON station_state (site, line, station, since)
+    WHERE recipe <> '';
 
 -- Acknowledgements of commands (CommandAck): status 1 accepted, 2 rejected, 3 done.
 CREATE TABLE command_ack (
@@ -230,7 +234,8 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS 
 $$;
 
 -- Counts the late rejects among the units p_units: a unit whose maker visit (its earliest
--- stored visit) was not itself counted bad, and that failed (NOK, or a verdict other than
+-- stored produced visit: OK or NOK, an aborted attempt made nothing) was not itself counted
+-- bad, and that failed (NOK, or a verdict other than
 -- PASS) at another visit, adds one late reject to its maker visit's bucket, once.
 CREATE FUNCTION ct_oee_add_late(p_units text[])
 RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -240,7 +245,8 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS 
     m AS (
         SELECT u.unit_id, mk.event_id
         FROM u CROSS JOIN LATERAL (
-            SELECT v.event_id FROM station_visit v WHERE v.unit_id = u.unit_id
+            SELECT v.event_id FROM station_visit v
+            WHERE v.unit_id = u.unit_id AND v.result IN (1, 2)
             ORDER BY v.started_at, v.event_id LIMIT 1) mk
         WHERE NOT EXISTS (SELECT 1 FROM oee_visit_bad b WHERE b.event_id = mk.event_id)),
     f AS (
@@ -265,11 +271,35 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS 
     SET late_rejects = c.late_rejects + excluded.late_rejects
 $$;
 
+-- Takes back the late rejects of the units p_units counted at a visit that is no longer the
+-- unit's maker (its real maker visit was stored after the later failure): one late reject
+-- less in the old maker's bucket; ct_oee_add_late then counts the unit at its new maker.
+CREATE FUNCTION ct_oee_unlate(p_units text[])
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    WITH d AS (
+        DELETE FROM oee_unit_reject r
+        WHERE r.unit_id IN (SELECT DISTINCT x FROM unnest(p_units) AS x)
+          AND r.maker_event_id IS DISTINCT FROM (
+              SELECT v.event_id FROM station_visit v
+              WHERE v.unit_id = r.unit_id AND v.result IN (1, 2)
+              ORDER BY v.started_at, v.event_id LIMIT 1)
+        RETURNING r.maker_event_id)
+    INSERT INTO oee_count AS c (site, line, station, minute, recipe, station_type, late_rejects)
+    SELECT v.site, v.line, v.station, ct_oee_minute(v.ended_at), v.recipe, max(v.station_type),
+           -count(*)
+    FROM d JOIN station_visit v ON v.event_id = d.maker_event_id
+    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (site, line, station, minute, recipe) DO UPDATE
+    SET late_rejects = c.late_rejects + excluded.late_rejects
+$$;
+
 -- After each statement (COPY) on station_visit: the visits' produced counts, the bad ones
 -- (NOK, or a failing verdict stored before the visit), and late rejects of their units. Set
 -- based and in key order (two travelers lock the same buckets in the same order).
 CREATE FUNCTION ct_oee_count_visits()
 RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    units text[];
 BEGIN
     INSERT INTO oee_count AS c (site, line, station, minute, recipe, station_type, produced)
     SELECT site, line, station, ct_oee_minute(ended_at), recipe, max(station_type), count(*)
@@ -285,15 +315,20 @@ BEGIN
                                           AND x.verdict <> 1))));
     -- Late rejects can only appear for a unit whose new visit failed, or whose new visit is
     -- its earliest (its maker: a failure stored before it is now a late one). Every other
-    -- visit costs two index probes here.
-    PERFORM ct_oee_add_late(ARRAY(
+    -- visit costs two index probes here. A new maker first takes the unit's late reject away
+    -- from the visit it was counted at.
+    units := ARRAY(
         SELECT a.unit_id FROM added a
         WHERE a.result = 2
            OR EXISTS (SELECT 1 FROM unit_verdict x
                       WHERE x.source_event_id = a.event_id AND x.verdict <> 1)
-           OR NOT EXISTS (SELECT 1 FROM station_visit w
-                          WHERE w.unit_id = a.unit_id AND w.started_at <= a.started_at
-                            AND (w.started_at, w.event_id) < (a.started_at, a.event_id))));
+           OR (a.result = 1
+               AND NOT EXISTS (SELECT 1 FROM station_visit w
+                               WHERE w.unit_id = a.unit_id AND w.started_at <= a.started_at
+                                 AND w.result IN (1, 2)
+                                 AND (w.started_at, w.event_id) < (a.started_at, a.event_id))));
+    PERFORM ct_oee_unlate(units);
+    PERFORM ct_oee_add_late(units);
     RETURN NULL;
 END
 $$;
@@ -361,11 +396,14 @@ $$;
 CREATE FUNCTION ct_oee_shifts(p_site text, p_line text, p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (shift_id text, name text, starts_at timestamptz, ends_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    -- d is a UTC day as a timestamp without time zone: over dates, generate_series would
+    -- give the session time zone's midnights.
     SELECT to_char(d, 'YYYY-MM-DD') || '/' || p.name, p.name,
            (d + p.starts) AT TIME ZONE 'UTC', (d + p.starts + p.length) AT TIME ZONE 'UTC'
     FROM ct_oee_patterns(p_site, p_line) p
-    CROSS JOIN generate_series((p_from AT TIME ZONE 'UTC')::date - 1,
-                               (p_to AT TIME ZONE 'UTC')::date, interval '1 day') AS d
+    CROSS JOIN generate_series(((p_from AT TIME ZONE 'UTC')::date - 1)::timestamp,
+                               ((p_to AT TIME ZONE 'UTC')::date)::timestamp,
+                               interval '1 day') AS d
     WHERE extract(isodow FROM d)::smallint = ANY (p.weekdays)
       AND (d + p.starts) AT TIME ZONE 'UTC' < p_to
       AND (d + p.starts + p.length) AT TIME ZONE 'UTC' > p_from
@@ -378,12 +416,18 @@ $$;
 -- overlap or go negative whatever order gateways sent them in; the last one lasts until the
 -- next state after the window, or until now (at least the window's end). Before the first
 -- state the station ever sent: a row of state 7 (UNKNOWN) with since -infinity.
+-- Gateways re-send the current state with new event IDs: a row that repeats the one before
+-- it (state, reason, asset and recipe) starts no interval. A stop (UNPLANNED_DOWNTIME or
+-- UNKNOWN_STOP) belongs to a run of consecutive stops (a jam that turns into a breakdown is
+-- one stop): run_since and run_until are the run's, looked up beyond the window; for other
+-- states they are the interval's own.
 CREATE FUNCTION ct_oee_intervals(p_site text, p_line text, p_station text, p_from timestamptz,
                                  p_to timestamptz)
 RETURNS TABLE (event_id text, state smallint, reason_code text, recipe text, asset text,
-               since timestamptz, until timestamptz, s timestamptz, e timestamptz)
+               since timestamptz, until timestamptz, s timestamptz, e timestamptz,
+               run_since timestamptz, run_until timestamptz)
 LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
-    WITH r AS (
+    WITH r0 AS (
         (SELECT x.event_id, x.state, x.reason_code, x.recipe, x.asset, x.since
          FROM station_state x
          WHERE x.site = p_site AND x.line = p_line AND x.station = p_station AND x.since < p_from
@@ -393,21 +437,71 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
         FROM station_state x
         WHERE x.site = p_site AND x.line = p_line AND x.station = p_station
           AND x.since >= p_from AND x.since < p_to),
+    r1 AS (
+        SELECT r0.*, coalesce(r0.state = lag(r0.state) OVER w
+                              AND r0.reason_code = lag(r0.reason_code) OVER w
+                              AND r0.asset = lag(r0.asset) OVER w
+                              AND r0.recipe = lag(r0.recipe) OVER w, false) AS repeat
+        FROM r0 WINDOW w AS (ORDER BY r0.since, r0.event_id)),
+    r AS (
+        SELECT r1.event_id, r1.state, r1.reason_code, r1.recipe, r1.asset, r1.since
+        FROM r1 WHERE NOT r1.repeat),
     nx AS (
         SELECT min(x.since) AS since FROM station_state x
         WHERE x.site = p_site AND x.line = p_line AND x.station = p_station AND x.since >= p_to),
     first AS (
         SELECT min(r.since) AS since FROM r),
+    -- A run of stops can reach beyond the window: when the first row is a stop, the run
+    -- started after the station's last state before it that was no stop (rs); when the last
+    -- row is a stop, the run ends at the station's next state that is no stop (re).
+    r_first AS (
+        SELECT r.* FROM r ORDER BY r.since, r.event_id LIMIT 1),
+    r_last AS (
+        SELECT r.* FROM r ORDER BY r.since DESC, r.event_id DESC LIMIT 1),
+    pb AS (
+        SELECT x.since, x.event_id FROM r_first f JOIN station_state x
+            ON x.site = p_site AND x.line = p_line AND x.station = p_station
+           AND x.state NOT IN (6, 7) AND (x.since, x.event_id) < (f.since, f.event_id)
+        WHERE f.state IN (6, 7)
+        ORDER BY x.since DESC, x.event_id DESC LIMIT 1),
+    rs AS (
+        SELECT (SELECT x.since FROM station_state x
+                WHERE x.site = p_site AND x.line = p_line AND x.station = p_station
+                  AND (pb.since IS NULL OR (x.since, x.event_id) > (pb.since, pb.event_id))
+                ORDER BY x.since, x.event_id LIMIT 1) AS since
+        FROM r_first f LEFT JOIN pb ON true WHERE f.state IN (6, 7)),
+    re AS (
+        SELECT (SELECT x.since FROM station_state x
+                WHERE x.site = p_site AND x.line = p_line AND x.station = p_station
+                  AND x.state NOT IN (6, 7) AND (x.since, x.event_id) > (l.since, l.event_id)
+                ORDER BY x.since, x.event_id LIMIT 1) AS since
+        FROM r_last l WHERE l.state IN (6, 7)),
+    -- grp numbers the runs: a state that is no stop starts the next one.
     o AS (
-        SELECT r.*, coalesce(lead(r.since) OVER (ORDER BY r.since, r.event_id),
-                             (SELECT nx.since FROM nx), greatest(now(), p_to)) AS until
-        FROM r
+        SELECT r.*, coalesce(lead(r.since) OVER w, (SELECT nx.since FROM nx),
+                             greatest(now(), p_to)) AS until,
+               count(*) FILTER (WHERE r.state NOT IN (6, 7)) OVER w AS grp,
+               lead(r.since) OVER w IS NULL AS last
+        FROM r WINDOW w AS (ORDER BY r.since, r.event_id)
         UNION ALL
-        SELECT NULL, 7::smallint, '', '', '', timestamptz '-infinity', f.since
-        FROM first f WHERE f.since IS NULL OR f.since > p_from)
-    SELECT o.event_id, o.state, o.reason_code, o.recipe, o.asset, o.since,
-           coalesce(o.until, p_to), greatest(o.since, p_from), least(coalesce(o.until, p_to), p_to)
-    FROM o WHERE coalesce(o.until, p_to) > o.since
+        SELECT NULL, 7::smallint, '', '', '', timestamptz '-infinity', f.since, -1, false
+        FROM first f WHERE f.since IS NULL OR f.since > p_from),
+    g AS (
+        SELECT o.*, o.state IN (6, 7) AND o.event_id IS NOT NULL AS stop,
+               min(o.since) FILTER (WHERE o.state IN (6, 7)) OVER (PARTITION BY o.grp) AS g_since,
+               max(o.until) FILTER (WHERE o.state IN (6, 7)) OVER (PARTITION BY o.grp) AS g_until,
+               bool_or(o.last AND o.state IN (6, 7)) OVER (PARTITION BY o.grp) AS g_open
+        FROM o)
+    SELECT g.event_id, g.state, g.reason_code, g.recipe, g.asset, g.since,
+           coalesce(g.until, p_to), greatest(g.since, p_from), least(coalesce(g.until, p_to), p_to),
+           CASE WHEN NOT g.stop THEN g.since
+                WHEN g.grp = 0 THEN coalesce((SELECT rs.since FROM rs), g.g_since)
+                ELSE g.g_since END,
+           CASE WHEN NOT g.stop THEN coalesce(g.until, p_to)
+                WHEN g.g_open THEN coalesce((SELECT re.since FROM re), greatest(now(), p_to))
+                ELSE g.g_until END
+    FROM g
+    WHERE coalesce(g.until, p_to) > g.since
 $$;
 
 -- The micro-stop limit of a site.
@@ -418,8 +512,9 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
 $$;
 
 -- The time of a station over [p_from, p_to) by state kind (0: outside every shift, planned
--- NO_SHIFT), reason and whether the stop was a micro-stop (an UNPLANNED_DOWNTIME or
--- UNKNOWN_STOP interval shorter, as a whole, than the site's micro_stop_s): in-shift seconds
+-- NO_SHIFT), reason and whether the stop was a micro-stop (a run of consecutive
+-- UNPLANNED_DOWNTIME and UNKNOWN_STOP intervals shorter, as a whole, than the site's
+-- micro_stop_s): in-shift seconds
 -- and the number of intervals with time in a shift.
 CREATE FUNCTION ct_oee_time(p_site text, p_line text, p_station text, p_from timestamptz,
                             p_to timestamptz)
@@ -440,7 +535,7 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     sh AS (SELECT min(sh2.s) AS s, max(sh2.e) AS e FROM sh2 GROUP BY sh2.grp),
     iv AS (
         SELECT i.*, i.state IN (6, 7) AND i.since > '-infinity'
-                    AND ct_oee_s(i.until - i.since) < ct_oee_micro_s(p_site) AS micro
+                    AND ct_oee_s(i.run_until - i.run_since) < ct_oee_micro_s(p_site) AS micro
         FROM ct_oee_intervals(p_site, p_line, p_station, p_from, p_to) i WHERE i.e > i.s),
     pieces AS (
         SELECT iv.state, iv.reason_code, iv.micro, iv.since,
@@ -498,7 +593,7 @@ CREATE FUNCTION ct_oee_station(p_site text, p_line text, p_station text, p_from 
                                p_to timestamptz)
 RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    win double precision := greatest(0, ct_oee_s(p_to - p_from));
+    win double precision;
     planned double precision;
     run double precision;
     unplanned double precision;
@@ -526,6 +621,9 @@ DECLARE
     cur_reason text;
     losses jsonb;
 BEGIN
+    -- Time after now has not happened: it counts as nothing, not as the current state.
+    p_to := least(p_to, greatest(now(), p_from));
+    win := greatest(0, ct_oee_s(p_to - p_from));
     -- One pass over the station's time: the sums and the time losses (speed and quality
     -- losses are added below, once the counts are known).
     WITH t AS (SELECT * FROM ct_oee_time(p_site, p_line, p_station, p_from, p_to))
@@ -617,7 +715,7 @@ BEGIN
         'produced', produced, 'good', good, 'late_rejects', late,
         'ideal_cycle_s', coalesce(ideal, 0),
         'availability', a, 'performance', p, 'quality', q,
-        'oee', a * least(p, 1) * q,
+        'oee', a * (CASE WHEN p > 1 THEN 1 ELSE p END) * q, -- NULL p: NULL
         'performance_flagged', flagged, 'flag_reason', flag,
         'current_state', coalesce(cur_state, 7), 'current_reason', coalesce(cur_reason, ''),
         'losses', losses);
@@ -649,14 +747,18 @@ RETURNS SETOF text LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
 $$;
 
 -- The station whose figures are the line's: oee_line's, else the line's first cell-making
--- station (WINDING 6 or STACKING 7) with units in the window, by name. NULL: none.
+-- station (WINDING 6 or STACKING 7) by name: a station of the line whose latest counted
+-- minute before p_to was of that type (so a winder that made nothing in the window still
+-- is the reference, and its stop shows as the line's). NULL: none.
 CREATE FUNCTION ct_oee_reference(p_site text, p_line text, p_from timestamptz, p_to timestamptz)
 RETURNS text LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     SELECT coalesce(
         (SELECT l.reference_station FROM oee_line l WHERE l.site = p_site AND l.line = p_line),
-        (SELECT min(c.station) FROM oee_count c
-         WHERE c.site = p_site AND c.line = p_line AND c.station_type IN (6, 7)
-           AND c.minute >= ct_oee_minute(p_from) AND c.minute < p_to))
+        (SELECT min(st.s) FROM ct_oee_stations(p_site, p_line, p_from, p_to) st(s)
+         WHERE (SELECT c.station_type FROM oee_count c
+                WHERE c.site = p_site AND c.line = p_line AND c.station = st.s
+                  AND c.minute < p_to
+                ORDER BY c.minute DESC LIMIT 1) IN (6, 7)))
 $$;
 
 -- A line's figures: its reference station's, with station "", "reference_station" and
@@ -723,11 +825,13 @@ BEGIN
 END
 $$;
 
--- The maker visit of a unit: its earliest visit (started_at, then event_id).
+-- The maker visit of a unit: its earliest produced visit (OK or NOK; started_at, then
+-- event_id).
 CREATE FUNCTION ct_oee_maker(p_unit text)
 RETURNS TABLE (site text, line text, station text, ended_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT v.site, v.line, v.station, v.ended_at FROM station_visit v WHERE v.unit_id = p_unit
+    SELECT v.site, v.line, v.station, v.ended_at FROM station_visit v
+    WHERE v.unit_id = p_unit AND v.result IN (1, 2)
     ORDER BY v.started_at, v.event_id LIMIT 1
 $$;
 
@@ -793,7 +897,8 @@ $$;
 -- with the result that caused it (cause_event_id: the event ID of the StationResult whose
 -- point made the chart signal; result_at its ended_at, result_stored_at when traveler stored
 -- it), and the station's first acknowledgement (command_ack). Milliseconds: signal to command
--- (result ended to decision), command to ack, total.
+-- (result ended to decision), command to ack, total. is_undo: the command undoes another
+-- (an operator asked; its cause is that command, not a result, so it has no signal part).
 CREATE FUNCTION ct_response_times(p_site text, p_line text, p_station text,
                                   p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (command_id text, site text, line text, station text, kind text,
@@ -801,7 +906,7 @@ RETURNS TABLE (command_id text, site text, line text, station text, kind text,
                result_at timestamptz, result_stored_at timestamptz,
                published_at timestamptz, acked_at timestamptz, ack_status smallint,
                signal_to_command_ms double precision, command_to_ack_ms double precision,
-               total_ms double precision)
+               total_ms double precision, is_undo boolean)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT a.command_id, a.site, a.line, a.station,
            CASE a.kind WHEN 1 THEN 'SLOW' WHEN 2 THEN 'STOP' WHEN 3 THEN 'RESUME'
@@ -810,7 +915,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
            a.decided_at, k.acked_at, k.status,
            1000 * ct_oee_s(a.decided_at - v.ended_at),
            1000 * ct_oee_s(k.acked_at - a.decided_at),
-           1000 * ct_oee_s(k.acked_at - v.ended_at)
+           1000 * ct_oee_s(k.acked_at - v.ended_at),
+           a.reason_code = 'UNDO'
+           OR EXISTS (SELECT 1 FROM automatic_action u WHERE u.command_id = a.cause_event_id)
     FROM automatic_action a
     LEFT JOIN station_visit v ON v.event_id = a.cause_event_id
     LEFT JOIN event e ON e.event_id = a.cause_event_id
@@ -823,7 +930,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 $$;
 
 -- Response times per station and reaction plan (reason code): percentiles interpolated
--- (percentile_cont), over the commands where the part is known.
+-- (percentile_cont), over the commands where the part is known. Undo commands are left out:
+-- no chart signal caused them.
 CREATE FUNCTION ct_response_summary(p_site text, p_line text, p_from timestamptz,
                                     p_to timestamptz)
 RETURNS TABLE (station text, reaction_plan text, n bigint, acked bigint,
@@ -842,6 +950,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
            percentile_cont(0.5) WITHIN GROUP (ORDER BY r.total_ms),
            percentile_cont(0.9) WITHIN GROUP (ORDER BY r.total_ms)
     FROM ct_response_times(p_site, p_line, NULL, p_from, p_to) r
+    WHERE NOT r.is_undo
     GROUP BY 1, 2 ORDER BY 1, 2
 $$;
 
@@ -1075,8 +1184,9 @@ RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_
         SELECT DISTINCT v.unit_id FROM st JOIN station_visit v
             ON v.site = p_site AND v.line = p_line AND v.station = st.station
            AND v.ended_at >= p_from AND v.ended_at < p_to
-        WHERE v.unit_kind = p_unit_kind
+        WHERE v.unit_kind = p_unit_kind AND v.result IN (1, 2)
           AND NOT EXISTS (SELECT 1 FROM station_visit w WHERE w.unit_id = v.unit_id
+                          AND w.result IN (1, 2)
                           AND (w.started_at, w.event_id) < (v.started_at, v.event_id))),
     d AS (SELECT units.unit_id, ct_trace_depth(units.unit_id) AS j FROM units)
     SELECT jsonb_build_object(
@@ -1098,8 +1208,10 @@ $$;
 
 -- Of a line's alerts raised in [p_from, p_to) (0009's alert and alert_transition): time to
 -- acknowledge (first ACK - raised) and to restore (cleared - raised), per station, object
--- and code; and of its stations' stops (UNPLANNED_DOWNTIME, UNKNOWN_STOP) that started in the
--- window: time to restore (until the station next PRODUCES), per station, reason and asset.
+-- and code; and of its stations' stops (runs of consecutive UNPLANNED_DOWNTIME and
+-- UNKNOWN_STOP states, each run one stop, named by its longest state's reason and asset) that
+-- started in the window: time to restore (until the station next PRODUCES), per station,
+-- reason and asset.
 CREATE FUNCTION ct_maintainability(p_site text, p_line text, p_from timestamptz,
                                    p_to timestamptz)
 RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -1124,14 +1236,21 @@ RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_
                    'restore_mean_s', avg(al.restore_s)) AS o,
                al.station, al.object_id, al.code
         FROM al GROUP BY al.station, al.object_id, al.code),
-    st AS (
-        SELECT st.s AS station, i.*,
-               (SELECT min(x.since) FROM station_state x
-                WHERE x.site = p_site AND x.line = p_line AND x.station = st.s
-                  AND x.state = 1 AND x.since > i.since) AS producing_at
+    -- One stop per run of consecutive stops (a jam that turns into a breakdown is one),
+    -- named by its longest interval's reason and asset.
+    runs AS (
+        SELECT DISTINCT ON (st.s, i.run_since) st.s AS station, i.reason_code, i.asset,
+               i.run_since AS since, i.run_until AS until
         FROM ct_oee_stations(p_site, p_line, p_from, p_to) st(s)
         CROSS JOIN LATERAL ct_oee_intervals(p_site, p_line, st.s, p_from, p_to) i
-        WHERE i.state IN (6, 7) AND i.since >= p_from AND i.since < p_to),
+        WHERE i.state IN (6, 7) AND i.run_since >= p_from AND i.run_since < p_to
+        ORDER BY st.s, i.run_since, i.until - i.since DESC, i.since),
+    st AS (
+        SELECT runs.*,
+               (SELECT min(x.since) FROM station_state x
+                WHERE x.site = p_site AND x.line = p_line AND x.station = runs.station
+                  AND x.state = 1 AND x.since > runs.since) AS producing_at
+        FROM runs),
     stops AS (
         SELECT jsonb_build_object(
                    'station', st.station, 'reason_code', st.reason_code, 'asset', st.asset,
@@ -1155,9 +1274,10 @@ $$;
 -- ---- grants ----------------------------------------------------------------------------------
 GRANT USAGE ON SCHEMA public TO ct_oee;
 GRANT SELECT, INSERT, UPDATE ON station_state, command_ack, oee_figures TO ct_oee;
+-- ct-oee reads the rest through the SECURITY DEFINER functions; station_visit directly (the
+-- last result of a station that sends no states, to derive UNKNOWN_STOP).
 GRANT SELECT ON oee_reason, oee_config, oee_shift_pattern, oee_ideal_cycle, oee_line, oee_count,
-    oee_visit_bad, oee_unit_reject, trace_route, station_visit, unit_verdict, automatic_action,
-    event TO ct_oee;
+    trace_route, station_visit TO ct_oee;
 GRANT SELECT ON station_state, command_ack, oee_figures, oee_reason, oee_config,
     oee_shift_pattern, oee_ideal_cycle, oee_line, oee_count, oee_visit_bad, oee_unit_reject,
     trace_route TO ct_api, ct_reader, ct_quality;
@@ -1165,7 +1285,8 @@ GRANT INSERT, UPDATE, DELETE ON oee_reason, oee_config, oee_shift_pattern, oee_i
     oee_line, trace_route TO ct_quality;
 
 REVOKE ALL ON FUNCTION ct_oee_add_bad(text[]), ct_oee_add_late(text[]), ct_oee_count_visits(),
-    ct_oee_count_verdicts(), ct_oee_ideal_set(text, text, text, text, double precision),
+    ct_oee_unlate(text[]), ct_oee_count_verdicts(),
+    ct_oee_ideal_set(text, text, text, text, double precision),
     ct_oee_shifts(text, text, timestamptz, timestamptz),
     ct_oee_station(text, text, text, timestamptz, timestamptz),
     ct_oee_line(text, text, timestamptz, timestamptz),

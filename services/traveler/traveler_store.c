@@ -1236,8 +1236,17 @@ static int rows_for_verdict(struct traveler_store *store, const Cellthread__V1__
                             struct traveler_counts *counts)
 {
 	struct ct_copy *c = &store->copies[T_VERDICT];
-	char *failed = failed_json(v);
+	int64_t decided_at = v->decided_at_us ? v->decided_at_us : v->header->produced_at_us;
+	/* The verdict's unit too (kind 0: it keeps the kind its visits give it), so the sorted
+	 * unit upsert locks it: a visit and its verdict stored by two travelers at once then
+	 * commit one after the other, and the second one's OEE trigger sees the first's row
+	 * (migration 0011 counts a failing verdict once its visit is stored, either way). */
+	int rc = add_unit(store, v->unit_id, 0, v->site, v->line, decided_at);
+	char *failed;
 
+	if (rc != CT_OK)
+		return rc;
+	failed = failed_json(v);
 	if (failed == NULL)
 		return CT_ERR_NOMEM;
 	ct_copy_text(c, v->header->event_id);
@@ -1252,7 +1261,7 @@ static int rows_for_verdict(struct traveler_store *store, const Cellthread__V1__
 	copy_text_array(c, v->held_lots, v->n_held_lots);
 	ct_copy_text(c, v->recipe);
 	ct_copy_int64(c, v->recipe_version);
-	ct_copy_time_us(c, v->decided_at_us ? v->decided_at_us : v->header->produced_at_us);
+	ct_copy_time_us(c, decided_at);
 	ct_copy_end_row(c);
 	free(failed);
 	counts->verdicts++;

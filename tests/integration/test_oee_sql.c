@@ -601,6 +601,139 @@ static void test_trace_response_maintainability(void **state)
 	harness_pass(h);
 }
 
+/* The review's cases (each failed before its fix in 0011), on lines L5 and L7 of S1 and on
+ * site S9 (the default 3 x 8 h calendar, every day). L5, 2026-01-05:
+ *   NOIDEAL: PRODUCING from 06:00, one unit, no ideal cycle time: no performance, no OEE.
+ *   REP: MICRO.JAM from 06:10 re-sent at 06:10:30, 06:11, 06:11:30 (new event IDs), then
+ *   PRODUCING 06:12: one 120 s stop, no micro-stop. MICRO.JAM 06:20 (30 s) turning into
+ *   BREAKDOWN.GENERIC 06:20:30 (60 s), PRODUCING 06:21:30: one 90 s stop, no micro-stop;
+ *   the same at 06:30 (40 s) and 06:30:40 (30 s), PRODUCING 06:31:10: 70 s, no micro-stop,
+ *   even in windows that cut the run (ending at 06:20:15, starting at 06:30:50).
+ *   Unit LR1 visits TW-05 06:30 (stored first), fails at EOL-05 the next day, then its maker
+ *   visit at WIND-05 06:20 is stored: the late reject moves to WIND-05.
+ *   Unit AB1: an ABORTED attempt at WIND-05 06:40, then OK 06:41, fails at EOL-05: the OK
+ *   visit is its maker.
+ * L7: WIND-07 made a unit at 06:10, broke down at 06:30: in [07:00, 08:00) it made nothing
+ *   but is still the line's reference. */
+static const char review_sql[] =
+        "SELECT it_state('r-n1', 'NOIDEAL', 1::smallint, '', '2026-01-05 06:00+00');\n"
+        "UPDATE station_state SET line = 'L5' WHERE event_id = 'r-n1';\n"
+        "SELECT it_visit('sv-N1', 'N1', 4::smallint, 'L5', 'NOIDEAL', 9::smallint, 'R1',"
+        " '2026-01-05 06:30+00', 1::smallint);\n"
+        "SELECT it_state(x.id, 'REP', x.st::smallint, x.r, x.t::timestamptz) FROM (VALUES"
+        " ('r-1', 1, '', '2026-01-05 06:00+00'), ('r-2', 6, 'MICRO.JAM', '2026-01-05 06:10+00'),"
+        " ('r-3', 6, 'MICRO.JAM', '2026-01-05 06:10:30+00'),"
+        " ('r-4', 6, 'MICRO.JAM', '2026-01-05 06:11+00'),"
+        " ('r-5', 6, 'MICRO.JAM', '2026-01-05 06:11:30+00'), ('r-6', 1, '', '2026-01-05 06:12+00'),"
+        " ('r-7', 6, 'MICRO.JAM', '2026-01-05 06:20+00'),"
+        " ('r-8', 6, 'BREAKDOWN.GENERIC', '2026-01-05 06:20:30+00'),"
+        " ('r-9', 1, '', '2026-01-05 06:21:30+00'),"
+        " ('r-10', 6, 'MICRO.JAM', '2026-01-05 06:30+00'),"
+        " ('r-11', 6, 'BREAKDOWN.GENERIC', '2026-01-05 06:30:40+00'),"
+        " ('r-12', 1, '', '2026-01-05 06:31:10+00')) AS x(id, st, r, t);\n"
+        "UPDATE station_state SET line = 'L5' WHERE station = 'REP';\n"
+        "SELECT it_visit('sv-LR1b', 'LR1', 4::smallint, 'L5', 'TW-05', 8::smallint, 'R1',"
+        " '2026-01-05 06:30+00', 1::smallint);\n"
+        "SELECT it_visit('sv-LR1c', 'LR1', 4::smallint, 'L5', 'EOL-05', 14::smallint, 'R1',"
+        " '2026-01-06 06:30+00', 2::smallint);\n"
+        "SELECT it_visit('sv-LR1a', 'LR1', 4::smallint, 'L5', 'WIND-05', 6::smallint, 'R1',"
+        " '2026-01-05 06:20+00', 1::smallint);\n"
+        "SELECT it_visit('sv-AB1a', 'AB1', 4::smallint, 'L5', 'WIND-05', 6::smallint, 'R1',"
+        " '2026-01-05 06:40+00', 3::smallint);\n"
+        "SELECT it_visit('sv-AB1b', 'AB1', 4::smallint, 'L5', 'WIND-05', 6::smallint, 'R1',"
+        " '2026-01-05 06:41+00', 1::smallint);\n"
+        "SELECT it_visit('sv-AB1c', 'AB1', 4::smallint, 'L5', 'EOL-05', 14::smallint, 'R1',"
+        " '2026-01-06 06:41+00', 2::smallint);\n"
+        "SELECT it_state('r-w1', 'WIND-07', 1::smallint, '', '2026-01-05 06:00+00');\n"
+        "SELECT it_state('r-w2', 'WIND-07', 6::smallint, 'BREAKDOWN.GENERIC', '2026-01-05 "
+        "06:30+00');\n"
+        "UPDATE station_state SET line = 'L7' WHERE station = 'WIND-07';\n"
+        "SELECT it_visit('sv-W7', 'W7', 4::smallint, 'L7', 'WIND-07', 6::smallint, 'R1',"
+        " '2026-01-05 06:10+00', 1::smallint);\n"
+        "INSERT INTO station_state (event_id, site, line, station, state, since)"
+        " VALUES ('r-f1', 'S9', 'L1', 'FUT', 1, now() - interval '2 hours');\n"
+        "INSERT INTO automatic_action (command_id, alert_id, chart_id, site, line, station, kind,"
+        " reason_code, reason_text, cause_event_id, decided_at) VALUES ('c-1u', 'a-1',"
+        " 'weld-energy', 'S1', 'L1', 'WELD-01', 3, 'WELD_SLOW', 'undo', 'c-1',"
+        " '2026-01-05 06:40:00+00');\n";
+
+#define L5(station, key) "SELECT ct_oee_station('S1', 'L5', '" station "', " WIN ") ->> '" key "'"
+#define SHIFTS_S2                                                                                  \
+	"SELECT string_agg(shift_id || '@' || (starts_at AT TIME ZONE 'UTC'), ',' ORDER BY "       \
+	"starts_at) FROM ct_oee_shifts('S2', 'L1', '2026-01-09 00:00+00', '2026-01-09 12:00+00')"
+
+static void test_review_cases(void **state)
+{
+	struct harness *h = *state;
+
+	load(h);
+	exec_or_fail(h->pg, review_sql);
+	/* No performance, no OEE (not availability x quality). */
+	text_is(h, L5("NOIDEAL", "performance"), "NULL");
+	text_is(h, L5("NOIDEAL", "oee"), "NULL");
+	/* Shifts are UTC whatever the session's time zone. */
+	exec_or_fail(h->pg, "SET TIME ZONE 'Asia/Tokyo'");
+	text_is(h, SHIFTS_S2, "2026-01-08/C@2026-01-08 22:00:00,2026-01-09/A@2026-01-09 06:00:00");
+	exec_or_fail(h->pg, "SET TIME ZONE 'America/New_York'");
+	text_is(h, SHIFTS_S2, "2026-01-08/C@2026-01-08 22:00:00,2026-01-09/A@2026-01-09 06:00:00");
+	text_is(h,
+	        "SELECT ct_oee_shift('S1', 'L1', 'WIND-01', '2026-01-05/A') ->> 'shift_start_us'",
+	        "1767592800000000");
+	exec_or_fail(h->pg, "RESET TIME ZONE");
+	/* A re-sent state is one stop; a jam turning into a breakdown is one stop too. */
+	figure(h, L5("REP", "micro_stop_count"), 0, 0);
+	figure(h, L5("REP", "unplanned_down_s"), 280, EXACT);
+	figure(h,
+	       "SELECT ct_oee_station('S1', 'L5', 'REP', '2026-01-05 06:00+00',"
+	       " '2026-01-05 06:20:15+00') ->> 'micro_stop_count'",
+	       0, 0);
+	figure(h,
+	       "SELECT ct_oee_station('S1', 'L5', 'REP', '2026-01-05 06:30:50+00',"
+	       " '2026-01-05 07:00+00') ->> 'micro_stop_count'",
+	       0, 0);
+	text_is(h,
+	        "SELECT string_agg(category || ':' || reason_code || ':' || seconds || ':' || "
+	        "count,"
+	        " ',') FROM ct_oee_pareto('S1', 'L5', 'REP', " WIN ")",
+	        "unplanned:MICRO.JAM:190:3,unplanned:BREAKDOWN.GENERIC:90:2");
+	text_is(h,
+	        "SELECT string_agg((x ->> 'reason_code') || ':' || (x ->> 'n') || ':'"
+	        " || (x ->> 'restore_mean_s'), ',') FROM jsonb_array_elements("
+	        "ct_maintainability('S1', 'L5', " WIN ") -> 'stops') x",
+	        "BREAKDOWN.GENERIC:1:90,MICRO.JAM:2:95");
+	/* A late reject moves to the maker visit stored after it; an aborted attempt makes
+	 * nothing. */
+	figure(h, "SELECT sum(late_rejects) FROM oee_count WHERE station = 'WIND-05'", 2, 0);
+	figure(h, "SELECT sum(late_rejects) FROM oee_count WHERE station = 'TW-05'", 0, 0);
+	text_is(h, "SELECT maker_event_id FROM oee_unit_reject WHERE unit_id = 'LR1'", "sv-LR1a");
+	text_is(h, "SELECT maker_event_id FROM oee_unit_reject WHERE unit_id = 'AB1'", "sv-AB1b");
+	text_is(h, "SELECT ended_at AT TIME ZONE 'UTC' FROM ct_oee_maker('AB1')",
+	        "2026-01-05 06:41:00");
+	/* The recipe fallback reads by index. */
+	figure(h, "SELECT count(*) FROM pg_indexes WHERE indexname = 'station_state_recipe'", 1, 0);
+	/* A winder that made nothing in the window is still the line's reference. */
+	text_is(h,
+	        "SELECT ct_oee_line('S1', 'L7', '2026-01-05 07:00+00', '2026-01-05 08:00+00')"
+	        " ->> 'reference_station'",
+	        "WIND-07");
+	/* Time after now counts as nothing. */
+	figure(h,
+	       "SELECT ct_oee_station('S9', 'L1', 'FUT', now() - interval '1 hour',"
+	       " now() + interval '3 hours') ->> 'run_s'",
+	       3600, 1e-6);
+	/* ct_oee reads the counting's own tables only through the functions. */
+	assert_int_not_equal(as_role(h, "ct_oee", "SELECT 1 FROM oee_unit_reject LIMIT 1"), CT_OK);
+	assert_int_not_equal(as_role(h, "ct_oee", "SELECT 1 FROM unit_verdict LIMIT 1"), CT_OK);
+	assert_int_equal(as_role(h, "ct_oee", "SELECT 1 FROM station_visit LIMIT 1"), CT_OK);
+	/* An undo is marked and left out of the response summary. */
+	text_is(h,
+	        "SELECT is_undo FROM ct_response_times('S1', 'L1', 'WELD-01', " WIN ")"
+	        " WHERE command_id = 'c-1u'",
+	        "t");
+	figure(h, RESP("n"), 2, 0);
+	harness_pass(h);
+}
+
 static int group_setup(void **state)
 {
 	return harness_group_start("oeesql", CT_IT_WATCHDOG_S, state);
@@ -613,6 +746,8 @@ int main(void)
 	                                        harness_test_teardown),
 	        cmocka_unit_test_setup_teardown(test_trace_response_maintainability,
 	                                        harness_test_setup, harness_test_teardown),
+	        cmocka_unit_test_setup_teardown(test_review_cases, harness_test_setup,
+	                                        harness_test_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, harness_group_stop);
 }
