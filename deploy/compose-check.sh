@@ -14,14 +14,15 @@
 #    own cellthread/* images and its stack are never touched.
 # 5. Fresh credentials and TLS material (deploy/compose/setup.sh) in a temporary folder;
 #    `docker-compose -p ctcheck --profile test up -d` on free host ports: broker, db,
-#    migrate, two ingest and two traveler instances, spc-gate, alert-router, api, each
+#    migrate, two ingest and two traveler instances, spc-gate, alert-router, oee, api, each
 #    waited for through its health check (api: GET /api/v1/health answers 200); then the
 #    tester (deploy/compose/tester.sh) runs end to end.
 # 6. Its exit code decides, plus what only the host sees: every service ran as a non-root
 #    user with its resource limits; the api, on its published loopback port, serves the
 #    dashboard at /, answers /api/v1/overview with 401 without a token and with 200 and the
-#    tester's stations with a token minted by `docker-compose exec db ct-api-token`; after
-#    a SIGTERM stop every service (ingest, traveler, spc-gate, alert-router, api) exited 0;
+#    tester's stations with a token minted by `docker-compose exec db ct-api-token`; ct-oee
+#    stored OEE figures of the tester's stations and line (oee_figures); after a SIGTERM
+#    stop every service (ingest, traveler, spc-gate, alert-router, oee, api) exited 0;
 #    alert-router recorded the others' clean stops as SERVICE_OFFLINE; each traveler
 #    instance stored a share of the events and together exactly the rows the database holds
 #    (shared subscription: none to both or neither).
@@ -49,7 +50,7 @@ PACKAGES=(docker.io docker-compose debootstrap curl)
 STAGES=(runtime broker db tester)
 SCALED=(ingest ingest-2 traveler traveler-2)
 # Every long-running service of the test profile.
-SERVICES=("${SCALED[@]}" spc-gate alert-router api)
+SERVICES=("${SCALED[@]}" spc-gate alert-router oee api)
 UP_TIMEOUT_S=600
 TESTER_TIMEOUT_S=1200
 
@@ -353,13 +354,34 @@ check_api() {
 	return "$failed"
 }
 
+# check_oee: ct-oee computed figures from the tester's results: rows of a station and of a
+# line in oee_figures (results make a station's figures due within oee.publish_interval_s).
+check_oee() {
+	local i counts=''
+	for ((i = 0; i < 30; i++)); do
+		# shellcheck disable=SC2016 # expanded inside the container
+		counts=$(compose exec -T db sh -c 'PGPASSWORD=$(cat /run/secrets/pg_ct_admin) psql -X -A \
+			-t -h /var/lib/cellthread/pg/run -U ct_admin -d cellthread -c "SELECT count(*) \
+			FILTER (WHERE station <> '"'"''"'"') || '"'"' '"'"' || count(*) FILTER (WHERE \
+			station = '"'"''"'"') FROM oee_figures"' | tr -d '\r') || counts=''
+		[[ $counts =~ ^[1-9][0-9]*\ [1-9][0-9]*$ ]] && break
+		sleep 1
+	done
+	if [[ $counts =~ ^[1-9][0-9]*\ [1-9][0-9]*$ ]]; then
+		log "ok: ct-oee stored figures: ${counts% *} station and ${counts#* } line rows"
+		return 0
+	fi
+	log "FAIL: no OEE figures of a station and of a line in oee_figures (${counts:-none})"
+	return 1
+}
+
 # check_scaleout: stop every service with SIGTERM (exit 0 each), then each traveler
 # instance's own count of stored events is > 0 and they add up to the event table.
 check_scaleout() {
 	local svc id code n total=0 db_events failed=0 line offline
 	log "stopping the services (SIGTERM, drain): producers first"
 	compose stop -t 60 ingest ingest-2 >/dev/null 2>&1
-	compose stop -t 60 traveler traveler-2 spc-gate api >/dev/null 2>&1
+	compose stop -t 60 traveler traveler-2 spc-gate oee api >/dev/null 2>&1
 	# alert-router last: it has seen the others go (a clean stop: SERVICE_OFFLINE, LOW).
 	compose stop -t 60 alert-router >/dev/null 2>&1
 	# Counted after the last writer stopped. (Single quotes: expanded inside the container.)
@@ -444,6 +466,7 @@ main() {
 	run_tester || failed=1
 	check_containers || failed=1
 	check_api || failed=1
+	check_oee || failed=1
 	check_scaleout || failed=1
 	if ((failed)); then
 		log "FAILED after $((SECONDS - t0)) s"

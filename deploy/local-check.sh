@@ -5,8 +5,8 @@
 #   deploy/local-check.sh
 #
 # Starts the whole stack on a data folder of its own (CT_DATA_DIR under /tmp, free ports),
-# waits until the simulator's results are stored and the dashboard's API shows them, then
-# fails when
+# waits until the simulator's results are stored, ct-oee has stored figures of a station and
+# of the line, and the dashboard's API shows them, then fails when
 #   - a service the registry starts is not running, or runs as root (started as root, every
 #     service, ct-api included, must run as `cellthread`),
 #   - any process's command line holds a password or API token of the stack (MQTT,
@@ -56,6 +56,22 @@ for ((i = 0; i < 60; i++)); do
 done
 ((stored > 0)) || bad "no station result stored within 60 s"
 note "$stored station results stored"
+
+# ct-oee computes the simulated line's figures: rows in oee_figures (its history table) for a
+# station and for the line, within a minute (results make a station's pair due every
+# oee.publish_interval_s, states at once).
+figures=''
+for ((i = 0; i < 60; i++)); do
+	figures=$(psql "$CT_PG_CONNINFO" -X -A -t -q -c "SELECT count(*) FILTER (WHERE station <> '')
+		|| ' ' || count(*) FILTER (WHERE station = '') FROM oee_figures" 2>/dev/null || true)
+	[[ $figures =~ ^[1-9][0-9]*\ [1-9][0-9]*$ ]] && break
+	sleep 1
+done
+if [[ $figures =~ ^[1-9][0-9]*\ [1-9][0-9]*$ ]]; then
+	note "ct-oee stored figures: ${figures% *} station and ${figures#* } line rows"
+else
+	bad "no OEE figures of a station and of the line in oee_figures within 60 s (${figures:-none})"
+fi
 
 # The API: where `up` said, with the token `token` makes (it reaches curl on stdin, as a
 # browser's header would, never on a command line).

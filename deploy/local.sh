@@ -3,9 +3,10 @@
 #
 #   deploy/local.sh up        install missing packages, build (the dashboard too), start
 #                             broker, PostgreSQL and the services (traveler, alert-router,
-#                             api, spc-gate, ingest, linesim); waits until each is up. The
-#                             first up loads deploy/config/spc-linesim.sql (specs, charts,
-#                             plans, gate rules for the simulated line) and makes a token for
+#                             api, oee, spc-gate, ingest, linesim); waits until each is up.
+#                             The first up loads deploy/config/spc-linesim.sql (specs, charts,
+#                             plans, gate rules for the simulated line) and the simulated
+#                             line's ideal cycle times for OEE, and makes a token for
 #                             the user `local` (role quality); every up ends with the
 #                             dashboard's address and a sign-in link holding that token.
 #                             CT_EXTRA_SERVICES="NAME..." also starts those services the
@@ -393,6 +394,7 @@ start_pg() {
 		write_pgpass "$PG_DIR/secrets/${spec%%:*}.pgpass" "${spec%%:*}"
 	done
 	seed_quality_config
+	seed_oee_config
 }
 
 # seed_quality_config: the starter specs, charts, plans and gate rules for the simulated
@@ -409,6 +411,37 @@ seed_quality_config() {
 		-f "$DEPLOY_DIR/config/spc-linesim.sql" ||
 		die "cannot load deploy/config/spc-linesim.sql"
 	note "loaded the starter quality configuration (deploy/config/spc-linesim.sql)"
+}
+
+# seed_oee_config: ideal cycle times for the simulated line's stations, once, into an empty
+# oee_ideal_cycle (an engineer's own is never touched), so the demo's OEE has a performance.
+# The simulator starts a cell every 1/rate s on each line and every cell station sees each
+# cell: ideal cycle 1/rate s; a module every cells_per_module cells, a pack every
+# cells_per_module * modules_per_pack. Electrode stations (mixing to vacuum drying) get none:
+# a coil's cycle depends on its length, so their performance stays unknown (docs/oee.md).
+# Skipped when the database has no OEE schema yet (migration 0011).
+seed_oee_config() {
+	local count
+	count=$(PGPASSFILE=$PG_DIR/secrets/quality.pgpass psql -X -A -t -q \
+		"host=127.0.0.1 port=$PG_PORT dbname=cellthread user=quality" \
+		-c "SELECT CASE WHEN to_regclass('oee_ideal_cycle') IS NULL THEN -1
+		    ELSE (SELECT count(*) FROM oee_ideal_cycle) END") ||
+		die "cannot read the OEE configuration"
+	[[ $count == 0 ]] || return 0
+	PGPASSFILE=$PG_DIR/secrets/quality.pgpass psql -X -q -v ON_ERROR_STOP=1 \
+		-v rate="${CT_SIM_RATE:-5}" -v lines="${CT_SIM_LINES:-1}" \
+		-v cpm="${CT_SIM_CELLS_PER_MODULE:-12}" -v mpp="${CT_SIM_MODULES_PER_PACK:-4}" \
+		"host=127.0.0.1 port=$PG_PORT dbname=cellthread user=quality" >/dev/null <<'SQL' ||
+SELECT ct_oee_ideal_set('*', '*', 'L' || n || '-' || s.station, '*',
+                        s.cells / :'rate'::float8)
+  FROM generate_series(1, :'lines'::int) AS n,
+       (VALUES ('WIND-01', 1), ('WELD-01', 1), ('INS-01', 1), ('FILL-01', 1), ('SEAL-01', 1),
+               ('FORM-01', 1), ('AGE-01', 1), ('EOL-01', 1), ('VIS-01', 1),
+               ('MOD-01', :'cpm'::int), ('PACK-01', :'cpm'::int * :'mpp'::int))
+       AS s(station, cells);
+SQL
+		die "cannot set the simulated line's ideal cycle times"
+	note "set the simulated line's ideal cycle times (${CT_SIM_RATE:-5} cells/s per line)"
 }
 
 # ---- services ------------------------------------------------------------------------
@@ -445,6 +478,9 @@ service_env() {
 	if [[ $svc == linesim ]]; then
 		env[CT_SIM_RATE]=5
 		env[CT_SIM_OBEY_COMMANDS]=true
+		# Station states (breakdowns, micro-stops, changeovers) for ct-oee.
+		env[CT_SIM_STATES]=true
+		env[CT_SIM_DOWNTIME]=true
 		env[CT_SIM_UNIT_PREFIX]=${SIM_UNIT_PREFIX:-}
 	fi
 	if [[ $svc == api ]]; then

@@ -1,0 +1,187 @@
+/* oee_logic: the pure part of ct-oee (no broker, no database, no clock: the caller passes the
+ * time in), unit-tested in tests/unit/test_oee_logic.c.
+ *
+ * - The dirty set: (site, line, station, shift) pairs whose figures must be computed again,
+ *   each with when it is due and the oldest batch that dirtied it. A station's pair always
+ *   dirties its line's pair (station ""), due no later.
+ * - The commit rule: a spool batch may be committed once its database writes are committed and
+ *   every pair it dirtied has been computed and published since (oee_pending_*), so a kill -9
+ *   never loses a recomputation: the batch is read again and dirties its pairs again.
+ * - The shift cache: which shift instance holds a time, so a result costs no query.
+ * - The stations seen, and the derived states of those that send results but never a state.
+ * - The figures: ct_oee_shift's JSON as an OeeFigures message, its topic and event ID. */
+#ifndef OEE_LOGIC_H
+#define OEE_LOGIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ct_ids.h"
+#include "ct_map.h"
+#include "ct_pb.h"
+#include "ct_topic.h"
+
+/* "2026-12-07/A": the date, '/', the pattern's name (oee_shift_pattern.name). */
+#define OEE_SHIFT_ID_MAX 80
+#define OEE_NO_SEQ       UINT64_MAX
+
+/* ---- the dirty set and the commit rule ------------------------------------------------ */
+
+struct oee_pair {
+	char site[CT_ID_MAX + 1];
+	char line[CT_ID_MAX + 1];
+	char station[CT_ID_MAX + 1]; /* "" = the line's figures */
+	char shift_id[OEE_SHIFT_ID_MAX];
+	int64_t due_ms;     /* monotonic ms when it is to be computed */
+	uint64_t first_seq; /* the oldest batch that dirtied it since its last publish */
+	/* Dirtied by results: computed once more a while after its publish, since the visits
+	 * it counts are stored by ct-traveler, which may not have had them yet. */
+	bool settle;
+};
+
+struct oee_pending {
+	uint64_t seq, end_segment, end_offset;
+};
+
+/* Pairs are few (stations x shifts touched since the last publish): a plain array. */
+struct oee_dirty {
+	struct oee_pair *pairs;
+	size_t n, cap;
+	struct oee_pending *pending; /* acknowledged batches not committed, oldest first */
+	size_t n_pending, cap_pending;
+};
+
+void oee_dirty_init(struct oee_dirty *d);
+void oee_dirty_cleanup(struct oee_dirty *d);
+/* Marks the pair of station (and of its line) dirty: due at due_ms, or earlier if it already
+ * was; first_seq the smaller of seq and what it had; to settle if settle or it already was.
+ * Returns CT_OK, CT_ERR_TOO_BIG (an ID or shift ID too long) or CT_ERR_NOMEM. */
+int oee_dirty_mark(struct oee_dirty *d, const char *site, const char *line, const char *station,
+                   const char *shift_id, int64_t due_ms, uint64_t seq, bool settle);
+/* Moves up to max pairs due at now_ms into ret, earliest due first (a station before its
+ * line when both are due at once), and removes them from the set. Returns how many. */
+size_t oee_dirty_take_due(struct oee_dirty *d, int64_t now_ms, struct oee_pair *ret, size_t max);
+/* Puts a taken pair back (its publish failed), due at due_ms. Returns as oee_dirty_mark. */
+int oee_dirty_restore(struct oee_dirty *d, const struct oee_pair *p, int64_t due_ms);
+/* A taken pair was published: one that was to settle is marked once more (not to settle),
+ * due at settle_ms, still holding its batches' commit. Returns as oee_dirty_mark. */
+int oee_dirty_published(struct oee_dirty *d, const struct oee_pair *p, int64_t settle_ms);
+/* The smallest first_seq of the set; OEE_NO_SEQ when it is empty. */
+uint64_t oee_dirty_min_seq(const struct oee_dirty *d);
+/* Queues an acknowledged batch (in acknowledgement order, which is seq order). Returns CT_OK
+ * or CT_ERR_NOMEM. */
+int oee_pending_add(struct oee_dirty *d, uint64_t seq, uint64_t end_segment, uint64_t end_offset);
+/* True with the end of the newest queued batch older than every dirty pair (seq <
+ * oee_dirty_min_seq), which is removed from the queue with those before it; false when none
+ * is. */
+bool oee_pending_take(struct oee_dirty *d, uint64_t *ret_segment, uint64_t *ret_offset);
+/* Forgets the queue (the loop handles those batches again). */
+void oee_pending_clear(struct oee_dirty *d);
+
+/* ---- shifts ----------------------------------------------------------------------------- */
+
+struct oee_shift {
+	char site[CT_ID_MAX + 1];
+	char line[CT_ID_MAX + 1];
+	char id[OEE_SHIFT_ID_MAX];
+	int64_t start_us, end_us; /* [start, end) */
+};
+
+#define OEE_SHIFT_CACHE 64
+
+/* The shift instances looked up lately; the oldest entry is replaced. */
+struct oee_shift_cache {
+	struct oee_shift slots[OEE_SHIFT_CACHE];
+	size_t n, next;
+	unsigned long hits, misses;
+};
+
+void oee_shift_cache_init(struct oee_shift_cache *c);
+/* The cached shift of site/line that holds t_us, or NULL. */
+const struct oee_shift *oee_shift_find(struct oee_shift_cache *c, const char *site,
+                                       const char *line, int64_t t_us);
+void oee_shift_put(struct oee_shift_cache *c, const struct oee_shift *s);
+/* Forgets everything (the shift calendar may have changed). */
+void oee_shift_cache_clear(struct oee_shift_cache *c);
+
+/* ---- stations and derived states ---------------------------------------------------------- */
+
+enum oee_derive {
+	OEE_DERIVE_NONE = 0,
+	OEE_DERIVE_PRODUCING = 1,    /* STATION_STATE_PRODUCING */
+	OEE_DERIVE_UNKNOWN_STOP = 7, /* STATION_STATE_UNKNOWN_STOP */
+};
+
+struct oee_station {
+	char site[CT_ID_MAX + 1];
+	char line[CT_ID_MAX + 1];
+	char station[CT_ID_MAX + 1];
+	bool loaded;             /* its history was read from station_state */
+	bool has_station_states; /* it sends states: nothing is derived for it */
+	int derived_state;       /* the last derived state, 0 none */
+	int64_t derived_since_us;
+	int64_t last_ended_us;  /* the latest result's ended_at, 0 none */
+	int64_t run_started_us; /* a result since the last derived state, not yet PRODUCING */
+	int64_t first_seen_ms;  /* monotonic: derivation waits a gap for a state of its own */
+	/* The open shift last published for it, so its end publishes its final figures. */
+	char open_shift[OEE_SHIFT_ID_MAX];
+	int64_t open_shift_end_us;
+	int64_t next_refresh_ms;
+};
+
+struct oee_stations {
+	struct oee_station *items;
+	size_t n, cap;
+	struct ct_map index; /* "site/line/station" -> position in items */
+};
+
+void oee_stations_init(struct oee_stations *s);
+void oee_stations_cleanup(struct oee_stations *s);
+/* The station, added (not loaded, first seen at now_ms) when new. Returns CT_OK with *ret (valid
+ * until the next add), CT_ERR_NOMEM or CT_ERR_TOO_BIG. */
+int oee_stations_get(struct oee_stations *s, const char *site, const char *line,
+                     const char *station, int64_t now_ms, struct oee_station **ret);
+/* A result of the station: remembers the latest end and the start of a run after a stop. */
+void oee_station_result(struct oee_station *st, int64_t started_us, int64_t ended_us);
+/* What is to be derived for st now: PRODUCING since the first result after the last derived
+ * state other than PRODUCING; UNKNOWN_STOP since the last result's end when no result ended
+ * for more than gap_us (only when caught_up: a backlog's old results are no silence).
+ * Nothing for a station that sends states, or before gap_ms have passed since it was first
+ * seen (its first state may still come). *ret_since_us is set for PRODUCING and UNKNOWN_STOP. */
+enum oee_derive oee_station_derive(const struct oee_station *st, int64_t now_us, int64_t now_ms,
+                                   int64_t gap_us, bool caught_up, int64_t *ret_since_us);
+/* The derived state was stored. */
+void oee_station_derived(struct oee_station *st, enum oee_derive state, int64_t since_us);
+
+/* ---- figures ------------------------------------------------------------------------------ */
+
+/* An OeeFigures message made from ct_oee_shift's JSON; its strings point into the JSON, so it
+ * lives as long as this. Caller-owned storage. */
+struct oee_figures {
+	Cellthread__V1__OeeFigures msg;
+	Cellthread__V1__Header header;
+	Cellthread__V1__OeeLoss *losses;
+	Cellthread__V1__OeeLoss **loss_ptrs;
+	json_t *root;
+	char event_id[CT_DERIVED_ID_MAX];
+};
+
+/* Parses the JSON of ct_oee_shift (deploy/migrations/0011_oee.sql) into f (initialised
+ * here): numbers that are JSON null become 0 (performance without an ideal cycle, quality
+ * without produced units: ideal_cycle_s 0 and produced 0 say so), current_state is a number
+ * or a state name. The header's event ID is derived from site, line, station, shift and
+ * until, so the same figures computed again carry the same ID. Returns CT_OK, or
+ * CT_ERR_DECODE with the reason in err (f then needs no cleanup), or CT_ERR_NOMEM. */
+int oee_figures_parse(struct oee_figures *f, const char *json, size_t len, char *err,
+                      size_t err_len);
+void oee_figures_cleanup(struct oee_figures *f);
+/* ct/v1/oee/{site}/{line}[/{station}][/history]. Returns CT_OK or CT_ERR_TOO_BIG. */
+int oee_topic(char *buf, size_t len, const char *site, const char *line, const char *station,
+              bool history);
+/* The state kind of a name ("producing", "UNKNOWN_STOP", "STATION_STATE_IDLE"), 0 if none. */
+int oee_state_from_name(const char *name);
+
+#endif

@@ -1,0 +1,722 @@
+/* oee_loop: what ct-oee does in the runtime's loop (ct_loop.h).
+ *
+ * handle: decode the batch (states, acks, results, verdicts), dead-letter what does not decode
+ * or does not match its topic, store the states and acks in one transaction (idempotent by
+ * event ID), then mark the (station, shift) pairs whose figures changed: a state's pair is due
+ * at once (live OEE follows a state change within a second), a result's or a failure's within
+ * oee.publish_interval_s (which also leaves ct-traveler the time to store the visit the figure
+ * counts) and once more an interval after that publish (it may have stored it later). A failure
+ * (NOK result, verdict other than PASS) also dirties the pair of the visit that made the unit
+ * (ct_oee_maker): late quality, possibly of a closed shift.
+ *
+ * tick: derive states for stations that send none, mark the open shift's pairs for a refresh
+ * (every oee.refresh_s; and a shift's end once more, for its final figures), then compute the
+ * due pairs in SQL, upsert oee_figures and publish. A batch's spool position is committed only
+ * once PostgreSQL has its states and every pair it dirtied has been published (oee_pending):
+ * after a kill -9 the batch is read again, its states are duplicates and its pairs computed
+ * again from SQL, so nothing counts twice and nothing is missed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ct_array.h"
+#include "ct_error.h"
+#include "ct_log.h"
+#include "ct_msg.h"
+#include "ct_time.h"
+#include "ct_topic.h"
+#include "oee.h"
+
+#define DEADLETTER_CAP (64 * 1024) /* bytes of a refused payload a dead letter keeps */
+#define WARN_EVERY_MS  10000       /* repeated database warnings at most this often */
+#define TAKE_MAX       64          /* pairs computed per turn at most */
+#define RETRY_MS       1000        /* a pair whose publish failed is due again after this */
+/* A change to the shift calendar (oee_shift_pattern) is seen within this long. */
+#define SHIFT_CACHE_MS (10 * 60 * 1000)
+
+/* One decoded record of a batch (struct oee's items: reused from batch to batch). */
+struct oee_item {
+	const struct ct_spool_record *rec;
+	enum ct_topic_kind kind;
+	ProtobufCMessage *msg;
+	bool refused; /* dead-lettered by the store */
+};
+
+struct batch_job {
+	uint64_t seq, end_segment, end_offset;
+};
+
+static void dead_letter(struct oee *o, const char *topic, int code, const char *reason,
+                        const void *payload, size_t len)
+{
+	o->n.dead_letters++;
+	ct_loop_dead_letter(&o->loop, topic, code, reason, payload, len, DEADLETTER_CAP);
+}
+
+/* A database failure the service carries on after: logged at most every WARN_EVERY_MS. */
+static void warn_db(struct oee *o, const char *what, const char *err)
+{
+	if (ct_mono_ms() < o->next_warn_ms) {
+		o->warn_suppressed++;
+		return;
+	}
+	ct_warn("%s: %s (skipped; %lu such warnings suppressed before)", what, err,
+	        o->warn_suppressed);
+	o->warn_suppressed = 0;
+	o->next_warn_ms = ct_mono_ms() + WARN_EVERY_MS;
+}
+
+/* After a database call: CT_ERR_AGAIN when it lost the connection and it is back (call
+ * again), CT_ERR_STOPPED when shutdown came first, else rc (a failure logged). */
+static int db_outcome(struct oee *o, int rc, const char *what, const char *err)
+{
+	char why[256];
+
+	if (rc == CT_OK)
+		return CT_OK;
+	if (rc == CT_ERR_PG && ct_pg_is_connection_error(o->pg)) {
+		ct_warn("%s: %s; waiting for the database", what, err);
+		return ct_pg_ensure(o->pg, -1, &ct_service_stop, why, sizeof(why)) == CT_OK
+		               ? CT_ERR_AGAIN
+		               : CT_ERR_STOPPED;
+	}
+	warn_db(o, what, err);
+	return rc;
+}
+
+/* The shift of site/line holding t_us, cached. CT_ERR_NOT_FOUND outside every shift. */
+static int shift_of(struct oee *o, const char *site, const char *line, int64_t t_us,
+                    struct oee_shift *ret)
+{
+	const struct oee_shift *cached = oee_shift_find(&o->shifts, site, line, t_us);
+	struct oee_shift s;
+	bool found = false;
+	char err[512];
+	int rc;
+
+	if (cached != NULL) {
+		*ret = *cached;
+		return CT_OK;
+	}
+	do
+		rc = oee_db_shift_of(o->pg, site, line, t_us, &s, &found, err, sizeof(err));
+	while ((rc = db_outcome(o, rc, "ct_oee_shifts", err)) == CT_ERR_AGAIN);
+	if (rc != CT_OK)
+		return rc;
+	if (!found)
+		return CT_ERR_NOT_FOUND;
+	oee_shift_put(&o->shifts, &s);
+	*ret = s;
+	return CT_OK;
+}
+
+/* Marks the pair of station and the shift holding t_us due at due_ms (to settle: dirtied by
+ * results, whose visits ct-traveler stores). Only shutdown fails. */
+static int mark_as(struct oee *o, const char *site, const char *line, const char *station,
+                   int64_t t_us, int64_t due_ms, bool settle)
+{
+	struct oee_shift s;
+	int rc = shift_of(o, site, line, t_us, &s);
+
+	if (rc == CT_ERR_STOPPED)
+		return rc;
+	if (rc != CT_OK)
+		return CT_OK; /* outside every shift (no figures there), or warned */
+	rc = oee_dirty_mark(&o->dirty, site, line, station, s.id, due_ms, o->seq, settle);
+	if (rc == CT_ERR_NOMEM)
+		return rc;
+	if (rc != CT_OK)
+		ct_warn("shift ID %s of %s/%s is too long; not computed", s.id, site, line);
+	return CT_OK;
+}
+
+/* A pair changed by a state (stored before it is marked): nothing to settle. */
+static int mark(struct oee *o, const char *site, const char *line, const char *station,
+                int64_t t_us, int64_t due_ms)
+{
+	return mark_as(o, site, line, station, t_us, due_ms, false);
+}
+
+/* The station's entry, read from station_state the first time. Only shutdown and memory
+ * fail; a station whose history cannot be read stays unloaded (nothing derived for it). */
+static int station(struct oee *o, const char *site, const char *line, const char *name,
+                   struct oee_station **ret)
+{
+	char err[512];
+	int rc = oee_stations_get(&o->stations, site, line, name, ct_mono_ms(), ret);
+
+	if (rc != CT_OK || (*ret)->loaded)
+		return rc == CT_ERR_TOO_BIG ? CT_ERR_INVALID : rc;
+	do
+		rc = oee_db_station_load(o->pg, *ret, err, sizeof(err));
+	while ((rc = db_outcome(o, rc, "reading station_state", err)) == CT_ERR_AGAIN);
+	return rc == CT_ERR_STOPPED || rc == CT_ERR_NOMEM ? rc : CT_OK;
+}
+
+/* Late quality: the unit failed; the pair of the visit that made it changes. */
+static int failure(struct oee *o, const char *unit_id, int64_t due_ms)
+{
+	char site[CT_ID_MAX + 1], line[CT_ID_MAX + 1], name[CT_ID_MAX + 1], err[512];
+	int64_t ended = 0;
+	bool found = false;
+	int rc;
+
+	o->n.failures++;
+	do
+		rc = oee_db_maker(o->pg, unit_id, site, line, name, &ended, &found, err,
+		                  sizeof(err));
+	while ((rc = db_outcome(o, rc, "ct_oee_maker", err)) == CT_ERR_AGAIN);
+	if (rc == CT_ERR_STOPPED)
+		return rc;
+	if (rc != CT_OK || !found)
+		return CT_OK;
+	return mark_as(o, site, line, name, ended, due_ms, true);
+}
+
+static bool same_place(const struct ct_topic *t, const char *site, const char *line,
+                       const char *station)
+{
+	return strcmp(t->site, site) == 0 && strcmp(t->line, line) == 0 &&
+	       strcmp(t->station, station) == 0;
+}
+
+static bool header_ok(const Cellthread__V1__Header *h)
+{
+	return h != NULL && ct_id_is_valid(h->event_id);
+}
+
+/* Whether a decoded message is one ct-oee can use; why not in why. */
+static bool message_ok(const struct ct_topic *t, enum ct_topic_kind kind,
+                       const ProtobufCMessage *msg, char *why, size_t len)
+{
+	switch (kind) {
+	case CT_KIND_STATE: {
+		const Cellthread__V1__StationState *s = (const void *)msg;
+		if (!header_ok(s->header))
+			snprintf(why, len, "header.event_id: missing or not an ID");
+		else if (!same_place(t, s->site, s->line, s->station))
+			snprintf(why, len, "site, line and station differ from the topic's");
+		else if (s->state < 1 || s->state > 7)
+			snprintf(why, len, "state: %d is not a station state", (int)s->state);
+		else if (s->since_us <= 0)
+			snprintf(why, len, "since_us: missing");
+		else
+			return true;
+		return false;
+	}
+	case CT_KIND_ACK: {
+		const Cellthread__V1__CommandAck *a = (const void *)msg;
+		if (!header_ok(a->header))
+			snprintf(why, len, "header.event_id: missing or not an ID");
+		else if (!same_place(t, a->site, a->line, a->station))
+			snprintf(why, len, "site, line and station differ from the topic's");
+		else if (a->command_event_id[0] == '\0')
+			snprintf(why, len, "command_event_id: missing");
+		else if (a->acked_at_us <= 0)
+			snprintf(why, len, "acked_at_us: missing");
+		else
+			return true;
+		return false;
+	}
+	case CT_KIND_RESULT: {
+		const Cellthread__V1__StationResultBatch *b = (const void *)msg;
+		for (size_t i = 0; i < b->n_results; i++) {
+			const Cellthread__V1__StationResult *r = b->results[i];
+			if (!same_place(t, r->site, r->line, r->station) || r->ended_at_us <= 0 ||
+			    !ct_id_is_valid(r->unit_id)) {
+				snprintf(why, len,
+				         "results[%zu]: place differs from the topic's, or no unit "
+				         "or end",
+				         i);
+				return false;
+			}
+		}
+		return true;
+	}
+	case CT_KIND_VERDICT: {
+		const Cellthread__V1__VerdictBatch *b = (const void *)msg;
+		for (size_t i = 0; i < b->n_verdicts; i++) {
+			const Cellthread__V1__Verdict *v = b->verdicts[i];
+			if (!same_place(t, v->site, v->line, v->station) ||
+			    !ct_id_is_valid(v->unit_id)) {
+				snprintf(
+				        why, len,
+				        "verdicts[%zu]: place differs from the topic's, or no unit",
+				        i);
+				return false;
+			}
+		}
+		return true;
+	}
+	default:
+		snprintf(why, len, "not a topic ct-oee reads");
+		return false;
+	}
+}
+
+/* Decodes one record into it; false (dead-lettered) when ct-oee cannot use it. */
+static bool decode(struct oee *o, const struct ct_spool_record *rec, struct oee_item *it)
+{
+	size_t max_len = (size_t)o->cfg.max_payload_kib * 1024;
+	const ProtobufCMessageDescriptor *desc;
+	struct ct_topic t;
+	char why[256];
+	int rc;
+
+	memset(it, 0, sizeof(*it));
+	it->rec = rec;
+	if (ct_topic_parse(rec->topic, &t, NULL, 0) != CT_OK || t.is_edge ||
+	    (t.kind != CT_KIND_STATE && t.kind != CT_KIND_ACK && t.kind != CT_KIND_RESULT &&
+	     t.kind != CT_KIND_VERDICT)) {
+		dead_letter(o, rec->topic, DEAD_LETTER(TOPIC), "not a topic ct-oee reads",
+		            rec->payload, rec->payload_len);
+		return false;
+	}
+	desc = ct_msg_descriptor(t.kind);
+	rc = ct_pb_unpack(desc, rec->payload, rec->payload_len, max_len, &it->msg);
+	if (rc != CT_OK) {
+		snprintf(why, sizeof(why), "%s: %s", desc->name, ct_strerror(rc));
+		dead_letter(o, rec->topic,
+		            rc == CT_ERR_TOO_BIG ? DEAD_LETTER(OVERSIZE) : DEAD_LETTER(DECODE), why,
+		            rec->payload, rec->payload_len);
+		return false;
+	}
+	if (!message_ok(&t, t.kind, it->msg, why, sizeof(why))) {
+		dead_letter(o, rec->topic, DEAD_LETTER(INVALID), why, rec->payload,
+		            rec->payload_len);
+		ct_pb_free(it->msg);
+		it->msg = NULL;
+		return false;
+	}
+	it->kind = t.kind;
+	return true;
+}
+
+/* ---- storing states and acks (ct_pg_store_batch's callbacks) ---- */
+
+struct store_ctx {
+	struct oee *o;
+	struct oee_item **stored; /* the states and acks of the batch */
+};
+
+static int store_some(void *ctx, size_t first, size_t count, char *err, size_t err_len)
+{
+	struct store_ctx *s = ctx;
+	struct oee *o = s->o;
+	unsigned long states = 0, states_dup = 0, acks = 0, acks_dup = 0;
+	int rc;
+
+	if ((rc = ct_pg_begin(o->pg, err, err_len)) != CT_OK)
+		return rc;
+	for (size_t i = first; i < first + count && rc == CT_OK; i++) {
+		const struct oee_item *it = s->stored[i];
+		bool is_new = false;
+		if (it->kind == CT_KIND_STATE) {
+			rc = oee_db_store_state(o->pg, (const void *)it->msg, "station", &is_new,
+			                        err, err_len);
+			states += is_new;
+			states_dup += !is_new;
+		} else {
+			rc = oee_db_store_ack(o->pg, (const void *)it->msg, &is_new, err, err_len);
+			acks += is_new;
+			acks_dup += !is_new;
+		}
+	}
+	if (rc == CT_OK)
+		rc = ct_pg_commit(o->pg, err, err_len);
+	if (rc != CT_OK) {
+		ct_pg_rollback(o->pg);
+		return rc;
+	}
+	o->n.states += states;
+	o->n.states_duplicate += states_dup;
+	o->n.acks += acks;
+	o->n.acks_duplicate += acks_dup;
+	return CT_OK;
+}
+
+static void store_refused(void *ctx, size_t index, const char *err)
+{
+	struct store_ctx *s = ctx;
+	struct oee_item *it = s->stored[index];
+
+	it->refused = true;
+	dead_letter(s->o, it->rec->topic, DEAD_LETTER(STORE), err, it->rec->payload,
+	            it->rec->payload_len);
+}
+
+/* ---- what each message dirties ---- */
+
+static int after_state(struct oee *o, const Cellthread__V1__StationState *s, int64_t now_ms)
+{
+	struct oee_station *st;
+	int rc = station(o, s->site, s->line, s->station, &st);
+
+	if (rc != CT_OK)
+		return rc == CT_ERR_INVALID ? CT_OK : rc;
+	st->has_station_states = true;
+	/* A state lasts until the next: a late one changes its own shift and every one up to
+	 * now; the open shift is the one people watch, so both are due at once (the shifts in
+	 * between are recomputed when their figures are asked for again). */
+	if ((rc = mark(o, s->site, s->line, s->station, s->since_us, now_ms)) != CT_OK)
+		return rc;
+	return mark(o, s->site, s->line, s->station, ct_now_us(), now_ms);
+}
+
+static int after_results(struct oee *o, const Cellthread__V1__StationResultBatch *b, int64_t due_ms)
+{
+	int rc = CT_OK;
+
+	for (size_t i = 0; i < b->n_results && rc == CT_OK; i++) {
+		const Cellthread__V1__StationResult *r = b->results[i];
+		struct oee_station *st;
+		o->n.results++;
+		if ((rc = station(o, r->site, r->line, r->station, &st)) != CT_OK)
+			return rc == CT_ERR_INVALID ? CT_OK : rc;
+		oee_station_result(st, r->started_at_us > 0 ? r->started_at_us : r->ended_at_us,
+		                   r->ended_at_us);
+		rc = mark_as(o, r->site, r->line, r->station, r->ended_at_us, due_ms, true);
+		if (rc == CT_OK && r->result == CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK)
+			rc = failure(o, r->unit_id, due_ms);
+	}
+	return rc;
+}
+
+static int after_verdicts(struct oee *o, const Cellthread__V1__VerdictBatch *b, int64_t due_ms)
+{
+	int rc = CT_OK;
+
+	for (size_t i = 0; i < b->n_verdicts && rc == CT_OK; i++) {
+		const Cellthread__V1__Verdict *v = b->verdicts[i];
+		if (v->verdict == CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_PASS)
+			continue; /* counts nothing the result did not */
+		rc = mark_as(o, v->site, v->line, v->station,
+		             v->decided_at_us > 0 ? v->decided_at_us : ct_now_us(), due_ms, true);
+		if (rc == CT_OK)
+			rc = failure(o, v->unit_id, due_ms);
+	}
+	return rc;
+}
+
+static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
+{
+	struct oee *o = ctx;
+	struct oee_item **stored = NULL;
+	struct store_ctx sc;
+	struct batch_job *job;
+	int64_t now_ms = ct_mono_ms();
+	int64_t due_ms = now_ms + o->cfg.publish_interval_s * 1000;
+	size_t n_stored = 0, n_items = 0;
+	int rc = CT_OK;
+
+	o->seq++;
+	o->caught_up = batch->count < (size_t)o->cfg.batch_records;
+	if (batch->count == 0)
+		return CT_OK;
+	if (batch->count > o->items_cap) {
+		struct oee_item *grown =
+		        ct_array_grow(o->items, &o->items_cap, batch->count, sizeof(*o->items), 64);
+		if (grown == NULL)
+			return CT_ERR_NOMEM;
+		o->items = grown;
+	}
+	stored = calloc(batch->count, sizeof(*stored));
+	if (stored == NULL)
+		return CT_ERR_NOMEM;
+	for (size_t i = 0; i < batch->count; i++)
+		if (decode(o, &batch->records[i], &o->items[n_items])) {
+			struct oee_item *it = &o->items[n_items++];
+			if (it->kind == CT_KIND_STATE || it->kind == CT_KIND_ACK)
+				stored[n_stored++] = it;
+		}
+	sc.o = o;
+	sc.stored = stored;
+	/* CT_ERR_STOPPED (shutdown while the database is away): the spool keeps the batch. */
+	if (n_stored > 0)
+		rc = ct_pg_store_batch(o->pg, &ct_service_stop, n_stored, store_some, store_refused,
+		                       &sc);
+	for (size_t i = 0; i < n_items && rc == CT_OK; i++) {
+		const struct oee_item *it = &o->items[i];
+		if (it->refused)
+			continue;
+		if (it->kind == CT_KIND_STATE)
+			rc = after_state(o, (const void *)it->msg, now_ms);
+		else if (it->kind == CT_KIND_RESULT)
+			rc = after_results(o, (const void *)it->msg, due_ms);
+		else if (it->kind == CT_KIND_VERDICT)
+			rc = after_verdicts(o, (const void *)it->msg, due_ms);
+	}
+	for (size_t i = 0; i < n_items; i++)
+		ct_pb_free(o->items[i].msg);
+	free(stored);
+	if (rc != CT_OK)
+		return rc;
+	/* The job takes the batch's position to acked: committed once its pairs are published. */
+	if ((job = malloc(sizeof(*job))) == NULL)
+		return CT_ERR_NOMEM;
+	job->seq = o->seq;
+	job->end_segment = batch->end_segment;
+	job->end_offset = batch->end_offset;
+	*ret_job = job;
+	return CT_OK;
+}
+
+static int acked(void *ctx, void *job)
+{
+	struct oee *o = ctx;
+	struct batch_job *b = job;
+	int rc = oee_pending_add(&o->dirty, b->seq, b->end_segment, b->end_offset);
+
+	free(b);
+	return rc;
+}
+
+static void discard(void *ctx, void *job)
+{
+	(void)ctx;
+	free(job);
+}
+
+static int rewind_batches(void *ctx, void *const *jobs, size_t n_jobs)
+{
+	struct oee *o = ctx;
+
+	(void)jobs; /* the replay makes them again */
+	(void)n_jobs;
+	oee_pending_clear(&o->dirty);
+	o->caught_up = false;
+	return CT_OK;
+}
+
+/* ---- tick: derived states, refreshes, figures ---- */
+
+static int store_derived(struct oee *o, struct oee_station *st, enum oee_derive state,
+                         int64_t since_us)
+{
+	Cellthread__V1__StationState s = CELLTHREAD__V1__STATION_STATE__INIT;
+	Cellthread__V1__Header h = CELLTHREAD__V1__HEADER__INIT;
+	char id[CT_DERIVED_ID_MAX], since[24], kind[4], err[512];
+	const char *parts[5] = {st->site, st->line, st->station, kind, since};
+	bool is_new = false;
+	int rc;
+
+	snprintf(since, sizeof(since), "%lld", (long long)since_us);
+	snprintf(kind, sizeof(kind), "%d", (int)state);
+	if ((rc = ct_id_derive(id, sizeof(id),
+	                       state == OEE_DERIVE_PRODUCING ? "oee-run-" : "oee-unk-", parts,
+	                       5)) != CT_OK)
+		return rc;
+	h.event_id = id;
+	s.header = &h;
+	s.site = st->site;
+	s.line = st->line;
+	s.station = st->station;
+	s.state = (Cellthread__V1__StationStateKind)state;
+	s.since_us = since_us;
+	s.reason_code = (char *)(state == OEE_DERIVE_UNKNOWN_STOP ? "NO_RESULT" : "");
+	do
+		rc = oee_db_store_state(o->pg, &s, "derived", &is_new, err, sizeof(err));
+	while ((rc = db_outcome(o, rc, "storing a derived state", err)) == CT_ERR_AGAIN);
+	if (rc == CT_ERR_STOPPED)
+		return rc;
+	if (rc != CT_OK)
+		return CT_OK; /* warned; tried again next turn */
+	oee_station_derived(st, state, since_us);
+	o->n.derived += is_new;
+	ct_info("%s/%s/%s: derived %s since %lld", st->site, st->line, st->station,
+	        state == OEE_DERIVE_PRODUCING ? "PRODUCING" : "UNKNOWN_STOP", (long long)since_us);
+	if ((rc = mark(o, st->site, st->line, st->station, since_us, ct_mono_ms())) != CT_OK)
+		return rc;
+	return mark(o, st->site, st->line, st->station, ct_now_us(), ct_mono_ms());
+}
+
+static int derive_and_refresh(struct oee *o, int64_t now_us, int64_t now_ms)
+{
+	int64_t gap_us = o->cfg.unknown_gap_s * 1000000LL;
+	/* No backlog: also after a last batch that happened to be full. */
+	bool caught_up = o->caught_up || ct_spool_backlog_bytes(o->svc.spool) == 0;
+	int rc = CT_OK;
+
+	for (size_t i = 0; i < o->stations.n && rc == CT_OK; i++) {
+		struct oee_station *st = &o->stations.items[i];
+		int64_t since = 0;
+		enum oee_derive d =
+		        oee_station_derive(st, now_us, now_ms, gap_us, caught_up, &since);
+		if (d != OEE_DERIVE_NONE && (rc = store_derived(o, st, d, since)) != CT_OK)
+			break;
+		if (st->open_shift[0] == '\0')
+			continue;
+		if (now_us >= st->open_shift_end_us) {
+			/* The shift ended: its final figures once more (they go to history now),
+			 * and the new shift's. */
+			rc = mark(o, st->site, st->line, st->station, st->open_shift_end_us - 1,
+			          now_ms);
+			st->open_shift[0] = '\0';
+			if (rc == CT_OK)
+				rc = mark(o, st->site, st->line, st->station, now_us, now_ms);
+		} else if (now_ms >= st->next_refresh_ms) {
+			/* Time passes: a stopped station's availability falls without a message. */
+			st->next_refresh_ms = now_ms + o->cfg.refresh_s * 1000;
+			rc = mark(o, st->site, st->line, st->station, now_us, now_ms);
+		}
+	}
+	return rc;
+}
+
+/* Computes, stores and publishes one pair. CT_OK also when the database refused it (warned,
+ * dropped); CT_ERR_AGAIN when the connection went (the pair is due again). */
+static int publish_pair(struct oee *o, const struct oee_pair *p, int64_t now_us, int64_t now_ms)
+{
+	struct oee_figures f;
+	char *json = NULL;
+	char topic[CT_TOPIC_MAX], err[512];
+	bool open;
+	int rc;
+
+	rc = oee_db_figures(o->pg, p, &json, err, sizeof(err));
+	if (rc != CT_OK) {
+		char what[3 * CT_ID_MAX + OEE_SHIFT_ID_MAX + 32];
+		snprintf(what, sizeof(what), "ct_oee_shift(%s, %s, '%s', %s)", p->site, p->line,
+		         p->station, p->shift_id);
+		rc = db_outcome(o, rc, what, err);
+		if (rc == CT_ERR_AGAIN)
+			oee_dirty_restore(&o->dirty, p, now_ms);
+		else if (rc != CT_ERR_STOPPED)
+			o->n.figures_failed++;
+		return rc == CT_ERR_STOPPED || rc == CT_ERR_AGAIN ? rc : CT_OK;
+	}
+	rc = oee_figures_parse(&f, json, strlen(json), err, sizeof(err));
+	free(json);
+	if (rc != CT_OK) {
+		warn_db(o, "figures from ct_oee_shift", err);
+		o->n.figures_failed++;
+		return rc == CT_ERR_NOMEM ? rc : CT_OK;
+	}
+	open = now_us >= f.msg.shift_start_us && now_us < f.msg.shift_end_us;
+	f.header.producer = o->producer;
+	f.header.produced_at_us = now_us;
+	rc = oee_topic(topic, sizeof(topic), p->site, p->line, p->station, !open);
+	if (rc == CT_OK)
+		rc = ct_loop_publish(&o->loop, topic, &f.msg.base, open);
+	if (rc == CT_OK &&
+	    oee_dirty_published(&o->dirty, p, now_ms + o->cfg.publish_interval_s * 1000) != CT_OK)
+		rc = CT_ERR_NOMEM;
+	if (rc == CT_OK && open) {
+		struct oee_station *st;
+		o->n.published_live++;
+		if (p->station[0] != '\0' && oee_stations_get(&o->stations, p->site, p->line,
+		                                              p->station, now_ms, &st) == CT_OK) {
+			memcpy(st->open_shift, p->shift_id, sizeof(st->open_shift));
+			st->open_shift_end_us = f.msg.shift_end_us;
+			st->next_refresh_ms = now_ms + o->cfg.refresh_s * 1000;
+		}
+	} else if (rc == CT_OK) {
+		o->n.published_history++;
+	}
+	ct_debug("%s: %s A %.3f P %.3f Q %.3f OEE %.3f", topic, p->shift_id, f.msg.availability,
+	         f.msg.performance, f.msg.quality, f.msg.oee);
+	oee_figures_cleanup(&f);
+	return rc == CT_ERR_INVALID || rc == CT_ERR_TOO_BIG ? CT_OK : rc;
+}
+
+/* Computes and publishes the pairs due at due_ms (up to TAKE_MAX), then waits for the broker.
+ * Returns CT_OK (pairs the database could not compute are due again), or the error of a
+ * publish, which makes the loop handle the batches since the last commit again. */
+static int publish_due(struct oee *o, int64_t due_ms)
+{
+	struct oee_pair taken[TAKE_MAX];
+	int64_t now_ms = ct_mono_ms(), now_us = ct_now_us();
+	size_t n = oee_dirty_take_due(&o->dirty, due_ms, taken, TAKE_MAX);
+	size_t done = 0;
+	int rc = CT_OK;
+
+	for (; done < n && rc == CT_OK; done++)
+		rc = publish_pair(o, &taken[done], now_us, now_ms);
+	if (rc == CT_OK && n > 0)
+		rc = ct_loop_flush(&o->loop);
+	if (rc == CT_ERR_AGAIN) {
+		/* The pair in hand is back in the set; so are the rest, and nothing fails. */
+		rc = CT_OK;
+	} else if (rc != CT_OK) {
+		/* Not published (or not acknowledged): every pair taken is due again. */
+		for (size_t i = 0; i < n; i++)
+			if (oee_dirty_restore(&o->dirty, &taken[i], now_ms + RETRY_MS) != CT_OK)
+				return CT_ERR_NOMEM;
+		return rc;
+	}
+	for (size_t i = done; i < n; i++)
+		if (oee_dirty_restore(&o->dirty, &taken[i], now_ms) != CT_OK)
+			return CT_ERR_NOMEM;
+	return CT_OK;
+}
+
+static int commit_published(struct oee *o)
+{
+	uint64_t segment, offset;
+
+	if (!oee_pending_take(&o->dirty, &segment, &offset))
+		return CT_OK;
+	return ct_loop_commit(&o->loop, segment, offset);
+}
+
+static int tick(void *ctx)
+{
+	struct oee *o = ctx;
+	char err[512];
+	int rc;
+
+	if (ct_pg_ensure(o->pg, -1, &ct_service_stop, err, sizeof(err)) != CT_OK)
+		return CT_ERR_STOPPED;
+	if (ct_mono_ms() >= o->next_shift_flush_ms) {
+		oee_shift_cache_clear(&o->shifts);
+		o->next_shift_flush_ms = ct_mono_ms() + SHIFT_CACHE_MS;
+	}
+	if ((rc = derive_and_refresh(o, ct_now_us(), ct_mono_ms())) != CT_OK ||
+	    (rc = publish_due(o, ct_mono_ms())) != CT_OK)
+		return rc;
+	return commit_published(o);
+}
+
+static void report(void *ctx)
+{
+	struct oee *o = ctx;
+
+	ct_info("states stored %lu (%lu duplicates), acks %lu (%lu duplicates), results %lu, "
+	        "failures looked up %lu, derived states %lu; figures published %lu live, %lu "
+	        "history, %lu failed; dead-lettered %lu; %zu stations, %zu pairs due, shift cache "
+	        "%lu hits %lu misses",
+	        o->n.states, o->n.states_duplicate, o->n.acks, o->n.acks_duplicate, o->n.results,
+	        o->n.failures, o->n.derived, o->n.published_live, o->n.published_history,
+	        o->n.figures_failed, o->n.dead_letters, o->stations.n, o->dirty.n, o->shifts.hits,
+	        o->shifts.misses);
+}
+
+/* At the stop: publish every pair now, also those due later (a result's pair waits up to an
+ * interval, and once more to settle), so their batches are committed and a clean restart
+ * handles nothing again. What cannot be published (the database or the broker gone) stays
+ * uncommitted and is handled again at the next start. */
+static int finish(void *ctx)
+{
+	struct oee *o = ctx;
+	int rc = CT_OK;
+
+	/* Two rounds publish a pair and its settling; more only while more than TAKE_MAX wait. */
+	for (int round = 0; round < 16 && o->dirty.n > 0 && rc == CT_OK; round++)
+		rc = publish_due(o, INT64_MAX);
+	if (rc != CT_OK && rc != CT_ERR_STOPPED)
+		ct_warn("at the stop, %zu figures not published (%s): their input is handled again "
+		        "at the next start",
+		        o->dirty.n, ct_strerror(rc));
+	report(ctx);
+	return commit_published(o);
+}
+
+const struct ct_loop_handlers oee_handlers = {
+        .handle = handle,
+        .acked = acked,
+        .discard = discard,
+        .rewind = rewind_batches,
+        .tick = tick,
+        .report = report,
+        .finish = finish,
+};
