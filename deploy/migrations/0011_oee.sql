@@ -931,24 +931,33 @@ $$;
 
 -- Response times per station and reaction plan (reason code): percentiles interpolated
 -- (percentile_cont), over the commands where the part is known. Undo commands are left out:
--- no chart signal caused them.
+-- no chart signal caused them. acked counts the commands the station accepted (first
+-- acknowledgement ACCEPTED, 1); REJECTED (2) and EXPIRED (3) ones are counted apart and stay
+-- out of the acknowledgement and total times: the station did not act on them.
 CREATE FUNCTION ct_response_summary(p_site text, p_line text, p_from timestamptz,
                                     p_to timestamptz)
-RETURNS TABLE (station text, reaction_plan text, n bigint, acked bigint,
-               signal_p50_ms double precision, signal_p90_ms double precision,
+RETURNS TABLE (station text, reaction_plan text, n bigint, acked bigint, rejected bigint,
+               expired bigint, signal_p50_ms double precision, signal_p90_ms double precision,
                signal_max_ms double precision, ack_p50_ms double precision,
                ack_p90_ms double precision, ack_max_ms double precision,
                total_p50_ms double precision, total_p90_ms double precision)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT r.station, r.reaction_plan, count(*), count(r.acked_at),
+    SELECT r.station, r.reaction_plan, count(*),
+           count(*) FILTER (WHERE r.ack_status = 1),
+           count(*) FILTER (WHERE r.ack_status = 2),
+           count(*) FILTER (WHERE r.ack_status = 3),
            percentile_cont(0.5) WITHIN GROUP (ORDER BY r.signal_to_command_ms),
            percentile_cont(0.9) WITHIN GROUP (ORDER BY r.signal_to_command_ms),
            max(r.signal_to_command_ms),
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY r.command_to_ack_ms),
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY r.command_to_ack_ms),
-           max(r.command_to_ack_ms),
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY r.total_ms),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY r.command_to_ack_ms)
+               FILTER (WHERE r.ack_status = 1),
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY r.command_to_ack_ms)
+               FILTER (WHERE r.ack_status = 1),
+           max(r.command_to_ack_ms) FILTER (WHERE r.ack_status = 1),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY r.total_ms)
+               FILTER (WHERE r.ack_status = 1),
            percentile_cont(0.9) WITHIN GROUP (ORDER BY r.total_ms)
+               FILTER (WHERE r.ack_status = 1)
     FROM ct_response_times(p_site, p_line, NULL, p_from, p_to) r
     WHERE NOT r.is_undo
     GROUP BY 1, 2 ORDER BY 1, 2

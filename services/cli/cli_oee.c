@@ -24,6 +24,18 @@
 
 /* ---- arguments ------------------------------------------------------------------------- */
 
+/* The options a command takes (--json every one): any other is a usage error, not ignored. */
+enum {
+	OPT_SITE = 1 << 0,
+	OPT_LINE = 1 << 1,
+	OPT_STATION = 1 << 2,
+	OPT_SHIFT = 1 << 3,
+	OPT_FROM = 1 << 4,
+	OPT_TO = 1 << 5,
+	OPT_KIND = 1 << 6,
+	OPT_RANGE = OPT_SITE | OPT_LINE | OPT_FROM | OPT_TO,
+};
+
 struct oee_opts {
 	bool json;
 	const char *site, *line, *station, *shift, *kind;
@@ -50,11 +62,14 @@ static bool shift_id_ok(const char *v)
 	return v[10] == '/' && ct_id_is_valid(v + 11);
 }
 
-/* Parses argv into o; values of --site, --line, --station must be IDs, times RFC 3339. */
-static int parse(int argc, char **argv, size_t max_pos, struct oee_opts *o)
+/* Parses argv into o; values of --site, --line, --station must be IDs, times RFC 3339, and
+ * only the options in allowed (OPT_*) are taken. */
+static int parse(int argc, char **argv, size_t max_pos, unsigned allowed, struct oee_opts *o)
 {
 	static const char *const names[] = {"--site", "--line", "--station", "--shift",
 	                                    "--from", "--to",   "--kind"};
+	int64_t range_us[2] = {0, 0}; /* --from, --to as parsed */
+
 	memset(o, 0, sizeof(*o));
 	for (int i = 0; i < argc; i++) {
 		const char **slot[] = {&o->site,      &o->line,    &o->station, &o->shift,
@@ -67,6 +82,12 @@ static int parse(int argc, char **argv, size_t max_pos, struct oee_opts *o)
 		}
 		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 			if (strcmp(argv[i], names[k]) == 0 && i + 1 < argc) {
+				if ((allowed & (1u << k)) == 0) {
+					fprintf(stderr,
+					        "cellthread: %s does not apply to this command\n",
+					        names[k]);
+					return EXIT_USAGE;
+				}
 				*slot[k] = argv[++i];
 				matched = true;
 			}
@@ -98,6 +119,13 @@ static int parse(int argc, char **argv, size_t max_pos, struct oee_opts *o)
 			return EXIT_USAGE;
 		}
 		snprintf(buf, 24, "%lld", (long long)us);
+		range_us[k] = us;
+	}
+	/* As the API's 400: an empty-looking answer would hide the mistake. */
+	if (o->from_text != NULL && o->to_text != NULL && range_us[0] > range_us[1]) {
+		fprintf(stderr, "cellthread: --from %s is later than --to %s\n", o->from_text,
+		        o->to_text);
+		return EXIT_USAGE;
 	}
 	if (o->shift != NULL && !shift_id_ok(o->shift)) {
 		fprintf(stderr, "cellthread: --shift: '%s' is not a shift ID (2026-12-07/A)\n",
@@ -269,17 +297,38 @@ static const char *state_of(const json_t *o)
 	"'window_shift_id', w.shift_id, 'window_from_ms', floor(extract(epoch FROM w.f) * 1000),"  \
 	" 'window_to_ms', floor(extract(epoch FROM w.t) * 1000)"
 
+/* A count, "-" when unknown (never a made-up 0). */
+static const char *count(double v, char *buf, size_t len)
+{
+	if (isnan(v))
+		return "-";
+	snprintf(buf, len, "%.0f", v);
+	return buf;
+}
+
+/* Availability, and so OEE, of no planned busy time is 0/0: unknown, not 0 %. */
+static double availability(const json_t *o)
+{
+	return num(o, "planned_busy_s") == 0 ? NAN : num(o, "availability");
+}
+
+static double oee_of(const json_t *o)
+{
+	return num(o, "planned_busy_s") == 0 ? NAN : num(o, "oee");
+}
+
 static void figures_row(const json_t *s, const char *name)
 {
-	char a[16], p[16], q[16], o[16], ms[32];
+	char a[16], p[16], q[16], o[16], ms[32], n[4][24];
 	bool flagged = json_is_true(json_object_get(s, "performance_flagged"));
 
-	printf("%-16s %-10s %7s %12s %7s %12s %8.0f %8.0f %5.0f %4.0f (%s)\n", name, state_of(s),
-	       pct(num(s, "availability"), a, sizeof(a)),
+	printf("%-16s %-10s %7s %12s %7s %12s %8s %8s %5s %4s (%s)\n", name, state_of(s),
+	       pct(availability(s), a, sizeof(a)),
 	       flagged ? "config error" : pct(num(s, "performance"), p, sizeof(p)),
 	       pct(num(s, "quality"), q, sizeof(q)),
-	       flagged ? "config error" : pct(num(s, "oee"), o, sizeof(o)), num(s, "produced"),
-	       num(s, "good"), num(s, "late_rejects"), num(s, "micro_stop_count"),
+	       flagged ? "config error" : pct(oee_of(s), o, sizeof(o)),
+	       count(num(s, "produced"), n[0], 24), count(num(s, "good"), n[1], 24),
+	       count(num(s, "late_rejects"), n[2], 24), count(num(s, "micro_stop_count"), n[3], 24),
 	       secs(num(s, "micro_stop_s"), ms, sizeof(ms)));
 }
 
@@ -298,8 +347,8 @@ static void print_line(const json_t *l)
 	printf("  OEE %s   A %s   P %s   Q %s\n",
 	       json_is_true(json_object_get(l, "performance_flagged"))
 	               ? "config error"
-	               : pct(num(l, "oee"), o, sizeof(o)),
-	       pct(num(l, "availability"), a, sizeof(a)),
+	               : pct(oee_of(l), o, sizeof(o)),
+	       pct(availability(l), a, sizeof(a)),
 	       json_is_true(json_object_get(l, "performance_flagged"))
 	               ? "config error"
 	               : pct(num(l, "performance"), p, sizeof(p)),
@@ -315,7 +364,22 @@ static void print_line(const json_t *l)
 	printf("\n");
 }
 
-/* cellthread oee [--site S] [--line L] [--shift ID | --from T --to T] [--json] */
+/* Leaves in stations (an array of objects) only the one named station. */
+static void keep_station(json_t *stations, const char *station)
+{
+	size_t i = 0;
+
+	while (i < json_array_size(stations)) {
+		const json_t *s = json_array_get(stations, i);
+		if (strcmp(str(s, "station"), station) == 0)
+			i++;
+		else
+			json_array_remove(stations, i);
+	}
+}
+
+/* cellthread oee [--site S] [--line L] [--station X] [--shift ID | --from T --to T] [--json]
+ */
 static int oee_figures(const struct cli_config *cfg, const struct oee_opts *o)
 {
 	static const char sql[] = LINES_CTE WINDOW_CTE
@@ -335,6 +399,10 @@ static int oee_figures(const struct cli_config *cfg, const struct oee_opts *o)
 	}
 	if (rc != 0)
 		return rc;
+	if (o->station != NULL) {
+		json_array_foreach(lines, i, l)
+		        keep_station(json_object_get(l, "stations"), o->station);
+	}
 	if (o->json) {
 		rc = print_json(lines);
 	} else {
@@ -384,7 +452,9 @@ static int oee_pareto(const struct cli_config *cfg, const struct oee_opts *o)
 		{
 			double share = total > 0 ? num(p, "seconds") / total : 0;
 			char bar[41];
-			int n = (int)(share * 40 + 0.5);
+			/* share is NaN when an item has no seconds: no bar, never past the buffer
+			 */
+			int n = share > 0 && share <= 1 ? (int)(share * 40 + 0.5) : 0;
 			memset(bar, '#', (size_t)n);
 			bar[n] = '\0';
 			printf("%-11s %-26s %10s %6.0f %5.1f%% %s\n", str(p, "category"),
@@ -527,7 +597,12 @@ int cli_oee(const struct cli_config *cfg, int argc, char **argv)
 		argc--;
 		argv++;
 	}
-	rc = parse(argc, argv, sub != NULL && strcmp(sub, "ideal") == 0 ? 5 : 0, &o);
+	if (sub != NULL && strcmp(sub, "ideal") == 0)
+		rc = parse(argc, argv, 5, 0, &o);
+	else if (sub != NULL && strcmp(sub, "shifts") == 0)
+		rc = parse(argc, argv, 0, OPT_RANGE, &o);
+	else
+		rc = parse(argc, argv, 0, OPT_RANGE | OPT_STATION | OPT_SHIFT, &o);
 	if (rc != 0)
 		return rc;
 	if (sub == NULL)
@@ -559,7 +634,7 @@ int cli_response(const struct cli_config *cfg, int argc, char **argv)
 	const char *params[5];
 	json_t *doc = NULL, *s;
 	size_t i;
-	int rc = parse(argc, argv, 0, &o);
+	int rc = parse(argc, argv, 0, OPT_RANGE | OPT_STATION, &o);
 
 	if (rc != 0)
 		return rc;
@@ -576,13 +651,17 @@ int cli_response(const struct cli_config *cfg, int argc, char **argv)
 		return rc;
 	}
 	printf("closed-loop response (ms): result -> command -> station's acknowledgement\n");
-	printf("%-16s %-22s %5s %5s %8s %8s %8s %8s %8s %8s\n", "STATION", "REACTION PLAN", "N",
-	       "ACKED", "SIG P50", "SIG P90", "ACK P50", "ACK P90", "TOT P50", "TOT P90");
+	printf("ACKED: accepted by the station; REJ, EXP: rejected, expired (no ack time)\n");
+	printf("%-16s %-22s %5s %5s %5s %5s %8s %8s %8s %8s %8s %8s\n", "STATION", "REACTION PLAN",
+	       "N", "ACKED", "REJ", "EXP", "SIG P50", "SIG P90", "ACK P50", "ACK P90", "TOT P50",
+	       "TOT P90");
 	json_array_foreach(json_object_get(doc, "summary"), i, s)
 	{
-		char b[6][24];
-		printf("%-16s %-22s %5.0f %5.0f %8s %8s %8s %8s %8s %8s\n", str(s, "station"),
-		       str(s, "reaction_plan"), num(s, "n"), num(s, "acked"),
+		char b[6][24], c[4][24];
+		printf("%-16s %-22s %5s %5s %5s %5s %8s %8s %8s %8s %8s %8s\n", str(s, "station"),
+		       str(s, "reaction_plan"), count(num(s, "n"), c[0], 24),
+		       count(num(s, "acked"), c[1], 24), count(num(s, "rejected"), c[2], 24),
+		       count(num(s, "expired"), c[3], 24),
 		       millis(num(s, "signal_p50_ms"), b[0], 24),
 		       millis(num(s, "signal_p90_ms"), b[1], 24),
 		       millis(num(s, "ack_p50_ms"), b[2], 24),
@@ -602,7 +681,11 @@ static void print_missing(const json_t *missing)
 	const json_t *m;
 	size_t i;
 
-	json_array_foreach(missing, i, m) printf("    - %s\n", json_string_value(m));
+	json_array_foreach(missing, i, m)
+	{
+		const char *text = json_string_value(m);
+		printf("    - %s\n", text != NULL ? text : "?");
+	}
 }
 
 int cli_trace_depth(const struct cli_config *cfg, int argc, char **argv)
@@ -619,7 +702,7 @@ int cli_trace_depth(const struct cli_config *cfg, int argc, char **argv)
 	struct oee_opts o;
 	json_t *doc = NULL, *w;
 	size_t i;
-	int rc = parse(argc, argv, 1, &o);
+	int rc = parse(argc, argv, 1, OPT_RANGE | OPT_KIND, &o);
 
 	if (rc != 0)
 		return rc;
@@ -686,7 +769,7 @@ int cli_maintain(const struct cli_config *cfg, int argc, char **argv)
 	struct oee_opts o;
 	json_t *lines = NULL, *l, *x;
 	size_t i, j;
-	int rc = parse(argc, argv, 0, &o);
+	int rc = parse(argc, argv, 0, OPT_RANGE, &o);
 	const char *params[4];
 
 	if (rc != 0)

@@ -503,6 +503,8 @@ const bad = [
 	['GET', `/api/v1/metrics/trace-depth?${q({ unit: SQLISH })}`, undefined, VIEWER, 400],
 	['GET', `/api/v1/metrics/trace-depth?${q({ unit: 'NO-SUCH-CELL-0001' })}`, undefined, VIEWER, 404, 'unknown unit'],
 	['GET', `/api/v1/metrics/trace-depth?${q({ site: SITE, line: LINE, kind: 'battery' })}`, undefined, VIEWER, 400],
+	['GET', `/api/v1/metrics/trace-depth?${q({ site: SITE, line: LINE, from: '2026-11-01T00:00:00Z', to: '2026-12-01T00:00:00Z' })}`,
+		undefined, VIEWER, 400, 'a month of a line\'s traceability depth (every unit is scored)'],
 	['GET', `/api/v1/metrics/maintainability?${q({ site: SITE, line: "L1' --" })}`, undefined, VIEWER, 400],
 	['GET', `/api/v1/metrics/maintainability?${q({ site: SITE, line: LINE, from: now, to: 0 })}`, undefined, VIEWER, 400],
 	['POST', `/api/v1/oee?${q({ site: SITE, line: LINE })}`, { reason: 'x' }, QUALITY, [404, 405], 'no POST on oee'],
@@ -654,6 +656,16 @@ await T.step('OEE and the plant metrics equal their SQL functions\' answers', as
 	const nr = Number(sqlValue(`SELECT count(*) FROM ct_response_times(:'site', :'line', NULL,
 		to_timestamp(:'from'::bigint / 1000.0), to_timestamp(:'to'::bigint / 1000.0))`, { site: SITE, line: LINE, from: now - 86400000, to }));
 	T.ok(r.status === 200 && r.json.count === nr && nr > 0, `response: ${r.json && r.json.count} actions, database ${nr}`);
+	// Acknowledged means accepted: rejected and expired commands are counted apart.
+	const counts = (rows) => JSON.stringify(rows.map((x) => [x.station, x.reaction_plan, x.n, x.acked, x.rejected, x.expired]));
+	const dbs = sqlJson(`SELECT coalesce(json_agg(s ORDER BY s.station, s.reaction_plan), '[]') FROM ct_response_summary(:'site',
+		:'line', to_timestamp(:'from'::bigint / 1000.0), to_timestamp(:'to'::bigint / 1000.0)) s`, { site: SITE, line: LINE, from: now - 86400000, to });
+	T.ok(r.json && counts(r.json.summary) === counts(dbs) && dbs.every((x) => x.acked + x.rejected + x.expired <= x.n),
+		`response summary n/acked/rejected/expired: ${r.json && counts(r.json.summary)}, database ${counts(dbs)}`);
+	// A line's traceability depth scores every unit: the last hour by default.
+	const tl = await call(`/api/v1/metrics/trace-depth?${q({ site: SITE, line: LINE })}`, { token: VIEWER });
+	T.ok(tl.status === 200 && tl.json.to_ms - tl.json.from_ms === 3600000,
+		`a line's trace depth covers the last hour by default: ${tl.json && tl.json.from_ms} .. ${tl.json && tl.json.to_ms}`);
 	// A viewer reads them all; there is no way to set an ideal cycle time through the API.
 	T.ok(!routes.some((x) => x.method === 'POST' && /oee|metrics/.test(x.path)), 'no POST route for OEE (ideal cycles: cellthread oee ideal)');
 });
@@ -673,6 +685,11 @@ await T.step('the stream forwards OEE figures and station states (kinds oee, sta
 	try {
 		// The first read is the greeting: the client is registered before anything is published.
 		text += decoder.decode((await reader.read()).value, { stream: true });
+		// Another line's figures first: the filter must drop them. What follows (this line's
+		// state and figures) arrives after them, so once those are here L9's would be too.
+		publishPb('oee', `ct/v1/oee/${SITE}/L9`, oeeFiguresPb({ event_id: `api-test-oee9-${process.pid}`,
+			site: SITE, line: 'L9', station: '', shift_id: '2026-12-07/C', shift_start_us: 0, shift_end_us: 0,
+			until_us: nowUs, availability: 0.5 }));
 		publishPb('ingest', `ct/v1/plant/${SITE}/${LINE}/${station}/state`, stationStatePb({
 			event_id: `api-test-state-${process.pid}`, site: SITE, line: LINE, station, state: 6,
 			reason_code: 'BREAKDOWN.SEAL.CRIMP', since_us: nowUs, recipe: 'R-B' }));
@@ -681,17 +698,13 @@ await T.step('the stream forwards OEE figures and station states (kinds oee, sta
 			shift_start_us: nowUs - 3600e6, shift_end_us: nowUs + 3600e6, until_us: nowUs,
 			planned_busy_s: 3000, run_s: 2400, availability: 0.8, ideal_cycle_s: 0, produced: 0,
 			good: 0, current_state: 6 }));
-		// Another line's figures must not pass the filter.
-		publishPb('oee', `ct/v1/oee/${SITE}/L9`, oeeFiguresPb({ event_id: `api-test-oee9-${process.pid}`,
-			site: SITE, line: 'L9', station: '', shift_id: '2026-12-07/C', shift_start_us: 0, shift_end_us: 0,
-			until_us: nowUs, availability: 0.5 }));
-		await waitFor('a state and an oee event on the stream', 10000, async () => {
+		const ev = (kind) => [...text.matchAll(new RegExp(`event: ${kind}\ndata: (.*)\n`, 'g'))].map((x) => JSON.parse(x[1]));
+		await waitFor('a state and this line\'s oee event on the stream', 10000, async () => {
 			const { value, done } = await reader.read();
 			if (done) throw new Error('stream ended');
 			text += decoder.decode(value, { stream: true });
-			return /event: state\ndata: /.test(text) && /event: oee\ndata: /.test(text);
+			return ev('state').length > 0 && ev('oee').some((e) => e.line === LINE);
 		});
-		const ev = (kind) => [...text.matchAll(new RegExp(`event: ${kind}\ndata: (.*)\n`, 'g'))].map((x) => JSON.parse(x[1]));
 		const st = ev('state')[0];
 		T.ok(st.site === SITE && st.station === station && st.state === 'unplanned_downtime' &&
 			st.reason_code === 'BREAKDOWN.SEAL.CRIMP' && st.since_ms === Math.floor(nowUs / 1000), `state event: ${JSON.stringify(st)}`);
@@ -699,7 +712,9 @@ await T.step('the stream forwards OEE figures and station states (kinds oee, sta
 		T.ok(f.station === station && f.shift_id === '2026-12-07/C' && f.availability === 0.8 && f.performance === null &&
 			f.quality === null && f.oee === null && f.history === false && f.current_state === 'unplanned_downtime',
 		`oee event (no ideal cycle: performance, quality and OEE unknown): ${JSON.stringify(f)}`);
-		T.ok(ev('oee').every((e) => e.line === LINE), 'the stream sends only the filter\'s line');
+		const all = [...text.matchAll(/^data: (\{.*)$/gm)].map((x) => JSON.parse(x[1]));
+		T.ok(all.length >= 2 && all.every((e) => e.line === LINE) &&
+			!all.some((e) => e.line === 'L9'), `the stream sends only the filter's line: ${all.map((e) => e.line).join(', ')}`);
 	} finally {
 		controller.abort();
 	}

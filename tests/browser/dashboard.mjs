@@ -442,12 +442,42 @@ await T.step('the OEE view shows ct_oee_line\'s figures and follows a state chan
 		VALUES (:'id', :'site', :'line', :'station', 6, :'reason', to_timestamp(:'ms'::bigint / 1000.0), 'R-B')`,
 	{ id: st.event_id, site: SITE, line: LINE, station, reason: st.reason_code, ms: since });
 	const row = page.locator(`[data-testid=oee-station][data-id="${station}"]`);
+	// What the user is doing survives live events: a half-typed unit ID keeps its text and
+	// focus, the shift list is not rebuilt (an open <select> would close).
+	const lookup = page.locator('[data-testid=trace-unit-input]');
+	await lookup.fill('typed-before-live');
+	await page.evaluate(() => {
+		document.querySelector('[data-testid=shift-select]').options[0].dataset.kept = 'yes';
+	});
 	const t0 = Date.now();
 	publishPb('ingest', `ct/v1/plant/${SITE}/${LINE}/${station}/state`, stationStatePb(st));
 	await waitFor(`${station} shown in unplanned downtime`, 5000, async () => (await row.getAttribute('data-state')) === 'unplanned downtime');
 	const ms = Date.now() - t0;
 	console.log(`   ${station}'s breakdown showed in the page ${ms} ms after it was published`);
 	T.ok(ms <= 1000, `the state change showed ${ms} ms after it was published (within a second)`);
+	const kept = await page.evaluate(() => ({
+		value: document.querySelector('[data-testid=trace-unit-input]').value,
+		focused: document.activeElement && document.activeElement.dataset.testid,
+		option: document.querySelector('[data-testid=shift-select]').options[0].dataset.kept,
+	}));
+	T.ok(kept.value === 'typed-before-live' && kept.focused === 'trace-unit-input' && kept.option === 'yes',
+		`the live redraw kept the user's input: ${JSON.stringify(kept)}`);
+	// A state older than the one shown (redelivered late) changes nothing. Published before a
+	// sentinel, another station going idle (stored, so the figures agree): once the sentinel
+	// shows, the stale state has been handled.
+	const other = db.stations.find((x) => x.station !== station && x.current_state !== 2).station;
+	publishPb('ingest', `ct/v1/plant/${SITE}/${LINE}/${station}/state`, stationStatePb({ ...st,
+		event_id: `${st.event_id}-stale`, state: 1, reason_code: '', since_us: (since - 60000) * 1000 }));
+	const idle = { event_id: `${st.event_id}-idle`, site: SITE, line: LINE, station: other, state: 2,
+		reason_code: '', since_us: (since + 1) * 1000, recipe: 'R-B' };
+	sql(`INSERT INTO station_state (event_id, site, line, station, state, since, recipe)
+		VALUES (:'id', :'site', :'line', :'station', 2, to_timestamp(:'ms'::bigint / 1000.0), 'R-B')`,
+	{ id: idle.event_id, site: SITE, line: LINE, station: other, ms: since + 1 });
+	publishPb('ingest', `ct/v1/plant/${SITE}/${LINE}/${other}/state`, stationStatePb(idle));
+	await waitFor(`${other} shown idle`, 5000, async () =>
+		(await page.locator(`[data-testid=oee-station][data-id="${other}"]`).getAttribute('data-state')) === 'idle');
+	T.ok(await row.getAttribute('data-state') === 'unplanned downtime',
+		`${station}'s stale PRODUCING (60 s older than its breakdown) was not applied`);
 	// The figures follow: the page's are ct_oee_line's of its new window, with the filler down.
 	await waitFor('the figures of the window after the breakdown', 5000, async () =>
 		Number(await win.getAttribute('data-to-ms')) > since);

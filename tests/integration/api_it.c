@@ -61,7 +61,8 @@ static void mint(struct harness *h, const char *name, const char *role, char *bu
 	assert_memory_equal(buf, "ctk_", 4);
 }
 
-/* States of every station of the still site's line over the last hour, written as ct-oee
+/* States of every station of the still site's line over the last hour (producing from 9 h
+ * before, so that whatever shift is open now starts in a known state), written as ct-oee
  * would store them (the harness does not start ct-oee here: the API reads what is stored),
  * and ideal cycle times: '*' for every station, and one far too long for the end-of-line
  * tester so that its performance is over 100 % and flagged. Times are relative to now, so the
@@ -77,6 +78,7 @@ static void oee_data(struct harness *h)
 	        " FROM (SELECT DISTINCT site, line, station FROM station_visit"
 	        "       WHERE site = $1 AND line = 'L1') s"
 	        " CROSS JOIN (VALUES"
+	        "  (0, 1::smallint, '', interval '9 hours', 'R-A', ''),"
 	        "  (1, 1::smallint, '', interval '50 minutes', 'R-A', ''),"
 	        "  (2, 6::smallint, 'MICRO.JAM', interval '40 minutes', 'R-A', 'jam-sensor'),"
 	        "  (3, 1::smallint, '', interval '39 minutes 40 seconds', 'R-A', ''),"

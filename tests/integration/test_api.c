@@ -103,12 +103,20 @@ static void test_cli(struct harness *h)
 	const char *bad_shift[] = {"oee", "--shift", "yesterday", NULL};
 	const char *bad_time[] = {"oee", "--from", "last tuesday", NULL};
 	const char *no_unit[] = {"trace-depth", "NO-SUCH-CELL-0001", NULL};
+	const char *one_station[] = {"oee",        "--site", API_IT_SITE, "--line", "L1",
+	                             "--from",     window,   "--to",      NULL,     "--station",
+	                             "L1-FILL-01", "--json", NULL};
+	const char *reversed[] = {"oee",    "--site", API_IT_SITE, "--line", "L1",
+	                          "--from", NULL,     "--to",      window,   NULL};
+	const char *kind_elsewhere[] = {"response", "--kind", "cell", NULL};
+	const char *station_elsewhere[] = {"maintain", "--station", "L1-FILL-01", NULL};
 	char *out, *cell, *line_sql_oee;
 	json_t *lines, *line;
 	json_error_t jerr;
 
 	*to++ = '\0';
-	oee_json[8] = oee_table[8] = pareto[9] = changeovers[9] = to;
+	oee_json[8] = oee_table[8] = pareto[9] = changeovers[9] = one_station[8] = to;
+	reversed[6] = to;
 	{
 		const char *p[] = {API_IT_SITE, window, to};
 		line_sql_oee = sql_text(h,
@@ -140,7 +148,7 @@ static void test_cli(struct harness *h)
 	free(out);
 	free(cli(h, "cli", changeovers, 0, "R-B"));
 	free(cli(h, "cli", shifts, 0, "SHIFT"));
-	free(cli(h, "cli", response, 0, "REACTION PLAN"));
+	free(cli(h, "cli", response, 0, "REJ"));
 	free(cli(h, "cli", maintain, 0, "BREAKDOWN.GENERIC"));
 	free(cli(h, "cli", depth_line, 0, "units"));
 	cell = sql_text(h,
@@ -155,6 +163,23 @@ static void test_cli(struct harness *h)
 	free(cli(h, "cli", no_unit, 3, NULL));
 	free(cli(h, "cli", bad_shift, 2, NULL));
 	free(cli(h, "cli", bad_time, 2, NULL));
+	/* --from after --to is a mistake (the API's 400), and no option is ignored silently:
+	 * --station filters the figures, an option a command does not take is refused. */
+	free(cli(h, "cli", reversed, 2, NULL));
+	free(cli(h, "cli", kind_elsewhere, 2, NULL));
+	free(cli(h, "cli", station_elsewhere, 2, NULL));
+	out = cli(h, "cli", one_station, 0, NULL);
+	lines = json_loads(out, 0, &jerr);
+	if (lines == NULL)
+		fail_msg("cellthread oee --station --json: not JSON (%s):\n%s", jerr.text, out);
+	free(out);
+	line = json_array_get(lines, 0);
+	assert_int_equal(json_array_size(json_object_get(line, "stations")), 1);
+	assert_string_equal(
+	        json_string_value(json_object_get(
+	                json_array_get(json_object_get(line, "stations"), 0), "station")),
+	        "L1-FILL-01");
+	json_decref(lines);
 	/* Ideal cycle times: a quality login only. */
 	free(cli(h, "cli", ideal, 4, NULL));
 	free(cli(h, "quality", ideal, 0, "2.5 s"));

@@ -46,7 +46,8 @@
  *   checks + 2 children (C-OK passes, C-BAD not): 5/6 = 83.3.
  * Response: c-1 decided 150 ms after its cause result ended, acknowledged 400 ms later (550
  *   total); c-2 decided after 350 ms, never acknowledged. Per plan WELD_SLOW: n 2, acked 1,
- *   signal p50 250, p90 150 + 0.9 x 200 = 330, max 350; ack 400.
+ *   signal p50 250, p90 150 + 0.9 x 200 = 330, max 350; ack 400. c-3 (VIS-01) was rejected:
+ *   not acked, no ack time.
  * Maintainability: alerts of WELD-01-HORN: ack 30, 90 s (p50 60, p90 30 + 0.9 x 60 = 84,
  *   mean 60), restore 120, 300 s (p50 210, p90 120 + 0.9 x 180 = 282, mean 210), a third
  *   not acknowledged; WIND-01's breakdown restored after 600 s. */
@@ -280,7 +281,8 @@ static const char trace_sql[] =
         "INSERT INTO command_ack (event_id, command_id, site, line, station, status, acked_at) "
         "VALUES\n"
         "    ('k-1b', 'c-1', 'S1', 'L1', 'WELD-01', 3, '2026-01-05 06:10:05+00'),\n"
-        "    ('k-1a', 'c-1', 'S1', 'L1', 'WELD-01', 1, '2026-01-05 06:10:00.550+00');\n"
+        "    ('k-1a', 'c-1', 'S1', 'L1', 'WELD-01', 1, '2026-01-05 06:10:00.550+00'),\n"
+        "    ('k-3', 'c-3', 'S1', 'L1', 'VIS-01', 2, '2026-01-05 06:30:00.200+00');\n"
         "\n"
         "-- Alerts on WELD-01's horn: raised 06:00 (ACK +30 s, cleared +120 s) and 06:30 (ACK +90 "
         "s,\n"
@@ -579,6 +581,15 @@ static void test_trace_response_maintainability(void **state)
 	figure(h, RESP("signal_max_ms"), 350, 1e-6);
 	figure(h, RESP("ack_p50_ms"), 400, 1e-6);
 	figure(h, RESP("total_p90_ms"), 550, 1e-6);
+	figure(h, RESP("rejected"), 0, 0);
+	figure(h, RESP("expired"), 0, 0);
+	/* c-3 was refused: not acknowledged, and no time to acknowledge. */
+	text_is(h,
+	        "SELECT n || ' ' || acked || ' ' || rejected || ' ' || expired || ' '"
+	        " || coalesce(ack_p50_ms::text, 'none') || ' ' || coalesce(total_p50_ms::text, "
+	        "'none')"
+	        " FROM ct_response_summary('S1', 'L1', " WIN ") WHERE station = 'VIS-01'",
+	        "1 0 1 0 none none");
 
 	/* Maintainability. */
 	text_is(h, ALERT("asset"), "WELD-01-HORN");

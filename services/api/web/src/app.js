@@ -2602,6 +2602,22 @@ function fmtMs(v) {
 function figValue(v) {
 	return v === null || v === undefined ? '' : String(v);
 }
+/* A count: '-' when unknown, never a made-up 0. */
+function fmtCount(v) {
+	return v === null || v === undefined ? '-' : String(v);
+}
+/* Availability (and so OEE) of no planned busy time is 0/0: unknown, not 0 %. */
+function knownA(o, v) {
+	const busy = o.planned_busy_s;
+	return busy !== null && busy !== undefined && Number(busy) === 0 ? null : v;
+}
+/* The OEE view's refreshes: the figures, Pareto and changeovers of the open shift every 30 s;
+ * the metrics (response, traceability depth of the last hour, maintainability of the shift)
+ * every 5 minutes: the line's traceability depth scores every unit, about 2 ms a cell. */
+const OEE_TICK_MS = 30000;
+const OEE_SLOW_MS = 300000;
+/* Redrawn on live events: what the figures move; the rest only when fetched again. */
+const OEE_LIVE_PANELS = ['oee', 'pareto', 'changeovers'];
 /* The figures a live OeeFigures event carries, merged into a station or line object. */
 const LIVE_FIGURES = [
 	'availability',
@@ -2628,7 +2644,9 @@ class OeeView {
 		this.shift = params.get('shift') || ''; /* '' = the shift open now */
 		this.data = {}; /* oee, pareto, changeovers, shifts, response, trace, maint */
 		this.errors = {};
-		this.render = throttle(() => this.draw());
+		this.slowAt = 0; /* when the metrics were last asked (0: never) */
+		this.tickOnly = false; /* the next backfill is the 30 s tick's */
+		this.render = throttle(() => this.draw(OEE_LIVE_PANELS));
 		/* A state change moves the figures: asked again at once (at most every 300 ms) so
 		 * the page follows within a second even before ct-oee's figures arrive. */
 		this.refetch = throttle(
@@ -2640,10 +2658,36 @@ class OeeView {
 			() => this.backfill(),
 			(t, d) => this.apply(t, d),
 		);
-		/* The open shift's figures, the Pareto and the metrics move with the clock. */
-		this.tick = setInterval(() => this.feed.load(), 30000);
-		this.body = el('div', {});
+		/* The open shift's figures and the Pareto move with the clock; through the feed, so
+		 * live events that arrive during the fetch are applied after it. */
+		this.tick = setInterval(() => {
+			this.tickOnly = true;
+			this.feed.load();
+		}, OEE_TICK_MS);
+		/* Built once: a redraw replaces the panels' contents, never what the user types in. */
+		this.panels = {};
+		this.body = el(
+			'div',
+			{ class: 'grid spaced' },
+			this.panel(
+				'oee',
+				`OEE of ${this.sl.site} / ${this.sl.line}`,
+				() => this.figures(),
+				true,
+			),
+			this.panel('pareto', 'Losses (Pareto)', () => this.pareto()),
+			this.panel('changeovers', 'Changeovers', () => this.changeovers()),
+			this.panel('response', 'Closed-loop response time', () => this.response(), true),
+			this.panel('trace', 'Traceability depth', () => this.trace(), false, this.traceBar()),
+			this.panel(
+				'maint',
+				'Maintainability (time to acknowledge, to restore)',
+				() => this.maint(),
+				true,
+			),
+		);
 		root.append(this.bar(), this.body);
+		this.drawShifts();
 		this.draw();
 	}
 	close() {
@@ -2668,23 +2712,65 @@ class OeeView {
 		}
 	}
 
-	async loadFigures() {
+	/* The figures, with how far each target was counted (until_ms) and since when the
+	 * stations' states hold (kept from the live events shown): older live events are
+	 * skipped. */
+	async getFigures() {
+		const before = this.data.oee;
 		await this.get('oee', 'oee?' + qs(this.window()));
+		const o = this.data.oee;
+		if (!o || o === before) return;
+		o.until_ms = o.window_to_ms;
+		for (const s of o.stations || []) {
+			s.until_ms =
+				s.to_us !== undefined && s.to_us !== null
+					? Math.floor(s.to_us / 1000)
+					: o.window_to_ms;
+			const old = before && (before.stations || []).find((x) => x.station === s.station);
+			if (old && old.state_since_ms !== undefined) s.state_since_ms = old.state_since_ms;
+		}
+	}
+
+	async loadFigures() {
+		await this.getFigures();
 		this.render();
 	}
 
+	/* Maintainability over the window the figures show (the shift), else the last 8 hours. */
+	maintRange() {
+		const o = this.data.oee;
+		if (o && o.window_from_ms && o.window_to_ms)
+			return { ...this.sl, from: o.window_from_ms, to: o.window_to_ms };
+		return { ...this.sl, from: Date.now() - 8 * 3600000 };
+	}
+
+	/* At first and on reconnection everything; on the 30 s tick the figures, the Pareto
+	 * and the changeovers, and the metrics when they are 5 minutes old. */
 	async backfill() {
+		const tick = this.tickOnly;
+		this.tickOnly = false;
+		const slow = !tick || Date.now() - this.slowAt >= OEE_SLOW_MS;
 		const w = qs(this.window());
-		await Promise.all([
-			this.get('oee', 'oee?' + w),
+		const gets = [
+			this.getFigures(),
 			this.get('pareto', 'oee/pareto?' + w),
 			this.get('changeovers', 'oee/changeovers?' + w),
-			this.get('shifts', 'oee/shifts?' + qs(this.sl)),
-			this.get('response', 'metrics/response?' + qs({ ...this.sl, limit: 20 })),
-			this.get('trace', 'metrics/trace-depth?' + qs(this.sl)),
-			this.get('maint', 'metrics/maintainability?' + qs(this.sl)),
-		]);
-		this.draw();
+		];
+		if (slow) {
+			this.slowAt = Date.now();
+			gets.push(
+				this.get('shifts', 'oee/shifts?' + qs(this.sl)),
+				this.get('response', 'metrics/response?' + qs({ ...this.sl, limit: 20 })),
+				/* the API's default: the last hour */
+				this.get('trace', 'metrics/trace-depth?' + qs(this.sl)),
+				gets[0].then(() =>
+					this.get('maint', 'metrics/maintainability?' + qs(this.maintRange())),
+				),
+			);
+		}
+		await Promise.all(gets);
+		if (slow) this.drawShifts();
+		this.draw(slow ? null : OEE_LIVE_PANELS);
 	}
 
 	/* Live: ct-oee's figures of the open shift replace the station's (or the line's, station
@@ -2706,13 +2792,19 @@ class OeeView {
 					o.stations.sort((a, b) => (a.station < b.station ? -1 : 1));
 				}
 			}
+			/* Counted less far than what is shown (a retained message, or one a fetch
+			 * overtook): older figures, skipped. */
+			if (target.until_ms !== undefined && d.until_ms < target.until_ms) return;
 			for (const k of LIVE_FIGURES) if (k in d) target[k] = d[k];
+			target.until_ms = d.until_ms;
 			target.live_ms = Date.now();
 			/* The line's figures say how far the open shift has been counted. */
 			if (d.station === '' && d.until_ms > (o.window_to_ms || 0)) o.window_to_ms = d.until_ms;
 			this.render();
 		} else if (type === 'state') {
 			const s = (o.stations || []).find((x) => x.station === d.station);
+			/* A state older than the one shown (redelivered, or overtaken) changes nothing. */
+			if (s && s.state_since_ms !== undefined && d.since_ms < s.state_since_ms) return;
 			if (s) {
 				s.current_state = d.state;
 				s.current_reason = d.reason_code;
@@ -2751,8 +2843,12 @@ class OeeView {
 		);
 	}
 
+	/* Rebuilt only when the calendar's answer changed: an open <select> stays open. */
 	drawShifts() {
 		const items = (this.data.shifts && this.data.shifts.items) || [];
+		const key = JSON.stringify([this.shift, items.map((s) => [s.shift_id, s.open])]);
+		if (key === this.shiftsKey) return;
+		this.shiftsKey = key;
 		const opts = [el('option', { value: '', selected: this.shift === '' }, 'open shift (now)')];
 		for (const s of items)
 			opts.push(
@@ -2767,12 +2863,17 @@ class OeeView {
 		this.shiftSelect.replaceChildren(...opts);
 	}
 
-	panel(key, title, body, wide) {
+	/* A panel's frame, built once (extra: what stays between title and content); draw
+	 * fills its content. */
+	panel(key, title, body, wide, extra) {
+		const content = el('div', {});
+		this.panels[key] = { content, body };
 		return el(
 			'div',
 			{ class: wide ? 'panel wide' : 'panel', 'data-testid': 'panel-' + key },
 			el('h2', {}, title),
-			this.errors[key] ? errorBox(this.errors[key]) : body(),
+			extra || '',
+			content,
 		);
 	}
 
@@ -2805,6 +2906,7 @@ class OeeView {
 		const o = this.data.oee;
 		if (!o) return el('p', { class: 'muted' }, 'Loading...');
 		const flagged = !!o.performance_flagged;
+		const noBusy = knownA(o, 1) === null;
 		const head = el(
 			'p',
 			{
@@ -2821,8 +2923,8 @@ class OeeView {
 		const line = el(
 			'div',
 			{ class: 'counts', 'data-testid': 'oee-line', 'data-id': this.sl.line },
-			this.gauge('oee', 'OEE', o.oee, flagged),
-			this.gauge('a', 'availability', o.availability, false),
+			this.gauge('oee', 'OEE', noBusy ? null : o.oee, flagged),
+			this.gauge('a', 'availability', knownA(o, o.availability), false),
 			this.gauge('p', 'performance', o.performance, flagged),
 			this.gauge('q', 'quality', o.quality, false),
 		);
@@ -2832,6 +2934,8 @@ class OeeView {
 		const rows = (o.stations || []).map((s) => {
 			const f = !!s.performance_flagged;
 			const cfg = { 'data-flagged': 'true', title: s.flag_reason || '' };
+			const a = knownA(s, s.availability);
+			const oee = knownA(s, s.oee);
 			return el(
 				'tr',
 				{
@@ -2841,20 +2945,20 @@ class OeeView {
 				},
 				el('td', { class: 'id' }, s.station),
 				cell('oee-station-state', stateName(s.current_state), stateName(s.current_state)),
-				cell('oee-a', fmtPct(s.availability), figValue(s.availability)),
+				cell('oee-a', fmtPct(a), figValue(a)),
 				f
 					? cell('oee-p', 'config error', '', cfg)
 					: cell('oee-p', fmtPct(s.performance), figValue(s.performance)),
 				cell('oee-q', fmtPct(s.quality), figValue(s.quality)),
 				f
 					? cell('oee-oee', 'config error', '', cfg)
-					: cell('oee-oee', fmtPct(s.oee), figValue(s.oee)),
-				cell('oee-produced', s.produced ?? 0, figValue(s.produced)),
-				cell('oee-good', s.good ?? 0, figValue(s.good)),
-				cell('oee-late', s.late_rejects ?? 0, figValue(s.late_rejects)),
+					: cell('oee-oee', fmtPct(oee), figValue(oee)),
+				cell('oee-produced', fmtCount(s.produced), figValue(s.produced)),
+				cell('oee-good', fmtCount(s.good), figValue(s.good)),
+				cell('oee-late', fmtCount(s.late_rejects), figValue(s.late_rejects)),
 				cell(
 					'oee-micro',
-					`${s.micro_stop_count ?? 0} (${fmtSecs(s.micro_stop_s)})`,
+					`${fmtCount(s.micro_stop_count)} (${fmtSecs(s.micro_stop_s)})`,
 					figValue(s.micro_stop_count),
 				),
 				el('td', {}, s.current_reason || ''),
@@ -2913,7 +3017,7 @@ class OeeView {
 					},
 					el('span', { class: 'label' }, `${p.reason_code || p.category}`),
 					el('span', { class: 'bar' }, fill),
-					el('span', { class: 'value' }, `${fmtSecs(p.seconds)} · ${p.count ?? 0}×`),
+					el('span', { class: 'value' }, `${fmtSecs(p.seconds)} · ${fmtCount(p.count)}×`),
 				);
 			}),
 		);
@@ -2981,6 +3085,8 @@ class OeeView {
 					'Reaction plan',
 					'n',
 					'acked',
+					'rejected',
+					'expired',
 					'signal p50',
 					'signal p90',
 					'ack p50',
@@ -2999,8 +3105,10 @@ class OeeView {
 					},
 					el('td', { class: 'id' }, s.station),
 					el('td', {}, s.reaction_plan || '-'),
-					el('td', {}, s.n),
-					el('td', {}, s.acked),
+					el('td', {}, fmtCount(s.n)),
+					el('td', { 'data-testid': 'response-acked' }, fmtCount(s.acked)),
+					el('td', { 'data-testid': 'response-rejected' }, fmtCount(s.rejected)),
+					el('td', { 'data-testid': 'response-expired' }, fmtCount(s.expired)),
 					el('td', {}, fmtMs(s.signal_p50_ms)),
 					el('td', {}, fmtMs(s.signal_p90_ms)),
 					el('td', {}, fmtMs(s.ack_p50_ms)),
@@ -3012,8 +3120,8 @@ class OeeView {
 		);
 	}
 
-	trace() {
-		const t = this.data.trace || {};
+	/* The unit lookup: built once, so what is typed survives every redraw. */
+	traceBar() {
 		const input = el('input', {
 			'data-testid': 'trace-unit-input',
 			placeholder: 'unit ID',
@@ -3028,23 +3136,27 @@ class OeeView {
 		});
 		return el(
 			'div',
+			{ class: 'toolbar' },
+			input,
+			el('button', { 'data-testid': 'trace-unit-go', onclick: go }, 'Open traveler'),
+		);
+	}
+
+	trace() {
+		const t = this.data.trace || {};
+		return el(
+			'div',
 			{},
 			el(
 				'p',
 				{},
-				'Cells made in the last 24 h complete: ',
+				'Cells made in the last hour complete: ',
 				el(
 					'b',
 					{ 'data-testid': 'trace-share', 'data-value': figValue(t.share) },
 					fmtPct(t.share),
 				),
-				` (${t.complete ?? 0} of ${t.units ?? 0})`,
-			),
-			el(
-				'div',
-				{ class: 'toolbar' },
-				input,
-				el('button', { 'data-testid': 'trace-unit-go', onclick: go }, 'Open traveler'),
+				` (${fmtCount(t.complete)} of ${fmtCount(t.units)})`,
 			),
 			el(
 				'table',
@@ -3084,8 +3196,8 @@ class OeeView {
 						el('td', {}, a.station || '-'),
 						el('td', {}, a.asset || '-'),
 						el('td', {}, a.code),
-						el('td', {}, a.n),
-						el('td', {}, a.acked),
+						el('td', {}, fmtCount(a.n)),
+						el('td', {}, fmtCount(a.acked)),
 						el('td', {}, fmtSecs(a.ack_p50_s)),
 						el('td', {}, fmtSecs(a.ack_p90_s)),
 						el('td', {}, fmtSecs(a.restore_p50_s)),
@@ -3104,7 +3216,7 @@ class OeeView {
 						el('td', {}, s.station),
 						el('td', {}, s.reason_code || '-'),
 						el('td', {}, s.asset || '-'),
-						el('td', {}, s.n),
+						el('td', {}, fmtCount(s.n)),
 						el('td', {}, fmtSecs(s.restore_p50_s)),
 						el('td', {}, fmtSecs(s.restore_p90_s)),
 						el('td', {}, fmtSecs(s.down_s)),
@@ -3114,26 +3226,12 @@ class OeeView {
 		);
 	}
 
-	draw() {
-		this.drawShifts();
-		const name = `${this.sl.site} / ${this.sl.line}`;
-		this.body.replaceChildren(
-			el(
-				'div',
-				{ class: 'grid spaced' },
-				this.panel('oee', `OEE of ${name}`, () => this.figures(), true),
-				this.panel('pareto', 'Losses (Pareto)', () => this.pareto()),
-				this.panel('changeovers', 'Changeovers', () => this.changeovers()),
-				this.panel('response', 'Closed-loop response time', () => this.response(), true),
-				this.panel('trace', 'Traceability depth', () => this.trace()),
-				this.panel(
-					'maint',
-					'Maintainability (time to acknowledge, to restore)',
-					() => this.maint(),
-					true,
-				),
-			),
-		);
+	/* Fills the panels' contents (keys; all when null). */
+	draw(keys) {
+		for (const k of keys || Object.keys(this.panels)) {
+			const p = this.panels[k];
+			p.content.replaceChildren(this.errors[k] ? errorBox(this.errors[k]) : p.body());
+		}
 	}
 }
 
