@@ -679,7 +679,7 @@ BEGIN
     ideal := CASE WHEN produced > 0 AND ideal_known THEN ideal_work / produced
                   ELSE ideal_now END;
 
-    a := CASE WHEN busy > 0 THEN run / busy ELSE 0 END;
+    a := CASE WHEN busy > 0 THEN run / busy END; -- no planned busy time: unknown, not 0
     IF ideal IS NOT NULL AND ideal > 0 AND run > 0 AND coalesce(ideal_known, true) THEN
         p := coalesce(ideal_work, 0) / run;
         IF p > 1.005 THEN
