@@ -234,9 +234,10 @@ static enum linesim_cmd_outcome hold(struct ls_line *line, unsigned station,
 			         cmd->header->event_id, str(cmd->unit));
 			return LINESIM_CMD_UNSUPPORTED;
 		}
-		if (!(cmd->target_value > 0.0 && cmd->target_value <= 100.0)) {
+		/* Below 1 % a line stands in all but name; its cycle would outgrow the clock. */
+		if (!(cmd->target_value >= 1.0 && cmd->target_value <= 100.0)) {
 			snprintf(ret->text, sizeof(ret->text),
-			         "SLOW %s (event %s): target %g %% not in (0, 100]", id,
+			         "SLOW %s (event %s): target %g %% not in 1-100", id,
 			         cmd->header->event_id, cmd->target_value);
 			return LINESIM_CMD_INVALID;
 		}
@@ -320,7 +321,8 @@ enum linesim_cmd_outcome linesim_model_command(struct linesim_model *m,
 		return finish(m, kind, LINESIM_CMD_DUPLICATE, ret);
 	}
 	slot = (int)remember(m, event_id);
-	if (cmd->expires_at_us != 0 && cmd->expires_at_us < now_us) {
+	/* Expiring at arrival is expired: its hold would end the instant it began. */
+	if (cmd->expires_at_us != 0 && cmd->expires_at_us <= now_us) {
 		snprintf(ret->text, sizeof(ret->text), "%s command %s for %s: expired %.3f s ago",
 		         linesim_command_kind_name(kind), event_id, cmd->station,
 		         (double)(now_us - cmd->expires_at_us) / 1e6);

@@ -246,6 +246,10 @@ struct ls_states {
 	double slow_share; /* scripted SLOW, 0: none */
 	int64_t slow_until_us;
 	unsigned variant; /* cell recipe in force: 0 STD, 1 HE */
+	/* A changeover due (co_at_us, INT64_MAX: none), waiting while another planned stop of
+	 * the cell stations is in force, so that its CHANGEOVER state comes with the switch. */
+	int64_t co_at_us, co_duration_us;
+	unsigned co_variant;
 	unsigned scrap[LS_N_STATIONS];
 	int64_t next_breakdown_us, next_micro_us, next_changeover_us, next_break_us;
 	unsigned long long draws; /* the downtime stream's counter */

@@ -49,11 +49,14 @@ static bool split(char *text, struct words *ret)
 	}
 }
 
+/* A decimal number in [lo, hi]: digits, '.', an exponent; no hex, inf or nan (strtod's). */
 static bool number(const char *s, double lo, double hi, double *ret)
 {
 	char *end;
 	double v;
 
+	if (strspn(s, "0123456789.eE+-") != strlen(s))
+		return false;
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi)
@@ -172,8 +175,8 @@ static const char *event(const struct words *ws, struct linesim_event *ev)
 	}
 	if (strcmp(verb, "slow") == 0) {
 		ev->kind = LINESIM_EV_SLOW;
-		if (ws->n != 5 || ev->station >= 0 || !number(w[4], 0.000001, 100, &v))
-			return "want SECONDS LINE slow DURATION PERCENT (0 < PERCENT <= 100)";
+		if (ws->n != 5 || ev->station >= 0 || !number(w[4], 1, 100, &v))
+			return "want SECONDS LINE slow DURATION PERCENT (1-100)";
 		ev->share = v / 100.0;
 		return NULL;
 	}
@@ -204,7 +207,7 @@ static int add(struct linesim_scenario *sc, size_t *cap, const struct linesim_ev
 static int parse(char *text, struct linesim_scenario *sc, char *err, size_t err_len)
 {
 	size_t cap = 0, lineno = 0;
-	bool have_start = false, have_end = false;
+	bool have_start = false, have_rate = false, have_end = false;
 	int64_t end_offset = 0;
 	char *p = text;
 
@@ -223,19 +226,26 @@ static int parse(char *text, struct linesim_scenario *sc, char *err, size_t err_
 		else if (w.n == 0)
 			;
 		else if (strcmp(w.w[0], "start") == 0) {
-			if (w.n != 2 || ct_time_parse_us(w.w[1], &sc->start_us) != CT_OK)
+			if (have_start)
+				why = "a second 'start': a scenario has one";
+			else if (w.n != 2 || ct_time_parse_us(w.w[1], &sc->start_us) != CT_OK)
 				why = "want start TIME (2026-12-06T06:00:00Z)";
 			have_start = true;
 		} else if (strcmp(w.w[0], "rate") == 0) {
-			if (w.n != 2 || !number(w.w[1], 0.001, 5000, &sc->rate))
+			if (have_rate)
+				why = "a second 'rate': a scenario has one";
+			else if (w.n != 2 || !number(w.w[1], 0.001, 5000, &sc->rate))
 				why = "want rate CELLS_PER_SECOND (0.001-5000)";
+			have_rate = true;
 		} else if (!number(w.w[0], 0, MAX_OFFSET_S, &at)) {
 			why = "want start, rate, or SECONDS (after the start) and an event";
 		} else if (w.n == 2 && strcmp(w.w[1], "end") == 0) {
 			end_offset = (int64_t)llround(at * 1e6);
-			have_end = end_offset > 0;
-			if (!have_end)
+			if (have_end)
+				why = "a second 'end': a scenario has one";
+			else if (end_offset <= 0)
 				why = "the end must be after the start";
+			have_end = true;
 		} else if (w.n < 3) {
 			why = "want SECONDS TARGET VERB ...";
 		} else {
@@ -295,6 +305,7 @@ int linesim_scenario_parse(const char *text, struct linesim_scenario *ret, char 
 int linesim_scenario_load(const char *path, struct linesim_scenario *ret, char *err, size_t err_len)
 {
 	FILE *f = fopen(path, "r");
+	const char *nul;
 	char *text;
 	size_t n;
 	int rc;
@@ -317,6 +328,17 @@ int linesim_scenario_load(const char *path, struct linesim_scenario *ret, char *
 	}
 	fclose(f);
 	text[n] = '\0';
+	/* A NUL would end the text early and drop the rest unseen: not a scenario. */
+	nul = memchr(text, '\0', n);
+	if (nul != NULL) {
+		size_t lineno = 1;
+
+		for (const char *c = text; c < nul; c++)
+			lineno += *c == '\n';
+		snprintf(err, err_len, "%s line %zu: a NUL byte (not a text file)", path, lineno);
+		free(text);
+		return CT_ERR_INVALID;
+	}
 	rc = linesim_scenario_parse(text, ret, err, err_len);
 	free(text);
 	return rc;

@@ -9,7 +9,8 @@
  * from one event to the next: a cell on the production rule's schedule, or a change (a stop
  * ending, a scripted or random event, a hold expiring). Random stops draw from a stream of
  * their own (domain DOWNTIME), so they never shift the noise of any value; nothing here runs
- * unless the model was made with states. */
+ * unless the model was made with states. A changeover waits while another planned stop of the
+ * cell stations is in force, so that the recipe never switches unannounced. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -126,6 +127,7 @@ void linesim_model_begin(struct linesim_model *m, int64_t start_us)
 		st->share = 1.0;
 		st->next_breakdown_us = st->next_micro_us = INT64_MAX;
 		st->next_changeover_us = st->next_break_us = INT64_MAX;
+		st->co_at_us = INT64_MAX;
 		if (!m->config.downtime || m->config.scenario != NULL)
 			continue;
 		downtime_rng(line, &rng);
@@ -177,11 +179,37 @@ static void breakdown_reason(const struct ls_line *line, unsigned s, const char 
 		}
 }
 
-static void changeover(struct ls_line *line, int64_t t, int64_t duration_us, unsigned variant)
+/* Asks for a changeover at t; settle_changeover makes it once nothing else is planned. A
+ * newer request replaces one still waiting. */
+static void want_changeover(struct ls_line *line, int64_t t, int64_t duration_us, unsigned variant)
 {
-	line->st.variant = variant;
+	line->st.co_at_us = t;
+	line->st.co_duration_us = duration_us;
+	line->st.co_variant = variant;
+}
+
+/* Makes the changeover due by t, after every other event of t: while a cell station has
+ * another planned stop in force (a break), it waits for that stop's end. Made under it, the
+ * recipe would switch under the longer stop and no CHANGEOVER state would ever say so. */
+static void settle_changeover(struct ls_line *line, int64_t t)
+{
+	struct ls_states *st = &line->st;
+	int64_t busy_until = INT64_MIN;
+
+	if (st->co_at_us > t)
+		return;
 	for (unsigned s = LS_WIND; s <= LS_VIS; s++)
-		set_cause(&line->st.planned[s], STATE(PLANNED_DOWNTIME), t + duration_us,
+		if (st->planned[s].on && st->planned[s].until_us > t &&
+		    st->planned[s].until_us > busy_until)
+			busy_until = st->planned[s].until_us;
+	if (busy_until != INT64_MIN) {
+		st->co_at_us = busy_until;
+		return;
+	}
+	st->co_at_us = INT64_MAX;
+	st->variant = st->co_variant;
+	for (unsigned s = LS_WIND; s <= LS_VIS; s++)
+		set_cause(&st->planned[s], STATE(PLANNED_DOWNTIME), t + st->co_duration_us,
 		          "CHANGEOVER", "");
 }
 
@@ -225,8 +253,11 @@ static void fire_random(const struct linesim_model *m, struct ls_line *line, int
 		st->next_micro_us = t + exp_us(&rng, cfg_or(m->config.micro_every_s, 300.0));
 	}
 	if (st->next_changeover_us <= t) {
-		changeover(line, t, (int64_t)(cfg_or(m->config.changeover_s, 600.0) * 1e6),
-		           st->variant ^ 1u);
+		/* The other variant than the one in force or already asked for. */
+		unsigned from = st->co_at_us != INT64_MAX ? st->co_variant : st->variant;
+
+		want_changeover(line, t, (int64_t)(cfg_or(m->config.changeover_s, 600.0) * 1e6),
+		                from ^ 1u);
 		st->next_changeover_us =
 		        t + (int64_t)(cfg_or(m->config.changeover_every_s, 14400.0) * 1e6);
 	}
@@ -283,7 +314,7 @@ static int fire_scripted(struct linesim_model *m, struct ls_line *line, int64_t 
 					          t + ev->duration_us, ev->reason, "");
 			break;
 		case LINESIM_EV_CHANGEOVER:
-			changeover(line, t, ev->duration_us, ev->variant);
+			want_changeover(line, t, ev->duration_us, ev->variant);
 			break;
 		case LINESIM_EV_SLOW:
 			st->slow_share = ev->share;
@@ -336,6 +367,7 @@ static int64_t next_change(const struct linesim_model *m, const struct ls_line *
 	}
 	if (st->slow_share > 0.0)
 		t = min64(t, st->slow_until_us);
+	t = min64(t, st->co_at_us);
 	t = min64(t, min64(st->next_breakdown_us, st->next_micro_us));
 	return min64(t, min64(st->next_changeover_us, st->next_break_us));
 }
@@ -410,6 +442,10 @@ static void derive(const struct linesim_model *m, const struct ls_line *line, un
 		return;
 	}
 	if (!producing && (is_cell_station(s) || s == LS_MOD || s == LS_PACK)) {
+		/* A STOP at an electrode station holds its coils: the whole chain starves. */
+		for (unsigned d = 0; d < LS_WIND && first_down == LS_N_STATIONS; d++)
+			if (line->hold[d].kind == LS_HOLD_STOP)
+				first_down = LS_WIND;
 		for (unsigned d = LS_WIND; d <= LS_VIS && first_down == LS_N_STATIONS; d++)
 			if (station_down(line, d))
 				first_down = d;
@@ -443,11 +479,15 @@ static int emit(const struct linesim_model *m, struct ls_line *line, unsigned s,
 	Cellthread__V1__StationState msg = CELLTHREAD__V1__STATION_STATE__INIT;
 	Cellthread__V1__Header header = CELLTHREAD__V1__HEADER__INIT;
 	struct linesim_state out = {line->index, s, line->name, line->station_id[s], &msg};
-	char event_id[LINESIM_ID_LEN];
+	/* Room for any prefix; the real one ("linesim-L1-<16 hex>", at most 36) leaves the ID
+	 * at most 58 characters. */
+	char event_id[sizeof(line->event_prefix) + 24];
+	unsigned long long seq = line->st.state_seq + 1;
+	int rc = CT_OK;
 
-	line->st.state_seq++;
-	line->st.stats.states++;
-	snprintf(event_id, sizeof(event_id), "%s-s%llu", line->event_prefix, line->st.state_seq);
+	/* Zero-padded: states of one instant sort by their event IDs in the order they came. A
+	 * state the sink failed goes out again under the same ID (ingest keeps it once). */
+	snprintf(event_id, sizeof(event_id), "%s-s%020llu", line->event_prefix, seq);
 	header.event_id = event_id;
 	header.producer = line->producer;
 	header.produced_at_us = t;
@@ -469,9 +509,13 @@ static int emit(const struct linesim_model *m, struct ls_line *line, unsigned s,
 	}
 	msg.asset = pbs(p->asset);
 	msg.rate_per_hour = p->rate;
-	if (m->state_sink == NULL || m->state_sink->state == NULL)
-		return CT_OK;
-	return m->state_sink->state(m->state_sink->ctx, &out);
+	if (m->state_sink != NULL && m->state_sink->state != NULL)
+		rc = m->state_sink->state(m->state_sink->ctx, &out);
+	if (rc == CT_OK) {
+		line->st.state_seq = seq;
+		line->st.stats.states++;
+	}
+	return rc;
 }
 
 /* Derives every station's state at t, hands on the changes, and sets the line's production:
@@ -489,12 +533,15 @@ static int reconcile(const struct linesim_model *m, struct ls_line *line, int64_
 		derive(m, line, s, producing, share, &p);
 		if (st->published && same(&p, &st->pub[s]))
 			continue;
-		st->pub[s] = p;
+		/* Only a state handed on counts as published; the others go out at the next
+		 * advance (the line stays dirty), stamped with the same time. */
 		if (rc == CT_OK)
 			rc = emit(m, line, s, &p, t);
+		if (rc == CT_OK)
+			st->pub[s] = p;
 	}
 	st->published = true;
-	st->dirty = false;
+	st->dirty = rc != CT_OK;
 	if (producing && (!st->producing || share != st->share)) {
 		st->restart_us = t;
 		st->k = 0;
@@ -508,11 +555,15 @@ static int reconcile(const struct linesim_model *m, struct ls_line *line, int64_
 static int64_t next_cell(const struct linesim_model *m, const struct ls_line *line)
 {
 	const struct ls_states *st = &line->st;
+	double after_us;
 
 	if (!st->producing)
 		return INT64_MAX;
-	return st->restart_us +
-	       (int64_t)llround((double)(st->k + 1) * 1e6 / (m->config.rate * st->share));
+	after_us = (double)(st->k + 1) * 1e6 / (m->config.rate * st->share);
+	/* Past the end of time is never: below 2^62 llround is exact enough not to overflow. */
+	if (!(after_us < 0x1p62) || llround(after_us) > INT64_MAX - st->restart_us)
+		return INT64_MAX;
+	return st->restart_us + (int64_t)llround(after_us);
 }
 
 /* Makes the cell due at t and captures it for the late failures that want it. */
@@ -555,6 +606,7 @@ int linesim_model_advance(struct linesim_model *m, unsigned index, int64_t until
 		if (m->config.downtime)
 			fire_random(m, line, line->st.now_us);
 		rc = fire_scripted(m, line, line->st.now_us, sink);
+		settle_changeover(line, line->st.now_us);
 	}
 	if (rc == CT_OK && (!line->st.published || line->st.dirty))
 		rc = reconcile(m, line, line->st.now_us);
@@ -579,6 +631,7 @@ int linesim_model_advance(struct linesim_model *m, unsigned index, int64_t until
 		if (m->config.downtime)
 			fire_random(m, line, t);
 		rc = fire_scripted(m, line, t, sink);
+		settle_changeover(line, t);
 		if (rc == CT_OK && cell_due) {
 			double share;
 

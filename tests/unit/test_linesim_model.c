@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1561,7 +1562,22 @@ static void test_scenario_parse(void **state)
 	        {"start 2025-11-22T06:00:00Z\n10 L1-WELD-01 breakdown 5 BAD/CODE\n20 end\n",
 	         "line 2"},
 	        {"start 2025-11-22T06:00:00Z\n10 L1-WELD-01 breakdown 5 A:B\n20 end\n", "line 2"},
+	        /* Once each; decimal numbers only; SLOW 1-100 %. */
+	        {"start 2025-11-22T06:00:00Z\nstart 2025-11-23T06:00:00Z\n20 end\n",
+	         "line 2: a second 'start'"},
+	        {"start 2025-11-22T06:00:00Z\nrate 1\nrate 2\n20 end\n", "line 3: a second 'rate'"},
+	        {"start 2025-11-22T06:00:00Z\n20 end\n30 end\n", "line 3: a second 'end'"},
+	        {"start 2025-11-22T06:00:00Z\nrate 0x1p2\n20 end\n", "line 2"},
+	        {"start 2025-11-22T06:00:00Z\n0x1p3 L1 planned 5 BREAK\n20 end\n", "line 2"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1 planned 0x5 BREAK\n20 end\n", "line 2"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1 slow 5 0.5\n20 end\n", "line 2"},
+	        {"start 2025-11-22T06:00:00Z\n10 L1 slow 5 1e-12\n20 end\n", "line 2"},
 	};
+	static const char nul_text[] = "start 2025-11-22T06:00:00Z\n20 end\n"
+	                               "10 L1 planned 5 BREAK\0 15 L1 explode\n";
+	char path[] = "/tmp/test_linesim_scenario_XXXXXX";
+	FILE *f;
+	int fd;
 
 	(void)state;
 	assert_int_equal(linesim_scenario_parse(example, &sc, err, sizeof(err)), CT_OK);
@@ -1589,6 +1605,24 @@ static void test_scenario_parse(void **state)
 		if (strstr(err, bad[i].why) == NULL)
 			fail_msg("'%s': error '%s' lacks '%s'", bad[i].text, err, bad[i].why);
 	}
+	/* SLOW at 1 % is the least taken. */
+	assert_int_equal(linesim_scenario_parse("start 2025-11-22T06:00:00Z\n10 L1 slow 5 1\n"
+	                                        "20 end\n",
+	                                        &sc, err, sizeof(err)),
+	                 CT_OK);
+	linesim_scenario_free(&sc);
+	/* A NUL byte in the file is refused with its line, not read as the text's end. */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(nul_text, 1, sizeof(nul_text) - 1, f), sizeof(nul_text) - 1);
+	assert_int_equal(fclose(f), 0);
+	err[0] = '\0';
+	assert_int_equal(linesim_scenario_load(path, &sc, err, sizeof(err)), CT_ERR_INVALID);
+	unlink(path);
+	if (strstr(err, "line 3: a NUL byte") == NULL)
+		fail_msg("NUL: error '%s'", err);
 }
 
 /* The README's example, run through the model: cells exactly on the production rule, the
@@ -1902,6 +1936,226 @@ static void test_states_random_downtime(void **state)
 	linesim_model_free(mp);
 }
 
+/* The WIND states of L1 in order: the recipe switches only with a CHANGEOVER state. Returns
+ * how many changeovers there were. */
+static size_t check_recipe_switches(const struct srec *r, const struct linesim_model *m)
+{
+	unsigned wind = station_index(m, "WIND-01");
+	const char *recipe = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n_states; i++) {
+		const struct state_rec *s = &r->states[i];
+
+		if (s->station != wind)
+			continue;
+		if (recipe != NULL && strcmp(recipe, s->recipe) != 0 &&
+		    !(s->kind == SK(PLANNED_DOWNTIME) && strcmp(s->reason, "CHANGEOVER") == 0))
+			fail_msg("WIND to %s at %lld in state %d '%s', not a changeover", s->recipe,
+			         (long long)s->since_us, s->kind, s->reason);
+		n += s->kind == SK(PLANNED_DOWNTIME) && strcmp(s->reason, "CHANGEOVER") == 0;
+		recipe = s->recipe;
+	}
+	return n;
+}
+
+/* Runs a scenario text through a states model, up to its end. */
+static struct linesim_model *run_scenario(const char *text, struct srec *r)
+{
+	struct linesim_scenario sc;
+	struct linesim_sink sink = {s_on_result, s_on_telemetry, r};
+	struct linesim_state_sink ss = {s_on_state, r};
+	struct linesim_model *m;
+	char err[256];
+
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(linesim_scenario_parse(text, &sc, err, sizeof(err)), CT_OK);
+	m = new_states_model(9, sc.rate, false, &sc);
+	linesim_model_begin(m, sc.start_us);
+	assert_int_equal(linesim_model_advance(m, 0, sc.end_us - 1, 0, &sink, &ss), CT_OK);
+	linesim_scenario_free(&sc);
+	return m;
+}
+
+/* A changeover due under a longer planned stop waits for its end, scripted (after it, or at
+ * the same instant in either file order) and random (10:00: the break). */
+static void test_changeover_waits_for_planned_stop(void **state)
+{
+	static const char *const texts[] = {
+	        "start 2025-11-22T06:00:00Z\nrate 1\n100 L1 planned 120 BREAK\n"
+	        "150 L1 changeover 30 HE\n400 end\n",
+	        "start 2025-11-22T06:00:00Z\nrate 1\n100 L1 changeover 30 HE\n"
+	        "100 L1 planned 120 BREAK\n400 end\n",
+	        "start 2025-11-22T06:00:00Z\nrate 1\n100 L1 planned 120 BREAK\n"
+	        "100 L1 changeover 30 HE\n400 end\n",
+	};
+	struct linesim_model_config cfg = {"site1", 1, 13, 12, 4, 0.0, 0};
+	struct srec r;
+	struct linesim_sink sink = {s_on_result, s_on_telemetry, &r};
+	struct linesim_state_sink ss = {s_on_state, &r};
+	struct linesim_model *m;
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		m = run_scenario(texts[i], &r);
+		expect_state(&r, m, "WIND-01", T0_US + 100 * S_US, SK(PLANNED_DOWNTIME), "BREAK");
+		assert_string_equal(state_at(&r, m, "WIND-01", T0_US + 100 * S_US)->recipe,
+		                    "WIND-21700");
+		expect_state(&r, m, "WIND-01", T0_US + 220 * S_US, SK(PLANNED_DOWNTIME),
+		             "CHANGEOVER");
+		assert_string_equal(state_at(&r, m, "WIND-01", T0_US + 220 * S_US)->recipe,
+		                    "WIND-21700-HE");
+		expect_state(&r, m, "MIX-C01", T0_US + 220 * S_US, SK(PRODUCING), "");
+		expect_state(&r, m, "WIND-01", T0_US + 250 * S_US, SK(PRODUCING), "");
+		assert_int_equal(check_recipe_switches(&r, m), 1);
+		/* Cells: 1 .. 99, then from the changeover's end 251 .. 399. */
+		assert_int_equal(r.n_cells, 99 + 149);
+		assert_int_equal(r.cells[99], T0_US + 251 * S_US);
+		srec_free(&r);
+		linesim_model_free(m);
+	}
+
+	/* Random: from 06:00 a changeover every 4 h, the first at 10:00 with the break. */
+	memset(&r, 0, sizeof(r));
+	cfg.states = cfg.downtime = cfg.breaks = true;
+	cfg.rate = 0.5;
+	assert_int_equal(linesim_model_new(&cfg, &m, err, sizeof(err)), CT_OK);
+	linesim_model_begin(m, T0_US);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 5 * 3600 * S_US, 0, &sink, &ss),
+	                 CT_OK);
+	expect_state(&r, m, "WIND-01", T0_US + 4 * 3600 * S_US, SK(PLANNED_DOWNTIME), "BREAK");
+	expect_state(&r, m, "WIND-01", T0_US + 4 * 3600 * S_US + 1800 * S_US, SK(PLANNED_DOWNTIME),
+	             "CHANGEOVER");
+	assert_int_equal(check_recipe_switches(&r, m), 1);
+	srec_free(&r);
+	linesim_model_free(m);
+}
+
+/* A STOP at an electrode station starves the whole cell chain, blocks nothing. */
+static void test_stop_at_electrode_starves_chain(void **state)
+{
+	struct srec r;
+	struct linesim_sink sink = {s_on_result, s_on_telemetry, &r};
+	struct linesim_state_sink ss = {s_on_state, &r};
+	struct linesim_model *m = new_states_model(7, 5.0, false, NULL);
+	static const char *const chain[] = {"WIND-01", "WELD-01", "FILL-01", "SEAL-01",
+	                                    "VIS-01",  "MOD-01",  "PACK-01"};
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	linesim_model_begin(m, T0_US);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + S_US, 0, &sink, &ss), CT_OK);
+	assert_int_equal(simple(m, "stop-coat", "COAT-C01", CMD(STOP), 0, T0_US + S_US),
+	                 LINESIM_CMD_APPLIED);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 2 * S_US, 0, &sink, &ss), CT_OK);
+	expect_state(&r, m, "COAT-C01", T0_US + S_US, SK(UNPLANNED_DOWNTIME), "QUALITY_STOP");
+	for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]); i++)
+		expect_state(&r, m, chain[i], T0_US + S_US, SK(STARVED), "");
+	for (size_t i = 0; i < r.n_states; i++)
+		assert_int_not_equal(r.states[i].kind, SK(BLOCKED));
+	assert_null(state_at(&r, m, "MIX-C01", T0_US + S_US));
+	srec_free(&r);
+	linesim_model_free(m);
+}
+
+/* A state the sink failed to take goes out at the next advance, stamped as before. */
+struct failing {
+	struct srec *r;
+	unsigned calls, fail_at;
+};
+
+static int failing_state(void *ctx, const struct linesim_state *st)
+{
+	struct failing *f = ctx;
+
+	if (++f->calls == f->fail_at)
+		return CT_ERR_IO;
+	return s_on_state(f->r, st);
+}
+
+static void test_state_publish_retried(void **state)
+{
+	struct srec r;
+	struct failing f = {&r, 0, 5};
+	struct linesim_sink sink = {s_on_result, s_on_telemetry, &r};
+	struct linesim_state_sink ss = {failing_state, &f};
+	struct linesim_model *m = new_states_model(7, 5.0, false, NULL);
+	bool seen[64] = {false};
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	linesim_model_begin(m, T0_US);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + S_US, 0, &sink, &ss), CT_ERR_IO);
+	assert_int_equal(r.n_states, 4);
+	assert_int_equal(linesim_model_state_stats(m, 0)->states, 4);
+	assert_int_equal(linesim_model_next_us(m, 0), T0_US); /* still owed */
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + S_US, 0, &sink, &ss), CT_OK);
+	/* Every station's first state once, all at the start; then the cells. */
+	assert_int_equal(r.n_states, linesim_station_count());
+	assert_int_equal(linesim_model_state_stats(m, 0)->states, linesim_station_count());
+	for (size_t i = 0; i < r.n_states; i++) {
+		char want[32];
+
+		/* The IDs run on without a gap: the failed one is retried under its own. */
+		snprintf(want, sizeof(want), "-s%020zu", i + 1);
+		assert_true(ends_with(r.states[i].event_id, want));
+		assert_int_equal(r.states[i].since_us, T0_US);
+		assert_false(seen[r.states[i].station]);
+		seen[r.states[i].station] = true;
+	}
+	assert_int_equal(r.n_cells, 5);
+	srec_free(&r);
+	linesim_model_free(m);
+}
+
+/* State event IDs sort in the order the states came; a command expiring at its arrival is
+ * expired; a SLOW below 1 % is refused and no rate, however small, stalls the model. */
+static void test_state_ids_expiry_and_tiny_rates(void **state)
+{
+	struct srec r;
+	struct linesim_sink sink = {s_on_result, s_on_telemetry, &r};
+	struct linesim_state_sink ss = {s_on_state, &r};
+	struct linesim_model_config cfg = {"site1", 1, 7, 12, 4, 0.0, 0};
+	struct linesim_model *m = new_states_model(7, 5.0, false, NULL);
+	char err[128];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	linesim_model_begin(m, T0_US);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + S_US, 0, &sink, &ss), CT_OK);
+	assert_int_equal(simple(m, "stop-weld", "WELD-01", CMD(STOP), 0, T0_US + S_US),
+	                 LINESIM_CMD_APPLIED);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 2 * S_US, 0, &sink, &ss), CT_OK);
+	assert_true(r.n_states > 21);
+	for (size_t i = 1; i < r.n_states; i++)
+		if (strcmp(r.states[i - 1].event_id, r.states[i].event_id) >= 0)
+			fail_msg("state IDs out of order: %s, then %s", r.states[i - 1].event_id,
+			         r.states[i].event_id);
+	assert_int_equal(
+	        simple(m, "at-now", "FILL-01", CMD(STOP), T0_US + 2 * S_US, T0_US + 2 * S_US),
+	        LINESIM_CMD_EXPIRED);
+	assert_int_equal(slow(m, "tiny", "FILL-01", 1e-12, 0, T0_US + 2 * S_US),
+	                 LINESIM_CMD_INVALID);
+	assert_int_equal(slow(m, "half", "FILL-01", 0.5, 0, T0_US + 2 * S_US), LINESIM_CMD_INVALID);
+	assert_int_equal(slow(m, "one", "FILL-01", 1.0, 0, T0_US + 2 * S_US), LINESIM_CMD_APPLIED);
+	srec_free(&r);
+	linesim_model_free(m);
+
+	/* A cycle past the end of time: no cell ever, and advancing returns. */
+	memset(&r, 0, sizeof(r));
+	cfg.states = true;
+	cfg.rate = 1e-14;
+	assert_int_equal(linesim_model_new(&cfg, &m, err, sizeof(err)), CT_OK);
+	linesim_model_begin(m, T0_US);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + S_US, 0, &sink, &ss), CT_OK);
+	assert_int_equal(linesim_model_next_us(m, 0), INT64_MAX);
+	assert_int_equal(linesim_model_advance(m, 0, T0_US + 3600 * S_US, 0, &sink, &ss), CT_OK);
+	assert_int_equal(r.n_cells, 0);
+	srec_free(&r);
+	linesim_model_free(m);
+}
+
 /* States and acknowledgements through linesim_out: published one by one, counted. */
 static int count_publish(void *ctx, const struct linesim_publish *msg)
 {
@@ -1972,6 +2226,10 @@ int main(void)
 	        cmocka_unit_test(test_states_commands_and_acks),
 	        cmocka_unit_test(test_states_random_downtime),
 	        cmocka_unit_test(test_out_states_and_acks),
+	        cmocka_unit_test(test_changeover_waits_for_planned_stop),
+	        cmocka_unit_test(test_stop_at_electrode_starves_chain),
+	        cmocka_unit_test(test_state_publish_retried),
+	        cmocka_unit_test(test_state_ids_expiry_and_tiny_rates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
