@@ -374,6 +374,33 @@ BEGIN
 END
 $$;
 
+-- Buckets of oee_count changed late (more than a minute after their minute: a visit, a bad
+-- result or a late reject stored late, usually of a shift that has closed since): ct-oee
+-- drains the queue (DELETE ... RETURNING) and recomputes the closed shifts' figures, which it
+-- would otherwise never compute again. Buckets of an open shift it leaves to its refresh.
+-- A row trigger with a WHEN on the minute: the rows counted in time cost no call.
+CREATE TABLE oee_recompute (
+    site    text NOT NULL,
+    line    text NOT NULL,
+    station text NOT NULL,
+    minute  timestamptz NOT NULL,
+    PRIMARY KEY (site, line, station, minute)
+);
+
+CREATE FUNCTION ct_oee_queue_recompute()
+RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    INSERT INTO oee_recompute (site, line, station, minute)
+    VALUES (NEW.site, NEW.line, NEW.station, NEW.minute) ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+-- After the fill above: what it counted is no late change.
+CREATE TRIGGER oee_count_late AFTER INSERT OR UPDATE ON oee_count
+    FOR EACH ROW WHEN (NEW.minute < now() - interval '1 minute')
+    EXECUTE FUNCTION ct_oee_queue_recompute();
+
 -- ---- the time model ------------------------------------------------------------------------
 
 -- Seconds of an interval.
@@ -420,23 +447,33 @@ $$;
 -- it (state, reason, asset and recipe) starts no interval. A stop (UNPLANNED_DOWNTIME or
 -- UNKNOWN_STOP) belongs to a run of consecutive stops (a jam that turns into a breakdown is
 -- one stop): run_since and run_until are the run's, looked up beyond the window; for other
--- states they are the interval's own.
+-- states they are the interval's own. States ct-oee derived (source 'derived') count only
+-- before the station's first state of its own.
 CREATE FUNCTION ct_oee_intervals(p_site text, p_line text, p_station text, p_from timestamptz,
                                  p_to timestamptz)
 RETURNS TABLE (event_id text, state smallint, reason_code text, recipe text, asset text,
                since timestamptz, until timestamptz, s timestamptz, e timestamptz,
                run_since timestamptz, run_until timestamptz)
 LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
-    WITH r0 AS (
+    -- A station that sends states of its own after ct-oee derived some: from its first own
+    -- state on, the derived rows are ignored (its own states say what it did).
+    WITH own AS (
+        SELECT coalesce((SELECT y.since FROM station_state y
+                         WHERE y.site = p_site AND y.line = p_line AND y.station = p_station
+                           AND y.source = 'station'
+                         ORDER BY y.since LIMIT 1), timestamptz 'infinity') AS since),
+    r0 AS (
         (SELECT x.event_id, x.state, x.reason_code, x.recipe, x.asset, x.since
          FROM station_state x
          WHERE x.site = p_site AND x.line = p_line AND x.station = p_station AND x.since < p_from
+           AND (x.source = 'station' OR x.since < (SELECT own.since FROM own))
          ORDER BY x.since DESC, x.event_id DESC LIMIT 1)
         UNION ALL
         SELECT x.event_id, x.state, x.reason_code, x.recipe, x.asset, x.since
         FROM station_state x
         WHERE x.site = p_site AND x.line = p_line AND x.station = p_station
-          AND x.since >= p_from AND x.since < p_to),
+          AND x.since >= p_from AND x.since < p_to
+          AND (x.source = 'station' OR x.since < (SELECT own.since FROM own))),
     r1 AS (
         SELECT r0.*, coalesce(r0.state = lag(r0.state) OVER w
                               AND r0.reason_code = lag(r0.reason_code) OVER w
@@ -448,7 +485,8 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
         FROM r1 WHERE NOT r1.repeat),
     nx AS (
         SELECT min(x.since) AS since FROM station_state x
-        WHERE x.site = p_site AND x.line = p_line AND x.station = p_station AND x.since >= p_to),
+        WHERE x.site = p_site AND x.line = p_line AND x.station = p_station AND x.since >= p_to
+          AND (x.source = 'station' OR x.since < (SELECT own.since FROM own))),
     first AS (
         SELECT min(r.since) AS since FROM r),
     -- A run of stops can reach beyond the window: when the first row is a stop, the run
@@ -462,18 +500,21 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
         SELECT x.since, x.event_id FROM r_first f JOIN station_state x
             ON x.site = p_site AND x.line = p_line AND x.station = p_station
            AND x.state NOT IN (6, 7) AND (x.since, x.event_id) < (f.since, f.event_id)
+           AND (x.source = 'station' OR x.since < (SELECT own.since FROM own))
         WHERE f.state IN (6, 7)
         ORDER BY x.since DESC, x.event_id DESC LIMIT 1),
     rs AS (
         SELECT (SELECT x.since FROM station_state x
                 WHERE x.site = p_site AND x.line = p_line AND x.station = p_station
                   AND (pb.since IS NULL OR (x.since, x.event_id) > (pb.since, pb.event_id))
+                  AND (x.source = 'station' OR x.since < (SELECT own.since FROM own))
                 ORDER BY x.since, x.event_id LIMIT 1) AS since
         FROM r_first f LEFT JOIN pb ON true WHERE f.state IN (6, 7)),
     re AS (
         SELECT (SELECT x.since FROM station_state x
                 WHERE x.site = p_site AND x.line = p_line AND x.station = p_station
                   AND x.state NOT IN (6, 7) AND (x.since, x.event_id) > (l.since, l.event_id)
+                  AND (x.source = 'station' OR x.since < (SELECT own.since FROM own))
                 ORDER BY x.since, x.event_id LIMIT 1) AS since
         FROM r_last l WHERE l.state IN (6, 7)),
     -- grp numbers the runs: a state that is no stop starts the next one.
@@ -1283,6 +1324,7 @@ $$;
 -- ---- grants ----------------------------------------------------------------------------------
 GRANT USAGE ON SCHEMA public TO ct_oee;
 GRANT SELECT, INSERT, UPDATE ON station_state, command_ack, oee_figures TO ct_oee;
+GRANT SELECT, DELETE ON oee_recompute TO ct_oee;
 -- ct-oee reads the rest through the SECURITY DEFINER functions; station_visit directly (the
 -- last result of a station that sends no states, to derive UNKNOWN_STOP).
 GRANT SELECT ON oee_reason, oee_config, oee_shift_pattern, oee_ideal_cycle, oee_line, oee_count,
@@ -1294,7 +1336,7 @@ GRANT INSERT, UPDATE, DELETE ON oee_reason, oee_config, oee_shift_pattern, oee_i
     oee_line, trace_route TO ct_quality;
 
 REVOKE ALL ON FUNCTION ct_oee_add_bad(text[]), ct_oee_add_late(text[]), ct_oee_count_visits(),
-    ct_oee_unlate(text[]), ct_oee_count_verdicts(),
+    ct_oee_unlate(text[]), ct_oee_count_verdicts(), ct_oee_queue_recompute(),
     ct_oee_ideal_set(text, text, text, text, double precision),
     ct_oee_shifts(text, text, timestamptz, timestamptz),
     ct_oee_station(text, text, text, timestamptz, timestamptz),

@@ -42,6 +42,29 @@ static const struct ct_config_key oee_keys[] = {
             "largest message decoded; larger ones are dead-lettered"),
 };
 
+/* The open shifts' figures loaded are refreshed spread over one refresh_s, so a restart
+ * does not compute every line in the same turn (and again together every refresh_s). */
+static void spread_refreshes(struct oee_stations *stations, size_t n_open, int64_t now_ms,
+                             int64_t refresh_ms)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < stations->n; i++) {
+		struct oee_station *st = &stations->items[i];
+		if (st->open_shift[0] != '\0')
+			st->next_refresh_ms = now_ms + (int64_t)k++ * refresh_ms / (int64_t)n_open;
+	}
+}
+
+/* Holds no batch (OEE_NO_SEQ): the rows are read again at the next start until done. */
+static int mark_unfinished(void *ctx, const struct oee_row *r)
+{
+	int rc = oee_dirty_mark(ctx, r->site, r->line, r->station, r->shift_id, ct_mono_ms(),
+	                        OEE_NO_SEQ, 0);
+
+	return rc == CT_ERR_NOMEM ? rc : CT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const subscriptions[] = {
@@ -64,6 +87,7 @@ int main(int argc, char **argv)
 	oee_dirty_init(&o.dirty);
 	oee_shift_cache_init(&o.shifts);
 	oee_stations_init(&o.stations);
+	ct_pgarray_init(&o.failed_units);
 	rc = ct_service_load_config(SERVICE_NAME, &common, &own, argc, argv);
 	if (rc != CT_OK) {
 		exit_code = rc == CT_ERR_STOPPED ? 0 : 2; /* --help, or a config error */
@@ -89,6 +113,16 @@ int main(int argc, char **argv)
 	}
 	ct_info("%zu stations with derived states, %zu with figures of an open shift", n_derived,
 	        n_open);
+	spread_refreshes(&o.stations, n_open, ct_mono_ms(), o.cfg.refresh_s * 1000);
+	/* Figures of closed shifts computed before their end (stopped then): once more. */
+	rc = oee_db_unfinished(o.pg, mark_unfinished, &o.dirty, err, sizeof(err));
+	if (rc != CT_OK) {
+		ct_error("cannot read oee_figures: %s", err);
+		goto out;
+	}
+	if (o.dirty.n > 0)
+		ct_info("%zu figures of closed shifts computed before their end: computed again",
+		        o.dirty.n);
 	rc = ct_service_start(&o.svc, SERVICE_NAME, &common, subscriptions,
 	                      sizeof(subscriptions) / sizeof(subscriptions[0]), 60000, err,
 	                      sizeof(err));
@@ -99,7 +133,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	options.batch_records = (size_t)o.cfg.batch_records;
-	options.batch_bytes = 4u << 20;
+	options.batch_bytes = OEE_BATCH_BYTES;
 	ct_loop_init(&o.loop, &o.svc, &options, &oee_handlers, &o);
 	ct_info("ready: states, acks, results and verdicts -> %s/oee/# (results every %ld s, "
 	        "unknown stop after %ld s)",
@@ -109,7 +143,9 @@ int main(int argc, char **argv)
 	exit_code = rc == CT_OK ? 0 : 1;
 out:
 	free(o.items);
+	ct_pgarray_cleanup(&o.failed_units);
 	oee_stations_cleanup(&o.stations);
+	oee_shift_cache_cleanup(&o.shifts);
 	oee_dirty_cleanup(&o.dirty);
 	ct_pg_free(o.pg);
 	ct_service_cleanup_config(&common, &own);

@@ -12,6 +12,10 @@
 #include "oee.h"
 
 #define TS(n) "to_timestamp($" #n "::bigint / 1000000.0)"
+/* A site's unknown gap: its oee_config row, else the '*' row; NULL when neither. */
+#define GAP_OF(site)                                                                               \
+	" (SELECT c.unknown_gap_s FROM oee_config c WHERE c.site IN (" site ", '*')"               \
+	"  ORDER BY c.site = '*' LIMIT 1)"
 
 static void us_text(char *buf, size_t len, int64_t us)
 {
@@ -96,13 +100,23 @@ static int copy_id(char *dst, size_t cap, const char *src, const char *what, cha
 }
 
 int oee_db_shift_of(struct ct_pg *pg, const char *site, const char *line, int64_t t_us,
-                    struct oee_shift *ret, bool *ret_found, char *err, size_t err_len)
+                    struct oee_shift *ret, bool *ret_found, int64_t *ret_next_us, char *err,
+                    size_t err_len)
 {
-	/* The latest start wins where patterns overlap. */
+	/* The latest start wins where patterns overlap. Outside every shift: one row, with the
+	 * next start alone (NULL beyond a week). */
 	static const char sql[] =
-	        "SELECT shift_id, starts_at, ends_at"
-	        " FROM ct_oee_shifts($1, $2, " TS(3) ", " TS(3) " + interval '1 us')"
-	                                                        " ORDER BY starts_at DESC LIMIT 1";
+	        "SELECT shift_id, starts_at, ends_at FROM ("
+	        " (SELECT shift_id, starts_at, ends_at"
+	        "  FROM ct_oee_shifts($1, $2, " TS(3) ", " TS(
+	                3) " + interval '1 us')"
+	                   "  ORDER BY starts_at DESC LIMIT 1)"
+	                   " UNION ALL"
+	                   " SELECT NULL, (SELECT min(n.starts_at) FROM ct_oee_shifts($1, $2, " TS(
+	                           3) ","
+	                              "   " TS(3) " + interval '8 days') n WHERE n.starts_at > " TS(
+	                                      3) "), NULL) x"
+	                                         " ORDER BY shift_id IS NULL LIMIT 1";
 	char t[24];
 	const char *values[3] = {site, line, t};
 	struct ct_pg_result *res = NULL;
@@ -112,8 +126,14 @@ int oee_db_shift_of(struct ct_pg *pg, const char *site, const char *line, int64_
 	us_text(t, sizeof(t), t_us);
 	if ((rc = ct_pg_query(pg, sql, 3, values, &res, err, err_len)) != CT_OK)
 		return rc;
-	if (ct_pg_result_rows(res) == 0) {
-		*ret_found = false;
+	*ret_found = false;
+	*ret_next_us = 0;
+	if (ct_pg_result_rows(res) == 0)
+		goto out;
+	if (ct_pg_is_null(res, 0, "shift_id")) {
+		if (!ct_pg_is_null(res, 0, "starts_at"))
+			ct_pg_time_us(res, 0, "starts_at", ret_next_us);
+		rc = ct_pg_result_check(res, err, err_len);
 		goto out;
 	}
 	memset(&s, 0, sizeof(s));
@@ -132,38 +152,34 @@ out:
 	return rc;
 }
 
-int oee_db_maker(struct ct_pg *pg, const char *unit_id, char *ret_site, char *ret_line,
-                 char *ret_station, int64_t *ret_ended_us, bool *ret_found, char *err,
-                 size_t err_len)
+int oee_db_makers(struct ct_pg *pg, const char *units, oee_maker_fn each, void *ctx, char *err,
+                  size_t err_len)
 {
-	static const char sql[] = "SELECT site, line, station, ended_at FROM ct_oee_maker($1)";
-	const char *values[1] = {unit_id};
+	static const char sql[] = "SELECT DISTINCT m.site, m.line, m.station, m.ended_at"
+	                          " FROM unnest($1::text[]) u(unit)"
+	                          " CROSS JOIN LATERAL ct_oee_maker(u.unit) m";
+	const char *values[1] = {units};
 	struct ct_pg_result *res = NULL;
 	char site[CT_ID_MAX + 1], line[CT_ID_MAX + 1], station[CT_ID_MAX + 1];
-	int64_t ended = 0;
 	int rc;
 
 	if ((rc = ct_pg_query(pg, sql, 1, values, &res, err, err_len)) != CT_OK)
 		return rc;
-	if (ct_pg_result_rows(res) == 0 || ct_pg_is_null(res, 0, "site")) {
-		*ret_found = false;
-		goto out;
+	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++) {
+		int64_t ended = 0;
+		if (ct_pg_is_null(res, i, "site"))
+			continue;
+		ct_pg_time_us(res, i, "ended_at", &ended);
+		if ((rc = ct_pg_result_check(res, err, err_len)) != CT_OK ||
+		    (rc = copy_id(site, sizeof(site), ct_pg_text(res, i, "site"), "site", err,
+		                  err_len)) != CT_OK ||
+		    (rc = copy_id(line, sizeof(line), ct_pg_text(res, i, "line"), "line", err,
+		                  err_len)) != CT_OK ||
+		    (rc = copy_id(station, sizeof(station), ct_pg_text(res, i, "station"),
+		                  "station", err, err_len)) != CT_OK)
+			break;
+		rc = each(ctx, site, line, station, ended);
 	}
-	ct_pg_time_us(res, 0, "ended_at", &ended);
-	if ((rc = ct_pg_result_check(res, err, err_len)) != CT_OK ||
-	    (rc = copy_id(site, sizeof(site), ct_pg_text(res, 0, "site"), "site", err, err_len)) !=
-	            CT_OK ||
-	    (rc = copy_id(line, sizeof(line), ct_pg_text(res, 0, "line"), "line", err, err_len)) !=
-	            CT_OK ||
-	    (rc = copy_id(station, sizeof(station), ct_pg_text(res, 0, "station"), "station", err,
-	                  err_len)) != CT_OK)
-		goto out;
-	memcpy(ret_site, site, sizeof(site));
-	memcpy(ret_line, line, sizeof(line));
-	memcpy(ret_station, station, sizeof(station));
-	*ret_ended_us = ended;
-	*ret_found = true;
-out:
 	ct_pg_result_free(res);
 	return rc;
 }
@@ -173,20 +189,26 @@ int oee_db_station_load(struct ct_pg *pg, struct oee_station *st, char *err, siz
 	static const char sql[] =
 	        "SELECT EXISTS (SELECT 1 FROM station_state WHERE site = $1 AND line = $2"
 	        "   AND station = $3 AND source = 'station') AS has_own,"
-	        " d.state AS derived_state, d.since AS derived_since"
-	        " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT state, since FROM station_state"
-	        "   WHERE site = $1 AND line = $2 AND station = $3 AND source = 'derived'"
-	        "   ORDER BY since DESC, event_id DESC LIMIT 1) d ON true";
+	        " d.state AS derived_state, d.since AS derived_since," GAP_OF(
+	                "$1") " AS gap_s"
+	                      " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT state, since FROM "
+	                      "station_state"
+	                      "   WHERE site = $1 AND line = $2 AND station = $3 AND source = "
+	                      "'derived'"
+	                      "   ORDER BY since DESC, event_id DESC LIMIT 1) d ON true";
 	const char *values[3] = {st->site, st->line, st->station};
 	struct ct_pg_result *res = NULL;
 	bool has_own = false;
 	int state = 0;
 	int64_t since = 0;
+	double gap_s = 0;
 	int rc;
 
 	if ((rc = ct_pg_query(pg, sql, 3, values, &res, err, err_len)) != CT_OK)
 		return rc;
 	ct_pg_bool(res, 0, "has_own", &has_own);
+	if (!ct_pg_is_null(res, 0, "gap_s"))
+		ct_pg_double(res, 0, "gap_s", &gap_s);
 	if (!ct_pg_is_null(res, 0, "derived_state")) {
 		ct_pg_int(res, 0, "derived_state", &state);
 		ct_pg_time_us(res, 0, "derived_since", &since);
@@ -195,8 +217,50 @@ int oee_db_station_load(struct ct_pg *pg, struct oee_station *st, char *err, siz
 		st->has_station_states = st->has_station_states || has_own;
 		st->derived_state = state;
 		st->derived_since_us = since;
+		st->gap_us = (int64_t)(gap_s * 1e6);
 		st->loaded = true;
 	}
+	ct_pg_result_free(res);
+	return rc;
+}
+
+/* The upsert of oee_figures from rows (site, line, station, j) of a CTE named a; the pair's
+ * shift ID is $n. */
+#define UPSERT_FIGURES(n)                                                                          \
+	" INSERT INTO oee_figures (site, line, station, shift_id, shift_start, shift_end,"         \
+	"  until, computed_at, availability, performance, quality, oee,"                           \
+	"  performance_flagged, produced, good, late_rejects, figures)"                            \
+	" SELECT a.site, a.line, a.station, $" #n ", (j->>'shift_start')::timestamptz,"            \
+	"  (j->>'shift_end')::timestamptz, (j->>'until')::timestamptz, now(),"                     \
+	"  (j->>'availability')::float8, (j->>'performance')::float8,"                             \
+	"  (j->>'quality')::float8, (j->>'oee')::float8,"                                          \
+	"  coalesce((j->>'performance_flagged')::boolean, false),"                                 \
+	"  coalesce((j->>'produced')::bigint, 0), coalesce((j->>'good')::bigint, 0),"              \
+	"  coalesce((j->>'late_rejects')::bigint, 0), j FROM a"                                    \
+	" ON CONFLICT (site, line, station, shift_id) DO UPDATE SET"                               \
+	"  shift_start = EXCLUDED.shift_start, shift_end = EXCLUDED.shift_end,"                    \
+	"  until = EXCLUDED.until, computed_at = EXCLUDED.computed_at,"                            \
+	"  availability = EXCLUDED.availability, performance = EXCLUDED.performance,"              \
+	"  quality = EXCLUDED.quality, oee = EXCLUDED.oee,"                                        \
+	"  performance_flagged = EXCLUDED.performance_flagged,"                                    \
+	"  produced = EXCLUDED.produced, good = EXCLUDED.good,"                                    \
+	"  late_rejects = EXCLUDED.late_rejects, figures = EXCLUDED.figures"
+
+/* Runs sql (one row, column "figures") with values and returns that text malloc'ed. */
+static int figures_query(struct ct_pg *pg, const char *sql, int n, const char *const *values,
+                         char **ret, char *err, size_t err_len)
+{
+	struct ct_pg_result *res = NULL;
+	const char *text;
+	int rc;
+
+	if ((rc = ct_pg_query(pg, sql, n, values, &res, err, err_len)) != CT_OK)
+		return rc;
+	text = ct_pg_result_rows(res) == 1 ? ct_pg_text(res, 0, "figures") : NULL;
+	if (text == NULL)
+		rc = ct_set_error(err, err_len, CT_ERR_PG, "ct_oee_shift gave no figures");
+	else if ((*ret = strdup(text)) == NULL)
+		rc = CT_ERR_NOMEM;
 	ct_pg_result_free(res);
 	return rc;
 }
@@ -206,38 +270,115 @@ int oee_db_figures(struct ct_pg *pg, const struct oee_pair *p, char **ret, char 
 {
 	/* One round trip: compute, store the history row, return what was stored. */
 	static const char sql[] =
-	        "WITH f AS (SELECT ct_oee_shift($1, $2, $3, $4) AS j)"
-	        " INSERT INTO oee_figures (site, line, station, shift_id, shift_start, shift_end,"
-	        "  until, computed_at, availability, performance, quality, oee,"
-	        "  performance_flagged, produced, good, late_rejects, figures)"
-	        " SELECT $1, $2, $3, $4, (j->>'shift_start')::timestamptz,"
-	        "  (j->>'shift_end')::timestamptz, (j->>'until')::timestamptz, now(),"
-	        "  (j->>'availability')::float8, (j->>'performance')::float8,"
-	        "  (j->>'quality')::float8, (j->>'oee')::float8,"
-	        "  coalesce((j->>'performance_flagged')::boolean, false),"
-	        "  coalesce((j->>'produced')::bigint, 0), coalesce((j->>'good')::bigint, 0),"
-	        "  coalesce((j->>'late_rejects')::bigint, 0), j FROM f"
-	        " ON CONFLICT (site, line, station, shift_id) DO UPDATE SET"
-	        "  shift_start = EXCLUDED.shift_start, shift_end = EXCLUDED.shift_end,"
-	        "  until = EXCLUDED.until, computed_at = EXCLUDED.computed_at,"
-	        "  availability = EXCLUDED.availability, performance = EXCLUDED.performance,"
-	        "  quality = EXCLUDED.quality, oee = EXCLUDED.oee,"
-	        "  performance_flagged = EXCLUDED.performance_flagged,"
-	        "  produced = EXCLUDED.produced, good = EXCLUDED.good,"
-	        "  late_rejects = EXCLUDED.late_rejects, figures = EXCLUDED.figures"
-	        " RETURNING figures::text AS figures";
+	        "WITH a AS (SELECT $1::text AS site, $2::text AS line,"
+	        "  $3::text AS station, ct_oee_shift($1, $2, $3, $4) AS j)" UPSERT_FIGURES(
+	                4) " RETURNING figures::text AS figures";
 	const char *values[4] = {p->site, p->line, p->station, p->shift_id};
+
+	return figures_query(pg, sql, 4, values, ret, err, err_len);
+}
+
+int oee_db_line_figures(struct ct_pg *pg, const struct oee_pair *p, char **ret, char *err,
+                        size_t err_len)
+{
+	/* ct_oee_line computes every station of the line for the line's figures: one call gives
+	 * them all. Each station's entry gets the shift's fields (as ct_oee_shift gives them);
+	 * the line's row keeps its own figures, not the array (the stations have rows). */
+	static const char sql[] =
+	        "WITH f AS (SELECT ct_oee_shift($1, $2, '', $3) AS j),"
+	        " s AS (SELECT x || jsonb_build_object('shift_id', f.j->'shift_id',"
+	        "   'shift_start', f.j->'shift_start', 'shift_end', f.j->'shift_end',"
+	        "   'until', f.j->'until', 'shift_start_us', f.j->'shift_start_us',"
+	        "   'shift_end_us', f.j->'shift_end_us', 'until_us', f.j->'until_us') AS j"
+	        "   FROM f CROSS JOIN LATERAL jsonb_array_elements(f.j->'stations') x),"
+	        " a AS (SELECT $1::text AS site, $2::text AS line, ''::text AS station,"
+	        "   f.j - 'stations' AS j FROM f"
+	        "   UNION ALL SELECT $1, $2, s.j->>'station', s.j FROM s"
+	        "   WHERE coalesce(s.j->>'station', '') <> ''),"
+	        " w AS (" UPSERT_FIGURES(
+	                3) " RETURNING 1)"
+	                   " SELECT jsonb_build_object('line', (SELECT f.j - 'stations' FROM f),"
+	                   "  'stations', (SELECT coalesce(jsonb_agg(a.j), '[]') FROM a WHERE "
+	                   "a.station <> ''),"
+	                   "  'stored', (SELECT count(*) FROM w))::text AS figures";
+	const char *values[3] = {p->site, p->line, p->shift_id};
+
+	return figures_query(pg, sql, 3, values, ret, err, err_len);
+}
+
+/* Calls each(ctx, row) for every row of res (columns site, line, station, and shift_id or
+ * the time column t when named). */
+static int each_row(struct ct_pg_result *res, const char *t, oee_row_fn each, void *ctx, char *err,
+                    size_t err_len)
+{
+	int rc = CT_OK;
+
+	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++) {
+		struct oee_row r;
+		memset(&r, 0, sizeof(r));
+		if (t != NULL)
+			ct_pg_time_us(res, i, t, &r.t_us);
+		if ((rc = ct_pg_result_check(res, err, err_len)) != CT_OK ||
+		    (rc = copy_id(r.site, sizeof(r.site), ct_pg_text(res, i, "site"), "site", err,
+		                  err_len)) != CT_OK ||
+		    (rc = copy_id(r.line, sizeof(r.line), ct_pg_text(res, i, "line"), "line", err,
+		                  err_len)) != CT_OK ||
+		    (rc = copy_id(r.station, sizeof(r.station), ct_pg_text(res, i, "station"),
+		                  "station", err, err_len)) != CT_OK)
+			break;
+		if (t == NULL &&
+		    (rc = copy_id(r.shift_id, sizeof(r.shift_id), ct_pg_text(res, i, "shift_id"),
+		                  "shift_id", err, err_len)) != CT_OK)
+			break;
+		rc = each(ctx, &r);
+	}
+	return rc;
+}
+
+int oee_db_drain_recompute(struct ct_pg *pg, oee_row_fn each, void *ctx, char *err, size_t err_len)
+{
+	/* A few hundred at a time: a flood of late data is worked off over several turns. */
+	static const char sql[] =
+	        "DELETE FROM oee_recompute WHERE (site, line, station, minute) IN"
+	        " (SELECT site, line, station, minute FROM oee_recompute LIMIT 500)"
+	        " RETURNING site, line, station, minute";
 	struct ct_pg_result *res = NULL;
-	const char *text;
 	int rc;
 
-	if ((rc = ct_pg_query(pg, sql, 4, values, &res, err, err_len)) != CT_OK)
-		return rc;
-	text = ct_pg_result_rows(res) == 1 ? ct_pg_text(res, 0, "figures") : NULL;
-	if (text == NULL)
-		rc = ct_set_error(err, err_len, CT_ERR_PG, "ct_oee_shift gave no figures");
-	else if ((*ret = strdup(text)) == NULL)
-		rc = CT_ERR_NOMEM;
+	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) == CT_OK)
+		rc = each_row(res, "minute", each, ctx, err, err_len);
+	ct_pg_result_free(res);
+	return rc;
+}
+
+int oee_db_unfinished(struct ct_pg *pg, oee_row_fn each, void *ctx, char *err, size_t err_len)
+{
+	static const char sql[] = "SELECT site, line, station, shift_id FROM oee_figures"
+	                          " WHERE until < shift_end AND shift_end <= now()";
+	struct ct_pg_result *res = NULL;
+	int rc;
+
+	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) == CT_OK)
+		rc = each_row(res, NULL, each, ctx, err, err_len);
+	ct_pg_result_free(res);
+	return rc;
+}
+
+int oee_db_shifts(struct ct_pg *pg, const char *site, const char *line, int64_t from_us,
+                  int64_t to_us, oee_row_fn each, void *ctx, char *err, size_t err_len)
+{
+	static const char sql[] =
+	        "SELECT $1::text AS site, $2::text AS line, ''::text AS station,"
+	        " shift_id FROM ct_oee_shifts($1, $2, " TS(3) ", " TS(4) " + interval '1 us')";
+	char from[24], to[24];
+	const char *values[4] = {site, line, from, to};
+	struct ct_pg_result *res = NULL;
+	int rc;
+
+	us_text(from, sizeof(from), from_us);
+	us_text(to, sizeof(to), to_us);
+	if ((rc = ct_pg_query(pg, sql, 4, values, &res, err, err_len)) == CT_OK)
+		rc = each_row(res, NULL, each, ctx, err, err_len);
 	ct_pg_result_free(res);
 	return rc;
 }
@@ -261,14 +402,19 @@ int oee_db_load_stations(struct ct_pg *pg, struct oee_stations *stations, int64_
 	/* Stations whose states ct-oee derives: the last derived row, and the last visit's end
 	 * (its silence since then may already be an unknown stop). */
 	static const char derived_sql[] =
-	        "SELECT d.site, d.line, d.station, d.state, d.since,"
-	        " (SELECT max(v.ended_at) FROM station_visit v WHERE v.site = d.site"
-	        "   AND v.line = d.line AND v.station = d.station) AS last_ended"
-	        " FROM (SELECT DISTINCT ON (site, line, station) site, line, station, state, since"
-	        "   FROM station_state WHERE source = 'derived'"
-	        "   ORDER BY site, line, station, since DESC, event_id DESC) d"
-	        " WHERE NOT EXISTS (SELECT 1 FROM station_state s WHERE s.site = d.site"
-	        "   AND s.line = d.line AND s.station = d.station AND s.source = 'station')";
+	        "SELECT d.site, d.line, d.station, d.state, d.since," GAP_OF(
+	                "d.site") " AS gap_s,"
+	                          " (SELECT max(v.ended_at) FROM station_visit v WHERE v.site = "
+	                          "d.site"
+	                          "   AND v.line = d.line AND v.station = d.station) AS last_ended"
+	                          " FROM (SELECT DISTINCT ON (site, line, station) site, line, "
+	                          "station, state, since"
+	                          "   FROM station_state WHERE source = 'derived'"
+	                          "   ORDER BY site, line, station, since DESC, event_id DESC) d"
+	                          " WHERE NOT EXISTS (SELECT 1 FROM station_state s WHERE s.site = "
+	                          "d.site"
+	                          "   AND s.line = d.line AND s.station = d.station AND s.source = "
+	                          "'station')";
 	/* Stations with figures of a shift still open: refreshed, and finished at its end. */
 	static const char open_sql[] =
 	        "SELECT site, line, station, shift_id, shift_end"
@@ -283,7 +429,10 @@ int oee_db_load_stations(struct ct_pg *pg, struct oee_stations *stations, int64_
 	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++) {
 		int state = 0;
 		int64_t since = 0, ended = 0;
+		double gap_s = 0;
 		ct_pg_int(res, i, "state", &state);
+		if (!ct_pg_is_null(res, i, "gap_s"))
+			ct_pg_double(res, i, "gap_s", &gap_s);
 		ct_pg_time_us(res, i, "since", &since);
 		if (!ct_pg_is_null(res, i, "last_ended"))
 			ct_pg_time_us(res, i, "last_ended", &ended);
@@ -294,6 +443,7 @@ int oee_db_load_stations(struct ct_pg *pg, struct oee_stations *stations, int64_
 		st->derived_state = state;
 		st->derived_since_us = since;
 		st->last_ended_us = ended;
+		st->gap_us = (int64_t)(gap_s * 1e6);
 		derived++;
 	}
 	ct_pg_result_free(res);

@@ -216,25 +216,37 @@ static int parse_object(struct oee_figures *f, char *err, size_t len)
 	return CT_OK;
 }
 
-int oee_figures_parse(struct oee_figures *f, const char *json, size_t len, char *err,
-                      size_t err_len)
+int oee_figures_from(struct oee_figures *f, json_t *obj, char *err, size_t err_len)
 {
-	json_error_t jerr;
 	int rc;
 
 	memset(f, 0, sizeof(*f));
 	cellthread__v1__oee_figures__init(&f->msg);
 	cellthread__v1__header__init(&f->header);
-	f->root = json_loadb(json, len, 0, &jerr);
-	if (f->root == NULL)
-		return ct_set_error(err, err_len, CT_ERR_DECODE, "figures: %s (line %d, column %d)",
-		                    jerr.text, jerr.line, jerr.column);
+	f->root = json_incref(obj);
 	if (!json_is_object(f->root))
 		rc = fail(err, err_len, "figures", "not an object");
 	else
 		rc = parse_object(f, err, err_len);
 	if (rc != CT_OK)
 		oee_figures_cleanup(f);
+	return rc;
+}
+
+int oee_figures_parse(struct oee_figures *f, const char *json, size_t len, char *err,
+                      size_t err_len)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(json, len, 0, &jerr);
+	int rc;
+
+	if (root == NULL) {
+		memset(f, 0, sizeof(*f));
+		return ct_set_error(err, err_len, CT_ERR_DECODE, "figures: %s (line %d, column %d)",
+		                    jerr.text, jerr.line, jerr.column);
+	}
+	rc = oee_figures_from(f, root, err, err_len);
+	json_decref(root);
 	return rc;
 }
 

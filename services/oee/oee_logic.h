@@ -37,19 +37,32 @@ struct oee_pair {
 	char shift_id[OEE_SHIFT_ID_MAX];
 	int64_t due_ms;     /* monotonic ms when it is to be computed */
 	uint64_t first_seq; /* the oldest batch that dirtied it since its last publish */
+	/* The oldest batch that dirtied it to settle (OEE_NO_SEQ none): only those batches
+	 * wait for the settling publish; the older ones are done with this publish, so a line
+	 * with a result every second still has its batches committed. */
+	uint64_t settle_seq;
 	/* Dirtied by results: computed once more a while after its publish, since the visits
 	 * it counts are stored by ct-traveler, which may not have had them yet. */
 	bool settle;
+	/* Dirtied by a state: taken before the rest, a station computed on its own (live
+	 * figures follow a state within a second). */
+	bool urgent;
 };
+
+#define OEE_MARK_SETTLE 1u /* dirtied by results: computed once more after its publish */
+#define OEE_MARK_URGENT 2u /* dirtied by a state (or a derived one): computed first */
 
 struct oee_pending {
 	uint64_t seq, end_segment, end_offset;
 };
 
-/* Pairs are few (stations x shifts touched since the last publish): a plain array. */
+/* The pairs touched since their last publish: an array, indexed by a hash map so a mark
+ * (one per result) costs no scan. */
 struct oee_dirty {
 	struct oee_pair *pairs;
 	size_t n, cap;
+	struct ct_map index; /* "site/line/station/shift" -> position in pairs */
+	bool index_stale;    /* rebuilt before the next mark (memory ran out rebuilding it) */
 	struct oee_pending *pending; /* acknowledged batches not committed, oldest first */
 	size_t n_pending, cap_pending;
 };
@@ -57,17 +70,25 @@ struct oee_dirty {
 void oee_dirty_init(struct oee_dirty *d);
 void oee_dirty_cleanup(struct oee_dirty *d);
 /* Marks the pair of station (and of its line) dirty: due at due_ms, or earlier if it already
- * was; first_seq the smaller of seq and what it had; to settle if settle or it already was.
- * Returns CT_OK, CT_ERR_TOO_BIG (an ID or shift ID too long) or CT_ERR_NOMEM. */
+ * was; first_seq the smaller of seq and what it had; to settle (flags OEE_MARK_SETTLE) if so
+ * or it already was (and then settle_seq the smaller of seq and what it had); urgent
+ * (OEE_MARK_URGENT) if so or it already was. Returns CT_OK, CT_ERR_TOO_BIG (an ID or shift
+ * ID too long) or CT_ERR_NOMEM. */
 int oee_dirty_mark(struct oee_dirty *d, const char *site, const char *line, const char *station,
-                   const char *shift_id, int64_t due_ms, uint64_t seq, bool settle);
-/* Moves up to max pairs due at now_ms into ret, earliest due first (a station before its
- * line when both are due at once), and removes them from the set. Returns how many. */
+                   const char *shift_id, int64_t due_ms, uint64_t seq, unsigned flags);
+/* Moves up to max pairs due at now_ms into ret and removes them from the set: the urgent
+ * ones first (stations before lines, each earliest due first), then the others (earliest due
+ * first, a line before its stations). A line's pair taken carries its stations: the pairs of
+ * its stations and shift that are not urgent, due or not, leave the set with it, their
+ * batches merged into its first_seq and settle_seq (the line's computation publishes every
+ * station's figures). Returns how many. */
 size_t oee_dirty_take_due(struct oee_dirty *d, int64_t now_ms, struct oee_pair *ret, size_t max);
-/* Puts a taken pair back (its publish failed), due at due_ms. Returns as oee_dirty_mark. */
+/* Puts a taken pair back (its publish failed), due at due_ms, with its first_seq and
+ * settle_seq. Returns as oee_dirty_mark. */
 int oee_dirty_restore(struct oee_dirty *d, const struct oee_pair *p, int64_t due_ms);
 /* A taken pair was published: one that was to settle is marked once more (not to settle),
- * due at settle_ms, still holding its batches' commit. Returns as oee_dirty_mark. */
+ * due at settle_ms, holding the commit of the batches that dirtied it to settle (first_seq
+ * = its settle_seq). Returns as oee_dirty_mark. */
 int oee_dirty_published(struct oee_dirty *d, const struct oee_pair *p, int64_t settle_ms);
 /* The smallest first_seq of the set; OEE_NO_SEQ when it is empty. */
 uint64_t oee_dirty_min_seq(const struct oee_dirty *d);
@@ -90,20 +111,41 @@ struct oee_shift {
 	int64_t start_us, end_us; /* [start, end) */
 };
 
-#define OEE_SHIFT_CACHE 64
+#define OEE_SHIFTS_PER_LINE 4
 
-/* The shift instances looked up lately; the oldest entry is replaced. */
-struct oee_shift_cache {
-	struct oee_shift slots[OEE_SHIFT_CACHE];
+/* The shift instances of one site/line looked up lately (the oldest is replaced), and a span
+ * known to be outside every shift (from a time until the next shift's start). */
+struct oee_shift_line {
+	struct oee_shift recent[OEE_SHIFTS_PER_LINE];
 	size_t n, next;
+	int64_t none_from_us, none_until_us; /* [from, until); equal: none known */
+};
+
+/* Keyed by site/line, so a lookup costs a hash and a few comparisons however many lines. */
+struct oee_shift_cache {
+	struct oee_shift_line *lines;
+	size_t n, cap;
+	struct ct_map index; /* "site/line" -> position in lines */
 	unsigned long hits, misses;
 };
 
+enum oee_shift_hit {
+	OEE_SHIFT_UNKNOWN = 0, /* not cached: ask the database */
+	OEE_SHIFT_FOUND,
+	OEE_SHIFT_NONE, /* cached: outside every shift */
+};
+
 void oee_shift_cache_init(struct oee_shift_cache *c);
-/* The cached shift of site/line that holds t_us, or NULL. */
-const struct oee_shift *oee_shift_find(struct oee_shift_cache *c, const char *site,
-                                       const char *line, int64_t t_us);
-void oee_shift_put(struct oee_shift_cache *c, const struct oee_shift *s);
+void oee_shift_cache_cleanup(struct oee_shift_cache *c);
+/* What the cache knows of site/line at t_us; the shift in *ret when OEE_SHIFT_FOUND. */
+enum oee_shift_hit oee_shift_lookup(struct oee_shift_cache *c, const char *site, const char *line,
+                                    int64_t t_us, struct oee_shift *ret);
+/* Remembers a shift instance (of s->site, s->line). Returns CT_OK, CT_ERR_TOO_BIG or
+ * CT_ERR_NOMEM (then simply not cached). */
+int oee_shift_put(struct oee_shift_cache *c, const struct oee_shift *s);
+/* Remembers that site/line has no shift over [from_us, until_us). Returns as oee_shift_put. */
+int oee_shift_put_none(struct oee_shift_cache *c, const char *site, const char *line,
+                       int64_t from_us, int64_t until_us);
 /* Forgets everything (the shift calendar may have changed). */
 void oee_shift_cache_clear(struct oee_shift_cache *c);
 
@@ -120,6 +162,7 @@ struct oee_station {
 	char line[CT_ID_MAX + 1];
 	char station[CT_ID_MAX + 1];
 	bool loaded;             /* its history was read from station_state */
+	int64_t gap_us;          /* its site's oee_config.unknown_gap_s; 0: oee.unknown_gap_s */
 	bool has_station_states; /* it sends states: nothing is derived for it */
 	int derived_state;       /* the last derived state, 0 none */
 	int64_t derived_since_us;
@@ -128,7 +171,10 @@ struct oee_station {
 	int64_t first_seen_ms;  /* monotonic: derivation waits a gap for a state of its own */
 	/* The open shift last published for it, so its end publishes its final figures. */
 	char open_shift[OEE_SHIFT_ID_MAX];
-	int64_t open_shift_end_us;
+	int64_t open_shift_start_us, open_shift_end_us;
+	/* When its last message came (wall clock): one silent for a whole shift is forgotten
+	 * at the shift's end. */
+	int64_t last_msg_us;
 	int64_t next_refresh_ms;
 };
 
@@ -144,6 +190,9 @@ void oee_stations_cleanup(struct oee_stations *s);
  * until the next add), CT_ERR_NOMEM or CT_ERR_TOO_BIG. */
 int oee_stations_get(struct oee_stations *s, const char *site, const char *line,
                      const char *station, int64_t now_ms, struct oee_station **ret);
+/* Forgets the station at position at (the last one takes its place). Returns CT_OK or
+ * CT_ERR_NOMEM. */
+int oee_stations_remove(struct oee_stations *s, size_t at);
 /* A result of the station: remembers the latest end and the start of a run after a stop. */
 void oee_station_result(struct oee_station *st, int64_t started_us, int64_t ended_us);
 /* What is to be derived for st now: PRODUCING since the first result after the last derived
@@ -177,6 +226,9 @@ struct oee_figures {
  * CT_ERR_DECODE with the reason in err (f then needs no cleanup), or CT_ERR_NOMEM. */
 int oee_figures_parse(struct oee_figures *f, const char *json, size_t len, char *err,
                       size_t err_len);
+/* The same from a parsed object (one entry of the line's "stations"), which f holds a
+ * reference to. */
+int oee_figures_from(struct oee_figures *f, json_t *obj, char *err, size_t err_len);
 void oee_figures_cleanup(struct oee_figures *f);
 /* ct/v1/oee/{site}/{line}[/{station}][/history]. Returns CT_OK or CT_ERR_TOO_BIG. */
 int oee_topic(char *buf, size_t len, const char *site, const char *line, const char *station,

@@ -27,10 +27,12 @@
 #include "ct_topic.h"
 #include "oee.h"
 
-#define DEADLETTER_CAP (64 * 1024) /* bytes of a refused payload a dead letter keeps */
-#define WARN_EVERY_MS  10000       /* repeated database warnings at most this often */
-#define TAKE_MAX       64          /* pairs computed per turn at most */
-#define RETRY_MS       1000        /* a pair whose publish failed is due again after this */
+#define DEADLETTER_CAP  (64 * 1024) /* bytes of a refused payload a dead letter keeps */
+#define WARN_EVERY_MS   10000       /* repeated database warnings at most this often */
+#define PUBLISH_MS      50          /* publishing a turn's due pairs stops after this */
+#define DRAIN_MS        2000        /* oee_recompute is read this often */
+#define LATE_STATE_DAYS 31          /* a late state recomputes the shifts this far back */
+#define RETRY_MS        1000        /* a pair whose publish failed is due again after this */
 /* A change to the shift calendar (oee_shift_pattern) is seen within this long. */
 #define SHIFT_CACHE_MS (10 * 60 * 1000)
 
@@ -84,36 +86,42 @@ static int db_outcome(struct oee *o, int rc, const char *what, const char *err)
 	return rc;
 }
 
-/* The shift of site/line holding t_us, cached. CT_ERR_NOT_FOUND outside every shift. */
+/* The shift of site/line holding t_us, cached (also that there is none, until the next
+ * start, so results between shifts cost no query either). CT_ERR_NOT_FOUND outside every
+ * shift. */
 static int shift_of(struct oee *o, const char *site, const char *line, int64_t t_us,
                     struct oee_shift *ret)
 {
-	const struct oee_shift *cached = oee_shift_find(&o->shifts, site, line, t_us);
+	enum oee_shift_hit hit = oee_shift_lookup(&o->shifts, site, line, t_us, ret);
 	struct oee_shift s;
+	int64_t next = 0;
 	bool found = false;
 	char err[512];
 	int rc;
 
-	if (cached != NULL) {
-		*ret = *cached;
-		return CT_OK;
-	}
+	if (hit != OEE_SHIFT_UNKNOWN)
+		return hit == OEE_SHIFT_FOUND ? CT_OK : CT_ERR_NOT_FOUND;
 	do
-		rc = oee_db_shift_of(o->pg, site, line, t_us, &s, &found, err, sizeof(err));
+		rc = oee_db_shift_of(o->pg, site, line, t_us, &s, &found, &next, err, sizeof(err));
 	while ((rc = db_outcome(o, rc, "ct_oee_shifts", err)) == CT_ERR_AGAIN);
 	if (rc != CT_OK)
 		return rc;
-	if (!found)
+	if (!found) {
+		/* No next start within a week: ask again in an hour. */
+		oee_shift_put_none(&o->shifts, site, line, t_us,
+		                   next > t_us ? next : t_us + 3600LL * 1000000);
 		return CT_ERR_NOT_FOUND;
-	oee_shift_put(&o->shifts, &s);
+	}
+	oee_shift_put(&o->shifts, &s); /* not cached without memory: asked again */
 	*ret = s;
 	return CT_OK;
 }
 
-/* Marks the pair of station and the shift holding t_us due at due_ms (to settle: dirtied by
- * results, whose visits ct-traveler stores). Only shutdown fails. */
+/* Marks the pair of station and the shift holding t_us due at due_ms, with flags
+ * OEE_MARK_SETTLE (dirtied by results, whose visits ct-traveler stores) and OEE_MARK_URGENT
+ * (by a state). Only shutdown fails. */
 static int mark_as(struct oee *o, const char *site, const char *line, const char *station,
-                   int64_t t_us, int64_t due_ms, bool settle)
+                   int64_t t_us, int64_t due_ms, unsigned flags)
 {
 	struct oee_shift s;
 	int rc = shift_of(o, site, line, t_us, &s);
@@ -122,7 +130,7 @@ static int mark_as(struct oee *o, const char *site, const char *line, const char
 		return rc;
 	if (rc != CT_OK)
 		return CT_OK; /* outside every shift (no figures there), or warned */
-	rc = oee_dirty_mark(&o->dirty, site, line, station, s.id, due_ms, o->seq, settle);
+	rc = oee_dirty_mark(&o->dirty, site, line, station, s.id, due_ms, o->seq, flags);
 	if (rc == CT_ERR_NOMEM)
 		return rc;
 	if (rc != CT_OK)
@@ -130,11 +138,11 @@ static int mark_as(struct oee *o, const char *site, const char *line, const char
 	return CT_OK;
 }
 
-/* A pair changed by a state (stored before it is marked): nothing to settle. */
+/* A pair changed by a state (stored before it is marked): urgent, nothing to settle. */
 static int mark(struct oee *o, const char *site, const char *line, const char *station,
                 int64_t t_us, int64_t due_ms)
 {
-	return mark_as(o, site, line, station, t_us, due_ms, false);
+	return mark_as(o, site, line, station, t_us, due_ms, OEE_MARK_URGENT);
 }
 
 /* The station's entry, read from station_state the first time. Only shutdown and memory
@@ -153,24 +161,42 @@ static int station(struct oee *o, const char *site, const char *line, const char
 	return rc == CT_ERR_STOPPED || rc == CT_ERR_NOMEM ? rc : CT_OK;
 }
 
-/* Late quality: the unit failed; the pair of the visit that made it changes. */
-static int failure(struct oee *o, const char *unit_id, int64_t due_ms)
+/* Late quality: the unit failed; the pair of the visit that made it changes. The makers are
+ * looked up once per batch (makers_of_failed). */
+static int failure(struct oee *o, const char *unit_id)
 {
-	char site[CT_ID_MAX + 1], line[CT_ID_MAX + 1], name[CT_ID_MAX + 1], err[512];
-	int64_t ended = 0;
-	bool found = false;
+	o->n.failures++;
+	ct_pgarray_text(&o->failed_units, unit_id);
+	return o->failed_units.failed ? CT_ERR_NOMEM : CT_OK;
+}
+
+static int maker_found(void *ctx, const char *site, const char *line, const char *station,
+                       int64_t ended_us)
+{
+	struct oee *o = ctx;
+
+	return mark_as(o, site, line, station, ended_us, o->failed_due_ms, OEE_MARK_SETTLE);
+}
+
+/* Dirties the pairs of the visits that made the batch's failed units, in one query. Only
+ * shutdown and memory fail (a database error is warned: late quality then waits for the
+ * next refresh of an open shift). */
+static int makers_of_failed(struct oee *o, int64_t due_ms)
+{
+	const char *units;
+	char err[512];
 	int rc;
 
-	o->n.failures++;
-	do
-		rc = oee_db_maker(o->pg, unit_id, site, line, name, &ended, &found, err,
-		                  sizeof(err));
-	while ((rc = db_outcome(o, rc, "ct_oee_maker", err)) == CT_ERR_AGAIN);
-	if (rc == CT_ERR_STOPPED)
-		return rc;
-	if (rc != CT_OK || !found)
+	if (o->failed_units.count == 0)
 		return CT_OK;
-	return mark_as(o, site, line, name, ended, due_ms, true);
+	if ((units = ct_pgarray_literal(&o->failed_units)) == NULL)
+		return CT_ERR_NOMEM;
+	o->failed_due_ms = due_ms;
+	do
+		rc = oee_db_makers(o->pg, units, maker_found, o, err, sizeof(err));
+	while ((rc = db_outcome(o, rc, "ct_oee_maker", err)) == CT_ERR_AGAIN);
+	ct_pgarray_reset(&o->failed_units);
+	return rc == CT_ERR_STOPPED || rc == CT_ERR_NOMEM ? rc : CT_OK;
 }
 
 static bool same_place(const struct ct_topic *t, const char *site, const char *line,
@@ -347,6 +373,49 @@ static void store_refused(void *ctx, size_t index, const char *err)
 
 /* ---- what each message dirties ---- */
 
+struct between_ctx {
+	struct oee *o;
+	const char *station;
+	int64_t due_ms;
+};
+
+static int mark_shift(void *ctx, const struct oee_row *r)
+{
+	struct between_ctx *b = ctx;
+	int rc = oee_dirty_mark(&b->o->dirty, r->site, r->line, b->station, r->shift_id, b->due_ms,
+	                        b->o->seq, 0);
+
+	return rc == CT_ERR_NOMEM ? rc : CT_OK;
+}
+
+/* A state since since_us, before the open shift: every shift from then to now is computed
+ * again (not urgent: their lines carry their stations). At most LATE_STATE_DAYS back, so a
+ * gateway's wrong clock does not recompute the plant's history. Only shutdown and memory
+ * fail. */
+static int mark_between(struct oee *o, const char *site, const char *line, const char *station,
+                        int64_t since_us, int64_t due_ms)
+{
+	struct between_ctx b = {o, station, due_ms};
+	int64_t now_us = ct_now_us(), oldest = now_us - LATE_STATE_DAYS * 86400LL * 1000000;
+	struct oee_shift cur;
+	char err[512];
+	int rc = shift_of(o, site, line, now_us, &cur);
+
+	if (rc == CT_ERR_STOPPED)
+		return rc;
+	if (rc == CT_OK && since_us >= cur.start_us)
+		return CT_OK; /* within the open shift: marked already */
+	/* Between shifts, since in the same span without a shift as now: nothing in between. */
+	if (rc == CT_ERR_NOT_FOUND &&
+	    oee_shift_lookup(&o->shifts, site, line, since_us, &cur) == OEE_SHIFT_NONE)
+		return CT_OK;
+	do
+		rc = oee_db_shifts(o->pg, site, line, since_us > oldest ? since_us : oldest, now_us,
+		                   mark_shift, &b, err, sizeof(err));
+	while ((rc = db_outcome(o, rc, "ct_oee_shifts", err)) == CT_ERR_AGAIN);
+	return rc == CT_ERR_STOPPED || rc == CT_ERR_NOMEM ? rc : CT_OK;
+}
+
 static int after_state(struct oee *o, const Cellthread__V1__StationState *s, int64_t now_ms)
 {
 	struct oee_station *st;
@@ -355,12 +424,14 @@ static int after_state(struct oee *o, const Cellthread__V1__StationState *s, int
 	if (rc != CT_OK)
 		return rc == CT_ERR_INVALID ? CT_OK : rc;
 	st->has_station_states = true;
+	st->last_msg_us = ct_now_us();
 	/* A state lasts until the next: a late one changes its own shift and every one up to
-	 * now; the open shift is the one people watch, so both are due at once (the shifts in
-	 * between are recomputed when their figures are asked for again). */
-	if ((rc = mark(o, s->site, s->line, s->station, s->since_us, now_ms)) != CT_OK)
+	 * now. Its own and the open shift (the one people watch) are due at once, the shifts
+	 * in between too, after them. */
+	if ((rc = mark(o, s->site, s->line, s->station, s->since_us, now_ms)) != CT_OK ||
+	    (rc = mark(o, s->site, s->line, s->station, ct_now_us(), now_ms)) != CT_OK)
 		return rc;
-	return mark(o, s->site, s->line, s->station, ct_now_us(), now_ms);
+	return mark_between(o, s->site, s->line, s->station, s->since_us, now_ms);
 }
 
 static int after_results(struct oee *o, const Cellthread__V1__StationResultBatch *b, int64_t due_ms)
@@ -373,11 +444,13 @@ static int after_results(struct oee *o, const Cellthread__V1__StationResultBatch
 		o->n.results++;
 		if ((rc = station(o, r->site, r->line, r->station, &st)) != CT_OK)
 			return rc == CT_ERR_INVALID ? CT_OK : rc;
+		st->last_msg_us = ct_now_us();
 		oee_station_result(st, r->started_at_us > 0 ? r->started_at_us : r->ended_at_us,
 		                   r->ended_at_us);
-		rc = mark_as(o, r->site, r->line, r->station, r->ended_at_us, due_ms, true);
+		rc = mark_as(o, r->site, r->line, r->station, r->ended_at_us, due_ms,
+		             OEE_MARK_SETTLE);
 		if (rc == CT_OK && r->result == CELLTHREAD__V1__RESULT_CODE__RESULT_CODE_NOK)
-			rc = failure(o, r->unit_id, due_ms);
+			rc = failure(o, r->unit_id);
 	}
 	return rc;
 }
@@ -391,11 +464,22 @@ static int after_verdicts(struct oee *o, const Cellthread__V1__VerdictBatch *b, 
 		if (v->verdict == CELLTHREAD__V1__VERDICT_CODE__VERDICT_CODE_PASS)
 			continue; /* counts nothing the result did not */
 		rc = mark_as(o, v->site, v->line, v->station,
-		             v->decided_at_us > 0 ? v->decided_at_us : ct_now_us(), due_ms, true);
+		             v->decided_at_us > 0 ? v->decided_at_us : ct_now_us(), due_ms,
+		             OEE_MARK_SETTLE);
 		if (rc == CT_OK)
-			rc = failure(o, v->unit_id, due_ms);
+			rc = failure(o, v->unit_id);
 	}
 	return rc;
+}
+
+/* The bytes ct_spool_read counts against its limit: topic, its NUL and payload. */
+static size_t batch_bytes(const struct ct_spool_batch *batch)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < batch->count; i++)
+		n += strlen(batch->records[i].topic) + 1 + batch->records[i].payload_len;
+	return n;
 }
 
 static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
@@ -410,7 +494,10 @@ static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 	int rc = CT_OK;
 
 	o->seq++;
-	o->caught_up = batch->count < (size_t)o->cfg.batch_records;
+	/* Short of both limits, or the read stopped for the end of the spool: a batch cut by
+	 * the byte limit leaves a backlog, whose old results are no silence. */
+	o->caught_up =
+	        batch->count < (size_t)o->cfg.batch_records && batch_bytes(batch) < OEE_BATCH_BYTES;
 	if (batch->count == 0)
 		return CT_OK;
 	if (batch->count > o->items_cap) {
@@ -446,6 +533,9 @@ static int handle(void *ctx, const struct ct_spool_batch *batch, void **ret_job)
 		else if (it->kind == CT_KIND_VERDICT)
 			rc = after_verdicts(o, (const void *)it->msg, due_ms);
 	}
+	if (rc == CT_OK)
+		rc = makers_of_failed(o, due_ms);
+	ct_pgarray_reset(&o->failed_units);
 	for (size_t i = 0; i < n_items; i++)
 		ct_pb_free(o->items[i].msg);
 	free(stored);
@@ -532,7 +622,7 @@ static int store_derived(struct oee *o, struct oee_station *st, enum oee_derive 
 
 static int derive_and_refresh(struct oee *o, int64_t now_us, int64_t now_ms)
 {
-	int64_t gap_us = o->cfg.unknown_gap_s * 1000000LL;
+	int64_t gap_us = o->cfg.unknown_gap_s * 1000000LL; /* for sites without oee_config */
 	/* No backlog: also after a last batch that happened to be full. */
 	bool caught_up = o->caught_up || ct_spool_backlog_bytes(o->svc.spool) == 0;
 	int rc = CT_OK;
@@ -541,39 +631,113 @@ static int derive_and_refresh(struct oee *o, int64_t now_us, int64_t now_ms)
 		struct oee_station *st = &o->stations.items[i];
 		int64_t since = 0;
 		enum oee_derive d =
-		        oee_station_derive(st, now_us, now_ms, gap_us, caught_up, &since);
+		        oee_station_derive(st, now_us, now_ms, st->gap_us > 0 ? st->gap_us : gap_us,
+		                           caught_up, &since);
 		if (d != OEE_DERIVE_NONE && (rc = store_derived(o, st, d, since)) != CT_OK)
 			break;
 		if (st->open_shift[0] == '\0')
 			continue;
 		if (now_us >= st->open_shift_end_us) {
-			/* The shift ended: its final figures once more (they go to history now),
-			 * and the new shift's. */
-			rc = mark(o, st->site, st->line, st->station, st->open_shift_end_us - 1,
-			          now_ms);
+			/* The shift ended: its final figures once more (they go to history now).
+			 * A station silent all through it is forgotten (its retained live figures
+			 * stay, with their shift_end); the others' new shift is computed. */
+			rc = mark_as(o, st->site, st->line, st->station, st->open_shift_end_us - 1,
+			             now_ms, 0);
 			st->open_shift[0] = '\0';
-			if (rc == CT_OK)
-				rc = mark(o, st->site, st->line, st->station, now_us, now_ms);
+			if (rc == CT_OK && st->last_msg_us < st->open_shift_start_us) {
+				ct_info("%s/%s/%s: no message during its last shift; forgotten",
+				        st->site, st->line, st->station);
+				/* The last station takes its place: i again next (unsigned
+				 * wrap-around at 0, then i++). */
+				rc = oee_stations_remove(&o->stations, i);
+				i--;
+			} else if (rc == CT_OK) {
+				rc = mark_as(o, st->site, st->line, st->station, now_us, now_ms, 0);
+			}
 		} else if (now_ms >= st->next_refresh_ms) {
-			/* Time passes: a stopped station's availability falls without a message. */
+			/* Time passes: a stopped station's availability falls without a message.
+			 * Not urgent: the line's computation refreshes all its stations. */
 			st->next_refresh_ms = now_ms + o->cfg.refresh_s * 1000;
-			rc = mark(o, st->site, st->line, st->station, now_us, now_ms);
+			rc = mark_as(o, st->site, st->line, st->station, now_us, now_ms, 0);
 		}
 	}
 	return rc;
 }
 
-/* Computes, stores and publishes one pair. CT_OK also when the database refused it (warned,
- * dropped); CT_ERR_AGAIN when the connection went (the pair is due again). */
-static int publish_pair(struct oee *o, const struct oee_pair *p, int64_t now_us, int64_t now_ms)
+/* Publishes one figures object (a pair's, or one station's of its line's): live while its
+ * shift is open (and then the station's open shift is remembered, for its refreshes and its
+ * final figures), else to history. CT_OK also when it is not figures (warned). */
+static int publish_one(struct oee *o, json_t *obj, int64_t now_us, int64_t now_ms)
 {
 	struct oee_figures f;
-	char *json = NULL;
 	char topic[CT_TOPIC_MAX], err[512];
+	struct oee_station *st;
 	bool open;
+	int rc = oee_figures_from(&f, obj, err, sizeof(err));
+
+	if (rc != CT_OK) {
+		warn_db(o, "figures from ct_oee_shift", err);
+		o->n.figures_failed++;
+		return rc == CT_ERR_NOMEM ? rc : CT_OK;
+	}
+	open = now_us >= f.msg.shift_start_us && now_us < f.msg.shift_end_us;
+	f.header.producer = o->producer;
+	f.header.produced_at_us = now_us;
+	rc = oee_topic(topic, sizeof(topic), f.msg.site, f.msg.line, f.msg.station, !open);
+	if (rc == CT_OK)
+		rc = ct_loop_publish(&o->loop, topic, &f.msg.base, open);
+	if (rc == CT_OK && open) {
+		o->n.published_live++;
+		if (f.msg.station[0] != '\0' &&
+		    oee_stations_get(&o->stations, f.msg.site, f.msg.line, f.msg.station, now_ms,
+		                     &st) == CT_OK &&
+		    strlen(f.msg.shift_id) < sizeof(st->open_shift)) {
+			memcpy(st->open_shift, f.msg.shift_id, strlen(f.msg.shift_id) + 1);
+			st->open_shift_start_us = f.msg.shift_start_us;
+			st->open_shift_end_us = f.msg.shift_end_us;
+			st->next_refresh_ms = now_ms + o->cfg.refresh_s * 1000;
+		}
+	} else if (rc == CT_OK) {
+		o->n.published_history++;
+	}
+	ct_debug("%s: %s A %.3f P %.3f Q %.3f OEE %.3f", topic, f.msg.shift_id, f.msg.availability,
+	         f.msg.performance, f.msg.quality, f.msg.oee);
+	oee_figures_cleanup(&f);
+	return rc == CT_ERR_INVALID || rc == CT_ERR_TOO_BIG ? CT_OK : rc;
+}
+
+/* Whether station's figures of p's line and shift were published on their own this turn
+ * (the urgent pairs in done[0, n_done)): the line's computation does not send them again. */
+static bool sent_alone(const struct oee_pair *p, const char *station, const struct oee_pair *done,
+                       size_t n_done)
+{
+	for (size_t i = 0; i < n_done; i++)
+		if (strcmp(done[i].station, station) == 0 &&
+		    strcmp(done[i].shift_id, p->shift_id) == 0 &&
+		    strcmp(done[i].line, p->line) == 0 && strcmp(done[i].site, p->site) == 0)
+			return true;
+	return false;
+}
+
+/* Computes, stores and publishes one pair: a station's on its own, a line's with all its
+ * stations' (the pairs published before it this turn, done[0, n_done), not again). CT_OK
+ * also when the database refused it (warned, dropped); CT_ERR_AGAIN when the connection went
+ * (the pair is due again). */
+static int publish_pair(struct oee *o, const struct oee_pair *p, const struct oee_pair *done,
+                        size_t n_done, int64_t now_us, int64_t now_ms)
+{
+	bool is_line = p->station[0] == '\0';
+	json_t *root, *stations, *one;
+	json_error_t jerr;
+	char *json = NULL;
+	char err[512];
+	size_t i;
 	int rc;
 
-	rc = oee_db_figures(o->pg, p, &json, err, sizeof(err));
+	if (is_line)
+		rc = oee_db_line_figures(o->pg, p, &json, err, sizeof(err));
+	else
+		rc = oee_db_figures(o->pg, p, &json, err, sizeof(err));
 	if (rc != CT_OK) {
 		char what[3 * CT_ID_MAX + OEE_SHIFT_ID_MAX + 32];
 		snprintf(what, sizeof(what), "ct_oee_shift(%s, %s, '%s', %s)", p->site, p->line,
@@ -585,54 +749,53 @@ static int publish_pair(struct oee *o, const struct oee_pair *p, int64_t now_us,
 			o->n.figures_failed++;
 		return rc == CT_ERR_STOPPED || rc == CT_ERR_AGAIN ? rc : CT_OK;
 	}
-	rc = oee_figures_parse(&f, json, strlen(json), err, sizeof(err));
+	root = json_loads(json, 0, &jerr);
 	free(json);
-	if (rc != CT_OK) {
-		warn_db(o, "figures from ct_oee_shift", err);
+	if (root == NULL) {
+		warn_db(o, "figures from ct_oee_shift", jerr.text);
 		o->n.figures_failed++;
-		return rc == CT_ERR_NOMEM ? rc : CT_OK;
+		return CT_OK;
 	}
-	open = now_us >= f.msg.shift_start_us && now_us < f.msg.shift_end_us;
-	f.header.producer = o->producer;
-	f.header.produced_at_us = now_us;
-	rc = oee_topic(topic, sizeof(topic), p->site, p->line, p->station, !open);
-	if (rc == CT_OK)
-		rc = ct_loop_publish(&o->loop, topic, &f.msg.base, open);
+	if (!is_line) {
+		rc = publish_one(o, root, now_us, now_ms);
+	} else {
+		rc = publish_one(o, json_object_get(root, "line"), now_us, now_ms);
+		stations = json_object_get(root, "stations");
+		json_array_foreach(stations, i, one)
+		{
+			const char *name = json_string_value(json_object_get(one, "station"));
+			if (rc != CT_OK)
+				break;
+			if (name != NULL && !sent_alone(p, name, done, n_done))
+				rc = publish_one(o, one, now_us, now_ms);
+		}
+	}
+	json_decref(root);
 	if (rc == CT_OK &&
 	    oee_dirty_published(&o->dirty, p, now_ms + o->cfg.publish_interval_s * 1000) != CT_OK)
 		rc = CT_ERR_NOMEM;
-	if (rc == CT_OK && open) {
-		struct oee_station *st;
-		o->n.published_live++;
-		if (p->station[0] != '\0' && oee_stations_get(&o->stations, p->site, p->line,
-		                                              p->station, now_ms, &st) == CT_OK) {
-			memcpy(st->open_shift, p->shift_id, sizeof(st->open_shift));
-			st->open_shift_end_us = f.msg.shift_end_us;
-			st->next_refresh_ms = now_ms + o->cfg.refresh_s * 1000;
-		}
-	} else if (rc == CT_OK) {
-		o->n.published_history++;
-	}
-	ct_debug("%s: %s A %.3f P %.3f Q %.3f OEE %.3f", topic, p->shift_id, f.msg.availability,
-	         f.msg.performance, f.msg.quality, f.msg.oee);
-	oee_figures_cleanup(&f);
-	return rc == CT_ERR_INVALID || rc == CT_ERR_TOO_BIG ? CT_OK : rc;
+	return rc;
 }
 
-/* Computes and publishes the pairs due at due_ms (up to TAKE_MAX), then waits for the broker.
- * Returns CT_OK (pairs the database could not compute are due again), or the error of a
- * publish, which makes the loop handle the batches since the last commit again. */
-static int publish_due(struct oee *o, int64_t due_ms)
+/* Computes and publishes the pairs due at due_ms, the urgent ones first, for at most
+ * budget_ms (so the loop goes back to the spool, and a state's figures wait for no more
+ * than one turn of others), then waits for the broker. Returns CT_OK (pairs the database
+ * could not compute are due again), or the error of a publish, which makes the loop handle
+ * the batches since the last commit again. */
+static int publish_due(struct oee *o, int64_t due_ms, int64_t budget_ms)
 {
-	struct oee_pair taken[TAKE_MAX];
+	struct oee_pair *taken = o->taken;
 	int64_t now_ms = ct_mono_ms(), now_us = ct_now_us();
-	size_t n = oee_dirty_take_due(&o->dirty, due_ms, taken, TAKE_MAX);
+	size_t n = oee_dirty_take_due(&o->dirty, due_ms, taken, OEE_TAKE_MAX);
 	size_t done = 0;
 	int rc = CT_OK;
 
-	for (; done < n && rc == CT_OK; done++)
-		rc = publish_pair(o, &taken[done], now_us, now_ms);
-	if (rc == CT_OK && n > 0)
+	for (; done < n && rc == CT_OK; done++) {
+		if (done > 0 && ct_mono_ms() - now_ms >= budget_ms)
+			break;
+		rc = publish_pair(o, &taken[done], taken, done, now_us, now_ms);
+	}
+	if (rc == CT_OK && done > 0)
 		rc = ct_loop_flush(&o->loop);
 	if (rc == CT_ERR_AGAIN) {
 		/* The pair in hand is back in the set; so are the rest, and nothing fails. */
@@ -644,10 +807,43 @@ static int publish_due(struct oee *o, int64_t due_ms)
 				return CT_ERR_NOMEM;
 		return rc;
 	}
+	/* Those not reached keep their place: due as they were. */
 	for (size_t i = done; i < n; i++)
-		if (oee_dirty_restore(&o->dirty, &taken[i], now_ms) != CT_OK)
+		if (oee_dirty_restore(&o->dirty, &taken[i], taken[i].due_ms) != CT_OK)
 			return CT_ERR_NOMEM;
 	return CT_OK;
+}
+
+static int recompute_closed(void *ctx, const struct oee_row *r)
+{
+	struct oee *o = ctx;
+	struct oee_shift s;
+	int rc = shift_of(o, r->site, r->line, r->t_us, &s);
+
+	if (rc == CT_ERR_STOPPED)
+		return rc;
+	/* Outside every shift nothing is computed; an open shift is refreshed anyway. */
+	if (rc != CT_OK || s.end_us > ct_now_us())
+		return CT_OK;
+	rc = oee_dirty_mark(&o->dirty, r->site, r->line, r->station, s.id, ct_mono_ms(), OEE_NO_SEQ,
+	                    0);
+	return rc == CT_ERR_NOMEM ? rc : CT_OK;
+}
+
+/* Late counts of closed shifts (oee_recompute, filled by 0011's trigger on oee_count): their
+ * figures are computed again. Only shutdown and memory fail. */
+static int drain_recompute(struct oee *o)
+{
+	char err[512];
+	int rc;
+
+	if (ct_mono_ms() < o->next_drain_ms)
+		return CT_OK;
+	o->next_drain_ms = ct_mono_ms() + DRAIN_MS;
+	do
+		rc = oee_db_drain_recompute(o->pg, recompute_closed, o, err, sizeof(err));
+	while ((rc = db_outcome(o, rc, "draining oee_recompute", err)) == CT_ERR_AGAIN);
+	return rc == CT_ERR_STOPPED || rc == CT_ERR_NOMEM ? rc : CT_OK;
 }
 
 static int commit_published(struct oee *o)
@@ -672,7 +868,8 @@ static int tick(void *ctx)
 		o->next_shift_flush_ms = ct_mono_ms() + SHIFT_CACHE_MS;
 	}
 	if ((rc = derive_and_refresh(o, ct_now_us(), ct_mono_ms())) != CT_OK ||
-	    (rc = publish_due(o, ct_mono_ms())) != CT_OK)
+	    (rc = drain_recompute(o)) != CT_OK ||
+	    (rc = publish_due(o, ct_mono_ms(), PUBLISH_MS)) != CT_OK)
 		return rc;
 	return commit_published(o);
 }
@@ -700,9 +897,10 @@ static int finish(void *ctx)
 	struct oee *o = ctx;
 	int rc = CT_OK;
 
-	/* Two rounds publish a pair and its settling; more only while more than TAKE_MAX wait. */
+	/* Two rounds publish a pair and its settling; more only while more than OEE_TAKE_MAX
+	 * wait. */
 	for (int round = 0; round < 16 && o->dirty.n > 0 && rc == CT_OK; round++)
-		rc = publish_due(o, INT64_MAX);
+		rc = publish_due(o, INT64_MAX, INT64_MAX);
 	if (rc != CT_OK && rc != CT_ERR_STOPPED)
 		ct_warn("at the stop, %zu figures not published (%s): their input is handled again "
 		        "at the next start",

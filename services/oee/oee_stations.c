@@ -26,6 +26,32 @@ void oee_stations_cleanup(struct oee_stations *s)
 	memset(s, 0, sizeof(*s));
 }
 
+static int station_key(char *key, size_t len, const char *site, const char *line,
+                       const char *station)
+{
+	int n = snprintf(key, len, "%s/%s/%s", site, line, station);
+
+	return n < 0 || (size_t)n >= len ? CT_ERR_TOO_BIG : CT_OK;
+}
+
+int oee_stations_remove(struct oee_stations *s, size_t at)
+{
+	char key[3 * (CT_ID_MAX + 1)];
+	struct oee_station *st = &s->items[at], *last = &s->items[s->n - 1];
+
+	if (station_key(key, sizeof(key), st->site, st->line, st->station) == CT_OK)
+		ct_map_remove(&s->index, key);
+	if (st != last) {
+		*st = *last;
+		/* Replacing an existing key's value allocates nothing. */
+		if (station_key(key, sizeof(key), st->site, st->line, st->station) != CT_OK ||
+		    ct_map_put(&s->index, key, at) != CT_OK)
+			return CT_ERR_NOMEM;
+	}
+	s->n--;
+	return CT_OK;
+}
+
 int oee_stations_get(struct oee_stations *s, const char *site, const char *line,
                      const char *station, int64_t now_ms, struct oee_station **ret)
 {
@@ -63,9 +89,11 @@ void oee_station_result(struct oee_station *st, int64_t started_us, int64_t ende
 		st->last_ended_us = ended_us;
 	if (st->derived_state == OEE_DERIVE_PRODUCING)
 		return;
-	/* A run starts no earlier than the stop it ends. */
-	if (started_us < st->derived_since_us)
-		started_us = st->derived_since_us;
+	/* A run starts after the stop it ends: at the same instant the two rows would tie on
+	 * since_us, and station_state orders ties by event ID, where "oee-run-" sorts before
+	 * "oee-unk-": the PRODUCING would hide behind the UNKNOWN_STOP. */
+	if (started_us <= st->derived_since_us)
+		started_us = st->derived_since_us + 1;
 	if (st->run_started_us == 0 || started_us < st->run_started_us)
 		st->run_started_us = started_us;
 }

@@ -17,7 +17,7 @@
  *   IDLE                      06:50-06:52   120
  *   STARVED                   06:52-06:55   180
  *   BLOCKED                   06:55-06:56    60
- *   UNKNOWN_STOP (derived)    06:56:00-06:56:30  30 (micro-stop)
+ *   UNKNOWN_STOP              06:56:00-06:56:30  30 (micro-stop)
  *   PRODUCING                 06:56:30-07:00  210 (until the next state, 07:10)
  *   planned_down = 3600 (no shift) + 600 (break) = 4200; planned_busy = 7200 - 4200 = 3000
  *   run = 600 + 600 + 580 + 210 = 1990; unplanned = 600 + 20 + 30 = 650; idle 120,
@@ -110,7 +110,7 @@ static const char oee_sql[] =
         "                               recipe, source)\n"
         "        VALUES (p_id, 'S1', 'L1', p_station, p_state, p_reason, p_asset, p_since, "
         "p_recipe,\n"
-        "                CASE WHEN p_state = 7 THEN 'derived' ELSE 'station' END);\n"
+        "                CASE WHEN p_id LIKE 'oee-%' THEN 'derived' ELSE 'station' END);\n"
         "$$;\n"
         "\n"
         "-- Site S1 works one shift, A 06:00-14:00 UTC, Monday to Friday.\n"
@@ -742,6 +742,40 @@ static void test_review_cases(void **state)
 	        " WHERE command_id = 'c-1u'",
 	        "t");
 	figure(h, RESP("n"), 2, 0);
+	/* DER-01 sent no states (ct-oee derived PRODUCING at 06:00, UNKNOWN_STOP at 06:30),
+	 * then its own IDLE from 06:20: the derived rows from then on are left out. */
+	exec_or_fail(
+	        h->pg,
+	        "SELECT it_state('oee-run-d1', 'DER-01', 1::smallint, '',"
+	        " '2026-01-05 06:00:00+00');"
+	        "SELECT it_state('oee-unk-d2', 'DER-01', 7::smallint, 'NO_RESULT',"
+	        " '2026-01-05 06:30:00+00');"
+	        "SELECT it_state('e-d3', 'DER-01', 2::smallint, '', '2026-01-05 06:20:00+00');");
+	text_is(h,
+	        "SELECT string_agg(state || '@' || to_char(since AT TIME ZONE 'UTC', 'HH24:MI'),"
+	        " ',' ORDER BY since) FROM ct_oee_intervals('S1', 'L1', 'DER-01',"
+	        " '2026-01-05 06:00+00', '2026-01-05 07:00+00') WHERE event_id IS NOT NULL",
+	        "1@06:00,2@06:20");
+	figure(h,
+	       "SELECT ct_oee_station('S1', 'L1', 'DER-01', '2026-01-05 06:00+00',"
+	       " '2026-01-05 07:00+00') ->> 'idle_s'",
+	       2400, EXACT);
+	/* A NOK result stored late (made at 06:09:30) queues its bucket for ct-oee, which
+	 * drains it; a bucket counted in time is not queued. */
+	exec_or_fail(h->pg, "DELETE FROM oee_recompute");
+	exec_or_fail(h->pg, "SELECT it_visit('sv-LATE1', 'LATE1', 4::smallint, 'L1', 'WIND-01',"
+	                    " 6::smallint, 'R1', '2026-01-05 06:09:30+00', 2::smallint)");
+	text_is(h,
+	        "SELECT string_agg(station || '@' || to_char(minute AT TIME ZONE 'UTC', 'HH24:MI'),"
+	        " ',') FROM oee_recompute",
+	        "WIND-01@06:09");
+	exec_or_fail(h->pg, "DELETE FROM oee_recompute");
+	exec_or_fail(h->pg, "SELECT it_visit('sv-NOW1', 'NOW1', 4::smallint, 'L1', 'WIND-01',"
+	                    " 6::smallint, 'R1', now(), 1::smallint)");
+	text_is(h, "SELECT count(*) FROM oee_recompute", "0");
+	assert_int_equal(as_role(h, "ct_oee",
+	                         "DELETE FROM oee_recompute RETURNING site, line, station, minute"),
+	                 CT_OK);
 	harness_pass(h);
 }
 

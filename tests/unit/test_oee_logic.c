@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,15 +26,15 @@ static void test_dirty_marks_station_and_line(void **state)
 
 	(void)state;
 	oee_dirty_init(&d);
-	assert_int_equal(
-	        oee_dirty_mark(&d, "site1", "L1", "L1-WIND-01", "2026-12-07/A", 5000, 3, false),
-	        CT_OK);
-	assert_int_equal(
-	        oee_dirty_mark(&d, "site1", "L1", "L1-WIND-01", "2026-12-07/A", 100, 4, false),
-	        CT_OK);
-	assert_int_equal(
-	        oee_dirty_mark(&d, "site1", "L1", "L1-SEAL-01", "2026-12-07/A", 9000, 5, false),
-	        CT_OK);
+	assert_int_equal(oee_dirty_mark(&d, "site1", "L1", "L1-WIND-01", "2026-12-07/A", 5000, 3,
+	                                OEE_MARK_URGENT),
+	                 CT_OK);
+	assert_int_equal(oee_dirty_mark(&d, "site1", "L1", "L1-WIND-01", "2026-12-07/A", 100, 4,
+	                                OEE_MARK_URGENT),
+	                 CT_OK);
+	assert_int_equal(oee_dirty_mark(&d, "site1", "L1", "L1-SEAL-01", "2026-12-07/A", 9000, 5,
+	                                OEE_MARK_URGENT),
+	                 CT_OK);
 	assert_int_equal(d.n, 3); /* two stations, one line */
 	assert_int_equal(oee_dirty_min_seq(&d), 3);
 	/* At 100 ms the first station and the line are due, not the second station. */
@@ -50,19 +51,19 @@ static void test_dirty_marks_station_and_line(void **state)
 	n = oee_dirty_take_due(&d, 10000, out, 8);
 	assert_int_equal(n, 2);
 	assert_int_equal(oee_dirty_min_seq(&d), OEE_NO_SEQ);
-	/* Earliest due first, whatever order they were marked in; a station before its line. */
-	assert_int_equal(oee_dirty_mark(&d, "s", "L2", "B", "D/A", 300, 7, false), CT_OK);
-	assert_int_equal(oee_dirty_mark(&d, "s", "L2", "A", "D/A", 20, 8, false), CT_OK);
+	/* Urgent: earliest due first, whatever order they were marked in; stations before lines. */
+	assert_int_equal(oee_dirty_mark(&d, "s", "L2", "B", "D/A", 300, 7, OEE_MARK_URGENT), CT_OK);
+	assert_int_equal(oee_dirty_mark(&d, "s", "L2", "A", "D/A", 20, 8, OEE_MARK_URGENT), CT_OK);
 	n = oee_dirty_take_due(&d, 1000, out, 8);
 	assert_int_equal(n, 3);
 	assert_string_equal(out[0].station, "A");
-	assert_string_equal(out[1].station, ""); /* the line, due with A */
-	assert_string_equal(out[2].station, "B");
+	assert_string_equal(out[1].station, "B");
+	assert_string_equal(out[2].station, ""); /* urgent stations, then their line */
 	/* Too long a shift ID is refused, not cut. */
 	char long_id[OEE_SHIFT_ID_MAX + 8];
 	memset(long_id, 'x', sizeof(long_id) - 1);
 	long_id[sizeof(long_id) - 1] = '\0';
-	assert_int_equal(oee_dirty_mark(&d, "s", "l", "st", long_id, 0, 1, false), CT_ERR_TOO_BIG);
+	assert_int_equal(oee_dirty_mark(&d, "s", "l", "st", long_id, 0, 1, 0), CT_ERR_TOO_BIG);
 	oee_dirty_cleanup(&d);
 }
 
@@ -75,23 +76,106 @@ static void test_settle(void **state)
 
 	(void)state;
 	oee_dirty_init(&d);
-	assert_int_equal(oee_dirty_mark(&d, "s", "L1", "A", "D/A", 100, 4, false), CT_OK);
-	assert_int_equal(oee_dirty_mark(&d, "s", "L1", "A", "D/A", 500, 5, true), CT_OK);
+	assert_int_equal(oee_dirty_mark(&d, "s", "L1", "A", "D/A", 100, 4, OEE_MARK_URGENT), CT_OK);
+	assert_int_equal(oee_dirty_mark(&d, "s", "L1", "A", "D/A", 500, 5, OEE_MARK_SETTLE), CT_OK);
 	assert_int_equal(oee_dirty_take_due(&d, 100, out, 4), 2);
 	assert_true(out[0].settle && out[1].settle);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(oee_dirty_published(&d, &out[i], 1100), CT_OK);
-	assert_int_equal(oee_dirty_min_seq(&d), 4); /* its batches wait for the second publish */
+	/* Batch 5 (a result) waits for the second publish; batch 4 (a state) is done. */
+	assert_int_equal(oee_dirty_min_seq(&d), 5);
 	assert_int_equal(oee_dirty_take_due(&d, 1099, out, 4), 0);
-	assert_int_equal(oee_dirty_take_due(&d, 1100, out, 4), 2);
+	/* The settling publish is not urgent: the line's computation carries its station. */
+	assert_int_equal(oee_dirty_take_due(&d, 1100, out, 4), 1);
+	assert_string_equal(out[0].station, "");
+	assert_int_equal(out[0].first_seq, 5);
 	assert_false(out[0].settle);
 	assert_int_equal(oee_dirty_published(&d, &out[0], 2100), CT_OK);
 	assert_int_equal(d.n, 0);
 	/* A state's pair has nothing to settle. */
-	assert_int_equal(oee_dirty_mark(&d, "s", "L1", "B", "D/A", 0, 6, false), CT_OK);
+	assert_int_equal(oee_dirty_mark(&d, "s", "L1", "B", "D/A", 0, 6, OEE_MARK_URGENT), CT_OK);
 	assert_int_equal(oee_dirty_take_due(&d, 0, out, 4), 2);
 	assert_int_equal(oee_dirty_published(&d, &out[0], 1000), CT_OK);
 	assert_int_equal(d.n, 0);
+	oee_dirty_cleanup(&d);
+}
+
+/* Urgent pairs (states) are taken first, each station on its own; the others by the
+ * earliest due wherever they sit in the set, a line carrying its stations' pairs (due or
+ * not, their batches merged into it), not those of another shift. */
+static void test_take_order(void **state)
+{
+	struct oee_dirty d;
+	struct oee_pair out[8];
+	char name[8];
+
+	(void)state;
+	oee_dirty_init(&d);
+	/* Many lines whose results are due, marked latest due first. */
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "L%d", i);
+		assert_int_equal(oee_dirty_mark(&d, "s", name, "X", "D/A", 500 - i * 100,
+		                                (uint64_t)(10 + i), OEE_MARK_SETTLE),
+		                 CT_OK);
+	}
+	assert_int_equal(oee_dirty_mark(&d, "s", "L0", "Y", "D/A", 9000, 3, OEE_MARK_SETTLE),
+	                 CT_OK);
+	assert_int_equal(oee_dirty_mark(&d, "s", "L0", "Y", "D/B", 700, 4, 0), CT_OK);
+	/* A state of L0/Z, due last of all: still taken first. */
+	assert_int_equal(oee_dirty_mark(&d, "s", "L0", "Z", "D/A", 600, 20, OEE_MARK_URGENT),
+	                 CT_OK);
+	assert_int_equal(oee_dirty_take_due(&d, 1000, out, 3), 3);
+	assert_string_equal(out[0].station, "Z"); /* urgent, on its own, before its line */
+	assert_string_equal(out[1].line, "L0");
+	assert_string_equal(out[1].station, ""); /* urgent (with Z), carries X and Y of D/A */
+	assert_int_equal(out[1].first_seq, 3);
+	assert_int_equal(out[1].settle_seq, 3);
+	assert_true(out[1].settle);
+	assert_string_equal(out[2].line, "L4"); /* then the earliest due: L4 at 100 */
+	assert_string_equal(out[2].station, "");
+	assert_int_equal(out[2].first_seq, 14);
+	/* Left: L1..L3 (line and station each) and L0/Y and L0's line of shift D/B. */
+	assert_int_equal(d.n, 8);
+	assert_int_equal(oee_dirty_take_due(&d, 1000, out, 8), 4);
+	assert_string_equal(out[0].line, "L3");
+	assert_string_equal(out[2].line, "L1");
+	assert_string_equal(out[3].shift_id, "D/B"); /* due at 700, carrying Y */
+	assert_string_equal(out[3].station, "");
+	assert_int_equal(d.n, 0);
+	oee_dirty_cleanup(&d);
+}
+
+/* A line with a result every second: each publish re-marks its pair to settle, yet the
+ * batches are committed as they settle (the oldest batch is not held for ever). */
+static void test_commits_advance_under_steady_results(void **state)
+{
+	struct oee_dirty d;
+	struct oee_pair out[8];
+	uint64_t seg = 0, off = 0, last_off = 0, seq = 0;
+	int commits = 0;
+
+	(void)state;
+	oee_dirty_init(&d);
+	for (int64_t now = 0; now < 200000; now += 1000) {
+		seq++;
+		assert_int_equal(oee_dirty_mark(&d, "P", "L1", "S1", "D/A", now + 5000, seq,
+		                                OEE_MARK_SETTLE),
+		                 CT_OK);
+		assert_int_equal(oee_pending_add(&d, seq, 0, seq), CT_OK);
+		size_t n = oee_dirty_take_due(&d, now, out, 8);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(oee_dirty_published(&d, &out[i], now + 5000), CT_OK);
+		if (oee_pending_take(&d, &seg, &off)) {
+			assert_true(off > last_off);
+			last_off = off;
+			commits++;
+		}
+	}
+	/* A publish every 5 s, a commit after each settling publish: batches at most ~10 s
+	 * behind the newest. */
+	assert_true(commits >= 35);
+	assert_true(last_off + 12 >= seq);
+	assert_true(d.n_pending <= 12);
 	oee_dirty_cleanup(&d);
 }
 
@@ -105,7 +189,8 @@ static void test_commit_waits_for_publish(void **state)
 	(void)state;
 	oee_dirty_init(&d);
 	/* Batch 1 dirties nothing, batch 2 dirties a pair, batch 3 nothing. */
-	assert_int_equal(oee_dirty_mark(&d, "s", "L1", "A", "D/A", 5000, 2, false), CT_OK);
+	assert_int_equal(oee_dirty_mark(&d, "s", "L1", "A", "D/A", 5000, 2, OEE_MARK_URGENT),
+	                 CT_OK);
 	assert_int_equal(oee_pending_add(&d, 1, 0, 100), CT_OK);
 	assert_int_equal(oee_pending_add(&d, 2, 0, 200), CT_OK);
 	assert_int_equal(oee_pending_add(&d, 3, 0, 300), CT_OK);
@@ -128,27 +213,44 @@ static void test_shift_cache(void **state)
 	struct oee_shift_cache c;
 	struct oee_shift a = {"site1", "L1", "2026-12-07/A", 6 * 3600 * S, 14 * 3600 * S};
 	struct oee_shift other_line = {"site1", "L2", "2026-12-07/A", 0, 24 * 3600 * S};
-	const struct oee_shift *found;
+	struct oee_shift found;
 
 	(void)state;
 	oee_shift_cache_init(&c);
-	assert_null(oee_shift_find(&c, "site1", "L1", 7 * 3600 * S));
-	oee_shift_put(&c, &a);
-	oee_shift_put(&c, &other_line);
-	found = oee_shift_find(&c, "site1", "L1", 7 * 3600 * S);
-	assert_non_null(found);
-	assert_string_equal(found->id, "2026-12-07/A");
+	assert_int_equal(oee_shift_lookup(&c, "site1", "L1", 7 * 3600 * S, &found),
+	                 OEE_SHIFT_UNKNOWN);
+	assert_int_equal(oee_shift_put(&c, &a), CT_OK);
+	assert_int_equal(oee_shift_put(&c, &other_line), CT_OK);
+	assert_int_equal(oee_shift_lookup(&c, "site1", "L1", 7 * 3600 * S, &found),
+	                 OEE_SHIFT_FOUND);
+	assert_string_equal(found.id, "2026-12-07/A");
 	/* [start, end): the end belongs to the next shift. */
-	assert_null(oee_shift_find(&c, "site1", "L1", 14 * 3600 * S));
-	assert_non_null(oee_shift_find(&c, "site1", "L1", 6 * 3600 * S));
-	assert_null(oee_shift_find(&c, "site2", "L1", 7 * 3600 * S));
-	/* The oldest entry goes when the cache is full. */
-	for (int i = 0; i < OEE_SHIFT_CACHE; i++) {
-		struct oee_shift s = {"site9", "L9", "x", i * S, (i + 1) * S};
-		oee_shift_put(&c, &s);
+	assert_int_equal(oee_shift_lookup(&c, "site1", "L1", 14 * 3600 * S, &found),
+	                 OEE_SHIFT_UNKNOWN);
+	assert_int_equal(oee_shift_lookup(&c, "site1", "L1", 6 * 3600 * S, &found),
+	                 OEE_SHIFT_FOUND);
+	assert_int_equal(oee_shift_lookup(&c, "site2", "L1", 7 * 3600 * S, &found),
+	                 OEE_SHIFT_UNKNOWN);
+	/* No shift from 14:00 until the next start (22:00): known without a query. */
+	assert_int_equal(oee_shift_put_none(&c, "site1", "L1", 14 * 3600 * S, 22 * 3600 * S),
+	                 CT_OK);
+	assert_int_equal(oee_shift_lookup(&c, "site1", "L1", 21 * 3600 * S, &found),
+	                 OEE_SHIFT_NONE);
+	assert_int_equal(oee_shift_lookup(&c, "site1", "L1", 22 * 3600 * S, &found),
+	                 OEE_SHIFT_UNKNOWN);
+	/* A line keeps its few latest shifts: the oldest goes; other lines are untouched. */
+	for (int i = 0; i < OEE_SHIFTS_PER_LINE; i++) {
+		struct oee_shift s = {"site1", "L1", "x", (30 + i) * 3600 * S, (31 + i) * 3600 * S};
+		assert_int_equal(oee_shift_put(&c, &s), CT_OK);
 	}
-	assert_null(oee_shift_find(&c, "site1", "L1", 7 * 3600 * S));
-	assert_int_equal(c.n, OEE_SHIFT_CACHE);
+	assert_int_equal(oee_shift_lookup(&c, "site1", "L1", 7 * 3600 * S, &found),
+	                 OEE_SHIFT_UNKNOWN);
+	assert_int_equal(oee_shift_lookup(&c, "site1", "L2", 7 * 3600 * S, &found),
+	                 OEE_SHIFT_FOUND);
+	oee_shift_cache_clear(&c);
+	assert_int_equal(oee_shift_lookup(&c, "site1", "L2", 7 * 3600 * S, &found),
+	                 OEE_SHIFT_UNKNOWN);
+	oee_shift_cache_cleanup(&c);
 }
 
 /* A station that sends results but no states: PRODUCING from its first result (once a gap
@@ -186,11 +288,12 @@ static void test_derived_states(void **state)
 	oee_station_derived(st, OEE_DERIVE_UNKNOWN_STOP, since);
 	assert_int_equal(oee_station_derive(st, 1200 * S, 64000, gap, true, &since),
 	                 OEE_DERIVE_NONE);
-	/* A result that started before the stop was derived runs from the stop. */
+	/* A result that started before the stop was derived runs from just after the stop (at
+	 * the same instant the PRODUCING row would sort behind the UNKNOWN_STOP). */
 	oee_station_result(st, 1050 * S, 1210 * S);
 	assert_int_equal(oee_station_derive(st, 1211 * S, 65000, gap, true, &since),
 	                 OEE_DERIVE_PRODUCING);
-	assert_int_equal(since, 1069 * S);
+	assert_int_equal(since, 1069 * S + 1);
 	/* The same station again; one that sends states gets nothing derived. */
 	assert_int_equal(oee_stations_get(&ss, "site1", "L1", "L1-FORM-01", 99, &again), CT_OK);
 	assert_ptr_equal(again, st);
@@ -198,6 +301,17 @@ static void test_derived_states(void **state)
 	assert_int_equal(oee_station_derive(st, 5000 * S, 99000, gap, true, &since),
 	                 OEE_DERIVE_NONE);
 	assert_int_equal(ss.n, 1);
+	/* Forgetting one: the last takes its place and is still found. */
+	assert_int_equal(oee_stations_get(&ss, "site1", "L1", "L1-SEAL-01", 0, &st), CT_OK);
+	assert_int_equal(oee_stations_get(&ss, "site1", "L1", "L1-VIS-01", 0, &st), CT_OK);
+	assert_int_equal(oee_stations_remove(&ss, 0), CT_OK);
+	assert_int_equal(ss.n, 2);
+	assert_int_equal(oee_stations_get(&ss, "site1", "L1", "L1-VIS-01", 5, &again), CT_OK);
+	assert_ptr_equal(again, &ss.items[0]);
+	assert_int_equal(again->first_seen_ms, 0);
+	assert_int_equal(oee_stations_get(&ss, "site1", "L1", "L1-FORM-01", 7, &again), CT_OK);
+	assert_int_equal(again->first_seen_ms, 7); /* new again */
+	assert_int_equal(ss.n, 3);
 	oee_stations_cleanup(&ss);
 }
 
@@ -321,6 +435,8 @@ int main(void)
 	        cmocka_unit_test(test_dirty_marks_station_and_line),
 	        cmocka_unit_test(test_settle),
 	        cmocka_unit_test(test_commit_waits_for_publish),
+	        cmocka_unit_test(test_take_order),
+	        cmocka_unit_test(test_commits_advance_under_steady_results),
 	        cmocka_unit_test(test_shift_cache),
 	        cmocka_unit_test(test_derived_states),
 	        cmocka_unit_test(test_figures_from_json),
