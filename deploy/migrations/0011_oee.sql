@@ -376,30 +376,46 @@ $$;
 
 -- Buckets of oee_count changed late (more than a minute after their minute: a visit, a bad
 -- result or a late reject stored late, usually of a shift that has closed since): ct-oee
--- drains the queue (DELETE ... RETURNING) and recomputes the closed shifts' figures, which it
--- would otherwise never compute again. Buckets of an open shift it leaves to its refresh.
--- A row trigger with a WHEN on the minute: the rows counted in time cost no call.
+-- reads the queue in minute order without deleting it and computes the shifts the buckets
+-- fall in again, which it would otherwise never compute again once closed. A row goes in the
+-- statement that stores the figures of its station's or line's shift (so a kill -9 before
+-- that leaves it queued), or at once when no shift holds its minute. changes counts the late
+-- changes since the row was queued: that statement deletes a row only if no change came after
+-- its snapshot (a concurrent change updates the row, and the delete's recheck then skips it).
+-- The key leads with minute: the reading in minute order and a shift's delete scan a range.
 CREATE TABLE oee_recompute (
+    minute  timestamptz NOT NULL,
     site    text NOT NULL,
     line    text NOT NULL,
     station text NOT NULL,
-    minute  timestamptz NOT NULL,
-    PRIMARY KEY (site, line, station, minute)
+    changes bigint NOT NULL DEFAULT 1,
+    PRIMARY KEY (minute, site, line, station)
 );
 
+-- Statement triggers with a transition table: a statement of ct-traveler (a batch of visits,
+-- or during a replay of history one where every bucket is late) costs one INSERT here, not a
+-- call per bucket. DISTINCT: a bucket has a row per recipe. In key order, so two writers of
+-- the same buckets lock them in the same order.
 CREATE FUNCTION ct_oee_queue_recompute()
 RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    INSERT INTO oee_recompute (site, line, station, minute)
-    VALUES (NEW.site, NEW.line, NEW.station, NEW.minute) ON CONFLICT DO NOTHING;
+    INSERT INTO oee_recompute AS q (minute, site, line, station)
+    SELECT DISTINCT minute, site, line, station FROM changed
+    WHERE minute < now() - interval '1 minute'
+    ORDER BY minute, site, line, station
+    ON CONFLICT (minute, site, line, station) DO UPDATE SET changes = q.changes + 1;
     RETURN NULL;
 END
 $$;
 
--- After the fill above: what it counted is no late change.
-CREATE TRIGGER oee_count_late AFTER INSERT OR UPDATE ON oee_count
-    FOR EACH ROW WHEN (NEW.minute < now() - interval '1 minute')
-    EXECUTE FUNCTION ct_oee_queue_recompute();
+-- After the fill above: what it counted is no late change. Two triggers: a transition table
+-- belongs to a trigger of one event.
+CREATE TRIGGER oee_count_late_insert AFTER INSERT ON oee_count
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION ct_oee_queue_recompute();
+CREATE TRIGGER oee_count_late_update AFTER UPDATE ON oee_count
+    REFERENCING NEW TABLE AS changed
+    FOR EACH STATEMENT EXECUTE FUNCTION ct_oee_queue_recompute();
 
 -- ---- the time model ------------------------------------------------------------------------
 

@@ -31,6 +31,18 @@ struct oee_counters {
 
 struct oee_item;
 
+/* A row of oee_recompute, a bucket of oee_count changed late. minute and changes are kept as
+ * PostgreSQL gave them: the next read starts after minute, and a delete matches changes. */
+struct oee_queued {
+	char minute[48];
+	char site[CT_ID_MAX + 1];
+	char line[CT_ID_MAX + 1];
+	char station[CT_ID_MAX + 1];
+	char changes[24];
+	int64_t minute_us;
+};
+#define OEE_QUEUE_READ 500 /* rows of oee_recompute read at a time */
+
 struct oee {
 	struct ct_service svc;
 	struct ct_loop loop;
@@ -47,9 +59,11 @@ struct oee {
 	struct oee_pair taken[OEE_TAKE_MAX]; /* the pairs being published (oee_loop.c) */
 	struct oee_item *items; /* the batch in hand, decoded (oee_loop.c); freed by main */
 	size_t items_cap;
-	int64_t next_warn_ms;        /* repeated database warnings are held back until then */
-	int64_t next_shift_flush_ms; /* the shift cache is emptied then: calendars change */
-	int64_t next_drain_ms;       /* oee_recompute is read then */
+	int64_t next_warn_ms;          /* repeated database warnings are held back until then */
+	int64_t next_shift_flush_ms;   /* the shift cache is emptied then: calendars change */
+	int64_t next_drain_ms;         /* oee_recompute is read then */
+	struct oee_queued drain_after; /* the last row read, when drain_resume */
+	bool drain_resume; /* the next read goes on after drain_after (else from the oldest) */
 	unsigned long warn_suppressed;
 	struct oee_counters n;
 };
@@ -78,18 +92,24 @@ typedef int (*oee_maker_fn)(void *ctx, const char *site, const char *line, const
                             int64_t ended_us);
 int oee_db_makers(struct ct_pg *pg, const char *units, oee_maker_fn each, void *ctx, char *err,
                   size_t err_len);
-/* A row handed to a callback: a place, and a shift ID or a time. */
+/* A row handed to a callback: a place and a shift ID. */
 struct oee_row {
 	char site[CT_ID_MAX + 1];
 	char line[CT_ID_MAX + 1];
 	char station[CT_ID_MAX + 1];
 	char shift_id[OEE_SHIFT_ID_MAX];
-	int64_t t_us;
 };
 typedef int (*oee_row_fn)(void *ctx, const struct oee_row *row);
-/* Takes (deletes) up to 500 rows of oee_recompute, the buckets of oee_count changed late:
- * each(ctx, row) with the bucket's minute in t_us. */
-int oee_db_drain_recompute(struct ct_pg *pg, oee_row_fn each, void *ctx, char *err, size_t err_len);
+typedef int (*oee_queued_fn)(void *ctx, const struct oee_queued *q);
+/* Reads (without deleting) up to OEE_QUEUE_READ rows of oee_recompute after the key of after
+ * (all of them from the start when after is NULL), in key order (minute first): each(ctx, q)
+ * for each; their number in *ret_n. */
+int oee_db_queue_read(struct ct_pg *pg, const struct oee_queued *after, oee_queued_fn each,
+                      void *ctx, size_t *ret_n, char *err, size_t err_len);
+/* Deletes the rows of oee_recompute given as array literals of minute, site, line, station
+ * and changes, each only if it has had no change since it was read. */
+int oee_db_queue_delete(struct ct_pg *pg, const char *minutes, const char *sites, const char *lines,
+                        const char *stations, const char *changes, char *err, size_t err_len);
 /* The oee_figures rows of closed shifts computed before their shift's end (the service
  * stopped then): each(ctx, row) with their shift ID. */
 int oee_db_unfinished(struct ct_pg *pg, oee_row_fn each, void *ctx, char *err, size_t err_len);
@@ -106,12 +126,14 @@ int oee_db_station_load(struct ct_pg *pg, struct oee_station *st, char *err, siz
 int oee_db_load_stations(struct ct_pg *pg, struct oee_stations *stations, int64_t now_ms,
                          int64_t gap_ms, size_t *ret_derived, size_t *ret_open, char *err,
                          size_t err_len);
-/* Computes a station pair's figures (ct_oee_shift), upserts them into oee_figures and returns the
- * JSON (*ret malloc'ed, the caller frees it). */
+/* Computes a station pair's figures (ct_oee_shift), upserts them into oee_figures, deletes the
+ * station's rows of oee_recompute in the shift (in the same statement: they go when the
+ * figures are stored) and returns the JSON (*ret malloc'ed, the caller frees it). */
 int oee_db_figures(struct ct_pg *pg, const struct oee_pair *p, char **ret, char *err,
                    size_t err_len);
 /* Computes a line pair's figures with every station's in one call (ct_oee_shift of station
- * ""), upserts all their oee_figures rows in one statement and returns {"line": figures,
+ * ""), upserts all their oee_figures rows and deletes the line's rows of oee_recompute in the
+ * shift in one statement and returns {"line": figures,
  * "stations": [figures, ...]} (*ret malloc'ed, the caller frees it). */
 int oee_db_line_figures(struct ct_pg *pg, const struct oee_pair *p, char **ret, char *err,
                         size_t err_len);

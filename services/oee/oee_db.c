@@ -11,7 +11,9 @@
 #include "ct_error.h"
 #include "oee.h"
 
-#define TS(n) "to_timestamp($" #n "::bigint / 1000000.0)"
+#define OEE_STR_(x) #x
+#define OEE_STR(x)  OEE_STR_(x)
+#define TS(n)       "to_timestamp($" #n "::bigint / 1000000.0)"
 /* A site's unknown gap: its oee_config row, else the '*' row; NULL when neither. */
 #define GAP_OF(site)                                                                               \
 	" (SELECT c.unknown_gap_s FROM oee_config c WHERE c.site IN (" site ", '*')"               \
@@ -246,6 +248,19 @@ int oee_db_station_load(struct ct_pg *pg, struct oee_station *st, char *err, siz
 	"  produced = EXCLUDED.produced, good = EXCLUDED.good,"                                    \
 	"  late_rejects = EXCLUDED.late_rejects, figures = EXCLUDED.figures"
 
+/* The rows of oee_recompute of a pair ($1 site, $2 line, and st on was.station: "true" for a
+ * line's, all its stations') in the shift of the figures j of the CTE named x, deleted by the
+ * statement that stores those figures. A row changed after the statement's snapshot (a late change
+ * its figures do not hold) has a new changes: the delete's recheck of r against was (its version in
+ * the snapshot) then keeps it for the next computation. */
+#define DELETE_QUEUED(x, st)                                                                       \
+	" q AS (DELETE FROM oee_recompute r USING " x ", oee_recompute was"                        \
+	"  WHERE was.minute >= (" x ".j->>'shift_start')::timestamptz"                             \
+	"  AND was.minute < (" x ".j->>'shift_end')::timestamptz"                                  \
+	"  AND was.site = $1 AND was.line = $2 AND " st                                            \
+	"  AND r.minute = was.minute AND r.site = was.site AND r.line = was.line"                  \
+	"  AND r.station = was.station AND r.changes = was.changes)"
+
 /* Runs sql (one row, column "figures") with values and returns that text malloc'ed. */
 static int figures_query(struct ct_pg *pg, const char *sql, int n, const char *const *values,
                          char **ret, char *err, size_t err_len)
@@ -271,8 +286,9 @@ int oee_db_figures(struct ct_pg *pg, const struct oee_pair *p, char **ret, char 
 	/* One round trip: compute, store the history row, return what was stored. */
 	static const char sql[] =
 	        "WITH a AS (SELECT $1::text AS site, $2::text AS line,"
-	        "  $3::text AS station, ct_oee_shift($1, $2, $3, $4) AS j)" UPSERT_FIGURES(
-	                4) " RETURNING figures::text AS figures";
+	        "  $3::text AS station, ct_oee_shift($1, $2, $3, $4) AS j)," DELETE_QUEUED(
+	                "a", "was.station = $3")
+	                UPSERT_FIGURES(4) " RETURNING figures::text AS figures";
 	const char *values[4] = {p->site, p->line, p->station, p->shift_id};
 
 	return figures_query(pg, sql, 4, values, ret, err, err_len);
@@ -294,39 +310,36 @@ int oee_db_line_figures(struct ct_pg *pg, const struct oee_pair *p, char **ret, 
 	        " a AS (SELECT $1::text AS site, $2::text AS line, ''::text AS station,"
 	        "   f.j - 'stations' AS j FROM f"
 	        "   UNION ALL SELECT $1, $2, s.j->>'station', s.j FROM s"
-	        "   WHERE coalesce(s.j->>'station', '') <> ''),"
-	        " w AS (" UPSERT_FIGURES(
-	                3) " RETURNING 1)"
-	                   " SELECT jsonb_build_object('line', (SELECT f.j - 'stations' FROM f),"
-	                   "  'stations', (SELECT coalesce(jsonb_agg(a.j), '[]') FROM a WHERE "
-	                   "a.station <> ''),"
-	                   "  'stored', (SELECT count(*) FROM w))::text AS figures";
+	        "   WHERE coalesce(s.j->>'station', '') <> '')," DELETE_QUEUED(
+	                "f",
+	                "true") ", w AS (" UPSERT_FIGURES(3) " RETURNING 1)"
+	                                                     " SELECT jsonb_build_object('line', "
+	                                                     "(SELECT f.j - 'stations' FROM f),"
+	                                                     "  'stations', (SELECT "
+	                                                     "coalesce(jsonb_agg(a.j), '[]') FROM "
+	                                                     "a WHERE "
+	                                                     "a.station <> ''),"
+	                                                     "  'stored', (SELECT count(*) FROM "
+	                                                     "w))::text AS figures";
 	const char *values[3] = {p->site, p->line, p->shift_id};
 
 	return figures_query(pg, sql, 3, values, ret, err, err_len);
 }
 
-/* Calls each(ctx, row) for every row of res (columns site, line, station, and shift_id or
- * the time column t when named). */
-static int each_row(struct ct_pg_result *res, const char *t, oee_row_fn each, void *ctx, char *err,
-                    size_t err_len)
+/* Calls each(ctx, row) for every row of res (columns site, line, station, shift_id). */
+static int each_row(struct ct_pg_result *res, oee_row_fn each, void *ctx, char *err, size_t err_len)
 {
 	int rc = CT_OK;
 
 	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++) {
 		struct oee_row r;
 		memset(&r, 0, sizeof(r));
-		if (t != NULL)
-			ct_pg_time_us(res, i, t, &r.t_us);
-		if ((rc = ct_pg_result_check(res, err, err_len)) != CT_OK ||
-		    (rc = copy_id(r.site, sizeof(r.site), ct_pg_text(res, i, "site"), "site", err,
+		if ((rc = copy_id(r.site, sizeof(r.site), ct_pg_text(res, i, "site"), "site", err,
 		                  err_len)) != CT_OK ||
 		    (rc = copy_id(r.line, sizeof(r.line), ct_pg_text(res, i, "line"), "line", err,
 		                  err_len)) != CT_OK ||
 		    (rc = copy_id(r.station, sizeof(r.station), ct_pg_text(res, i, "station"),
-		                  "station", err, err_len)) != CT_OK)
-			break;
-		if (t == NULL &&
+		                  "station", err, err_len)) != CT_OK ||
 		    (rc = copy_id(r.shift_id, sizeof(r.shift_id), ct_pg_text(res, i, "shift_id"),
 		                  "shift_id", err, err_len)) != CT_OK)
 			break;
@@ -335,18 +348,66 @@ static int each_row(struct ct_pg_result *res, const char *t, oee_row_fn each, vo
 	return rc;
 }
 
-int oee_db_drain_recompute(struct ct_pg *pg, oee_row_fn each, void *ctx, char *err, size_t err_len)
+int oee_db_queue_read(struct ct_pg *pg, const struct oee_queued *after, oee_queued_fn each,
+                      void *ctx, size_t *ret_n, char *err, size_t err_len)
 {
-	/* A few hundred at a time: a flood of late data is worked off over several turns. */
+	/* Read, not taken: a row goes when the figures holding it are stored (DELETE_QUEUED).
+	 * In key order after the last row read, so rows waiting for their figures do not hold
+	 * the rows behind them back. */
 	static const char sql[] =
-	        "DELETE FROM oee_recompute WHERE (site, line, station, minute) IN"
-	        " (SELECT site, line, station, minute FROM oee_recompute LIMIT 500)"
-	        " RETURNING site, line, station, minute";
+	        "SELECT minute, site, line, station, changes FROM oee_recompute"
+	        " WHERE $1::timestamptz IS NULL"
+	        " OR (minute, site, line, station) > ($1::timestamptz, $2, $3, $4)"
+	        " ORDER BY minute, site, line, station LIMIT " OEE_STR(OEE_QUEUE_READ);
+	const char *values[4] = {NULL, NULL, NULL, NULL};
 	struct ct_pg_result *res = NULL;
 	int rc;
 
-	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) == CT_OK)
-		rc = each_row(res, "minute", each, ctx, err, err_len);
+	if (after != NULL) {
+		values[0] = after->minute;
+		values[1] = after->site;
+		values[2] = after->line;
+		values[3] = after->station;
+	}
+	*ret_n = 0;
+	if ((rc = ct_pg_query(pg, sql, 4, values, &res, err, err_len)) != CT_OK)
+		return rc;
+	for (int i = 0; i < ct_pg_result_rows(res) && rc == CT_OK; i++) {
+		struct oee_queued q;
+		memset(&q, 0, sizeof(q));
+		ct_pg_time_us(res, i, "minute", &q.minute_us);
+		if ((rc = ct_pg_result_check(res, err, err_len)) != CT_OK ||
+		    (rc = copy_id(q.minute, sizeof(q.minute), ct_pg_text(res, i, "minute"),
+		                  "minute", err, err_len)) != CT_OK ||
+		    (rc = copy_id(q.site, sizeof(q.site), ct_pg_text(res, i, "site"), "site", err,
+		                  err_len)) != CT_OK ||
+		    (rc = copy_id(q.line, sizeof(q.line), ct_pg_text(res, i, "line"), "line", err,
+		                  err_len)) != CT_OK ||
+		    (rc = copy_id(q.station, sizeof(q.station), ct_pg_text(res, i, "station"),
+		                  "station", err, err_len)) != CT_OK ||
+		    (rc = copy_id(q.changes, sizeof(q.changes), ct_pg_text(res, i, "changes"),
+		                  "changes", err, err_len)) != CT_OK)
+			break;
+		(*ret_n)++;
+		rc = each(ctx, &q);
+	}
+	ct_pg_result_free(res);
+	return rc;
+}
+
+int oee_db_queue_delete(struct ct_pg *pg, const char *minutes, const char *sites, const char *lines,
+                        const char *stations, const char *changes, char *err, size_t err_len)
+{
+	static const char sql[] =
+	        "DELETE FROM oee_recompute r USING unnest($1::timestamptz[], $2::text[], "
+	        "$3::text[],"
+	        " $4::text[], $5::bigint[]) d(minute, site, line, station, changes)"
+	        " WHERE r.minute = d.minute AND r.site = d.site AND r.line = d.line"
+	        " AND r.station = d.station AND r.changes = d.changes";
+	const char *values[5] = {minutes, sites, lines, stations, changes};
+	struct ct_pg_result *res = NULL;
+	int rc = ct_pg_query(pg, sql, 5, values, &res, err, err_len);
+
 	ct_pg_result_free(res);
 	return rc;
 }
@@ -359,7 +420,7 @@ int oee_db_unfinished(struct ct_pg *pg, oee_row_fn each, void *ctx, char *err, s
 	int rc;
 
 	if ((rc = ct_pg_query(pg, sql, 0, NULL, &res, err, err_len)) == CT_OK)
-		rc = each_row(res, NULL, each, ctx, err, err_len);
+		rc = each_row(res, each, ctx, err, err_len);
 	ct_pg_result_free(res);
 	return rc;
 }
@@ -378,7 +439,7 @@ int oee_db_shifts(struct ct_pg *pg, const char *site, const char *line, int64_t 
 	us_text(from, sizeof(from), from_us);
 	us_text(to, sizeof(to), to_us);
 	if ((rc = ct_pg_query(pg, sql, 4, values, &res, err, err_len)) == CT_OK)
-		rc = each_row(res, NULL, each, ctx, err, err_len);
+		rc = each_row(res, each, ctx, err, err_len);
 	ct_pg_result_free(res);
 	return rc;
 }

@@ -238,6 +238,14 @@ uint64_t oee_dirty_min_seq(const struct oee_dirty *d)
 	return min;
 }
 
+bool oee_dirty_any_due(const struct oee_dirty *d, int64_t now_ms)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->pairs[i].due_ms <= now_ms)
+			return true;
+	return false;
+}
+
 int oee_pending_add(struct oee_dirty *d, uint64_t seq, uint64_t end_segment, uint64_t end_offset)
 {
 	struct oee_pending *p;

@@ -92,6 +92,8 @@ int oee_dirty_restore(struct oee_dirty *d, const struct oee_pair *p, int64_t due
 int oee_dirty_published(struct oee_dirty *d, const struct oee_pair *p, int64_t settle_ms);
 /* The smallest first_seq of the set; OEE_NO_SEQ when it is empty. */
 uint64_t oee_dirty_min_seq(const struct oee_dirty *d);
+/* Whether a pair of the set is due at now_ms (publishing is behind). */
+bool oee_dirty_any_due(const struct oee_dirty *d, int64_t now_ms);
 /* Queues an acknowledged batch (in acknowledgement order, which is seq order). Returns CT_OK
  * or CT_ERR_NOMEM. */
 int oee_pending_add(struct oee_dirty *d, uint64_t seq, uint64_t end_segment, uint64_t end_offset);

@@ -30,7 +30,7 @@
 #define DEADLETTER_CAP  (64 * 1024) /* bytes of a refused payload a dead letter keeps */
 #define WARN_EVERY_MS   10000       /* repeated database warnings at most this often */
 #define PUBLISH_MS      50          /* publishing a turn's due pairs stops after this */
-#define DRAIN_MS        2000        /* oee_recompute is read this often */
+#define DRAIN_MS        2000        /* a pass over oee_recompute starts this often */
 #define LATE_STATE_DAYS 31          /* a late state recomputes the shifts this far back */
 #define RETRY_MS        1000        /* a pair whose publish failed is due again after this */
 /* A change to the shift calendar (oee_shift_pattern) is seen within this long. */
@@ -814,35 +814,105 @@ static int publish_due(struct oee *o, int64_t due_ms, int64_t budget_ms)
 	return CT_OK;
 }
 
-static int recompute_closed(void *ctx, const struct oee_row *r)
-{
-	struct oee *o = ctx;
-	struct oee_shift s;
-	int rc = shift_of(o, r->site, r->line, r->t_us, &s);
+/* One read of oee_recompute: the rows no shift holds, deleted after the read. */
+struct drain_ctx {
+	struct oee *o;
+	struct ct_pgarray minute, site, line, station, changes;
+};
 
-	if (rc == CT_ERR_STOPPED)
-		return rc;
-	/* Outside every shift nothing is computed; an open shift is refreshed anyway. */
-	if (rc != CT_OK || s.end_us > ct_now_us())
+/* A late bucket: its pair is computed again, and the statement that stores the figures
+ * deletes the row (a kill -9 before that leaves it queued). A closed shift's pair is due now;
+ * an open shift's with its next refresh, which it would be anyway. A row no shift holds is
+ * deleted (nothing to compute); one whose shift cannot be found now stays for the next pass.
+ * Only shutdown and memory fail. */
+static int queued(void *ctx, const struct oee_queued *q)
+{
+	struct drain_ctx *d = ctx;
+	struct oee *o = d->o;
+	int64_t due_ms = ct_mono_ms();
+	struct oee_shift s;
+	int rc = shift_of(o, q->site, q->line, q->minute_us, &s);
+
+	o->drain_after = *q;
+	o->drain_resume = true;
+	if (rc == CT_ERR_NOT_FOUND) {
+		ct_pgarray_text(&d->minute, q->minute);
+		ct_pgarray_text(&d->site, q->site);
+		ct_pgarray_text(&d->line, q->line);
+		ct_pgarray_text(&d->station, q->station);
+		ct_pgarray_text(&d->changes, q->changes);
 		return CT_OK;
-	rc = oee_dirty_mark(&o->dirty, r->site, r->line, r->station, s.id, ct_mono_ms(), OEE_NO_SEQ,
-	                    0);
+	}
+	if (rc != CT_OK)
+		return rc == CT_ERR_STOPPED ? rc : CT_OK;
+	if (s.end_us > ct_now_us())
+		due_ms += o->cfg.refresh_s * 1000;
+	rc = oee_dirty_mark(&o->dirty, q->site, q->line, q->station, s.id, due_ms, OEE_NO_SEQ, 0);
 	return rc == CT_ERR_NOMEM ? rc : CT_OK;
 }
 
-/* Late counts of closed shifts (oee_recompute, filled by 0011's trigger on oee_count): their
- * figures are computed again. Only shutdown and memory fail. */
-static int drain_recompute(struct oee *o)
+/* Deletes the rows of d no shift holds. */
+static int delete_unheld(struct oee *o, struct drain_ctx *d)
 {
+	const char *lits[5];
+	struct ct_pgarray *arrays[5] = {&d->minute, &d->site, &d->line, &d->station, &d->changes};
 	char err[512];
 	int rc;
 
-	if (ct_mono_ms() < o->next_drain_ms)
+	if (d->minute.count == 0)
 		return CT_OK;
-	o->next_drain_ms = ct_mono_ms() + DRAIN_MS;
+	for (int i = 0; i < 5; i++)
+		if ((lits[i] = ct_pgarray_literal(arrays[i])) == NULL)
+			return CT_ERR_NOMEM;
 	do
-		rc = oee_db_drain_recompute(o->pg, recompute_closed, o, err, sizeof(err));
-	while ((rc = db_outcome(o, rc, "draining oee_recompute", err)) == CT_ERR_AGAIN);
+		rc = oee_db_queue_delete(o->pg, lits[0], lits[1], lits[2], lits[3], lits[4], err,
+		                         sizeof(err));
+	while ((rc = db_outcome(o, rc, "deleting from oee_recompute", err)) == CT_ERR_AGAIN);
+	return rc == CT_ERR_STOPPED ? rc : CT_OK; /* warned; deleted on a later pass */
+}
+
+/* Late counts (oee_recompute, filled by 0011's trigger on oee_count): the shifts they fall in
+ * are computed again, closed ones too. Read in passes over the queue in minute order, up to
+ * OEE_QUEUE_READ rows at a time, each read going on after the last: rows waiting for their
+ * figures, or whose figures failed, never hold the others back, and are seen again on the
+ * next pass. A full read goes on at once unless publishing is behind (a week of history
+ * replayed queues a row per station and minute: it is worked off as fast as its figures are
+ * published, and live figures wait behind at most what is due already). Only shutdown and
+ * memory fail. */
+static int drain_recompute(struct oee *o)
+{
+	struct drain_ctx d;
+	int64_t now_ms = ct_mono_ms();
+	size_t n = 0;
+	char err[512];
+	int rc;
+
+	if (now_ms < o->next_drain_ms || (o->drain_resume && oee_dirty_any_due(&o->dirty, now_ms)))
+		return CT_OK;
+	memset(&d, 0, sizeof(d));
+	d.o = o;
+	ct_pgarray_init(&d.minute);
+	ct_pgarray_init(&d.site);
+	ct_pgarray_init(&d.line);
+	ct_pgarray_init(&d.station);
+	ct_pgarray_init(&d.changes);
+	do
+		rc = oee_db_queue_read(o->pg, o->drain_resume ? &o->drain_after : NULL, queued, &d,
+		                       &n, err, sizeof(err));
+	while ((rc = db_outcome(o, rc, "reading oee_recompute", err)) == CT_ERR_AGAIN);
+	if (rc == CT_OK || rc == CT_ERR_PG) {
+		/* Short: the pass is over, the next one starts at the oldest row, a while later. */
+		if (n < OEE_QUEUE_READ) {
+			o->drain_resume = false;
+			o->next_drain_ms = now_ms + DRAIN_MS;
+		}
+		rc = delete_unheld(o, &d);
+	}
+	ct_pgarray_cleanup(&d.minute);
+	ct_pgarray_cleanup(&d.site);
+	ct_pgarray_cleanup(&d.line);
+	ct_pgarray_cleanup(&d.station);
+	ct_pgarray_cleanup(&d.changes);
 	return rc == CT_ERR_STOPPED || rc == CT_ERR_NOMEM ? rc : CT_OK;
 }
 

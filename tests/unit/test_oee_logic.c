@@ -37,6 +37,8 @@ static void test_dirty_marks_station_and_line(void **state)
 	                 CT_OK);
 	assert_int_equal(d.n, 3); /* two stations, one line */
 	assert_int_equal(oee_dirty_min_seq(&d), 3);
+	assert_false(oee_dirty_any_due(&d, 99));
+	assert_true(oee_dirty_any_due(&d, 100));
 	/* At 100 ms the first station and the line are due, not the second station. */
 	n = oee_dirty_take_due(&d, 100, out, 8);
 	assert_int_equal(n, 2);
