@@ -174,6 +174,8 @@ size_t oee_dirty_take_due(struct oee_dirty *d, int64_t now_ms, struct oee_pair *
 {
 	size_t n_due = 0, n;
 
+	if (d->n == 0) /* nothing marked: pairs may still be NULL */
+		return 0;
 	/* The due pairs to the front, in the order they are taken; the first max go. */
 	for (size_t i = 0; i < d->n; i++)
 		if (d->pairs[i].due_ms <= now_ms) {
