@@ -63,6 +63,9 @@
 #ifndef CT_API_BIN
 #define CT_API_BIN ""
 #endif
+#ifndef CT_OEE_BIN
+#define CT_OEE_BIN ""
+#endif
 /* The dashboard's assembled web root (CMake target `dashboard`) that ct-api serves. */
 #ifndef CT_API_WEB_ROOT
 #define CT_API_WEB_ROOT ""
@@ -631,6 +634,8 @@ static const char *service_name(enum harness_service service)
 		return "alert-router";
 	case HARNESS_API:
 		return "api";
+	case HARNESS_OEE:
+		return "oee";
 	}
 	return "unknown";
 }
@@ -652,6 +657,8 @@ static const char *service_bin(enum harness_service service)
 		return CT_ALERTROUTER_BIN;
 	case HARNESS_API:
 		return CT_API_BIN;
+	case HARNESS_OEE:
+		return CT_OEE_BIN;
 	}
 	return "";
 }

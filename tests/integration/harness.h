@@ -38,7 +38,7 @@
 
 #define HARNESS_DIR_MAX   160 /* the test directory: /tmp/ct-it-<name>-XXXXXX */
 #define HARNESS_PATH_MAX  512
-#define HARNESS_MAX_PROCS 16
+#define HARNESS_MAX_PROCS 32 /* every start of a test program, kept until harness_free */
 
 enum harness_service {
 	HARNESS_INGEST,
@@ -48,6 +48,7 @@ enum harness_service {
 	HARNESS_FPYREPORT,   /* ct-fpy-report: broker user "fpy-report", no database */
 	HARNESS_ALERTROUTER, /* ct-alert-router: broker user "alert-router", login "alertrouter" */
 	HARNESS_API,         /* ct-api: broker user "api", login "api"; HTTP at h->api_url */
+	HARNESS_OEE,         /* ct-oee: broker user "oee", login "oee" */
 };
 
 /* A child process the harness keeps running: a service or the broker. */
