@@ -990,9 +990,10 @@ $$;
 -- (percentile_cont), over the commands where the part is known. Undo commands are left out:
 -- no chart signal caused them. acked counts the commands the station accepted (first
 -- acknowledgement ACCEPTED, 1); REJECTED (2) and EXPIRED (3) ones are counted apart and stay
--- out of the acknowledgement and total times: the station did not act on them.
+-- out of the acknowledgement and total times: the station did not act on them. p_station:
+-- one station's rows only (NULL: every station).
 CREATE FUNCTION ct_response_summary(p_site text, p_line text, p_from timestamptz,
-                                    p_to timestamptz)
+                                    p_to timestamptz, p_station text DEFAULT NULL)
 RETURNS TABLE (station text, reaction_plan text, n bigint, acked bigint, rejected bigint,
                expired bigint, signal_p50_ms double precision, signal_p90_ms double precision,
                signal_max_ms double precision, ack_p50_ms double precision,
@@ -1015,7 +1016,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
                FILTER (WHERE r.ack_status = 1),
            percentile_cont(0.9) WITHIN GROUP (ORDER BY r.total_ms)
                FILTER (WHERE r.ack_status = 1)
-    FROM ct_response_times(p_site, p_line, NULL, p_from, p_to) r
+    FROM ct_response_times(p_site, p_line, p_station, p_from, p_to) r
     WHERE NOT r.is_undo
     GROUP BY 1, 2 ORDER BY 1, 2
 $$;
@@ -1361,7 +1362,7 @@ REVOKE ALL ON FUNCTION ct_oee_add_bad(text[]), ct_oee_add_late(text[]), ct_oee_c
     ct_oee_pareto(text, text, text, timestamptz, timestamptz),
     ct_oee_changeovers(text, text, timestamptz, timestamptz),
     ct_response_times(text, text, text, timestamptz, timestamptz),
-    ct_response_summary(text, text, timestamptz, timestamptz), ct_trace_depth(text),
+    ct_response_summary(text, text, timestamptz, timestamptz, text), ct_trace_depth(text),
     ct_trace_depth_line(text, text, timestamptz, timestamptz, smallint),
     ct_maintainability(text, text, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ct_oee_shifts(text, text, timestamptz, timestamptz),
@@ -1371,7 +1372,7 @@ GRANT EXECUTE ON FUNCTION ct_oee_shifts(text, text, timestamptz, timestamptz),
     ct_oee_pareto(text, text, text, timestamptz, timestamptz),
     ct_oee_changeovers(text, text, timestamptz, timestamptz),
     ct_response_times(text, text, text, timestamptz, timestamptz),
-    ct_response_summary(text, text, timestamptz, timestamptz), ct_trace_depth(text),
+    ct_response_summary(text, text, timestamptz, timestamptz, text), ct_trace_depth(text),
     ct_trace_depth_line(text, text, timestamptz, timestamptz, smallint),
     ct_maintainability(text, text, timestamptz, timestamptz)
     TO ct_oee, ct_api, ct_reader, ct_quality;

@@ -431,11 +431,13 @@ static const char *state_name(int state)
 	                                                                      : "unspecified";
 }
 
-/* Figures as the stream's JSON. Unknown figures are null, as GET /oee has them: performance
- * (and so OEE) without an ideal cycle time, quality without produced units. The line's
+/* Figures as the stream's JSON. Unknown figures are null, as GET /oee has them (the message
+ * has 0): availability without planned busy time, performance without an ideal cycle time or
+ * run time, quality without produced units, and OEE when any of them is unknown. The line's
  * figures have station "". history: a closed shift's figures again (late quality). */
 static int add_oee(struct api_live *live, const Cellthread__V1__OeeFigures *f, bool history)
 {
+	bool avail_known = f->planned_busy_s > 0;
 	bool perf_known = f->ideal_cycle_s > 0 && f->run_s > 0;
 	bool quality_known = f->produced > 0;
 	json_t *o = json_pack(
@@ -444,12 +446,13 @@ static int add_oee(struct api_live *live, const Cellthread__V1__OeeFigures *f, b
 	        "site", f->site, "line", f->line, "station", f->station, "shift_id", f->shift_id,
 	        "shift_start_ms", (json_int_t)ms_of(f->shift_start_us), "shift_end_ms",
 	        (json_int_t)ms_of(f->shift_end_us), "until_ms", (json_int_t)ms_of(f->until_us),
-	        "history", history, "availability", number(f->availability), "performance",
+	        "history", history, "availability",
+	        avail_known ? number(f->availability) : json_null(), "performance",
 	        perf_known ? number(f->performance) : json_null(), "quality",
 	        quality_known ? number(f->quality) : json_null(), "oee",
-	        perf_known && quality_known ? number(f->oee) : json_null(), "performance_flagged",
-	        f->performance_flagged, "flag_reason", f->flag_reason, "produced",
-	        (json_int_t)f->produced, "good", (json_int_t)f->good, "late_rejects",
+	        avail_known && perf_known && quality_known ? number(f->oee) : json_null(),
+	        "performance_flagged", f->performance_flagged, "flag_reason", f->flag_reason,
+	        "produced", (json_int_t)f->produced, "good", (json_int_t)f->good, "late_rejects",
 	        (json_int_t)f->late_rejects, "micro_stop_count", (int)f->micro_stop_count,
 	        "micro_stop_s", number(f->micro_stop_seconds), "current_state",
 	        state_name((int)f->current_state), "current_reason", f->current_reason, "run_s",

@@ -215,8 +215,8 @@ void api_get_metrics_response(struct api_call *call)
 	        "  'ack_p90_ms', s.ack_p90_ms, 'ack_max_ms', s.ack_max_ms,"
 	        "  'total_p50_ms', s.total_p50_ms, 'total_p90_ms', s.total_p90_ms)"
 	        "  ORDER BY s.station, s.reaction_plan), '[]')"
-	        "  FROM ct_response_summary($1, $2, ct_api_at($4::bigint), ct_api_at($5::bigint)) s"
-	        "  WHERE $3::text IS NULL OR s.station = $3))";
+	        "  FROM ct_response_summary($1, $2, ct_api_at($4::bigint), ct_api_at($5::bigint),"
+	        "  $3) s))";
 	struct query_args a;
 	struct query_range r;
 	const char *site, *line, *station;

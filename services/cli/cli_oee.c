@@ -306,27 +306,16 @@ static const char *count(double v, char *buf, size_t len)
 	return buf;
 }
 
-/* Availability, and so OEE, of no planned busy time is 0/0: unknown, not 0 %. */
-static double availability(const json_t *o)
-{
-	return num(o, "planned_busy_s") == 0 ? NAN : num(o, "availability");
-}
-
-static double oee_of(const json_t *o)
-{
-	return num(o, "planned_busy_s") == 0 ? NAN : num(o, "oee");
-}
-
 static void figures_row(const json_t *s, const char *name)
 {
 	char a[16], p[16], q[16], o[16], ms[32], n[4][24];
 	bool flagged = json_is_true(json_object_get(s, "performance_flagged"));
 
 	printf("%-16s %-10s %7s %12s %7s %12s %8s %8s %5s %4s (%s)\n", name, state_of(s),
-	       pct(availability(s), a, sizeof(a)),
+	       pct(num(s, "availability"), a, sizeof(a)),
 	       flagged ? "config error" : pct(num(s, "performance"), p, sizeof(p)),
 	       pct(num(s, "quality"), q, sizeof(q)),
-	       flagged ? "config error" : pct(oee_of(s), o, sizeof(o)),
+	       flagged ? "config error" : pct(num(s, "oee"), o, sizeof(o)),
 	       count(num(s, "produced"), n[0], 24), count(num(s, "good"), n[1], 24),
 	       count(num(s, "late_rejects"), n[2], 24), count(num(s, "micro_stop_count"), n[3], 24),
 	       secs(num(s, "micro_stop_s"), ms, sizeof(ms)));
@@ -347,8 +336,8 @@ static void print_line(const json_t *l)
 	printf("  OEE %s   A %s   P %s   Q %s\n",
 	       json_is_true(json_object_get(l, "performance_flagged"))
 	               ? "config error"
-	               : pct(oee_of(l), o, sizeof(o)),
-	       pct(availability(l), a, sizeof(a)),
+	               : pct(num(l, "oee"), o, sizeof(o)),
+	       pct(num(l, "availability"), a, sizeof(a)),
 	       json_is_true(json_object_get(l, "performance_flagged"))
 	               ? "config error"
 	               : pct(num(l, "performance"), p, sizeof(p)),
@@ -557,6 +546,8 @@ static int oee_shifts(const struct cli_config *cfg, const struct oee_opts *o)
 static int oee_ideal(const struct cli_config *cfg, const struct oee_opts *o)
 {
 	static const char sql[] = "SELECT ct_oee_ideal_set($1, $2, $3, $4, $5::double precision)";
+	const char *params[5];
+	char text[32];
 	double seconds;
 	int rc;
 
@@ -569,11 +560,17 @@ static int oee_ideal(const struct cli_config *cfg, const struct oee_opts *o)
 		}
 	}
 	if (ct_parse_double(o->pos[4], 1e-6, 1e6, &seconds) != CT_OK) {
-		fprintf(stderr, "cellthread: SECONDS: '%s' is not a cycle time (0 < s <= 1e6)\n",
+		fprintf(stderr,
+		        "cellthread: SECONDS: '%s' is not a decimal cycle time (1e-6 <= s <= "
+		        "1e6)\n",
 		        o->pos[4]);
 		return EXIT_USAGE;
 	}
-	rc = cli_run(cfg, sql, 5, o->pos, NULL);
+	/* The number as parsed, so SQL stores exactly what was checked (%.17g round-trips). */
+	snprintf(text, sizeof(text), "%.17g", seconds);
+	memcpy(params, o->pos, 4 * sizeof(params[0]));
+	params[4] = text;
+	rc = cli_run(cfg, sql, 5, params, NULL);
 	if (rc != 0)
 		return rc; /* printed; EXIT_REFUSED when the login may not set it */
 	printf("ideal cycle time of %s/%s/%s recipe %s: %g s\n", o->pos[0], o->pos[1], o->pos[2],
@@ -625,9 +622,8 @@ int cli_response(const struct cli_config *cfg, int argc, char **argv)
 	        " g AS (SELECT coalesce(to_timestamp($4::bigint / 1e6), r.t - interval '24 hours')"
 	        "  AS f, r.t FROM r)"
 	        " SELECT json_build_object('summary', (SELECT coalesce(json_agg(s ORDER BY"
-	        "  s.station, s.reaction_plan), '[]') FROM g, ct_response_summary($1, $2, g.f, "
-	        "g.t) s"
-	        "  WHERE $3::text IS NULL OR s.station = $3),"
+	        "  s.station, s.reaction_plan), '[]')"
+	        "  FROM g, ct_response_summary($1, $2, g.f, g.t, $3) s),"
 	        " 'items', (SELECT coalesce(json_agg(x ORDER BY x.published_at DESC), '[]')"
 	        "  FROM g, ct_response_times($1, $2, $3, g.f, g.t) x)) AS j";
 	struct oee_opts o;

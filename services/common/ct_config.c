@@ -35,7 +35,7 @@ int ct_parse_double(const char *text, double min, double max, double *ret)
 	char *end = NULL;
 	double value;
 
-	if (text == NULL || *text == '\0')
+	if (text == NULL || *text == '\0' || strspn(text, "0123456789.eE+-") != strlen(text))
 		return CT_ERR_INVALID;
 	errno = 0;
 	value = strtod(text, &end);

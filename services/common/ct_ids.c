@@ -26,6 +26,18 @@ bool ct_id_is_valid(const char *id)
 	return n > 0;
 }
 
+bool ct_reason_code_is_valid(const char *code)
+{
+	size_t n;
+
+	if (code == NULL)
+		return false;
+	n = strlen(code);
+	return n > 0 && n <= CT_ID_MAX &&
+	       strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	               n;
+}
+
 void ct_event_id_new(char *buf, size_t len)
 {
 	uint8_t bytes[16];

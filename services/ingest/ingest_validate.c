@@ -31,7 +31,6 @@
 #define NAME_MAX_LEN  64 /* characteristic, parameter, quantity, signal and curve names */
 #define UNIT_MAX_LEN  16 /* units of measure */
 #define LABEL_MAX_LEN 64 /* material names, child positions */
-#define CODE_MAX_LEN  64 /* codes of the reason tree (table oee_reason) */
 #define PATH_LEN      128
 #define SHOWN_LEN     40 /* room for a quoted, shortened value in a reason */
 
@@ -990,22 +989,6 @@ int ingest_check_genealogy(Cellthread__V1__Genealogy *msg, const struct ct_topic
 	return CT_OK;
 }
 
-/* True for 1-64 characters from [A-Za-z0-9._-]: a code of the reason tree. No ':' (unlike an
- * ID), since the tree's codes are dotted paths shown and typed by people. */
-static bool is_reason_code(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= CODE_MAX_LEN)
-			return false;
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return false;
-	}
-	return i > 0;
-}
-
 /* since_us: set, and not beyond the clock-skew limit. Not bounded in the past (unlike
  * check_time): a station idle for two months resends its state with the true start. */
 static int check_since(struct check *c, int64_t t)
@@ -1049,7 +1032,7 @@ static int check_state(struct check *c, const Cellthread__V1__StationState *m,
 		if (m->state == STATE_PLANNED || m->state == STATE_UNPLANNED)
 			return fail(c, REASON_INVALID, "", "reason_code",
 			            "missing (required for planned and unplanned downtime)");
-	} else if (!is_reason_code(m->reason_code)) {
+	} else if (!ct_reason_code_is_valid(m->reason_code)) {
 		return fail(c, REASON_INVALID, "", "reason_code",
 		            "not a valid reason code (1-64 characters from [A-Za-z0-9._-]): %s",
 		            shown(m->reason_code, buf, sizeof(buf)));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct_config.h"
 #include "ct_error.h"
 #include "ct_ids.h"
 #include "ct_time.h"
@@ -49,20 +50,10 @@ static bool split(char *text, struct words *ret)
 	}
 }
 
-/* A decimal number in [lo, hi]: digits, '.', an exponent; no hex, inf or nan (strtod's). */
+/* A decimal number in [lo, hi] (ct_parse_double: no hex, inf or nan, which strtod takes). */
 static bool number(const char *s, double lo, double hi, double *ret)
 {
-	char *end;
-	double v;
-
-	if (strspn(s, "0123456789.eE+-") != strlen(s))
-		return false;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi)
-		return false;
-	*ret = v;
-	return true;
+	return ct_parse_double(s, lo, hi, ret) == CT_OK;
 }
 
 static bool count(const char *s, unsigned *ret)
@@ -103,10 +94,7 @@ static bool target(const char *s, unsigned *ret_line, int *ret_station)
 /* A reason code as ingest takes it: 1-64 of [A-Za-z0-9._-]. */
 static bool reason(const char *s, char *buf, size_t len)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64 || n >= len ||
-	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+	if (!ct_reason_code_is_valid(s) || strlen(s) >= len)
 		return false;
 	snprintf(buf, len, "%s", s);
 	return true;

@@ -35,35 +35,12 @@ static const struct ct_config_key oee_keys[] = {
             "the open shift's figures of every known station are republished this often"),
         KEY("oee.unknown_gap_s", CT_CONF_INT, unknown_gap_s, "60", 1, 86400,
             "a station without states of its own and without a result this long is in an "
-            "unknown stop"),
+            "unknown stop, only if oee_config has no row for its site nor '*' (seeded: 60)"),
         KEY("oee.batch_records", CT_CONF_INT, batch_records, "256", 1, 100000,
             "messages handled per batch (one transaction) at most"),
         KEY("oee.max_payload_kib", CT_CONF_INT, max_payload_kib, "4096", 1, 65536,
             "largest message decoded; larger ones are dead-lettered"),
 };
-
-/* The open shifts' figures loaded are refreshed spread over one refresh_s, so a restart
- * does not compute every line in the same turn (and again together every refresh_s). */
-static void spread_refreshes(struct oee_stations *stations, size_t n_open, int64_t now_ms,
-                             int64_t refresh_ms)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < stations->n; i++) {
-		struct oee_station *st = &stations->items[i];
-		if (st->open_shift[0] != '\0')
-			st->next_refresh_ms = now_ms + (int64_t)k++ * refresh_ms / (int64_t)n_open;
-	}
-}
-
-/* Holds no batch (OEE_NO_SEQ): the rows are read again at the next start until done. */
-static int mark_unfinished(void *ctx, const struct oee_row *r)
-{
-	int rc = oee_dirty_mark(ctx, r->site, r->line, r->station, r->shift_id, ct_mono_ms(),
-	                        OEE_NO_SEQ, 0);
-
-	return rc == CT_ERR_NOMEM ? rc : CT_OK;
-}
 
 int main(int argc, char **argv)
 {
@@ -113,9 +90,9 @@ int main(int argc, char **argv)
 	}
 	ct_info("%zu stations with derived states, %zu with figures of an open shift", n_derived,
 	        n_open);
-	spread_refreshes(&o.stations, n_open, ct_mono_ms(), o.cfg.refresh_s * 1000);
+	oee_stations_spread_refreshes(&o.stations, n_open, ct_mono_ms(), o.cfg.refresh_s * 1000);
 	/* Figures of closed shifts computed before their end (stopped then): once more. */
-	rc = oee_db_unfinished(o.pg, mark_unfinished, &o.dirty, err, sizeof(err));
+	rc = oee_db_unfinished(o.pg, oee_mark_unfinished, &o.dirty, err, sizeof(err));
 	if (rc != CT_OK) {
 		ct_error("cannot read oee_figures: %s", err);
 		goto out;

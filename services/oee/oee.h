@@ -70,6 +70,11 @@ struct oee {
 
 /* ---- oee_loop.c: ct_loop's handlers (contracts in ct_loop.h) ---- */
 extern const struct ct_loop_handlers oee_handlers;
+struct oee_row;
+/* oee_db_unfinished's callback (ctx: the struct oee_dirty): marks the figures dirty, holding
+ * no batch (OEE_NO_SEQ), so they are read again at the next start until done. Returns CT_OK
+ * or CT_ERR_NOMEM. */
+int oee_mark_unfinished(void *ctx, const struct oee_row *r);
 
 /* ---- oee_db.c: the SQL (deploy/migrations/0011_oee.sql); each returns CT_OK or CT_ERR_PG
  * (or CT_ERR_NOMEM) with the reason in err ---- */

@@ -153,7 +153,10 @@ static int get_losses(struct oee_figures *f, json_t *obj, char *err, size_t len)
 	f->losses = calloc(n, sizeof(*f->losses));
 	f->loss_ptrs = calloc(n, sizeof(*f->loss_ptrs));
 	if (f->losses == NULL || f->loss_ptrs == NULL)
-		return CT_ERR_NOMEM;
+		return ct_set_error(err, len, CT_ERR_NOMEM,
+		                    "out of memory for the %zu losses of the figures of %s/%s/%s "
+		                    "shift %s",
+		                    n, f->msg.site, f->msg.line, f->msg.station, f->msg.shift_id);
 	for (size_t i = 0; i < n; i++) {
 		Cellthread__V1__OeeLoss *l = &f->losses[i];
 		json_t *e = json_array_get(arr, i);

@@ -195,6 +195,11 @@ int oee_stations_get(struct oee_stations *s, const char *site, const char *line,
 /* Forgets the station at position at (the last one takes its place). Returns CT_OK or
  * CT_ERR_NOMEM. */
 int oee_stations_remove(struct oee_stations *s, size_t at);
+/* Spreads the next refresh of the n_open stations with an open shift evenly over
+ * [now_ms, now_ms + refresh_ms), so a restart does not compute every line in the same turn
+ * (and again together every refresh_s). */
+void oee_stations_spread_refreshes(struct oee_stations *s, size_t n_open, int64_t now_ms,
+                                   int64_t refresh_ms);
 /* A result of the station: remembers the latest end and the start of a run after a stop. */
 void oee_station_result(struct oee_station *st, int64_t started_us, int64_t ended_us);
 /* What is to be derived for st now: PRODUCING since the first result after the last derived

@@ -979,6 +979,14 @@ static int finish(void *ctx)
 	return commit_published(o);
 }
 
+int oee_mark_unfinished(void *ctx, const struct oee_row *r)
+{
+	int rc = oee_dirty_mark(ctx, r->site, r->line, r->station, r->shift_id, ct_mono_ms(),
+	                        OEE_NO_SEQ, 0);
+
+	return rc == CT_ERR_NOMEM ? rc : CT_OK;
+}
+
 const struct ct_loop_handlers oee_handlers = {
         .handle = handle,
         .acked = acked,

@@ -98,6 +98,18 @@ void oee_station_result(struct oee_station *st, int64_t started_us, int64_t ende
 		st->run_started_us = started_us;
 }
 
+void oee_stations_spread_refreshes(struct oee_stations *s, size_t n_open, int64_t now_ms,
+                                   int64_t refresh_ms)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n && k < n_open; i++) {
+		struct oee_station *st = &s->items[i];
+		if (st->open_shift[0] != '\0')
+			st->next_refresh_ms = now_ms + (int64_t)k++ * refresh_ms / (int64_t)n_open;
+	}
+}
+
 enum oee_derive oee_station_derive(const struct oee_station *st, int64_t now_us, int64_t now_ms,
                                    int64_t gap_us, bool caught_up, int64_t *ret_since_us)
 {

@@ -50,7 +50,6 @@
  * costs a little). */
 #define _GNU_SOURCE
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -60,7 +59,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -433,41 +431,6 @@ static int pack_result(const char *event_id, uint8_t **ret, size_t *ret_len)
 
 /* ---- observing the machine ---- */
 
-/* Bytes appended to a spool directory and not yet committed: segments from the cursor's on,
- * minus the cursor's offset (ct_spool.c's layout). */
-static long long spool_backlog(const char *dir)
-{
-	char path[1024];
-	unsigned long long cur_seg = 0, cur_off = 0;
-	long long total = 0;
-	struct dirent *e;
-	FILE *f;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/cursor", dir);
-	f = fopen(path, "r");
-	if (f != NULL) {
-		if (fscanf(f, "%llu %llu", &cur_seg, &cur_off) != 2)
-			cur_seg = cur_off = 0;
-		fclose(f);
-	}
-	d = opendir(dir);
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		struct stat st;
-		char *end = NULL;
-		unsigned long long seq = strtoull(e->d_name, &end, 10);
-		if (end == e->d_name || strcmp(end, ".seg") != 0 || seq < cur_seg)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (stat(path, &st) == 0)
-			total += (long long)st.st_size;
-	}
-	closedir(d);
-	return total - (long long)cur_off;
-}
-
 struct backlog {
 	const char *name; /* spool folder: <service>-1 */
 	long long first, max, last;
@@ -480,7 +443,7 @@ static void sample_backlogs(struct harness *h, struct backlog *bl, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		long long v;
 		snprintf(dir, sizeof(dir), "%s/spool/%s", h->dir, bl[i].name);
-		v = spool_backlog(dir);
+		v = bench_spool_backlog(dir);
 		if (v < 0)
 			continue;
 		if (!bl[i].seen)

@@ -31,7 +31,6 @@
  * Usage: bench_oee [HISTORY [RATE]]   (defaults 1h, 5) */
 #define _GNU_SOURCE
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -40,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdbool.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bench_util.h"
@@ -80,59 +78,6 @@ static long long count_lines(const char *path)
 	}
 	fclose(f);
 	return n;
-}
-
-/* VmHWM of pid in KiB, -1 when unreadable. */
-static long long peak_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmHWM: %lld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
-/* Bytes appended to a spool directory and not yet committed (ct_spool.c's layout: segments
- * from the cursor's on, minus the cursor's offset); -1 when there is no such spool. */
-static long long spool_backlog(const char *dir)
-{
-	char path[1024];
-	unsigned long long cur_seg = 0, cur_off = 0;
-	long long total = 0;
-	struct dirent *e;
-	FILE *f;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/cursor", dir);
-	f = fopen(path, "r");
-	if (f != NULL) {
-		if (fscanf(f, "%llu %llu", &cur_seg, &cur_off) != 2)
-			cur_seg = cur_off = 0;
-		fclose(f);
-	}
-	d = opendir(dir);
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		struct stat st;
-		char *end = NULL;
-		unsigned long long seq = strtoull(e->d_name, &end, 10);
-		if (end == e->d_name || strcmp(end, ".seg") != 0 || seq < cur_seg)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (stat(path, &st) == 0)
-			total += (long long)st.st_size;
-	}
-	closedir(d);
-	return total - (long long)cur_off;
 }
 
 /* Starts mosquitto_sub as user (a service credential: the broker guard queues QoS 1 for
@@ -328,7 +273,7 @@ int main(int argc, char **argv)
 	                         NULL};
 	double oee_cpu0, oee_cpu1, raw_cpu0, raw_cpu1, wall_s;
 	long long handled, published, results, states, backlog;
-	int64_t t0, t_stored, t1;
+	int64_t t0, t_stored, t1, drain_end;
 	json_t *summary, *o;
 
 	if (harness_new("bench-oee", 0, &h) != CT_OK || harness_broker_start(h) != CT_OK ||
@@ -374,10 +319,16 @@ int main(int argc, char **argv)
 		return fail(h, "traveler's storing");
 	t_stored = bench_mono_us();
 	snprintf(spool, sizeof(spool), "%s/spool/oee-1", h->dir);
-	do {
+	drain_end = bench_mono_us() + (int64_t)DRAIN_MS * 1000;
+	while ((backlog = bench_spool_backlog(spool)) > 0) {
+		if (bench_mono_us() > drain_end) {
+			fprintf(stderr,
+			        "bench_oee: ct-oee's spool still holds %lld bytes after %d s\n",
+			        backlog, DRAIN_MS / 1000);
+			return fail(h, "ct-oee's spool drain");
+		}
 		bench_sleep_us(100000);
-		backlog = spool_backlog(spool);
-	} while (backlog > 0);
+	}
 	/* Late buckets the traveler's triggers queued for ct-oee (oee_recompute), worked off. */
 	if (harness_wait_sql_countv(h, "SELECT count(*) FROM oee_recompute WHERE site = '" SITE "'",
 	                            0, NULL, 0, DRAIN_MS) != CT_OK)
@@ -418,7 +369,7 @@ int main(int argc, char **argv)
 	json_object_set_new(o, "raw_cpu_s", bench_num3(raw_cpu1 - raw_cpu0));
 	json_object_set_new(o, "oee_cpu_vs_raw",
 	                    bench_num3((oee_cpu1 - oee_cpu0) / (raw_cpu1 - raw_cpu0)));
-	json_object_set_new(o, "oee_peak_rss_kib", json_integer(peak_rss_kib(oee->pid)));
+	json_object_set_new(o, "oee_peak_rss_kib", json_integer(bench_peak_rss_kib(oee->pid)));
 	/* Figures ct-oee stored before everything they count was stored (and never computed
 	 * again) differ from a fresh computation: counts do not depend on `until`. */
 	json_object_set_new(o, "oee_figures_rows",

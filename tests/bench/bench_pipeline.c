@@ -24,6 +24,7 @@
 
 #include <MQTTAsync.h>
 
+#include "bench_util.h"
 #include "ct_error.h"
 #include "ct_pb.h"
 #include "ct_pg.h"
@@ -253,22 +254,6 @@ static int run_linesim(struct harness *h, const char *const *env, const char *su
 	return CT_OK;
 }
 
-static long peak_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* linesim -> broker -> bare subscriber -> PostgreSQL; returns seconds from linesim's start
  * to the last measurement stored. */
 static double run_bare(struct harness *h, int broker_port, struct ct_pg *pg, struct ct_copy *copy,
@@ -327,7 +312,7 @@ int main(int argc, char **argv)
 	double broker_s, copy_s, bare_s, bare_all_s, e2e_s;
 	long long bare_rows = 0, bare_all_rows = 0, stored = -1;
 	struct traveler_store *store = NULL;
-	long rss_ingest, rss_traveler;
+	long long rss_ingest, rss_traveler;
 	int broker_port;
 	int64_t t0;
 	char err[512];
@@ -428,8 +413,8 @@ int main(int argc, char **argv)
 		e2e_s = (double)(ct_mono_ms() - t0) / 1000.0;
 		harness_sql_long(h, sql, 0, NULL, &stored);
 	}
-	rss_ingest = peak_rss_kib(ingest->pid);
-	rss_traveler = peak_rss_kib(traveler->pid);
+	rss_ingest = bench_peak_rss_kib(ingest->pid);
+	rss_traveler = bench_peak_rss_kib(traveler->pid);
 	harness_proc_stop(h, ingest);
 	harness_proc_stop(h, traveler);
 
@@ -446,7 +431,7 @@ int main(int argc, char **argv)
 	       " \"ratio_e2e_to_bare_all_rows\": %.3f, \"ratio_e2e_to_bare_measurements_only\": "
 	       "%.3f,"
 	       " \"ratio_e2e_to_broker\": %.3f,\n"
-	       " \"peak_rss_kib\": {\"ct-ingest\": %ld, \"ct-traveler\": %ld}}\n",
+	       " \"peak_rss_kib\": {\"ct-ingest\": %lld, \"ct-traveler\": %lld}}\n",
 	       cells, spool_sync ? "true" : "false", w.messages, w.measurements, broker_s,
 	       (double)w.messages / broker_s, (double)w.measurements / broker_s, copy_s,
 	       (double)w.measurements / copy_s, bare_s, (double)bare_rows / bare_s, bare_rows,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,4 +116,54 @@ double bench_pct_ms(const int64_t *v, size_t n, double p)
 json_t *bench_num3(double v)
 {
 	return isfinite(v) ? json_real(round(v * 1000.0) / 1000.0) : json_null();
+}
+
+long long bench_peak_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmHWM: %lld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+long long bench_spool_backlog(const char *dir)
+{
+	char path[1024];
+	unsigned long long cur_seg = 0, cur_off = 0;
+	long long total = 0;
+	struct dirent *e;
+	FILE *f;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/cursor", dir);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		if (fscanf(f, "%llu %llu", &cur_seg, &cur_off) != 2)
+			cur_seg = cur_off = 0;
+		fclose(f);
+	}
+	d = opendir(dir);
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		char *end = NULL;
+		unsigned long long seq = strtoull(e->d_name, &end, 10);
+		if (end == e->d_name || strcmp(end, ".seg") != 0 || seq < cur_seg)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) == 0)
+			total += (long long)st.st_size;
+	}
+	closedir(d);
+	return total - (long long)cur_off;
 }

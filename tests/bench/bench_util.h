@@ -1,5 +1,5 @@
-/* bench_util: what the benchmarks share: clocks, CPU time of processes, percentiles.
- * Benchmarks only (tests/bench); nothing here is asserted. */
+/* bench_util: what the benchmarks share: clocks, CPU time and peak RSS of processes, spool
+ * backlogs, percentiles. Benchmarks only (tests/bench); nothing here is asserted. */
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 
@@ -24,5 +24,10 @@ int bench_cmp_i64(const void *a, const void *b);
 double bench_pct_ms(const int64_t *v, size_t n, double p);
 /* v rounded to 3 decimals as a JSON number; null when not finite. */
 json_t *bench_num3(double v);
+/* VmHWM (peak resident set) of pid in KiB, -1 when unreadable. */
+long long bench_peak_rss_kib(pid_t pid);
+/* Bytes appended to a spool directory and not yet committed (ct_spool.c's layout: segments
+ * from the cursor's on, minus the cursor's offset); -1 when there is no such spool. */
+long long bench_spool_backlog(const char *dir);
 
 #endif

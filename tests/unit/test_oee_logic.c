@@ -317,6 +317,32 @@ static void test_derived_states(void **state)
 	oee_stations_cleanup(&ss);
 }
 
+/* The open shifts' refreshes after a start are spread evenly over one refresh period; a
+ * station without an open shift gets none. */
+static void test_spread_refreshes(void **state)
+{
+	static const char *const names[] = {"L1-FORM-01", "L1-SEAL-01", "L1-VIS-01", "L1-WELD-01"};
+	struct oee_stations ss;
+	struct oee_station *st;
+
+	(void)state;
+	oee_stations_init(&ss);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(oee_stations_get(&ss, "site1", "L1", names[i], 0, &st), CT_OK);
+		if (i != 1)
+			snprintf(st->open_shift, sizeof(st->open_shift), "2026-12-07/A");
+		st->next_refresh_ms = -1;
+	}
+	oee_stations_spread_refreshes(&ss, 3, 1000, 60000);
+	assert_int_equal(ss.items[0].next_refresh_ms, 1000);
+	assert_int_equal(ss.items[1].next_refresh_ms, -1);
+	assert_int_equal(ss.items[2].next_refresh_ms, 21000);
+	assert_int_equal(ss.items[3].next_refresh_ms, 41000);
+	oee_stations_spread_refreshes(&ss, 0, 1000, 60000); /* none open: no division by 0 */
+	assert_int_equal(ss.items[3].next_refresh_ms, 41000);
+	oee_stations_cleanup(&ss);
+}
+
 static const char figures_json[] =
         "{\"site\": \"site1\", \"line\": \"L1\", \"station\": \"L1-WELD-01\","
         " \"from\": \"2026-12-07T06:00:00+00:00\", \"to\": \"2026-12-07T10:00:00+00:00\","
@@ -441,6 +467,7 @@ int main(void)
 	        cmocka_unit_test(test_commits_advance_under_steady_results),
 	        cmocka_unit_test(test_shift_cache),
 	        cmocka_unit_test(test_derived_states),
+	        cmocka_unit_test(test_spread_refreshes),
 	        cmocka_unit_test(test_figures_from_json),
 	        cmocka_unit_test(test_figures_nulls_and_errors),
 	        cmocka_unit_test(test_topics_and_names),

@@ -118,6 +118,41 @@ static void test_id_rules(void **state)
 	assert_false(ct_id_is_valid(long_id));
 }
 
+/* Reason codes are IDs without ':' (dotted paths people type). */
+static void test_reason_code_rules(void **state)
+{
+	char code[80];
+	(void)state;
+	assert_true(ct_reason_code_is_valid("MICRO.JAM"));
+	assert_true(ct_reason_code_is_valid("cip_clean-2"));
+	assert_false(ct_reason_code_is_valid(""));
+	assert_false(ct_reason_code_is_valid(NULL));
+	assert_false(ct_reason_code_is_valid("A:B"));
+	assert_false(ct_reason_code_is_valid("A B"));
+	memset(code, 'A', 64);
+	code[64] = '\0';
+	assert_true(ct_reason_code_is_valid(code));
+	code[64] = 'A';
+	code[65] = '\0';
+	assert_false(ct_reason_code_is_valid(code));
+}
+
+/* Decimal only: strtod's hex, inf, nan and blanks are refused. */
+static void test_parse_double_decimal_only(void **state)
+{
+	static const char *const bad[] = {"0x10", "0x1p3", "inf",   "-Infinity", "nan", " 1",
+	                                  "1 ",   "",      "1e999", "2.5.",      "e"};
+	double v = 0;
+	(void)state;
+	assert_int_equal(ct_parse_double("2.5", 0, 10, &v), CT_OK);
+	assert_true(v == 2.5);
+	assert_int_equal(ct_parse_double("-1.5e-3", -1, 1, &v), CT_OK);
+	assert_true(v == -1.5e-3);
+	assert_int_equal(ct_parse_double("11", 0, 10, &v), CT_ERR_INVALID);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(ct_parse_double(bad[i], -1e308, 1e308, &v), CT_ERR_INVALID);
+}
+
 static void test_event_ids_unique(void **state)
 {
 	char a[40], b[40];
@@ -436,6 +471,8 @@ int main(void)
 	        cmocka_unit_test(test_id_rules),
 	        cmocka_unit_test(test_event_ids_unique),
 	        cmocka_unit_test(test_time_parse_and_format),
+	        cmocka_unit_test(test_reason_code_rules),
+	        cmocka_unit_test(test_parse_double_decimal_only),
 	        cmocka_unit_test(test_config_precedence),
 	        cmocka_unit_test(test_config_errors_name_the_key),
 	        cmocka_unit_test(test_copy_text_escaping),

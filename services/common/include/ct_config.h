@@ -79,6 +79,8 @@ void ct_config_cleanup(const struct ct_config_table *tables, size_t n_tables);
 
 /* Parsers used by the loader, exposed for tests and for other parsing code. */
 int ct_parse_long(const char *text, long min, long max, long *ret);
+/* A finite decimal number in [min, max]: digits, '.', an exponent and signs only (no hex, inf,
+ * nan or blanks, which strtod would take). */
 int ct_parse_double(const char *text, double min, double max, double *ret);
 int ct_parse_bool(const char *text, bool *ret);
 

@@ -12,6 +12,9 @@
 #define CT_ID_MAX 64
 
 bool ct_id_is_valid(const char *id);
+/* True for a code of the OEE reason tree (table oee_reason): 1-64 characters from
+ * [A-Za-z0-9._-]. No ':' (unlike an ID): the codes are dotted paths shown and typed by people. */
+bool ct_reason_code_is_valid(const char *code);
 /* Writes a new random event ID (32 hex digits, from getrandom) into buf (>= 33 bytes). */
 void ct_event_id_new(char *buf, size_t len);
 

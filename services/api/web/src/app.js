@@ -2606,11 +2606,6 @@ function figValue(v) {
 function fmtCount(v) {
 	return v === null || v === undefined ? '-' : String(v);
 }
-/* Availability (and so OEE) of no planned busy time is 0/0: unknown, not 0 %. */
-function knownA(o, v) {
-	const busy = o.planned_busy_s;
-	return busy !== null && busy !== undefined && Number(busy) === 0 ? null : v;
-}
 /* The OEE view's refreshes: the figures, Pareto and changeovers of the open shift every 30 s;
  * the metrics (response, traceability depth of the last hour, maintainability of the shift)
  * every 5 minutes: the line's traceability depth scores every unit, about 2 ms a cell. */
@@ -2906,7 +2901,6 @@ class OeeView {
 		const o = this.data.oee;
 		if (!o) return el('p', { class: 'muted' }, 'Loading...');
 		const flagged = !!o.performance_flagged;
-		const noBusy = knownA(o, 1) === null;
 		const head = el(
 			'p',
 			{
@@ -2923,8 +2917,8 @@ class OeeView {
 		const line = el(
 			'div',
 			{ class: 'counts', 'data-testid': 'oee-line', 'data-id': this.sl.line },
-			this.gauge('oee', 'OEE', noBusy ? null : o.oee, flagged),
-			this.gauge('a', 'availability', knownA(o, o.availability), false),
+			this.gauge('oee', 'OEE', o.oee, flagged),
+			this.gauge('a', 'availability', o.availability, false),
 			this.gauge('p', 'performance', o.performance, flagged),
 			this.gauge('q', 'quality', o.quality, false),
 		);
@@ -2934,8 +2928,8 @@ class OeeView {
 		const rows = (o.stations || []).map((s) => {
 			const f = !!s.performance_flagged;
 			const cfg = { 'data-flagged': 'true', title: s.flag_reason || '' };
-			const a = knownA(s, s.availability);
-			const oee = knownA(s, s.oee);
+			const a = s.availability;
+			const oee = s.oee;
 			return el(
 				'tr',
 				{
