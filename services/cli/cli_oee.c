@@ -405,6 +405,21 @@ static int oee_figures(const struct cli_config *cfg, const struct oee_opts *o)
 	return rc;
 }
 
+/* Runs a per-line query of the window's options: $1 site, $2 line, $3 shift, $4 from, $5 to
+ * (each NULL when not given) and $6 the station filter. */
+static int query_window(const struct cli_config *cfg, const char *sql, const struct oee_opts *o,
+                        json_t **ret)
+{
+	const char *params[] = {param_or_null(o->site),
+	                        param_or_null(o->line),
+	                        o->shift,
+	                        o->from_text ? o->from_us : NULL,
+	                        o->to_text ? o->to_us : NULL,
+	                        param_or_null(o->station)};
+
+	return query_json(cfg, sql, 6, params, ret);
+}
+
 static int oee_pareto(const struct cli_config *cfg, const struct oee_opts *o)
 {
 	static const char sql[] = LINES_CTE WINDOW_CTE
@@ -412,15 +427,9 @@ static int oee_pareto(const struct cli_config *cfg, const struct oee_opts *o)
 	        ", 'items', (SELECT coalesce(json_agg(p ORDER BY p.seconds DESC), '[]')"
 	        "  FROM ct_oee_pareto(w.site, w.line, $6::text, w.f, w.t) p))"
 	        " ORDER BY w.site, w.line) AS j FROM w";
-	const char *params[] = {param_or_null(o->site),
-	                        param_or_null(o->line),
-	                        o->shift,
-	                        o->from_text ? o->from_us : NULL,
-	                        o->to_text ? o->to_us : NULL,
-	                        param_or_null(o->station)};
 	json_t *lines = NULL, *l, *p;
 	size_t i, j;
-	int rc = query_json(cfg, sql, 6, params, &lines);
+	int rc = query_window(cfg, sql, o, &lines);
 
 	if (rc != 0 || o->json) {
 		rc = rc == 0 ? print_json(lines) : no_line(rc);
@@ -466,15 +475,9 @@ static int oee_changeovers(const struct cli_config *cfg, const struct oee_opts *
 	        "  ORDER BY c.started_at), '[]') FROM ct_oee_changeovers(w.site, w.line, w.f, w.t) "
 	        "c"
 	        "  WHERE $6::text IS NULL OR c.station = $6)) ORDER BY w.site, w.line) AS j FROM w";
-	const char *params[] = {param_or_null(o->site),
-	                        param_or_null(o->line),
-	                        o->shift,
-	                        o->from_text ? o->from_us : NULL,
-	                        o->to_text ? o->to_us : NULL,
-	                        param_or_null(o->station)};
 	json_t *lines = NULL, *l, *c;
 	size_t i, j;
-	int rc = query_json(cfg, sql, 6, params, &lines);
+	int rc = query_window(cfg, sql, o, &lines);
 
 	if (rc != 0 || o->json) {
 		rc = rc == 0 ? print_json(lines) : no_line(rc);

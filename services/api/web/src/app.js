@@ -443,6 +443,27 @@ function setHash(name, params, replace) {
 	else location.hash = h;
 }
 
+// The site and line fields of a view's toolbar; changing one opens the view on the new place,
+// keeping the view's other parameters as they are then (current() gives them).
+function siteLineInputs(view, current) {
+	return [
+		el('label', {}, 'Site'),
+		el('input', {
+			value: current().site,
+			size: 8,
+			'data-testid': 'site-input',
+			onchange: (e) => setHash(view, { ...current(), site: e.target.value }),
+		}),
+		el('label', {}, 'Line'),
+		el('input', {
+			value: current().line,
+			size: 5,
+			'data-testid': 'line-input',
+			onchange: (e) => setHash(view, { ...current(), line: e.target.value }),
+		}),
+	];
+}
+
 function teardown() {
 	if (state.view && state.view.close) state.view.close();
 	state.view = null;
@@ -604,20 +625,7 @@ class Overview {
 		const bar = el(
 			'div',
 			{ class: 'toolbar' },
-			el('label', {}, 'Site'),
-			el('input', {
-				value: this.sl.site,
-				size: 8,
-				'data-testid': 'site-input',
-				onchange: (e) => setHash('overview', { ...this.sl, site: e.target.value }),
-			}),
-			el('label', {}, 'Line'),
-			el('input', {
-				value: this.sl.line,
-				size: 5,
-				'data-testid': 'line-input',
-				onchange: (e) => setHash('overview', { ...this.sl, line: e.target.value }),
-			}),
+			...siteLineInputs('overview', () => this.sl),
 			presets,
 		);
 		return bar;
@@ -2819,20 +2827,7 @@ class OeeView {
 		return el(
 			'div',
 			{ class: 'toolbar' },
-			el('label', {}, 'Site'),
-			el('input', {
-				value: this.sl.site,
-				size: 8,
-				'data-testid': 'site-input',
-				onchange: (e) => setHash('oee', { ...this.sl, site: e.target.value }),
-			}),
-			el('label', {}, 'Line'),
-			el('input', {
-				value: this.sl.line,
-				size: 5,
-				'data-testid': 'line-input',
-				onchange: (e) => setHash('oee', { ...this.sl, line: e.target.value }),
-			}),
+			...siteLineInputs('oee', () => this.sl),
 			el('label', {}, 'Shift'),
 			shifts,
 		);
