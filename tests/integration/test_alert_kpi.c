@@ -97,7 +97,6 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +106,7 @@
 #include "ct_pb.h"
 #include "ct_time.h"
 #include "harness.h"
+#include "sql_check.h"
 
 #define exec_or_fail(conn, sql) assert_int_equal(harness_pg_exec(conn, sql), CT_OK)
 
@@ -298,40 +298,6 @@ static const char due_setup_sql[] =
         "-- Another channel's due row.\n"
         "SELECT due_row('al-b1', 1, 'd-log', -400, -400);\n";
 
-/* The text of row 0, column 0 of sql (a copy in buf); fails when there is no such row. */
-static const char *text_of(struct harness *h, const char *sql, char *buf, size_t len)
-{
-	PGresult *res = NULL;
-
-	assert_int_equal(harness_sql(h, sql, 0, NULL, &res), CT_OK);
-	if (PQntuples(res) < 1) {
-		PQclear(res);
-		fail_msg("no row: %s", sql);
-	}
-	snprintf(buf, len, "%s", PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return buf;
-}
-
-/* The figure sql gives must be within tol of want. */
-static void figure(struct harness *h, const char *sql, double want, double tol)
-{
-	char buf[128], *end;
-	double got;
-
-	text_of(h, sql, buf, sizeof(buf));
-	got = strtod(buf, &end);
-	if (end == buf || *end != '\0' || !(fabs(got - want) <= tol))
-		fail_msg("%s: got %s, computed by hand %.9g", sql, buf, want);
-}
-
-static void text_is(struct harness *h, const char *sql, const char *want)
-{
-	char buf[256];
-
-	assert_string_equal(text_of(h, sql, buf, sizeof(buf)), want);
-}
-
 static long long count(struct harness *h, const char *sql)
 {
 	long long n = -1;
@@ -415,35 +381,35 @@ static void test_kpi_figures(void **state)
 	assert_int_equal(count(h, "SELECT count(*) FROM alert_kpi_position WHERE team = 'gone'"),
 	                 0);
 #define POS(team, col) "SELECT " col " FROM alert_kpi_position WHERE team = '" team "'"
-	figure(h, POS("cell", "alarms_24h"), 17, 0);
-	figure(h, POS("cell", "avg_per_10min"), 17.0 / 144, EXACT);
-	figure(h, POS("cell", "avg_per_hour"), 17.0 / 24, EXACT);
-	figure(h, POS("cell", "peak_10min"), 13, 0);
+	sql_figure(h, POS("cell", "alarms_24h"), 17, 0);
+	sql_figure(h, POS("cell", "avg_per_10min"), 17.0 / 144, EXACT);
+	sql_figure(h, POS("cell", "avg_per_hour"), 17.0 / 24, EXACT);
+	sql_figure(h, POS("cell", "peak_10min"), 13, 0);
 	assert_int_equal(count(h, POS("cell", "count(*)") " AND peak_10min_start = kt(0)"), 1);
-	figure(h, POS("cell", "periods_10min_flood"), 1, 0);
-	figure(h, POS("cell", "pct_10min_flood"), 100.0 / 144, EXACT);
-	figure(h, POS("cell", "floods"), 1, 0);
-	figure(h, POS("cell", "pct_time_in_flood"), 2.5, EXACT);
-	text_is(h, POS("cell", "rating"), "acceptable");
-	figure(h, POS("cell", "target_per_10min_acceptable"), 1, 0);
-	figure(h, POS("cell", "target_per_10min_manageable"), 2, 0);
-	figure(h, POS("cell", "target_per_hour_acceptable"), 6, 0);
-	figure(h, POS("cell", "target_per_day_manageable"), 300, 0);
-	figure(h, POS("cell", "target_peak_10min"), 10, 0);
-	figure(h, POS("cell", "target_pct_time_in_flood"), 1, 0);
-	figure(h, POS("pack", "alarms_24h"), 4, 0);
-	figure(h, POS("pack", "avg_per_10min"), 4.0 / 144, EXACT);
-	figure(h, POS("pack", "avg_per_hour"), 4.0 / 24, EXACT);
-	figure(h, POS("pack", "peak_10min"), 2, 0);
+	sql_figure(h, POS("cell", "periods_10min_flood"), 1, 0);
+	sql_figure(h, POS("cell", "pct_10min_flood"), 100.0 / 144, EXACT);
+	sql_figure(h, POS("cell", "floods"), 1, 0);
+	sql_figure(h, POS("cell", "pct_time_in_flood"), 2.5, EXACT);
+	sql_text_is(h, POS("cell", "rating"), "acceptable");
+	sql_figure(h, POS("cell", "target_per_10min_acceptable"), 1, 0);
+	sql_figure(h, POS("cell", "target_per_10min_manageable"), 2, 0);
+	sql_figure(h, POS("cell", "target_per_hour_acceptable"), 6, 0);
+	sql_figure(h, POS("cell", "target_per_day_manageable"), 300, 0);
+	sql_figure(h, POS("cell", "target_peak_10min"), 10, 0);
+	sql_figure(h, POS("cell", "target_pct_time_in_flood"), 1, 0);
+	sql_figure(h, POS("pack", "alarms_24h"), 4, 0);
+	sql_figure(h, POS("pack", "avg_per_10min"), 4.0 / 144, EXACT);
+	sql_figure(h, POS("pack", "avg_per_hour"), 4.0 / 24, EXACT);
+	sql_figure(h, POS("pack", "peak_10min"), 2, 0);
 	assert_int_equal(count(h, POS("pack", "count(*)") " AND peak_10min_start = kt(0)"), 1);
-	figure(h, POS("pack", "periods_10min_flood"), 0, 0);
-	figure(h, POS("pack", "floods"), 1, 0);
+	sql_figure(h, POS("pack", "periods_10min_flood"), 0, 0);
+	sql_figure(h, POS("pack", "floods"), 1, 0);
 	/* 1 h of 24, less the milliseconds between the insert's now() and the view's. */
-	figure(h, POS("pack", "pct_time_in_flood"), 100.0 / 24, 0.01);
-	figure(h, POS("line", "alarms_24h"), 0, 0);
-	figure(h, POS("line", "peak_10min"), 0, 0);
-	text_is(h, POS("line", "peak_10min_start"), "NULL");
-	figure(h, POS("line", "pct_time_in_flood"), 0, 0);
+	sql_figure(h, POS("pack", "pct_time_in_flood"), 100.0 / 24, 0.01);
+	sql_figure(h, POS("line", "alarms_24h"), 0, 0);
+	sql_figure(h, POS("line", "peak_10min"), 0, 0);
+	sql_text_is(h, POS("line", "peak_10min_start"), "NULL");
+	sql_figure(h, POS("line", "pct_time_in_flood"), 0, 0);
 #undef POS
 
 	/* Per period, all history. */
@@ -452,45 +418,47 @@ static void test_kpi_figures(void **state)
 #define R10(team, min, col)                                                                        \
 	"SELECT " col " FROM alert_kpi_rate_10min WHERE team = '" team                             \
 	"' AND period_start = kt(" min ")"
-	figure(h, R10("cell", "0", "alarms"), 13, 0);
-	text_is(h, R10("cell", "0", "rating"), "flood");
-	figure(h, R10("cell", "10", "alarms"), 3, 0);
-	text_is(h, R10("cell", "10", "rating"), "over-demanding");
-	figure(h, R10("cell", "30", "alarms"), 1, 0);
-	text_is(h, R10("cell", "30", "rating"), "acceptable");
-	figure(h,
-	       "SELECT alarms FROM alert_kpi_rate_10min WHERE team = 'cell'"
-	       " AND period_start < now() - interval '24 hours'",
-	       1, 0);
+	sql_figure(h, R10("cell", "0", "alarms"), 13, 0);
+	sql_text_is(h, R10("cell", "0", "rating"), "flood");
+	sql_figure(h, R10("cell", "10", "alarms"), 3, 0);
+	sql_text_is(h, R10("cell", "10", "rating"), "over-demanding");
+	sql_figure(h, R10("cell", "30", "alarms"), 1, 0);
+	sql_text_is(h, R10("cell", "30", "rating"), "acceptable");
+	sql_figure(h,
+	           "SELECT alarms FROM alert_kpi_rate_10min WHERE team = 'cell'"
+	           " AND period_start < now() - interval '24 hours'",
+	           1, 0);
 	assert_int_equal(count(h, "SELECT count(*) FROM alert_kpi_rate_10min WHERE team = 'pack'"),
 	                 2);
-	figure(h, R10("pack", "0", "alarms"), 2, 0);
-	text_is(h, R10("pack", "0", "rating"), "manageable");
-	figure(h, R10("pack", "60", "alarms"), 2, 0);
-	text_is(h, R10("pack", "60", "rating"), "manageable");
+	sql_figure(h, R10("pack", "0", "alarms"), 2, 0);
+	sql_text_is(h, R10("pack", "0", "rating"), "manageable");
+	sql_figure(h, R10("pack", "60", "alarms"), 2, 0);
+	sql_text_is(h, R10("pack", "60", "rating"), "manageable");
 #undef R10
-	figure(h,
-	       "SELECT alarms FROM alert_kpi_rate_hour WHERE team = 'cell' AND period_start = "
-	       "kt(0)",
-	       17, 0);
-	figure(h,
-	       "SELECT alarms FROM alert_kpi_rate_hour WHERE team = 'pack' AND period_start = "
-	       "kt(0)",
-	       2, 0);
-	figure(h,
-	       "SELECT alarms FROM alert_kpi_rate_hour WHERE team = 'pack' AND period_start = "
-	       "kt(60)",
-	       2, 0);
+	sql_figure(h,
+	           "SELECT alarms FROM alert_kpi_rate_hour WHERE team = 'cell' AND period_start = "
+	           "kt(0)",
+	           17, 0);
+	sql_figure(h,
+	           "SELECT alarms FROM alert_kpi_rate_hour WHERE team = 'pack' AND period_start = "
+	           "kt(0)",
+	           2, 0);
+	sql_figure(h,
+	           "SELECT alarms FROM alert_kpi_rate_hour WHERE team = 'pack' AND period_start = "
+	           "kt(60)",
+	           2, 0);
 	assert_int_equal(count(h, "SELECT count(*) FROM alert_kpi_rate_hour"), 4);
-	figure(h,
-	       "SELECT alarms FROM alert_kpi_rate_day WHERE team = 'cell' AND period_start <= kt(0)"
-	       " AND period_end > kt(66)",
-	       17, 0);
-	figure(h,
-	       "SELECT alarms FROM alert_kpi_rate_day WHERE team = 'pack' AND period_start <= kt(0)"
-	       " AND period_end > kt(66)",
-	       4, 0);
-	figure(h, "SELECT sum(alarms) FROM alert_kpi_rate_day WHERE team = 'cell'", 18, 0);
+	sql_figure(h,
+	           "SELECT alarms FROM alert_kpi_rate_day WHERE team = 'cell' AND period_start <= "
+	           "kt(0)"
+	           " AND period_end > kt(66)",
+	           17, 0);
+	sql_figure(h,
+	           "SELECT alarms FROM alert_kpi_rate_day WHERE team = 'pack' AND period_start <= "
+	           "kt(0)"
+	           " AND period_end > kt(66)",
+	           4, 0);
+	sql_figure(h, "SELECT sum(alarms) FROM alert_kpi_rate_day WHERE team = 'cell'", 18, 0);
 	assert_int_equal(count(h, "SELECT count(*) FROM alert_kpi_rate_day WHERE period_start"
 	                          " <> date_trunc('day', period_start AT TIME ZONE 'UTC')"
 	                          " AT TIME ZONE 'UTC'"),
@@ -498,15 +466,15 @@ static void test_kpi_figures(void **state)
 
 	/* The 10 most frequent. */
 	assert_int_equal(count(h, "SELECT count(*) FROM alert_kpi_top10"), 10);
-	figure(h, "SELECT total FROM alert_kpi_top10 WHERE rank = 1", 20, 0);
-	text_is(h, "SELECT code FROM alert_kpi_top10 WHERE rank = 1", "SPC_NELSON_4");
-	figure(h, "SELECT alarms FROM alert_kpi_top10 WHERE rank = 1", 4, 0);
-	figure(h, "SELECT share_pct FROM alert_kpi_top10 WHERE rank = 1", 20, EXACT);
-	text_is(h, "SELECT code FROM alert_kpi_top10 WHERE rank = 2", "SPC_NELSON_2");
-	figure(h, "SELECT share_pct FROM alert_kpi_top10 WHERE rank = 2", 15, EXACT);
-	text_is(h, "SELECT code FROM alert_kpi_top10 WHERE rank = 3", "C03");
-	text_is(h, "SELECT code FROM alert_kpi_top10 WHERE rank = 10", "C10");
-	figure(h, "SELECT share_pct FROM alert_kpi_top10 WHERE rank = 10", 5, EXACT);
+	sql_figure(h, "SELECT total FROM alert_kpi_top10 WHERE rank = 1", 20, 0);
+	sql_text_is(h, "SELECT code FROM alert_kpi_top10 WHERE rank = 1", "SPC_NELSON_4");
+	sql_figure(h, "SELECT alarms FROM alert_kpi_top10 WHERE rank = 1", 4, 0);
+	sql_figure(h, "SELECT share_pct FROM alert_kpi_top10 WHERE rank = 1", 20, EXACT);
+	sql_text_is(h, "SELECT code FROM alert_kpi_top10 WHERE rank = 2", "SPC_NELSON_2");
+	sql_figure(h, "SELECT share_pct FROM alert_kpi_top10 WHERE rank = 2", 15, EXACT);
+	sql_text_is(h, "SELECT code FROM alert_kpi_top10 WHERE rank = 3", "C03");
+	sql_text_is(h, "SELECT code FROM alert_kpi_top10 WHERE rank = 10", "C10");
+	sql_figure(h, "SELECT share_pct FROM alert_kpi_top10 WHERE rank = 10", 5, EXACT);
 	assert_int_equal(count(h, "SELECT count(*) FROM alert_kpi_top10"
 	                          " WHERE top10_share_pct = 75 AND target_max_pct = 5"),
 	                 10);
@@ -535,37 +503,37 @@ static void test_kpi_figures(void **state)
 	assert_int_equal(count(h, "SELECT count(*) FROM alert_kpi_stale WHERE alert_id = 'al-k17'"
 	                          " AND stale = 1 AND target_max = 5"),
 	                 1);
-	figure(h, "SELECT active_s FROM alert_kpi_stale", 108000, 60);
+	sql_figure(h, "SELECT active_s FROM alert_kpi_stale", 108000, 60);
 
 	/* Time to acknowledge and to clear. */
 #define RESP(dim, value, col)                                                                      \
 	"SELECT " col " FROM alert_kpi_response WHERE dimension = '" dim "' AND value = '" value "'"
-	figure(h, RESP("code", "SPC_NELSON_4", "occurrences"), 4, 0);
-	figure(h, RESP("code", "SPC_NELSON_4", "acked"), 3, 0);
-	figure(h, RESP("code", "SPC_NELSON_4", "ack_avg_s"), 70, 1e-6);
-	figure(h, RESP("code", "SPC_NELSON_4", "ack_p50_s"), 60, 1e-6);
-	figure(h, RESP("code", "SPC_NELSON_4", "ack_p90_s"), 108, 1e-6);
-	figure(h, RESP("code", "SPC_NELSON_4", "cleared"), 3, 0);
-	figure(h, RESP("code", "SPC_NELSON_4", "clear_avg_s"), 15, 1e-6);
-	figure(h, RESP("code", "SPC_NELSON_4", "clear_p50_s"), 15, 1e-6);
-	figure(h, RESP("code", "SPC_NELSON_4", "clear_p90_s"), 19, 1e-6);
-	figure(h, RESP("station", "S/L1/FILL", "occurrences"), 5, 0);
-	figure(h, RESP("station", "S/L1/FILL", "acked"), 4, 0);
-	figure(h, RESP("station", "S/L1/FILL", "ack_avg_s"), 127.5, 1e-6);
-	figure(h, RESP("station", "S/L1/FILL", "ack_p50_s"), 90, 1e-6);
-	figure(h, RESP("station", "S/L1/FILL", "ack_p90_s"), 246, 1e-6);
-	figure(h, RESP("station", "S/L1/FILL", "cleared"), 4, 0);
-	figure(h, RESP("station", "S/L1/FILL", "clear_avg_s"), 36.25, 1e-6);
-	figure(h, RESP("station", "S/L1/FILL", "clear_p50_s"), 17.5, 1e-6);
-	figure(h, RESP("station", "S/L1/FILL", "clear_p90_s"), 76, 1e-6);
-	figure(h, RESP("team", "pack", "occurrences"), 4, 0);
-	figure(h, RESP("team", "pack", "acked"), 3, 0);
-	figure(h, RESP("team", "pack", "ack_avg_s"), 110, 1e-6);
-	figure(h, RESP("team", "pack", "ack_p50_s"), 90, 1e-6);
-	figure(h, RESP("team", "pack", "ack_p90_s"), 178, 1e-6);
-	figure(h, RESP("team", "pack", "cleared"), 1, 0);
-	figure(h, RESP("team", "pack", "clear_avg_s"), 50, 1e-6);
-	figure(h, RESP("team", "pack", "clear_p90_s"), 50, 1e-6);
+	sql_figure(h, RESP("code", "SPC_NELSON_4", "occurrences"), 4, 0);
+	sql_figure(h, RESP("code", "SPC_NELSON_4", "acked"), 3, 0);
+	sql_figure(h, RESP("code", "SPC_NELSON_4", "ack_avg_s"), 70, 1e-6);
+	sql_figure(h, RESP("code", "SPC_NELSON_4", "ack_p50_s"), 60, 1e-6);
+	sql_figure(h, RESP("code", "SPC_NELSON_4", "ack_p90_s"), 108, 1e-6);
+	sql_figure(h, RESP("code", "SPC_NELSON_4", "cleared"), 3, 0);
+	sql_figure(h, RESP("code", "SPC_NELSON_4", "clear_avg_s"), 15, 1e-6);
+	sql_figure(h, RESP("code", "SPC_NELSON_4", "clear_p50_s"), 15, 1e-6);
+	sql_figure(h, RESP("code", "SPC_NELSON_4", "clear_p90_s"), 19, 1e-6);
+	sql_figure(h, RESP("station", "S/L1/FILL", "occurrences"), 5, 0);
+	sql_figure(h, RESP("station", "S/L1/FILL", "acked"), 4, 0);
+	sql_figure(h, RESP("station", "S/L1/FILL", "ack_avg_s"), 127.5, 1e-6);
+	sql_figure(h, RESP("station", "S/L1/FILL", "ack_p50_s"), 90, 1e-6);
+	sql_figure(h, RESP("station", "S/L1/FILL", "ack_p90_s"), 246, 1e-6);
+	sql_figure(h, RESP("station", "S/L1/FILL", "cleared"), 4, 0);
+	sql_figure(h, RESP("station", "S/L1/FILL", "clear_avg_s"), 36.25, 1e-6);
+	sql_figure(h, RESP("station", "S/L1/FILL", "clear_p50_s"), 17.5, 1e-6);
+	sql_figure(h, RESP("station", "S/L1/FILL", "clear_p90_s"), 76, 1e-6);
+	sql_figure(h, RESP("team", "pack", "occurrences"), 4, 0);
+	sql_figure(h, RESP("team", "pack", "acked"), 3, 0);
+	sql_figure(h, RESP("team", "pack", "ack_avg_s"), 110, 1e-6);
+	sql_figure(h, RESP("team", "pack", "ack_p50_s"), 90, 1e-6);
+	sql_figure(h, RESP("team", "pack", "ack_p90_s"), 178, 1e-6);
+	sql_figure(h, RESP("team", "pack", "cleared"), 1, 0);
+	sql_figure(h, RESP("team", "pack", "clear_avg_s"), 50, 1e-6);
+	sql_figure(h, RESP("team", "pack", "clear_p90_s"), 50, 1e-6);
 #undef RESP
 
 	/* The reader login (the CLI) sees the KPIs; ct_quality may change a target. */
@@ -585,10 +553,10 @@ static void test_kpi_figures(void **state)
 		PQclear(res);
 		exec_or_fail(quality, "UPDATE alert_kpi_target SET value = 20"
 		                      " WHERE name = 'per_10min_acceptable'");
-		figure(h,
-		       "SELECT target_acceptable FROM alert_kpi_rate_10min WHERE team = 'cell'"
-		       " AND period_start = kt(0)",
-		       20, 0);
+		sql_figure(h,
+		           "SELECT target_acceptable FROM alert_kpi_rate_10min WHERE team = 'cell'"
+		           " AND period_start = kt(0)",
+		           20, 0);
 		exec_or_fail(quality, "UPDATE alert_kpi_target SET value = 1"
 		                      " WHERE name = 'per_10min_acceptable'");
 		PQfinish(cli);

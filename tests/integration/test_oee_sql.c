@@ -59,13 +59,13 @@
 #include <cmocka.h>
 
 #include <libpq-fe.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ct_error.h"
 #include "harness.h"
+#include "sql_check.h"
 
 #define exec_or_fail(conn, sql) assert_int_equal(harness_pg_exec(conn, sql), CT_OK)
 #define EXACT                   1e-9
@@ -310,42 +310,6 @@ static const char trace_sql[] =
         "06:35:00+00'),\n"
         "    ('al-3', 1, 'RAISE', '2026-01-05 06:50:00+00');\n";
 
-/* The text of row 0, column 0 of sql (a copy in buf); fails when there is no such row. */
-static const char *text_of(struct harness *h, const char *sql, char *buf, size_t len)
-{
-	PGresult *res = NULL;
-
-	assert_int_equal(harness_sql(h, sql, 0, NULL, &res), CT_OK);
-	if (PQntuples(res) < 1) {
-		PQclear(res);
-		fail_msg("no row: %s", sql);
-	}
-	snprintf(buf, len, "%s", PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return buf;
-}
-
-/* The figure sql gives must be within tol of want. */
-static void figure(struct harness *h, const char *sql, double want, double tol)
-{
-	char buf[128], *end;
-	double got;
-
-	text_of(h, sql, buf, sizeof(buf));
-	got = strtod(buf, &end);
-	if (end == buf || *end != '\0' || !(fabs(got - want) <= tol))
-		fail_msg("%s: got %s, computed by hand %.9g", sql, buf, want);
-}
-
-static void text_is(struct harness *h, const char *sql, const char *want)
-{
-	char buf[1024];
-
-	text_of(h, sql, buf, sizeof(buf));
-	if (strcmp(buf, want) != 0)
-		fail_msg("%s:\n got  %s\n want %s", sql, buf, want);
-}
-
 /* Runs sql as a member of group role `role` in a transaction that is rolled back. */
 static int as_role(struct harness *h, const char *role, const char *sql)
 {
@@ -383,28 +347,28 @@ static void test_oee_figures(void **state)
 
 	load(h);
 	/* The time model. */
-	figure(h, W("planned_down_s"), 4200, EXACT);
-	figure(h, W("planned_busy_s"), 3000, EXACT);
-	figure(h, W("run_s"), 1990, EXACT);
-	figure(h, W("unplanned_down_s"), 650, EXACT);
-	figure(h, W("idle_s"), 120, EXACT);
-	figure(h, W("starved_s"), 180, EXACT);
-	figure(h, W("blocked_s"), 60, EXACT);
-	figure(h, W("micro_stop_count"), 2, 0);
-	figure(h, W("micro_stop_s"), 50, EXACT);
-	text_is(h, W("current_state"), "1");
+	sql_figure(h, W("planned_down_s"), 4200, EXACT);
+	sql_figure(h, W("planned_busy_s"), 3000, EXACT);
+	sql_figure(h, W("run_s"), 1990, EXACT);
+	sql_figure(h, W("unplanned_down_s"), 650, EXACT);
+	sql_figure(h, W("idle_s"), 120, EXACT);
+	sql_figure(h, W("starved_s"), 180, EXACT);
+	sql_figure(h, W("blocked_s"), 60, EXACT);
+	sql_figure(h, W("micro_stop_count"), 2, 0);
+	sql_figure(h, W("micro_stop_s"), 50, EXACT);
+	sql_text_is(h, W("current_state"), "1");
 	/* Out of order and at the same instant: never negative, never overlapping, the parts add
 	 * up to the window. */
-	figure(h,
-	       "SELECT count(*) FROM ct_oee_intervals('S1', 'L1', 'WIND-01', " WIN ")"
-	       " WHERE e < s OR until < since OR event_id = 'e-w08a'",
-	       0, 0);
-	figure(h,
-	       "SELECT sum(extract(epoch FROM e - s)) FROM ct_oee_intervals('S1', 'L1', "
-	       "'WIND-01', " WIN ")",
-	       7200, EXACT);
-	figure(h, "SELECT sum(seconds) FROM ct_oee_time('S1', 'L1', 'WIND-01', " WIN ")", 7200,
-	       EXACT);
+	sql_figure(h,
+	           "SELECT count(*) FROM ct_oee_intervals('S1', 'L1', 'WIND-01', " WIN ")"
+	           " WHERE e < s OR until < since OR event_id = 'e-w08a'",
+	           0, 0);
+	sql_figure(h,
+	           "SELECT sum(extract(epoch FROM e - s)) FROM ct_oee_intervals('S1', 'L1', "
+	           "'WIND-01', " WIN ")",
+	           7200, EXACT);
+	sql_figure(h, "SELECT sum(seconds) FROM ct_oee_time('S1', 'L1', 'WIND-01', " WIN ")", 7200,
+	           EXACT);
 
 	/* Counts: the verdict stored before its visit counted once, repeated failures of a visit
 	 * too (a second FAIL verdict of W0003, a FAIL verdict of the NOK W0002). */
@@ -412,17 +376,18 @@ static void test_oee_figures(void **state)
 	                    " source_event_id, verdict, decided_at) VALUES"
 	                    " ('v2-W0003', 'W0003', 'S1', 'L1', 'WIND-01', 'sv-W0003', 3, now()),"
 	                    " ('v2-W0002', 'W0002', 'S1', 'L1', 'WIND-01', 'sv-W0002', 2, now())");
-	figure(h, "SELECT sum(bad) FROM oee_count WHERE station = 'WIND-01'", 4, 0);
-	figure(h, W("produced"), 180, 0);
-	figure(h, W("good"), 173, 0);
-	figure(h, W("late_rejects"), 3, 0);
-	figure(h, W("ideal_cycle_s"), 10, EXACT);
-	figure(h, W("availability"), 1990.0 / 3000, EXACT);
-	figure(h, W("performance"), 1800.0 / 1990, EXACT);
-	figure(h, W("quality"), 173.0 / 180, EXACT);
-	figure(h, W("oee"), 0.6 * 173 / 180, EXACT);
-	text_is(h, W("performance_flagged"), "false");
-	text_is(h,
+	sql_figure(h, "SELECT sum(bad) FROM oee_count WHERE station = 'WIND-01'", 4, 0);
+	sql_figure(h, W("produced"), 180, 0);
+	sql_figure(h, W("good"), 173, 0);
+	sql_figure(h, W("late_rejects"), 3, 0);
+	sql_figure(h, W("ideal_cycle_s"), 10, EXACT);
+	sql_figure(h, W("availability"), 1990.0 / 3000, EXACT);
+	sql_figure(h, W("performance"), 1800.0 / 1990, EXACT);
+	sql_figure(h, W("quality"), 173.0 / 180, EXACT);
+	sql_figure(h, W("oee"), 0.6 * 173 / 180, EXACT);
+	sql_text_is(h, W("performance_flagged"), "false");
+	sql_text_is(
+	        h,
 	        "SELECT string_agg((x ->> 'category') || ':' || (x ->> 'reason_code') || ':'"
 	        " || (x ->> 'seconds') || ':' || (x ->> 'count'), ',' ORDER BY n)"
 	        " FROM jsonb_array_elements(ct_oee_station('S1', 'L1', 'WIND-01', " WIN
@@ -432,76 +397,79 @@ static void test_oee_figures(void **state)
 
 	/* Late rejects belong to the maker's bucket, not the day they failed: EOL-01's own
 	 * figures count its failures as bad. */
-	figure(h,
-	       "SELECT ct_oee_station('S1', 'L1', 'WIND-01', '2026-01-06 06:00+00',"
-	       " '2026-01-06 14:00+00') ->> 'late_rejects'",
-	       0, 0);
-	figure(h,
-	       "SELECT ct_oee_station('S1', 'L1', 'EOL-01', '2026-01-06 06:00+00',"
-	       " '2026-01-06 14:00+00') ->> 'good'",
-	       1, 0);
-	figure(h, "SELECT count(*) FROM oee_unit_reject", 3, 0);
-	text_is(h, "SELECT station FROM ct_oee_maker('W0011')", "WIND-01");
+	sql_figure(h,
+	           "SELECT ct_oee_station('S1', 'L1', 'WIND-01', '2026-01-06 06:00+00',"
+	           " '2026-01-06 14:00+00') ->> 'late_rejects'",
+	           0, 0);
+	sql_figure(h,
+	           "SELECT ct_oee_station('S1', 'L1', 'EOL-01', '2026-01-06 06:00+00',"
+	           " '2026-01-06 14:00+00') ->> 'good'",
+	           1, 0);
+	sql_figure(h, "SELECT count(*) FROM oee_unit_reject", 3, 0);
+	sql_text_is(h, "SELECT station FROM ct_oee_maker('W0011')", "WIND-01");
 
 	/* A closed shift: its figures and what a late reject does to them. */
-	text_is(h, SHIFT("shift_start"), "2026-01-05T06:00:00+00:00");
-	text_is(h, SHIFT("until"), "2026-01-05T14:00:00+00:00");
-	figure(h, SHIFT("run_s"), 27190, EXACT);
-	figure(h, SHIFT("planned_busy_s"), 28200, EXACT);
-	figure(h, SHIFT("quality"), 173.0 / 180, EXACT);
+	sql_text_is(h, SHIFT("shift_start"), "2026-01-05T06:00:00+00:00");
+	sql_text_is(h, SHIFT("until"), "2026-01-05T14:00:00+00:00");
+	sql_figure(h, SHIFT("run_s"), 27190, EXACT);
+	sql_figure(h, SHIFT("planned_busy_s"), 28200, EXACT);
+	sql_figure(h, SHIFT("quality"), 173.0 / 180, EXACT);
 	exec_or_fail(h->pg, "SELECT it_visit('sv-EW0020', 'W0020', 4::smallint, 'L1', 'EOL-01',"
 	                    " 14::smallint, 'R1', '2026-01-07 10:00+00', 2::smallint)");
-	figure(h, SHIFT("quality"), 172.0 / 180, EXACT);
-	figure(h, SHIFT("late_rejects"), 4, 0);
+	sql_figure(h, SHIFT("quality"), 172.0 / 180, EXACT);
+	sql_figure(h, SHIFT("late_rejects"), 4, 0);
 	/* W0030 fails at EOL-01 (a late reject), then its maker visit gets a FAIL verdict: it
 	 * moves from late reject to bad, counted once (good 180 - 5 - 4 = 171). */
 	exec_or_fail(h->pg, "SELECT it_visit('sv-EW0030', 'W0030', 4::smallint, 'L1', 'EOL-01',"
 	                    " 14::smallint, 'R1', '2026-01-07 10:01+00', 2::smallint)");
-	figure(h, SHIFT("late_rejects"), 5, 0);
-	figure(h, SHIFT("good"), 171, 0);
+	sql_figure(h, SHIFT("late_rejects"), 5, 0);
+	sql_figure(h, SHIFT("good"), 171, 0);
 	exec_or_fail(h->pg, "SELECT it_verdict('sv-W0030', 2::smallint)");
-	figure(h, SHIFT("late_rejects"), 4, 0);
-	figure(h, SHIFT("good"), 171, 0);
-	figure(h, "SELECT sum(bad) FROM oee_count WHERE station = 'WIND-01'", 5, 0);
+	sql_figure(h, SHIFT("late_rejects"), 4, 0);
+	sql_figure(h, SHIFT("good"), 171, 0);
+	sql_figure(h, "SELECT sum(bad) FROM oee_count WHERE station = 'WIND-01'", 5, 0);
 
 	/* Performance above 1 is flagged and capped in the OEE. */
-	figure(h, V("performance"), 1.25, EXACT);
-	text_is(h, V("performance_flagged"), "true");
-	text_is(h, V("flag_reason"),
+	sql_figure(h, V("performance"), 1.25, EXACT);
+	sql_text_is(h, V("performance_flagged"), "true");
+	sql_text_is(
+	        h, V("flag_reason"),
 	        "performance 1.25 > 1: ideal cycle time 36 s is longer than the station's fastest "
 	        "real cycle; check oee_ideal_cycle");
-	figure(h, V("oee"), 1, EXACT);
+	sql_figure(h, V("oee"), 1, EXACT);
 
 	/* The shift calendar: S1's own pattern (no weekend), the default 3 x 8 h elsewhere. */
-	text_is(h,
-	        "SELECT string_agg(shift_id, ',') FROM ct_oee_shifts('S1', 'L1',"
-	        " '2026-01-09 00:00+00', '2026-01-13 00:00+00')",
-	        "2026-01-09/A,2026-01-12/A");
-	text_is(h,
-	        "SELECT string_agg(shift_id, ',') FROM ct_oee_shifts('S2', 'L1',"
-	        " '2026-01-09 00:00+00', '2026-01-09 12:00+00')",
-	        "2026-01-08/C,2026-01-09/A");
+	sql_text_is(h,
+	            "SELECT string_agg(shift_id, ',') FROM ct_oee_shifts('S1', 'L1',"
+	            " '2026-01-09 00:00+00', '2026-01-13 00:00+00')",
+	            "2026-01-09/A,2026-01-12/A");
+	sql_text_is(h,
+	            "SELECT string_agg(shift_id, ',') FROM ct_oee_shifts('S2', 'L1',"
+	            " '2026-01-09 00:00+00', '2026-01-09 12:00+00')",
+	            "2026-01-08/C,2026-01-09/A");
 
 	/* The line: its reference station's figures (the winder), and every station's. */
-	text_is(h, "SELECT ct_oee_line('S1', 'L1', " WIN ") ->> 'reference_station'", "WIND-01");
-	text_is(h, "SELECT ct_oee_line('S1', 'L1', " WIN ") ->> 'station'", "");
-	figure(h, "SELECT ct_oee_line('S1', 'L1', " WIN ") ->> 'run_s'", 1990, EXACT);
-	text_is(h,
-	        "SELECT jsonb_path_query_array(ct_oee_line('S1', 'L1', " WIN
-	        "), '$.stations[*].station')::text",
-	        "[\"VIS-01\", \"WELD-01\", \"WIND-01\"]");
+	sql_text_is(h, "SELECT ct_oee_line('S1', 'L1', " WIN ") ->> 'reference_station'",
+	            "WIND-01");
+	sql_text_is(h, "SELECT ct_oee_line('S1', 'L1', " WIN ") ->> 'station'", "");
+	sql_figure(h, "SELECT ct_oee_line('S1', 'L1', " WIN ") ->> 'run_s'", 1990, EXACT);
+	sql_text_is(h,
+	            "SELECT jsonb_path_query_array(ct_oee_line('S1', 'L1', " WIN
+	            "), '$.stations[*].station')::text",
+	            "[\"VIS-01\", \"WELD-01\", \"WIND-01\"]");
 
 	/* Pareto (largest first) and changeovers. */
-	text_is(h,
+	sql_text_is(
+	        h,
 	        "SELECT string_agg(category || ':' || reason_code || ':' || seconds || ':' || "
 	        "count,"
 	        " ',') FROM ct_oee_pareto('S1', 'L1', NULL, " WIN ")",
 	        "unplanned:BREAKDOWN.WIND.TENSION:600:1,starved::180:1,idle::120:1,blocked::60:1,"
 	        "micro_stop::30:1,micro_stop:MICRO.JAM:20:1");
-	text_is(h,
-	        "SELECT string_agg(station || ' ' || from_recipe || '>' || to_recipe || ' '"
-	        " || duration_s, ',') FROM ct_oee_changeovers('S1', 'L1', " WIN ")",
-	        "WELD-01 R1>R2 900,WELD-01 R2>R1 300");
+	sql_text_is(h,
+	            "SELECT string_agg(station || ' ' || from_recipe || '>' || to_recipe || ' '"
+	            " || duration_s, ',') FROM ct_oee_changeovers('S1', 'L1', " WIN ")",
+	            "WELD-01 R1>R2 900,WELD-01 R2>R1 300");
 
 	/* What the service roles may do. */
 	assert_int_equal(as_role(h, "ct_oee",
@@ -538,71 +506,74 @@ static void test_trace_response_maintainability(void **state)
 
 	load(h);
 	/* Traceability depth. */
-	text_is(h, DEPTH("C-OK", "score"), "100.0");
-	text_is(h, DEPTH("C-OK", "complete"), "true");
-	figure(h, DEPTH("C-OK", "checks"), 39, 0);
-	text_is(h, DEPTH("C-BAD", "score"), "84.6");
-	text_is(h, DEPTH("C-BAD", "missing"),
-	        "[\"WIND-01: material use not traced to a material lot (E2)\", \"no visit at "
-	        "TAB_WELDING\", \"INS-01: no setpoint for parameters (p2)\"]");
-	text_is(h, DEPTH("C-DRY", "score"), "97.4");
-	text_is(h, DEPTH("C-DRY", "missing"),
-	        "[\"no dry-room environment reading during its stay (WIND-01 .. SEAL-01)\"]");
-	text_is(h, DEPTH("M1", "score"), "83.3");
-	text_is(h, DEPTH("M1", "missing"), "[\"child C-BAD: 84.6\"]");
-	text_is(h, DEPTH("M1", "children"),
-	        "[{\"score\": 84.6, \"unit_id\": \"C-BAD\"}, {\"score\": 100.0, \"unit_id\": "
-	        "\"C-OK\"}]");
-	text_is(h, DEPTH("NOBODY", "missing"), "[\"unit not known\"]");
-	text_is(h,
-	        "SELECT ct_trace_depth_line('S1', 'L9', '2026-01-07 00:00+00',"
-	        " '2026-01-08 00:00+00') - 'worst'",
-	        "{\"share\": 0.5, \"units\": 2, \"complete\": 1}");
-	text_is(h,
-	        "SELECT ct_trace_depth_line('S1', 'L9', '2026-01-07 00:00+00',"
-	        " '2026-01-08 00:00+00') -> 'worst' -> 0 ->> 'unit_id'",
-	        "C-BAD");
+	sql_text_is(h, DEPTH("C-OK", "score"), "100.0");
+	sql_text_is(h, DEPTH("C-OK", "complete"), "true");
+	sql_figure(h, DEPTH("C-OK", "checks"), 39, 0);
+	sql_text_is(h, DEPTH("C-BAD", "score"), "84.6");
+	sql_text_is(h, DEPTH("C-BAD", "missing"),
+	            "[\"WIND-01: material use not traced to a material lot (E2)\", \"no visit at "
+	            "TAB_WELDING\", \"INS-01: no setpoint for parameters (p2)\"]");
+	sql_text_is(h, DEPTH("C-DRY", "score"), "97.4");
+	sql_text_is(h, DEPTH("C-DRY", "missing"),
+	            "[\"no dry-room environment reading during its stay (WIND-01 .. SEAL-01)\"]");
+	sql_text_is(h, DEPTH("M1", "score"), "83.3");
+	sql_text_is(h, DEPTH("M1", "missing"), "[\"child C-BAD: 84.6\"]");
+	sql_text_is(h, DEPTH("M1", "children"),
+	            "[{\"score\": 84.6, \"unit_id\": \"C-BAD\"}, {\"score\": 100.0, \"unit_id\": "
+	            "\"C-OK\"}]");
+	sql_text_is(h, DEPTH("NOBODY", "missing"), "[\"unit not known\"]");
+	sql_text_is(h,
+	            "SELECT ct_trace_depth_line('S1', 'L9', '2026-01-07 00:00+00',"
+	            " '2026-01-08 00:00+00') - 'worst'",
+	            "{\"share\": 0.5, \"units\": 2, \"complete\": 1}");
+	sql_text_is(h,
+	            "SELECT ct_trace_depth_line('S1', 'L9', '2026-01-07 00:00+00',"
+	            " '2026-01-08 00:00+00') -> 'worst' -> 0 ->> 'unit_id'",
+	            "C-BAD");
 
 	/* Closed-loop response time. */
-	figure(h, "SELECT count(*) FROM ct_response_times('S1', 'L1', 'WELD-01', " WIN ")", 2, 0);
-	text_is(h,
+	sql_figure(h, "SELECT count(*) FROM ct_response_times('S1', 'L1', 'WELD-01', " WIN ")", 2,
+	           0);
+	sql_text_is(
+	        h,
 	        "SELECT signal_to_command_ms || ' ' || command_to_ack_ms || ' ' || total_ms || ' '"
 	        " || ack_status || ' ' || kind FROM ct_response_times('S1', 'L1', NULL, " WIN ")"
 	        " WHERE command_id = 'c-1'",
 	        "150 400 550 1 SLOW");
-	text_is(h,
-	        "SELECT coalesce(acked_at::text, 'none') FROM ct_response_times('S1', 'L1', "
-	        "NULL, " WIN ") WHERE command_id = 'c-2'",
-	        "none");
-	figure(h, RESP("n"), 2, 0);
-	figure(h, RESP("acked"), 1, 0);
-	figure(h, RESP("signal_p50_ms"), 250, 1e-6);
-	figure(h, RESP("signal_p90_ms"), 330, 1e-6);
-	figure(h, RESP("signal_max_ms"), 350, 1e-6);
-	figure(h, RESP("ack_p50_ms"), 400, 1e-6);
-	figure(h, RESP("total_p90_ms"), 550, 1e-6);
-	figure(h, RESP("rejected"), 0, 0);
-	figure(h, RESP("expired"), 0, 0);
+	sql_text_is(h,
+	            "SELECT coalesce(acked_at::text, 'none') FROM ct_response_times('S1', 'L1', "
+	            "NULL, " WIN ") WHERE command_id = 'c-2'",
+	            "none");
+	sql_figure(h, RESP("n"), 2, 0);
+	sql_figure(h, RESP("acked"), 1, 0);
+	sql_figure(h, RESP("signal_p50_ms"), 250, 1e-6);
+	sql_figure(h, RESP("signal_p90_ms"), 330, 1e-6);
+	sql_figure(h, RESP("signal_max_ms"), 350, 1e-6);
+	sql_figure(h, RESP("ack_p50_ms"), 400, 1e-6);
+	sql_figure(h, RESP("total_p90_ms"), 550, 1e-6);
+	sql_figure(h, RESP("rejected"), 0, 0);
+	sql_figure(h, RESP("expired"), 0, 0);
 	/* c-3 was refused: not acknowledged, and no time to acknowledge. */
-	text_is(h,
-	        "SELECT n || ' ' || acked || ' ' || rejected || ' ' || expired || ' '"
-	        " || coalesce(ack_p50_ms::text, 'none') || ' ' || coalesce(total_p50_ms::text, "
-	        "'none')"
-	        " FROM ct_response_summary('S1', 'L1', " WIN ") WHERE station = 'VIS-01'",
-	        "1 0 1 0 none none");
+	sql_text_is(h,
+	            "SELECT n || ' ' || acked || ' ' || rejected || ' ' || expired || ' '"
+	            " || coalesce(ack_p50_ms::text, 'none') || ' ' || coalesce(total_p50_ms::text, "
+	            "'none')"
+	            " FROM ct_response_summary('S1', 'L1', " WIN ") WHERE station = 'VIS-01'",
+	            "1 0 1 0 none none");
 
 	/* Maintainability. */
-	text_is(h, ALERT("asset"), "WELD-01-HORN");
-	figure(h, ALERT("n"), 3, 0);
-	figure(h, ALERT("acked"), 2, 0);
-	figure(h, ALERT("ack_p50_s"), 60, EXACT);
-	figure(h, ALERT("ack_p90_s"), 84, EXACT);
-	figure(h, ALERT("ack_mean_s"), 60, EXACT);
-	figure(h, ALERT("restore_n"), 2, 0);
-	figure(h, ALERT("restore_p50_s"), 210, EXACT);
-	figure(h, ALERT("restore_p90_s"), 282, EXACT);
-	figure(h, ALERT("restore_mean_s"), 210, EXACT);
-	text_is(h,
+	sql_text_is(h, ALERT("asset"), "WELD-01-HORN");
+	sql_figure(h, ALERT("n"), 3, 0);
+	sql_figure(h, ALERT("acked"), 2, 0);
+	sql_figure(h, ALERT("ack_p50_s"), 60, EXACT);
+	sql_figure(h, ALERT("ack_p90_s"), 84, EXACT);
+	sql_figure(h, ALERT("ack_mean_s"), 60, EXACT);
+	sql_figure(h, ALERT("restore_n"), 2, 0);
+	sql_figure(h, ALERT("restore_p50_s"), 210, EXACT);
+	sql_figure(h, ALERT("restore_p90_s"), 282, EXACT);
+	sql_figure(h, ALERT("restore_mean_s"), 210, EXACT);
+	sql_text_is(
+	        h,
 	        "SELECT string_agg((x ->> 'reason_code') || ':' || (x ->> 'asset') || ':'"
 	        " || (x ->> 'n') || ':' || (x ->> 'restore_mean_s') || ':' || (x ->> 'down_s'), "
 	        "',')"
@@ -680,68 +651,74 @@ static void test_review_cases(void **state)
 	load(h);
 	exec_or_fail(h->pg, review_sql);
 	/* No performance, no OEE (not availability x quality). */
-	text_is(h, L5("NOIDEAL", "performance"), "NULL");
-	text_is(h, L5("NOIDEAL", "oee"), "NULL");
+	sql_text_is(h, L5("NOIDEAL", "performance"), "NULL");
+	sql_text_is(h, L5("NOIDEAL", "oee"), "NULL");
 	/* Shifts are UTC whatever the session's time zone. */
 	exec_or_fail(h->pg, "SET TIME ZONE 'Asia/Tokyo'");
-	text_is(h, SHIFTS_S2, "2026-01-08/C@2026-01-08 22:00:00,2026-01-09/A@2026-01-09 06:00:00");
+	sql_text_is(h, SHIFTS_S2,
+	            "2026-01-08/C@2026-01-08 22:00:00,2026-01-09/A@2026-01-09 06:00:00");
 	exec_or_fail(h->pg, "SET TIME ZONE 'America/New_York'");
-	text_is(h, SHIFTS_S2, "2026-01-08/C@2026-01-08 22:00:00,2026-01-09/A@2026-01-09 06:00:00");
-	text_is(h,
+	sql_text_is(h, SHIFTS_S2,
+	            "2026-01-08/C@2026-01-08 22:00:00,2026-01-09/A@2026-01-09 06:00:00");
+	sql_text_is(
+	        h,
 	        "SELECT ct_oee_shift('S1', 'L1', 'WIND-01', '2026-01-05/A') ->> 'shift_start_us'",
 	        "1767592800000000");
 	exec_or_fail(h->pg, "RESET TIME ZONE");
 	/* A re-sent state is one stop; a jam turning into a breakdown is one stop too. */
-	figure(h, L5("REP", "micro_stop_count"), 0, 0);
-	figure(h, L5("REP", "unplanned_down_s"), 280, EXACT);
-	figure(h,
-	       "SELECT ct_oee_station('S1', 'L5', 'REP', '2026-01-05 06:00+00',"
-	       " '2026-01-05 06:20:15+00') ->> 'micro_stop_count'",
-	       0, 0);
-	figure(h,
-	       "SELECT ct_oee_station('S1', 'L5', 'REP', '2026-01-05 06:30:50+00',"
-	       " '2026-01-05 07:00+00') ->> 'micro_stop_count'",
-	       0, 0);
-	text_is(h,
-	        "SELECT string_agg(category || ':' || reason_code || ':' || seconds || ':' || "
-	        "count,"
-	        " ',') FROM ct_oee_pareto('S1', 'L5', 'REP', " WIN ")",
-	        "unplanned:MICRO.JAM:190:3,unplanned:BREAKDOWN.GENERIC:90:2");
-	text_is(h,
-	        "SELECT string_agg((x ->> 'reason_code') || ':' || (x ->> 'n') || ':'"
-	        " || (x ->> 'restore_mean_s'), ',') FROM jsonb_array_elements("
-	        "ct_maintainability('S1', 'L5', " WIN ") -> 'stops') x",
-	        "BREAKDOWN.GENERIC:1:90,MICRO.JAM:2:95");
+	sql_figure(h, L5("REP", "micro_stop_count"), 0, 0);
+	sql_figure(h, L5("REP", "unplanned_down_s"), 280, EXACT);
+	sql_figure(h,
+	           "SELECT ct_oee_station('S1', 'L5', 'REP', '2026-01-05 06:00+00',"
+	           " '2026-01-05 06:20:15+00') ->> 'micro_stop_count'",
+	           0, 0);
+	sql_figure(h,
+	           "SELECT ct_oee_station('S1', 'L5', 'REP', '2026-01-05 06:30:50+00',"
+	           " '2026-01-05 07:00+00') ->> 'micro_stop_count'",
+	           0, 0);
+	sql_text_is(h,
+	            "SELECT string_agg(category || ':' || reason_code || ':' || seconds || ':' || "
+	            "count,"
+	            " ',') FROM ct_oee_pareto('S1', 'L5', 'REP', " WIN ")",
+	            "unplanned:MICRO.JAM:190:3,unplanned:BREAKDOWN.GENERIC:90:2");
+	sql_text_is(h,
+	            "SELECT string_agg((x ->> 'reason_code') || ':' || (x ->> 'n') || ':'"
+	            " || (x ->> 'restore_mean_s'), ',') FROM jsonb_array_elements("
+	            "ct_maintainability('S1', 'L5', " WIN ") -> 'stops') x",
+	            "BREAKDOWN.GENERIC:1:90,MICRO.JAM:2:95");
 	/* A late reject moves to the maker visit stored after it; an aborted attempt makes
 	 * nothing. */
-	figure(h, "SELECT sum(late_rejects) FROM oee_count WHERE station = 'WIND-05'", 2, 0);
-	figure(h, "SELECT sum(late_rejects) FROM oee_count WHERE station = 'TW-05'", 0, 0);
-	text_is(h, "SELECT maker_event_id FROM oee_unit_reject WHERE unit_id = 'LR1'", "sv-LR1a");
-	text_is(h, "SELECT maker_event_id FROM oee_unit_reject WHERE unit_id = 'AB1'", "sv-AB1b");
-	text_is(h, "SELECT ended_at AT TIME ZONE 'UTC' FROM ct_oee_maker('AB1')",
-	        "2026-01-05 06:41:00");
+	sql_figure(h, "SELECT sum(late_rejects) FROM oee_count WHERE station = 'WIND-05'", 2, 0);
+	sql_figure(h, "SELECT sum(late_rejects) FROM oee_count WHERE station = 'TW-05'", 0, 0);
+	sql_text_is(h, "SELECT maker_event_id FROM oee_unit_reject WHERE unit_id = 'LR1'",
+	            "sv-LR1a");
+	sql_text_is(h, "SELECT maker_event_id FROM oee_unit_reject WHERE unit_id = 'AB1'",
+	            "sv-AB1b");
+	sql_text_is(h, "SELECT ended_at AT TIME ZONE 'UTC' FROM ct_oee_maker('AB1')",
+	            "2026-01-05 06:41:00");
 	/* The recipe fallback reads by index. */
-	figure(h, "SELECT count(*) FROM pg_indexes WHERE indexname = 'station_state_recipe'", 1, 0);
+	sql_figure(h, "SELECT count(*) FROM pg_indexes WHERE indexname = 'station_state_recipe'", 1,
+	           0);
 	/* A winder that made nothing in the window is still the line's reference. */
-	text_is(h,
-	        "SELECT ct_oee_line('S1', 'L7', '2026-01-05 07:00+00', '2026-01-05 08:00+00')"
-	        " ->> 'reference_station'",
-	        "WIND-07");
+	sql_text_is(h,
+	            "SELECT ct_oee_line('S1', 'L7', '2026-01-05 07:00+00', '2026-01-05 08:00+00')"
+	            " ->> 'reference_station'",
+	            "WIND-07");
 	/* Time after now counts as nothing. */
-	figure(h,
-	       "SELECT ct_oee_station('S9', 'L1', 'FUT', now() - interval '1 hour',"
-	       " now() + interval '3 hours') ->> 'run_s'",
-	       3600, 1e-6);
+	sql_figure(h,
+	           "SELECT ct_oee_station('S9', 'L1', 'FUT', now() - interval '1 hour',"
+	           " now() + interval '3 hours') ->> 'run_s'",
+	           3600, 1e-6);
 	/* ct_oee reads the counting's own tables only through the functions. */
 	assert_int_not_equal(as_role(h, "ct_oee", "SELECT 1 FROM oee_unit_reject LIMIT 1"), CT_OK);
 	assert_int_not_equal(as_role(h, "ct_oee", "SELECT 1 FROM unit_verdict LIMIT 1"), CT_OK);
 	assert_int_equal(as_role(h, "ct_oee", "SELECT 1 FROM station_visit LIMIT 1"), CT_OK);
 	/* An undo is marked and left out of the response summary. */
-	text_is(h,
-	        "SELECT is_undo FROM ct_response_times('S1', 'L1', 'WELD-01', " WIN ")"
-	        " WHERE command_id = 'c-1u'",
-	        "t");
-	figure(h, RESP("n"), 2, 0);
+	sql_text_is(h,
+	            "SELECT is_undo FROM ct_response_times('S1', 'L1', 'WELD-01', " WIN ")"
+	            " WHERE command_id = 'c-1u'",
+	            "t");
+	sql_figure(h, RESP("n"), 2, 0);
 	/* DER-01 sent no states (ct-oee derived PRODUCING at 06:00, UNKNOWN_STOP at 06:30),
 	 * then its own IDLE from 06:20: the derived rows from then on are left out. */
 	exec_or_fail(
@@ -751,21 +728,23 @@ static void test_review_cases(void **state)
 	        "SELECT it_state('oee-unk-d2', 'DER-01', 7::smallint, 'NO_RESULT',"
 	        " '2026-01-05 06:30:00+00');"
 	        "SELECT it_state('e-d3', 'DER-01', 2::smallint, '', '2026-01-05 06:20:00+00');");
-	text_is(h,
+	sql_text_is(
+	        h,
 	        "SELECT string_agg(state || '@' || to_char(since AT TIME ZONE 'UTC', 'HH24:MI'),"
 	        " ',' ORDER BY since) FROM ct_oee_intervals('S1', 'L1', 'DER-01',"
 	        " '2026-01-05 06:00+00', '2026-01-05 07:00+00') WHERE event_id IS NOT NULL",
 	        "1@06:00,2@06:20");
-	figure(h,
-	       "SELECT ct_oee_station('S1', 'L1', 'DER-01', '2026-01-05 06:00+00',"
-	       " '2026-01-05 07:00+00') ->> 'idle_s'",
-	       2400, EXACT);
+	sql_figure(h,
+	           "SELECT ct_oee_station('S1', 'L1', 'DER-01', '2026-01-05 06:00+00',"
+	           " '2026-01-05 07:00+00') ->> 'idle_s'",
+	           2400, EXACT);
 	/* A NOK result stored late (made at 06:09:30) queues its bucket for ct-oee, which
 	 * drains it; a bucket counted in time is not queued. */
 	exec_or_fail(h->pg, "DELETE FROM oee_recompute");
 	exec_or_fail(h->pg, "SELECT it_visit('sv-LATE1', 'LATE1', 4::smallint, 'L1', 'WIND-01',"
 	                    " 6::smallint, 'R1', '2026-01-05 06:09:30+00', 2::smallint)");
-	text_is(h,
+	sql_text_is(
+	        h,
 	        "SELECT string_agg(station || '@' || to_char(minute AT TIME ZONE 'UTC', 'HH24:MI'),"
 	        " ',') FROM oee_recompute",
 	        "WIND-01@06:09");
@@ -774,18 +753,18 @@ static void test_review_cases(void **state)
 	 * once, counted once per statement that changes it. */
 	exec_or_fail(h->pg, "SELECT it_visit('sv-LATE2', 'LATE2', 4::smallint, 'L1', 'WIND-01',"
 	                    " 6::smallint, 'R1', '2026-01-05 06:09:40+00', 1::smallint)");
-	text_is(h, "SELECT changes > 1 FROM oee_recompute", "t");
+	sql_text_is(h, "SELECT changes > 1 FROM oee_recompute", "t");
 	exec_or_fail(h->pg, "DELETE FROM oee_recompute");
 	exec_or_fail(h->pg, "INSERT INTO oee_count (site, line, station, minute, recipe, produced)"
 	                    " VALUES ('S1', 'L1', 'Q-01', '2026-01-05 06:00+00', 'R1', 1),"
 	                    " ('S1', 'L1', 'Q-01', '2026-01-05 06:00+00', 'R2', 1)");
 	exec_or_fail(h->pg, "UPDATE oee_count SET produced = produced + 1 WHERE station = 'Q-01'");
-	text_is(h, "SELECT station || ':' || changes FROM oee_recompute", "Q-01:2");
+	sql_text_is(h, "SELECT station || ':' || changes FROM oee_recompute", "Q-01:2");
 	exec_or_fail(h->pg, "DELETE FROM oee_count WHERE station = 'Q-01'");
 	exec_or_fail(h->pg, "DELETE FROM oee_recompute");
 	exec_or_fail(h->pg, "SELECT it_visit('sv-NOW1', 'NOW1', 4::smallint, 'L1', 'WIND-01',"
 	                    " 6::smallint, 'R1', now(), 1::smallint)");
-	text_is(h, "SELECT count(*) FROM oee_recompute", "0");
+	sql_text_is(h, "SELECT count(*) FROM oee_recompute", "0");
 	assert_int_equal(as_role(h, "ct_oee",
 	                         "SELECT minute, site, line, station, changes FROM oee_recompute;"
 	                         " DELETE FROM oee_recompute"),
