@@ -163,6 +163,24 @@ void api_get_oee_changeovers(struct api_call *call)
 		window_query(call, window, rest, &a);
 }
 
+/* The arguments $1 site, $2 line (both required), $3 from and $4 to (us; the last span_us by
+ * default) of a per-line query into a; false when the request was refused (answered). */
+static bool site_line_range(struct api_call *call, int64_t span_us, struct query_args *a)
+{
+	struct query_range r;
+	const char *site, *line;
+
+	query_args_init(a);
+	if (!api_param_name(call, "site", true, &site) ||
+	    !api_param_name(call, "line", true, &line) || !query_range_span(call, span_us, &r))
+		return false;
+	query_arg_str(a, site);
+	query_arg_str(a, line);
+	query_arg_long(a, r.from_us);
+	query_arg_long(a, r.to_us);
+	return true;
+}
+
 /* The shift calendar's instances over from/to (default the last 7 days), newest first. */
 void api_get_oee_shifts(struct api_call *call)
 {
@@ -174,17 +192,9 @@ void api_get_oee_shifts(struct api_call *call)
 	        " ORDER BY s.starts_at DESC, s.shift_id), '[]'))"
 	        " FROM ct_oee_shifts($1, $2, ct_api_at($3::bigint), ct_api_at($4::bigint)) s";
 	struct query_args a;
-	struct query_range r;
-	const char *site, *line;
 
-	query_args_init(&a);
-	if (!api_param_name(call, "site", true, &site) ||
-	    !api_param_name(call, "line", true, &line) || !query_range_span(call, 7 * DAY_US, &r))
+	if (!site_line_range(call, 7 * DAY_US, &a))
 		return;
-	query_arg_str(&a, site);
-	query_arg_str(&a, line);
-	query_arg_long(&a, r.from_us);
-	query_arg_long(&a, r.to_us);
 	api_json_query(call, sql, a.n, a.values, "no shifts");
 }
 
@@ -290,16 +300,8 @@ void api_get_metrics_maintainability(struct api_call *call)
 	        "SELECT ct_maintainability($1, $2, ct_api_at($3::bigint), ct_api_at($4::bigint))"
 	        " || jsonb_build_object('from_ms', $3::bigint / 1000, 'to_ms', $4::bigint / 1000)";
 	struct query_args a;
-	struct query_range r;
-	const char *site, *line;
 
-	query_args_init(&a);
-	if (!api_param_name(call, "site", true, &site) ||
-	    !api_param_name(call, "line", true, &line) || !query_range_span(call, 7 * DAY_US, &r))
+	if (!site_line_range(call, 7 * DAY_US, &a))
 		return;
-	query_arg_str(&a, site);
-	query_arg_str(&a, line);
-	query_arg_long(&a, r.from_us);
-	query_arg_long(&a, r.to_us);
 	api_json_query(call, sql, a.n, a.values, "nothing to show");
 }

@@ -466,6 +466,42 @@ static int64_t lines_now(const struct linesim_config *cfg, const struct linesim_
 	return t;
 }
 
+/* One turn's upkeep of both production loops: live telemetry when due (at telemetry_us, each
+ * loop's clock), the broker's acknowledgements, resends, flow control, progress and the
+ * stalled/resumed warnings. Returns CT_OK or emit_telemetry's error. */
+static int housekeeping(struct run *r, struct linesim_model *model, const struct linesim_sink *sink,
+                        int64_t now_ms, int64_t telemetry_us, int64_t *next_tel_ms,
+                        bool *was_stalled)
+{
+	const struct linesim_config *cfg = r->cfg;
+
+	if (!r->in_history && cfg->telemetry_hz > 0 && now_ms >= *next_tel_ms) {
+		int rc = emit_telemetry(cfg, model, sink, telemetry_us);
+
+		if (rc != CT_OK)
+			return rc;
+		*next_tel_ms = now_ms + TELEMETRY_MS;
+	}
+	settle_unacked(r);
+	/* Failed messages go out again even when no batch is due to take them along; if that
+	 * fails too, production stays paused (is_stalled) and the next turn retries. */
+	if (r->resend)
+		(void)resend_unacked(r);
+	linesim_out_poll(r->out, now_ms);
+	/* Progress, for the status's last_progress_at_us: a turn that is not stalled on the
+	 * broker (the simulator's work is publishing on schedule). */
+	if (!is_stalled(r, r->out))
+		ct_mqtt_note_progress(r->svc.mqtt);
+	if (is_stalled(r, r->out) != *was_stalled) {
+		*was_stalled = !*was_stalled;
+		if (*was_stalled)
+			ct_warn("broker refuses publishes; pausing production");
+		else
+			ct_info("publishing resumed, catching up with the schedule");
+	}
+	return CT_OK;
+}
+
 /* The production loop with station states (sim.states): the lines' time advances event by
  * event (linesim_model_advance) up to a target: the real clock live and in a history (whose
  * clock starts history_us before now), the scenario's end in a scenario. Catching up goes in
@@ -547,25 +583,9 @@ static int states_loop(struct run *r, struct linesim_model *model, struct linesi
 			ct_info("history generated up to now in %.1f s; going on live",
 			        (double)(ct_now_us() - wall0) / 1e6);
 		}
-		if (!r->in_history && cfg->telemetry_hz > 0 && now_ms >= next_tel_ms) {
-			rc = emit_telemetry(cfg, model, &sink, ct_now_us());
-			if (rc != CT_OK)
-				goto out;
-			next_tel_ms = now_ms + TELEMETRY_MS;
-		}
-		settle_unacked(r);
-		if (r->resend)
-			(void)resend_unacked(r);
-		linesim_out_poll(out, now_ms);
-		if (!is_stalled(r, out))
-			ct_mqtt_note_progress(r->svc.mqtt);
-		if (is_stalled(r, out) != was_stalled) {
-			was_stalled = !was_stalled;
-			if (was_stalled)
-				ct_warn("broker refuses publishes; pausing production");
-			else
-				ct_info("publishing resumed, catching up with the schedule");
-		}
+		rc = housekeeping(r, model, &sink, now_ms, ct_now_us(), &next_tel_ms, &was_stalled);
+		if (rc != CT_OK)
+			goto out;
 		if (now_ms >= next_progress_ms) {
 			ct_info("L1: %llu cells finished, %llu messages (%llu states) published, "
 			        "simulated clock %.1f h before %s",
@@ -679,30 +699,10 @@ int linesim_run_loop(struct run *r, struct linesim_model *model, struct linesim_
 			ct_info("history generated: %llu ticks per line in %.1f s; going on live",
 			        ticks, (double)(now - (t0 + r->history_us)) / 1e6);
 		}
-		if (!r->in_history && cfg->telemetry_hz > 0 && now_ms >= next_tel_ms) {
-			rc = emit_telemetry(cfg, model, &sink, wall0 + (now - t0));
-			if (rc != CT_OK)
-				goto out;
-			next_tel_ms = now_ms + TELEMETRY_MS;
-		}
-		settle_unacked(r);
-		/* Failed messages go out again even when no batch is due to take them along; if
-		 * that fails too, production stays paused (is_stalled) and the next turn retries.
-		 */
-		if (r->resend)
-			(void)resend_unacked(r);
-		linesim_out_poll(out, now_ms);
-		/* Progress, for the status's last_progress_at_us: a turn that is not stalled on
-		 * the broker (the simulator's work is publishing on schedule). */
-		if (!is_stalled(r, out))
-			ct_mqtt_note_progress(r->svc.mqtt);
-		if (is_stalled(r, out) != was_stalled) {
-			was_stalled = !was_stalled;
-			if (was_stalled)
-				ct_warn("broker refuses publishes; pausing production");
-			else
-				ct_info("publishing resumed, catching up with the schedule");
-		}
+		rc = housekeeping(r, model, &sink, now_ms, wall0 + (now - t0), &next_tel_ms,
+		                  &was_stalled);
+		if (rc != CT_OK)
+			goto out;
 		if (now_ms >= next_progress_ms) {
 			/* Behind schedule means the broker (or this CPU) is slower than sim.rate;
 			 * the cells come anyway, later, with their own timestamps. */
